@@ -1,0 +1,1 @@
+//! Writes a PodPlan to disk.

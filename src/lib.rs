@@ -1,0 +1,13 @@
+//! podshim: run a Kubernetes Pod on one Linux machine with runc.
+//!
+//! The data flow runs one way (see `../shared/DESIGN.md`):
+//! manifest → image store → translate (pure) → bundle → runtime/supervisor.
+
+pub mod bundle;
+pub mod cli;
+pub mod ids;
+pub mod image;
+pub mod manifest;
+pub mod pause;
+pub mod paths;
+pub mod translate;

@@ -1,0 +1,1 @@
+//! PURE: Pod + image configs + paths → PodPlan.
