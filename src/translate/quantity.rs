@@ -1,0 +1,159 @@
+//! Kubernetes resource quantities (`500m`, `1.5`, `128Mi`, `1G`, `2e3`), as exact
+//! rational numbers so that CPU millicores and memory bytes round like the kubelet.
+
+/// A non-negative quantity as `numerator / 10^scale`, exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity {
+    /// Value times 10^scale.
+    units: u128,
+    scale: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+)]
+pub struct QuantityError;
+
+impl Quantity {
+    pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
+        let text = text.trim();
+        let text = text.strip_prefix('+').unwrap_or(text);
+        if text.starts_with('-') {
+            // Resource amounts podshim reads (limits, sizeLimit, divisors) are never negative.
+            return Err(QuantityError);
+        }
+        let split = text
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(text.len());
+        let (number, suffix) = text.split_at(split);
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return Err(QuantityError);
+        }
+        let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+        let digits: String = format!("{int}{frac}");
+        let mut units: u128 = digits.parse().map_err(|_| QuantityError)?;
+        let mut scale = frac.len() as u32;
+        // Binary suffixes multiply by powers of 1024, decimal ones shift the scale.
+        let (mul, exp10): (u128, i32) = match suffix {
+            "" => (1, 0),
+            "Ki" => (1 << 10, 0),
+            "Mi" => (1 << 20, 0),
+            "Gi" => (1 << 30, 0),
+            "Ti" => (1 << 40, 0),
+            "Pi" => (1 << 50, 0),
+            "Ei" => (1 << 60, 0),
+            "n" => (1, -9),
+            "u" => (1, -6),
+            "m" => (1, -3),
+            "k" => (1, 3),
+            "M" => (1, 6),
+            "G" => (1, 9),
+            "T" => (1, 12),
+            "P" => (1, 15),
+            "E" => (1, 18),
+            s if s.starts_with(['e', 'E']) => {
+                let exp: i32 = s[1..].parse().map_err(|_| QuantityError)?;
+                if !(-30..=30).contains(&exp) {
+                    return Err(QuantityError);
+                }
+                (1, exp)
+            }
+            _ => return Err(QuantityError),
+        };
+        units = units.checked_mul(mul).ok_or(QuantityError)?;
+        if exp10 >= 0 {
+            units = units
+                .checked_mul(10u128.pow(exp10 as u32))
+                .ok_or(QuantityError)?;
+        } else {
+            scale += (-exp10) as u32;
+        }
+        if scale > 30 {
+            return Err(QuantityError);
+        }
+        Ok(Quantity { units, scale })
+    }
+
+    /// `ceil(self * 10^exp10 / divisor)`: how the kubelet rounds (CPU in millicores is
+    /// `exp10 = 3`; memory in bytes is `exp10 = 0`).
+    fn ceil_scaled(&self, exp10: u32, divisor: &Quantity) -> Option<u128> {
+        // self = a / 10^sa, divisor = b / 10^sb: result = a * 10^(exp10 + sb) / (b * 10^sa)
+        let num = self
+            .units
+            .checked_mul(10u128.checked_pow(exp10 + divisor.scale)?)?;
+        let den = divisor.units.checked_mul(10u128.checked_pow(self.scale)?)?;
+        if den == 0 {
+            return None;
+        }
+        Some(num.div_ceil(den))
+    }
+
+    /// Millicores, rounded up (`0.1` → 100, `1` → 1000, `1u` → 1).
+    pub fn millis(&self) -> Option<u128> {
+        self.ceil_scaled(3, &Quantity::ONE)
+    }
+
+    /// Whole units (bytes for memory), rounded up.
+    pub fn whole(&self) -> Option<u128> {
+        self.ceil_scaled(0, &Quantity::ONE)
+    }
+
+    /// `ceil(self / divisor)`, the downward API's rule for `resourceFieldRef`.
+    pub fn div_ceil(&self, divisor: &Quantity) -> Option<u128> {
+        self.ceil_scaled(0, divisor)
+    }
+
+    pub const ONE: Quantity = Quantity { units: 1, scale: 0 };
+
+    pub fn from_whole(n: u128) -> Quantity {
+        Quantity { units: n, scale: 0 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        let cases: &[(&str, Option<u128>, Option<u128>)] = &[
+            // text, millis, whole
+            ("1", Some(1000), Some(1)),
+            ("500m", Some(500), Some(1)),
+            ("0.1", Some(100), Some(1)),
+            ("1.5", Some(1500), Some(2)),
+            ("128Mi", None, Some(128 << 20)),
+            ("1Gi", None, Some(1 << 30)),
+            ("1G", None, Some(1_000_000_000)),
+            ("2k", None, Some(2000)),
+            ("2e3", None, Some(2000)),
+            ("1E", None, Some(10u128.pow(18))),
+            ("250u", Some(1), Some(1)),
+        ];
+        for (text, millis, whole) in cases {
+            let q = Quantity::parse(text).unwrap_or_else(|_| panic!("{text}"));
+            if let Some(m) = millis {
+                assert_eq!(q.millis(), Some(*m), "{text} millis");
+            }
+            assert_eq!(q.whole(), *whole, "{text} whole");
+        }
+    }
+
+    #[test]
+    fn malformed_quantities_are_refused() {
+        for text in ["", "abc", "1.2.3", "-1", "1Xi", "1e", "m", "1e99"] {
+            assert_eq!(Quantity::parse(text), Err(QuantityError), "{text}");
+        }
+    }
+
+    #[test]
+    fn divisor_rounds_up() {
+        let mem = Quantity::parse("129Mi").unwrap();
+        assert_eq!(mem.div_ceil(&Quantity::parse("1Mi").unwrap()), Some(129));
+        assert_eq!(mem.div_ceil(&Quantity::parse("1Gi").unwrap()), Some(1));
+        let cpu = Quantity::parse("250m").unwrap();
+        assert_eq!(cpu.div_ceil(&Quantity::parse("1m").unwrap()), Some(250));
+        assert_eq!(cpu.div_ceil(&Quantity::ONE), Some(1));
+    }
+}
