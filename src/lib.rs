@@ -5,6 +5,8 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod host;
+pub mod howto;
 pub mod ids;
 pub mod image;
 pub mod manifest;

@@ -1,1 +1,31 @@
-fn main() {}
+//! The podshim binary: parse the command line, set up logging, map errors to exit
+//! codes (2: invalid input, as kubectl does; 1: anything else).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use podshim::cli::{self, Cli};
+use podshim::manifest::ManifestError;
+use podshim::translate::TranslateError;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.global.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match cli::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("podshim: {err:#}");
+            let invalid_input = err.chain().any(|e| {
+                matches!(e.downcast_ref::<ManifestError>(), Some(ManifestError::Invalid { .. }))
+                    || e.downcast_ref::<TranslateError>().is_some()
+            });
+            if invalid_input { ExitCode::from(2) } else { ExitCode::FAILURE }
+        }
+    }
+}
