@@ -8,6 +8,6 @@ pub mod cli;
 pub mod ids;
 pub mod image;
 pub mod manifest;
-pub mod pause;
 pub mod paths;
+pub mod pause;
 pub mod translate;

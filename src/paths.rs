@@ -85,4 +85,3 @@ impl PodPaths {
         self.base.join("infra-ns")
     }
 }
-
