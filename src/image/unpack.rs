@@ -151,16 +151,21 @@ impl Unpacker {
 
     /// Split a raw entry name into components, refusing `..` and absolute
     /// names; `.` and empty components (`./a//b`) are dropped.
-    fn clean(&self, raw: &[u8], what: &str) -> Result<Vec<OsString>, ImageError> {
+    fn clean(&self, raw: &[u8], entry: &str, what: &str) -> Result<Vec<OsString>, ImageError> {
         let shown = String::from_utf8_lossy(raw).into_owned();
+        let what = if shown == entry {
+            what.to_string()
+        } else {
+            format!("{what} {shown:?}")
+        };
         if raw.first() == Some(&b'/') {
-            return Err(self.refuse(&shown, format!("{what} is an absolute path")));
+            return Err(self.refuse(entry, format!("{what} is an absolute path")));
         }
         let mut out = Vec::new();
         for c in raw.split(|&b| b == b'/') {
             match c {
                 b"" | b"." => {}
-                b".." => return Err(self.refuse(&shown, format!("{what} contains '..'"))),
+                b".." => return Err(self.refuse(entry, format!("{what} contains '..'"))),
                 c => out.push(OsStr::from_bytes(c).to_os_string()),
             }
         }
@@ -327,7 +332,7 @@ impl Unpacker {
         if matches!(etype, EntryType::XGlobalHeader | EntryType::XHeader) {
             return Ok(());
         }
-        let comps = self.clean(&raw, "name")?;
+        let comps = self.clean(&raw, &name, "name")?;
         let Some((base, parent)) = comps.split_last() else {
             // The layer root itself.
             if !etype.is_dir() {
@@ -419,7 +424,7 @@ impl Unpacker {
                     .link_name_bytes()
                     .ok_or_else(|| self.refuse(&name, "hardlink without a target"))?
                     .into_owned();
-                let tcomps = self.clean(&target, "hardlink target")?;
+                let tcomps = self.clean(&target, &name, "hardlink target")?;
                 let Some((tbase, tparent)) = tcomps.split_last() else {
                     return Err(self.refuse(&name, "hardlink to the layer root"));
                 };
@@ -525,7 +530,10 @@ impl Unpacker {
     fn finish(self) -> Result<(), ImageError> {
         for (comps, mtime) in self.dirs.iter().rev() {
             let name = show(comps);
-            let fd = self.open_path(comps, false, &name)?;
+            // A later entry may have replaced the directory: nothing to do.
+            let Ok(fd) = self.open_path(comps, false, &name) else {
+                continue;
+            };
             let t = TimeSpec::new(*mtime, 0);
             futimens(&fd, &t, &t).map_err(|e| self.err(&name, "setting mtime", e))?;
         }
@@ -579,3 +587,7 @@ pub fn get_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
     buf.truncate(r as usize);
     Ok(Some(buf))
 }
+
+#[cfg(test)]
+#[path = "unpack_tests.rs"]
+mod tests;
