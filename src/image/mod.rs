@@ -1,8 +1,29 @@
 //! Image references, the content-addressed store, local imports and safe layer unpacking.
+//!
+//! - [`reference`]: [`ImageRef`] parsing, normalised like docker/Kubernetes.
+//! - [`digest`]: the validated [`Digest`] type.
+//! - [`store`]: [`Store`], an OCI image layout on disk (`blobs/sha256/<hex>`,
+//!   `index.json` naming the images) plus `layers/<diffid-hex>/`, each layer
+//!   unpacked once, read-only, for use as an overlayfs lowerdir.
+//! - [`import`]: `podman import`-like one-layer images from a rootfs tar or directory.
+//! - [`layout`]: `load` of an OCI image layout directory or a tar of one.
+//! - [`unpack`]: the safe layer unpacker (no writes outside the layer dir,
+//!   whiteouts translated to overlayfs's format).
 
 use std::path::PathBuf;
 
 use oci_spec::image::ImageConfiguration;
+
+pub mod digest;
+pub mod import;
+pub mod layout;
+pub mod reference;
+pub mod store;
+pub mod unpack;
+
+pub use digest::Digest;
+pub use import::ImportOptions;
+pub use store::{ImageSummary, Store};
 
 /// A normalised image reference, like Kubernetes/docker:
 /// `busybox` → `docker.io/library/busybox:latest`.
@@ -28,12 +49,64 @@ impl std::fmt::Display for ImageRef {
     }
 }
 
+/// Errors of the image module. Every variant names the image, blob, layer
+/// entry or file involved.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error("image {0} is not in the store (podshim import/load it first)")]
     NotFound(String),
+    #[error("invalid image reference {reference:?}: {reason}")]
+    InvalidReference { reference: String, reason: String },
+    #[error("invalid digest {digest:?}: {reason}")]
+    InvalidDigest { digest: String, reason: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blob does not match its descriptor (size or digest), or a layer
+    /// does not match its diff_id.
+    #[error("image {image}: blob {blob}: {reason}")]
+    Verify {
+        image: String,
+        blob: String,
+        reason: String,
+    },
+    /// A layer entry that would write outside the layer, or is otherwise refused.
+    #[error("layer {layer}: entry {entry:?}: {reason}")]
+    UnsafeEntry {
+        layer: String,
+        entry: String,
+        reason: String,
+    },
+    /// A malformed or unsupported image layout, index, manifest or config.
+    #[error("{source_name}: {reason}")]
+    Invalid { source_name: String, reason: String },
+    #[error(
+        "{source_name}: image {annotation:?} is named only by a tag; give a NAME (e.g. docker.io/library/app:{annotation})"
+    )]
+    NeedName {
+        source_name: String,
+        annotation: String,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+impl ImageError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> ImageError {
+        ImageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+    pub(crate) fn invalid(source_name: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        ImageError::Invalid {
+            source_name: source_name.to_string(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// An image in the store, ready to be turned into a rootfs.
@@ -44,4 +117,35 @@ pub struct StoredImage {
     pub config: ImageConfiguration,
     /// Unpacked, read-only layer directories, lowest first.
     pub layer_dirs: Vec<PathBuf>,
+}
+
+impl StoredImage {
+    /// The layer directories in overlayfs `lowerdir=` order (topmost first),
+    /// joined with ':'.
+    pub fn overlay_lowerdir(&self) -> String {
+        self.layer_dirs
+            .iter()
+            .rev()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+}
+
+/// The OCI name (GOARCH) of this host's architecture, as written in image
+/// configs and index platforms (image-spec config.md: "architecture").
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
+        "s390x" => "s390x",
+        "riscv64" => "riscv64",
+        "loongarch64" => "loong64",
+        "mips64" if cfg!(target_endian = "little") => "mips64le",
+        other => other,
+    }
 }
