@@ -1,0 +1,64 @@
+//! Defaults applied to a valid Pod: pure and deterministic, so that the same input
+//! always yields byte-identical bundles.
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use sha2::{Digest, Sha256};
+
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
+
+/// Kubernetes' defaults (`pkg/apis/core/v1/defaults.go`) for the fields the
+/// translator reads, plus a stable uid where an API server would assign a random one.
+pub(crate) fn pod(pod: &mut Pod) {
+    let meta = &mut pod.metadata;
+    let namespace = meta
+        .namespace
+        .get_or_insert_with(|| DEFAULT_NAMESPACE.to_string())
+        .clone();
+    if meta.uid.as_deref().is_none_or(str::is_empty) {
+        let name = meta.name.as_deref().unwrap_or_default();
+        meta.uid = Some(derived_uid(&namespace, name));
+    }
+    if let Some(spec) = &mut pod.spec {
+        spec.restart_policy.get_or_insert_with(|| "Always".into());
+        spec.termination_grace_period_seconds.get_or_insert(30);
+        let init = spec.init_containers.iter_mut().flatten();
+        for c in init.chain(spec.containers.iter_mut()) {
+            for port in c.ports.iter_mut().flatten() {
+                port.protocol.get_or_insert_with(|| "TCP".into());
+            }
+        }
+    }
+}
+
+/// A uid for a pod that has none: the first 16 bytes of
+/// sha256("podshim:<namespace>/<name>"), laid out as a UUID with the version-4 and
+/// RFC 4122 variant bits set (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`). It is a
+/// name-based id in a random-id layout: stable across runs, distinct across pods.
+pub(crate) fn derived_uid(namespace: &str, name: &str) -> String {
+    let digest = Sha256::digest(format!("podshim:{namespace}/{name}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// As the API server does on write: `stringData` is merged into `data` (and wins),
+/// so readers of a Secret only look at `data`.
+pub(crate) fn secret(secret: &mut Secret) {
+    if let Some(string_data) = secret.string_data.take() {
+        let data = secret.data.get_or_insert_with(Default::default);
+        for (k, v) in string_data {
+            data.insert(k, ByteString(v.into_bytes()));
+        }
+    }
+}

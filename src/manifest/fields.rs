@@ -1,0 +1,237 @@
+//! Which Pod fields podshim implements, which it ignores with a warning, and the walk
+//! that refuses everything else by name.
+//!
+//! Rule of the house 5: an unsupported field is refused by name, never silently
+//! ignored. These two tables are the single place that says what "supported" means;
+//! grow `SUPPORTED` when the translator learns a field.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use super::de::FieldPath;
+
+/// Fields of a container (`spec.containers[*]` and `spec.initContainers[*]`) that
+/// podshim implements. A path names a leaf: its whole value is accepted as is (maps
+/// with free-form keys, lists of scalars, and probes, which the supervisor owns).
+const CONTAINER: &[&str] = &[
+    "name",
+    "image",
+    "imagePullPolicy",
+    "command",
+    "args",
+    "workingDir",
+    "env[*].name",
+    "env[*].value",
+    "env[*].valueFrom.fieldRef.fieldPath",
+    "env[*].valueFrom.fieldRef.apiVersion",
+    "env[*].valueFrom.resourceFieldRef.resource",
+    "env[*].valueFrom.resourceFieldRef.containerName",
+    "env[*].valueFrom.resourceFieldRef.divisor",
+    "env[*].valueFrom.configMapKeyRef.name",
+    "env[*].valueFrom.configMapKeyRef.key",
+    "env[*].valueFrom.configMapKeyRef.optional",
+    "env[*].valueFrom.secretKeyRef.name",
+    "env[*].valueFrom.secretKeyRef.key",
+    "env[*].valueFrom.secretKeyRef.optional",
+    "envFrom[*].configMapRef.name",
+    "envFrom[*].configMapRef.optional",
+    "envFrom[*].secretRef.name",
+    "envFrom[*].secretRef.optional",
+    "envFrom[*].prefix",
+    "ports[*].containerPort",
+    "ports[*].name",
+    "ports[*].protocol",
+    "ports[*].hostPort",
+    "ports[*].hostIP",
+    "volumeMounts[*].name",
+    "volumeMounts[*].mountPath",
+    "volumeMounts[*].readOnly",
+    "volumeMounts[*].subPath",
+    "volumeMounts[*].mountPropagation",
+    "resources.limits.cpu",
+    "resources.limits.memory",
+    "resources.requests.cpu",
+    "resources.requests.memory",
+    "securityContext.runAsUser",
+    "securityContext.runAsGroup",
+    "securityContext.runAsNonRoot",
+    "securityContext.privileged",
+    "securityContext.readOnlyRootFilesystem",
+    "securityContext.allowPrivilegeEscalation",
+    "securityContext.capabilities.add",
+    "securityContext.capabilities.drop",
+    "stdin",
+    "tty",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+];
+
+/// Fields only init containers have: `restartPolicy: Always` makes a native sidecar.
+const INIT_CONTAINER_ONLY: &[&str] = &["restartPolicy"];
+
+/// Pod fields (outside containers) that podshim implements; leaves as in `CONTAINER`.
+const POD: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "metadata.labels",
+    "metadata.annotations",
+    "metadata.creationTimestamp",
+    "spec.volumes[*].name",
+    "spec.volumes[*].hostPath.path",
+    "spec.volumes[*].hostPath.type",
+    "spec.volumes[*].emptyDir.medium",
+    "spec.volumes[*].emptyDir.sizeLimit",
+    "spec.volumes[*].configMap.name",
+    "spec.volumes[*].configMap.items[*].key",
+    "spec.volumes[*].configMap.items[*].path",
+    "spec.volumes[*].configMap.items[*].mode",
+    "spec.volumes[*].configMap.defaultMode",
+    "spec.volumes[*].configMap.optional",
+    "spec.volumes[*].secret.secretName",
+    "spec.volumes[*].secret.items[*].key",
+    "spec.volumes[*].secret.items[*].path",
+    "spec.volumes[*].secret.items[*].mode",
+    "spec.volumes[*].secret.defaultMode",
+    "spec.volumes[*].secret.optional",
+    "spec.volumes[*].downwardAPI.items[*].path",
+    "spec.volumes[*].downwardAPI.items[*].fieldRef.fieldPath",
+    "spec.volumes[*].downwardAPI.items[*].fieldRef.apiVersion",
+    "spec.volumes[*].downwardAPI.items[*].mode",
+    "spec.volumes[*].downwardAPI.defaultMode",
+    "spec.restartPolicy",
+    "spec.terminationGracePeriodSeconds",
+    "spec.hostname",
+    "spec.subdomain",
+    "spec.hostAliases[*].ip",
+    "spec.hostAliases[*].hostnames",
+    "spec.dnsPolicy",
+    "spec.dnsConfig.nameservers",
+    "spec.dnsConfig.searches",
+    "spec.dnsConfig.options[*].name",
+    "spec.dnsConfig.options[*].value",
+    "spec.hostNetwork",
+    "spec.hostPID",
+    "spec.hostIPC",
+    "spec.shareProcessNamespace",
+    "spec.securityContext.runAsUser",
+    "spec.securityContext.runAsGroup",
+    "spec.securityContext.runAsNonRoot",
+    "spec.securityContext.supplementalGroups",
+    "spec.securityContext.sysctls[*].name",
+    "spec.securityContext.sysctls[*].value",
+    "spec.enableServiceLinks",
+    "spec.nodeName",
+];
+
+/// Fields that only mean something to a cluster (scheduler, API server, controllers):
+/// accepted, ignored, and reported with one warning line each.
+const CLUSTER_ONLY: &[(&str, &str)] = &[
+    ("metadata.resourceVersion", "API server bookkeeping"),
+    ("metadata.generation", "API server bookkeeping"),
+    ("metadata.selfLink", "API server bookkeeping"),
+    ("metadata.managedFields", "API server bookkeeping"),
+    ("metadata.ownerReferences", "garbage collection"),
+    ("metadata.finalizers", "garbage collection"),
+    ("spec.nodeSelector", "scheduling"),
+    ("spec.affinity", "scheduling"),
+    ("spec.tolerations", "scheduling"),
+    ("spec.schedulerName", "scheduling"),
+    ("spec.schedulingGates", "scheduling"),
+    ("spec.priorityClassName", "scheduling"),
+    ("spec.priority", "scheduling"),
+    ("spec.preemptionPolicy", "scheduling"),
+    ("spec.topologySpreadConstraints", "scheduling"),
+    ("spec.readinessGates", "service endpoints"),
+    ("spec.serviceAccountName", "service accounts"),
+    ("spec.serviceAccount", "service accounts"),
+    ("spec.automountServiceAccountToken", "service accounts"),
+    ("status", "written by the cluster"),
+];
+
+struct Tables {
+    /// Supported leaves: accepted whole.
+    leaves: HashSet<String>,
+    /// Every proper prefix of a leaf: objects and lists to walk into.
+    interior: HashSet<String>,
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: OnceLock<Tables> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        let mut leaves: HashSet<String> = POD.iter().map(|s| s.to_string()).collect();
+        for base in ["spec.containers[*]", "spec.initContainers[*]"] {
+            leaves.extend(CONTAINER.iter().map(|f| format!("{base}.{f}")));
+        }
+        leaves.extend(
+            INIT_CONTAINER_ONLY
+                .iter()
+                .map(|f| format!("spec.initContainers[*].{f}")),
+        );
+        let mut interior = HashSet::new();
+        for leaf in &leaves {
+            for (i, c) in leaf.char_indices() {
+                if c == '.' || c == '[' {
+                    interior.insert(leaf[..i].to_string());
+                }
+            }
+        }
+        Tables { leaves, interior }
+    })
+}
+
+/// What the walk found besides supported fields.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    /// Fields present, known to Kubernetes, but not implemented.
+    pub(crate) unsupported: Vec<FieldPath>,
+    /// One line per cluster-only field present.
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Walks a Pod document (as parsed) and sorts each field present into supported,
+/// cluster-only (warned) or unsupported (refused). Paths in `unknown` were already
+/// reported as unknown fields and are skipped. A `null` value is an absent field,
+/// as in Kubernetes.
+pub(crate) fn check_pod(doc: &Value, unknown: &[FieldPath]) -> Findings {
+    let mut findings = Findings::default();
+    walk(doc, &FieldPath::default(), unknown, &mut findings);
+    findings
+}
+
+fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findings) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                let child_path = path.key(key);
+                if child.is_null() || unknown.contains(&child_path) {
+                    continue;
+                }
+                let pattern = child_path.pattern();
+                if let Some((_, why)) = CLUSTER_ONLY.iter().find(|(p, _)| *p == pattern) {
+                    out.warnings
+                        .push(format!("{child_path}: ignored: cluster-only field ({why})"));
+                } else if tables().leaves.contains(&pattern) {
+                    // Accepted whole.
+                } else if tables().interior.contains(&pattern) {
+                    walk(child, &child_path, unknown, out);
+                } else {
+                    out.unsupported.push(child_path);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, &path.index(i), unknown, out);
+            }
+        }
+        _ => {}
+    }
+}
