@@ -155,10 +155,15 @@ pub fn stop_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) ->
     );
     let _ = writeln!(s, "  \"$RUNC\" delete -f \"$1\" >/dev/null 2>&1 || true");
     let _ = writeln!(s, "}}");
-    let apps = plan.containers.iter().filter(|c| c.kind == ContainerKind::App);
+    // App containers stop together, as the kubelet stops them; sidecars then stop one
+    // by one in reverse order (KEP-753), then the infra.
+    for c in plan.containers.iter().filter(|c| c.kind == ContainerKind::App) {
+        let _ = writeln!(s, "stop {} {} &", q(&c.id), c.stop_signal);
+    }
+    let _ = writeln!(s, "wait");
     let sidecars = plan.containers.iter().filter(|c| c.kind == ContainerKind::Sidecar).rev();
     let inits = plan.containers.iter().filter(|c| c.kind == ContainerKind::Init);
-    for c in apps.chain(sidecars).chain(inits) {
+    for c in sidecars.chain(inits) {
         let _ = writeln!(s, "stop {} {}", q(&c.id), c.stop_signal);
     }
     let _ = writeln!(s, "stop {} {}", q(&plan.infra.id), plan.infra.stop_signal);

@@ -432,11 +432,19 @@ impl<'a> PodContext<'a> {
             .env(vec!["PATH=/".to_string()])
             .cwd("/")
             .capabilities(spec::capabilities(HashSet::new()))
+            // Kubernetes sets no rlimits: processes inherit the runtime's.
+            .rlimits(Vec::new())
             .no_new_privileges(true)
             .build()
             .expect("process with args and cwd is valid");
         let mut linux = LinuxBuilder::default()
             .namespaces(ns)
+            .resources(
+                LinuxResourcesBuilder::default()
+                    .devices(spec::device_rules(false))
+                    .build()
+                    .expect("resources"),
+            )
             .masked_paths(
                 spec::MASKED_PATHS
                     .iter()
@@ -684,6 +692,7 @@ impl<'a> PodContext<'a> {
             .env(env)
             .cwd(cwd)
             .capabilities(spec::capabilities(caps))
+            .rlimits(Vec::new())
             .no_new_privileges(no_new_privs)
             .build()
             .expect("process with args and cwd is valid");
@@ -755,9 +764,7 @@ impl<'a> PodContext<'a> {
                         .collect::<Vec<_>>(),
                 );
         }
-        if let Some(resources) = self.resources(c, field, issues) {
-            linux = linux.resources(resources);
-        }
+        linux = linux.resources(self.resources(c, field, privileged, issues));
 
         let image_name = image.map(|i| i.name.clone());
         let spec = SpecBuilder::default()
@@ -799,9 +806,13 @@ impl<'a> PodContext<'a> {
         &self,
         c: &Container,
         field: &str,
+        privileged: bool,
         issues: &mut Issues,
-    ) -> Option<oci_spec::runtime::LinuxResources> {
-        let r = c.resources.as_ref()?;
+    ) -> oci_spec::runtime::LinuxResources {
+        let mut res = LinuxResourcesBuilder::default().devices(spec::device_rules(privileged));
+        let Some(r) = c.resources.as_ref() else {
+            return res.build().expect("resources");
+        };
         let get = |map: &Option<
             BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
         >,
@@ -840,11 +851,8 @@ impl<'a> PodContext<'a> {
             cpu = cpu.quota(quota as i64).period(PERIOD as u64);
             any_cpu = true;
         }
-        let mut res = LinuxResourcesBuilder::default();
-        let mut any = false;
         if any_cpu {
             res = res.cpu(cpu.build().expect("cpu"));
-            any = true;
         }
         if let Some(bytes) = mem_limit.and_then(|q| q.whole()) {
             res = res.memory(
@@ -853,8 +861,7 @@ impl<'a> PodContext<'a> {
                     .build()
                     .expect("memory"),
             );
-            any = true;
         }
-        any.then(|| res.build().expect("resources"))
+        res.build().expect("resources")
     }
 }

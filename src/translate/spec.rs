@@ -5,7 +5,8 @@ use std::collections::HashSet;
 use std::str::FromStr;
 
 use oci_spec::runtime::{
-    Capability, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxNamespace, LinuxNamespaceBuilder,
+    Capability, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxDeviceCgroup,
+    LinuxDeviceCgroupBuilder, LinuxNamespace, LinuxNamespaceBuilder,
     LinuxNamespaceType, Mount, MountBuilder, Spec,
 };
 
@@ -171,15 +172,36 @@ mod names {
 }
 
 /// A process's capability sets: the same set bounding, effective and permitted
-/// (containerd's rule for root and non-root alike; no inheritable/ambient, see
-/// CVE-2022-24769).
+/// (containerd's rule for root and non-root alike). Inheritable and ambient are set
+/// empty explicitly: oci-spec's builder would default them to a non-empty set, and
+/// CVE-2022-24769 is about exactly that.
 pub fn capabilities(set: HashSet<Capability>) -> LinuxCapabilities {
     LinuxCapabilitiesBuilder::default()
         .bounding(set.clone())
         .effective(set.clone())
         .permitted(set)
+        .inheritable(HashSet::new())
+        .ambient(HashSet::new())
         .build()
         .expect("capability sets are always valid")
+}
+
+/// The device cgroup: deny everything, then (privileged) allow everything; runc adds
+/// its standard allowlist (null, zero, full, tty, random, urandom, pts, ptmx) after
+/// these rules, as containerd's default spec expects.
+pub fn device_rules(privileged: bool) -> Vec<LinuxDeviceCgroup> {
+    let rule = |allow: bool| {
+        LinuxDeviceCgroupBuilder::default()
+            .allow(allow)
+            .access("rwm")
+            .build()
+            .expect("device rule")
+    };
+    if privileged {
+        vec![rule(false), rule(true)]
+    } else {
+        vec![rule(false)]
+    }
 }
 
 pub fn namespace(typ: LinuxNamespaceType, path: Option<String>) -> LinuxNamespace {
