@@ -1,0 +1,153 @@
+//! `podshim generate`: bundles runnable by hand with plain runc.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn wait_for(path: &std::path::Path, needle: &str, timeout: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) || start.elapsed() > timeout {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn generated_two_containers_bundles_run_by_hand_with_runc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = unique_namespace("gen");
+    let manifest = tmp.path().join("pod.yaml");
+    std::fs::write(&manifest, example_in_namespace("two-containers", &ns)).unwrap();
+    let out_dir = tmp.path().join("out");
+    let infra = format!("{ns}_two-containers");
+    let ids: Vec<String> = ["", "_write-page", "_web", "_client"]
+        .iter()
+        .map(|s| format!("{infra}{s}"))
+        .collect();
+    let _cleanup = Cleanup { ids: ids.clone(), dir: out_dir.clone() };
+
+    let out = podshim(tmp.path())
+        .arg("generate")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "generate failed: {}", stderr(&out));
+    for id in &ids {
+        assert!(out_dir.join("bundles").join(id).join("config.json").is_file(), "{id}");
+    }
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("plan.json")).unwrap()).unwrap();
+    let order: Vec<&str> = std::iter::once(&plan["infra"])
+        .chain(plan["containers"].as_array().unwrap())
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["POD", "write-page", "web", "client"]);
+    assert_eq!(plan["containers"][1]["joins"], serde_json::json!(["ipc", "net", "uts"]));
+
+    // The how-to-run, exactly as a person would use it.
+    let run = Command::new(out_dir.join("run.sh")).output().unwrap();
+    assert!(run.status.success(), "run.sh failed: {}{}", stdout(&run), stderr(&run));
+    let listed = runc_ids();
+    for id in [&ids[0], &ids[2], &ids[3]] {
+        assert!(listed.contains(id), "{id} not in runc list: {listed:?}");
+    }
+    // The init container ran to completion and was deleted.
+    assert!(!listed.contains(&ids[1]));
+
+    // The client reaches the web container over 127.0.0.1: one network namespace.
+    let want = format!("hello from two-containers in {ns}");
+    let log = wait_for(&out_dir.join("logs/client.log"), &want, Duration::from_secs(20));
+    assert!(log.contains(&want), "client log: {log:?}");
+
+    // runc exec sees podshim's containers; the web container shares the infra's UTS.
+    let exec = Command::new("runc").args(["exec", &ids[2], "hostname"]).output().unwrap();
+    assert_eq!(stdout(&exec).trim(), "two-containers", "{}", stderr(&exec));
+
+    let stop = Command::new(out_dir.join("stop.sh")).output().unwrap();
+    assert!(stop.status.success(), "stop.sh failed: {}", stderr(&stop));
+    let listed = runc_ids();
+    for id in &ids {
+        assert!(!listed.contains(id), "{id} left in runc list");
+    }
+    assert_eq!(mounts_under(&out_dir), Vec::<std::path::PathBuf>::new());
+}
+
+#[test]
+fn generate_changes_nothing_outside_the_output_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let host_dir = tmp.path().join("host-data");
+    let manifest = tmp.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: hostpath
+  namespace: {ns}
+spec:
+  volumes:
+    - name: data
+      hostPath:
+        path: {dir}
+        type: DirectoryOrCreate
+  containers:
+    - name: app
+      image: localhost/busybox:latest
+      volumeMounts:
+        - name: data
+          mountPath: /data
+"#,
+            ns = unique_namespace("nochange"),
+            dir = host_dir.display()
+        ),
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let _cleanup = Cleanup { ids: Vec::new(), dir: out_dir.clone() };
+    let before: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let out = podshim(tmp.path())
+        .args(["--root", "/nonexistent/podshim-root", "generate"])
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!host_dir.exists(), "generate created the hostPath directory");
+    let script = std::fs::read_to_string(out_dir.join("run.sh")).unwrap();
+    assert!(script.contains(&format!("mkdir -p -m 0755 '{}'", host_dir.display())), "{script}");
+    let mut after: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    after.retain(|p| *p != out_dir);
+    assert_eq!(before, after);
+    assert!(!std::path::Path::new("/nonexistent/podshim-root").exists());
+}
+
+#[test]
+fn generate_replaces_its_own_previous_output_and_refuses_a_foreign_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = tmp.path().join("pod.yaml");
+    std::fs::write(&manifest, example_in_namespace("two-containers", &unique_namespace("again"))).unwrap();
+    let out_dir = tmp.path().join("out");
+    let _cleanup = Cleanup { ids: Vec::new(), dir: out_dir.clone() };
+    for _ in 0..2 {
+        let out = podshim(tmp.path()).arg("generate").arg(&manifest).arg("-o").arg(&out_dir).output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    // Three overlays and the shm tmpfs: the second run did not stack mounts.
+    assert_eq!(mounts_under(&out_dir).len(), 4, "{:?}", mounts_under(&out_dir));
+
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let out = podshim(tmp.path()).arg("generate").arg(&manifest).arg("-o").arg(&foreign).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is not empty and holds no plan.json"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(foreign.join("notes.txt")).unwrap(), "mine");
+}
