@@ -22,7 +22,7 @@ mod validate;
 mod tests;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
@@ -217,13 +217,21 @@ fn read_documents(text: &str) -> Result<Vec<Value>, FieldError> {
 
 fn syntax_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
+    // serde-saphyr ends its message with " at line L, column C"; put the place first,
+    // and drop its advice about its own options.
+    let text = text.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     match e.location() {
-        Some(loc) if !text.contains("line") => format!(
-            "YAML syntax error at line {}, column {}: {text}",
-            loc.line(),
-            loc.column()
-        ),
-        _ => format!("YAML syntax error: {text}"),
+        Some(loc) => {
+            let message = text
+                .rfind(" at line ")
+                .map_or(text.as_str(), |i| &text[..i]);
+            format!(
+                "YAML syntax error at line {}, column {}: {message}",
+                loc.line(),
+                loc.column()
+            )
+        }
+        None => format!("YAML syntax error: {text}"),
     }
 }
 
@@ -420,33 +428,25 @@ impl Parser {
         }
     }
 
-    /// Decodes `doc` as `T`, reporting every wrong type, missing required field and
-    /// unknown field. Returns the value (when decoding could be completed), the
-    /// unknown fields, and the paths that had errors.
+    /// Decodes `doc` as `T`, reporting every wrong type and unknown field. Returns
+    /// the value (when decoding could be completed), the unknown fields, and the
+    /// paths that had errors.
     ///
-    /// Decoding stops at the first error, so to report them all it is retried:
-    /// a field of the wrong type is removed, a missing required field gets a
-    /// placeholder, until the document decodes. The value then serves only to find
-    /// further (validation) errors, never as a result.
+    /// Decoding stops at the first error, so to report them all it is retried with
+    /// the offending field removed, until the document decodes. The value then serves
+    /// only to find further (validation) errors away from those paths.
     fn decode<T: serde::de::DeserializeOwned>(
         &mut self,
         n: usize,
         doc: &Value,
     ) -> (Option<T>, Vec<FieldPath>, Vec<FieldPath>) {
-        const PLACEHOLDERS: [fn() -> Value; 5] = [
-            || Value::String(String::new()),
-            || Value::from(0),
-            || Value::Bool(false),
-            || Value::Array(Vec::new()),
-            || Value::Object(Default::default()),
-        ];
         let mut work = doc.clone();
         let mut unknown: Vec<FieldPath> = Vec::new();
         let mut reported: Vec<(FieldPath, String)> = Vec::new();
-        let mut touched: Vec<FieldPath> = Vec::new();
-        let mut placeholder: HashMap<String, usize> = HashMap::new();
+        let mut removed: Vec<FieldPath> = Vec::new();
         let mut result = None;
-        for _ in 0..256 {
+        // Each round removes one field, so this bounds nothing but a logic error.
+        for _ in 0..1000 {
             let ignored = RefCell::new(Vec::new());
             let decoded = de::from_value::<T>(&work, &ignored);
             for path in ignored.into_inner() {
@@ -462,36 +462,24 @@ impl Parser {
                 Err(e) => e,
             };
             let at = err.path.clone().unwrap_or_default();
+            // k8s-openapi defaults missing fields rather than refusing them, but
+            // serde's own types may not: say it the Kubernetes way, then give up.
             if let Some(field) = missing_field(&err.message) {
                 let path = at.key(field);
-                if !under_any(&path, &touched) {
-                    reported.push((path.clone(), "Required value".into()));
+                if !under_any(&path, &removed) {
+                    reported.push((path, "Required value".into()));
                 }
-                let Some(target) = de::lookup_mut(&mut work, &at.0) else {
-                    break;
-                };
-                let Value::Object(obj) = target else { break };
-                obj.insert(field.to_string(), PLACEHOLDERS[0]());
-                placeholder.insert(path.to_string(), 1);
-                touched.push(path);
-                continue;
-            }
-            if let Some(next) = placeholder.get_mut(&at.to_string()) {
-                // The placeholder had the wrong type: try the next one.
-                let Some(make) = PLACEHOLDERS.get(*next) else {
-                    break;
-                };
-                *next += 1;
-                match de::lookup_mut(&mut work, &at.0) {
-                    Some(slot) => *slot = make(),
-                    None => break,
-                }
-                continue;
-            }
-            if reported.iter().any(|(p, _)| *p == at) {
                 break;
             }
-            reported.push((at.clone(), err.message));
+            if under_any(&at, &removed) || reported.iter().any(|(p, _)| *p == at) {
+                break;
+            }
+            let message = if is_data_value(&at) && !err.message.starts_with("invalid type") {
+                format!("invalid base64 data: {}", err.message)
+            } else {
+                err.message
+            };
+            reported.push((at.clone(), message));
             // Drop the offending field; for a bad list element, its whole list.
             let mut key = at;
             while matches!(key.0.last(), Some(Seg::Index(_))) {
@@ -500,16 +488,15 @@ impl Parser {
             if !de::remove_key(&mut work, &key) {
                 break;
             }
-            touched.push(key);
+            removed.push(key);
         }
-        // Errors in document order: unknown fields and decoding errors by path.
         for path in &unknown {
             self.field_error(n, path, "unknown field");
         }
-        for (path, message) in reported.iter() {
+        for (path, message) in &reported {
             self.field_error(n, path, message.clone());
         }
-        let mut skip = touched;
+        let mut skip = removed;
         skip.extend(reported.into_iter().map(|(p, _)| p));
         (result, unknown, skip)
     }
@@ -520,6 +507,11 @@ fn missing_field(message: &str) -> Option<&str> {
     message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.strip_suffix('`'))
+}
+
+/// `data.<key>` or `binaryData.<key>`: the base64 values of a Secret or ConfigMap.
+fn is_data_value(path: &FieldPath) -> bool {
+    matches!(path.0.as_slice(), [Seg::Key(f), Seg::Key(_)] if f == "data" || f == "binaryData")
 }
 
 fn path_is_under(path: &str, base: &str) -> bool {
