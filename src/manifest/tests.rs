@@ -242,9 +242,34 @@ fn known_field_with_null_or_empty_value_is_not_unknown() {
 }
 
 #[test]
-fn known_but_unsupported_field_with_null_value_is_absent() {
-    // Kubernetes treats null as unset; so does podshim.
-    ok(&pod_with("    lifecycle: null\n", ""));
+fn known_but_unsupported_field_with_null_or_empty_value_is_absent() {
+    // Kubernetes treats null (and an empty object or list) as unset; so does podshim.
+    let m = ok(&pod_with(
+        "    lifecycle: null\n    resizePolicy: []\n",
+        "  overhead: {}\n  tolerations: []\n",
+    ));
+    assert!(m.warnings.is_empty());
+}
+
+#[test]
+fn kubectl_dry_run_output_is_accepted_without_warnings() {
+    let m = ok("apiVersion: v1
+kind: Pod
+metadata:
+  creationTimestamp: null
+  labels:
+    run: web
+  name: web
+spec:
+  containers:
+  - image: nginx
+    name: web
+    resources: {}
+  dnsPolicy: ClusterFirst
+  restartPolicy: Always
+status: {}
+");
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
 }
 
 #[test]
@@ -862,6 +887,68 @@ fn config_map_volume_item_key_must_exist() {
 }
 
 #[test]
+fn env_cannot_read_binary_data() {
+    let text = format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nbinaryData:\n  blob: AAEC\n",
+        pod_with(
+            "    env:\n    - name: B\n      valueFrom:\n        configMapKeyRef: {name: c, key: blob}\n",
+            ""
+        )
+    );
+    one_error(
+        &text,
+        "document 1: spec.containers[0].env[0].valueFrom.configMapKeyRef.key: Not found: \"blob\"",
+    );
+}
+
+#[test]
+fn duplicate_config_map_names_are_refused() {
+    let cm = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+    one_error(
+        &format!("{MINIMAL}{cm}{cm}"),
+        "document 3: metadata.name: Duplicate value: \"c\"",
+    );
+}
+
+#[test]
+fn config_map_keys_must_be_file_names() {
+    let text = format!(
+        "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a/b: x\n"
+    );
+    one_error(
+        &text,
+        "document 2: data[a/b]: Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.', and must not be '.' or '..'",
+    );
+}
+
+#[test]
+fn host_network_host_port_must_match_container_port() {
+    one_error(
+        &pod_with(
+            "    ports:\n    - {containerPort: 80, hostPort: 8080}\n",
+            "  hostNetwork: true\n",
+        ),
+        "spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match `containerPort` when `hostNetwork` is true",
+    );
+}
+
+#[test]
+fn json_with_tabs_is_accepted() {
+    ok(
+        "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"Pod\",\n\t\"metadata\": {\"name\": \"web\"},\n\t\"spec\": {\"containers\": [{\"name\": \"web\", \"image\": \"nginx\"}]}\n}\n",
+    );
+}
+
+#[test]
+fn unknown_field_in_json_is_reported() {
+    one_error(
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "lables": {}},
+            "spec": {"containers": [{"name": "web", "image": "nginx"}]}}"#,
+        "metadata.lables: unknown field",
+    );
+}
+
+#[test]
 fn config_map_in_another_namespace_is_refused() {
     let text = format!(
         "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: other\n"
@@ -1007,7 +1094,7 @@ spec:
 #[test]
 fn three_problems_yield_three_errors() {
     let errs = errors(&pod_with(
-        "    lifecycle: {}\n    workingDir: app\n",
+        "    lifecycle: {preStop: {sleep: {seconds: 1}}}\n    workingDir: app\n",
         "  restartPolicy: Sometimes\n",
     ));
     assert_eq!(
