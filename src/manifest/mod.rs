@@ -27,6 +27,7 @@ use std::fmt;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use de::{FieldPath, Seg};
@@ -150,6 +151,7 @@ pub fn parse(text: &str, source_name: &str) -> Result<PodManifest, ManifestError
         config_maps: BTreeMap::new(),
         secrets: BTreeMap::new(),
         found_kinds: Vec::new(),
+        namespaces: Vec::new(),
     };
     for (i, doc) in docs.iter().enumerate() {
         p.document(i + 1, doc);
@@ -247,7 +249,10 @@ struct Parser {
     pod_documents: Vec<usize>,
     config_maps: BTreeMap<String, ConfigMap>,
     secrets: BTreeMap<String, Secret>,
+    /// Kinds met, once each, to explain a missing Pod.
     found_kinds: Vec<String>,
+    /// The namespaces that ConfigMap and Secret documents name, by document.
+    namespaces: Vec<(usize, String)>,
 }
 
 impl Parser {
@@ -293,7 +298,9 @@ impl Parser {
             );
             return;
         }
-        self.found_kinds.push(kind.to_string());
+        if !self.found_kinds.iter().any(|k| k == kind) {
+            self.found_kinds.push(kind.to_string());
+        }
         if kind == "Pod" {
             self.pod_documents.push(n);
         }
@@ -315,7 +322,7 @@ impl Parser {
         match kind {
             "Pod" => self.pod_document(n, doc),
             "ConfigMap" => {
-                let Some(cm) = self.decode::<ConfigMap>(n, doc).0 else {
+                let (Some(cm), _, skip) = self.decode::<ConfigMap>(n, doc) else {
                     return;
                 };
                 let mut errs = validate::Errs::default();
@@ -325,10 +332,10 @@ impl Parser {
                 if let Some(data) = &cm.binary_data {
                     validate::data_keys(&mut errs, "binaryData", data.keys());
                 }
-                self.named_document(n, cm, errs, |p| &mut p.config_maps);
+                self.named_document(n, cm, errs, &skip, |p| &mut p.config_maps);
             }
             _ => {
-                let Some(secret) = self.decode::<Secret>(n, doc).0 else {
+                let (Some(secret), _, skip) = self.decode::<Secret>(n, doc) else {
                     return;
                 };
                 let mut errs = validate::Errs::default();
@@ -338,7 +345,7 @@ impl Parser {
                 if let Some(data) = &secret.string_data {
                     validate::data_keys(&mut errs, "stringData", data.keys());
                 }
-                self.named_document(n, secret, errs, |p| &mut p.secrets);
+                self.named_document(n, secret, errs, &skip, |p| &mut p.secrets);
             }
         }
     }
@@ -367,25 +374,18 @@ impl Parser {
             .as_deref()
             .unwrap_or(defaults::DEFAULT_NAMESPACE);
         // A Pod can only reference objects of its own namespace.
-        let mut foreign = Vec::new();
-        for (name, cm) in &self.config_maps {
-            if let Some(other) = cm.metadata.namespace.as_deref().filter(|o| *o != ns) {
-                foreign.push(("ConfigMap", name.clone(), other.to_string()));
-            }
-        }
-        for (name, s) in &self.secrets {
-            if let Some(other) = s.metadata.namespace.as_deref().filter(|o| *o != ns) {
-                foreign.push(("Secret", name.clone(), other.to_string()));
-            }
-        }
-        for (kind, name, other) in foreign {
-            self.errors.push(FieldError {
-                document: None,
-                path: String::new(),
-                message: format!(
-                    "{kind} {name:?} is in namespace {other:?}, not the Pod's namespace {ns:?}"
-                ),
-            });
+        let foreign: Vec<(usize, String)> = self
+            .namespaces
+            .iter()
+            .filter(|(_, other)| other != ns)
+            .cloned()
+            .collect();
+        for (doc, other) in foreign {
+            self.field_error(
+                doc,
+                "metadata.namespace",
+                format!("Invalid value: {other:?}: must be the Pod's namespace {ns:?}"),
+            );
         }
         let refs = validate::Refs {
             config_maps: &self.config_maps,
@@ -399,14 +399,14 @@ impl Parser {
         }
     }
 
-    /// Files a ConfigMap or Secret under its name, after name checks.
-    fn named_document<
-        T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-    >(
+    /// Files a ConfigMap or Secret under its name, after name checks. One with
+    /// errors is still filed, so that references to it do not add `Not found` noise.
+    fn named_document<T: k8s_openapi::Metadata<Ty = ObjectMeta>>(
         &mut self,
         n: usize,
         obj: T,
         mut errs: validate::Errs,
+        skip: &[FieldPath],
         map: impl Fn(&mut Self) -> &mut BTreeMap<String, T>,
     ) {
         let meta = obj.metadata();
@@ -414,16 +414,20 @@ impl Parser {
         validate::name_subdomain(&mut errs, "metadata.name", &name);
         if let Some(ns) = meta.namespace.as_deref() {
             validate::dns1123_label(&mut errs, "metadata.namespace", ns);
+            self.namespaces.push((n, ns.to_string()));
         }
-        if !name.is_empty() && map(self).contains_key(&name) {
+        let duplicate = map(self).contains_key(&name);
+        if duplicate {
             errs.0
                 .push(("metadata.name".into(), format!("Duplicate value: {name:?}")));
         }
-        let ok = errs.0.is_empty();
+        let skip: Vec<String> = skip.iter().map(|p| p.to_string()).collect();
         for (path, message) in errs.0 {
-            self.field_error(n, path, message);
+            if !skip.iter().any(|s| path_is_under(&path, s)) {
+                self.field_error(n, path, message);
+            }
         }
-        if ok {
+        if !name.is_empty() && !duplicate {
             map(self).insert(name, obj);
         }
     }

@@ -902,6 +902,15 @@ fn env_cannot_read_binary_data() {
 }
 
 #[test]
+fn a_config_map_with_a_wrong_type_is_reported_once() {
+    let text = format!("{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [c]\n");
+    one_error(
+        &text,
+        "document 2: metadata.name: invalid type: sequence, expected a string",
+    );
+}
+
+#[test]
 fn duplicate_config_map_names_are_refused() {
     let cm = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
     one_error(
@@ -955,7 +964,7 @@ fn config_map_in_another_namespace_is_refused() {
     );
     one_error(
         &text,
-        "ConfigMap \"c\" is in namespace \"other\", not the Pod's namespace \"default\"",
+        "document 2: metadata.namespace: Invalid value: \"other\": must be the Pod's namespace \"default\"",
     );
 }
 
