@@ -75,11 +75,16 @@ impl Store {
             let (diff_id, _) = HashingReader::new(dec)
                 .finish()
                 .map_err(|e| ImageError::io(src, e))?;
-            let (blob, size) = match compression {
-                Compression::None => self.put_gzip(open()?, &image)?,
-                _ => self.put_blob(&mut BufReader::new(open()?), None, &image)?,
-            };
-            (blob, size, compression, diff_id)
+            match compression {
+                Compression::None => {
+                    let (blob, size) = self.put_gzip(open()?, &image)?;
+                    (blob, size, Compression::Gzip, diff_id)
+                }
+                c => {
+                    let (blob, size) = self.put_blob(&mut BufReader::new(open()?), None, &image)?;
+                    (blob, size, c, diff_id)
+                }
+            }
         };
         let layer_media_type = match compression {
             Compression::None => MediaType::ImageLayer,

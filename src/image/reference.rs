@@ -182,10 +182,19 @@ mod tests {
 
     const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+    /// input, registry, repository, tag, digest
+    type Case = (
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<&'static str>,
+        Option<&'static str>,
+    );
+
     #[test]
     fn reference_parsing_table() {
         let d = D;
-        let ok: &[(&str, &str, &str, Option<&str>, Option<&str>)] = &[
+        let ok: &[Case] = &[
             (
                 "busybox",
                 "docker.io",

@@ -525,3 +525,7 @@ impl Store {
         sweep(&self.root.join("tmp"), &HashSet::new())
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

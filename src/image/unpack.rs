@@ -17,10 +17,10 @@
 //! | entry                                | decision |
 //! |--------------------------------------|----------|
 //! | a `..` component                     | refused: no legitimate layer needs it, and silently rewriting it would hide a crafted tar |
-//! | an absolute name (`/etc/passwd`)     | refused: `docker save`, buildkit, umoci and skopeo all write relative names; an absolute one means a tar not made as a layer |
+//! | an absolute name (`/etc/passwd`)     | taken relative to the layer root, like GNU tar and containerd do: umoci writes its root entry as `/`, so real layers have them, and after the walk below it cannot escape |
 //! | a parent component that is a symlink | refused: writing through it is exactly the escape (`a -> /etc`, `a/passwd`) |
 //! | a parent component that is a file    | refused: the tar is inconsistent |
-//! | hardlink target with `..`/absolute, through a symlinked parent, missing, or a directory | refused |
+//! | hardlink target with `..`, through a symlinked parent, not (yet) in this layer, or a directory | refused (an absolute target, like an absolute name, is inside the layer) |
 //! | root entry (`.`/`./`) not a directory| refused: the layer root must stay a directory we own |
 //! | a symlink with any target            | created as is: it is only resolved later, inside the container's root (runc resolves mounts with that root) |
 //! | char/block devices, fifos            | skipped: a pod has no business getting device nodes from an image (runc creates `/dev`); the only devices we make are overlay whiteouts |
@@ -149,8 +149,9 @@ impl Unpacker {
         self.err_io(entry, what, e.into())
     }
 
-    /// Split a raw entry name into components, refusing `..` and absolute
-    /// names; `.` and empty components (`./a//b`) are dropped.
+    /// Split a raw entry name into components, refusing `..`; `.`, empty
+    /// components (`./a//b`) and a leading `/` are dropped, so an absolute
+    /// name is taken relative to the layer root.
     fn clean(&self, raw: &[u8], entry: &str, what: &str) -> Result<Vec<OsString>, ImageError> {
         let shown = String::from_utf8_lossy(raw).into_owned();
         let what = if shown == entry {
@@ -158,9 +159,6 @@ impl Unpacker {
         } else {
             format!("{what} {shown:?}")
         };
-        if raw.first() == Some(&b'/') {
-            return Err(self.refuse(entry, format!("{what} is an absolute path")));
-        }
         let mut out = Vec::new();
         for c in raw.split(|&b| b == b'/') {
             match c {
@@ -590,4 +588,4 @@ pub fn get_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
 
 #[cfg(test)]
 #[path = "unpack_tests.rs"]
-mod tests;
+pub(crate) mod tests;

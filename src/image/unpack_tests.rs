@@ -230,11 +230,18 @@ fn dotdot_entry_is_refused() {
 }
 
 #[test]
-fn absolute_entry_is_refused() {
+fn absolute_entry_is_taken_relative_to_the_layer_root() {
     let s = scratch();
     let name = format!("{}/evil", s.outside.display());
-    let tar = RawTar::new().file(&name, b"x").build();
-    assert_refused(unpack(&s, &tar), &name);
+    let tar = RawTar::new()
+        .dir("/")
+        .file(&name, b"x")
+        .file("/etc/passwd", b"root")
+        .build();
+    unpack(&s, &tar).unwrap();
+    let inside = s.layer.join(name.trim_start_matches('/'));
+    assert_eq!(fs::read(inside).unwrap(), b"x");
+    assert_eq!(fs::read(s.layer.join("etc/passwd")).unwrap(), b"root");
     assert_outside_untouched(&s);
 }
 
@@ -264,8 +271,14 @@ fn hardlink_escape_via_dotdot_is_refused() {
     let tar = RawTar::new().hardlink("h", "../outside/secret").build();
     assert_refused(unpack(&s, &tar), "h");
     let abs = format!("{}/secret", s.outside.display());
+    // An absolute target means the layer's own file, which is not there.
     let tar = RawTar::new().hardlink("h2", &abs).build();
     assert_refused(unpack(&s, &tar), "h2");
+    let tar = RawTar::new()
+        .file("a/b", b"x")
+        .hardlink("h3", "/a/../../outside/secret")
+        .build();
+    assert_refused(unpack(&s, &tar), "h3");
     assert!(!s.layer.join("h").exists() && !s.layer.join("h2").exists());
     assert_outside_untouched(&s);
 }

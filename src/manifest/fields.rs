@@ -198,8 +198,9 @@ pub(crate) struct Findings {
 
 /// Walks a Pod document (as parsed) and sorts each field present into supported,
 /// cluster-only (warned) or unsupported (refused). Paths in `unknown` were already
-/// reported as unknown fields and are skipped. A `null` value is an absent field,
-/// as in Kubernetes.
+/// reported as unknown fields and are skipped. A `null`, `{}` or `[]` value asks for
+/// nothing (Kubernetes treats them as unset; `kubectl create --dry-run -o yaml` writes
+/// `status: {}`), so it is neither refused nor warned about.
 pub(crate) fn check_pod(doc: &Value, unknown: &[FieldPath]) -> Findings {
     let mut findings = Findings::default();
     walk(doc, &FieldPath::default(), unknown, &mut findings);
@@ -211,7 +212,7 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
         Value::Object(map) => {
             for (key, child) in map {
                 let child_path = path.key(key);
-                if child.is_null() || unknown.contains(&child_path) {
+                if is_empty(child) || unknown.contains(&child_path) {
                     continue;
                 }
                 let pattern = child_path.pattern();
@@ -233,5 +234,14 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
             }
         }
         _ => {}
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
     }
 }

@@ -22,11 +22,12 @@ mod validate;
 mod tests;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use de::{FieldPath, Seg};
@@ -150,6 +151,7 @@ pub fn parse(text: &str, source_name: &str) -> Result<PodManifest, ManifestError
         config_maps: BTreeMap::new(),
         secrets: BTreeMap::new(),
         found_kinds: Vec::new(),
+        namespaces: Vec::new(),
     };
     for (i, doc) in docs.iter().enumerate() {
         p.document(i + 1, doc);
@@ -217,13 +219,21 @@ fn read_documents(text: &str) -> Result<Vec<Value>, FieldError> {
 
 fn syntax_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
+    // serde-saphyr ends its message with " at line L, column C"; put the place first,
+    // and drop its advice about its own options.
+    let text = text.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
     match e.location() {
-        Some(loc) if !text.contains("line") => format!(
-            "YAML syntax error at line {}, column {}: {text}",
-            loc.line(),
-            loc.column()
-        ),
-        _ => format!("YAML syntax error: {text}"),
+        Some(loc) => {
+            let message = text
+                .rfind(" at line ")
+                .map_or(text.as_str(), |i| &text[..i]);
+            format!(
+                "YAML syntax error at line {}, column {}: {message}",
+                loc.line(),
+                loc.column()
+            )
+        }
+        None => format!("YAML syntax error: {text}"),
     }
 }
 
@@ -239,7 +249,10 @@ struct Parser {
     pod_documents: Vec<usize>,
     config_maps: BTreeMap<String, ConfigMap>,
     secrets: BTreeMap<String, Secret>,
+    /// Kinds met, once each, to explain a missing Pod.
     found_kinds: Vec<String>,
+    /// The namespaces that ConfigMap and Secret documents name, by document.
+    namespaces: Vec<(usize, String)>,
 }
 
 impl Parser {
@@ -285,7 +298,9 @@ impl Parser {
             );
             return;
         }
-        self.found_kinds.push(kind.to_string());
+        if !self.found_kinds.iter().any(|k| k == kind) {
+            self.found_kinds.push(kind.to_string());
+        }
         if kind == "Pod" {
             self.pod_documents.push(n);
         }
@@ -307,7 +322,7 @@ impl Parser {
         match kind {
             "Pod" => self.pod_document(n, doc),
             "ConfigMap" => {
-                let Some(cm) = self.decode::<ConfigMap>(n, doc).0 else {
+                let (Some(cm), _, skip) = self.decode::<ConfigMap>(n, doc) else {
                     return;
                 };
                 let mut errs = validate::Errs::default();
@@ -317,10 +332,10 @@ impl Parser {
                 if let Some(data) = &cm.binary_data {
                     validate::data_keys(&mut errs, "binaryData", data.keys());
                 }
-                self.named_document(n, cm, errs, |p| &mut p.config_maps);
+                self.named_document(n, cm, errs, &skip, |p| &mut p.config_maps);
             }
             _ => {
-                let Some(secret) = self.decode::<Secret>(n, doc).0 else {
+                let (Some(secret), _, skip) = self.decode::<Secret>(n, doc) else {
                     return;
                 };
                 let mut errs = validate::Errs::default();
@@ -330,7 +345,7 @@ impl Parser {
                 if let Some(data) = &secret.string_data {
                     validate::data_keys(&mut errs, "stringData", data.keys());
                 }
-                self.named_document(n, secret, errs, |p| &mut p.secrets);
+                self.named_document(n, secret, errs, &skip, |p| &mut p.secrets);
             }
         }
     }
@@ -359,25 +374,18 @@ impl Parser {
             .as_deref()
             .unwrap_or(defaults::DEFAULT_NAMESPACE);
         // A Pod can only reference objects of its own namespace.
-        let mut foreign = Vec::new();
-        for (name, cm) in &self.config_maps {
-            if let Some(other) = cm.metadata.namespace.as_deref().filter(|o| *o != ns) {
-                foreign.push(("ConfigMap", name.clone(), other.to_string()));
-            }
-        }
-        for (name, s) in &self.secrets {
-            if let Some(other) = s.metadata.namespace.as_deref().filter(|o| *o != ns) {
-                foreign.push(("Secret", name.clone(), other.to_string()));
-            }
-        }
-        for (kind, name, other) in foreign {
-            self.errors.push(FieldError {
-                document: None,
-                path: String::new(),
-                message: format!(
-                    "{kind} {name:?} is in namespace {other:?}, not the Pod's namespace {ns:?}"
-                ),
-            });
+        let foreign: Vec<(usize, String)> = self
+            .namespaces
+            .iter()
+            .filter(|(_, other)| other != ns)
+            .cloned()
+            .collect();
+        for (doc, other) in foreign {
+            self.field_error(
+                doc,
+                "metadata.namespace",
+                format!("Invalid value: {other:?}: must be the Pod's namespace {ns:?}"),
+            );
         }
         let refs = validate::Refs {
             config_maps: &self.config_maps,
@@ -391,14 +399,14 @@ impl Parser {
         }
     }
 
-    /// Files a ConfigMap or Secret under its name, after name checks.
-    fn named_document<
-        T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
-    >(
+    /// Files a ConfigMap or Secret under its name, after name checks. One with
+    /// errors is still filed, so that references to it do not add `Not found` noise.
+    fn named_document<T: k8s_openapi::Metadata<Ty = ObjectMeta>>(
         &mut self,
         n: usize,
         obj: T,
         mut errs: validate::Errs,
+        skip: &[FieldPath],
         map: impl Fn(&mut Self) -> &mut BTreeMap<String, T>,
     ) {
         let meta = obj.metadata();
@@ -406,47 +414,43 @@ impl Parser {
         validate::name_subdomain(&mut errs, "metadata.name", &name);
         if let Some(ns) = meta.namespace.as_deref() {
             validate::dns1123_label(&mut errs, "metadata.namespace", ns);
+            self.namespaces.push((n, ns.to_string()));
         }
-        if !name.is_empty() && map(self).contains_key(&name) {
+        let duplicate = map(self).contains_key(&name);
+        if duplicate {
             errs.0
                 .push(("metadata.name".into(), format!("Duplicate value: {name:?}")));
         }
-        let ok = errs.0.is_empty();
+        let skip: Vec<String> = skip.iter().map(|p| p.to_string()).collect();
         for (path, message) in errs.0 {
-            self.field_error(n, path, message);
+            if !skip.iter().any(|s| path_is_under(&path, s)) {
+                self.field_error(n, path, message);
+            }
         }
-        if ok {
+        if !name.is_empty() && !duplicate {
             map(self).insert(name, obj);
         }
     }
 
-    /// Decodes `doc` as `T`, reporting every wrong type, missing required field and
-    /// unknown field. Returns the value (when decoding could be completed), the
-    /// unknown fields, and the paths that had errors.
+    /// Decodes `doc` as `T`, reporting every wrong type and unknown field. Returns
+    /// the value (when decoding could be completed), the unknown fields, and the
+    /// paths that had errors.
     ///
-    /// Decoding stops at the first error, so to report them all it is retried:
-    /// a field of the wrong type is removed, a missing required field gets a
-    /// placeholder, until the document decodes. The value then serves only to find
-    /// further (validation) errors, never as a result.
+    /// Decoding stops at the first error, so to report them all it is retried with
+    /// the offending field removed, until the document decodes. The value then serves
+    /// only to find further (validation) errors away from those paths.
     fn decode<T: serde::de::DeserializeOwned>(
         &mut self,
         n: usize,
         doc: &Value,
     ) -> (Option<T>, Vec<FieldPath>, Vec<FieldPath>) {
-        const PLACEHOLDERS: [fn() -> Value; 5] = [
-            || Value::String(String::new()),
-            || Value::from(0),
-            || Value::Bool(false),
-            || Value::Array(Vec::new()),
-            || Value::Object(Default::default()),
-        ];
         let mut work = doc.clone();
         let mut unknown: Vec<FieldPath> = Vec::new();
         let mut reported: Vec<(FieldPath, String)> = Vec::new();
-        let mut touched: Vec<FieldPath> = Vec::new();
-        let mut placeholder: HashMap<String, usize> = HashMap::new();
+        let mut removed: Vec<FieldPath> = Vec::new();
         let mut result = None;
-        for _ in 0..256 {
+        // Each round removes one field, so this bounds nothing but a logic error.
+        for _ in 0..1000 {
             let ignored = RefCell::new(Vec::new());
             let decoded = de::from_value::<T>(&work, &ignored);
             for path in ignored.into_inner() {
@@ -462,36 +466,24 @@ impl Parser {
                 Err(e) => e,
             };
             let at = err.path.clone().unwrap_or_default();
+            // k8s-openapi defaults missing fields rather than refusing them, but
+            // serde's own types may not: say it the Kubernetes way, then give up.
             if let Some(field) = missing_field(&err.message) {
                 let path = at.key(field);
-                if !under_any(&path, &touched) {
-                    reported.push((path.clone(), "Required value".into()));
+                if !under_any(&path, &removed) {
+                    reported.push((path, "Required value".into()));
                 }
-                let Some(target) = de::lookup_mut(&mut work, &at.0) else {
-                    break;
-                };
-                let Value::Object(obj) = target else { break };
-                obj.insert(field.to_string(), PLACEHOLDERS[0]());
-                placeholder.insert(path.to_string(), 1);
-                touched.push(path);
-                continue;
-            }
-            if let Some(next) = placeholder.get_mut(&at.to_string()) {
-                // The placeholder had the wrong type: try the next one.
-                let Some(make) = PLACEHOLDERS.get(*next) else {
-                    break;
-                };
-                *next += 1;
-                match de::lookup_mut(&mut work, &at.0) {
-                    Some(slot) => *slot = make(),
-                    None => break,
-                }
-                continue;
-            }
-            if reported.iter().any(|(p, _)| *p == at) {
                 break;
             }
-            reported.push((at.clone(), err.message));
+            if under_any(&at, &removed) || reported.iter().any(|(p, _)| *p == at) {
+                break;
+            }
+            let message = if is_data_value(&at) && !err.message.starts_with("invalid type") {
+                format!("invalid base64 data: {}", err.message)
+            } else {
+                err.message
+            };
+            reported.push((at.clone(), message));
             // Drop the offending field; for a bad list element, its whole list.
             let mut key = at;
             while matches!(key.0.last(), Some(Seg::Index(_))) {
@@ -500,16 +492,15 @@ impl Parser {
             if !de::remove_key(&mut work, &key) {
                 break;
             }
-            touched.push(key);
+            removed.push(key);
         }
-        // Errors in document order: unknown fields and decoding errors by path.
         for path in &unknown {
             self.field_error(n, path, "unknown field");
         }
-        for (path, message) in reported.iter() {
+        for (path, message) in &reported {
             self.field_error(n, path, message.clone());
         }
-        let mut skip = touched;
+        let mut skip = removed;
         skip.extend(reported.into_iter().map(|(p, _)| p));
         (result, unknown, skip)
     }
@@ -520,6 +511,11 @@ fn missing_field(message: &str) -> Option<&str> {
     message
         .strip_prefix("missing field `")
         .and_then(|rest| rest.strip_suffix('`'))
+}
+
+/// `data.<key>` or `binaryData.<key>`: the base64 values of a Secret or ConfigMap.
+fn is_data_value(path: &FieldPath) -> bool {
+    matches!(path.0.as_slice(), [Seg::Key(f), Seg::Key(_)] if f == "data" || f == "binaryData")
 }
 
 fn path_is_under(path: &str, base: &str) -> bool {

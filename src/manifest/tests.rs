@@ -1,7 +1,1167 @@
 use super::*;
 
+/// Parses `text`, expecting success.
+fn ok(text: &str) -> PodManifest {
+    match parse(text, "pod.yaml") {
+        Ok(m) => m,
+        Err(e) => panic!("expected success, got:\n{e}"),
+    }
+}
+
+/// Parses `text`, expecting failure; returns each error as displayed.
+fn errors(text: &str) -> Vec<String> {
+    match parse(text, "pod.yaml") {
+        Ok(m) => panic!("expected errors, got a pod: {:?}", m.pod),
+        Err(ManifestError::Invalid {
+            source_name,
+            errors,
+        }) => {
+            assert_eq!(source_name, "pod.yaml");
+            errors.iter().map(|e| e.to_string()).collect()
+        }
+        Err(e) => panic!("expected Invalid, got {e}"),
+    }
+}
+
+/// Parses `text` and expects exactly the single error `expected`.
+fn one_error(text: &str, expected: &str) {
+    assert_eq!(errors(text), vec![expected.to_string()]);
+}
+
+/// A Pod document whose single container is `web` (image nginx) plus `container`
+/// lines (indented 4), and `spec` lines (indented 2).
+fn pod_with(container: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n{spec}  containers:\n  - name: web\n    image: nginx\n{container}"
+    )
+}
+
+const MINIMAL: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+  - name: web
+    image: nginx
+";
+
+// --- parsing and documents -------------------------------------------------------
+
 #[test]
-fn smoke() {
-    let m = parse("apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx}]\n", "pod.yaml").unwrap();
+fn minimal_pod_parses() {
+    let m = ok(MINIMAL);
     assert_eq!(m.name(), "web");
+    assert_eq!(
+        m.pod.spec.as_ref().unwrap().containers[0].image.as_deref(),
+        Some("nginx")
+    );
+    assert!(m.warnings.is_empty());
+    assert!(m.config_maps.is_empty() && m.secrets.is_empty());
+}
+
+#[test]
+fn json_input_is_accepted() {
+    let m = ok(
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+        "spec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}]}]}}"#,
+    );
+    assert_eq!(m.name(), "web");
+    let c = &m.pod.spec.unwrap().containers[0];
+    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 80);
+}
+
+#[test]
+fn yaml_syntax_error_names_the_line() {
+    one_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n   labels: {}\n",
+        "YAML syntax error at line 5, column 10: mapping values are not allowed in this context",
+    );
+}
+
+#[test]
+fn yaml_duplicate_key_is_an_error() {
+    one_error(
+        "apiVersion: v1\nkind: Pod\nkind: Pod\n",
+        "YAML syntax error at line 3, column 1: duplicate mapping key: kind",
+    );
+}
+
+#[test]
+fn multi_document_keeps_config_maps_and_secrets() {
+    let text = format!(
+        "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  mode: fast\n\
+         ---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: aHVudGVyMg==\nstringData:\n  user: admin\n"
+    );
+    let m = ok(&text);
+    assert_eq!(
+        m.config_maps["app-config"].data.as_ref().unwrap()["mode"],
+        "fast"
+    );
+    let data = m.secrets["creds"].data.as_ref().unwrap();
+    assert_eq!(data["password"].0, b"hunter2");
+    // stringData is merged into data, as the API server does.
+    assert_eq!(data["user"].0, b"admin");
+    assert!(m.secrets["creds"].string_data.is_none());
+}
+
+#[test]
+fn empty_documents_are_skipped() {
+    let m = ok(&format!("---\n---\n{MINIMAL}---\n"));
+    assert_eq!(m.name(), "web");
+}
+
+#[test]
+fn unknown_kind_is_refused_by_name() {
+    let text =
+        format!("{MINIMAL}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n");
+    assert_eq!(
+        errors(&text),
+        vec!["document 2: kind Deployment is not supported (only Pod, ConfigMap, Secret)"]
+    );
+}
+
+#[test]
+fn unknown_kind_alone_is_refused_by_name_and_no_pod_reported() {
+    assert_eq!(
+        errors("apiVersion: apps/v1\nkind: Deployment\n"),
+        vec![
+            "document 1: kind Deployment is not supported (only Pod, ConfigMap, Secret)",
+            "no Pod in the input",
+        ]
+    );
+}
+
+#[test]
+fn wrong_api_version_is_refused() {
+    one_error(
+        &MINIMAL.replace("apiVersion: v1", "apiVersion: v2"),
+        "document 1: apiVersion: Unsupported value: \"v2\": supported values: \"v1\"",
+    );
+}
+
+#[test]
+fn missing_kind_is_refused() {
+    assert_eq!(
+        errors("apiVersion: v1\nmetadata:\n  name: web\n"),
+        vec!["document 1: kind: Required value", "no Pod in the input"]
+    );
+}
+
+#[test]
+fn two_pods_are_refused() {
+    let text = format!(
+        "{MINIMAL}---\n{}",
+        MINIMAL.replace("name: web\nspec", "name: db\nspec")
+    );
+    assert_eq!(
+        errors(&text),
+        vec!["document 2: a second Pod (an input holds one Pod; the first is document 1)"]
+    );
+}
+
+#[test]
+fn no_pod_is_refused() {
+    one_error(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\n",
+        "no Pod in the input (found: ConfigMap)",
+    );
+}
+
+#[test]
+fn empty_input_is_refused() {
+    one_error("", "no Pod in the input");
+}
+
+#[test]
+fn multi_document_errors_name_their_document() {
+    let text =
+        format!("{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n");
+    one_error(
+        &text,
+        "document 2: metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+    );
+}
+
+#[test]
+fn invalid_display_prefixes_each_error_with_the_source() {
+    let err = parse(&pod_with("", "").replace("image: nginx\n", ""), "pod.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "pod.yaml: spec.containers[0].image: Required value"
+    );
+    let err = parse("apiVersion: v1\nkind: Job\n---\nkind: Pod\n", "in.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "in.yaml: document 1: kind Job is not supported (only Pod, ConfigMap, Secret)\n\
+         in.yaml: document 2: apiVersion: Required value"
+    );
+}
+
+// --- unknown fields and types --------------------------------------------------------
+
+#[test]
+fn unknown_field_is_reported_with_its_path() {
+    one_error(
+        &pod_with("    imagee: nginx:1.27\n", ""),
+        "spec.containers[0].imagee: unknown field",
+    );
+}
+
+#[test]
+fn unknown_top_level_field_is_reported() {
+    one_error(&format!("{MINIMAL}specs: {{}}\n"), "specs: unknown field");
+}
+
+#[test]
+fn unknown_field_in_a_volume_is_reported() {
+    one_error(
+        &pod_with(
+            "",
+            "  volumes:\n  - name: data\n    emptyDir:\n      medum: Memory\n",
+        ),
+        "spec.volumes[0].emptyDir.medum: unknown field",
+    );
+}
+
+#[test]
+fn unknown_field_with_null_value_is_reported() {
+    one_error(
+        &pod_with("    imagee: null\n", ""),
+        "spec.containers[0].imagee: unknown field",
+    );
+}
+
+#[test]
+fn known_field_with_null_or_empty_value_is_not_unknown() {
+    let m = ok(&pod_with(
+        "    args: []\n    env: null\n    securityContext: {}\n    resources: {}\n    volumeMounts: []\n",
+        "  volumes: []\n  initContainers: null\n  securityContext: {}\n  nodeSelector: {}\n  dnsConfig: {}\n",
+    ));
+    assert_eq!(m.name(), "web");
+}
+
+#[test]
+fn known_but_unsupported_field_with_null_or_empty_value_is_absent() {
+    // Kubernetes treats null (and an empty object or list) as unset; so does podshim.
+    let m = ok(&pod_with(
+        "    lifecycle: null\n    resizePolicy: []\n",
+        "  overhead: {}\n  tolerations: []\n",
+    ));
+    assert!(m.warnings.is_empty());
+}
+
+#[test]
+fn kubectl_dry_run_output_is_accepted_without_warnings() {
+    let m = ok("apiVersion: v1
+kind: Pod
+metadata:
+  creationTimestamp: null
+  labels:
+    run: web
+  name: web
+spec:
+  containers:
+  - image: nginx
+    name: web
+    resources: {}
+  dnsPolicy: ClusterFirst
+  restartPolicy: Always
+status: {}
+");
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+}
+
+#[test]
+fn wrong_type_is_reported_with_its_path() {
+    one_error(
+        &pod_with("    ports:\n    - containerPort: x\n", ""),
+        "spec.containers[0].ports[0].containerPort: invalid type: string \"x\", expected i32",
+    );
+}
+
+#[test]
+fn wrong_type_of_a_list_element_is_reported_with_its_index() {
+    one_error(
+        &pod_with("    args: [\"ok\", {a: b}]\n", ""),
+        "spec.containers[0].args[1]: invalid type: map, expected a string",
+    );
+}
+
+#[test]
+fn missing_required_field_is_reported_as_required() {
+    one_error(
+        &pod_with(
+            "    env:\n    - name: A\n      valueFrom:\n        configMapKeyRef: {name: c, optional: true}\n",
+            "",
+        ),
+        "spec.containers[0].env[0].valueFrom.configMapKeyRef.key: Required value",
+    );
+}
+
+#[test]
+fn missing_container_port_is_port_zero() {
+    // k8s-openapi reads a missing containerPort as 0, as Go does.
+    one_error(
+        &pod_with("    ports:\n    - name: http\n", ""),
+        "spec.containers[0].ports[0].containerPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+    );
+}
+
+#[test]
+fn yaml_1_1_booleans_are_booleans_as_in_kubectl() {
+    one_error(
+        &pod_with("    env:\n    - {name: A, value: yes}\n", ""),
+        "spec.containers[0].env[0].value: invalid type: boolean `true`, expected a string",
+    );
+}
+
+#[test]
+fn errors_after_a_type_error_are_still_reported() {
+    let errs = errors(&pod_with(
+        "    ports:\n    - containerPort: x\n    stdin: maybe\n    imagee: a\n",
+        "",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.containers[0].imagee: unknown field",
+            "spec.containers[0].ports[0].containerPort: invalid type: string \"x\", expected i32",
+            "spec.containers[0].stdin: invalid type: string \"maybe\", expected a boolean",
+        ]
+    );
+}
+
+#[test]
+fn errors_after_a_missing_name_are_still_reported() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - image: nginx\n  - name: b\n    imagee: x\n";
+    assert_eq!(
+        errors(text),
+        vec![
+            "spec.containers[1].imagee: unknown field",
+            "spec.containers[0].name: Required value",
+            "spec.containers[1].image: Required value",
+        ]
+    );
+}
+
+#[test]
+fn missing_spec_is_required() {
+    one_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n",
+        "spec: Required value",
+    );
+}
+
+#[test]
+fn unknown_field_in_a_config_map_is_reported() {
+    let text = format!(
+        "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndatta: {{}}\n"
+    );
+    one_error(&text, "document 2: datta: unknown field");
+}
+
+#[test]
+fn secret_data_must_be_base64() {
+    let text = format!(
+        "{MINIMAL}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: s\ndata:\n  k: \"!!\"\n"
+    );
+    one_error(
+        &text,
+        "document 2: data.k: invalid base64 data: Invalid symbol 33, offset 0.",
+    );
+}
+
+#[test]
+fn octal_modes_are_read_as_kubectl_does() {
+    let m = ok(&pod_with(
+        "",
+        "  volumes:\n  - name: cfg\n    configMap:\n      name: c\n      optional: true\n      defaultMode: 0644\n",
+    ));
+    let v = &m.pod.spec.unwrap().volumes.unwrap()[0];
+    assert_eq!(v.config_map.as_ref().unwrap().default_mode, Some(0o644));
+}
+
+// --- supported, unsupported and cluster-only fields ------------------------------------
+
+#[test]
+fn unsupported_field_is_refused_by_name() {
+    one_error(
+        &pod_with(
+            "    lifecycle:\n      preStop:\n        exec:\n          command: [sh]\n",
+            "",
+        ),
+        "not supported: spec.containers[0].lifecycle",
+    );
+}
+
+#[test]
+fn unsupported_pod_fields_and_volume_kinds_are_refused_by_name() {
+    let errs = errors(&pod_with(
+        "    resources:\n      limits:\n        nvidia.com/gpu: 1\n",
+        "  runtimeClassName: kata\n  securityContext:\n    fsGroup: 2000\n  volumes:\n  - name: data\n    persistentVolumeClaim:\n      claimName: data\n",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "not supported: spec.runtimeClassName",
+            "not supported: spec.securityContext.fsGroup",
+            "not supported: spec.volumes[0].persistentVolumeClaim",
+            "not supported: spec.containers[0].resources.limits.nvidia.com/gpu",
+            "spec.volumes[0]: Required value: must specify a volume type",
+        ]
+    );
+}
+
+#[test]
+fn generate_name_is_not_supported() {
+    one_error(
+        &MINIMAL.replace(
+            "  name: web\nspec",
+            "  name: web\n  generateName: web-\nspec",
+        ),
+        "not supported: metadata.generateName",
+    );
+}
+
+#[test]
+fn restart_policy_on_an_app_container_is_not_supported() {
+    one_error(
+        &pod_with("    restartPolicy: Always\n", ""),
+        "not supported: spec.containers[0].restartPolicy",
+    );
+}
+
+#[test]
+fn cluster_only_field_is_accepted_with_a_warning() {
+    let m = ok(&pod_with(
+        "",
+        "  nodeSelector:\n    disk: ssd\n  serviceAccountName: app\n  tolerations:\n  - key: k\n    operator: Exists\n",
+    ));
+    assert_eq!(
+        m.warnings,
+        vec![
+            "spec.nodeSelector: ignored: cluster-only field (scheduling)",
+            "spec.serviceAccountName: ignored: cluster-only field (service accounts)",
+            "spec.tolerations: ignored: cluster-only field (scheduling)",
+        ]
+    );
+}
+
+#[test]
+fn status_is_accepted_with_a_warning() {
+    let m = ok(&format!("{MINIMAL}status:\n  phase: Running\n"));
+    assert_eq!(
+        m.warnings,
+        vec!["status: ignored: cluster-only field (written by the cluster)"]
+    );
+}
+
+#[test]
+fn unknown_field_inside_a_cluster_only_field_is_still_unknown() {
+    one_error(
+        &pod_with("", "  tolerations:\n  - kee: k\n"),
+        "spec.tolerations[0].kee: unknown field",
+    );
+}
+
+#[test]
+fn supported_fields_are_accepted() {
+    let text = r#"
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+  namespace: shop
+  uid: 0c2b5e1c-1111-4222-8333-444455556666
+  labels: {app: web, tier.example.com/role: front}
+  annotations: {note: "x"}
+  creationTimestamp: "2024-01-01T00:00:00Z"
+spec:
+  restartPolicy: OnFailure
+  terminationGracePeriodSeconds: 5
+  hostname: web-0
+  subdomain: shop
+  hostAliases:
+  - ip: 10.0.0.1
+    hostnames: [db.local]
+  dnsPolicy: None
+  dnsConfig:
+    nameservers: [1.1.1.1]
+    searches: [example.com]
+    options: [{name: ndots, value: "2"}]
+  hostNetwork: false
+  hostPID: false
+  hostIPC: false
+  shareProcessNamespace: true
+  enableServiceLinks: false
+  nodeName: edge-1
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 1000
+    runAsNonRoot: true
+    supplementalGroups: [2000]
+    sysctls: [{name: net.ipv4.ip_unprivileged_port_start, value: "0"}]
+  volumes:
+  - name: host
+    hostPath: {path: /srv, type: Directory}
+  - name: scratch
+    emptyDir: {medium: Memory, sizeLimit: 64Mi}
+  - name: cfg
+    configMap:
+      name: app-config
+      items: [{key: mode, path: mode.txt, mode: 0400}]
+      defaultMode: 0644
+  - name: sec
+    secret: {secretName: creds, optional: true}
+  - name: info
+    downwardAPI:
+      items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
+  initContainers:
+  - name: init
+    image: busybox
+    command: [sh, -c, "true"]
+  - name: proxy
+    image: envoy
+    restartPolicy: Always
+    readinessProbe: {tcpSocket: {port: 9901}}
+  containers:
+  - name: web
+    image: nginx:1.27
+    imagePullPolicy: IfNotPresent
+    command: [nginx]
+    args: ["-g", "daemon off;"]
+    workingDir: /srv
+    env:
+    - {name: MODE, valueFrom: {configMapKeyRef: {name: app-config, key: mode}}}
+    - {name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    - {name: CPU, valueFrom: {resourceFieldRef: {resource: limits.cpu, divisor: 1m}}}
+    - {name: PW, valueFrom: {secretKeyRef: {name: creds, key: pw, optional: true}}}
+    - {name: LABEL, valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}}
+    - {name: PLAIN, value: x}
+    envFrom:
+    - configMapRef: {name: app-config}
+      prefix: CFG_
+    - secretRef: {name: other, optional: true}
+    ports:
+    - {containerPort: 80, name: http, protocol: TCP, hostPort: 8080, hostIP: 127.0.0.1}
+    volumeMounts:
+    - {name: host, mountPath: /srv, readOnly: true, mountPropagation: HostToContainer}
+    - {name: cfg, mountPath: /etc/app/mode, subPath: mode.txt}
+    resources:
+      limits: {cpu: 500m, memory: 128Mi}
+      requests: {cpu: 0.1, memory: 64Mi}
+    securityContext:
+      runAsUser: 101
+      runAsGroup: 101
+      runAsNonRoot: true
+      privileged: false
+      readOnlyRootFilesystem: true
+      allowPrivilegeEscalation: false
+      capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}
+    stdin: false
+    tty: false
+    terminationMessagePath: /dev/termination-log
+    terminationMessagePolicy: FallbackToLogsOnError
+    livenessProbe: {httpGet: {path: /, port: 80}}
+    startupProbe: {exec: {command: ["true"]}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app-config, namespace: shop}
+data: {mode: fast}
+"#;
+    let m = ok(text);
+    assert_eq!(m.namespace(), "shop");
+    assert_eq!(m.uid(), "0c2b5e1c-1111-4222-8333-444455556666");
+    assert!(m.warnings.is_empty());
+}
+
+// --- validation ------------------------------------------------------------------------
+
+#[test]
+fn pod_name_must_be_a_dns_subdomain() {
+    one_error(
+        &MINIMAL.replace("name: web\nspec", "name: Web_1\nspec"),
+        "metadata.name: Invalid value: \"Web_1\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+    );
+}
+
+#[test]
+fn pod_name_is_required() {
+    one_error(
+        &MINIMAL.replace("metadata:\n  name: web\n", "metadata: {}\n"),
+        "metadata.name: Required value",
+    );
+}
+
+#[test]
+fn pod_name_may_have_dots() {
+    ok(&MINIMAL.replace("name: web\nspec", "name: web.example-1\nspec"));
+}
+
+#[test]
+fn pod_name_longer_than_253_is_invalid() {
+    let long = "a".repeat(254);
+    one_error(
+        &MINIMAL.replace("name: web\nspec", &format!("name: {long}\nspec")),
+        &format!("metadata.name: Invalid value: \"{long}\": must be no more than 253 characters"),
+    );
+}
+
+#[test]
+fn namespace_must_be_a_dns_label() {
+    one_error(
+        &MINIMAL.replace("name: web\nspec", "name: web\n  namespace: a.b\nspec"),
+        "metadata.namespace: Invalid value: \"a.b\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+    );
+}
+
+#[test]
+fn uid_must_not_name_another_path() {
+    one_error(
+        &MINIMAL.replace("name: web\nspec", "name: web\n  uid: ../../etc\nspec"),
+        "metadata.uid: Invalid value: \"../../etc\": must be 1 to 128 alphanumeric characters or '-'",
+    );
+}
+
+#[test]
+fn container_name_must_be_a_dns_label() {
+    one_error(
+        &MINIMAL.replace("- name: web", "- name: web.1"),
+        "spec.containers[0].name: Invalid value: \"web.1\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+    );
+}
+
+#[test]
+fn container_name_longer_than_63_is_invalid() {
+    let long = "a".repeat(64);
+    one_error(
+        &MINIMAL.replace("- name: web", &format!("- name: {long}")),
+        &format!(
+            "spec.containers[0].name: Invalid value: \"{long}\": must be no more than 63 characters"
+        ),
+    );
+}
+
+#[test]
+fn container_names_are_unique_across_init_and_app_containers() {
+    let errs = errors(&pod_with(
+        "  - name: web\n    image: nginx\n",
+        "  initContainers:\n  - name: web\n    image: busybox\n",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.containers[0].name: Duplicate value: \"web\"",
+            "spec.containers[1].name: Duplicate value: \"web\"",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_container_name_is_reported_on_the_second() {
+    one_error(
+        &pod_with("  - name: web\n    image: nginx\n", ""),
+        "spec.containers[1].name: Duplicate value: \"web\"",
+    );
+}
+
+#[test]
+fn image_is_required() {
+    one_error(
+        &MINIMAL.replace("    image: nginx\n", ""),
+        "spec.containers[0].image: Required value",
+    );
+}
+
+#[test]
+fn at_least_one_container_is_required() {
+    one_error(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers: []\n",
+        "spec.containers: Required value",
+    );
+}
+
+#[test]
+fn volume_mount_must_name_a_declared_volume() {
+    one_error(
+        &pod_with(
+            "    volumeMounts:\n    - name: data\n      mountPath: /data\n",
+            "",
+        ),
+        "spec.containers[0].volumeMounts[0].name: Not found: \"data\"",
+    );
+}
+
+#[test]
+fn mount_path_must_be_absolute() {
+    one_error(
+        &pod_with(
+            "    volumeMounts:\n    - name: data\n      mountPath: data\n",
+            "  volumes:\n  - name: data\n    emptyDir: {}\n",
+        ),
+        "spec.containers[0].volumeMounts[0].mountPath: Invalid value: \"data\": must be an absolute path",
+    );
+}
+
+#[test]
+fn mount_path_must_not_repeat_in_one_container() {
+    one_error(
+        &pod_with(
+            "    volumeMounts:\n    - {name: data, mountPath: /data}\n    - {name: data, mountPath: /data}\n",
+            "  volumes:\n  - name: data\n    emptyDir: {}\n",
+        ),
+        "spec.containers[0].volumeMounts[1].mountPath: Duplicate value: \"/data\"",
+    );
+}
+
+#[test]
+fn sub_path_must_not_escape_the_volume() {
+    one_error(
+        &pod_with(
+            "    volumeMounts:\n    - {name: data, mountPath: /data, subPath: ../etc}\n",
+            "  volumes:\n  - name: data\n    emptyDir: {}\n",
+        ),
+        "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"../etc\": must not contain '..'",
+    );
+}
+
+#[test]
+fn bidirectional_propagation_needs_privileged() {
+    one_error(
+        &pod_with(
+            "    volumeMounts:\n    - {name: data, mountPath: /data, mountPropagation: Bidirectional}\n",
+            "  volumes:\n  - name: data\n    hostPath: {path: /srv}\n",
+        ),
+        "spec.containers[0].volumeMounts[0].mountPropagation: Forbidden: Bidirectional mount propagation is available only to privileged containers",
+    );
+}
+
+#[test]
+fn volume_names_are_dns_labels_and_unique() {
+    let errs = errors(&pod_with(
+        "",
+        "  volumes:\n  - name: Data\n    emptyDir: {}\n  - name: cache\n    emptyDir: {}\n  - name: cache\n    emptyDir: {}\n",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.volumes[0].name: Invalid value: \"Data\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+            "spec.volumes[2].name: Duplicate value: \"cache\"",
+        ]
+    );
+}
+
+#[test]
+fn volume_with_two_kinds_is_refused() {
+    one_error(
+        &pod_with(
+            "",
+            "  volumes:\n  - name: data\n    emptyDir: {}\n    hostPath: {path: /srv}\n",
+        ),
+        "spec.volumes[0]: Forbidden: may not specify more than 1 volume type",
+    );
+}
+
+#[test]
+fn host_path_must_be_absolute_and_typed() {
+    let errs = errors(&pod_with(
+        "",
+        "  volumes:\n  - name: data\n    hostPath: {path: srv, type: Folder}\n",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.volumes[0].hostPath.path: Invalid value: \"srv\": must be an absolute path",
+            "spec.volumes[0].hostPath.type: Unsupported value: \"Folder\": supported values: \"\", \"BlockDevice\", \"CharDevice\", \"Directory\", \"DirectoryOrCreate\", \"File\", \"FileOrCreate\", \"Socket\"",
+        ]
+    );
+}
+
+#[test]
+fn env_name_must_be_valid() {
+    one_error(
+        &pod_with("    env:\n    - name: 1ST\n      value: x\n", ""),
+        "spec.containers[0].env[0].name: Invalid value: \"1ST\": a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
+    );
+}
+
+#[test]
+fn env_names_with_dots_and_dashes_are_valid() {
+    ok(&pod_with(
+        "    env:\n    - {name: my.var-1, value: x}\n    - {name: _X, value: z}\n",
+        "",
+    ));
+}
+
+#[test]
+fn env_value_from_needs_exactly_one_source() {
+    let errs = errors(&pod_with(
+        "    env:\n    - name: A\n      valueFrom: {}\n    - name: B\n      valueFrom:\n        fieldRef: {fieldPath: metadata.name}\n        resourceFieldRef: {resource: limits.cpu}\n",
+        "",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.containers[0].env[0].valueFrom: Invalid value: \"\": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            "spec.containers[0].env[1].valueFrom: Invalid value: \"\": may not have more than one field specified at a time",
+        ]
+    );
+}
+
+#[test]
+fn env_field_ref_path_must_be_supported() {
+    one_error(
+        &pod_with(
+            "    env:\n    - name: A\n      valueFrom:\n        fieldRef: {fieldPath: spec.foo}\n",
+            "",
+        ),
+        "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath: Unsupported value: \"spec.foo\": supported values: \"metadata.name\", \"metadata.namespace\", \"metadata.uid\", \"spec.nodeName\", \"spec.serviceAccountName\", \"status.hostIP\", \"status.hostIPs\", \"status.podIP\", \"status.podIPs\"",
+    );
+}
+
+#[test]
+fn config_map_key_ref_must_name_a_document_of_the_input() {
+    one_error(
+        &pod_with(
+            "    env:\n    - {name: A, value: x}\n    - name: MODE\n      valueFrom:\n        configMapKeyRef: {name: app-config, key: mode}\n",
+            "",
+        ),
+        "spec.containers[0].env[1].valueFrom.configMapKeyRef.name: Not found: \"app-config\"",
+    );
+}
+
+#[test]
+fn optional_references_may_be_missing() {
+    ok(&pod_with(
+        "    env:\n    - name: MODE\n      valueFrom:\n        configMapKeyRef: {name: app-config, key: mode, optional: true}\n    envFrom:\n    - secretRef: {name: creds, optional: true}\n",
+        "  volumes:\n  - name: s\n    secret: {secretName: creds, optional: true}\n",
+    ));
+}
+
+#[test]
+fn secret_key_ref_key_must_exist() {
+    let text = format!(
+        "{}---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  user: admin\n",
+        pod_with(
+            "    env:\n    - name: PW\n      valueFrom:\n        secretKeyRef: {name: creds, key: password}\n",
+            ""
+        )
+    );
+    one_error(
+        &text,
+        "document 1: spec.containers[0].env[0].valueFrom.secretKeyRef.key: Not found: \"password\"",
+    );
+}
+
+#[test]
+fn env_from_and_volumes_must_name_documents_of_the_input() {
+    let errs = errors(&pod_with(
+        "    envFrom:\n    - configMapRef: {name: app-config}\n",
+        "  volumes:\n  - name: s\n    secret: {secretName: creds}\n  - name: c\n    configMap: {name: app-config}\n",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.volumes[0].secret.secretName: Not found: \"creds\"",
+            "spec.volumes[1].configMap.name: Not found: \"app-config\"",
+            "spec.containers[0].envFrom[0].configMapRef.name: Not found: \"app-config\"",
+        ]
+    );
+}
+
+#[test]
+fn config_map_volume_item_key_must_exist() {
+    let text = format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  mode: fast\n",
+        pod_with(
+            "",
+            "  volumes:\n  - name: c\n    configMap:\n      name: app-config\n      items: [{key: other, path: other}]\n"
+        )
+    );
+    one_error(
+        &text,
+        "document 1: spec.volumes[0].configMap.items[0].key: Not found: \"other\"",
+    );
+}
+
+#[test]
+fn env_cannot_read_binary_data() {
+    let text = format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nbinaryData:\n  blob: AAEC\n",
+        pod_with(
+            "    env:\n    - name: B\n      valueFrom:\n        configMapKeyRef: {name: c, key: blob}\n",
+            ""
+        )
+    );
+    one_error(
+        &text,
+        "document 1: spec.containers[0].env[0].valueFrom.configMapKeyRef.key: Not found: \"blob\"",
+    );
+}
+
+#[test]
+fn a_config_map_with_a_wrong_type_is_reported_once() {
+    let text = format!("{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [c]\n");
+    one_error(
+        &text,
+        "document 2: metadata.name: invalid type: sequence, expected a string",
+    );
+}
+
+#[test]
+fn duplicate_config_map_names_are_refused() {
+    let cm = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+    one_error(
+        &format!("{MINIMAL}{cm}{cm}"),
+        "document 3: metadata.name: Duplicate value: \"c\"",
+    );
+}
+
+#[test]
+fn config_map_keys_must_be_file_names() {
+    let text = format!(
+        "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  a/b: x\n"
+    );
+    one_error(
+        &text,
+        "document 2: data[a/b]: Invalid value: \"a/b\": a valid config key must consist of alphanumeric characters, '-', '_' or '.', and must not be '.' or '..'",
+    );
+}
+
+#[test]
+fn host_network_host_port_must_match_container_port() {
+    one_error(
+        &pod_with(
+            "    ports:\n    - {containerPort: 80, hostPort: 8080}\n",
+            "  hostNetwork: true\n",
+        ),
+        "spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match `containerPort` when `hostNetwork` is true",
+    );
+}
+
+#[test]
+fn json_with_tabs_is_accepted() {
+    ok(
+        "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"Pod\",\n\t\"metadata\": {\"name\": \"web\"},\n\t\"spec\": {\"containers\": [{\"name\": \"web\", \"image\": \"nginx\"}]}\n}\n",
+    );
+}
+
+#[test]
+fn unknown_field_in_json_is_reported() {
+    one_error(
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "lables": {}},
+            "spec": {"containers": [{"name": "web", "image": "nginx"}]}}"#,
+        "metadata.lables: unknown field",
+    );
+}
+
+#[test]
+fn config_map_in_another_namespace_is_refused() {
+    let text = format!(
+        "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: other\n"
+    );
+    one_error(
+        &text,
+        "document 2: metadata.namespace: Invalid value: \"other\": must be the Pod's namespace \"default\"",
+    );
+}
+
+#[test]
+fn container_port_must_be_in_range() {
+    one_error(
+        &pod_with("    ports:\n    - containerPort: 0\n", ""),
+        "spec.containers[0].ports[0].containerPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+    );
+}
+
+#[test]
+fn host_port_must_be_in_range_and_not_reused() {
+    let errs = errors(&pod_with(
+        "    ports:\n    - {containerPort: 80, hostPort: 70000}\n    - {containerPort: 81, hostPort: 8080}\n  - name: b\n    image: nginx\n    ports:\n    - {containerPort: 82, hostPort: 8080}\n",
+        "",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.containers[0].ports[0].hostPort: Invalid value: 70000: must be between 1 and 65535, inclusive",
+            "spec.containers[1].ports[0].hostPort: Duplicate value: \"8080/TCP\"",
+        ]
+    );
+}
+
+#[test]
+fn port_protocol_and_name_are_validated() {
+    let errs = errors(&pod_with(
+        "    ports:\n    - {containerPort: 80, protocol: ICMP, name: Http}\n",
+        "",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "spec.containers[0].ports[0].name: Invalid value: \"Http\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+            "spec.containers[0].ports[0].protocol: Unsupported value: \"ICMP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+        ]
+    );
+}
+
+#[test]
+fn hostname_must_be_a_dns_label() {
+    one_error(
+        &pod_with("", "  hostname: web.local\n"),
+        "spec.hostname: Invalid value: \"web.local\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+    );
+}
+
+#[test]
+fn restart_policy_must_be_known() {
+    one_error(
+        &pod_with("", "  restartPolicy: Sometimes\n"),
+        "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+    );
+}
+
+#[test]
+fn init_container_restart_policy_may_only_be_always() {
+    one_error(
+        &pod_with(
+            "",
+            "  initContainers:\n  - name: init\n    image: busybox\n    restartPolicy: Never\n",
+        ),
+        "spec.initContainers[0].restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
+    );
+}
+
+#[test]
+fn probes_on_plain_init_containers_are_forbidden() {
+    one_error(
+        &pod_with(
+            "",
+            "  initContainers:\n  - name: init\n    image: busybox\n    livenessProbe: {exec: {command: [\"true\"]}}\n",
+        ),
+        "spec.initContainers[0].livenessProbe: Forbidden: may not be set for init containers without restartPolicy=Always",
+    );
+}
+
+#[test]
+fn image_pull_policy_must_be_known() {
+    one_error(
+        &pod_with("    imagePullPolicy: Sometimes\n", ""),
+        "spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\"",
+    );
+}
+
+#[test]
+fn working_dir_must_be_absolute() {
+    one_error(
+        &pod_with("    workingDir: app\n", ""),
+        "spec.containers[0].workingDir: Invalid value: \"app\": must be an absolute path",
+    );
+}
+
+#[test]
+fn dns_policy_none_needs_nameservers() {
+    one_error(
+        &pod_with("", "  dnsPolicy: None\n"),
+        "spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver when `dnsPolicy` is None",
+    );
+}
+
+#[test]
+fn resource_quantities_must_parse() {
+    one_error(
+        &pod_with("    resources:\n      limits:\n        memory: lots\n", ""),
+        "spec.containers[0].resources.limits.memory: Invalid value: \"lots\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+    );
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let text = "apiVersion: v1
+kind: Pod
+metadata:
+  name: Web_1
+spec:
+  containers:
+  - name: web
+    imagee: nginx
+    ports:
+    - containerPort: 0
+";
+    assert_eq!(
+        errors(text),
+        vec![
+            "spec.containers[0].imagee: unknown field",
+            "metadata.name: Invalid value: \"Web_1\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            "spec.containers[0].image: Required value",
+            "spec.containers[0].ports[0].containerPort: Invalid value: 0: must be between 1 and 65535, inclusive",
+        ]
+    );
+}
+
+#[test]
+fn three_problems_yield_three_errors() {
+    let errs = errors(&pod_with(
+        "    lifecycle: {preStop: {sleep: {seconds: 1}}}\n    workingDir: app\n",
+        "  restartPolicy: Sometimes\n",
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "not supported: spec.containers[0].lifecycle",
+            "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+            "spec.containers[0].workingDir: Invalid value: \"app\": must be an absolute path",
+        ]
+    );
+}
+
+// --- defaults ----------------------------------------------------------------------------
+
+#[test]
+fn namespace_defaults_to_default() {
+    let m = ok(MINIMAL);
+    assert_eq!(m.namespace(), "default");
+    assert_eq!(m.pod.metadata.namespace.as_deref(), Some("default"));
+}
+
+#[test]
+fn defaulted_uid_is_stable_and_uuid_shaped() {
+    let a = ok(MINIMAL);
+    let b = ok(MINIMAL);
+    assert_eq!(a.uid(), b.uid());
+    assert_eq!(a.uid(), defaults::derived_uid("default", "web"));
+    let uid = a.uid();
+    assert_eq!(uid.len(), 36);
+    let parts: Vec<&str> = uid.split('-').collect();
+    assert_eq!(
+        parts.iter().map(|p| p.len()).collect::<Vec<_>>(),
+        [8, 4, 4, 4, 12]
+    );
+    assert!(parts[2].starts_with('4'));
+    assert!(matches!(&parts[3][..1], "8" | "9" | "a" | "b"));
+    assert!(uid.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+    // Another pod (or namespace) gets another uid.
+    assert_ne!(uid, defaults::derived_uid("default", "db"));
+    assert_ne!(uid, defaults::derived_uid("other", "web"));
+}
+
+#[test]
+fn given_uid_is_kept() {
+    let m = ok(&MINIMAL.replace("name: web\nspec", "name: web\n  uid: abc-123\nspec"));
+    assert_eq!(m.uid(), "abc-123");
+}
+
+#[test]
+fn restart_policy_and_grace_period_and_protocol_are_defaulted() {
+    let m = ok(&pod_with("    ports:\n    - containerPort: 80\n", ""));
+    let spec = m.pod.spec.unwrap();
+    assert_eq!(spec.restart_policy.as_deref(), Some("Always"));
+    assert_eq!(spec.termination_grace_period_seconds, Some(30));
+    assert_eq!(
+        spec.containers[0].ports.as_ref().unwrap()[0]
+            .protocol
+            .as_deref(),
+        Some("TCP")
+    );
 }

@@ -266,6 +266,13 @@ pub(crate) struct Refs<'a> {
 }
 
 impl Refs<'_> {
+    /// Environment variables read `data` only (kubelet's `makeEnvironmentVariables`).
+    fn config_map_has_text(&self, name: &str, key: &str) -> bool {
+        self.config_maps
+            .get(name)
+            .is_some_and(|cm| cm.data.as_ref().is_some_and(|d| d.contains_key(key)))
+    }
+    /// Volumes project `data` and `binaryData`.
     fn config_map_has(&self, name: &str, key: &str) -> bool {
         self.config_maps.get(name).is_some_and(|cm| {
             cm.data.as_ref().is_some_and(|d| d.contains_key(key))
@@ -925,7 +932,7 @@ fn env_var(errs: &mut Errs, eb: &str, e: &EnvVar, refs: &Refs<'_>) {
             &k.key,
             k.optional == Some(true),
             refs.config_maps.contains_key(&k.name),
-            || refs.config_map_has(&k.name, &k.key),
+            || refs.config_map_has_text(&k.name, &k.key),
         );
     }
     if let Some(k) = &from.secret_key_ref {
