@@ -47,7 +47,9 @@ pub enum BundleError {
     },
     #[error("container {container:?}: image {image} has no layers in the store")]
     MissingImage { container: String, image: String },
-    #[error("container {container:?}: image {image} has {layers} layers: the overlay mount options exceed a page")]
+    #[error(
+        "container {container:?}: image {image} has {layers} layers: the overlay mount options exceed a page"
+    )]
     TooManyLayers {
         container: String,
         image: String,
@@ -59,16 +61,18 @@ pub enum BundleError {
 
 fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> BundleError + use<> {
     let path = path.to_path_buf();
-    move |err| BundleError::Io {
-        path,
-        action,
-        err,
-    }
+    move |err| BundleError::Io { path, action, err }
 }
 
 /// The mounts podshim makes on the host.
 pub trait Mounter {
-    fn mount_overlay(&self, lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io::Result<()>;
+    fn mount_overlay(
+        &self,
+        lower: &[PathBuf],
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> io::Result<()>;
     fn mount_tmpfs(&self, target: &Path, options: &str) -> io::Result<()>;
     fn unmount(&self, target: &Path) -> io::Result<()>;
 }
@@ -77,7 +81,13 @@ pub trait Mounter {
 pub struct SystemMounter;
 
 impl Mounter for SystemMounter {
-    fn mount_overlay(&self, lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> io::Result<()> {
+    fn mount_overlay(
+        &self,
+        lower: &[PathBuf],
+        upper: &Path,
+        work: &Path,
+        target: &Path,
+    ) -> io::Result<()> {
         let data = overlay_options(lower, upper, work);
         nix::mount::mount(
             Some("overlay"),
@@ -109,7 +119,11 @@ impl Mounter for SystemMounter {
 /// overlayfs options: `lowerdir` lists the top layer first (overlayfs(5)), so the
 /// store's lowest-first layer list is reversed.
 pub fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
-    let lower: Vec<String> = lower.iter().rev().map(|p| p.display().to_string()).collect();
+    let lower: Vec<String> = lower
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
     format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
@@ -160,7 +174,12 @@ pub fn write(
                 .mounts
                 .iter()
                 .rev()
-                .filter_map(|m| mounter.unmount(m).err().map(|e| format!("unmount {}: {e}", m.display())))
+                .filter_map(|m| {
+                    mounter
+                        .unmount(m)
+                        .err()
+                        .map(|e| format!("unmount {}: {e}", m.display()))
+                })
                 .collect();
             if failures.is_empty() {
                 Err(err)
@@ -202,7 +221,7 @@ pub fn is_mount_point(path: &Path) -> bool {
     let Ok(canonical) = fs::canonicalize(path) else {
         return false;
     };
-    mount_points().iter().any(|m| *m == canonical)
+    mount_points().contains(&canonical)
 }
 
 /// Mount points of this mount namespace (`/proc/self/mountinfo`, field 5, with the
@@ -222,7 +241,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -242,7 +264,9 @@ fn tmpfs(
 ) -> Result<(), BundleError> {
     mkdir(target, 0o755)?;
     if !is_mount_point(target) {
-        mounter.mount_tmpfs(target, &options).map_err(io_err(target, "mount tmpfs"))?;
+        mounter
+            .mount_tmpfs(target, &options)
+            .map_err(io_err(target, "mount tmpfs"))?;
         written.mounts.push(target.to_path_buf());
     }
     written.tmpfs.push((target.to_path_buf(), options));
@@ -263,7 +287,12 @@ fn write_inner(
     for file in &plan.files {
         write_file(&file.path, file.content.as_bytes(), file.mode)?;
     }
-    tmpfs(&plan.shm, format!("mode=1777,size={SHM_SIZE}"), mounter, written)?;
+    tmpfs(
+        &plan.shm,
+        format!("mode=1777,size={SHM_SIZE}"),
+        mounter,
+        written,
+    )?;
     for volume in &plan.volumes {
         write_volume(volume, mounter, host_paths, written)?;
     }
@@ -283,13 +312,15 @@ fn write_volume(
     let path = &volume.host_path;
     match &volume.source {
         VolumeSource::HostPath { host_path_type } => {
-            if let Some(deferred) = check_host_path(&volume.name, path, host_path_type, host_paths)? {
+            if let Some(deferred) = check_host_path(&volume.name, path, host_path_type, host_paths)?
+            {
                 written.deferred_host_paths.push((path.clone(), deferred));
             }
         }
-        VolumeSource::EmptyDir => mkdir(path, 0o777).and_then(|()| {
+        VolumeSource::Directory => mkdir(path, 0o777).and_then(|()| {
             // emptyDir is world-writable like the kubelet's (0777), whatever the umask.
-            fs::set_permissions(path, fs::Permissions::from_mode(0o777)).map_err(io_err(path, "chmod"))
+            fs::set_permissions(path, fs::Permissions::from_mode(0o777))
+                .map_err(io_err(path, "chmod"))
         })?,
         VolumeSource::Tmpfs { size_bytes } => {
             let mut options = "mode=0777".to_string();
@@ -330,7 +361,8 @@ fn check_host_path(
             Err(_) if host_paths == HostPaths::Defer => Ok(Some(true)),
             Err(_) => {
                 mkdir(path, 0o755)?;
-                fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(io_err(path, "chmod"))?;
+                fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+                    .map_err(io_err(path, "chmod"))?;
                 Ok(None)
             }
         },
@@ -341,7 +373,10 @@ fn check_host_path(
                 // Kubernetes docs: FileOrCreate does not create the parent directory.
                 let parent = path.parent().unwrap_or(Path::new("/"));
                 if !parent.is_dir() {
-                    return Err(err(format!("parent directory {} does not exist", parent.display())));
+                    return Err(err(format!(
+                        "parent directory {} does not exist",
+                        parent.display()
+                    )));
                 }
                 if host_paths == HostPaths::Defer {
                     return Ok(Some(false));
@@ -381,12 +416,22 @@ fn write_infra(infra: &ContainerPlan) -> Result<(), BundleError> {
 }
 
 fn root_path(spec: &Spec) -> PathBuf {
-    spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default()
+    spec.root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default()
 }
 
 fn write_config(c: &ContainerPlan) -> Result<(), BundleError> {
-    let bundle = root_path(&c.spec).parent().map(Path::to_path_buf).unwrap_or_default();
-    write_file(&bundle.join("config.json"), render_config(&c.spec).as_bytes(), 0o600)
+    let bundle = root_path(&c.spec)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    write_file(
+        &bundle.join("config.json"),
+        render_config(&c.spec).as_bytes(),
+        0o600,
+    )
 }
 
 fn write_container(
@@ -397,10 +442,12 @@ fn write_container(
 ) -> Result<(), BundleError> {
     debug_assert!(c.kind != ContainerKind::Infra);
     let image_name = c.image.clone().unwrap_or_default();
-    let image = images.get(&image_name).ok_or_else(|| BundleError::MissingImage {
-        container: c.name.clone(),
-        image: image_name.clone(),
-    })?;
+    let image = images
+        .get(&image_name)
+        .ok_or_else(|| BundleError::MissingImage {
+            container: c.name.clone(),
+            image: image_name.clone(),
+        })?;
     let rootfs = root_path(&c.spec);
     let bundle = rootfs.parent().map(Path::to_path_buf).unwrap_or_default();
     let upper = bundle.join("upper");
@@ -462,13 +509,18 @@ fn write_container(
 /// that leads outside the volume, and creates it as a directory when missing (the
 /// kubelet's rule). CVE-2017-1002101 / CVE-2021-25741: a container could otherwise
 /// plant a symlink in a shared volume to make another container mount host files.
-pub fn resolve_sub_path(container: &str, volume: &Path, sub_path: &str) -> Result<PathBuf, BundleError> {
+pub fn resolve_sub_path(
+    container: &str,
+    volume: &Path,
+    sub_path: &str,
+) -> Result<PathBuf, BundleError> {
     let err = |message: String| BundleError::SubPath {
         container: container.to_string(),
         sub_path: sub_path.to_string(),
         message,
     };
-    let root = fs::canonicalize(volume).map_err(|e| err(format!("volume {}: {e}", volume.display())))?;
+    let root =
+        fs::canonicalize(volume).map_err(|e| err(format!("volume {}: {e}", volume.display())))?;
     let mut current = root.clone();
     for comp in Path::new(sub_path).components() {
         let Component::Normal(name) = comp else {
@@ -480,7 +532,8 @@ pub fn resolve_sub_path(container: &str, volume: &Path, sub_path: &str) -> Resul
         let next = current.join(name);
         match fs::symlink_metadata(&next) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                let target = fs::canonicalize(&next).map_err(|e| err(format!("{}: {e}", next.display())))?;
+                let target =
+                    fs::canonicalize(&next).map_err(|e| err(format!("{}: {e}", next.display())))?;
                 if !target.starts_with(&root) {
                     return Err(err(format!(
                         "{} is a symlink leading outside the volume",
@@ -538,7 +591,9 @@ fn lookup_user(container: &str, rootfs: &Path, user: &UserSpec) -> Result<(u32, 
             (uid, Some(fields))
         }
     };
-    let primary_gid = pw.and_then(|f| f.get(3).and_then(|g| g.parse().ok())).unwrap_or(0);
+    let primary_gid = pw
+        .and_then(|f| f.get(3).and_then(|g| g.parse().ok()))
+        .unwrap_or(0);
     let gid = match group {
         None => primary_gid,
         Some(g) => match g.parse::<u32>() {

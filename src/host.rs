@@ -52,8 +52,9 @@ pub fn read() -> HostInfo {
         host_ip: host_ip(),
         resolv_conf: read_or_empty("/etc/resolv.conf"),
         hosts: read_or_empty("/etc/hosts"),
-        cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
         memory_bytes: memory_bytes(),
     }
 }
-

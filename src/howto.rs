@@ -44,30 +44,56 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
         "# Runs pod {}/{} with plain runc, in Kubernetes order. Written by `podshim generate`.",
         plan.namespace, plan.name
     );
-    let _ = writeln!(s, "# Another runc-compatible runtime: RUNC=/path/to/youki ./run.sh");
+    let _ = writeln!(
+        s,
+        "# Another runc-compatible runtime: RUNC=/path/to/youki ./run.sh"
+    );
     let _ = writeln!(s, "set -eu");
     let _ = writeln!(s, "RUNC=\"${{RUNC:-runc}}\"");
     let _ = writeln!(s, "DIR={}", qp(dir));
     let _ = writeln!(s, "mkdir -p \"$DIR/logs\"");
-    let _ = writeln!(s, "\n# 1. Mounts (already made by generate; redone after a reboot).");
+    let _ = writeln!(
+        s,
+        "\n# 1. Mounts (already made by generate; redone after a reboot)."
+    );
     for (target, options) in &setup.tmpfs {
-        let _ = writeln!(s, "mountpoint -q {t} || mount -t tmpfs -o {o} tmpfs {t}", t = qp(target), o = q(options));
+        let _ = writeln!(
+            s,
+            "mountpoint -q {t} || mount -t tmpfs -o {o} tmpfs {t}",
+            t = qp(target),
+            o = q(options)
+        );
     }
     for (target, options) in &setup.overlays {
-        let _ = writeln!(s, "mountpoint -q {t} || mount -t overlay -o {o} overlay {t}", t = qp(target), o = q(options));
+        let _ = writeln!(
+            s,
+            "mountpoint -q {t} || mount -t overlay -o {o} overlay {t}",
+            t = qp(target),
+            o = q(options)
+        );
     }
     if !setup.host_paths.is_empty() {
-        let _ = writeln!(s, "\n# hostPath volumes of type DirectoryOrCreate / FileOrCreate.");
+        let _ = writeln!(
+            s,
+            "\n# hostPath volumes of type DirectoryOrCreate / FileOrCreate."
+        );
         for (path, is_dir) in &setup.host_paths {
             if *is_dir {
                 let _ = writeln!(s, "[ -e {p} ] || mkdir -p -m 0755 {p}", p = qp(path));
             } else {
-                let _ = writeln!(s, "[ -e {p} ] || install -m 0644 /dev/null {p}", p = qp(path));
+                let _ = writeln!(
+                    s,
+                    "[ -e {p} ] || install -m 0644 /dev/null {p}",
+                    p = qp(path)
+                );
             }
         }
     }
     let infra = &plan.infra;
-    let _ = writeln!(s, "\n# 2. The infra container creates the pod's namespaces.");
+    let _ = writeln!(
+        s,
+        "\n# 2. The infra container creates the pod's namespaces."
+    );
     let _ = writeln!(
         s,
         "\"$RUNC\" create --bundle \"$DIR/bundles/{id}\" {qid} </dev/null >\"$DIR/logs/POD.log\" 2>&1",
@@ -80,7 +106,10 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
         "pid=$(\"$RUNC\" state {} | sed -n 's/^ *\"pid\": *\\([0-9]*\\).*/\\1/p')",
         q(&infra.id)
     );
-    let _ = writeln!(s, "# Every other bundle joins the namespaces through this link.");
+    let _ = writeln!(
+        s,
+        "# Every other bundle joins the namespaces through this link."
+    );
     let _ = writeln!(s, "ln -sfn \"/proc/$pid/ns\" {}", qp(ns_link));
     let _ = writeln!(
         s,
@@ -90,7 +119,10 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
         s,
         "if command -v nsenter >/dev/null && command -v ip >/dev/null; then nsenter --net=\"/proc/$pid/ns/net\" ip link set lo up; fi"
     );
-    let _ = writeln!(s, "\n# 3. Init containers, one at a time; each must exit 0. Sidecars start in their place.");
+    let _ = writeln!(
+        s,
+        "\n# 3. Init containers, one at a time; each must exit 0. Sidecars start in their place."
+    );
     let mut apps_started = false;
     for c in &plan.containers {
         let log = format!("\"$DIR/logs/{}.log\"", c.name);
@@ -102,7 +134,11 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
                     id = c.id,
                     qid = q(&c.id)
                 );
-                let _ = writeln!(s, "\"$RUNC\" delete -f {} >/dev/null 2>&1 || true", q(&c.id));
+                let _ = writeln!(
+                    s,
+                    "\"$RUNC\" delete -f {} >/dev/null 2>&1 || true",
+                    q(&c.id)
+                );
                 let _ = writeln!(
                     s,
                     "if [ \"$rc\" != 0 ]; then echo \"init container {} exited $rc; see {}\" >&2; exit 1; fi",
@@ -125,7 +161,11 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
             ContainerKind::Infra => {}
         }
     }
-    let _ = writeln!(s, "\necho \"pod {}/{} is running; logs in $DIR/logs; stop it with $DIR/stop.sh\"", plan.namespace, plan.name);
+    let _ = writeln!(
+        s,
+        "\necho \"pod {}/{} is running; logs in $DIR/logs; stop it with $DIR/stop.sh\"",
+        plan.namespace, plan.name
+    );
     s
 }
 
@@ -157,12 +197,23 @@ pub fn stop_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) ->
     let _ = writeln!(s, "}}");
     // App containers stop together, as the kubelet stops them; sidecars then stop one
     // by one in reverse order (KEP-753), then the infra.
-    for c in plan.containers.iter().filter(|c| c.kind == ContainerKind::App) {
+    for c in plan
+        .containers
+        .iter()
+        .filter(|c| c.kind == ContainerKind::App)
+    {
         let _ = writeln!(s, "stop {} {} &", q(&c.id), c.stop_signal);
     }
     let _ = writeln!(s, "wait");
-    let sidecars = plan.containers.iter().filter(|c| c.kind == ContainerKind::Sidecar).rev();
-    let inits = plan.containers.iter().filter(|c| c.kind == ContainerKind::Init);
+    let sidecars = plan
+        .containers
+        .iter()
+        .filter(|c| c.kind == ContainerKind::Sidecar)
+        .rev();
+    let inits = plan
+        .containers
+        .iter()
+        .filter(|c| c.kind == ContainerKind::Init);
     for c in sidecars.chain(inits) {
         let _ = writeln!(s, "stop {} {}", q(&c.id), c.stop_signal);
     }
@@ -179,23 +230,70 @@ pub fn stop_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) ->
 pub fn readme(plan: &PodPlan, source: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Pod {}/{} as OCI bundles\n", plan.namespace, plan.name);
-    let _ = writeln!(s, "Written by `podshim generate {source}`. Every directory under `bundles/` is an OCI");
-    let _ = writeln!(s, "bundle (`config.json` + `rootfs/`, an overlay of the image's layers) that runc runs.\n");
+    let _ = writeln!(
+        s,
+        "Written by `podshim generate {source}`. Every directory under `bundles/` is an OCI"
+    );
+    let _ = writeln!(
+        s,
+        "bundle (`config.json` + `rootfs/`, an overlay of the image's layers) that runc runs.\n"
+    );
     let _ = writeln!(s, "## Start order\n");
-    let _ = writeln!(s, "| # | container | kind | runtime id | joins the infra's namespaces |");
+    let _ = writeln!(
+        s,
+        "| # | container | kind | runtime id | joins the infra's namespaces |"
+    );
     let _ = writeln!(s, "|---|---|---|---|---|");
     for (i, c) in plan.all().enumerate() {
-        let joins = if c.joins.is_empty() { "— (creates them)".to_string() } else { c.joins.join(", ") };
-        let _ = writeln!(s, "| {} | {} | {} | `{}` | {} |", i + 1, c.name, kind_label(c.kind), c.id, joins);
+        let joins = if c.joins.is_empty() {
+            "— (creates them)".to_string()
+        } else {
+            c.joins.join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | `{}` | {} |",
+            i + 1,
+            c.name,
+            kind_label(c.kind),
+            c.id,
+            joins
+        );
     }
     let _ = writeln!(s, "\n## Run it by hand\n");
-    let _ = writeln!(s, "`./run.sh` does exactly this (as root); `./stop.sh` undoes it.\n");
-    let _ = writeln!(s, "1. `runc create --bundle bundles/{id} {id} && runc start {id}`: the infra container.", id = plan.infra.id);
-    let _ = writeln!(s, "2. `ln -sfn /proc/$(runc state {} | jq .pid)/ns infra-ns`: the other bundles' `config.json`", plan.infra.id);
-    let _ = writeln!(s, "   name `infra-ns/net`, `infra-ns/ipc`, `infra-ns/uts` as namespace paths, since the infra pid is only known now.");
-    let _ = writeln!(s, "3. Each init container in order: `runc run --bundle bundles/<id> <id>`; it must exit 0, then `runc delete <id>`.");
-    let _ = writeln!(s, "4. Sidecars and app containers: `runc run -d --bundle bundles/<id> <id>`.");
-    let _ = writeln!(s, "\n`plan.json` holds the same plan for programs. The rootfs overlays, the pod's `/dev/shm`");
-    let _ = writeln!(s, "and memory-backed volumes are mounts: `stop.sh` unmounts them.");
+    let _ = writeln!(
+        s,
+        "`./run.sh` does exactly this (as root); `./stop.sh` undoes it.\n"
+    );
+    let _ = writeln!(
+        s,
+        "1. `runc create --bundle bundles/{id} {id} && runc start {id}`: the infra container.",
+        id = plan.infra.id
+    );
+    let _ = writeln!(
+        s,
+        "2. `ln -sfn /proc/$(runc state {} | jq .pid)/ns infra-ns`: the other bundles' `config.json`",
+        plan.infra.id
+    );
+    let _ = writeln!(
+        s,
+        "   name `infra-ns/net`, `infra-ns/ipc`, `infra-ns/uts` as namespace paths, since the infra pid is only known now."
+    );
+    let _ = writeln!(
+        s,
+        "3. Each init container in order: `runc run --bundle bundles/<id> <id>`; it must exit 0, then `runc delete <id>`."
+    );
+    let _ = writeln!(
+        s,
+        "4. Sidecars and app containers: `runc run -d --bundle bundles/<id> <id>`."
+    );
+    let _ = writeln!(
+        s,
+        "\n`plan.json` holds the same plan for programs. The rootfs overlays, the pod's `/dev/shm`"
+    );
+    let _ = writeln!(
+        s,
+        "and memory-backed volumes are mounts: `stop.sh` unmounts them."
+    );
     s
 }

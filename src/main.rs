@@ -22,10 +22,16 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("podshim: {err:#}");
             let invalid_input = err.chain().any(|e| {
-                matches!(e.downcast_ref::<ManifestError>(), Some(ManifestError::Invalid { .. }))
-                    || e.downcast_ref::<TranslateError>().is_some()
+                matches!(
+                    e.downcast_ref::<ManifestError>(),
+                    Some(ManifestError::Invalid { .. })
+                ) || e.downcast_ref::<TranslateError>().is_some()
             });
-            if invalid_input { ExitCode::from(2) } else { ExitCode::FAILURE }
+            if invalid_input {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

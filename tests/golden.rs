@@ -38,7 +38,9 @@ fn host() -> HostInfo {
 /// The config of the busybox image the examples use (as `scripts/make-test-image` imports it).
 fn busybox() -> ImageInfo {
     let config = ConfigBuilder::default()
-        .env(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string()])
+        .env(vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
+        ])
         .cmd(vec!["sh".to_string()])
         .build()
         .unwrap();
@@ -138,7 +140,11 @@ fn generated_bundles_match_the_golden_files() {
         let mut on_disk = Vec::new();
         collect_files(&dir, &dir, &mut on_disk);
         for rel in on_disk {
-            assert!(rendered.contains_key(&rel), "stale golden file {}", dir.join(rel).display());
+            assert!(
+                rendered.contains_key(&rel),
+                "stale golden file {}",
+                dir.join(rel).display()
+            );
         }
     }
 }
@@ -180,7 +186,11 @@ fn every_generated_config_is_valid_against_the_oci_runtime_schema() {
                     .iter_errors(&value)
                     .map(|e| format!("{} at {}", e, e.instance_path()))
                     .collect();
-                assert!(errors.is_empty(), "{example}/{}: {errors:#?}", rel.display());
+                assert!(
+                    errors.is_empty(),
+                    "{example}/{}: {errors:#?}",
+                    rel.display()
+                );
                 checked += 1;
             }
         }

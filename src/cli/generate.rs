@@ -83,7 +83,12 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         &SystemMounter,
         HostPaths::Defer,
     )
-    .with_context(|| format!("writing the bundles of pod {}/{}", plan.namespace, plan.name))?;
+    .with_context(|| {
+        format!(
+            "writing the bundles of pod {}/{}",
+            plan.namespace, plan.name
+        )
+    })?;
     let setup = Setup {
         overlays: written.overlays,
         tmpfs: written.tmpfs,
@@ -95,9 +100,21 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("chmod {}", path.display()))
     };
-    write("run.sh", howto::run_script(&plan, &dir, &ns_link, &setup), 0o755)?;
-    write("stop.sh", howto::stop_script(&plan, &dir, &ns_link, &setup), 0o755)?;
-    write("README.md", howto::readme(&plan, &args.file.display().to_string()), 0o644)?;
+    write(
+        "run.sh",
+        howto::run_script(&plan, &dir, &ns_link, &setup),
+        0o755,
+    )?;
+    write(
+        "stop.sh",
+        howto::stop_script(&plan, &dir, &ns_link, &setup),
+        0o755,
+    )?;
+    write(
+        "README.md",
+        howto::readme(&plan, &args.file.display().to_string()),
+        0o644,
+    )?;
     // Written last: its presence marks a complete output.
     let plan_json = serde_json::to_string_pretty(&plan).context("serializing the plan")? + "\n";
     write(PLAN_FILE, plan_json, 0o644)?;

@@ -98,7 +98,11 @@ fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 pub fn list(args: ListArgs, global: &Global) -> Result<()> {
@@ -130,7 +134,11 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
         }
     }
     for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         println!("{}", line.join("  ").trim_end());
     }
     Ok(())
@@ -145,5 +153,9 @@ pub fn rmi(args: RmiArgs, global: &Global) -> Result<()> {
             Err(e) => failed.push(format!("{name}: {e:#}")),
         }
     }
-    if failed.is_empty() { Ok(()) } else { anyhow::bail!("{}", failed.join("\n  ")) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("{}", failed.join("\n  "))
+    }
 }

@@ -24,7 +24,9 @@ pub fn resolve_images(manifest: &PodManifest, store: &Store) -> Result<PodImages
         .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers));
     let mut missing = Vec::new();
     for c in containers {
-        let Some(written) = c.image.as_deref() else { continue };
+        let Some(written) = c.image.as_deref() else {
+            continue;
+        };
         if infos.contains_key(written) {
             continue;
         }

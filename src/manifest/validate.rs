@@ -579,9 +579,23 @@ fn volumes(errs: &mut Errs, volumes: &[Volume], refs: &Refs<'_>) -> HashSet<Stri
                 let ib = format!("{src}.items[{j}]");
                 item_path(errs, &format!("{ib}.path"), &item.path, &mut paths);
                 mode_bits(errs, &format!("{ib}.mode"), item.mode);
-                match &item.field_ref {
-                    None => errs.required(format!("{ib}.fieldRef")),
-                    Some(f) => field_ref(errs, &format!("{ib}.fieldRef"), f, VOLUME_FIELD_PATHS),
+                match (&item.field_ref, &item.resource_field_ref) {
+                    (None, None) => errs.required(format!("{ib}.fieldRef")),
+                    (Some(_), Some(_)) => errs.invalid(
+                        &ib,
+                        "\"\"",
+                        "fieldRef and resourceFieldRef can not be specified simultaneously",
+                    ),
+                    (Some(f), None) => {
+                        field_ref(errs, &format!("{ib}.fieldRef"), f, VOLUME_FIELD_PATHS)
+                    }
+                    (None, Some(r)) => {
+                        resource_field_ref(errs, &format!("{ib}.resourceFieldRef"), r);
+                        // In a volume there is no current container to default to.
+                        if r.container_name.as_deref().unwrap_or_default().is_empty() {
+                            errs.required(format!("{ib}.resourceFieldRef.containerName"));
+                        }
+                    }
                 }
             }
         }
@@ -913,15 +927,7 @@ fn env_var(errs: &mut Errs, eb: &str, e: &EnvVar, refs: &Refs<'_>) {
         field_ref(errs, &format!("{vb}.fieldRef"), f, ENV_FIELD_PATHS);
     }
     if let Some(r) = &from.resource_field_ref {
-        let p = format!("{vb}.resourceFieldRef.resource");
-        if r.resource.is_empty() {
-            errs.required(p);
-        } else if !RESOURCE_FIELDS.contains(&r.resource.as_str()) {
-            errs.unsupported(p, &r.resource, RESOURCE_FIELDS);
-        }
-        if let Some(d) = &r.divisor {
-            quantity(errs, &format!("{vb}.resourceFieldRef.divisor"), &d.0);
-        }
+        resource_field_ref(errs, &format!("{vb}.resourceFieldRef"), r);
     }
     if let Some(k) = &from.config_map_key_ref {
         let kb = format!("{vb}.configMapKeyRef");
@@ -993,5 +999,22 @@ pub(crate) fn data_keys<'k>(errs: &mut Errs, field: &str, keys: impl Iterator<It
                 "a valid config key must consist of alphanumeric characters, '-', '_' or '.', and must not be '.' or '..'",
             );
         }
+    }
+}
+
+/// `resourceFieldRef` (env or downwardAPI volume): a known resource, a valid divisor.
+fn resource_field_ref(
+    errs: &mut Errs,
+    base: &str,
+    r: &k8s_openapi::api::core::v1::ResourceFieldSelector,
+) {
+    let p = format!("{base}.resource");
+    if r.resource.is_empty() {
+        errs.required(p);
+    } else if !RESOURCE_FIELDS.contains(&r.resource.as_str()) {
+        errs.unsupported(p, &r.resource, RESOURCE_FIELDS);
+    }
+    if let Some(d) = &r.divisor {
+        quantity(errs, &format!("{base}.divisor"), &d.0);
     }
 }

@@ -461,7 +461,7 @@ impl<'a> PodContext<'a> {
         if !sysctls.is_empty() {
             linux = linux.sysctl(sysctls);
         }
-        let mut builder = SpecBuilder::default()
+        let builder = SpecBuilder::default()
             .version(OCI_VERSION)
             .root(
                 RootBuilder::default()
@@ -474,15 +474,20 @@ impl<'a> PodContext<'a> {
             .mounts(spec::default_mounts(false))
             .annotations(self.annotations(ContainerKind::Infra, "POD", None))
             .linux(linux.build().expect("linux section"));
-        if !self.host_network() {
-            builder = builder.hostname(self.hostname.clone());
-        }
+        let builder = builder.hostname(self.hostname.clone());
         ContainerPlan {
             id,
             name: "POD".into(),
             kind: ContainerKind::Infra,
             image: None,
-            spec: builder.build().expect("spec"),
+            spec: {
+                let mut spec = builder.build().expect("spec");
+                if self.host_network() {
+                    // The host's UTS namespace keeps the host's name.
+                    spec.set_hostname(None);
+                }
+                spec
+            },
             joins: Vec::new(),
             stop_signal: "SIGTERM".into(),
             sub_paths: Vec::new(),
@@ -748,7 +753,12 @@ impl<'a> PodContext<'a> {
             ns.push(join(LinuxNamespaceType::Uts, "uts", &mut joins));
         }
 
-        let mut linux = LinuxBuilder::default().namespaces(ns);
+        // oci-spec's builders fall back to its own defaults for unset fields (masked
+        // paths, a hostname of "youki", ...): every field is therefore set explicitly.
+        let mut linux = LinuxBuilder::default()
+            .namespaces(ns)
+            .masked_paths(Vec::<String>::new())
+            .readonly_paths(Vec::<String>::new());
         if !privileged {
             linux = linux
                 .masked_paths(
@@ -767,7 +777,7 @@ impl<'a> PodContext<'a> {
         linux = linux.resources(self.resources(c, field, privileged, issues));
 
         let image_name = image.map(|i| i.name.clone());
-        let spec = SpecBuilder::default()
+        let mut spec = SpecBuilder::default()
             .version(OCI_VERSION)
             .root(
                 RootBuilder::default()
@@ -782,6 +792,9 @@ impl<'a> PodContext<'a> {
             .linux(linux.build().expect("linux section"))
             .build()
             .expect("spec");
+        // A container that joins the pod's UTS namespace must not set a hostname: it
+        // would rename the whole pod (the builder's default is "youki").
+        spec.set_hostname(None);
         let stop_signal = image_config
             .and_then(|c| c.stop_signal().clone())
             .unwrap_or_else(|| "SIGTERM".into());

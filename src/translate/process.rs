@@ -331,11 +331,17 @@ pub fn resource_field_value(
         .ok_or_else(|| "divisor: Invalid value: must be greater than zero".to_string())
 }
 
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The process environment: the image's variables, then the container's, a
 /// container variable replacing the image's of the same name in place (containerd's
 /// `WithEnv` rule).
 pub fn merge_env(image_env: &[String], container: &[(String, String)]) -> Vec<String> {
     let mut env: Vec<String> = image_env.to_vec();
+    // containerd and docker give a process without PATH the default one.
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, DEFAULT_PATH.to_string());
+    }
     for (name, value) in container {
         let entry = format!("{name}={value}");
         let prefix = format!("{name}=");
@@ -434,7 +440,8 @@ mod tests {
             .unwrap();
         let cmd = s(&["/bin/app"]);
         let args = s(&["--flag"]);
-        let cases: [(Option<&[String]>, Option<&[String]>, Vec<String>); 4] = [
+        type Case<'a> = (Option<&'a [String]>, Option<&'a [String]>, Vec<String>);
+        let cases: [Case; 4] = [
             (None, None, s(&["/entry", "--default"])),
             (Some(&cmd), None, s(&["/bin/app"])),
             (None, Some(&args), s(&["/entry", "--flag"])),

@@ -6,8 +6,8 @@ use std::str::FromStr;
 
 use oci_spec::runtime::{
     Capability, LinuxCapabilities, LinuxCapabilitiesBuilder, LinuxDeviceCgroup,
-    LinuxDeviceCgroupBuilder, LinuxNamespace, LinuxNamespaceBuilder,
-    LinuxNamespaceType, Mount, MountBuilder, Spec,
+    LinuxDeviceCgroupBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Mount,
+    MountBuilder, Spec,
 };
 
 /// The mounts every container gets (the OCI runtime spec's Linux defaults, as runc's

@@ -12,14 +12,19 @@ use super::{Issues, PlanInput};
 
 /// What must exist on the host before a container that mounts the volume starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "kind")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "kind"
+)]
 pub enum VolumeSource {
     /// A host path, checked against its `type` when the pod starts
     /// (`""`, `DirectoryOrCreate`, `Directory`, `FileOrCreate`, `File`, `Socket`,
     /// `CharDevice`, `BlockDevice`).
     HostPath { host_path_type: String },
-    /// A directory under the pod's directory.
-    EmptyDir,
+    /// A directory under the pod's directory (emptyDir; configMap and downwardAPI
+    /// files).
+    Directory,
     /// One tmpfs shared by every container of the pod (`emptyDir.medium: Memory`, and
     /// Secret volumes, which the kubelet also keeps off disk).
     Tmpfs { size_bytes: Option<u128> },
@@ -146,7 +151,7 @@ pub fn plan_volume(
     let mut plan = VolumePlan {
         name: volume.name.clone(),
         host_path: dir,
-        source: VolumeSource::EmptyDir,
+        source: VolumeSource::Directory,
         files: Vec::new(),
     };
     if let Some(hp) = &volume.host_path {

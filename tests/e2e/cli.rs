@@ -23,8 +23,14 @@ fn invalid_manifest_exits_2_naming_the_field() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("spec.containers[0].imagee: unknown field"), "{err}");
-    assert!(err.contains("spec.containers[0].image: Required value"), "{err}");
+    assert!(
+        err.contains("spec.containers[0].imagee: unknown field"),
+        "{err}"
+    );
+    assert!(
+        err.contains("spec.containers[0].image: Required value"),
+        "{err}"
+    );
     assert!(!tmp.path().join("out").exists());
 }
 
@@ -81,7 +87,15 @@ fn images_lists_and_rmi_removes() {
             .unwrap()
     };
     let rootfs_arg = rootfs.display().to_string();
-    let out = run(&["import", &rootfs_arg, "example.com/tools/bb:1", "--cmd", "/bin/busybox", "--cmd", "sh"]);
+    let out = run(&[
+        "import",
+        &rootfs_arg,
+        "example.com/tools/bb:1",
+        "--cmd",
+        "/bin/busybox",
+        "--cmd",
+        "sh",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = run(&["images"]);
     let listing = stdout(&out);
@@ -93,5 +107,9 @@ fn images_lists_and_rmi_removes() {
     assert_eq!(stdout(&out), "");
     let out = run(&["rmi", "example.com/tools/bb:1"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("example.com/tools/bb:1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("example.com/tools/bb:1"),
+        "{}",
+        stderr(&out)
+    );
 }

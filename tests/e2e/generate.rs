@@ -28,7 +28,10 @@ fn generated_two_containers_bundles_run_by_hand_with_runc() {
         .iter()
         .map(|s| format!("{infra}{s}"))
         .collect();
-    let _cleanup = Cleanup { ids: ids.clone(), dir: out_dir.clone() };
+    let _cleanup = Cleanup {
+        ids: ids.clone(),
+        dir: out_dir.clone(),
+    };
 
     let out = podshim(tmp.path())
         .arg("generate")
@@ -39,7 +42,14 @@ fn generated_two_containers_bundles_run_by_hand_with_runc() {
         .unwrap();
     assert!(out.status.success(), "generate failed: {}", stderr(&out));
     for id in &ids {
-        assert!(out_dir.join("bundles").join(id).join("config.json").is_file(), "{id}");
+        assert!(
+            out_dir
+                .join("bundles")
+                .join(id)
+                .join("config.json")
+                .is_file(),
+            "{id}"
+        );
     }
     let plan: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("plan.json")).unwrap()).unwrap();
@@ -48,11 +58,19 @@ fn generated_two_containers_bundles_run_by_hand_with_runc() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(order, ["POD", "write-page", "web", "client"]);
-    assert_eq!(plan["containers"][1]["joins"], serde_json::json!(["ipc", "net", "uts"]));
+    assert_eq!(
+        plan["containers"][1]["joins"],
+        serde_json::json!(["ipc", "net", "uts"])
+    );
 
     // The how-to-run, exactly as a person would use it.
     let run = Command::new(out_dir.join("run.sh")).output().unwrap();
-    assert!(run.status.success(), "run.sh failed: {}{}", stdout(&run), stderr(&run));
+    assert!(
+        run.status.success(),
+        "run.sh failed: {}{}",
+        stdout(&run),
+        stderr(&run)
+    );
     let listed = runc_ids();
     for id in [&ids[0], &ids[2], &ids[3]] {
         assert!(listed.contains(id), "{id} not in runc list: {listed:?}");
@@ -62,11 +80,18 @@ fn generated_two_containers_bundles_run_by_hand_with_runc() {
 
     // The client reaches the web container over 127.0.0.1: one network namespace.
     let want = format!("hello from two-containers in {ns}");
-    let log = wait_for(&out_dir.join("logs/client.log"), &want, Duration::from_secs(20));
+    let log = wait_for(
+        &out_dir.join("logs/client.log"),
+        &want,
+        Duration::from_secs(20),
+    );
     assert!(log.contains(&want), "client log: {log:?}");
 
     // runc exec sees podshim's containers; the web container shares the infra's UTS.
-    let exec = Command::new("runc").args(["exec", &ids[2], "hostname"]).output().unwrap();
+    let exec = Command::new("runc")
+        .args(["exec", &ids[2], "hostname"])
+        .output()
+        .unwrap();
     assert_eq!(stdout(&exec).trim(), "two-containers", "{}", stderr(&exec));
 
     let stop = Command::new(out_dir.join("stop.sh")).output().unwrap();
@@ -110,8 +135,14 @@ spec:
     )
     .unwrap();
     let out_dir = tmp.path().join("out");
-    let _cleanup = Cleanup { ids: Vec::new(), dir: out_dir.clone() };
-    let before: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    let _cleanup = Cleanup {
+        ids: Vec::new(),
+        dir: out_dir.clone(),
+    };
+    let before: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     let out = podshim(tmp.path())
         .args(["--root", "/nonexistent/podshim-root", "generate"])
         .arg(&manifest)
@@ -120,10 +151,19 @@ spec:
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!host_dir.exists(), "generate created the hostPath directory");
+    assert!(
+        !host_dir.exists(),
+        "generate created the hostPath directory"
+    );
     let script = std::fs::read_to_string(out_dir.join("run.sh")).unwrap();
-    assert!(script.contains(&format!("mkdir -p -m 0755 '{}'", host_dir.display())), "{script}");
-    let mut after: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    assert!(
+        script.contains(&format!("mkdir -p -m 0755 '{}'", host_dir.display())),
+        "{script}"
+    );
+    let mut after: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     after.retain(|p| *p != out_dir);
     assert_eq!(before, after);
     assert!(!std::path::Path::new("/nonexistent/podshim-root").exists());
@@ -133,21 +173,52 @@ spec:
 fn generate_replaces_its_own_previous_output_and_refuses_a_foreign_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let manifest = tmp.path().join("pod.yaml");
-    std::fs::write(&manifest, example_in_namespace("two-containers", &unique_namespace("again"))).unwrap();
+    std::fs::write(
+        &manifest,
+        example_in_namespace("two-containers", &unique_namespace("again")),
+    )
+    .unwrap();
     let out_dir = tmp.path().join("out");
-    let _cleanup = Cleanup { ids: Vec::new(), dir: out_dir.clone() };
+    let _cleanup = Cleanup {
+        ids: Vec::new(),
+        dir: out_dir.clone(),
+    };
     for _ in 0..2 {
-        let out = podshim(tmp.path()).arg("generate").arg(&manifest).arg("-o").arg(&out_dir).output().unwrap();
+        let out = podshim(tmp.path())
+            .arg("generate")
+            .arg(&manifest)
+            .arg("-o")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
     }
     // Three overlays and the shm tmpfs: the second run did not stack mounts.
-    assert_eq!(mounts_under(&out_dir).len(), 4, "{:?}", mounts_under(&out_dir));
+    assert_eq!(
+        mounts_under(&out_dir).len(),
+        4,
+        "{:?}",
+        mounts_under(&out_dir)
+    );
 
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
-    let out = podshim(tmp.path()).arg("generate").arg(&manifest).arg("-o").arg(&foreign).output().unwrap();
+    let out = podshim(tmp.path())
+        .arg("generate")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&foreign)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is not empty and holds no plan.json"), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(foreign.join("notes.txt")).unwrap(), "mine");
+    assert!(
+        stderr(&out).contains("is not empty and holds no plan.json"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "mine"
+    );
 }

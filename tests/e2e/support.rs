@@ -54,20 +54,31 @@ pub fn stdout(out: &Output) -> String {
 /// A namespace no other test (or user pod) uses, so container ids never collide.
 pub fn unique_namespace(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("e2e-{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "e2e-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// An example manifest moved into `namespace`.
 pub fn example_in_namespace(example: &str, namespace: &str) -> String {
-    let text = std::fs::read_to_string(repo().join("bundles").join(example).join("pod.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(repo().join("bundles").join(example).join("pod.yaml")).unwrap();
     let marker = format!("  name: {example}\n");
-    assert!(text.contains(&marker), "{example}: metadata.name line not found");
+    assert!(
+        text.contains(&marker),
+        "{example}: metadata.name line not found"
+    );
     text.replacen(&marker, &format!("{marker}  namespace: {namespace}\n"), 1)
 }
 
 /// Ids of the containers in `runc list`.
 pub fn runc_ids() -> Vec<String> {
-    let out = Command::new("runc").args(["list", "-q"]).output().expect("runc list");
+    let out = Command::new("runc")
+        .args(["list", "-q"])
+        .output()
+        .expect("runc list");
     stdout(&out).lines().map(str::to_string).collect()
 }
 
