@@ -622,3 +622,145 @@ pub fn remove(base: &Path, mounter: &dyn Mounter) -> Result<(), BundleError> {
     }
     fs::remove_dir_all(base).map_err(io_err(base, "remove"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn sub_path_symlink_leading_out_of_the_volume_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let volume = tmp.path().join("vol");
+        fs::create_dir(&volume).unwrap();
+        symlink("/etc", volume.join("escape")).unwrap();
+        let err = resolve_sub_path("c", &volume, "escape/ssh").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("symlink leading outside the volume"),
+            "{err}"
+        );
+        assert!(!Path::new("/etc/ssh/podshim").exists());
+    }
+
+    #[test]
+    fn sub_path_symlink_inside_the_volume_is_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let volume = tmp.path().join("vol");
+        fs::create_dir_all(volume.join("real")).unwrap();
+        symlink("real", volume.join("link")).unwrap();
+        let got = resolve_sub_path("c", &volume, "link/x").unwrap();
+        assert_eq!(got, fs::canonicalize(&volume).unwrap().join("real/x"));
+        assert!(got.is_dir(), "a missing subPath is created as a directory");
+    }
+
+    #[test]
+    fn sub_path_with_dotdot_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(resolve_sub_path("c", tmp.path(), "../x").is_err());
+    }
+
+    #[test]
+    fn host_path_types_are_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        let file = tmp.path().join("f");
+        fs::create_dir(&dir).unwrap();
+        fs::write(&file, "x").unwrap();
+        let check = |p: &Path, t: &str| check_host_path("v", p, t, HostPaths::Create);
+        assert!(check(&dir, "Directory").is_ok());
+        assert!(check(&file, "File").is_ok());
+        assert!(check(&dir, "").is_ok());
+        assert!(check(&tmp.path().join("nothing"), "").is_ok());
+        let err = check(&file, "Directory").unwrap_err().to_string();
+        assert!(err.contains("is not a Directory"), "{err}");
+        assert!(check(&dir, "File").is_err());
+        assert!(check(&tmp.path().join("missing"), "Directory").is_err());
+        assert!(check(&file, "Socket").is_err());
+        assert!(check(&file, "CharDevice").is_err());
+        assert!(check(Path::new("/dev/null"), "CharDevice").is_ok());
+        assert!(check(&file, "BlockDevice").is_err());
+        assert!(check(&file, "DirectoryOrCreate").is_err());
+        assert!(check(&dir, "FileOrCreate").is_err());
+    }
+
+    #[test]
+    fn directory_or_create_makes_0755_and_file_or_create_needs_its_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let new_dir = tmp.path().join("a/b");
+        assert_eq!(
+            check_host_path("v", &new_dir, "DirectoryOrCreate", HostPaths::Create).unwrap(),
+            None
+        );
+        assert_eq!(
+            fs::metadata(&new_dir).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        let new_file = tmp.path().join("f.txt");
+        assert_eq!(
+            check_host_path("v", &new_file, "FileOrCreate", HostPaths::Create).unwrap(),
+            None
+        );
+        assert!(new_file.is_file());
+        let orphan = tmp.path().join("no-parent/f.txt");
+        let err = check_host_path("v", &orphan, "FileOrCreate", HostPaths::Create).unwrap_err();
+        assert!(err.to_string().contains("parent directory"), "{err}");
+    }
+
+    #[test]
+    fn deferred_host_paths_are_not_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let new_dir = tmp.path().join("later");
+        assert_eq!(
+            check_host_path("v", &new_dir, "DirectoryOrCreate", HostPaths::Defer).unwrap(),
+            Some(true)
+        );
+        assert!(!new_dir.exists());
+    }
+
+    #[test]
+    fn user_names_resolve_in_the_rootfs_passwd_and_group() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("etc")).unwrap();
+        fs::write(
+            tmp.path().join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nweb:x:33:44::/:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(tmp.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        let named = |u: &str, g: Option<&str>| UserSpec::Named {
+            user: u.into(),
+            group: g.map(Into::into),
+        };
+        assert_eq!(
+            lookup_user("c", tmp.path(), &named("web", None)).unwrap(),
+            (33, 44)
+        );
+        assert_eq!(
+            lookup_user("c", tmp.path(), &named("web", Some("staff"))).unwrap(),
+            (33, 50)
+        );
+        assert_eq!(
+            lookup_user("c", tmp.path(), &named("33", Some("staff"))).unwrap(),
+            (33, 50)
+        );
+        let err = lookup_user("c", tmp.path(), &named("nobody", None)).unwrap_err();
+        assert!(err.to_string().contains("no such user"), "{err}");
+    }
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo(r"/a\040b\011c"), "/a b\tc");
+        assert_eq!(unescape_mountinfo(r"/plain"), "/plain");
+    }
+
+    #[test]
+    fn overlay_lists_the_top_layer_first() {
+        let opts = overlay_options(
+            &[PathBuf::from("/l/bottom"), PathBuf::from("/l/top")],
+            Path::new("/u"),
+            Path::new("/w"),
+        );
+        assert_eq!(opts, "lowerdir=/l/top:/l/bottom,upperdir=/u,workdir=/w");
+    }
+}

@@ -76,19 +76,25 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         infra_ns_dir: &ns_dir,
         pod_ip: None,
     })?;
-    let written = bundle::write(
+    let written = match bundle::write(
         &mut plan,
         &dir,
         &images.stored,
         &SystemMounter,
         HostPaths::Defer,
-    )
-    .with_context(|| {
-        format!(
-            "writing the bundles of pod {}/{}",
-            plan.namespace, plan.name
-        )
-    })?;
+    ) {
+        Ok(written) => written,
+        Err(err) => {
+            // bundle::write undid its mounts; the half-written directory goes too.
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(err).with_context(|| {
+                format!(
+                    "writing the bundles of pod {}/{}",
+                    plan.namespace, plan.name
+                )
+            });
+        }
+    };
     let setup = Setup {
         overlays: written.overlays,
         tmpfs: written.tmpfs,

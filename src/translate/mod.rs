@@ -878,3 +878,6 @@ impl<'a> PodContext<'a> {
         res.build().expect("resources")
     }
 }
+
+#[cfg(test)]
+mod tests;

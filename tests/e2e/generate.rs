@@ -222,3 +222,44 @@ fn generate_replaces_its_own_previous_output_and_refuses_a_foreign_directory() {
         "mine"
     );
 }
+
+#[test]
+fn failed_generate_rolls_back_its_mounts_and_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A hostPath volume holding a symlink out of it, used as a subPath: the second
+    // container's bundle fails after the first one's overlay was mounted.
+    let vol = tmp.path().join("vol");
+    std::fs::create_dir(&vol).unwrap();
+    std::os::unix::fs::symlink("/etc", vol.join("escape")).unwrap();
+    let manifest = tmp.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: rollback\n  namespace: {}\nspec:\n  volumes: [{{name: v, hostPath: {{path: {}}}}}]\n  containers:\n    - {{name: ok, image: localhost/busybox:latest}}\n    - name: bad\n      image: localhost/busybox:latest\n      volumeMounts: [{{name: v, mountPath: /x, subPath: escape}}]\n",
+            unique_namespace("rollback"),
+            vol.display()
+        ),
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let _cleanup = Cleanup {
+        ids: Vec::new(),
+        dir: out_dir.clone(),
+    };
+    let out = podshim(tmp.path())
+        .arg("generate")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("container \"bad\": subPath \"escape\""),
+        "{err}"
+    );
+    assert!(err.contains("symlink leading outside the volume"), "{err}");
+    assert_eq!(mounts_under(tmp.path()), Vec::<std::path::PathBuf>::new());
+    assert!(!out_dir.exists());
+}
