@@ -502,7 +502,7 @@ fn cpu_and_memory_become_cgroup_settings() {
     assert_eq!(cpu.shares(), Some(102));
     assert_eq!(cpu.quota(), Some(150_000));
     assert_eq!(cpu.period(), Some(100_000));
-    assert_eq!(r.memory().clone().unwrap().limit(), Some(1 << 30));
+    assert_eq!(r.memory().unwrap().limit(), Some(1 << 30));
     // A limit alone also sets the request (Kubernetes defaulting).
     let plan = plan_of(&pod("", "      resources: {limits: {cpu: \"2\"}}\n"));
     let r = app(&plan)
