@@ -14,4 +14,6 @@ pub mod manifest;
 pub mod paths;
 pub mod pause;
 pub mod runtime;
+pub mod state;
+pub mod supervisor;
 pub mod translate;

@@ -21,7 +21,7 @@ use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespaceType,
     LinuxResourcesBuilder, Mount, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use expand::expand;
 pub use process::UserSpec;
@@ -82,7 +82,7 @@ pub struct PlanInput<'a> {
     pub pod_ip: Option<&'a str>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerKind {
     /// The pause container owning the pod's namespaces.
@@ -96,7 +96,7 @@ pub enum ContainerKind {
 }
 
 /// One bundle of the pod.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContainerPlan {
     pub id: String,
@@ -121,7 +121,7 @@ pub struct ContainerPlan {
 }
 
 /// A file of the pod's own (`/etc/hosts`, ...), written before any container runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodFile {
     pub path: PathBuf,
     #[serde(skip)]
@@ -130,7 +130,7 @@ pub struct PodFile {
 }
 
 /// Everything needed to run one pod.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PodPlan {
     pub pod_id: String,

@@ -358,7 +358,7 @@ pub fn merge_env(image_env: &[String], container: &[(String, String)]) -> Vec<St
 
 /// The user a process runs as, from securityContext (container over pod) or the
 /// image's `User` (`uid`, `uid:gid`, `name`, `name:group`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UserSpec {
     Numeric {
         uid: u32,

@@ -4,14 +4,14 @@ use std::path::{Component, Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Container, KeyToPath, Volume};
 use oci_spec::runtime::{Mount, MountBuilder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::process::{field_ref_value, resource_field_value, source_data};
 use super::quantity::Quantity;
 use super::{Issues, PlanInput};
 
 /// What must exist on the host before a container that mounts the volume starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(
     rename_all = "camelCase",
     rename_all_fields = "camelCase",
@@ -31,7 +31,7 @@ pub enum VolumeSource {
 }
 
 /// One file projected into a volume (configMap, secret, downwardAPI).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectedFile {
     /// Relative to the volume directory; validated: no absolute path, no `..`.
     pub path: String,
@@ -40,7 +40,7 @@ pub struct ProjectedFile {
     pub mode: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumePlan {
     pub name: String,
@@ -54,7 +54,7 @@ pub struct VolumePlan {
 /// A `subPath` mount whose source must be resolved inside the volume when the pod
 /// starts: the translator checks it lexically, the bundle writer checks that no
 /// symlink leads out of the volume (CVE-2017-1002101, CVE-2021-25741).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubPathCheck {
     pub volume_path: PathBuf,
