@@ -12,6 +12,6 @@ pub mod image;
 pub mod logs;
 pub mod manifest;
 pub mod paths;
-pub mod runtime;
 pub mod pause;
+pub mod runtime;
 pub mod translate;
