@@ -52,6 +52,15 @@ impl CliRuntime {
             .into_owned()
     }
 
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.config.program);
+        // youki's errors are anyhow reports: with RUST_BACKTRACE set (as under
+        // `cargo test`) they carry a backtrace of `<unknown>` frames that buries
+        // the message. This turns anyhow's off and leaves panics' alone.
+        cmd.env("RUST_LIB_BACKTRACE", "0");
+        cmd
+    }
+
     fn at(&self, verb: &'static str, id: Option<&str>) -> Invocation {
         Invocation {
             program: self.name(),
@@ -77,7 +86,7 @@ impl CliRuntime {
                 path: std::env::temp_dir(),
                 source,
             })?;
-        let mut cmd = Command::new(&self.config.program);
+        let mut cmd = self.command();
         cmd.args(argv(Some(log.path())));
         match stdio {
             Some(s) => {
@@ -189,6 +198,20 @@ impl OciRuntime for CliRuntime {
     fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
         let at = self.at("list", None);
         let out = self.run(at.clone(), |log| args::list_args(&self.config, log), None)?;
+        if let Some(ids) = table_ids(&out.stdout) {
+            // youki 0.7 knows no `list --format json` and prints its table
+            // anyway: take the ids from it and ask for each one's state.
+            let mut states = Vec::with_capacity(ids.len());
+            for id in ids {
+                match self.state(&id) {
+                    Ok(s) => states.push(s),
+                    // Deleted since the list was printed.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(states);
+        }
         Self::parse(at, &out, parse_list)
     }
 
@@ -208,8 +231,26 @@ impl OciRuntime for CliRuntime {
     ) -> Command {
         // No --log: the runtime's errors go to the inherited stderr, which the
         // person at the terminal reads.
-        let mut cmd = Command::new(&self.config.program);
+        let mut cmd = self.command();
         cmd.args(args::exec_args(&self.config, None, id, argv, tty, env, cwd));
         cmd
     }
+}
+
+/// The ids in a `list` table (`ID  PID  STATUS ...` then one row per
+/// container), or `None` when the output is not such a table. Container ids
+/// hold no whitespace, so the first word of a row is its id.
+pub(crate) fn table_ids(stdout: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(stdout).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next()?;
+    if header.split_whitespace().next() != Some("ID") {
+        return None;
+    }
+    Some(
+        lines
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect(),
+    )
 }

@@ -123,7 +123,7 @@ pub fn last_log_error(log: &[u8]) -> Option<String> {
             .or_else(|| obj.get("message"))
             .or_else(|| obj.get("fields").and_then(|f| f.get("message")))
             .and_then(Value::as_str);
-        if let Some(msg) = msg.map(str::trim).filter(|m| !m.is_empty()) {
+        if let Some(msg) = msg.map(tidy).filter(|m| !m.is_empty()) {
             last = Some(msg.to_string());
         }
     }
@@ -134,6 +134,17 @@ pub fn last_log_error(log: &[u8]) -> Option<String> {
 /// lines, enough to hold a message), else the exit status. A redundant
 /// `<program> <verb> failed: ` prefix (runc 1.1 adds one) is dropped, since the
 /// error names the verb already.
+/// youki's messages are anyhow reports: `error in executing command: <msg>`,
+/// followed by a `Stack backtrace:` of `<unknown>` frames when RUST_BACKTRACE
+/// is set. Keep the message.
+fn tidy(msg: &str) -> &str {
+    let msg = msg.split("\n\nStack backtrace:").next().unwrap_or(msg);
+    let msg = msg.trim();
+    msg.strip_prefix("error in executing command: ")
+        .unwrap_or(msg)
+        .trim()
+}
+
 pub(crate) fn failure_message(
     at: &Invocation,
     log: &[u8],

@@ -604,3 +604,41 @@ fn client_names_a_runtime_that_cannot_be_started() {
         "{msg}"
     );
 }
+
+// ---- youki's shapes ----
+
+#[test]
+fn youki_anyhow_report_in_log_keeps_only_the_message() {
+    let log = br#"{"timestamp":"t","level":"ERROR","message":"error in executing command: container nope-x does not exist.\n\nStack backtrace:\n   0: <unknown>\n   1: <unknown>","target":"youki"}"#;
+    assert_eq!(
+        last_log_error(log).as_deref(),
+        Some("container nope-x does not exist.")
+    );
+}
+
+#[test]
+fn list_table_yields_ids_and_json_is_not_a_table() {
+    use super::cli::table_ids;
+    let table = b"ID                       PID    STATUS   BUNDLE           CREATED                    CREATOR\n\
+podshim-rt-test-1-3  14278  Running  /tmp/.tmpSEWaT5  2026-11-26T21:09:18+00:00  root\n\
+b  0  Stopped  /b  2026-11-26T21:09:18+00:00  root\n";
+    assert_eq!(table_ids(table).unwrap(), ["podshim-rt-test-1-3", "b"]);
+    assert!(
+        table_ids(b"ID  PID  STATUS  BUNDLE  CREATED  CREATOR\n")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(table_ids(b"null\n"), None);
+    assert_eq!(table_ids(b"[]"), None);
+    assert_eq!(table_ids(b""), None);
+}
+
+#[test]
+fn runtime_commands_turn_off_anyhow_backtraces() {
+    let rt = CliRuntime::direct(config());
+    let cmd = rt.exec_command("a", &["id".to_string()], false, &[], None);
+    assert!(
+        cmd.get_envs()
+            .any(|(k, v)| k == "RUST_LIB_BACKTRACE" && v == Some("0".as_ref()))
+    );
+}
