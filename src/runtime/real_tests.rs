@@ -4,7 +4,7 @@
 //! skip, saying so.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -103,7 +103,7 @@ fn wait_for_status(rt: &CliRuntime, id: &str, want: Status) -> ContainerState {
 }
 
 /// create (stdout on a pipe) → created → start → running, "hi" on the pipe →
-/// ps, list → kill SIGKILL → stopped → delete → gone.
+/// ps, exec, list → kill SIGKILL → stopped → delete → gone.
 fn lifecycle(rt: &CliRuntime) {
     let b = bundle(&["sh", "-c", "echo hi; sleep 30"]);
     let id = unique_id();
@@ -156,6 +156,23 @@ fn lifecycle(rt: &CliRuntime) {
     assert_eq!(running.status, Status::Running, "{running:?}");
 
     assert!(rt.ps(&id).unwrap().contains(&pid));
+
+    // The CLI runs exec itself; here stdout is captured to check env and cwd
+    // reach the process, and that `-c` after the id is the program's, not
+    // the runtime's.
+    let exec = rt
+        .exec_command(
+            &id,
+            &["sh".into(), "-c".into(), "echo $PODSHIM_X; pwd".into()],
+            false,
+            &[("PODSHIM_X".into(), "from exec".into())],
+            Some(Path::new("/bin")),
+        )
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(exec.status.success(), "{exec:?}");
+    assert_eq!(String::from_utf8_lossy(&exec.stdout), "from exec\n/bin\n");
     let listed = rt.list().unwrap();
     assert!(
         listed.iter().any(|c| c.id == id && c.pid == Some(pid)),
