@@ -1,0 +1,256 @@
+//! [`OciRuntime`] over the runtime's CLI. Every verb runs through the
+//! [`Spawner`] it is given (never `Command::output` here: in the supervisor one
+//! reaper waits for all children, DESIGN.md rule 3) with `--log <tmp>
+//! --log-format json`, so a failure reports the runtime's own message.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+
+use super::args;
+use super::error::{Invocation, RuntimeError, failure_message};
+use super::state::{ContainerState, parse_list, parse_pids, parse_state};
+use super::{CreateOptions, DirectSpawner, OciRuntime, RuntimeConfig, Spawner, Stdio3};
+
+/// The runtime CLI (runc, youki, crun) as an [`OciRuntime`].
+#[derive(Clone)]
+pub struct CliRuntime {
+    config: RuntimeConfig,
+    spawner: Arc<dyn Spawner>,
+}
+
+impl std::fmt::Debug for CliRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CliRuntime")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CliRuntime {
+    pub fn new(config: RuntimeConfig, spawner: Arc<dyn Spawner>) -> CliRuntime {
+        CliRuntime { config, spawner }
+    }
+
+    /// For processes that are not the supervisor: waits for its children itself.
+    pub fn direct(config: RuntimeConfig) -> CliRuntime {
+        CliRuntime::new(config, Arc::new(DirectSpawner))
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// The program's file name (`runc`, `youki`), for messages.
+    pub fn name(&self) -> String {
+        self.config
+            .program
+            .file_name()
+            .unwrap_or(self.config.program.as_os_str())
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.config.program);
+        // youki's errors are anyhow reports: with RUST_BACKTRACE set (as under
+        // `cargo test`) they carry a backtrace of `<unknown>` frames that buries
+        // the message. This turns anyhow's off and leaves panics' alone.
+        cmd.env("RUST_LIB_BACKTRACE", "0");
+        cmd
+    }
+
+    fn at(&self, verb: &'static str, id: Option<&str>) -> Invocation {
+        Invocation {
+            program: self.name(),
+            verb,
+            id: id.map(str::to_string),
+        }
+    }
+
+    /// Runs one verb. `stdio` is the container's (for `create`); other verbs get
+    /// `/dev/null` as stdin and have their stdout and stderr captured.
+    fn run(
+        &self,
+        at: Invocation,
+        argv: impl FnOnce(Option<&Path>) -> Vec<OsString>,
+        stdio: Option<Stdio3>,
+    ) -> Result<Output, RuntimeError> {
+        let log = tempfile::Builder::new()
+            .prefix("podshim-runtime-")
+            .suffix(".log")
+            .tempfile()
+            .map_err(|source| RuntimeError::Log {
+                at: at.clone(),
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let mut cmd = self.command();
+        cmd.args(argv(Some(log.path())));
+        match stdio {
+            Some(s) => {
+                let fd_or_null =
+                    |fd: Option<std::os::fd::OwnedFd>| fd.map_or_else(Stdio::null, Stdio::from);
+                cmd.stdin(fd_or_null(s.stdin))
+                    .stdout(fd_or_null(s.stdout))
+                    .stderr(fd_or_null(s.stderr));
+            }
+            None => {
+                cmd.stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+            }
+        }
+        tracing::debug!(program = %self.config.program.display(), args = ?cmd.get_args().collect::<Vec<_>>(), "runtime");
+        let out = self
+            .spawner
+            .output(cmd)
+            .map_err(|source| RuntimeError::Spawn {
+                at: at.clone(),
+                program: self.config.program.clone(),
+                source,
+            })?;
+        if out.status.success() {
+            return Ok(out);
+        }
+        // An unreadable log only loses the best message; stderr and the status remain.
+        let log_text = std::fs::read(log.path()).unwrap_or_default();
+        let message = failure_message(&at, &log_text, &out.stderr, out.status);
+        Err(RuntimeError::Failed {
+            at,
+            message,
+            status: out.status,
+        })
+    }
+
+    fn parse<T>(
+        at: Invocation,
+        out: &Output,
+        parse: impl FnOnce(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<T, RuntimeError> {
+        parse(&out.stdout).map_err(|source| RuntimeError::Parse {
+            at,
+            output: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            source,
+        })
+    }
+}
+
+impl OciRuntime for CliRuntime {
+    fn create(&self, id: &str, bundle: &Path, opts: CreateOptions) -> Result<(), RuntimeError> {
+        let at = self.at("create", Some(id));
+        let CreateOptions {
+            pid_file,
+            console_socket,
+            no_pivot,
+            stdio,
+        } = opts;
+        let flags = args::CreateFlags {
+            pid_file: pid_file.as_deref(),
+            console_socket: console_socket.as_deref(),
+            no_pivot,
+        };
+        self.run(
+            at,
+            |log| args::create_args(&self.config, log, id, bundle, flags),
+            Some(stdio),
+        )?;
+        Ok(())
+    }
+
+    fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        let at = self.at("start", Some(id));
+        self.run(at, |log| args::start_args(&self.config, log, id), None)?;
+        Ok(())
+    }
+
+    fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
+        let at = self.at("state", Some(id));
+        let out = self.run(
+            at.clone(),
+            |log| args::state_args(&self.config, log, id),
+            None,
+        )?;
+        Self::parse(at, &out, parse_state)
+    }
+
+    fn kill(&self, id: &str, signal: &str, all: bool) -> Result<(), RuntimeError> {
+        let at = self.at("kill", Some(id));
+        self.run(
+            at,
+            |log| args::kill_args(&self.config, log, id, signal, all),
+            None,
+        )?;
+        Ok(())
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        let at = self.at("delete", Some(id));
+        self.run(
+            at,
+            |log| args::delete_args(&self.config, log, id, force),
+            None,
+        )?;
+        Ok(())
+    }
+
+    fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
+        let at = self.at("list", None);
+        let out = self.run(at.clone(), |log| args::list_args(&self.config, log), None)?;
+        if let Some(ids) = table_ids(&out.stdout) {
+            // youki 0.7 knows no `list --format json` and prints its table
+            // anyway: take the ids from it and ask for each one's state.
+            let mut states = Vec::with_capacity(ids.len());
+            for id in ids {
+                match self.state(&id) {
+                    Ok(s) => states.push(s),
+                    // Deleted since the list was printed.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(states);
+        }
+        Self::parse(at, &out, parse_list)
+    }
+
+    fn ps(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {
+        let at = self.at("ps", Some(id));
+        let out = self.run(at.clone(), |log| args::ps_args(&self.config, log, id), None)?;
+        Self::parse(at, &out, parse_pids)
+    }
+
+    fn exec_command(
+        &self,
+        id: &str,
+        argv: &[String],
+        tty: bool,
+        env: &[(String, String)],
+        cwd: Option<&Path>,
+    ) -> Command {
+        // No --log: the runtime's errors go to the inherited stderr, which the
+        // person at the terminal reads.
+        let mut cmd = self.command();
+        cmd.args(args::exec_args(&self.config, None, id, argv, tty, env, cwd));
+        cmd
+    }
+}
+
+/// The ids in a `list` table (`ID  PID  STATUS ...` then one row per
+/// container), or `None` when the output is not such a table. Container ids
+/// hold no whitespace, so the first word of a row is its id.
+pub(crate) fn table_ids(stdout: &[u8]) -> Option<Vec<String>> {
+    let text = std::str::from_utf8(stdout).ok()?;
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next()?;
+    if header.split_whitespace().next() != Some("ID") {
+        return None;
+    }
+    Some(
+        lines
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_string)
+            .collect(),
+    )
+}
