@@ -5,8 +5,10 @@
 //! `/var/log/podshim/pods/<ns>_<pod>_<uid>/<container>/` (see `DESIGN.md`), rotated
 //! to `<restart>.log.<YYYYmmdd-HHMMSS>` like the kubelet's container log manager.
 //! [`LogWriter`] + [`copy_stream`] write it (what containerd does for the kubelet);
-//! reading it back for `podshim logs` comes next.
+//! [`read_log`] reads it back for `podshim logs` (what the kubelet does for
+//! `kubectl logs`).
 
+mod reader;
 mod time;
 mod writer;
 
@@ -14,6 +16,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use reader::{CriLine, ReadOptions, parse_line, read_log};
 pub use time::{format_rfc3339_nano, format_rfc3339_nano_fixed, parse_rfc3339};
 pub use writer::{LogWriter, RotateLimits, copy_stream};
 
