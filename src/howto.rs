@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::translate::{ContainerKind, PodPlan};
 
 /// What the bundle writer did that the scripts must be able to redo or undo.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Setup {
     /// (target, options) overlay mounts.
     pub overlays: Vec<(PathBuf, String)>,

@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
     match cli::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("podshim: {err:#}");
             let invalid_input = err.chain().any(|e| {

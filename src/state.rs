@@ -115,6 +115,11 @@ pub struct PodState {
     pub restart_policy: String,
     pub termination_grace_period_seconds: i64,
     pub log_dir: PathBuf,
+    /// Where the bundles, volumes and etc files live: the pod directory for `up FILE`,
+    /// the `generate` output for `up --from DIR`.
+    pub bundle_dir: PathBuf,
+    /// Keep containers and mounts when the pod fails to start (`up --keep`).
+    pub keep_on_failure: bool,
     /// Infra first, then the others in start order.
     pub containers: Vec<ContainerStatus>,
 }
@@ -271,6 +276,8 @@ mod tests {
             restart_policy: "Always".into(),
             termination_grace_period_seconds: 30,
             log_dir: "/var/log/podshim/pods/default_p_u".into(),
+            bundle_dir: "/run/podshim/pods/default_p".into(),
+            keep_on_failure: false,
             containers: vec![ContainerStatus {
                 name: "c".into(),
                 id: "default_p_c".into(),

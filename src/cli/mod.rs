@@ -1,8 +1,15 @@
 //! Command-line interface: clap types here, one file per verb.
 
-mod generate;
+mod down;
+mod exec;
+pub mod generate;
 mod images;
+mod logs;
+pub mod pods;
 pub mod prepare;
+mod ps;
+mod rm;
+mod up;
 
 use std::path::PathBuf;
 
@@ -49,8 +56,44 @@ impl Global {
     }
 }
 
+/// Which runc-compatible runtime runs the containers.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    /// `runc` (default), `youki`, `crun`, or a path to any runc-compatible CLI.
+    #[arg(long, default_value = "runc", env = "PODSHIM_RUNTIME")]
+    pub runtime: String,
+    /// An extra global flag for the runtime (repeatable), e.g. `--runtime-arg=--debug`.
+    #[arg(long = "runtime-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub runtime_args: Vec<String>,
+    /// The runtime's state directory (its `--root`), when not its default.
+    #[arg(long)]
+    pub runtime_root: Option<PathBuf>,
+}
+
+impl RuntimeArgs {
+    pub fn resolve(&self) -> anyhow::Result<crate::runtime::RuntimeConfig> {
+        Ok(crate::runtime::RuntimeConfig::resolve(
+            &self.runtime,
+            self.runtime_args.clone(),
+            self.runtime_root.clone(),
+        )?)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Start a pod (returns once its app containers run).
+    Up(up::Args),
+    /// Stop a pod and remove it.
+    Down(down::Args),
+    /// List pods and their containers.
+    Ps(ps::Args),
+    /// Print a container's logs.
+    Logs(logs::Args),
+    /// Run a command in a container of a pod.
+    Exec(exec::Args),
+    /// Remove the logs of a pod that is down.
+    Rm(rm::Args),
     /// Write every bundle of a pod (config.json + rootfs), a plan and a how-to-run into DIR.
     Generate(generate::Args),
     /// Make an image from a root filesystem (a tar or a directory), like `podman import`.
@@ -61,14 +104,25 @@ pub enum Command {
     Images(images::ListArgs),
     /// Remove images from the store.
     Rmi(images::RmiArgs),
+    /// The per-pod supervisor (started by `up`).
+    #[command(hide = true)]
+    Supervise { pod_dir: PathBuf },
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     match cli.command {
-        Command::Generate(args) => generate::run(args, &cli.global),
-        Command::Import(args) => images::import(args, &cli.global),
-        Command::Load(args) => images::load(args, &cli.global),
-        Command::Images(args) => images::list(args, &cli.global),
-        Command::Rmi(args) => images::rmi(args, &cli.global),
+        Command::Up(args) => ok(up::run(args, &cli.global)),
+        Command::Down(args) => ok(down::run(args, &cli.global)),
+        Command::Ps(args) => ok(ps::run(args, &cli.global)),
+        Command::Logs(args) => ok(logs::run(args, &cli.global)),
+        Command::Exec(args) => exec::run(args, &cli.global),
+        Command::Rm(args) => ok(rm::run(args, &cli.global)),
+        Command::Supervise { pod_dir } => ok(crate::supervisor::supervise(&pod_dir)),
+        Command::Generate(args) => ok(generate::run(args, &cli.global)),
+        Command::Import(args) => ok(images::import(args, &cli.global)),
+        Command::Load(args) => ok(images::load(args, &cli.global)),
+        Command::Images(args) => ok(images::list(args, &cli.global)),
+        Command::Rmi(args) => ok(images::rmi(args, &cli.global)),
     }
 }

@@ -158,11 +158,8 @@ pub struct ReaperSpawner(pub Arc<Reaper>);
 impl Spawner for ReaperSpawner {
     fn output(&self, mut cmd: Command) -> io::Result<Output> {
         use std::io::Read;
-        use std::process::Stdio;
-        if cmd.get_program().is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty program"));
-        }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // Like `Command::output`, stdio the caller configured is kept (the runtime
+        // client hands `create` the container's log pipes); only pipes are read.
         let (mut child, exit) = self.0.spawn(&mut cmd)?;
         let mut stdout = child.stdout.take();
         let mut stderr = child.stderr.take();
@@ -224,7 +221,7 @@ mod tests {
                 let (_c1, e1) = reaper
                     .spawn(Command::new("sh").args(["-c", "exit 3"]))
                     .unwrap();
-                let (c2, e2) = reaper.spawn(&mut Command::new("sleep").arg("10")).unwrap();
+                let (c2, e2) = reaper.spawn(Command::new("sleep").arg("10")).unwrap();
                 nix::sys::signal::kill(Pid::from_raw(c2.id() as i32), nix::sys::signal::SIGKILL)
                     .unwrap();
                 assert_eq!(
@@ -256,7 +253,8 @@ mod tests {
                 let out = ReaperSpawner(Arc::clone(&reaper))
                     .output({
                         let mut c = Command::new("sh");
-                        c.args(["-c", "(sleep 0.3; exit 7) >/dev/null 2>&1 & echo $!"]);
+                        c.args(["-c", "(sleep 0.3; exit 7) >/dev/null 2>&1 & echo $!"])
+                            .stdout(std::process::Stdio::piped());
                         c
                     })
                     .unwrap();

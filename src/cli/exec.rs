@@ -1,0 +1,69 @@
+//! `podshim exec POD [-c CTR] [-it] -- CMD...`: `runc exec` in a pod's container,
+//! returning the command's exit status.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use super::Global;
+use super::pods;
+use crate::runtime::OciRuntime;
+use crate::state::ContainerState;
+use crate::translate::ContainerKind;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pod (`NAME` or `NS/NAME`).
+    pub pod: String,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// The container (default: the first app container).
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Pass stdin to the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
+    let paths = global.paths();
+    let (ns, name) = pods::pod_key(&args.pod, args.namespace.as_deref())?;
+    let (_, state) = pods::read_pod(&paths, &ns, &name)?;
+    let container = match &args.container {
+        Some(c) => state
+            .container(c)
+            .filter(|c| c.kind != ContainerKind::Infra)
+            .with_context(|| format!("container {c:?} not found in pod {ns}/{name}"))?,
+        // kubectl's default: the first app container.
+        None => state
+            .containers
+            .iter()
+            .find(|c| c.kind == ContainerKind::App)
+            .with_context(|| format!("pod {ns}/{name} has no app container"))?,
+    };
+    if !matches!(container.state, ContainerState::Running { .. }) {
+        bail!(
+            "container {:?} of pod {ns}/{name} is not running",
+            container.name
+        );
+    }
+    let runtime = pods::runtime_of(&state);
+    let mut cmd = runtime.exec_command(&container.id, &args.command, args.tty, &[], None);
+    if !args.interactive && !args.tty {
+        cmd.stdin(std::process::Stdio::null());
+    }
+    let status = cmd
+        .status()
+        .with_context(|| format!("running {} exec", runtime.name()))?;
+    // The command's own exit status (128 + signal when it was killed), like kubectl.
+    let code = status.code().unwrap_or_else(|| {
+        128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+    });
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}

@@ -1,0 +1,219 @@
+//! `podshim logs POD [-c CTR] [-f] [--previous] [--timestamps] [--tail N]`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Result, bail};
+
+use super::Global;
+use super::pods;
+use crate::logs::{self, ReadOptions};
+use crate::paths::Paths;
+use crate::translate::ContainerKind;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The pod (`NAME` or `NS/NAME`).
+    pub pod: String,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// The container (required when the pod has several).
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// Keep printing new lines.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// The previous run of the container.
+    #[arg(short, long)]
+    pub previous: bool,
+    /// Prefix each line with its RFC3339Nano time.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+}
+
+/// A container with logs: name, kind, latest restart.
+type LogContainer = (String, ContainerKind, u32);
+
+/// The pod's log directory: from its state, or (after `down`) found by name.
+fn log_dir(paths: &Paths, ns: &str, name: &str) -> Result<(PathBuf, Vec<LogContainer>)> {
+    if let Ok((_, state)) = pods::read_pod(paths, ns, name) {
+        let containers = state
+            .containers
+            .iter()
+            .filter(|c| c.kind != ContainerKind::Infra)
+            .map(|c| (c.name.clone(), c.kind, c.restart_count))
+            .collect();
+        return Ok((state.log_dir, containers));
+    }
+    let prefix = format!("{}_", crate::ids::pod_id(ns, name));
+    let found = std::fs::read_dir(paths.logs.join("pods"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        });
+    let Some(dir) = found else {
+        bail!("pod {ns}/{name} not found, and no logs of it remain");
+    };
+    let containers = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let restart = logs::latest_restart(&e.path())?;
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                ContainerKind::App,
+                restart,
+            ))
+        })
+        .collect();
+    Ok((dir, containers))
+}
+
+pub fn run(args: Args, global: &Global) -> Result<()> {
+    let paths = global.paths();
+    let (ns, name) = pods::pod_key(&args.pod, args.namespace.as_deref())?;
+    let (dir, containers) = log_dir(&paths, &ns, &name)?;
+    let container = match &args.container {
+        Some(c) => {
+            if !containers.iter().any(|(n, _, _)| n == c) {
+                let names: Vec<_> = containers.iter().map(|(n, _, _)| n.as_str()).collect();
+                bail!(
+                    "container {c:?} is not valid for pod {ns}/{name}: choose one of: [{}]",
+                    names.join(" ")
+                );
+            }
+            c.clone()
+        }
+        None => {
+            // kubectl's rule: the one container, else the user must choose.
+            let apps: Vec<_> = containers
+                .iter()
+                .filter(|(_, k, _)| *k == ContainerKind::App)
+                .collect();
+            match apps.as_slice() {
+                [only] => only.0.clone(),
+                _ => {
+                    let names: Vec<_> = containers.iter().map(|(n, _, _)| n.as_str()).collect();
+                    bail!(
+                        "a container name must be specified for pod {ns}/{name}, choose one of: [{}]",
+                        names.join(" ")
+                    );
+                }
+            }
+        }
+    };
+    let cdir = dir.join(&container);
+    let latest = logs::latest_restart(&cdir).unwrap_or(0);
+    let restart = if args.previous {
+        if latest == 0 {
+            bail!("previous terminated container {container:?} in pod {ns}/{name} not found");
+        }
+        latest - 1
+    } else {
+        latest
+    };
+    let opts = ReadOptions {
+        timestamps: args.timestamps,
+        tail: args.tail,
+        follow: args.follow && !args.previous,
+    };
+    let stop = interrupted();
+    let mut out = std::io::stdout().lock();
+    logs::read_log(&logs::log_file(&cdir, restart), &opts, &mut out, &|| {
+        stop.load(Ordering::SeqCst)
+    })?;
+    Ok(())
+}
+
+/// A flag set on SIGINT/SIGTERM, so `-f` ends cleanly.
+fn interrupted() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let _ = signal_flag(sig, Arc::clone(&flag));
+    }
+    flag
+}
+
+static FLAGS: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+
+extern "C" fn on_signal(_: libc::c_int) {
+    if let Some(f) = FLAGS.get() {
+        f.store(true, Ordering::SeqCst);
+    }
+}
+
+fn signal_flag(sig: libc::c_int, flag: Arc<AtomicBool>) -> std::io::Result<()> {
+    let _ = FLAGS.set(flag);
+    // SAFETY: the handler only stores to an atomic.
+    let rc = unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+    if rc == libc::SIG_ERR {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `up --wait`: prints every container's log as `[name] line` until Ctrl-C or the
+/// pod's supervisor ends.
+pub fn follow_pod_until_interrupted(paths: &Paths, ns: &str, name: &str) -> Result<()> {
+    let (dir, containers) = log_dir(paths, ns, name)?;
+    let stop = interrupted();
+    let (_, state) = pods::read_pod(paths, ns, name)?;
+    let supervisor = state.supervisor_pid;
+    let mut handles = Vec::new();
+    for (container, _, restart) in containers {
+        let path = logs::log_file(&dir.join(&container), restart);
+        let stop = Arc::clone(&stop);
+        handles.push(std::thread::spawn(move || {
+            let mut out = Prefixed {
+                prefix: format!("[{container}] "),
+                at_line_start: true,
+            };
+            let opts = ReadOptions {
+                follow: true,
+                ..Default::default()
+            };
+            let _ = logs::read_log(&path, &opts, &mut out, &|| stop.load(Ordering::SeqCst));
+        }));
+    }
+    while !stop.load(Ordering::SeqCst) {
+        if supervisor.is_some_and(|p| !pods::supervisor_alive(p)) {
+            stop.store(true, Ordering::SeqCst);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    Ok(())
+}
+
+struct Prefixed {
+    prefix: String,
+    at_line_start: bool,
+}
+
+impl std::io::Write for Prefixed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = std::io::stdout().lock();
+        for line in buf.split_inclusive(|b| *b == b'\n') {
+            if self.at_line_start {
+                out.write_all(self.prefix.as_bytes())?;
+            }
+            out.write_all(line)?;
+            self.at_line_start = line.ends_with(b"\n");
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}

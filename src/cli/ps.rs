@@ -1,0 +1,188 @@
+//! `podshim ps [POD] [-o wide|json]`: pods and their containers.
+
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use super::Global;
+use super::pods;
+use crate::state::{ContainerState, PodState, parse_rfc3339};
+use crate::translate::ContainerKind;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A pod (`NAME` or `NS/NAME`); all pods when omitted.
+    pub pod: Option<String>,
+    /// The namespace of POD.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Output format: `wide` adds ids and images; `json` prints the state records.
+    #[arg(short, long, value_parser = ["wide", "json"])]
+    pub output: Option<String>,
+}
+
+pub fn run(args: Args, global: &Global) -> Result<()> {
+    let paths = global.paths();
+    let pods = match &args.pod {
+        Some(p) => {
+            let (ns, name) = pods::pod_key(p, args.namespace.as_deref())?;
+            vec![pods::read_pod(&paths, &ns, &name)?]
+        }
+        None => pods::all_pods(&paths),
+    };
+    match args.output.as_deref() {
+        Some("json") => {
+            let states: Vec<&PodState> = pods.iter().map(|(_, s)| s).collect();
+            println!("{}", serde_json::to_string_pretty(&states)?);
+            Ok(())
+        }
+        other => print_pods(&pods, other == Some("wide")),
+    }
+}
+
+fn age(since: &str) -> String {
+    let Some(t) = parse_rfc3339(since) else {
+        return "-".into();
+    };
+    let secs = SystemTime::now()
+        .duration_since(t)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn kind(k: ContainerKind) -> &'static str {
+    match k {
+        ContainerKind::Infra => "infra",
+        ContainerKind::Init => "init",
+        ContainerKind::Sidecar => "sidecar",
+        ContainerKind::App => "app",
+    }
+}
+
+/// Whether the supervisor's record can be trusted: a pod whose supervisor died
+/// shows as `Unknown`, as the kubelet reports a pod it lost contact with.
+fn phase(state: &PodState) -> String {
+    let live = state.supervisor_pid.is_some_and(pods::supervisor_alive);
+    let running = matches!(
+        state.phase,
+        crate::state::PodPhase::Running | crate::state::PodPhase::Pending
+    );
+    if running && !live {
+        "Unknown".into()
+    } else {
+        format!("{:?}", state.phase)
+    }
+}
+
+pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) -> Result<()> {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut header = vec![
+        "POD",
+        "CONTAINER",
+        "KIND",
+        "STATE",
+        "READY",
+        "RESTARTS",
+        "EXIT",
+        "AGE",
+    ];
+    if wide {
+        header.extend(["ID", "IMAGE"]);
+    }
+    for (_, pod) in pods {
+        let apps: Vec<_> = pod
+            .containers
+            .iter()
+            .filter(|c| matches!(c.kind, ContainerKind::App | ContainerKind::Sidecar))
+            .collect();
+        let ready = apps.iter().filter(|c| c.ready).count();
+        let restarts: u32 = pod.containers.iter().map(|c| c.restart_count).sum();
+        let mut row = vec![
+            format!("{}/{}", pod.namespace, pod.name),
+            "-".into(),
+            "pod".into(),
+            phase(pod),
+            format!("{ready}/{}", apps.len()),
+            restarts.to_string(),
+            "-".into(),
+            age(&pod.created_at),
+        ];
+        if wide {
+            row.extend([pod.pod_id.clone(), "-".into()]);
+        }
+        rows.push(row);
+        for c in pod
+            .containers
+            .iter()
+            .filter(|c| c.kind != ContainerKind::Infra)
+        {
+            let (state, exit, since) = match &c.state {
+                ContainerState::Waiting { reason } => (
+                    format!("Waiting ({reason})"),
+                    "-".to_string(),
+                    pod.created_at.clone(),
+                ),
+                ContainerState::Running { started_at, .. } => {
+                    ("Running".into(), "-".into(), started_at.clone())
+                }
+                ContainerState::Terminated {
+                    exit_code,
+                    reason,
+                    finished_at,
+                    ..
+                } => (
+                    format!("Terminated ({reason})"),
+                    exit_code.to_string(),
+                    finished_at.clone(),
+                ),
+            };
+            let exit = match (&c.state, &c.last_state) {
+                (ContainerState::Terminated { .. }, _) => exit,
+                (_, Some(ContainerState::Terminated { exit_code, .. })) => {
+                    format!("{exit_code} (last)")
+                }
+                _ => exit,
+            };
+            let mut row = vec![
+                format!("{}/{}", pod.namespace, pod.name),
+                c.name.clone(),
+                kind(c.kind).into(),
+                state,
+                c.ready.to_string(),
+                c.restart_count.to_string(),
+                exit,
+                age(&since),
+            ];
+            if wide {
+                row.extend([c.id.clone(), c.image.clone().unwrap_or_default()]);
+            }
+            rows.push(row);
+        }
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.clone());
+    for row in &rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    Ok(())
+}
