@@ -277,7 +277,9 @@ mod tests {
             || {
                 let reaper = Reaper::start().unwrap();
                 let mut c = Command::new("sh");
-                c.args(["-c", "echo out; echo err >&2; exit 2"]);
+                c.args(["-c", "echo out; echo err >&2; exit 2"])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
                 let out = ReaperSpawner(reaper).output(c).unwrap();
                 assert_eq!(out.stdout, b"out\n");
                 assert_eq!(out.stderr, b"err\n");
