@@ -52,7 +52,11 @@ pub enum PodPhase {
 
 /// A container's state, like the kubelet's ContainerState.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", tag = "state")]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "state"
+)]
 pub enum ContainerState {
     Waiting {
         reason: String,

@@ -4,3 +4,4 @@
 mod cli;
 mod generate;
 mod support;
+mod up;

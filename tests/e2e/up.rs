@@ -1,0 +1,495 @@
+//! `podshim up` / `down` / `ps` / `logs` / `exec` with real runc (issue #3).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+/// A pod started by a test, stopped and removed (by its own ids) when dropped.
+struct Pod {
+    tmp: tempfile::TempDir,
+    ns: String,
+    name: String,
+    runtime: Option<String>,
+}
+
+impl Pod {
+    fn new(tag: &str, name: &str) -> Pod {
+        Pod {
+            tmp: tempfile::tempdir().unwrap(),
+            ns: unique_namespace(tag),
+            name: name.into(),
+            runtime: None,
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("{}/{}", self.ns, self.name)
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = podshim(self.tmp.path());
+        // Short back-off so restart tests take seconds (the kubelet's is 10 s).
+        c.env("PODSHIM_BACKOFF_INITIAL_MS", "300");
+        c
+    }
+
+    /// Writes `yaml` (with `{ns}` and `{name}` substituted) and runs `up` on it.
+    fn up(&self, yaml: &str, extra: &[&str]) -> Output {
+        let path = self.tmp.path().join("pod.yaml");
+        std::fs::write(
+            &path,
+            yaml.replace("{ns}", &self.ns).replace("{name}", &self.name),
+        )
+        .unwrap();
+        let mut c = self.cmd();
+        c.arg("up").arg(&path).args(extra);
+        if !extra.contains(&"--timeout") {
+            c.args(["--timeout", "60"]);
+        }
+        if let Some(rt) = &self.runtime {
+            c.args(["--runtime", rt]);
+        }
+        c.output().unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let out = self.run(&["ps", &self.key(), "-o", "json"]);
+        assert!(out.status.success(), "ps: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        v[0].clone()
+    }
+
+    fn container(&self, name: &str) -> serde_json::Value {
+        let s = self.state();
+        s["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap()
+    }
+
+    fn logs(&self, container: &str) -> String {
+        stdout(&self.run(&["logs", &self.key(), "-c", container]))
+    }
+
+    fn id(&self, container: Option<&str>) -> String {
+        match container {
+            Some(c) => format!("{}_{}_{c}", self.ns, self.name),
+            None => format!("{}_{}", self.ns, self.name),
+        }
+    }
+
+    fn pod_dir(&self) -> PathBuf {
+        self.tmp.path().join("run/pods").join(self.id(None))
+    }
+
+    /// Nothing of the pod remains: no runtime container, no mount, no state.
+    fn assert_nothing_left(&self) {
+        let prefix = self.id(None);
+        let left: Vec<String> = runc_ids()
+            .into_iter()
+            .filter(|i| i.starts_with(&prefix))
+            .collect();
+        assert!(left.is_empty(), "containers left: {left:?}");
+        assert_eq!(
+            mounts_under(self.tmp.path()),
+            Vec::<PathBuf>::new(),
+            "mounts left"
+        );
+        assert!(
+            !self.pod_dir().exists(),
+            "state left in {}",
+            self.pod_dir().display()
+        );
+    }
+
+    fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Pod) -> bool) {
+        let start = Instant::now();
+        while !f(self) {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}: {:#}",
+                self.state()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", &self.key()]);
+        let prefix = self.id(None);
+        for id in runc_ids().into_iter().filter(|i| i.starts_with(&prefix)) {
+            let _ = Command::new("runc").args(["delete", "-f", &id]).output();
+        }
+        let _ = podshim::bundle::remove(
+            &self.tmp.path().join("run"),
+            &podshim::bundle::SystemMounter,
+        );
+    }
+}
+
+const TWO_CONTAINERS: &str = "two-containers";
+
+#[test]
+fn two_containers_example_serves_the_init_page_to_the_client_over_localhost() {
+    let pod = Pod::new("up", TWO_CONTAINERS);
+    let yaml = example_in_namespace(TWO_CONTAINERS, "{ns}");
+    let out = pod.up(&yaml, &[]);
+    assert!(out.status.success(), "up: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("pod {} running", pod.key())),
+        "{}",
+        stdout(&out)
+    );
+    // runc sees podshim's containers.
+    let listed = runc_ids();
+    for c in [None, Some("web"), Some("client")] {
+        assert!(
+            listed.contains(&pod.id(c)),
+            "{:?} missing from runc list",
+            pod.id(c)
+        );
+    }
+    let want = format!("hello from two-containers in {}", pod.ns);
+    pod.wait_until("the client's log", Duration::from_secs(20), |p| {
+        p.logs("client").contains(&want)
+    });
+    // exec returns the command's output and exit status.
+    let out = pod.run(&[
+        "exec",
+        &pod.key(),
+        "-c",
+        "web",
+        "--",
+        "cat",
+        "/www/index.html",
+    ]);
+    assert_eq!(stdout(&out).trim(), want);
+    let out = pod.run(&["exec", &pod.key(), "-c", "web", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    // ps shows the pod running, the init container completed.
+    let state = pod.state();
+    assert_eq!(state["phase"], "Running");
+    assert_eq!(pod.container("write-page")["state"]["state"], "terminated");
+    assert_eq!(pod.container("write-page")["state"]["exitCode"], 0);
+    let table = stdout(&pod.run(&["ps", &pod.key()]));
+    assert!(
+        table.contains("Running") && table.contains("2/2"),
+        "{table}"
+    );
+    // A second up of the same pod is refused.
+    let again = pod.up(&yaml, &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("already exists"),
+        "{}",
+        stderr(&again)
+    );
+
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success(), "down: {}", stderr(&out));
+    pod.assert_nothing_left();
+    // Logs stay after down.
+    assert!(pod.logs("client").contains(&want));
+}
+
+#[test]
+fn init_containers_run_in_order_each_seeing_the_previous_output() {
+    let pod = Pod::new("init", "inits");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes: [{name: w, emptyDir: {}}]\n  initContainers:\n    - {name: first, image: localhost/busybox:latest, command: [sh, -c, 'echo one > /w/log'], volumeMounts: [{name: w, mountPath: /w}]}\n    - {name: second, image: localhost/busybox:latest, command: [sh, -c, 'grep -q one /w/log && echo two >> /w/log'], volumeMounts: [{name: w, mountPath: /w}]}\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, 'cat /w/log; exec sleep 600'], volumeMounts: [{name: w, mountPath: /w}]}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.wait_until("app log", Duration::from_secs(10), |p| {
+        p.logs("app") == "one\ntwo\n"
+    });
+}
+
+#[test]
+fn failed_init_container_under_never_fails_up_and_leaves_nothing_behind() {
+    let pod = Pod::new("initnever", "initfail");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: Never\n  volumes: [{name: m, emptyDir: {medium: Memory}}]\n  initContainers:\n    - {name: setup, image: localhost/busybox:latest, command: [sh, -c, 'echo preparing; echo broken >&2; exit 3'], volumeMounts: [{name: m, mountPath: /m}]}\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n";
+    let out = pod.up(yaml, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("init container \"setup\" exited with code 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("broken"),
+        "the last log lines are shown: {err}"
+    );
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn failed_init_container_under_on_failure_is_retried_with_a_growing_restart_count() {
+    let pod = Pod::new("initretry", "initretry");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: OnFailure\n  terminationGracePeriodSeconds: 1\n  initContainers:\n    - {name: flaky, image: localhost/busybox:latest, command: [sh, -c, 'exit 1']}\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n";
+    // `up` keeps waiting while the init container crash-loops; give it a short timeout.
+    let out = pod.up(yaml, &["--timeout", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("did not start within 3 s"),
+        "{}",
+        stderr(&out)
+    );
+    let count = pod.container("flaky")["restartCount"].as_u64().unwrap();
+    assert!(count >= 2, "restart count {count}");
+    pod.wait_until("one more restart", Duration::from_secs(10), |p| {
+        p.container("flaky")["restartCount"].as_u64().unwrap() > count
+    });
+    assert_eq!(pod.container("app")["state"]["state"], "waiting");
+}
+
+#[test]
+fn crashing_app_is_restarted_with_growing_back_off_under_always() {
+    let pod = Pod::new("crash", "crasher");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: Always\n  terminationGracePeriodSeconds: 1\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, 'echo crashed; exit 1']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Five restarts counted: the fifth run's log (4.log) is then complete.
+    pod.wait_until("5 restarts", Duration::from_secs(30), |p| {
+        p.container("app")["restartCount"].as_u64().unwrap() >= 5
+    });
+    // Each run writes one line into its own <restart>.log, stamped by the CRI log
+    // writer: the gaps between runs grow (back-off 0, 300, 600, 1200 ms with
+    // PODSHIM_BACKOFF_INITIAL_MS=300).
+    let dir = PathBuf::from(pod.state()["logDir"].as_str().unwrap()).join("app");
+    let starts: Vec<f64> = (0..5)
+        .map(|i| {
+            let text = std::fs::read_to_string(dir.join(format!("{i}.log"))).unwrap();
+            let stamp = text.split(' ').next().unwrap();
+            let t = podshim::logs::parse_rfc3339(stamp).unwrap();
+            t.duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs_f64()
+        })
+        .collect();
+    let gaps: Vec<f64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps[1] >= 0.29 && gaps[2] >= 0.59 && gaps[3] >= 1.19,
+        "{gaps:?}"
+    );
+    assert!(gaps[3] > gaps[2] && gaps[2] > gaps[1], "{gaps:?}");
+    let out = pod.run(&["logs", &pod.key(), "-c", "app", "--previous"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn crashing_app_is_not_restarted_under_never() {
+    let pod = Pod::new("never", "never");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: Never\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, 'sleep 0.5; exit 4']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.wait_until("the pod to fail", Duration::from_secs(10), |p| {
+        p.state()["phase"] == "Failed"
+    });
+    let app = pod.container("app");
+    assert_eq!(app["restartCount"], 0);
+    assert_eq!(app["state"]["exitCode"], 4);
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success());
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn sidecar_runs_alongside_the_app_and_stops_after_it() {
+    let pod = Pod::new("sidecar", "sidecar");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: Never\n  terminationGracePeriodSeconds: 2\n  initContainers:\n    - {name: side, image: localhost/busybox:latest, restartPolicy: Always, command: [sh, -c, 'trap \"echo side-stopped; exit 0\" TERM; while true; do sleep 0.1; done']}\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, 'sleep 2; echo app-done']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(pod.container("side")["state"]["state"], "running");
+    assert_eq!(pod.container("app")["state"]["state"], "running");
+    pod.wait_until("the pod to succeed", Duration::from_secs(20), |p| {
+        p.state()["phase"] == "Succeeded"
+    });
+    let side = pod.container("side");
+    let app = pod.container("app");
+    assert_eq!(side["state"]["state"], "terminated");
+    assert!(pod.logs("side").contains("side-stopped"));
+    // The sidecar finished after the app did.
+    let app_end = app["state"]["finishedAt"].as_str().unwrap().to_string();
+    let side_end = side["state"]["finishedAt"].as_str().unwrap().to_string();
+    assert!(side_end >= app_end, "{side_end} < {app_end}");
+}
+
+#[test]
+fn down_kills_a_container_ignoring_sigterm_after_the_grace_period_and_stops_others_at_once() {
+    let pod = Pod::new("grace", "grace");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 3\n  containers:\n    - {name: stubborn, image: localhost/busybox:latest, command: [sh, -c, 'trap \"\" TERM; while true; do sleep 0.1; done']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t0 = Instant::now();
+    let out = pod.run(&["down", &pod.key()]);
+    let took = t0.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    pod.assert_nothing_left();
+
+    let pod = Pod::new("grace", "polite");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 30\n  containers:\n    - {name: polite, image: localhost/busybox:latest, command: [sh, -c, 'trap \"exit 0\" TERM; while true; do sleep 0.1; done']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t0 = Instant::now();
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn down_after_the_supervisor_was_sigkilled_cleans_up_and_is_idempotent() {
+    let pod = Pod::new("killed", "orphan");
+    let yaml = example_in_namespace(TWO_CONTAINERS, "{ns}")
+        .replace("name: two-containers", "name: orphan");
+    let out = pod.up(&yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = pod.state()["supervisorPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(stdout(&pod.run(&["ps", &pod.key()])).contains("Unknown"));
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(pod.tmp.path().to_str().unwrap()));
+    let again = pod.run(&["down", &pod.key()]);
+    assert!(again.status.success());
+    assert!(stdout(&again).contains("is not running"));
+}
+
+#[test]
+fn up_with_a_missing_image_fails_naming_it_and_leaves_nothing() {
+    let pod = Pod::new("noimg", "noimage");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/nowhere:1}\n";
+    let out = pod.up(yaml, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("localhost/nowhere:1"),
+        "{}",
+        stderr(&out)
+    );
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn up_with_a_command_that_does_not_exist_fails_with_the_runtime_message_and_rolls_back() {
+    let pod = Pod::new("nocmd", "nocmd");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  volumes: [{name: m, emptyDir: {medium: Memory}}]\n  containers:\n    - {name: ok, image: localhost/busybox:latest, command: [sleep, '600']}\n    - {name: bad, image: localhost/busybox:latest, command: [no-such-command], volumeMounts: [{name: m, mountPath: /m}]}\n";
+    let out = pod.up(yaml, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("container \"bad\""), "{err}");
+    assert!(
+        err.contains("executable file not found"),
+        "runc's own message: {err}"
+    );
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn up_keep_leaves_a_failed_pod_for_debugging() {
+    let pod = Pod::new("keep", "kept");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: bad, image: localhost/busybox:latest, command: [no-such-command]}\n";
+    let out = pod.up(yaml, &["--keep"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("kept for debugging"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(pod.pod_dir().join("state.json").exists());
+    assert!(runc_ids().contains(&pod.id(None)), "the infra is kept");
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success());
+    pod.assert_nothing_left();
+}
+
+fn runtime_pod_runs(pod: &mut Pod, runtime: &str) {
+    pod.runtime = Some(runtime.to_string());
+    let yaml = example_in_namespace(TWO_CONTAINERS, "{ns}");
+    let out = pod.up(&yaml, &[]);
+    assert!(
+        out.status.success(),
+        "up with {runtime}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let want = format!("hello from two-containers in {}", pod.ns);
+    pod.wait_until("the client's log", Duration::from_secs(20), |p| {
+        p.logs("client").contains(&want)
+    });
+    let out = pod.run(&[
+        "exec",
+        &pod.key(),
+        "-c",
+        "web",
+        "--",
+        "cat",
+        "/www/index.html",
+    ]);
+    assert_eq!(stdout(&out).trim(), want, "{}", stderr(&out));
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn the_pod_runs_under_a_runc_compatible_wrapper_given_by_path() {
+    let mut pod = Pod::new("wrapper", TWO_CONTAINERS);
+    let wrapper = pod.tmp.path().join("my-runtime");
+    let calls = pod.tmp.path().join("calls");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec runc \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    runtime_pod_runs(&mut pod, wrapper.to_str().unwrap());
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    assert!(
+        calls.contains("create") && calls.contains("delete"),
+        "{calls}"
+    );
+}
+
+/// youki 0.7, installed by scripts/install-youki (scripts/test runs it). Outside CI
+/// a machine without it skips this test with a note.
+fn youki() -> Option<String> {
+    let path = std::env::var("PODSHIM_TEST_YOUKI")
+        .unwrap_or_else(|_| "/opt/podshim/youki/bin/youki".into());
+    if Path::new(&path).is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "youki missing at {path} in CI: scripts/install-youki"
+    );
+    eprintln!("skipping: youki not installed at {path} (scripts/install-youki)");
+    None
+}
+
+#[test]
+fn the_pod_runs_under_youki_given_by_path() {
+    let Some(youki) = youki() else { return };
+    let mut pod = Pod::new("youki", TWO_CONTAINERS);
+    runtime_pod_runs(&mut pod, &youki);
+}
