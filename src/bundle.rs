@@ -215,13 +215,24 @@ fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), BundleError>
     fs::rename(&tmp, path).map_err(io_err(path, "rename into place"))
 }
 
-/// Whether `path` is a mount point (its device differs from its parent's, or it is
-/// listed in mountinfo — bind mounts of the same filesystem keep the device).
+/// Whether `path` is a mount point (listed in mountinfo: bind mounts of the same
+/// filesystem keep the device, so comparing devices is not enough).
 pub fn is_mount_point(path: &Path) -> bool {
-    let Ok(canonical) = fs::canonicalize(path) else {
-        return false;
-    };
-    mount_points().contains(&canonical)
+    MountTable::read().contains(path)
+}
+
+/// One reading of this namespace's mount points, for code that checks many paths
+/// (each reading parses all of /proc/self/mountinfo).
+pub struct MountTable(std::collections::HashSet<PathBuf>);
+
+impl MountTable {
+    pub fn read() -> MountTable {
+        MountTable(mount_points().into_iter().collect())
+    }
+
+    pub fn contains(&self, path: &Path) -> bool {
+        fs::canonicalize(path).is_ok_and(|p| self.0.contains(&p))
+    }
 }
 
 /// Mount points of this mount namespace (`/proc/self/mountinfo`, field 5, with the
@@ -261,9 +272,10 @@ fn tmpfs(
     options: String,
     mounter: &dyn Mounter,
     written: &mut Written,
+    mounted: &MountTable,
 ) -> Result<(), BundleError> {
     mkdir(target, 0o755)?;
-    if !is_mount_point(target) {
+    if !mounted.contains(target) {
         mounter
             .mount_tmpfs(target, &options)
             .map_err(io_err(target, "mount tmpfs"))?;
@@ -287,18 +299,20 @@ fn write_inner(
     for file in &plan.files {
         write_file(&file.path, file.content.as_bytes(), file.mode)?;
     }
+    let mounted = MountTable::read();
     tmpfs(
         &plan.shm,
         format!("mode=1777,size={SHM_SIZE}"),
         mounter,
         written,
+        &mounted,
     )?;
     for volume in &plan.volumes {
-        write_volume(volume, mounter, host_paths, written)?;
+        write_volume(volume, mounter, host_paths, written, &mounted)?;
     }
     write_infra(&plan.infra)?;
     for container in &mut plan.containers {
-        write_container(container, images, mounter, written)?;
+        write_container(container, images, mounter, written, &mounted)?;
     }
     Ok(())
 }
@@ -308,6 +322,7 @@ fn write_volume(
     mounter: &dyn Mounter,
     host_paths: HostPaths,
     written: &mut Written,
+    mounted: &MountTable,
 ) -> Result<(), BundleError> {
     let path = &volume.host_path;
     match &volume.source {
@@ -327,7 +342,7 @@ fn write_volume(
             if let Some(size) = size_bytes {
                 options.push_str(&format!(",size={size}"));
             }
-            tmpfs(path, options, mounter, written)?;
+            tmpfs(path, options, mounter, written, mounted)?;
         }
     }
     for file in &volume.files {
@@ -439,6 +454,7 @@ fn write_container(
     images: &BTreeMap<String, StoredImage>,
     mounter: &dyn Mounter,
     written: &mut Written,
+    mounted: &MountTable,
 ) -> Result<(), BundleError> {
     debug_assert!(c.kind != ContainerKind::Infra);
     let image_name = c.image.clone().unwrap_or_default();
@@ -470,7 +486,7 @@ fn write_container(
             layers: lower.len(),
         });
     }
-    if !is_mount_point(&rootfs) {
+    if !mounted.contains(&rootfs) {
         mounter
             .mount_overlay(&lower, &upper, &work, &rootfs)
             .map_err(io_err(&rootfs, "mount the overlay rootfs"))?;

@@ -147,15 +147,18 @@ pub fn read(pod_dir: &Path) -> Result<PodState, StateError> {
     serde_json::from_str(&text).map_err(|err| StateError::Parse { path, err })
 }
 
-/// Writes `state` atomically: a temporary file in the same directory, fsync'd, then
-/// renamed over the old one, so readers never see a partial file.
+/// Writes `state` atomically: a temporary file in the same directory renamed over
+/// the old one, so readers never see a partial file. Not fsync'd: the state is
+/// rewritten at every container event (an fsync each cost more than starting the
+/// containers on a disk-backed /run), it describes processes that a power loss ends
+/// anyway, and `down` copes with a stale record.
 pub fn write(pod_dir: &Path, state: &PodState) -> Result<(), StateError> {
     let path = state_path(pod_dir);
     let tmp = pod_dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
     let text = serde_json::to_vec_pretty(state).expect("pod state always serializes");
     let mut f = fs::File::create(&tmp).map_err(io_err(&tmp, "create"))?;
     f.write_all(&text).map_err(io_err(&tmp, "write"))?;
-    f.sync_all().map_err(io_err(&tmp, "fsync"))?;
+    drop(f);
     fs::rename(&tmp, &path).map_err(io_err(&path, "rename into place"))
 }
 

@@ -51,7 +51,29 @@ pub fn create_args(
     bundle: &Path,
     flags: CreateFlags<'_>,
 ) -> Vec<OsString> {
-    let mut a = verb(config, log, "create");
+    bundle_verb_args(verb(config, log, "create"), id, bundle, flags)
+}
+
+/// `run --detach --bundle <dir> [--pid-file <f>] [--console-socket <s>] [--no-pivot] <id>`:
+/// create and start in one runtime invocation.
+pub fn run_detached_args(
+    config: &RuntimeConfig,
+    log: Option<&Path>,
+    id: &str,
+    bundle: &Path,
+    flags: CreateFlags<'_>,
+) -> Vec<OsString> {
+    let mut a = verb(config, log, "run");
+    a.push(os("--detach"));
+    bundle_verb_args(a, id, bundle, flags)
+}
+
+fn bundle_verb_args(
+    mut a: Vec<OsString>,
+    id: &str,
+    bundle: &Path,
+    flags: CreateFlags<'_>,
+) -> Vec<OsString> {
     a.push(os("--bundle"));
     a.push(os(bundle));
     if let Some(p) = flags.pid_file {

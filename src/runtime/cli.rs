@@ -159,6 +159,32 @@ impl OciRuntime for CliRuntime {
         Ok(())
     }
 
+    fn run_detached(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: CreateOptions,
+    ) -> Result<(), RuntimeError> {
+        let at = self.at("run", Some(id));
+        let CreateOptions {
+            pid_file,
+            console_socket,
+            no_pivot,
+            stdio,
+        } = opts;
+        let flags = args::CreateFlags {
+            pid_file: pid_file.as_deref(),
+            console_socket: console_socket.as_deref(),
+            no_pivot,
+        };
+        self.run(
+            at,
+            |log| args::run_detached_args(&self.config, log, id, bundle, flags),
+            Some(stdio),
+        )?;
+        Ok(())
+    }
+
     fn start(&self, id: &str) -> Result<(), RuntimeError> {
         let at = self.at("start", Some(id));
         self.run(at, |log| args::start_args(&self.config, log, id), None)?;

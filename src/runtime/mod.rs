@@ -147,6 +147,14 @@ pub trait OciRuntime: Send + Sync {
     /// is set up and waits, not yet running the user's program.
     fn create(&self, id: &str, bundle: &Path, opts: CreateOptions) -> Result<(), RuntimeError>;
     /// Runs the user's program in a created container.
+    /// `run --detach`: create and start in one invocation (one process less per
+    /// container than create + start).
+    fn run_detached(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: CreateOptions,
+    ) -> Result<(), RuntimeError>;
     fn start(&self, id: &str) -> Result<(), RuntimeError>;
     fn state(&self, id: &str) -> Result<ContainerState, RuntimeError>;
     /// Sends `signal` (`SIGTERM`, `TERM` or `15`) to the container's init, or with

@@ -95,6 +95,20 @@ fn now() -> String {
     rfc3339(SystemTime::now())
 }
 
+/// How many app containers start at once: `PODSHIM_START_WORKERS`, else twice the
+/// CPUs (a runtime invocation also waits on the kernel part of the time).
+fn start_workers() -> usize {
+    std::env::var("PODSHIM_START_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() * 2)
+                .unwrap_or(4)
+        })
+}
+
 /// The kubelet's terminated reasons: `Completed` for exit 0, else `Error`.
 fn reason_for(exit: &Exit) -> String {
     if exit.code == 0 { "Completed" } else { "Error" }.into()
@@ -341,17 +355,33 @@ impl<C: Containers + 'static> Lifecycle<C> {
                 ContainerKind::Infra => {}
             }
         }
-        // App containers start together (the kubelet starts them in one sync).
-        let results: Vec<(ContainerPlan, Result<Started, String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = apps
-                .iter()
-                .map(|c| scope.spawn(move || (c.clone(), self.start(c, 0))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("start thread"))
-                .collect()
+        // App containers start together (the kubelet starts them in one sync), by a
+        // few workers: runtime invocations are CPU-bound, so more at once than the
+        // machine has cores only adds contention.
+        let workers = start_workers().min(apps.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let slots: Vec<Mutex<Option<Result<Started, String>>>> =
+            apps.iter().map(|_| Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(c) = apps.get(i) else { break };
+                        *slots[i].lock().unwrap() = Some(self.start(c, 0));
+                    }
+                });
+            }
         });
+        let results: Vec<(ContainerPlan, Result<Started, String>)> = apps
+            .iter()
+            .cloned()
+            .zip(
+                slots
+                    .into_iter()
+                    .map(|s| s.into_inner().unwrap().expect("every app was started")),
+            )
+            .collect();
         let policy = self.plan.restart_policy.clone();
         let mut app_monitors = Vec::new();
         let mut first_error = None;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::bundle::{self, SystemMounter, is_mount_point};
+use crate::bundle::{self, SystemMounter};
 use crate::cli::generate::{PLAN_FILE, SETUP_FILE};
 use crate::howto::Setup;
 use crate::paths::PodPaths;
@@ -68,8 +68,9 @@ pub fn read_plan(bundle_dir: &Path) -> Result<(PodPlan, Setup)> {
 /// after a generated pod's stop.sh).
 pub fn ensure_mounts(setup: &Setup) -> Result<()> {
     use nix::mount::{MsFlags, mount};
+    let mounted = bundle::MountTable::read();
     for (target, options) in &setup.tmpfs {
-        if !is_mount_point(target) {
+        if !mounted.contains(target) {
             std::fs::create_dir_all(target)?;
             mount(
                 Some("tmpfs"),
@@ -82,7 +83,7 @@ pub fn ensure_mounts(setup: &Setup) -> Result<()> {
         }
     }
     for (target, options) in &setup.overlays {
-        if !is_mount_point(target) {
+        if !mounted.contains(target) {
             mount(
                 Some("overlay"),
                 target,

@@ -139,15 +139,12 @@ impl Reaper {
         rx
     }
 
-    /// Spawns `cmd` and subscribes to its exit under one lock, so the exit cannot be
-    /// reaped before it is routed.
+    /// Spawns `cmd` and subscribes to its exit. An exit reaped before the
+    /// subscription waits in `unclaimed`, so spawns need not hold the routing lock
+    /// (they run in parallel when app containers start together).
     pub fn spawn(&self, cmd: &mut Command) -> io::Result<(Child, Receiver<Exit>)> {
-        let (tx, rx) = mpsc::channel();
-        let mut routes = self.routes.lock().unwrap();
         let child = cmd.spawn()?;
-        routes.waiting.insert(child.id() as i32, tx);
-        routes.live += 1;
-        self.wake.notify_all();
+        let rx = self.subscribe(child.id() as i32);
         Ok((child, rx))
     }
 }

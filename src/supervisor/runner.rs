@@ -102,27 +102,24 @@ impl Containers for RuntimeContainers {
             stdio,
             ..Default::default()
         };
-        // The container holds the pipes' write ends from here on; ours were moved
-        // into `opts` and are closed when create returns.
-        let created = self.runtime.create(&c.id, &bundle, opts);
+        // `run --detach` creates and starts in one runtime invocation. The container
+        // holds the pipes' write ends from here on; ours were moved into `opts` and
+        // are closed when it returns.
+        let ran = self.runtime.run_detached(&c.id, &bundle, opts);
         for (writer, read, stream) in readers {
             Self::pump(writer, read, stream);
         }
-        if let Err(e) = created {
+        if let Err(e) = ran {
             let _ = self.runtime.delete(&c.id, true);
             return Err(e.to_string());
         }
         let pid: i32 = fs::read_to_string(&pid_file)
             .ok()
             .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| format!("{}: no pid after create", pid_file.display()))?;
-        // runc create has exited, so the container process is ours (subreaper).
+            .ok_or_else(|| format!("{}: no pid after run", pid_file.display()))?;
+        // The runtime has exited, so the container process is ours (subreaper); an
+        // exit that happened already waits in the reaper for this subscription.
         let exit = self.reaper.subscribe(pid);
-        if let Err(e) = self.runtime.start(&c.id) {
-            let _ = self.runtime.kill(&c.id, "SIGKILL", true);
-            let _ = self.runtime.delete(&c.id, true);
-            return Err(e.to_string());
-        }
         Ok(Started { pid, exit })
     }
 
