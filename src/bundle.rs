@@ -622,20 +622,29 @@ fn lookup_user(container: &str, rootfs: &Path, user: &UserSpec) -> Result<(u32, 
     Ok((uid, gid))
 }
 
-/// Unmounts everything mounted under `base` (deepest first) and removes it.
-pub fn remove(base: &Path, mounter: &dyn Mounter) -> Result<(), BundleError> {
-    let Ok(base_canonical) = fs::canonicalize(base) else {
+/// Unmounts everything mounted under `dir`, deepest first.
+pub fn unmount_all_under(dir: &Path, mounter: &dyn Mounter) -> Result<(), BundleError> {
+    let Ok(canonical) = fs::canonicalize(dir) else {
         return Ok(());
     };
     let mut mounts: Vec<PathBuf> = mount_points()
         .into_iter()
-        .filter(|m| m.starts_with(&base_canonical))
+        .filter(|m| m.starts_with(&canonical))
         .collect();
     mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-    mounts.dedup();
+    // A path listed twice holds stacked mounts: unmount it twice.
     for m in &mounts {
         mounter.unmount(m).map_err(io_err(m, "unmount"))?;
     }
+    Ok(())
+}
+
+/// Unmounts everything mounted under `base` and removes it.
+pub fn remove(base: &Path, mounter: &dyn Mounter) -> Result<(), BundleError> {
+    if !base.exists() {
+        return Ok(());
+    }
+    unmount_all_under(base, mounter)?;
     fs::remove_dir_all(base).map_err(io_err(base, "remove"))
 }
 

@@ -74,11 +74,11 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             );
         }
         stop_and_remove(&paths, &namespace, &name)?;
-    } else if pod_dir.exists() {
-        // Leftovers of a crashed `up` (no state was written): clear them.
-        crate::supervisor::remove_pod_files(&pod_dir, &pod_dir)?;
     }
     let lock = state::PodLock::try_acquire(&pod_dir)?;
+    // Leftovers of a crashed `up` (no state was written): clear them, keeping the
+    // lock we hold.
+    clear_leftovers(&pod_dir)?;
 
     let bundle_dir = match (&manifest, &args.from) {
         (Some(m), _) => {
@@ -171,6 +171,24 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         super::logs::follow_pod_until_interrupted(&paths, &namespace, &name)?;
         eprintln!("stopping pod {namespace}/{name}");
         stop_and_remove(&paths, &namespace, &name)?;
+    }
+    Ok(())
+}
+
+fn clear_leftovers(pod_dir: &Path) -> Result<()> {
+    crate::bundle::unmount_all_under(pod_dir, &crate::bundle::SystemMounter)?;
+    for entry in std::fs::read_dir(pod_dir)? {
+        let entry = entry?;
+        if entry.file_name() == state::LOCK_FILE {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        }
+        .with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
 }

@@ -111,17 +111,7 @@ pub fn ensure_mounts(setup: &Setup) -> Result<()> {
 pub fn remove_pod_files(pod_dir: &Path, bundle_dir: &Path) -> Result<()> {
     if bundle_dir != pod_dir {
         // A `generate` output run with `up --from`: unmount, keep the user's files.
-        let canonical =
-            std::fs::canonicalize(bundle_dir).unwrap_or_else(|_| bundle_dir.to_path_buf());
-        let mut mounts: Vec<_> = bundle::mount_points()
-            .into_iter()
-            .filter(|m| m.starts_with(&canonical))
-            .collect();
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-        for m in mounts {
-            nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH)
-                .with_context(|| format!("unmount {}", m.display()))?;
-        }
+        bundle::unmount_all_under(bundle_dir, &SystemMounter)?;
         let _ = std::fs::remove_file(PodPaths::new(bundle_dir).infra_ns_link());
     }
     bundle::remove(pod_dir, &SystemMounter)

@@ -466,7 +466,7 @@ fn the_pod_runs_under_a_runc_compatible_wrapper_given_by_path() {
     runtime_pod_runs(&mut pod, wrapper.to_str().unwrap());
     let calls = std::fs::read_to_string(&calls).unwrap();
     assert!(
-        calls.contains("create") && calls.contains("delete"),
+        calls.contains("run --detach") && calls.contains("kill") && calls.contains("delete"),
         "{calls}"
     );
 }
@@ -492,4 +492,101 @@ fn the_pod_runs_under_youki_given_by_path() {
     let Some(youki) = youki() else { return };
     let mut pod = Pod::new("youki", TWO_CONTAINERS);
     runtime_pod_runs(&mut pod, &youki);
+}
+
+#[test]
+fn up_from_runs_a_generated_bundle_set_and_down_keeps_the_directory() {
+    let pod = Pod::new("from", TWO_CONTAINERS);
+    let manifest = pod.tmp.path().join("pod.yaml");
+    std::fs::write(&manifest, example_in_namespace(TWO_CONTAINERS, &pod.ns)).unwrap();
+    let out_dir = pod.tmp.path().join("gen");
+    let out = pod
+        .cmd()
+        .arg("generate")
+        .arg(&manifest)
+        .arg("-o")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // After generate's mounts are gone (as after a reboot), up --from makes them again.
+    let _ = Command::new(out_dir.join("stop.sh")).output();
+    let out = pod
+        .cmd()
+        .arg("up")
+        .arg("--from")
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "up --from: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let want = format!("hello from two-containers in {}", pod.ns);
+    pod.wait_until("the client's log", Duration::from_secs(20), |p| {
+        p.logs("client").contains(&want)
+    });
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+    assert!(
+        out_dir.join("plan.json").is_file(),
+        "the generate output stays"
+    );
+    assert_eq!(mounts_under(&out_dir), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn up_wait_streams_logs_and_ctrl_c_stops_the_pod() {
+    use std::io::{BufRead, BufReader};
+    let pod = Pod::new("wait", TWO_CONTAINERS);
+    let path = pod.tmp.path().join("pod.yaml");
+    std::fs::write(&path, example_in_namespace(TWO_CONTAINERS, &pod.ns)).unwrap();
+    let mut child = pod
+        .cmd()
+        .arg("up")
+        .arg(&path)
+        .arg("--wait")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let want = format!("[client] hello from two-containers in {}", pod.ns);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = lines.next().expect("up --wait ended early").unwrap();
+        if line == want {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no client line");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "up --wait exited with {status}");
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn commands_on_one_pod_are_serialised_by_its_lock() {
+    let pod = Pod::new("lock", "locked");
+    std::fs::create_dir_all(pod.pod_dir()).unwrap();
+    let held = podshim::state::PodLock::acquire(&pod.pod_dir()).unwrap();
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n";
+    let out = pod.up(yaml, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("locked by another podshim command"),
+        "{}",
+        stderr(&out)
+    );
+    drop(held);
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
