@@ -131,6 +131,16 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         keep_on_failure: args.keep,
         containers: Lifecycle::<RuntimeContainers>::initial_statuses(&plan),
     };
+    // A new pod starts with new logs: those of a previous pod of the same name (kept
+    // by `down` for `podshim logs`) would otherwise mix with its `0.log`.
+    if pod.log_dir.exists() {
+        std::fs::remove_dir_all(&pod.log_dir).with_context(|| {
+            format!(
+                "removing the previous pod's logs in {}",
+                pod.log_dir.display()
+            )
+        })?;
+    }
     state::write(&pod_dir, &pod)?;
 
     let (pid, result) = start_supervisor(&pod_dir, Duration::from_secs(args.timeout))?;
