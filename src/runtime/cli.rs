@@ -137,9 +137,16 @@ impl CliRuntime {
     }
 }
 
-impl OciRuntime for CliRuntime {
-    fn create(&self, id: &str, bundle: &Path, opts: CreateOptions) -> Result<(), RuntimeError> {
-        let at = self.at("create", Some(id));
+impl CliRuntime {
+    /// `create` and `run --detach`: a verb on a bundle, with the container's stdio.
+    fn bundle_verb(
+        &self,
+        verb: &'static str,
+        build: ArgsBuilder,
+        id: &str,
+        bundle: &Path,
+        opts: CreateOptions,
+    ) -> Result<(), RuntimeError> {
         let CreateOptions {
             pid_file,
             console_socket,
@@ -152,11 +159,21 @@ impl OciRuntime for CliRuntime {
             no_pivot,
         };
         self.run(
-            at,
-            |log| args::create_args(&self.config, log, id, bundle, flags),
+            self.at(verb, Some(id)),
+            |log| build(&self.config, log, id, bundle, flags),
             Some(stdio),
         )?;
         Ok(())
+    }
+}
+
+/// The signature of [`args::create_args`] and [`args::run_detached_args`].
+type ArgsBuilder =
+    fn(&RuntimeConfig, Option<&Path>, &str, &Path, args::CreateFlags<'_>) -> Vec<OsString>;
+
+impl OciRuntime for CliRuntime {
+    fn create(&self, id: &str, bundle: &Path, opts: CreateOptions) -> Result<(), RuntimeError> {
+        self.bundle_verb("create", args::create_args, id, bundle, opts)
     }
 
     fn run_detached(
@@ -165,24 +182,7 @@ impl OciRuntime for CliRuntime {
         bundle: &Path,
         opts: CreateOptions,
     ) -> Result<(), RuntimeError> {
-        let at = self.at("run", Some(id));
-        let CreateOptions {
-            pid_file,
-            console_socket,
-            no_pivot,
-            stdio,
-        } = opts;
-        let flags = args::CreateFlags {
-            pid_file: pid_file.as_deref(),
-            console_socket: console_socket.as_deref(),
-            no_pivot,
-        };
-        self.run(
-            at,
-            |log| args::run_detached_args(&self.config, log, id, bundle, flags),
-            Some(stdio),
-        )?;
-        Ok(())
+        self.bundle_verb("run", args::run_detached_args, id, bundle, opts)
     }
 
     fn start(&self, id: &str) -> Result<(), RuntimeError> {

@@ -642,3 +642,29 @@ fn runtime_commands_turn_off_anyhow_backtraces() {
             .any(|(k, v)| k == "RUST_LIB_BACKTRACE" && v == Some("0".as_ref()))
     );
 }
+
+#[test]
+fn run_detached_args_create_and_start_in_one_call() {
+    let flags = CreateFlags {
+        pid_file: Some(Path::new("/s/web.pid")),
+        ..CreateFlags::default()
+    };
+    assert_eq!(
+        strs(run_detached_args(
+            &config(),
+            None,
+            "ns_p_web",
+            Path::new("/b/web"),
+            flags
+        )),
+        [
+            "run",
+            "--detach",
+            "--bundle",
+            "/b/web",
+            "--pid-file",
+            "/s/web.pid",
+            "ns_p_web"
+        ]
+    );
+}

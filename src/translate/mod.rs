@@ -445,18 +445,8 @@ impl<'a> PodContext<'a> {
                     .build()
                     .expect("resources"),
             )
-            .masked_paths(
-                spec::MASKED_PATHS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>(),
-            )
-            .readonly_paths(
-                spec::READONLY_PATHS
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>(),
-            );
+            .masked_paths(spec::masked_paths())
+            .readonly_paths(spec::readonly_paths());
         let sysctls = self.sysctls(issues);
         if !sysctls.is_empty() {
             linux = linux.sysctl(sysctls);
@@ -761,18 +751,8 @@ impl<'a> PodContext<'a> {
             .readonly_paths(Vec::<String>::new());
         if !privileged {
             linux = linux
-                .masked_paths(
-                    spec::MASKED_PATHS
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>(),
-                )
-                .readonly_paths(
-                    spec::READONLY_PATHS
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>(),
-                );
+                .masked_paths(spec::masked_paths())
+                .readonly_paths(spec::readonly_paths());
         }
         linux = linux.resources(self.resources(c, field, privileged, issues));
 

@@ -89,6 +89,14 @@ pub const READONLY_PATHS: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
+pub fn masked_paths() -> Vec<String> {
+    MASKED_PATHS.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn readonly_paths() -> Vec<String> {
+    READONLY_PATHS.iter().map(|s| s.to_string()).collect()
+}
+
 /// containerd's default capability set for CRI containers
 /// (pkg/cri/.../oci.DefaultCaps), which Kubernetes users expect.
 pub const DEFAULT_CAPS: &[&str] = &[
