@@ -462,7 +462,7 @@ impl<C: Containers + 'static> Lifecycle<C> {
     }
 
     /// Runs one init container to completion, retrying per the pod's restartPolicy.
-    fn run_init(&self, c: &ContainerPlan) -> Result<(), Outcome> {
+    fn run_init(self: &Arc<Self>, c: &ContainerPlan) -> Result<(), Outcome> {
         let mut backoff = Backoff::new(self.timing.backoff_initial, self.timing.backoff_max);
         loop {
             let restart = self.restart_count(c);
@@ -470,6 +470,15 @@ impl<C: Containers + 'static> Lifecycle<C> {
                 .start(c, restart)
                 .map_err(|e| self.fail(format!("init container {:?}: {e}", c.name)))?;
             let Some(exit) = self.wait_exit(&started.exit) else {
+                // Stopping while it runs: keep watching its exit, so the stopper sees
+                // it end within the grace period instead of waiting for SIGKILL.
+                let me = Arc::clone(self);
+                let c2 = c.clone();
+                std::thread::spawn(move || {
+                    if let Ok(exit) = started.exit.recv() {
+                        me.mark_exited(&c2, &exit);
+                    }
+                });
                 return Err(self.finish_stop());
             };
             let finished = Instant::now();

@@ -527,3 +527,35 @@ fn infra_exit_stops_the_pod() {
     );
     assert!(fake.events().contains(&"signal app SIGTERM".to_string()));
 }
+
+#[test]
+fn stop_during_an_init_container_stops_it_without_waiting_for_sigkill() {
+    let fake = Fake::default();
+    fake.script("init", &[Run::UntilSignalled]);
+    let l = lifecycle(
+        plan(
+            "Always",
+            5,
+            vec![
+                container("init", ContainerKind::Init),
+                container("app", ContainerKind::App),
+            ],
+        ),
+        &fake,
+    );
+    let (handle, _started) = spawn(&l);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.times("start init #0").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let t0 = Instant::now();
+    l.request_stop();
+    assert_eq!(handle.join().unwrap(), Outcome::Stopped);
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(
+        fake.times("signal init SIGKILL").is_empty(),
+        "{:#?}",
+        fake.events()
+    );
+    assert!(fake.times("start app #0").is_empty());
+}
