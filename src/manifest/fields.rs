@@ -66,9 +66,6 @@ const CONTAINER: &[&str] = &[
     "tty",
     "terminationMessagePath",
     "terminationMessagePolicy",
-    "livenessProbe",
-    "readinessProbe",
-    "startupProbe",
 ];
 
 /// Fields only init containers have: `restartPolicy: Always` makes a native sidecar.
@@ -136,6 +133,31 @@ const POD: &[&str] = &[
 
 /// Fields that only mean something to a cluster (scheduler, API server, controllers):
 /// accepted, ignored, and reported with one warning line each.
+/// Container fields accepted so that real manifests run, but not acted on yet: each
+/// use gets a one-line warning saying so (DESIGN.md rule 5: never a silent ignore).
+const NOT_YET: &[(&str, &str)] = &[
+    (
+        "livenessProbe",
+        "probes are not run; a running container counts as ready",
+    ),
+    (
+        "readinessProbe",
+        "probes are not run; a running container counts as ready",
+    ),
+    (
+        "startupProbe",
+        "probes are not run; a running container counts as ready",
+    ),
+    (
+        "ports[*].hostPort",
+        "the pod has no network but its loopback; nothing is published",
+    ),
+    (
+        "ports[*].hostIP",
+        "the pod has no network but its loopback; nothing is published",
+    ),
+];
+
 const CLUSTER_ONLY: &[(&str, &str)] = &[
     ("metadata.resourceVersion", "API server bookkeeping"),
     ("metadata.generation", "API server bookkeeping"),
@@ -222,6 +244,14 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
                 if let Some((_, why)) = CLUSTER_ONLY.iter().find(|(p, _)| *p == pattern) {
                     out.warnings
                         .push(format!("{child_path}: ignored: cluster-only field ({why})"));
+                } else if let Some((_, why)) = NOT_YET.iter().find(|(p, _)| {
+                    ["spec.containers[*].", "spec.initContainers[*]."]
+                        .iter()
+                        .any(|base| format!("{base}{p}") == pattern)
+                }) {
+                    out.warnings.push(format!(
+                        "{child_path}: ignored: not implemented yet ({why})"
+                    ));
                 } else if tables().leaves.contains(&pattern) {
                     // Accepted whole.
                 } else if tables().interior.contains(&pattern) {

@@ -679,7 +679,15 @@ impl<'a> PodContext<'a> {
             );
         }
         let read_only_root = sc.and_then(|s| s.read_only_root_filesystem) == Some(true);
-        let tty = c.tty == Some(true);
+        // A terminal needs a console socket held by whoever reads it; podshim's
+        // supervisor writes logs from pipes and has none yet (use `podshim exec -it`).
+        if c.tty == Some(true) {
+            issues.push(
+                format!("{field}.tty"),
+                "not supported: a terminal for the container's main process (podshim exec -t gives one)".into(),
+            );
+        }
+        let tty = false;
         let process = ProcessBuilder::default()
             .terminal(tty)
             .user(user_builder.build().expect("user"))

@@ -705,3 +705,11 @@ fn config_json_rendering_is_deterministic() {
         assert_eq!(render_config(app(&plan_of(&yaml))), a);
     }
 }
+
+#[test]
+fn a_terminal_for_the_main_process_is_refused_by_name() {
+    let issues = issues_of(&pod("", "      tty: true\n"));
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0].0, "spec.containers[0].tty");
+    assert!(issues[0].1.starts_with("not supported:"), "{issues:?}");
+}
