@@ -195,6 +195,14 @@ fn two_containers_example_serves_the_init_page_to_the_client_over_localhost() {
         "{}",
         stderr(&again)
     );
+    // --replace stops the old pod and starts a new one.
+    let old_supervisor = pod.state()["supervisorPid"].clone();
+    let replaced = pod.up(&yaml, &["--replace"]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    assert_ne!(pod.state()["supervisorPid"], old_supervisor);
+    pod.wait_until("the new client's log", Duration::from_secs(20), |p| {
+        p.logs("client").contains(&want)
+    });
 
     let out = pod.run(&["down", &pod.key()]);
     assert!(out.status.success(), "down: {}", stderr(&out));
