@@ -150,8 +150,8 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
 
 /// The pods (`ns/name`) with a container whose image is stored as `target`.
 fn pods_using(global: &Global, store: &Store, target: &ImageRef) -> Vec<String> {
-    let registries = crate::image::RegistriesConf::load(global.registries_conf.as_deref())
-        .unwrap_or_default();
+    let registries =
+        crate::image::RegistriesConf::load(global.registries_conf.as_deref()).unwrap_or_default();
     let mut users = Vec::new();
     for (_, pod) in super::pods::all_pods(&global.paths()) {
         let uses = pod.containers.iter().any(|c| {

@@ -45,7 +45,12 @@ pub struct Global {
     /// registries.conf (v2) for pulls: mirrors, rewrites, blocks, short names;
     /// its drop-ins are read from registries.conf.d/ beside it.
     /// [default: /etc/containers/registries.conf]
-    #[arg(long, global = true, env = "CONTAINERS_REGISTRIES_CONF", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = "CONTAINERS_REGISTRIES_CONF",
+        value_name = "FILE"
+    )]
     pub registries_conf: Option<PathBuf>,
     /// Log verbosity (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "PODSHIM_LOG")]

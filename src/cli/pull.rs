@@ -96,7 +96,11 @@ impl PullProgress for Progress {
                 Some(m) => {
                     let _ = m.println(format!("{}: already present ({})", short(layer), mb(size)));
                 }
-                None => eprintln!("{image}: layer {}: already present ({})", short(layer), mb(size)),
+                None => eprintln!(
+                    "{image}: layer {}: already present ({})",
+                    short(layer),
+                    mb(size)
+                ),
             },
             LayerEvent::Start { size } => {
                 let bar = self.bars.as_ref().map(|m| {

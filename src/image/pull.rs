@@ -411,10 +411,42 @@ impl Attempt<'_> {
         Ok(())
     }
 
+    /// The registry says MANIFEST_UNKNOWN: for a repository it does not have
+    /// too, distribution 2.x among others. Its tag list tells which.
+    async fn unknown_manifest(&self, detail: String, transport: bool) -> Fail {
+        let kind = match self
+            .client
+            .list_tags(&self.oref, &self.auth, Some(1), None)
+            .await
+        {
+            Err(e) => match classify(e) {
+                Fail::Pull {
+                    kind: PullFailure::UnknownRepository,
+                    ..
+                } => PullFailure::UnknownRepository,
+                _ => PullFailure::UnknownManifest,
+            },
+            Ok(_) => PullFailure::UnknownManifest,
+        };
+        Fail::Pull {
+            kind,
+            detail,
+            transport,
+        }
+    }
+
     async fn run(&self) -> Result<StoredImage, Fail> {
         let image = &self.image;
         // The manifest, following an index to this host's platform.
-        let (mut bytes, mut digest) = self.manifest_raw(&self.oref).await?;
+        let (mut bytes, mut digest) = match self.manifest_raw(&self.oref).await {
+            Ok(found) => found,
+            Err(Fail::Pull {
+                kind: PullFailure::UnknownManifest,
+                detail,
+                transport,
+            }) => return Err(self.unknown_manifest(detail, transport).await),
+            Err(e) => return Err(e),
+        };
         if let Some(want) = &self.reference.digest {
             if digest.to_string() != *want {
                 return Err(Fail::new(
