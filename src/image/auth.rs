@@ -144,7 +144,7 @@ fn find(
                 || full
                     .strip_prefix(k.as_str())
                     .is_some_and(|r| r.starts_with('/'));
-            hit.then(|| (k.len(), k, v))
+            hit.then_some((k.len(), k, v))
         })
         .max_by_key(|(len, _, _)| *len);
     let Some((_, key, entry)) = best else {

@@ -360,7 +360,7 @@ impl RegistriesConf {
         };
         let by_digest = image.digest.is_some();
         let mut out = Vec::new();
-        if !(reg.mirror_by_digest_only && !by_digest) {
+        if !reg.mirror_by_digest_only || by_digest {
             for m in &reg.mirrors {
                 let usable = match m.pull_from {
                     MirrorUse::All => true,

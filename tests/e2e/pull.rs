@@ -449,7 +449,7 @@ fn pull_by_tag_then_by_digest_unpacks_layers_with_whiteouts() {
         .pull(&r(&by_digest), &opts())
         .unwrap();
     assert_eq!(got.manifest_digest, digest);
-    assert_eq!(names_in(fresh.path()), [by_digest.clone()]);
+    assert_eq!(names_in(fresh.path()), std::slice::from_ref(&by_digest));
     // A wrong digest is refused.
     let wrong = format!("{}/test/multi@sha256:{}", reg.host(), "0".repeat(64));
     let (kind, _) = pull_err(&Store::open(fresh.path()).unwrap(), &wrong, &opts());
@@ -740,7 +740,10 @@ fn concurrent_pulls_of_the_same_image_share_the_store() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    assert_eq!(names_in(&tmp.path().join("store")), [name.clone()]);
+    assert_eq!(
+        names_in(&tmp.path().join("store")),
+        std::slice::from_ref(&name)
+    );
     assert_store_clean(&tmp.path().join("store"));
 
     // Two threads at once, two different images into a fresh store.
@@ -788,7 +791,7 @@ fn an_interrupted_pull_completes_on_rerun_and_prune_sweeps_its_leftovers() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(names_in(&store_dir), [name.clone()]);
+    assert_eq!(names_in(&store_dir), std::slice::from_ref(&name));
 
     // prune: the leftovers and an unreferenced blob go; the image stays whole.
     std::fs::write(store.blob_path(&Digest::of_bytes(b"stray")), b"stray").unwrap();
