@@ -50,6 +50,10 @@ pub struct RmiArgs {
     /// Image names.
     #[arg(required = true)]
     pub names: Vec<String>,
+    /// Remove even when a pod uses the image (its running containers keep
+    /// their mounted layers; a restart would fail).
+    #[arg(short, long)]
+    pub force: bool,
 }
 
 fn parse_ref(name: &str) -> Result<ImageRef> {
@@ -144,11 +148,43 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
     Ok(())
 }
 
+/// The pods (`ns/name`) with a container whose image is stored as `target`.
+fn pods_using(global: &Global, store: &Store, target: &ImageRef) -> Vec<String> {
+    let registries =
+        crate::image::RegistriesConf::load(global.registries_conf.as_deref()).unwrap_or_default();
+    let mut users = Vec::new();
+    for (_, pod) in super::pods::all_pods(&global.paths()) {
+        let uses = pod.containers.iter().any(|c| {
+            c.image.as_deref().is_some_and(|written| {
+                store
+                    .get_name(written, &registries)
+                    .is_ok_and(|image| image.name == *target)
+            })
+        });
+        if uses {
+            users.push(format!("{}/{}", pod.namespace, pod.name));
+        }
+    }
+    users
+}
+
 pub fn rmi(args: RmiArgs, global: &Global) -> Result<()> {
     let store = Store::open(&global.store)?;
     let mut failed = Vec::new();
     for name in &args.names {
-        match parse_ref(name).and_then(|r| Ok(store.remove(&r)?)) {
+        let removed = parse_ref(name).and_then(|r| {
+            let stored = store.get(&r)?;
+            let users = pods_using(global, &store, &stored.name);
+            if !users.is_empty() && !args.force {
+                anyhow::bail!(
+                    "image {} is used by pod {} (podshim down it first, or rmi --force)",
+                    stored.name,
+                    users.join(", ")
+                );
+            }
+            Ok(store.remove(&r)?)
+        });
+        match removed {
             Ok(()) => println!("removed {name}"),
             Err(e) => failed.push(format!("{name}: {e:#}")),
         }

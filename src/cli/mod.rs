@@ -8,6 +8,7 @@ mod logs;
 pub mod pods;
 pub mod prepare;
 mod ps;
+pub mod pull;
 mod rm;
 mod up;
 
@@ -41,6 +42,16 @@ pub struct Global {
     /// Container log directory.
     #[arg(long, global = true, default_value = DEFAULT_LOGS, env = "PODSHIM_LOGS")]
     pub logs: PathBuf,
+    /// registries.conf (v2) for pulls: mirrors, rewrites, blocks, short names;
+    /// its drop-ins are read from registries.conf.d/ beside it.
+    /// [default: /etc/containers/registries.conf]
+    #[arg(
+        long,
+        global = true,
+        env = "CONTAINERS_REGISTRIES_CONF",
+        value_name = "FILE"
+    )]
+    pub registries_conf: Option<PathBuf>,
     /// Log verbosity (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "PODSHIM_LOG")]
     pub log_level: String,
@@ -100,6 +111,10 @@ pub enum Command {
     Import(images::ImportArgs),
     /// Load an OCI image layout (a directory or a tar), as skopeo's oci:/oci-archive: write them.
     Load(images::LoadArgs),
+    /// Pull an image from a registry into the store.
+    Pull(pull::Args),
+    /// Remove blobs and unpacked layers that no image references.
+    Prune(pull::PruneArgs),
     /// List the images in the store.
     Images(images::ListArgs),
     /// Remove images from the store.
@@ -110,6 +125,7 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    prepare::set_registries_conf(cli.global.registries_conf.clone());
     let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     match cli.command {
         Command::Up(args) => ok(up::run(args, &cli.global)),
@@ -122,6 +138,8 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Generate(args) => ok(generate::run(args, &cli.global)),
         Command::Import(args) => ok(images::import(args, &cli.global)),
         Command::Load(args) => ok(images::load(args, &cli.global)),
+        Command::Pull(args) => ok(pull::run(args, &cli.global)),
+        Command::Prune(args) => ok(pull::prune(args, &cli.global)),
         Command::Images(args) => ok(images::list(args, &cli.global)),
         Command::Rmi(args) => ok(images::rmi(args, &cli.global)),
     }

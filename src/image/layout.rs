@@ -15,14 +15,14 @@ use super::{Digest, ImageError, ImageRef, Store, StoredImage, host_arch};
 /// containerd's `ctr export` names images with this annotation.
 const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
 /// Manifests, indexes and configs are small; refuse absurd ones before reading.
-const MAX_JSON: u64 = 16 << 20;
+pub(crate) const MAX_JSON: u64 = 16 << 20;
 /// Nested indexes deeper than this are refused (a loop would never end).
 const MAX_DEPTH: usize = 4;
 
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub(crate) const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// Where the layout's files come from.
 enum Source {
@@ -185,7 +185,10 @@ fn platform_name(d: &Descriptor) -> String {
 
 /// From an image index, the manifest for linux and this host's arch. On
 /// arm64 a `v8` or absent variant is preferred.
-fn pick_platform<'a>(index: &'a ImageIndex, what: &str) -> Result<&'a Descriptor, ImageError> {
+pub(crate) fn pick_platform<'a>(
+    index: &'a ImageIndex,
+    what: &str,
+) -> Result<&'a Descriptor, ImageError> {
     let arch = host_arch();
     let mut matches: Vec<&Descriptor> = index
         .manifests()

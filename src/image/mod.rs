@@ -7,6 +7,9 @@
 //!   unpacked once, read-only, for use as an overlayfs lowerdir.
 //! - [`import`]: `podman import`-like one-layer images from a rootfs tar or directory.
 //! - [`layout`]: `load` of an OCI image layout directory or a tar of one.
+//! - [`pull`]: `Store::pull` from OCI/Docker registries (oci-client), with
+//!   [`registries`] (registries.conf v2: mirrors, rewrites, blocks, short names)
+//!   and [`auth`] (auth.json / docker config.json credentials).
 //! - [`unpack`]: the safe layer unpacker (no writes outside the layer dir,
 //!   whiteouts translated to overlayfs's format).
 
@@ -14,16 +17,22 @@ use std::path::PathBuf;
 
 use oci_spec::image::ImageConfiguration;
 
+pub mod auth;
 pub mod digest;
 pub mod import;
 pub mod layout;
+pub mod pull;
 pub mod reference;
+pub mod registries;
 pub mod store;
 pub mod unpack;
 
+pub use auth::AuthFiles;
 pub use digest::Digest;
 pub use import::ImportOptions;
-pub use store::{ImageSummary, Store};
+pub use pull::{LayerEvent, PullOptions, PullProgress};
+pub use registries::RegistriesConf;
+pub use store::{ImageSummary, Pruned, Store};
 
 /// A normalised image reference, like Kubernetes/docker:
 /// `busybox` → `docker.io/library/busybox:latest`.
@@ -90,8 +99,52 @@ pub enum ImageError {
         source_name: String,
         annotation: String,
     },
+    /// A pull that failed: one line naming the image and the registry.
+    #[error("pulling {image} from {registry}: {kind}: {detail}")]
+    Pull {
+        image: String,
+        registry: String,
+        kind: PullFailure,
+        detail: String,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+/// Why a pull failed, for users and tests to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullFailure {
+    /// No connection (refused, DNS, TLS, timeout).
+    Unreachable,
+    /// The registry does not know the repository (NAME_UNKNOWN).
+    UnknownRepository,
+    /// The repository has no such tag or manifest (MANIFEST_UNKNOWN).
+    UnknownManifest,
+    /// Credentials missing or refused.
+    Unauthorized,
+    /// registries.conf blocks the registry.
+    Blocked,
+    /// An index without a manifest for this host's platform.
+    NoMatchingPlatform,
+    /// A blob or manifest whose content is not what its descriptor says.
+    DigestMismatch,
+    /// Anything else the registry or the content did wrong.
+    Failed,
+}
+
+impl std::fmt::Display for PullFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PullFailure::Unreachable => "registry unreachable",
+            PullFailure::UnknownRepository => "repository not found",
+            PullFailure::UnknownManifest => "tag or manifest not found",
+            PullFailure::Unauthorized => "unauthorized",
+            PullFailure::Blocked => "registry blocked",
+            PullFailure::NoMatchingPlatform => "no matching platform",
+            PullFailure::DigestMismatch => "content does not match its digest",
+            PullFailure::Failed => "failed",
+        })
+    }
 }
 
 impl ImageError {

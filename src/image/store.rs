@@ -7,7 +7,10 @@
 //! <root>/blobs/sha256/<hex>       verified blobs (manifests, configs, compressed layers)
 //! <root>/layers/<diffid-hex>/     each layer unpacked once, read-only, an overlay lowerdir
 //! <root>/tmp/                     blobs being written (renamed into blobs/ once verified)
-//! <root>/lock                     flock: exclusive for import/load/remove, shared for get/list
+//! <root>/lock                     flock: exclusive for import/load/remove/prune, shared for
+//!                                 get/list and for the whole of a pull (pulls run side by side;
+//!                                 nothing is collected while one is under way)
+//! <root>/names.lock               flock: exclusive around a pull's read-modify-write of index.json
 //! ```
 //!
 //! Nothing is half-stored: a blob is written to `tmp/`, verified (size and
@@ -41,6 +44,19 @@ pub struct ImageSummary {
     pub size: u64,
     /// The config's `created`, RFC 3339, when it has one.
     pub created: Option<String>,
+}
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Blob files (manifests, configs, layers).
+    pub blobs: usize,
+    /// Bytes of those blobs.
+    pub blob_bytes: u64,
+    /// Unpacked layer directories.
+    pub layers: usize,
+    /// Leftovers of interrupted writes (in tmp/ and layers/.tmp-*).
+    pub temporary: usize,
 }
 
 /// The image store under one root directory.
@@ -163,7 +179,11 @@ impl Store {
     }
 
     fn lock(&self, arg: FlockArg) -> Result<StoreLock, ImageError> {
-        let p = self.root.join("lock");
+        self.lock_file("lock", arg)
+    }
+
+    fn lock_file(&self, name: &str, arg: FlockArg) -> Result<StoreLock, ImageError> {
+        let p = self.root.join(name);
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -181,6 +201,12 @@ impl Store {
 
     pub(crate) fn lock_shared(&self) -> Result<StoreLock, ImageError> {
         self.lock(FlockArg::LockShared)
+    }
+
+    /// Serialises index.json updates among pulls, which hold the store lock
+    /// only shared.
+    pub(crate) fn lock_names(&self) -> Result<StoreLock, ImageError> {
+        self.lock_file("names.lock", FlockArg::LockExclusive)
     }
 
     pub(crate) fn has_blob(&self, d: &Digest) -> bool {
@@ -477,12 +503,20 @@ impl Store {
             Self::lookup(&names, name).ok_or_else(|| ImageError::NotFound(name.to_string()))?;
         names.remove(&n);
         self.write_names(&names)?;
+        self.gc(&names).map(|_| ())
+    }
+
+    /// Delete every blob and unpacked layer that no name references, and the
+    /// leftovers of interrupted pulls and imports. Waits for pulls under way.
+    pub fn prune(&self) -> Result<Pruned, ImageError> {
+        let _lock = self.lock_exclusive()?;
+        let names = self.read_names()?;
         self.gc(&names)
     }
 
     /// Delete what `names` do not reference. Caller holds the exclusive lock,
     /// so no import is half-way (its temp files are garbage too).
-    fn gc(&self, names: &BTreeMap<String, Descriptor>) -> Result<(), ImageError> {
+    fn gc(&self, names: &BTreeMap<String, Descriptor>) -> Result<Pruned, ImageError> {
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
         for (name, desc) in names {
@@ -501,7 +535,8 @@ impl Store {
                 layers.insert(Digest::parse(id)?.hex().to_string());
             }
         }
-        let sweep = |dir: &Path, keep: &HashSet<String>| -> Result<(), ImageError> {
+        let mut pruned = Pruned::default();
+        let mut sweep = |dir: &Path, keep: &HashSet<String>| -> Result<(), ImageError> {
             for e in fs::read_dir(dir).map_err(|e| ImageError::io(dir, e))? {
                 let e = e.map_err(|e| ImageError::io(dir, e))?;
                 let fname = e.file_name().to_string_lossy().into_owned();
@@ -510,6 +545,15 @@ impl Store {
                 }
                 let p = e.path();
                 let is_dir = e.file_type().map_err(|e| ImageError::io(&p, e))?.is_dir();
+                let temporary = fname.starts_with('.') || dir.ends_with("tmp");
+                if temporary {
+                    pruned.temporary += 1;
+                } else if is_dir {
+                    pruned.layers += 1;
+                } else {
+                    pruned.blobs += 1;
+                    pruned.blob_bytes += e.metadata().map_or(0, |m| m.len());
+                }
                 let r = if is_dir {
                     fs::remove_dir_all(&p)
                 } else {
@@ -522,7 +566,8 @@ impl Store {
         };
         sweep(&self.root.join("blobs/sha256"), &blobs)?;
         sweep(&self.root.join("layers"), &layers)?;
-        sweep(&self.root.join("tmp"), &HashSet::new())
+        sweep(&self.root.join("tmp"), &HashSet::new())?;
+        Ok(pruned)
     }
 }
 

@@ -3,5 +3,6 @@
 
 mod cli;
 mod generate;
+mod pull;
 mod support;
 mod up;

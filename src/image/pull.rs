@@ -1,0 +1,757 @@
+//! `Store::pull`: images from OCI distribution registries (Docker Hub, quay,
+//! a local `docker-registry`, ...), into the store.
+//!
+//! The wire protocol (token and basic auth, manifests, blob streams) is
+//! oci-client's, the ORAS project's maintained Rust client of the OCI
+//! distribution spec, so podshim does not hand-write it. It is async; a pull
+//! runs it on a small current-thread tokio runtime of its own, so the rest of
+//! podshim stays synchronous.
+//!
+//! What podshim adds on top, and why:
+//! - registries.conf (mirrors, rewrites, blocks) and auth files: [`super::registries`], [`super::auth`];
+//! - an image index is resolved to linux/[`super::host_arch`] with the same
+//!   rule as `load` (arm64 prefers variant v8);
+//! - every blob is written by the store's own verified path
+//!   (`Store::put_blob`: a temp file in `<store>/tmp`, size and sha256 checked,
+//!   then renamed into `blobs/`), streamed through a bounded channel from the
+//!   download to a blocking thread, never held whole in memory; the layer is
+//!   unpacked on that thread as soon as its blob is in (diff_id checked), so
+//!   downloads and unpacking overlap, and layers go in parallel;
+//! - blobs already in the store are not fetched again, so an interrupted pull
+//!   (its temp files are invisible and swept by prune) completes on a rerun;
+//! - the name is written to index.json last, under `names.lock`: until then
+//!   nothing names the image. A pull holds the store lock shared, so pulls run
+//!   side by side (same blob: same content, renamed atomically) and rmi/prune
+//!   wait for them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+
+use super::auth::AuthFiles;
+use super::layout::{
+    DOCKER_LIST, DOCKER_MANIFEST, MAX_JSON, OCI_INDEX, OCI_MANIFEST, pick_platform,
+};
+use super::registries::{Endpoint, RegistriesConf};
+use super::store::Compression;
+use super::{Digest, ImageError, ImageRef, PullFailure, Store, StoredImage, host_arch};
+
+/// How a pull finds and authenticates to registries, and reports progress.
+#[derive(Clone)]
+pub struct PullOptions {
+    pub registries: RegistriesConf,
+    pub auth: AuthFiles,
+    pub progress: Option<Arc<dyn PullProgress>>,
+    /// Layers of one image downloaded at once.
+    pub max_concurrent_downloads: usize,
+}
+
+impl Default for PullOptions {
+    /// No registries.conf, credentials from the standard auth files.
+    fn default() -> Self {
+        PullOptions {
+            registries: RegistriesConf::default(),
+            auth: AuthFiles::from_env(),
+            progress: None,
+            max_concurrent_downloads: 4,
+        }
+    }
+}
+
+impl std::fmt::Debug for PullOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PullOptions")
+            .field("registries", &self.registries)
+            .field("auth", &self.auth)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl PullOptions {
+    /// registries.conf from `registries_conf` (else the system's), auth files
+    /// from the environment.
+    pub fn system(registries_conf: Option<&Path>) -> Result<PullOptions, ImageError> {
+        Ok(PullOptions {
+            registries: RegistriesConf::load(registries_conf)?,
+            ..PullOptions::default()
+        })
+    }
+}
+
+/// What happens to one layer of a pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerEvent {
+    /// Already in the store: not fetched.
+    Present { size: u64 },
+    /// Download starts.
+    Start { size: u64 },
+    /// Bytes received.
+    Bytes(u64),
+    /// Downloaded and verified; being unpacked.
+    Unpacking,
+    /// Stored and unpacked.
+    Done,
+}
+
+/// Receives pull progress (called from the pull's threads).
+pub trait PullProgress: Send + Sync {
+    fn layer(&self, image: &str, layer: &Digest, event: LayerEvent);
+}
+
+/// Why one attempt (one endpoint) failed.
+enum Fail {
+    Pull {
+        kind: PullFailure,
+        detail: String,
+        /// Connection-level: worth retrying over plain HTTP on an insecure registry.
+        transport: bool,
+    },
+    /// The store itself failed (disk): no other endpoint would help.
+    Store(ImageError),
+}
+
+impl Fail {
+    fn new(kind: PullFailure, detail: impl Into<String>) -> Fail {
+        Fail::Pull {
+            kind,
+            detail: one_line(&detail.into()),
+            transport: false,
+        }
+    }
+}
+
+impl From<ImageError> for Fail {
+    fn from(e: ImageError) -> Fail {
+        match e {
+            ImageError::Verify { blob, reason, .. } => Fail::new(
+                PullFailure::DigestMismatch,
+                format!("blob {blob}: {reason}"),
+            ),
+            ImageError::Invalid {
+                source_name,
+                reason,
+            } if reason.contains("no manifest for") => Fail::new(
+                PullFailure::NoMatchingPlatform,
+                format!("{source_name}: {reason}"),
+            ),
+            e @ (ImageError::Invalid { .. }
+            | ImageError::InvalidDigest { .. }
+            | ImageError::UnsafeEntry { .. }) => Fail::new(PullFailure::Failed, e.to_string()),
+            e => Fail::Store(e),
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// An error and its sources, joined (reqwest's own text is terse).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    one_line(&s)
+}
+
+fn classify(e: OciDistributionError) -> Fail {
+    use PullFailure::*;
+    let (kind, transport) = match &e {
+        OciDistributionError::RequestError(r) => {
+            let unreachable = r.is_connect() || r.is_timeout() || r.is_request();
+            (if unreachable { Unreachable } else { Failed }, true)
+        }
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => (Unauthorized, false),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let kind = envelope
+                .errors
+                .iter()
+                .map(|err| match err.code {
+                    OciErrorCode::NameUnknown => UnknownRepository,
+                    OciErrorCode::ManifestUnknown | OciErrorCode::NotFound => UnknownManifest,
+                    OciErrorCode::Unauthorized | OciErrorCode::Denied => Unauthorized,
+                    _ => Failed,
+                })
+                .next()
+                .unwrap_or(Failed);
+            (kind, false)
+        }
+        OciDistributionError::ServerError { code, .. } => (
+            match code {
+                401 | 403 => Unauthorized,
+                404 => UnknownManifest,
+                _ => Failed,
+            },
+            false,
+        ),
+        OciDistributionError::DigestError(_) => (DigestMismatch, false),
+        _ => (Failed, false),
+    };
+    let detail = match &e {
+        OciDistributionError::RegistryError { envelope, url } => {
+            let errs: Vec<String> = envelope
+                .errors
+                .iter()
+                .map(|x| format!("{:?}: {}", x.code, x.message))
+                .collect();
+            format!("{} ({url})", errs.join(", "))
+        }
+        _ => chain(&e),
+    };
+    Fail::Pull {
+        kind,
+        detail: one_line(&detail),
+        transport,
+    }
+}
+
+/// Reads what the download task sends; EOF when it stops sending.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    cur: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(b) => self.cur = b,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        self.cur = self.cur.slice(n..);
+        Ok(n)
+    }
+}
+
+/// One pull from one endpoint over one scheme.
+struct Attempt<'a> {
+    store: &'a Store,
+    image: String,
+    reference: &'a ImageRef,
+    client: Client,
+    oref: Reference,
+    auth: RegistryAuth,
+    opts: &'a PullOptions,
+}
+
+const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
+
+impl Attempt<'_> {
+    fn event(&self, layer: &Digest, e: LayerEvent) {
+        if let Some(p) = &self.opts.progress {
+            p.layer(&self.image, layer, e);
+        }
+    }
+
+    async fn manifest_raw(&self, oref: &Reference) -> Result<(Vec<u8>, Digest), Fail> {
+        let (body, _) = self
+            .client
+            .pull_manifest_raw(oref, &self.auth, MANIFEST_TYPES)
+            .await
+            .map_err(classify)?;
+        if body.len() as u64 > MAX_JSON {
+            return Err(Fail::new(
+                PullFailure::Failed,
+                format!("manifest of {} bytes is too large", body.len()),
+            ));
+        }
+        let d = Digest::of_bytes(&body);
+        Ok((body.to_vec(), d))
+    }
+
+    /// Fetch a small blob (a config) into memory, verified.
+    async fn small_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, Fail> {
+        let d = Digest::parse(desc.digest().as_ref())?;
+        if desc.size() > MAX_JSON {
+            return Err(Fail::new(
+                PullFailure::Failed,
+                format!("config {d} of {} bytes is too large", desc.size()),
+            ));
+        }
+        let od = OciDescriptor {
+            media_type: desc.media_type().to_string(),
+            digest: d.to_string(),
+            size: desc.size() as i64,
+            ..Default::default()
+        };
+        let mut s = self
+            .client
+            .pull_blob_stream(&self.oref, &od)
+            .await
+            .map_err(classify)?;
+        let mut buf = Vec::new();
+        while (buf.len() as u64) < desc.size() {
+            match s.next().await {
+                Some(Ok(b)) => buf.extend_from_slice(&b),
+                Some(Err(e)) => return Err(Fail::new(PullFailure::Unreachable, chain(&e))),
+                None => break,
+            }
+        }
+        let got = Digest::of_bytes(&buf);
+        if buf.len() as u64 != desc.size() || got != d {
+            return Err(Fail::new(
+                PullFailure::DigestMismatch,
+                format!(
+                    "blob {d}: got {} bytes with digest {got}, descriptor says {} bytes",
+                    buf.len(),
+                    desc.size()
+                ),
+            ));
+        }
+        Ok(buf)
+    }
+
+    /// Download (unless stored), verify and unpack one layer.
+    async fn layer(&self, desc: &Descriptor, diff_id: &str) -> Result<(), Fail> {
+        let ld = Digest::parse(desc.digest().as_ref())?;
+        let diff_id = Digest::parse(diff_id)?;
+        let mt = desc.media_type().to_string();
+        let compression = Compression::from_media_type(&mt).ok_or_else(|| {
+            Fail::new(
+                PullFailure::Failed,
+                format!("layer {ld}: unsupported media type {mt:?}"),
+            )
+        })?;
+        let size = desc.size();
+        let store = self.store.clone();
+        let image = self.image.clone();
+        if store.has_blob(&ld) {
+            self.event(&ld, LayerEvent::Present { size });
+            if !store.layer_path(&diff_id).is_dir() {
+                let (ld2, id2) = (ld.clone(), diff_id.clone());
+                tokio::task::spawn_blocking(move || {
+                    store.ensure_layer(&ld2, compression, &id2, &image)
+                })
+                .await
+                .map_err(|e| Fail::new(PullFailure::Failed, e.to_string()))??;
+            }
+            return Ok(());
+        }
+        self.event(&ld, LayerEvent::Start { size });
+        let od = OciDescriptor {
+            media_type: mt.clone(),
+            digest: ld.to_string(),
+            size: size as i64,
+            ..Default::default()
+        };
+        let mut body = self
+            .client
+            .pull_blob_stream(&self.oref, &od)
+            .await
+            .map_err(classify)?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
+        let progress = self.opts.progress.clone();
+        let (ld2, id2) = (ld.clone(), diff_id.clone());
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut r = ChannelReader {
+                rx,
+                cur: Bytes::new(),
+            };
+            store.put_blob(&mut r, Some((&ld2, size)), &image)?;
+            drop(r);
+            if let Some(p) = &progress {
+                p.layer(&image, &ld2, LayerEvent::Unpacking);
+            }
+            store.ensure_layer(&ld2, compression, &id2, &image)
+        });
+        // Forward exactly `size` bytes: the store verifies size and digest of
+        // what it got (a longer body cannot change that content).
+        let mut sent = 0u64;
+        let mut net_err = None;
+        while sent < size {
+            match body.next().await {
+                Some(Ok(b)) => {
+                    sent += b.len() as u64;
+                    self.event(&ld, LayerEvent::Bytes(b.len() as u64));
+                    if tx.send(b).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    net_err = Some(chain(&e));
+                    break;
+                }
+                None => break,
+            }
+        }
+        drop(tx);
+        drop(body);
+        let stored = writer
+            .await
+            .map_err(|e| Fail::new(PullFailure::Failed, e.to_string()))?;
+        if let Some(e) = net_err {
+            return Err(Fail::Pull {
+                kind: PullFailure::Unreachable,
+                detail: format!("layer {ld}: download broke off after {sent} bytes: {e}"),
+                transport: false,
+            });
+        }
+        stored?;
+        self.event(&ld, LayerEvent::Done);
+        Ok(())
+    }
+
+    /// The registry says MANIFEST_UNKNOWN: for a repository it does not have
+    /// too, distribution 2.x among others. Its tag list tells which.
+    async fn unknown_manifest(&self, detail: String, transport: bool) -> Fail {
+        let kind = match self
+            .client
+            .list_tags(&self.oref, &self.auth, Some(1), None)
+            .await
+        {
+            Err(e) => match classify(e) {
+                Fail::Pull {
+                    kind: PullFailure::UnknownRepository,
+                    ..
+                } => PullFailure::UnknownRepository,
+                _ => PullFailure::UnknownManifest,
+            },
+            Ok(_) => PullFailure::UnknownManifest,
+        };
+        Fail::Pull {
+            kind,
+            detail,
+            transport,
+        }
+    }
+
+    async fn run(&self) -> Result<StoredImage, Fail> {
+        let image = &self.image;
+        // The manifest, following an index to this host's platform.
+        let (mut bytes, mut digest) = match self.manifest_raw(&self.oref).await {
+            Ok(found) => found,
+            Err(Fail::Pull {
+                kind: PullFailure::UnknownManifest,
+                detail,
+                transport,
+            }) => return Err(self.unknown_manifest(detail, transport).await),
+            Err(e) => return Err(e),
+        };
+        if let Some(want) = &self.reference.digest {
+            if digest.to_string() != *want {
+                return Err(Fail::new(
+                    PullFailure::DigestMismatch,
+                    format!("manifest is {digest}, the reference asks for {want}"),
+                ));
+            }
+        }
+        let mut media_type = media_type_of(&bytes)?;
+        if media_type == OCI_INDEX || media_type == DOCKER_LIST {
+            let index: ImageIndex = serde_json::from_slice(&bytes)
+                .map_err(|e| Fail::new(PullFailure::Failed, format!("index {digest}: {e}")))?;
+            let desc = pick_platform(&index, &format!("index {digest}")).map_err(|e| match e {
+                ImageError::Invalid {
+                    source_name,
+                    reason,
+                } => Fail::new(
+                    PullFailure::NoMatchingPlatform,
+                    format!("{source_name}: {reason}"),
+                ),
+                e => e.into(),
+            })?;
+            let want = Digest::parse(desc.digest().as_ref())?;
+            let child = self.oref.clone_with_digest(want.to_string());
+            let (b, d) = self.manifest_raw(&child).await?;
+            if d != want || b.len() as u64 != desc.size() {
+                return Err(Fail::new(
+                    PullFailure::DigestMismatch,
+                    format!(
+                        "manifest {want}: got {} bytes with digest {d}, the index says {} bytes",
+                        b.len(),
+                        desc.size()
+                    ),
+                ));
+            }
+            media_type = media_type_of(&b)?;
+            if media_type != OCI_MANIFEST && media_type != DOCKER_MANIFEST {
+                return Err(Fail::new(
+                    PullFailure::Failed,
+                    format!("manifest {want}: the index points at a {media_type}"),
+                ));
+            }
+            (bytes, digest) = (b, d);
+        }
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Fail::new(PullFailure::Failed, format!("manifest {digest}: {e}")))?;
+        let cbytes = self.small_blob(manifest.config()).await?;
+        let config: ImageConfiguration = serde_json::from_slice(&cbytes).map_err(|e| {
+            Fail::new(
+                PullFailure::Failed,
+                format!("config {}: {e}", manifest.config().digest()),
+            )
+        })?;
+        if config.os().to_string() != "linux" {
+            return Err(Fail::new(
+                PullFailure::NoMatchingPlatform,
+                format!("image is for os {}, not linux", config.os()),
+            ));
+        }
+        if config.architecture().to_string() != host_arch() {
+            tracing::warn!(image = %image, arch = %config.architecture(), host = host_arch(), "image is for another architecture");
+        }
+        let diff_ids = config.rootfs().diff_ids();
+        if diff_ids.len() != manifest.layers().len() {
+            return Err(Fail::new(
+                PullFailure::Failed,
+                format!(
+                    "config has {} rootfs.diff_ids for {} layers",
+                    diff_ids.len(),
+                    manifest.layers().len()
+                ),
+            ));
+        }
+        let jobs = manifest
+            .layers()
+            .iter()
+            .zip(diff_ids)
+            .map(|(l, id)| self.layer(l, id));
+        stream::iter(jobs)
+            .buffer_unordered(self.opts.max_concurrent_downloads.max(1))
+            .try_collect::<Vec<()>>()
+            .await?;
+        // Config and manifest last, then the name.
+        self.store.put_blob_bytes(&cbytes, image)?;
+        self.store.put_blob_bytes(&bytes, image)?;
+        let desc = super::import::descriptor(media_type, &digest, bytes.len() as u64)?;
+        {
+            let _names = self.store.lock_names()?;
+            self.store.tag(self.reference, desc.clone())?;
+        }
+        Ok(self.store.stored(image, &desc)?)
+    }
+}
+
+/// The manifest's media type: its `mediaType`, or by shape when absent.
+fn media_type_of(bytes: &[u8]) -> Result<&'static str, Fail> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Head {
+        schema_version: Option<i64>,
+        media_type: Option<String>,
+        manifests: Option<serde_json::Value>,
+    }
+    let h: Head = serde_json::from_slice(bytes)
+        .map_err(|e| Fail::new(PullFailure::Failed, format!("manifest is not JSON: {e}")))?;
+    if h.schema_version != Some(2) {
+        return Err(Fail::new(
+            PullFailure::Failed,
+            format!(
+                "manifest schemaVersion {:?} is not supported (Docker schema 1 is deprecated; want schema 2 or OCI)",
+                h.schema_version
+            ),
+        ));
+    }
+    Ok(match h.media_type.as_deref() {
+        Some(OCI_MANIFEST) => OCI_MANIFEST,
+        Some(DOCKER_MANIFEST) => DOCKER_MANIFEST,
+        Some(OCI_INDEX) => OCI_INDEX,
+        Some(DOCKER_LIST) => DOCKER_LIST,
+        None if h.manifests.is_some() => OCI_INDEX,
+        None => OCI_MANIFEST,
+        Some(other) => {
+            return Err(Fail::new(
+                PullFailure::Failed,
+                format!("unsupported manifest media type {other:?}"),
+            ));
+        }
+    })
+}
+
+fn client_for(protocol: ClientProtocol, insecure: bool) -> Client {
+    Client::new(ClientConfig {
+        protocol,
+        accept_invalid_certificates: insecure,
+        connect_timeout: Some(std::time::Duration::from_secs(15)),
+        read_timeout: Some(std::time::Duration::from_secs(60)),
+        ..ClientConfig::default()
+    })
+}
+
+impl Store {
+    /// Pull `reference` into the store: from the mirrors registries.conf
+    /// gives it, in order, then from its (possibly rewritten) location.
+    /// Returns the stored image, named `reference`.
+    pub fn pull(
+        &self,
+        reference: &ImageRef,
+        opts: &PullOptions,
+    ) -> Result<StoredImage, ImageError> {
+        let endpoints = opts.registries.endpoints(reference)?;
+        // reqwest is built without a default rustls provider (no aws-lc):
+        // ring is ours. Installing twice is harmless (the first one stays).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ImageError::Other(format!("pulling {reference}: tokio runtime: {e}")))?;
+        let _lock = self.lock_shared()?;
+        let mut failures: Vec<(&Endpoint, PullFailure, String)> = Vec::new();
+        for ep in &endpoints {
+            match self.pull_endpoint(&rt, reference, ep, opts) {
+                Ok(image) => return Ok(image),
+                Err(Fail::Store(e)) => return Err(e),
+                Err(Fail::Pull { kind, detail, .. }) => {
+                    tracing::debug!(image = %reference, registry = %ep, %kind, %detail, "pull attempt failed");
+                    failures.push((ep, kind, detail));
+                }
+            }
+        }
+        let (ep, kind, mut detail) = failures.pop().expect("at least the location is tried");
+        if !failures.is_empty() {
+            let mirrors: Vec<String> = failures
+                .iter()
+                .map(|(e, k, d)| format!("{e}: {k}: {d}"))
+                .collect();
+            detail = format!("{detail} (mirrors tried first: {})", mirrors.join("; "));
+        }
+        let registry = if ep.registry == reference.registry {
+            ep.registry.clone()
+        } else {
+            format!("{} (for {})", ep.registry, reference.registry)
+        };
+        Err(ImageError::Pull {
+            image: reference.to_string(),
+            registry,
+            kind,
+            detail,
+        })
+    }
+
+    fn pull_endpoint(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        reference: &ImageRef,
+        ep: &Endpoint,
+        opts: &PullOptions,
+    ) -> Result<StoredImage, Fail> {
+        let oref = match (&reference.digest, &reference.tag) {
+            (Some(d), _) => {
+                Reference::with_digest(ep.registry.clone(), ep.repository.clone(), d.clone())
+            }
+            (None, Some(t)) => {
+                Reference::with_tag(ep.registry.clone(), ep.repository.clone(), t.clone())
+            }
+            (None, None) => {
+                Reference::with_tag(ep.registry.clone(), ep.repository.clone(), "latest".into())
+            }
+        };
+        let auth = match opts.auth.lookup(&ep.registry, &ep.repository)? {
+            Some(c) => {
+                tracing::debug!(registry = %ep.registry, credential = ?c, "using credentials");
+                RegistryAuth::Basic(c.username, c.password)
+            }
+            None => RegistryAuth::Anonymous,
+        };
+        // containers/image's rule for insecure registries: HTTPS without
+        // certificate checks first, plain HTTP when that cannot connect.
+        let protocols = if ep.insecure {
+            vec![ClientProtocol::HttpsExcept(vec![]), ClientProtocol::Http]
+        } else {
+            vec![ClientProtocol::Https]
+        };
+        let n = protocols.len();
+        let mut last = None;
+        for (i, protocol) in protocols.into_iter().enumerate() {
+            let attempt = Attempt {
+                store: self,
+                image: reference.to_string(),
+                reference,
+                client: client_for(protocol, ep.insecure),
+                oref: oref.clone(),
+                auth: auth.clone(),
+                opts,
+            };
+            match rt.block_on(attempt.run()) {
+                Err(Fail::Pull {
+                    transport: true, ..
+                }) if i + 1 < n => continue,
+                r => {
+                    last = Some(r);
+                    break;
+                }
+            }
+        }
+        last.expect("one protocol at least")
+    }
+
+    /// Pull an image as a manifest writes it: a short name (`nginx`) goes
+    /// through registries.conf's aliases and unqualified-search registries,
+    /// in order; the first that has it wins.
+    pub fn pull_name(&self, written: &str, opts: &PullOptions) -> Result<StoredImage, ImageError> {
+        let candidates = opts.registries.candidates(written)?;
+        let mut errors = Vec::new();
+        for c in &candidates {
+            match self.pull(c, opts) {
+                Ok(image) => return Ok(image),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.len() == 1 {
+            return Err(errors.pop().expect("one error"));
+        }
+        // Several search registries failed: report every one of them.
+        let kinds: Vec<PullFailure> = errors
+            .iter()
+            .filter_map(|e| match e {
+                ImageError::Pull { kind, .. } => Some(*kind),
+                _ => None,
+            })
+            .collect();
+        let kind = match kinds.first() {
+            Some(k) if kinds.iter().all(|x| x == k) => *k,
+            _ => PullFailure::Failed,
+        };
+        Err(ImageError::Pull {
+            image: written.to_string(),
+            registry: opts.registries.unqualified_search.join(", "),
+            kind,
+            detail: errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })
+    }
+
+    /// The stored image a manifest's name means: the first of its
+    /// candidates (see [`Store::pull_name`]) that is in the store.
+    pub fn get_name(
+        &self,
+        written: &str,
+        registries: &RegistriesConf,
+    ) -> Result<StoredImage, ImageError> {
+        let candidates = registries.candidates(written)?;
+        for c in &candidates {
+            match self.get(c) {
+                Ok(image) => return Ok(image),
+                Err(ImageError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ImageError::NotFound(
+            candidates
+                .first()
+                .map_or_else(|| written.to_string(), |c| c.to_string()),
+        ))
+    }
+}
