@@ -154,7 +154,10 @@ pub fn read(pod_dir: &Path) -> Result<PodState, StateError> {
 /// anyway, and `down` copes with a stale record.
 pub fn write(pod_dir: &Path, state: &PodState) -> Result<(), StateError> {
     let path = state_path(pod_dir);
-    let tmp = pod_dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
+    // A name per write: two threads of one process never share a temporary file.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = pod_dir.join(format!(".{STATE_FILE}.{}.{n}", std::process::id()));
     let text = serde_json::to_vec_pretty(state).expect("pod state always serializes");
     let mut f = fs::File::create(&tmp).map_err(io_err(&tmp, "create"))?;
     f.write_all(&text).map_err(io_err(&tmp, "write"))?;
@@ -164,7 +167,8 @@ pub fn write(pod_dir: &Path, state: &PodState) -> Result<(), StateError> {
 
 /// An exclusive lock on one pod (flock on `<pod dir>/lock`), released on drop.
 pub struct PodLock {
-    _file: fs::File,
+    file: fs::File,
+    path: PathBuf,
 }
 
 impl PodLock {
@@ -204,7 +208,17 @@ impl PodLock {
                 err,
             });
         }
-        Ok(PodLock { _file: file })
+        Ok(PodLock { file, path })
+    }
+
+    /// Whether the lock file we hold is still the one at its path: a pod removed (and
+    /// perhaps created again) while we waited has a new lock file.
+    pub fn is_current(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), fs::metadata(&self.path)) {
+            (Ok(held), Ok(now)) => held.dev() == now.dev() && held.ino() == now.ino(),
+            _ => false,
+        }
     }
 }
 

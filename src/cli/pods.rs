@@ -151,7 +151,11 @@ pub fn stop_and_remove(paths: &Paths, namespace: &str, name: &str) -> Result<boo
     if !dir.exists() {
         return Ok(false);
     }
-    let _lock = state::PodLock::acquire(&dir)?;
+    let lock = state::PodLock::acquire(&dir)?;
+    if !lock.is_current() {
+        // The pod was removed while we waited for its lock (and may exist anew).
+        return Ok(true);
+    }
     let Ok(pod) = state::read(&dir) else {
         // A pod directory without state: a crashed `up`; only mounts and files remain.
         crate::supervisor::remove_pod_files(&dir, &dir)?;
@@ -159,9 +163,11 @@ pub fn stop_and_remove(paths: &Paths, namespace: &str, name: &str) -> Result<boo
     };
     if let Some(pid) = pod.supervisor_pid.filter(|p| supervisor_alive(*p)) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
-        // The supervisor stops the containers within their grace period (+ SIGKILL).
+        // The supervisor stops the pod within its grace period, plus a bounded wait
+        // after SIGKILL per container and the runtime's deletes.
         let deadline = Instant::now()
-            + Duration::from_secs(pod.termination_grace_period_seconds.max(0) as u64 * 2 + 30);
+            + Duration::from_secs(pod.termination_grace_period_seconds.max(0) as u64 + 30)
+            + Duration::from_secs(4) * pod.containers.len() as u32;
         while supervisor_alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }

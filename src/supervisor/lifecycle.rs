@@ -63,6 +63,9 @@ struct Slot {
     running: Option<i32>,
     /// Bumped at every exit, so a stopper can wait for "an exit after I signalled".
     exits: u64,
+    /// A restart is under way: a stopper waits for it to finish (and then stops the
+    /// new run) instead of finding "not running" and leaving it behind.
+    starting: bool,
 }
 
 /// The pod being run.
@@ -94,6 +97,12 @@ pub enum Outcome {
 fn now() -> String {
     rfc3339(SystemTime::now())
 }
+
+/// How long a container may take to die after SIGKILL before it is deleted anyway.
+const AFTER_SIGKILL: Duration = Duration::from_secs(2);
+
+/// The least grace a container gets when the pod's budget is spent by earlier steps.
+const MIN_GRACE: Duration = Duration::from_secs(2);
 
 /// How many app containers start at once: `PODSHIM_START_WORKERS`, else twice the
 /// CPUs (a runtime invocation also waits on the kernel part of the time).
@@ -159,7 +168,8 @@ impl<C: Containers + 'static> Lifecycle<C> {
         self.state.lock().unwrap().clone()
     }
 
-    fn update(&self, f: impl FnOnce(&mut PodState)) {
+    /// Changes the pod's record and publishes it (under one lock: writes never race).
+    pub(crate) fn update(&self, f: impl FnOnce(&mut PodState)) {
         let mut s = self.state.lock().unwrap();
         f(&mut s);
         (self.publish)(&s);
@@ -231,13 +241,8 @@ impl<C: Containers + 'static> Lifecycle<C> {
     }
 
     fn mark_exited(&self, c: &ContainerPlan, exit: &Exit) {
-        {
-            let mut slots = self.slots.lock().unwrap();
-            let slot = slots.entry(c.id.clone()).or_default();
-            slot.running = None;
-            slot.exits += 1;
-        }
-        self.slot_changed.notify_all();
+        // Record first, then wake a stopper waiting for this exit: the record is
+        // complete before the pod can be torn down.
         self.set_container(&c.name, |s| {
             let started_at = match &s.state {
                 ContainerState::Running { started_at, .. } => started_at.clone(),
@@ -251,6 +256,13 @@ impl<C: Containers + 'static> Lifecycle<C> {
             };
             s.ready = false;
         });
+        {
+            let mut slots = self.slots.lock().unwrap();
+            let slot = slots.entry(c.id.clone()).or_default();
+            slot.running = None;
+            slot.exits += 1;
+        }
+        self.slot_changed.notify_all();
     }
 
     /// Starts `c` and waits for nothing; records Running. Start errors are returned.
@@ -308,16 +320,15 @@ impl<C: Containers + 'static> Lifecycle<C> {
             Ok(s) => s,
             Err(e) => return self.fail(format!("infra container: {e}")),
         };
-        if let Err(e) = self.ops.infra_started(infra_started.pid) {
-            return self.fail(format!("infra container: {e}"));
-        }
+        let infra_pid = infra_started.pid;
+        let infra_exit = infra_started.exit;
         // The infra's exit ends the pod: no container may (re)join namespaces whose
         // holder is gone (its pid could be reused).
         {
             let me = Arc::clone(self);
             let infra = infra.clone();
             std::thread::spawn(move || {
-                if let Some(exit) = me.wait_exit_forever(&infra_started.exit) {
+                if let Some(exit) = me.wait_exit_forever(&infra_exit) {
                     me.mark_exited(&infra, &exit);
                     if !me.is_stopping() {
                         me.update(|s| {
@@ -330,6 +341,9 @@ impl<C: Containers + 'static> Lifecycle<C> {
             });
         }
 
+        if let Err(e) = self.ops.infra_started(infra_pid) {
+            return self.fail(format!("infra container: {e}"));
+        }
         let mut monitors: Vec<std::thread::JoinHandle<()>> = Vec::new();
         let containers = self.plan.containers.clone();
         let mut apps = Vec::new();
@@ -396,6 +410,14 @@ impl<C: Containers + 'static> Lifecycle<C> {
         }
         if let Some(e) = first_error {
             return self.fail(e);
+        }
+        // The infra may have died (or a stop come) while the apps were starting.
+        if self.is_stopping() {
+            let outcome = self.finish_stop();
+            for handle in app_monitors.into_iter().chain(monitors) {
+                let _ = handle.join();
+            }
+            return outcome;
         }
         *self.started.lock().unwrap() = true;
         self.update(|s| s.phase = PodPhase::Running);
@@ -544,7 +566,23 @@ impl<C: Containers + 'static> Lifecycle<C> {
                     }
                     backoff.restarted(finished, Instant::now());
                     let _ = me.ops.remove(&c);
-                    match me.start(&c, me.restart_count(&c)) {
+                    // Claim the restart under the slots lock, unless a stop came first.
+                    {
+                        let mut slots = me.slots.lock().unwrap();
+                        if me.is_stopping() {
+                            return;
+                        }
+                        slots.entry(c.id.clone()).or_default().starting = true;
+                    }
+                    let result = me.start(&c, me.restart_count(&c));
+                    me.slots
+                        .lock()
+                        .unwrap()
+                        .entry(c.id.clone())
+                        .or_default()
+                        .starting = false;
+                    me.slot_changed.notify_all();
+                    match result {
                         Ok(started) => {
                             current = started;
                             break;
@@ -563,11 +601,16 @@ impl<C: Containers + 'static> Lifecycle<C> {
         })
     }
 
-    /// Stops one container: its stop signal, then SIGKILL after the grace period;
-    /// then deletes it. Waits for the exit through the container's monitor.
+    /// Stops one container: its stop signal, then SIGKILL when `grace` is over; then
+    /// deletes it. Waits for the exit through the container's monitor.
     fn stop_container(&self, c: &ContainerPlan, grace: Duration) {
         let exits_before = {
             let slots = self.slots.lock().unwrap();
+            // A restart in flight finishes first; then its run is stopped like any other.
+            let slots = self
+                .slot_changed
+                .wait_while(slots, |s| s.get(&c.id).is_some_and(|x| x.starting))
+                .unwrap();
             match slots.get(&c.id) {
                 Some(slot) if slot.running.is_some() => slot.exits,
                 _ => {
@@ -590,13 +633,15 @@ impl<C: Containers + 'static> Lifecycle<C> {
         let _ = self.ops.signal(c, &c.stop_signal);
         if !wait(grace) {
             let _ = self.ops.signal(c, "SIGKILL");
-            wait(Duration::from_secs(10));
+            wait(AFTER_SIGKILL);
         }
         let _ = self.ops.remove(c);
     }
 
     /// Stops everything in reverse order: app containers together, sidecars one by
-    /// one in reverse order (KEP-753), then the infra.
+    /// one in reverse order (KEP-753), then the infra. The grace period is one budget
+    /// for the whole pod, as the kubelet applies it; each later step still gets at
+    /// least MIN_GRACE (the kubelet's minimum for sidecars), never more than the pod's.
     fn stop_all(&self) {
         self.update(|s| {
             if s.phase != PodPhase::Failed {
@@ -604,6 +649,12 @@ impl<C: Containers + 'static> Lifecycle<C> {
             }
         });
         let grace = Duration::from_secs(self.plan.termination_grace_period_seconds.max(0) as u64);
+        let deadline = Instant::now() + grace;
+        let remaining = || {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(MIN_GRACE.min(grace))
+        };
         let apps: Vec<&ContainerPlan> = self
             .plan
             .containers
@@ -612,6 +663,7 @@ impl<C: Containers + 'static> Lifecycle<C> {
             .collect();
         std::thread::scope(|scope| {
             for c in &apps {
+                let grace = remaining();
                 scope.spawn(move || self.stop_container(c, grace));
             }
         });
@@ -622,9 +674,9 @@ impl<C: Containers + 'static> Lifecycle<C> {
             .rev()
             .filter(|c| c.kind != ContainerKind::App)
         {
-            self.stop_container(c, grace);
+            self.stop_container(c, remaining());
         }
-        self.stop_container(&self.plan.infra, grace);
+        self.stop_container(&self.plan.infra, remaining());
     }
 }
 

@@ -20,6 +20,8 @@ enum Run {
     IgnoresTerm,
     /// Fails to start.
     StartError,
+    /// Takes this many milliseconds to start, then runs until signalled.
+    SlowStart(u64),
 }
 
 #[derive(Default)]
@@ -558,4 +560,33 @@ fn stop_during_an_init_container_stops_it_without_waiting_for_sigkill() {
         fake.events()
     );
     assert!(fake.times("start app #0").is_empty());
+}
+
+#[test]
+fn a_restart_in_flight_when_the_pod_stops_is_stopped_too() {
+    let fake = Fake::default();
+    // Crashes at once; the immediate first restart takes 300 ms to start.
+    fake.script("app", &[Run::ExitAfter(1, 1), Run::SlowStart(300)]);
+    let l = lifecycle(
+        plan("Always", 5, vec![container("app", ContainerKind::App)]),
+        &fake,
+    );
+    let (handle, started) = spawn(&l);
+    started.recv_timeout(Duration::from_secs(5)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.times("start app #1").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    l.request_stop();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(handle.join().unwrap()).unwrap());
+    let outcome = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the pod did not finish stopping: the restarted run was left behind");
+    assert_eq!(outcome, Outcome::Stopped);
+    let ev = fake.events();
+    assert!(
+        position(&ev, "start app #1") < position(&ev, "signal app SIGTERM"),
+        "{ev:#?}"
+    );
 }

@@ -123,11 +123,16 @@ struct StatusPipe(Option<std::fs::File>);
 
 impl StatusPipe {
     fn take_stdout() -> StatusPipe {
-        // SAFETY: fd 1 is ours; it is replaced by /dev/null right after so that
-        // nothing else writes to the pipe or keeps it open.
         // CLOEXEC: runc and the containers must not inherit the pipe, or `up` would
         // wait for them to exit before it sees the end of the report.
-        let file = unsafe { std::fs::File::from_raw_fd(libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3)) };
+        // SAFETY: fcntl on our own fd 1; the result is checked before it is owned.
+        let fd = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd < 0 {
+            return StatusPipe(None);
+        }
+        // SAFETY: `fd` is a fresh descriptor we own; fd 1 is then replaced by
+        // /dev/null so that nothing else writes to the pipe or keeps it open.
+        let file = unsafe { std::fs::File::from_raw_fd(fd) };
         if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
             use std::os::fd::AsRawFd;
             // SAFETY: dup2 onto our own stdout.
@@ -162,6 +167,10 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     let bundle_dir = pod_state.bundle_dir.clone();
     let (plan, setup) = read_plan(&bundle_dir)?;
     if let Err(e) = ensure_mounts(&setup) {
+        // Nothing ran yet: roll back like any failed start (unless `up --keep`).
+        if !pod_state.keep_on_failure {
+            let _ = remove_pod_files(pod_dir, &bundle_dir);
+        }
         status.send(&format!("failed\n{e:#}"));
         return Err(e);
     }
@@ -230,12 +239,14 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
         }
         _ => {
             // Completed, or the infra died: keep the record for `ps` until `down`.
-            let mut s = final_state;
-            s.supervisor_pid = None;
-            if matches!(outcome, Outcome::Stopped) {
-                s.phase = PodPhase::Failed;
-            }
-            state::write(pod_dir, &s)?;
+            // Written through the lifecycle's lock, so no late event overwrites it.
+            let lost_infra = matches!(outcome, Outcome::Stopped);
+            life.update(|s| {
+                s.supervisor_pid = None;
+                if lost_infra {
+                    s.phase = PodPhase::Failed;
+                }
+            });
         }
     }
     Ok(())

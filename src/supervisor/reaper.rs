@@ -50,11 +50,16 @@ impl Exit {
     }
 }
 
+/// How long an exit nobody subscribed to is kept. Subscriptions follow the runtime's
+/// exit within milliseconds; older entries are orphans (e.g. of a hostPID container)
+/// whose pid may be reused, and must not be handed to a new process.
+const UNCLAIMED_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[derive(Default)]
 struct Routes {
     waiting: HashMap<i32, Sender<Exit>>,
-    /// Exits nobody had subscribed to yet.
-    unclaimed: HashMap<i32, Exit>,
+    /// Exits nobody had subscribed to yet, with when they were reaped.
+    unclaimed: HashMap<i32, (Exit, std::time::Instant)>,
     /// Children that may still exit (so the reaper knows whether to block).
     live: usize,
 }
@@ -117,7 +122,11 @@ impl Reaper {
                 let _ = tx.send(exit);
             }
             None => {
-                routes.unclaimed.insert(pid, exit);
+                let now = std::time::Instant::now();
+                routes
+                    .unclaimed
+                    .retain(|_, (_, at)| now.duration_since(*at) < UNCLAIMED_TTL);
+                routes.unclaimed.insert(pid, (exit, now));
             }
         }
     }
@@ -127,10 +136,11 @@ impl Reaper {
         let (tx, rx) = mpsc::channel();
         let mut routes = self.routes.lock().unwrap();
         match routes.unclaimed.remove(&pid) {
-            Some(exit) => {
+            Some((exit, at)) if at.elapsed() < UNCLAIMED_TTL => {
                 let _ = tx.send(exit);
             }
-            None => {
+            // None, or a stale exit of an earlier process with this pid.
+            _ => {
                 routes.waiting.insert(pid, tx);
                 routes.live += 1;
                 self.wake.notify_all();
