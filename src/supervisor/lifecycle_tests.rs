@@ -84,6 +84,11 @@ impl Containers for Fake {
         inner
             .events
             .push((Instant::now(), format!("start {} #{restart}", c.name)));
+        if let Run::SlowStart(ms) = run {
+            drop(inner);
+            std::thread::sleep(Duration::from_millis(ms));
+            inner = self.0.lock().unwrap();
+        }
         if let Run::StartError = run {
             return Err(format!(
                 "exec: \"nope\": executable file not found (for {})",
