@@ -569,7 +569,12 @@ impl<C: Containers + 'static> Lifecycle<C> {
                     // Claim the restart under the slots lock, unless a stop came first.
                     {
                         let mut slots = me.slots.lock().unwrap();
-                        if me.is_stopping() {
+                        // No (re)start once the infra is gone: its pid, which the
+                        // namespace link names, may already be reused.
+                        let infra_gone = slots
+                            .get(&me.plan.infra.id)
+                            .is_none_or(|slot| slot.running.is_none());
+                        if me.is_stopping() || infra_gone {
                             return;
                         }
                         slots.entry(c.id.clone()).or_default().starting = true;
