@@ -49,16 +49,7 @@ fn log_dir(paths: &Paths, ns: &str, name: &str) -> Result<(PathBuf, Vec<LogConta
             .collect();
         return Ok((state.log_dir, containers));
     }
-    let prefix = format!("{}_", crate::ids::pod_id(ns, name));
-    let found = std::fs::read_dir(paths.logs.join("pods"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-        });
+    let found = pods::log_dirs(paths, ns, name).into_iter().next();
     let Some(dir) = found else {
         bail!("pod {ns}/{name} not found, and no logs of it remain");
     };

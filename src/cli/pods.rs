@@ -57,6 +57,22 @@ pub fn read_pod(paths: &Paths, namespace: &str, name: &str) -> Result<(PathBuf, 
     }
 }
 
+/// Log directories of pods named `ns/name` (`<logs>/pods/<ns>_<name>_<uid>`), also of
+/// pods already down. Names cannot contain `_`, so the prefix matches no other pod.
+pub fn log_dirs(paths: &Paths, namespace: &str, name: &str) -> Vec<PathBuf> {
+    let prefix = format!("{}_", ids::pod_id(namespace, name));
+    std::fs::read_dir(paths.logs.join("pods"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .collect()
+}
+
 pub fn runtime_of(state: &PodState) -> CliRuntime {
     CliRuntime::direct(RuntimeConfig {
         program: state.runtime.program.clone(),

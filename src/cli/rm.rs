@@ -18,20 +18,9 @@ pub struct Args {
 }
 
 pub fn remove_logs(paths: &Paths, ns: &str, name: &str, known: Option<PathBuf>) -> Result<()> {
-    let prefix = format!("{}_", crate::ids::pod_id(ns, name));
     let dirs: Vec<PathBuf> = known
         .into_iter()
-        .chain(
-            std::fs::read_dir(paths.logs.join("pods"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-                }),
-        )
+        .chain(pods::log_dirs(paths, ns, name))
         .collect();
     for dir in dirs {
         if dir.exists() {

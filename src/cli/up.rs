@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 
-use super::generate::{PLAN_FILE, absolute, write_pod};
+use super::generate::{absolute, write_pod};
 use super::pods::{self, stop_and_remove};
 use super::prepare::resolve_images;
 use super::{Global, RuntimeArgs};
@@ -46,7 +46,8 @@ pub struct Args {
 pub fn run(args: Args, global: &Global) -> Result<()> {
     let paths = global.paths();
     let runtime = args.runtime.resolve()?;
-    let (namespace, name, uid, manifest) = match (&args.file, &args.from) {
+    // What to run: a manifest to translate, or a `generate` output read once here.
+    let (namespace, name, uid, source) = match (&args.file, &args.from) {
         (Some(file), _) => {
             let m = manifest::load(file)?;
             for warning in &m.warnings {
@@ -56,13 +57,19 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                 m.namespace().to_string(),
                 m.name().to_string(),
                 m.uid().to_string(),
-                Some(m),
+                Source::Manifest(Box::new(m)),
             )
         }
         (None, Some(dir)) => {
-            let (plan, _) = crate::supervisor::read_plan(&absolute(dir)?)
+            let dir = absolute(dir)?;
+            let (plan, _) = crate::supervisor::read_plan(&dir)
                 .with_context(|| format!("{} is not a `podshim generate` output", dir.display()))?;
-            (plan.namespace, plan.name, plan.uid, None)
+            (
+                plan.namespace.clone(),
+                plan.name.clone(),
+                plan.uid.clone(),
+                Source::Generated(dir, Box::new(plan)),
+            )
         }
         (None, None) => unreachable!("clap requires FILE or --from"),
     };
@@ -80,36 +87,27 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     // lock we hold.
     clear_leftovers(&pod_dir)?;
 
-    let bundle_dir = match (&manifest, &args.from) {
-        (Some(m), _) => {
+    let (bundle_dir, plan) = match source {
+        Source::Manifest(m) => {
             let store = Store::open(&global.store)?;
-            let images = resolve_images(m, &store).inspect_err(|_| {
+            let images = resolve_images(&m, &store).inspect_err(|_| {
                 let _ = std::fs::remove_dir_all(&pod_dir);
             })?;
-            let source = args
+            let file = args
                 .file
                 .as_ref()
                 .map(|f| f.display().to_string())
                 .unwrap_or_default();
-            if let Err(e) = write_pod(m, &images, &pod_dir, HostPaths::Create, &source) {
-                let _ = std::fs::remove_dir_all(&pod_dir);
-                return Err(e);
+            match write_pod(&m, &images, &pod_dir, HostPaths::Create, &file) {
+                Ok(plan) => (pod_dir.clone(), plan),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&pod_dir);
+                    return Err(e);
+                }
             }
-            pod_dir.clone()
         }
-        (None, Some(dir)) => {
-            let dir = absolute(dir)?;
-            if !dir.join(PLAN_FILE).is_file() {
-                bail!(
-                    "{}: no {PLAN_FILE}: not a `podshim generate` output",
-                    dir.display()
-                );
-            }
-            dir
-        }
-        (None, None) => unreachable!(),
+        Source::Generated(dir, plan) => (dir, *plan),
     };
-    let (plan, _) = crate::supervisor::read_plan(&bundle_dir)?;
     let pod = PodState {
         pod_id: plan.pod_id.clone(),
         namespace: namespace.clone(),
@@ -201,6 +199,12 @@ fn clear_leftovers(pod_dir: &Path) -> Result<()> {
         .with_context(|| format!("removing {}", path.display()))?;
     }
     Ok(())
+}
+
+enum Source {
+    Manifest(Box<manifest::PodManifest>),
+    /// A `generate` output directory and its plan.
+    Generated(PathBuf, Box<crate::translate::PodPlan>),
 }
 
 enum Started {
