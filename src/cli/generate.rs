@@ -61,7 +61,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         eprintln!("warning: {warning}");
     }
     let store = Store::open(&global.store)?;
-    let images = resolve_images(&manifest, &store)?;
+    let images = resolve_images(&manifest, &store, global.registries_conf.as_deref())?;
     let dir = absolute(&args.output)?;
     prepare_output(&dir)?;
     let plan = write_pod(

@@ -125,7 +125,6 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
-    prepare::set_registries_conf(cli.global.registries_conf.clone());
     let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     match cli.command {
         Command::Up(args) => ok(up::run(args, &cli.global)),

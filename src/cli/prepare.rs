@@ -2,8 +2,8 @@
 //! first when Kubernetes' imagePullPolicy says so.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
@@ -16,13 +16,6 @@ use crate::translate::ImageInfo;
 pub struct PodImages {
     pub infos: BTreeMap<String, ImageInfo>,
     pub stored: BTreeMap<String, StoredImage>,
-}
-
-static REGISTRIES_CONF: OnceLock<Option<PathBuf>> = OnceLock::new();
-
-/// The `--registries-conf` of this invocation, for [`resolve_images`].
-pub fn set_registries_conf(path: Option<PathBuf>) {
-    let _ = REGISTRIES_CONF.set(path);
 }
 
 /// Kubernetes' imagePullPolicy.
@@ -57,10 +50,13 @@ impl PullPolicy {
 }
 
 /// The manifest's images, pulling per policy, with registries.conf from
-/// `--registries-conf` (or the system's) and progress on stderr.
-pub fn resolve_images(manifest: &PodManifest, store: &Store) -> Result<PodImages> {
-    let conf = REGISTRIES_CONF.get().cloned().flatten();
-    let mut opts = PullOptions::system(conf.as_deref())?;
+/// `registries_conf` (`--registries-conf`, else the system's) and progress on stderr.
+pub fn resolve_images(
+    manifest: &PodManifest,
+    store: &Store,
+    registries_conf: Option<&Path>,
+) -> Result<PodImages> {
+    let mut opts = PullOptions::system(registries_conf)?;
     opts.progress = Some(Arc::new(super::pull::Progress::new()));
     resolve_images_with(manifest, store, &opts)
 }

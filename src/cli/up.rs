@@ -90,9 +90,10 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let (bundle_dir, plan) = match source {
         Source::Manifest(m) => {
             let store = Store::open(&global.store)?;
-            let images = resolve_images(&m, &store).inspect_err(|_| {
-                let _ = std::fs::remove_dir_all(&pod_dir);
-            })?;
+            let images = resolve_images(&m, &store, global.registries_conf.as_deref())
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_dir_all(&pod_dir);
+                })?;
             let file = args
                 .file
                 .as_ref()
