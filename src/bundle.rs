@@ -66,13 +66,8 @@ fn io_err(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> Bundle
 
 /// The mounts podshim makes on the host.
 pub trait Mounter {
-    fn mount_overlay(
-        &self,
-        lower: &[PathBuf],
-        upper: &Path,
-        work: &Path,
-        target: &Path,
-    ) -> io::Result<()>;
+    /// An overlay with `options` as [`overlay_options`] writes them.
+    fn mount_overlay(&self, target: &Path, options: &str) -> io::Result<()>;
     fn mount_tmpfs(&self, target: &Path, options: &str) -> io::Result<()>;
     fn unmount(&self, target: &Path) -> io::Result<()>;
 }
@@ -81,20 +76,13 @@ pub trait Mounter {
 pub struct SystemMounter;
 
 impl Mounter for SystemMounter {
-    fn mount_overlay(
-        &self,
-        lower: &[PathBuf],
-        upper: &Path,
-        work: &Path,
-        target: &Path,
-    ) -> io::Result<()> {
-        let data = overlay_options(lower, upper, work);
+    fn mount_overlay(&self, target: &Path, options: &str) -> io::Result<()> {
         nix::mount::mount(
             Some("overlay"),
             target,
             Some("overlay"),
             nix::mount::MsFlags::empty(),
-            Some(data.as_str()),
+            Some(options),
         )
         .map_err(io::Error::from)
     }
@@ -488,7 +476,7 @@ fn write_container(
     }
     if !mounted.contains(&rootfs) {
         mounter
-            .mount_overlay(&lower, &upper, &work, &rootfs)
+            .mount_overlay(&rootfs, &options)
             .map_err(io_err(&rootfs, "mount the overlay rootfs"))?;
         written.mounts.push(rootfs.clone());
     }

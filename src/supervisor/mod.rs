@@ -67,31 +67,21 @@ pub fn read_plan(bundle_dir: &Path) -> Result<(PodPlan, Setup)> {
 /// Makes the mounts a bundle set needs, when they are missing (after a reboot, or
 /// after a generated pod's stop.sh).
 pub fn ensure_mounts(setup: &Setup) -> Result<()> {
-    use nix::mount::{MsFlags, mount};
+    use bundle::Mounter;
     let mounted = bundle::MountTable::read();
     for (target, options) in &setup.tmpfs {
         if !mounted.contains(target) {
             std::fs::create_dir_all(target)?;
-            mount(
-                Some("tmpfs"),
-                target,
-                Some("tmpfs"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                Some(options.as_str()),
-            )
-            .with_context(|| format!("mount tmpfs on {}", target.display()))?;
+            SystemMounter
+                .mount_tmpfs(target, options)
+                .with_context(|| format!("mount tmpfs on {}", target.display()))?;
         }
     }
     for (target, options) in &setup.overlays {
         if !mounted.contains(target) {
-            mount(
-                Some("overlay"),
-                target,
-                Some("overlay"),
-                MsFlags::empty(),
-                Some(options.as_str()),
-            )
-            .with_context(|| format!("mount the overlay on {}", target.display()))?;
+            SystemMounter
+                .mount_overlay(target, options)
+                .with_context(|| format!("mount the overlay on {}", target.display()))?;
         }
     }
     for (path, is_dir) in &setup.host_paths {

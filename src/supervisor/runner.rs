@@ -56,14 +56,9 @@ impl RuntimeContainers {
             let _ = fs::remove_dir_all(&d);
             fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         }
-        nix::mount::mount(
-            Some("overlay"),
-            &rootfs,
-            Some("overlay"),
-            nix::mount::MsFlags::empty(),
-            Some(options.as_str()),
-        )
-        .map_err(|e| format!("mount the overlay rootfs {}: {e}", rootfs.display()))
+        mounter
+            .mount_overlay(&rootfs, options)
+            .map_err(|e| format!("mount the overlay rootfs {}: {e}", rootfs.display()))
     }
 
     fn pump(writer: Arc<LogWriter>, read: OwnedFd, stream: Stream) {
