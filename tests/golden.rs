@@ -1,7 +1,8 @@
 //! Golden bundles: every example pod under `bundles/` is translated with fixed host
 //! facts and image configs, and the result must match the checked-in
 //! `bundles/<example>/golden/` byte for byte. Every config.json is also validated
-//! against the OCI runtime-spec JSON schema (`../shared/oci-schema/`).
+//! against the OCI runtime-spec JSON schema vendored in `tests/oci-schema/`
+//! (a byte-for-byte copy of runtime-spec's `schema/`; see its VERSION file).
 //!
 //! Refresh after an intended change: `scripts/update-golden`
 //! (PODSHIM_UPDATE_GOLDEN=1 cargo test --test golden).
@@ -161,9 +162,9 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn schema_validator() -> jsonschema::Validator {
-    let dir = repo().join("../shared/oci-schema");
+    let dir = repo().join("tests/oci-schema");
     let dir = std::fs::canonicalize(&dir)
-        .unwrap_or_else(|e| panic!("the OCI schema belongs in {}: {e}", dir.display()));
+        .unwrap_or_else(|e| panic!("the vendored OCI schema belongs in {}: {e}", dir.display()));
     let path = dir.join("config-schema.json");
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
