@@ -13,9 +13,9 @@ use std::path::{Component, Path, PathBuf};
 use oci_spec::runtime::Spec;
 
 use crate::image::StoredImage;
+use crate::model::{ContainerKind, HostPathType};
 use crate::translate::{
-    ContainerKind, ContainerPlan, PodPlan, SHM_SIZE, UserSpec, VolumePlan, VolumeSource,
-    render_config,
+    ContainerPlan, PodPlan, SHM_SIZE, UserLookup, VolumePlan, VolumeSource, render_config,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -346,7 +346,7 @@ fn write_volume(
 fn check_host_path(
     volume: &str,
     path: &Path,
-    kind: &str,
+    kind: &HostPathType,
     host_paths: HostPaths,
 ) -> Result<Option<bool>, BundleError> {
     let err = |message: String| BundleError::HostPath {
@@ -357,8 +357,8 @@ fn check_host_path(
     let meta = fs::metadata(path);
     let ft = meta.as_ref().map(|m| m.file_type());
     match kind {
-        "" => Ok(None),
-        "DirectoryOrCreate" => match ft {
+        HostPathType::Unset => Ok(None),
+        HostPathType::DirectoryOrCreate => match ft {
             Ok(t) if t.is_dir() => Ok(None),
             Ok(_) => Err(err("exists but is not a directory".into())),
             Err(_) if host_paths == HostPaths::Defer => Ok(Some(true)),
@@ -369,7 +369,7 @@ fn check_host_path(
                 Ok(None)
             }
         },
-        "FileOrCreate" => match ft {
+        HostPathType::FileOrCreate => match ft {
             Ok(t) if t.is_file() => Ok(None),
             Ok(_) => Err(err("exists but is not a file".into())),
             Err(_) => {
@@ -393,20 +393,21 @@ fn check_host_path(
                 Ok(None)
             }
         },
-        _ => {
-            let t = ft.map_err(|e| err(format!("type {kind}: {e}")))?;
-            let ok = match kind {
-                "Directory" => t.is_dir(),
-                "File" => t.is_file(),
-                "Socket" => t.is_socket(),
-                "CharDevice" => t.is_char_device(),
-                "BlockDevice" => t.is_block_device(),
+        other => {
+            let name = other.as_str();
+            let t = ft.map_err(|e| err(format!("type {name}: {e}")))?;
+            let ok = match other {
+                HostPathType::Directory => t.is_dir(),
+                HostPathType::File => t.is_file(),
+                HostPathType::Socket => t.is_socket(),
+                HostPathType::CharDevice => t.is_char_device(),
+                HostPathType::BlockDevice => t.is_block_device(),
                 _ => false,
             };
             if ok {
                 Ok(None)
             } else {
-                Err(err(format!("is not a {kind}")))
+                Err(err(format!("is not a {name}")))
             }
         }
     }
@@ -498,7 +499,7 @@ fn write_container(
             let u = process.user_mut();
             u.set_uid(uid);
             // runAsGroup, when given, was already set and wins over the passwd group.
-            if u.gid() == 0 {
+            if !user.keep_gid {
                 u.set_gid(gid);
             }
         }
@@ -557,10 +558,12 @@ pub fn resolve_sub_path(
 }
 
 /// Looks a user (and group) name up in the rootfs's /etc/passwd and /etc/group.
-fn lookup_user(container: &str, rootfs: &Path, user: &UserSpec) -> Result<(u32, u32), BundleError> {
-    let UserSpec::Named { user, group } = user else {
-        return Ok((0, 0));
-    };
+fn lookup_user(
+    container: &str,
+    rootfs: &Path,
+    lookup: &UserLookup,
+) -> Result<(u32, u32), BundleError> {
+    let UserLookup { user, group, .. } = lookup;
     let err = |message: String| BundleError::User {
         container: container.to_string(),
         user: user.clone(),
@@ -680,7 +683,9 @@ mod tests {
         let file = tmp.path().join("f");
         fs::create_dir(&dir).unwrap();
         fs::write(&file, "x").unwrap();
-        let check = |p: &Path, t: &str| check_host_path("v", p, t, HostPaths::Create);
+        let check = |p: &Path, t: &str| {
+            check_host_path("v", p, &HostPathType::parse(t).unwrap(), HostPaths::Create)
+        };
         assert!(check(&dir, "Directory").is_ok());
         assert!(check(&file, "File").is_ok());
         assert!(check(&dir, "").is_ok());
@@ -702,7 +707,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let new_dir = tmp.path().join("a/b");
         assert_eq!(
-            check_host_path("v", &new_dir, "DirectoryOrCreate", HostPaths::Create).unwrap(),
+            check_host_path(
+                "v",
+                &new_dir,
+                &HostPathType::DirectoryOrCreate,
+                HostPaths::Create
+            )
+            .unwrap(),
             None
         );
         assert_eq!(
@@ -711,12 +722,19 @@ mod tests {
         );
         let new_file = tmp.path().join("f.txt");
         assert_eq!(
-            check_host_path("v", &new_file, "FileOrCreate", HostPaths::Create).unwrap(),
+            check_host_path(
+                "v",
+                &new_file,
+                &HostPathType::FileOrCreate,
+                HostPaths::Create
+            )
+            .unwrap(),
             None
         );
         assert!(new_file.is_file());
         let orphan = tmp.path().join("no-parent/f.txt");
-        let err = check_host_path("v", &orphan, "FileOrCreate", HostPaths::Create).unwrap_err();
+        let err = check_host_path("v", &orphan, &HostPathType::FileOrCreate, HostPaths::Create)
+            .unwrap_err();
         assert!(err.to_string().contains("parent directory"), "{err}");
     }
 
@@ -725,7 +743,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let new_dir = tmp.path().join("later");
         assert_eq!(
-            check_host_path("v", &new_dir, "DirectoryOrCreate", HostPaths::Defer).unwrap(),
+            check_host_path(
+                "v",
+                &new_dir,
+                &HostPathType::DirectoryOrCreate,
+                HostPaths::Defer
+            )
+            .unwrap(),
             Some(true)
         );
         assert!(!new_dir.exists());
@@ -741,9 +765,10 @@ mod tests {
         )
         .unwrap();
         fs::write(tmp.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
-        let named = |u: &str, g: Option<&str>| UserSpec::Named {
+        let named = |u: &str, g: Option<&str>| UserLookup {
             user: u.into(),
             group: g.map(Into::into),
+            keep_gid: false,
         };
         assert_eq!(
             lookup_user("c", tmp.path(), &named("web", None)).unwrap(),

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::translate::{ContainerKind, PodPlan};
+use crate::model::ContainerKind;
+use crate::translate::PodPlan;
 
 /// What the bundle writer did that the scripts must be able to redo or undo.
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod image;
 pub mod logs;
 pub mod manifest;
+pub mod model;
 pub mod paths;
 pub mod pause;
 pub mod runtime;

@@ -71,6 +71,14 @@ impl PodPaths {
     pub fn volume(&self, name: &str) -> PathBuf {
         self.volumes().join(name)
     }
+    /// The pod-wide `/dev/shm` (one tmpfs, bind-mounted into every container).
+    pub fn shm(&self) -> PathBuf {
+        self.base.join("shm")
+    }
+    /// The host file behind a container's `terminationMessagePath`.
+    pub fn termination_log(&self, container_id: &str) -> PathBuf {
+        self.bundle(container_id).join("termination-log")
+    }
     /// The pod's `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
     pub fn etc(&self) -> PathBuf {
         self.base.join("etc")

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::translate::ContainerKind;
+use crate::model::{ContainerKind, RestartPolicy, Signal};
 
 pub const STATE_FILE: &str = "state.json";
 pub const LOCK_FILE: &str = "lock";
@@ -91,7 +91,7 @@ pub struct ContainerStatus {
     pub last_state: Option<ContainerState>,
     pub restart_count: u32,
     pub ready: bool,
-    pub stop_signal: String,
+    pub stop_signal: Signal,
 }
 
 /// The runtime the pod was started with, so `down`, `exec` and `ps` use the same.
@@ -116,8 +116,8 @@ pub struct PodState {
     pub created_at: String,
     pub supervisor_pid: Option<i32>,
     pub runtime: RuntimeRecord,
-    pub restart_policy: String,
-    pub termination_grace_period_seconds: i64,
+    pub restart_policy: RestartPolicy,
+    pub termination_grace_period_seconds: u64,
     pub log_dir: PathBuf,
     /// Where the bundles, volumes and etc files live: the pod directory for `up FILE`,
     /// the `generate` output for `up --from DIR`.
@@ -294,7 +294,7 @@ mod tests {
                 global_args: vec![],
                 root: None,
             },
-            restart_policy: "Always".into(),
+            restart_policy: RestartPolicy::Always,
             termination_grace_period_seconds: 30,
             log_dir: "/var/log/podshim/pods/default_p_u".into(),
             bundle_dir: "/run/podshim/pods/default_p".into(),
@@ -313,7 +313,7 @@ mod tests {
                 last_state: None,
                 restart_count: 3,
                 ready: false,
-                stop_signal: "SIGTERM".into(),
+                stop_signal: Signal::TERM,
             }],
         }
     }

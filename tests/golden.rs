@@ -80,7 +80,7 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
     let ns = paths.infra_ns_link().display().to_string();
     let host = host();
     let plan = translate::plan(&PlanInput {
-        manifest: &manifest,
+        pod: &manifest.pod,
         images: &images,
         paths: &paths,
         host: &host,

@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 
 use super::Global;
 use super::pods;
+use crate::model::ContainerKind;
 use crate::runtime::OciRuntime;
 use crate::state::ContainerState;
-use crate::translate::ContainerKind;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -61,7 +61,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         eprintln!("warning: {warning}");
     }
     let store = Store::open(&global.store)?;
-    let images = resolve_images(&manifest, &store, global.registries_conf.as_deref())?;
+    let images = resolve_images(&manifest.pod, &store, global.registries_conf.as_deref())?;
     let dir = absolute(&args.output)?;
     prepare_output(&dir)?;
     let plan = write_pod(
@@ -89,7 +89,7 @@ pub const SETUP_FILE: &str = "mounts.json";
 /// mounts), plan.json, mounts.json, run.sh, stop.sh and README.md. On failure the
 /// mounts are undone and `dir` removed. Shared by `generate` and `up`.
 pub fn write_pod(
-    manifest: &manifest::PodManifest,
+    manifest: &manifest::Manifest,
     images: &PodImages,
     dir: &Path,
     host_paths: HostPaths,
@@ -100,7 +100,7 @@ pub fn write_pod(
     let host = host::read();
     let ns_dir = ns_link.display().to_string();
     let mut plan = translate::plan(&PlanInput {
-        manifest,
+        pod: &manifest.pod,
         images: &images.infos,
         paths: &paths,
         host: &host,

@@ -9,8 +9,8 @@ use anyhow::{Result, bail};
 use super::Global;
 use super::pods;
 use crate::logs::{self, ReadOptions};
+use crate::model::ContainerKind;
 use crate::paths::Paths;
-use crate::translate::ContainerKind;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::ids;
+use crate::model::ContainerKind;
 use crate::paths::Paths;
 use crate::runtime::{CliRuntime, OciRuntime, RuntimeConfig, Status};
 use crate::state::{self, PodState};
-use crate::translate::ContainerKind;
 
 /// A pod named on the command line: `NAME`, `NS/NAME`, or a manifest FILE.
 pub fn pod_key(arg: &str, namespace: Option<&str>) -> Result<(String, String)> {
@@ -21,7 +21,7 @@ pub fn pod_key(arg: &str, namespace: Option<&str>) -> Result<(String, String)> {
         || path.is_file()
     {
         let m = crate::manifest::load(path)?;
-        return Ok((m.namespace().to_string(), m.name().to_string()));
+        return Ok((m.pod.namespace().to_string(), m.pod.name().to_string()));
     }
     Ok(match arg.split_once('/') {
         Some((ns, name)) => (ns.to_string(), name.to_string()),
@@ -101,7 +101,7 @@ pub fn supervisor_alive(pid: i32) -> bool {
 /// sidecars and init containers in reverse, then the infra), and is deleted.
 pub fn teardown_without_supervisor(state: &PodState) -> Result<()> {
     let runtime = runtime_of(state);
-    let grace = Duration::from_secs(state.termination_grace_period_seconds.max(0) as u64);
+    let grace = Duration::from_secs(state.termination_grace_period_seconds);
     let apps: Vec<_> = state
         .containers
         .iter()
@@ -140,7 +140,7 @@ pub fn teardown_without_supervisor(state: &PodState) -> Result<()> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = apps
             .iter()
-            .map(|c| scope.spawn(|| stop(&c.id, &c.stop_signal)))
+            .map(|c| scope.spawn(|| stop(&c.id, &c.stop_signal.runtime_arg())))
             .collect();
         for h in handles {
             if let Ok(Err(e)) = h.join() {
@@ -149,7 +149,7 @@ pub fn teardown_without_supervisor(state: &PodState) -> Result<()> {
         }
     });
     for c in others.iter().chain(&infra) {
-        if let Err(e) = stop(&c.id, &c.stop_signal) {
+        if let Err(e) = stop(&c.id, &c.stop_signal.runtime_arg()) {
             errors.push(format!("{e:#}"));
         }
     }
@@ -182,7 +182,7 @@ pub fn stop_and_remove(paths: &Paths, namespace: &str, name: &str) -> Result<boo
         // The supervisor stops the pod within its grace period, plus a bounded wait
         // after SIGKILL per container and the runtime's deletes.
         let deadline = Instant::now()
-            + Duration::from_secs(pod.termination_grace_period_seconds.max(0) as u64 + 30)
+            + Duration::from_secs(pod.termination_grace_period_seconds + 30)
             + Duration::from_secs(4) * pod.containers.len() as u32;
         while supervisor_alive(pid) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use crate::image::{ImageError, ImageRef, PullFailure, PullOptions, Store, StoredImage};
-use crate::manifest::PodManifest;
+use crate::image::{ImageError, PullFailure, PullOptions, Store, StoredImage};
+use crate::model::{Pod, PullPolicy};
 use crate::translate::ImageInfo;
 
 /// The pod's images: by the manifest's own image strings (for the translator) and
@@ -18,73 +18,29 @@ pub struct PodImages {
     pub stored: BTreeMap<String, StoredImage>,
 }
 
-/// Kubernetes' imagePullPolicy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PullPolicy {
-    Always,
-    IfNotPresent,
-    Never,
-}
-
-impl PullPolicy {
-    /// The policy as written, else Kubernetes' default (SetDefaults_Container
-    /// in pkg/apis/core/v1/defaults.go): `Always` for the `latest` tag or no
-    /// tag, `IfNotPresent` otherwise (so also for a digest-only reference).
-    pub fn for_image(written: &str, explicit: Option<&str>) -> Result<PullPolicy> {
-        Ok(match explicit {
-            Some("Always") => PullPolicy::Always,
-            Some("IfNotPresent") => PullPolicy::IfNotPresent,
-            Some("Never") => PullPolicy::Never,
-            Some(other) => bail!("imagePullPolicy {other:?}: not Always, IfNotPresent or Never"),
-            None => {
-                let r = ImageRef::parse(written)?;
-                // parse() gives `latest` to a name with neither tag nor digest.
-                if r.tag.as_deref() == Some("latest") {
-                    PullPolicy::Always
-                } else {
-                    PullPolicy::IfNotPresent
-                }
-            }
-        })
-    }
-}
-
 /// The manifest's images, pulling per policy, with registries.conf from
 /// `registries_conf` (`--registries-conf`, else the system's) and progress on stderr.
 pub fn resolve_images(
-    manifest: &PodManifest,
+    pod: &Pod,
     store: &Store,
     registries_conf: Option<&Path>,
 ) -> Result<PodImages> {
     let mut opts = PullOptions::system(registries_conf)?;
     opts.progress = Some(Arc::new(super::pull::Progress::new()));
-    resolve_images_with(manifest, store, &opts)
+    resolve_images_with(pod, store, &opts)
 }
 
 /// [`resolve_images`] with explicit pull options.
-pub fn resolve_images_with(
-    manifest: &PodManifest,
-    store: &Store,
-    opts: &PullOptions,
-) -> Result<PodImages> {
+pub fn resolve_images_with(pod: &Pod, store: &Store, opts: &PullOptions) -> Result<PodImages> {
     let mut infos = BTreeMap::new();
     let mut stored = BTreeMap::new();
-    let spec = manifest.pod.spec.as_ref();
-    let containers = spec
-        .into_iter()
-        .flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers));
     let mut missing = Vec::new();
-    for c in containers {
-        let Some(written) = c.image.as_deref() else {
-            continue;
-        };
+    for c in &pod.spec.containers {
+        let written = c.image.written.as_str();
         if infos.contains_key(written) {
             continue;
         }
-        let what = || format!("container {:?}: image {written:?}", c.name);
-        let policy =
-            PullPolicy::for_image(written, c.image_pull_policy.as_deref()).with_context(what)?;
-        match image_for(store, written, policy, opts) {
+        match image_for(store, written, c.pull_policy, opts) {
             Ok(image) => {
                 let name = image.name.to_string();
                 infos.insert(
@@ -96,7 +52,7 @@ pub fn resolve_images_with(
                 );
                 stored.insert(name, image);
             }
-            Err(e) => missing.push(format!("container {:?}: {e:#}", c.name)),
+            Err(e) => missing.push(format!("container {:?}: {e:#}", c.name.as_str())),
         }
     }
     if !missing.is_empty() {
@@ -140,35 +96,5 @@ fn image_for(
             Err(e) => Err(e.into()),
         },
         (_, None) => Ok(store.pull_name(written, opts)?),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pull_policy_defaults_follow_kubernetes() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        let cases: &[(&str, Option<&str>, PullPolicy)] = &[
-            ("nginx", None, PullPolicy::Always),
-            ("nginx:latest", None, PullPolicy::Always),
-            ("nginx:1.25", None, PullPolicy::IfNotPresent),
-            ("nginx:1.25", Some("Always"), PullPolicy::Always),
-            ("nginx", Some("Never"), PullPolicy::Never),
-            ("nginx", Some("IfNotPresent"), PullPolicy::IfNotPresent),
-        ];
-        for (image, explicit, want) in cases {
-            assert_eq!(
-                PullPolicy::for_image(image, *explicit).unwrap(),
-                *want,
-                "{image} {explicit:?}"
-            );
-        }
-        assert_eq!(
-            PullPolicy::for_image(&format!("nginx@{d}"), None).unwrap(),
-            PullPolicy::IfNotPresent
-        );
-        assert!(PullPolicy::for_image("nginx", Some("Sometimes")).is_err());
     }
 }

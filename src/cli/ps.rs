@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::Global;
 use super::pods;
+use crate::model::ContainerKind;
 use crate::state::{ContainerState, PodState, parse_rfc3339};
-use crate::translate::ContainerKind;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -54,9 +54,9 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                 eprintln!("warning: {warning}");
             }
             (
-                m.namespace().to_string(),
-                m.name().to_string(),
-                m.uid().to_string(),
+                m.pod.namespace().to_string(),
+                m.pod.name().to_string(),
+                m.pod.uid.to_string(),
                 Source::Manifest(Box::new(m)),
             )
         }
@@ -90,7 +90,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let (bundle_dir, plan) = match source {
         Source::Manifest(m) => {
             let store = Store::open(&global.store)?;
-            let images = resolve_images(&m, &store, global.registries_conf.as_deref())
+            let images = resolve_images(&m.pod, &store, global.registries_conf.as_deref())
                 .inspect_err(|_| {
                     let _ = std::fs::remove_dir_all(&pod_dir);
                 })?;
@@ -123,7 +123,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             global_args: runtime.global_args.clone(),
             root: runtime.root.clone(),
         },
-        restart_policy: plan.restart_policy.clone(),
+        restart_policy: plan.restart_policy,
         termination_grace_period_seconds: plan.termination_grace_period_seconds,
         log_dir: paths.pod_log_dir(&plan.pod_id, &uid),
         bundle_dir: bundle_dir.clone(),
@@ -203,7 +203,7 @@ fn clear_leftovers(pod_dir: &Path) -> Result<()> {
 }
 
 enum Source {
-    Manifest(Box<manifest::PodManifest>),
+    Manifest(Box<manifest::Manifest>),
     /// A `generate` output directory and its plan.
     Generated(PathBuf, Box<crate::translate::PodPlan>),
 }

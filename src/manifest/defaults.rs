@@ -1,35 +1,12 @@
-//! Defaults applied to a valid Pod: pure and deterministic, so that the same input
-//! always yields byte-identical bundles.
+//! Defaults that are not one field's: pure and deterministic, so that the same
+//! input always yields byte-identical bundles. (Field defaults are applied where
+//! each field is lowered, in `validate`.)
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use sha2::{Digest, Sha256};
 
-pub(crate) const DEFAULT_NAMESPACE: &str = "default";
-
-/// Kubernetes' defaults (`pkg/apis/core/v1/defaults.go`) for the fields the
-/// translator reads, plus a stable uid where an API server would assign a random one.
-pub(crate) fn pod(pod: &mut Pod) {
-    let meta = &mut pod.metadata;
-    let namespace = meta
-        .namespace
-        .get_or_insert_with(|| DEFAULT_NAMESPACE.to_string())
-        .clone();
-    if meta.uid.as_deref().is_none_or(str::is_empty) {
-        let name = meta.name.as_deref().unwrap_or_default();
-        meta.uid = Some(derived_uid(&namespace, name));
-    }
-    if let Some(spec) = &mut pod.spec {
-        spec.restart_policy.get_or_insert_with(|| "Always".into());
-        spec.termination_grace_period_seconds.get_or_insert(30);
-        let init = spec.init_containers.iter_mut().flatten();
-        for c in init.chain(spec.containers.iter_mut()) {
-            for port in c.ports.iter_mut().flatten() {
-                port.protocol.get_or_insert_with(|| "TCP".into());
-            }
-        }
-    }
-}
+pub(crate) const DEFAULT_NAMESPACE: &str = crate::model::DEFAULT_NAMESPACE;
 
 /// A uid for a pod that has none: the first 16 bytes of
 /// sha256("podshim:<namespace>/<name>"), laid out as a UUID with the version-4 and

@@ -1,4 +1,5 @@
-//! YAML/JSON → a validated Pod (plus the ConfigMap/Secret documents of the same input).
+//! YAML/JSON → podshim's typed, validated [`model::Pod`] (ConfigMap and Secret
+//! documents of the same input are resolved into it).
 //!
 //! Every error names the field path (`spec.containers[0].imagee: unknown field`); all
 //! errors of one input are reported at once.
@@ -11,7 +12,8 @@
 //!    deserializer (`de`): wrong types and unknown fields, with their paths.
 //! 4. The field tables (`fields`): fields podshim does not implement are refused,
 //!    cluster-only fields are accepted with a warning.
-//! 5. Kubernetes' validation rules (`validate`), then defaults (`defaults`).
+//! 5. Kubernetes' validation rules and defaults, applied while the API types are
+//!    lowered into the model (`validate`, the one validator).
 
 mod de;
 mod defaults;
@@ -27,6 +29,8 @@ use std::fmt;
 use std::path::Path;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+
+use crate::model;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
@@ -88,40 +92,21 @@ fn display_invalid(source_name: &str, errors: &[FieldError]) -> String {
         .join("\n")
 }
 
-/// A Pod with the documents it references, validated and defaulted
-/// (`metadata.namespace` = `default`; `metadata.uid` derived from namespace/name
-/// when absent, so that the same input always yields the same bundles;
-/// `spec.restartPolicy` = `Always`, `spec.terminationGracePeriodSeconds` = 30,
-/// port `protocol` = `TCP`; Secret `stringData` merged into `data`).
+/// A Pod, validated and defaulted (`metadata.namespace` = `default`;
+/// `metadata.uid` derived from namespace/name when absent, so that the same input
+/// always yields the same bundles; `spec.restartPolicy` = `Always`,
+/// `spec.terminationGracePeriodSeconds` = 30, port `protocol` = `TCP`, requests =
+/// limits where unset), with what its ConfigMaps and Secrets hold resolved into it.
 #[derive(Debug, Clone)]
-pub struct PodManifest {
-    pub pod: Pod,
-    /// By `metadata.name`.
-    pub config_maps: BTreeMap<String, ConfigMap>,
-    /// By `metadata.name`.
-    pub secrets: BTreeMap<String, Secret>,
-    /// One line per accepted cluster-only field (`spec.nodeSelector: ignored ...`).
+pub struct Manifest {
+    pub pod: model::Pod,
+    /// One line per accepted cluster-only field (`spec.nodeSelector: ignored ...`),
+    /// and per envFrom key skipped as the kubelet skips it.
     pub warnings: Vec<String>,
 }
 
-impl PodManifest {
-    pub fn name(&self) -> &str {
-        self.pod.metadata.name.as_deref().unwrap_or_default()
-    }
-    pub fn namespace(&self) -> &str {
-        self.pod
-            .metadata
-            .namespace
-            .as_deref()
-            .unwrap_or(defaults::DEFAULT_NAMESPACE)
-    }
-    pub fn uid(&self) -> &str {
-        self.pod.metadata.uid.as_deref().unwrap_or_default()
-    }
-}
-
 /// Reads `path` (`-` is stdin) and parses it.
-pub fn load(path: &Path) -> Result<PodManifest, ManifestError> {
+pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
     let source_name = path.display().to_string();
     let text = if path == Path::new("-") {
         std::io::read_to_string(std::io::stdin())
@@ -136,7 +121,7 @@ pub fn load(path: &Path) -> Result<PodManifest, ManifestError> {
 }
 
 /// Parses YAML or JSON text, one or more documents.
-pub fn parse(text: &str, source_name: &str) -> Result<PodManifest, ManifestError> {
+pub fn parse(text: &str, source_name: &str) -> Result<Manifest, ManifestError> {
     let invalid = |errors| ManifestError::Invalid {
         source_name: source_name.to_string(),
         errors,
@@ -183,20 +168,14 @@ pub fn parse(text: &str, source_name: &str) -> Result<PodManifest, ManifestError
             }
         }
     }
-    if let Some((n, pod, skip)) = p.pod.take() {
-        p.validate_pod(n, &pod, &skip);
-        if p.errors.is_empty() {
-            let mut pod = pod;
-            defaults::pod(&mut pod);
-            let mut secrets = p.secrets;
-            secrets.values_mut().for_each(defaults::secret);
-            return Ok(PodManifest {
-                pod,
-                config_maps: p.config_maps,
-                secrets,
-                warnings: p.warnings,
-            });
-        }
+    if let Some((n, pod, skip)) = p.pod.take()
+        && let Some(pod) = p.lower_pod(n, &pod, &skip)
+        && p.errors.is_empty()
+    {
+        return Ok(Manifest {
+            pod,
+            warnings: p.warnings,
+        });
     }
     Err(invalid(p.errors))
 }
@@ -366,8 +345,9 @@ impl Parser {
         }
     }
 
-    /// Validates the Pod once every ConfigMap and Secret of the input is known.
-    fn validate_pod(&mut self, n: usize, pod: &Pod, skip: &[FieldPath]) {
+    /// Validates the Pod and lowers it into the model, once every ConfigMap and
+    /// Secret of the input is known.
+    fn lower_pod(&mut self, n: usize, pod: &Pod, skip: &[FieldPath]) -> Option<model::Pod> {
         let ns = pod
             .metadata
             .namespace
@@ -387,16 +367,23 @@ impl Parser {
                 format!("Invalid value: {other:?}: must be the Pod's namespace {ns:?}"),
             );
         }
+        // As the API server does on write: a Secret's `stringData` is merged into
+        // its `data` (and wins), so readers only look at `data`.
+        let mut secrets = self.secrets.clone();
+        secrets.values_mut().for_each(defaults::secret);
         let refs = validate::Refs {
             config_maps: &self.config_maps,
-            secrets: &self.secrets,
+            secrets: &secrets,
         };
+        let lowered = validate::pod(pod, &refs);
         let skip: Vec<String> = skip.iter().map(|p| p.to_string()).collect();
-        for (path, message) in validate::pod(pod, &refs) {
+        for (path, message) in lowered.errors {
             if !skip.iter().any(|s| path_is_under(&path, s)) {
                 self.field_error(n, path, message);
             }
         }
+        self.warnings.extend(lowered.warnings);
+        lowered.pod
     }
 
     /// Files a ConfigMap or Secret under its name, after name checks. One with

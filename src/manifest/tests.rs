@@ -1,7 +1,7 @@
 use super::*;
 
 /// Parses `text`, expecting success.
-fn ok(text: &str) -> PodManifest {
+fn ok(text: &str) -> Manifest {
     match parse(text, "pod.yaml") {
         Ok(m) => m,
         Err(e) => panic!("expected success, got:\n{e}"),
@@ -51,13 +51,17 @@ spec:
 #[test]
 fn minimal_pod_parses() {
     let m = ok(MINIMAL);
-    assert_eq!(m.name(), "web");
+    assert_eq!(m.pod.name(), "web");
+    let c = &m.pod.spec.containers[0];
+    assert_eq!(c.image.written, "nginx");
     assert_eq!(
-        m.pod.spec.as_ref().unwrap().containers[0].image.as_deref(),
-        Some("nginx")
+        c.image.reference.to_string(),
+        "docker.io/library/nginx:latest"
     );
+    assert_eq!(c.kind, crate::model::ContainerKind::App);
+    // `latest` (here: no tag) pulls Always, as Kubernetes defaults it.
+    assert_eq!(c.pull_policy, crate::model::PullPolicy::Always);
     assert!(m.warnings.is_empty());
-    assert!(m.config_maps.is_empty() && m.secrets.is_empty());
 }
 
 #[test]
@@ -66,9 +70,8 @@ fn json_input_is_accepted() {
         r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
         "spec": {"containers": [{"name": "web", "image": "nginx", "ports": [{"containerPort": 80}]}]}}"#,
     );
-    assert_eq!(m.name(), "web");
-    let c = &m.pod.spec.unwrap().containers[0];
-    assert_eq!(c.ports.as_ref().unwrap()[0].container_port, 80);
+    assert_eq!(m.pod.name(), "web");
+    assert_eq!(m.pod.spec.containers[0].ports[0].container_port, 80);
 }
 
 #[test]
@@ -88,27 +91,35 @@ fn yaml_duplicate_key_is_an_error() {
 }
 
 #[test]
-fn multi_document_keeps_config_maps_and_secrets() {
+fn config_maps_and_secrets_of_the_input_are_resolved_into_the_pod() {
+    let env = "    env:\n    - {name: MODE, valueFrom: {configMapKeyRef: {name: app-config, key: mode}}}\n    - {name: PW, valueFrom: {secretKeyRef: {name: creds, key: password}}}\n    - {name: USER, valueFrom: {secretKeyRef: {name: creds, key: user}}}\n";
     let text = format!(
-        "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  mode: fast\n\
-         ---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: aHVudGVyMg==\nstringData:\n  user: admin\n"
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  mode: fast\n\
+         ---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: aHVudGVyMg==\nstringData:\n  user: admin\n",
+        pod_with(env, "")
     );
     let m = ok(&text);
+    let values: Vec<(String, crate::model::EnvValue)> = m.pod.spec.containers[0]
+        .env
+        .iter()
+        .map(|v| (v.name.clone(), v.value.clone()))
+        .collect();
+    use crate::model::EnvValue::Data;
     assert_eq!(
-        m.config_maps["app-config"].data.as_ref().unwrap()["mode"],
-        "fast"
+        values,
+        [
+            ("MODE".to_string(), Data("fast".into())),
+            ("PW".to_string(), Data("hunter2".into())),
+            // stringData is merged into data, as the API server does.
+            ("USER".to_string(), Data("admin".into())),
+        ]
     );
-    let data = m.secrets["creds"].data.as_ref().unwrap();
-    assert_eq!(data["password"].0, b"hunter2");
-    // stringData is merged into data, as the API server does.
-    assert_eq!(data["user"].0, b"admin");
-    assert!(m.secrets["creds"].string_data.is_none());
 }
 
 #[test]
 fn empty_documents_are_skipped() {
     let m = ok(&format!("---\n---\n{MINIMAL}---\n"));
-    assert_eq!(m.name(), "web");
+    assert_eq!(m.pod.name(), "web");
 }
 
 #[test]
@@ -238,7 +249,7 @@ fn known_field_with_null_or_empty_value_is_not_unknown() {
         "    args: []\n    env: null\n    securityContext: {}\n    resources: {}\n    volumeMounts: []\n",
         "  volumes: []\n  initContainers: null\n  securityContext: {}\n  nodeSelector: {}\n  dnsConfig: {}\n",
     ));
-    assert_eq!(m.name(), "web");
+    assert_eq!(m.pod.name(), "web");
 }
 
 #[test]
@@ -374,12 +385,17 @@ fn secret_data_must_be_base64() {
 
 #[test]
 fn octal_modes_are_read_as_kubectl_does() {
-    let m = ok(&pod_with(
-        "",
-        "  volumes:\n  - name: cfg\n    configMap:\n      name: c\n      optional: true\n      defaultMode: 0644\n",
+    let m = ok(&format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{k: v}}\n",
+        pod_with(
+            "",
+            "  volumes:\n  - name: cfg\n    configMap:\n      name: c\n      defaultMode: 0640\n",
+        )
     ));
-    let v = &m.pod.spec.unwrap().volumes.unwrap()[0];
-    assert_eq!(v.config_map.as_ref().unwrap().default_mode, Some(0o644));
+    let crate::model::VolumeSource::ConfigMap { files } = &m.pod.spec.volumes[0].source else {
+        panic!("a configMap volume");
+    };
+    assert_eq!(files[0].mode.bits(), 0o640);
 }
 
 // --- supported, unsupported and cluster-only fields ------------------------------------
@@ -572,8 +588,8 @@ metadata: {name: app-config, namespace: shop}
 data: {mode: fast}
 "#;
     let m = ok(text);
-    assert_eq!(m.namespace(), "shop");
-    assert_eq!(m.uid(), "0c2b5e1c-1111-4222-8333-444455556666");
+    assert_eq!(m.pod.namespace(), "shop");
+    assert_eq!(m.pod.uid.as_str(), "0c2b5e1c-1111-4222-8333-444455556666");
     // Probes and host ports are accepted, each with a warning that says they are not
     // acted on yet; nothing else warns.
     assert_eq!(
@@ -1132,17 +1148,17 @@ fn three_problems_yield_three_errors() {
 #[test]
 fn namespace_defaults_to_default() {
     let m = ok(MINIMAL);
-    assert_eq!(m.namespace(), "default");
-    assert_eq!(m.pod.metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(m.pod.namespace(), "default");
+    assert_eq!(m.pod.key.id(), "default_web");
 }
 
 #[test]
 fn defaulted_uid_is_stable_and_uuid_shaped() {
     let a = ok(MINIMAL);
     let b = ok(MINIMAL);
-    assert_eq!(a.uid(), b.uid());
-    assert_eq!(a.uid(), defaults::derived_uid("default", "web"));
-    let uid = a.uid();
+    assert_eq!(a.pod.uid, b.pod.uid);
+    assert_eq!(a.pod.uid.as_str(), defaults::derived_uid("default", "web"));
+    let uid = a.pod.uid.as_str();
     assert_eq!(uid.len(), 36);
     let parts: Vec<&str> = uid.split('-').collect();
     assert_eq!(
@@ -1160,19 +1176,180 @@ fn defaulted_uid_is_stable_and_uuid_shaped() {
 #[test]
 fn given_uid_is_kept() {
     let m = ok(&MINIMAL.replace("name: web\nspec", "name: web\n  uid: abc-123\nspec"));
-    assert_eq!(m.uid(), "abc-123");
+    assert_eq!(m.pod.uid.as_str(), "abc-123");
 }
 
 #[test]
 fn restart_policy_and_grace_period_and_protocol_are_defaulted() {
     let m = ok(&pod_with("    ports:\n    - containerPort: 80\n", ""));
-    let spec = m.pod.spec.unwrap();
-    assert_eq!(spec.restart_policy.as_deref(), Some("Always"));
-    assert_eq!(spec.termination_grace_period_seconds, Some(30));
+    let spec = &m.pod.spec;
+    assert_eq!(spec.restart_policy, crate::model::RestartPolicy::Always);
+    assert_eq!(spec.termination_grace_period_seconds, 30);
     assert_eq!(
-        spec.containers[0].ports.as_ref().unwrap()[0]
-            .protocol
-            .as_deref(),
-        Some("TCP")
+        spec.containers[0].ports[0].protocol,
+        crate::model::Protocol::TCP
     );
+    assert_eq!(
+        spec.containers[0].termination_message_path.as_str(),
+        "/dev/termination-log"
+    );
+}
+
+// --- rules that only the validator checks (translate trusts the model) --------------
+
+#[test]
+fn only_namespaced_sysctls_are_accepted_and_net_ones_need_the_pod_network() {
+    one_error(
+        &pod_with(
+            "",
+            "  securityContext:\n    sysctls: [{name: vm.swappiness, value: \"1\"}]\n",
+        ),
+        "spec.securityContext.sysctls[0].name: Invalid value: \"vm.swappiness\": not a namespaced sysctl",
+    );
+    one_error(
+        &pod_with(
+            "",
+            "  hostNetwork: true\n  securityContext:\n    sysctls: [{name: net.core.somaxconn, value: \"1024\"}]\n",
+        ),
+        "spec.securityContext.sysctls[0].name: Invalid value: \"net.core.somaxconn\": may not be set with hostNetwork",
+    );
+    let m = ok(&pod_with(
+        "",
+        "  securityContext:\n    sysctls: [{name: kernel.shmmax, value: \"1\"}]\n",
+    ));
+    assert_eq!(m.pod.spec.sysctls[0].name, "kernel.shmmax");
+}
+
+#[test]
+fn unknown_capabilities_are_refused_with_their_path() {
+    one_error(
+        &pod_with(
+            "    securityContext: {capabilities: {add: [NET_ADMIN, MAKE_COFFEE]}}\n",
+            "",
+        ),
+        "spec.containers[0].securityContext.capabilities.add[1]: Unsupported value: \"MAKE_COFFEE\": not a Linux capability",
+    );
+}
+
+#[test]
+fn a_terminal_for_the_main_process_is_refused_by_name() {
+    one_error(
+        &pod_with("    tty: true\n", ""),
+        "spec.containers[0].tty: not supported: a terminal for the container's main process (podshim exec -t gives one)",
+    );
+}
+
+#[test]
+fn termination_message_path_must_be_absolute() {
+    one_error(
+        &pod_with("    terminationMessagePath: term.log\n", ""),
+        "spec.containers[0].terminationMessagePath: Invalid value: \"term.log\": must be an absolute path",
+    );
+}
+
+#[test]
+fn run_as_non_root_with_an_explicit_root_user_is_refused() {
+    one_error(
+        &pod_with(
+            "    securityContext: {runAsNonRoot: true}\n",
+            "  securityContext: {runAsUser: 0}\n",
+        ),
+        "spec.containers[0].securityContext.runAsNonRoot: Forbidden: container has runAsNonRoot and spec.securityContext.runAsUser is 0 (root)",
+    );
+    // The image's user is only known to the translator.
+    ok(&pod_with("    securityContext: {runAsNonRoot: true}\n", ""));
+}
+
+#[test]
+fn resource_field_refs_must_name_a_container_of_the_pod() {
+    one_error(
+        &pod_with(
+            "    env:\n    - {name: M, valueFrom: {resourceFieldRef: {containerName: nope, resource: limits.memory}}}\n",
+            "",
+        ),
+        "spec.containers[0].env[0].valueFrom.resourceFieldRef.containerName: Not found: \"nope\"",
+    );
+    one_error(
+        &pod_with(
+            "",
+            "  volumes:\n  - name: info\n    downwardAPI:\n      items: [{path: m, resourceFieldRef: {containerName: nope, resource: limits.memory}}]\n",
+        ),
+        "spec.volumes[0].downwardAPI.items[0].resourceFieldRef.containerName: Not found: \"nope\"",
+    );
+    one_error(
+        &pod_with(
+            "    env:\n    - {name: M, valueFrom: {resourceFieldRef: {resource: limits.memory, divisor: \"0\"}}}\n",
+            "",
+        ),
+        "spec.containers[0].env[0].valueFrom.resourceFieldRef.divisor: Invalid value: \"0\": must be greater than zero",
+    );
+}
+
+#[test]
+fn env_from_keys_that_are_not_env_names_are_skipped_with_a_warning() {
+    let m = ok(&format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{GOOD: a, 1bad: b}}\n",
+        pod_with("    envFrom: [{configMapRef: {name: c}}]\n", "")
+    ));
+    let names: Vec<&str> = m.pod.spec.containers[0]
+        .env
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert_eq!(names, ["GOOD"]);
+    assert_eq!(
+        m.warnings,
+        ["spec.containers[0].envFrom[0]: keys skipped, not valid environment variable names: 1bad"]
+    );
+}
+
+#[test]
+fn image_references_are_parsed_when_the_manifest_is() {
+    let errs = errors(&pod_with("", "").replace("image: nginx", "image: \"nginx:bad tag\""));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("spec.containers[0].image: Invalid value: \"nginx:bad tag\": "),
+        "{errs:?}"
+    );
+    let m = ok(&pod_with("    imagePullPolicy: Never\n", "").replace("nginx", "nginx:1.27"));
+    assert_eq!(
+        m.pod.spec.containers[0].pull_policy,
+        crate::model::PullPolicy::Never
+    );
+    let m = ok(&pod_with("", "").replace("nginx", "nginx:1.27"));
+    assert_eq!(
+        m.pod.spec.containers[0].pull_policy,
+        crate::model::PullPolicy::IfNotPresent
+    );
+}
+
+#[test]
+fn quantities_above_2_pow_63_minus_1_are_refused() {
+    for (q, why) in [
+        ("16Ei", "must be less than or equal to 9223372036854775807"),
+        (
+            "18446744073814409216",
+            "must be less than or equal to 9223372036854775807",
+        ),
+        ("-1", "must be greater than or equal to 0"),
+    ] {
+        one_error(
+            &pod_with(
+                &format!("    resources:\n      limits:\n        memory: \"{q}\"\n"),
+                "",
+            ),
+            &format!("spec.containers[0].resources.limits.memory: Invalid value: \"{q}\": {why}"),
+        );
+    }
+}
+
+#[test]
+fn a_request_that_is_not_set_is_the_limit() {
+    let m = ok(&pod_with(
+        "    resources:\n      limits: {cpu: 500m, memory: 64Mi}\n      requests: {memory: 32Mi}\n",
+        "",
+    ));
+    let r = m.pod.spec.containers[0].resources;
+    assert_eq!(r.cpu_request, r.cpu_limit);
+    assert_eq!(r.memory_request.unwrap().whole(), Some(32 << 20));
 }

@@ -1,17 +1,32 @@
-//! Kubernetes' validation rules for the Pod fields podshim uses.
+//! The one validator: Kubernetes' rules for the Pod fields podshim uses, applied
+//! while the API types are lowered into podshim's own [`model::Pod`]. A value that
+//! passes becomes a typed field of the model; one that does not becomes an error
+//! with its field path, and lowering goes on so that all errors are reported at once.
+//! Nothing downstream validates again (ARCHITECTURE.md, "parse, don't validate").
 //!
 //! Messages follow the API server's (`k8s.io/apimachinery/pkg/util/validation/field`):
 //! `<path>: Required value`, `<path>: Invalid value: "x": <why>`,
 //! `<path>: Duplicate value: "x"`, `<path>: Not found: "x"`,
 //! `<path>: Unsupported value: "x": supported values: "a", "b"`, `<path>: Forbidden: <why>`.
-//! Rules cite `pkg/apis/core/validation/validation.go` unless said otherwise.
+//! Rules cite `pkg/apis/core/validation/validation.go` unless said otherwise. A few
+//! rules are the kubelet's or the runtime's, checked here so that they fail with a
+//! field path before anything runs (capability names, namespaced sysctls,
+//! runAsNonRoot with an explicit root user).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Display;
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EnvVar, KeyToPath, ObjectFieldSelector, Pod, PodSpec, Secret, Volume,
+use k8s_openapi::api::core::v1 as k8s;
+
+use super::defaults;
+use crate::image::ImageRef;
+use crate::model::{
+    self, AbsPath, CapabilityName, ContainerKind, ContainerPort, ContainerSecurity, DnsConfig,
+    DnsLabel, DnsPolicy, DnsSubdomain, DownwardItem, DownwardValue, EnvValue, FieldRef, FileMode,
+    HostAlias, HostPathType, Id, ImageName, KeyFile, MountPropagation, PodKey, PodUid, Protocol,
+    PullPolicy, Quantity, RelPath, ResourceField, ResourceRef, Resources, RestartPolicy,
+    StorageMedium, Sysctl, TerminationMessagePolicy, Volume, VolumeMount, VolumeSource,
 };
 
 /// Field path and message of one validation error.
@@ -56,12 +71,40 @@ impl Errs {
     fn forbidden(&mut self, path: impl Into<String>, why: &str) {
         self.push(path, format!("Forbidden: {why}"));
     }
-    /// `value` must be one of `supported`; empty counts as unset.
-    fn one_of(&mut self, path: impl Into<String>, value: Option<&str>, supported: &[&str]) {
-        if let Some(v) = value
-            && !supported.contains(&v)
-        {
+    fn not_supported(&mut self, path: impl Into<String>, why: &str) {
+        self.push(path, format!("not supported: {why}"));
+    }
+    /// Parses an optional enum field: `None` when unset (the caller defaults it) or
+    /// invalid (reported).
+    fn one_of<T>(
+        &mut self,
+        path: impl Into<String>,
+        value: Option<&str>,
+        supported: &[&str],
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let v = value?;
+        let parsed = parse(v);
+        if parsed.is_none() {
             self.unsupported(path, v, supported);
+        }
+        parsed
+    }
+    /// Reports every reason of a name error as its own `Invalid value`.
+    fn name<T>(
+        &mut self,
+        path: &str,
+        value: &str,
+        parsed: Result<T, model::NameError>,
+    ) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(e) => {
+                for why in e.0 {
+                    self.invalid_str(path, value, why);
+                }
+                None
+            }
         }
     }
 }
@@ -71,65 +114,48 @@ fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
-// --- name formats (k8s.io/apimachinery/pkg/util/validation) -------------------------
+// --- names and values ----------------------------------------------------------------
 
-const DNS1123_LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-
-fn is_dns1123_label_chars(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
+pub(crate) fn dns1123_label(errs: &mut Errs, path: &str, value: &str) -> Option<DnsLabel> {
+    errs.name(path, value, DnsLabel::parse(value))
 }
 
-/// IsDNS1123Label: at most 63 characters of `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
-pub(crate) fn dns1123_label(errs: &mut Errs, path: &str, value: &str) {
-    if value.len() > 63 {
-        errs.invalid_str(path, value, "must be no more than 63 characters");
-    }
-    if !is_dns1123_label_chars(value) {
-        errs.invalid_str(path, value, DNS1123_LABEL_MSG);
-    }
-}
-
-/// IsDNS1123Subdomain: at most 253 characters, dot-separated labels.
-pub(crate) fn dns1123_subdomain(errs: &mut Errs, path: &str, value: &str) {
-    if value.len() > 253 {
-        errs.invalid_str(path, value, "must be no more than 253 characters");
-    }
-    if !value.split('.').all(is_dns1123_label_chars) {
-        errs.invalid_str(path, value, DNS1123_SUBDOMAIN_MSG);
-    }
+pub(crate) fn dns1123_subdomain(errs: &mut Errs, path: &str, value: &str) -> Option<DnsSubdomain> {
+    errs.name(path, value, DnsSubdomain::parse(value))
 }
 
 /// Required, then a DNS-1123 label.
-fn name_label(errs: &mut Errs, path: &str, value: &str) {
+fn name_label(errs: &mut Errs, path: &str, value: &str) -> Option<DnsLabel> {
     if value.is_empty() {
         errs.required(path);
+        None
     } else {
-        dns1123_label(errs, path, value);
+        dns1123_label(errs, path, value)
     }
 }
 
 /// Required, then a DNS-1123 subdomain (names of Pods, ConfigMaps, Secrets).
-pub(crate) fn name_subdomain(errs: &mut Errs, path: &str, value: &str) {
+pub(crate) fn name_subdomain(errs: &mut Errs, path: &str, value: &str) -> Option<DnsSubdomain> {
     if value.is_empty() {
         errs.required(path);
+        None
     } else {
-        dns1123_subdomain(errs, path, value);
+        dns1123_subdomain(errs, path, value)
     }
 }
 
 /// Environment variable names, as `validateEnvVarName` checked them before 1.34
 /// relaxed it (`[-._a-zA-Z][-._a-zA-Z0-9]*`): such names are portable to every shell.
-fn env_name(errs: &mut Errs, path: &str, name: &str) {
-    let ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-        && !name.starts_with(|c: char| c.is_ascii_digit());
+fn is_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn env_name(errs: &mut Errs, path: &str, name: &str) -> bool {
+    let ok = is_env_name(name) || name.is_empty();
     if !ok {
         errs.invalid_str(
             path,
@@ -137,6 +163,7 @@ fn env_name(errs: &mut Errs, path: &str, name: &str) {
             "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
         );
     }
+    ok
 }
 
 /// IsValidPortName (IANA_SVC_NAME): 1-15 of `[a-z0-9-]`, a letter, no `--`, no edge `-`.
@@ -165,95 +192,79 @@ fn port_name(errs: &mut Errs, path: &str, name: &str) {
     }
 }
 
-fn port_number(errs: &mut Errs, path: &str, port: i32) {
-    if !(1..=65535).contains(&port) {
-        errs.invalid(path, port, "must be between 1 and 65535, inclusive");
+fn port_number(errs: &mut Errs, path: &str, port: i32) -> Option<u16> {
+    match u16::try_from(port) {
+        Ok(p) if p >= 1 => Some(p),
+        _ => {
+            errs.invalid(path, port, "must be between 1 and 65535, inclusive");
+            None
+        }
     }
 }
 
 /// A path inside a volume or an image: relative, no `..` element
 /// (`validateLocalDescendingPath`; a `..` would escape the volume on the host).
-fn descending_path(errs: &mut Errs, path: &str, value: &str) {
-    if value.starts_with('/') {
-        errs.invalid_str(path, value, "must be a relative path");
-    }
-    if value.split('/').any(|part| part == "..") {
-        errs.invalid_str(path, value, "must not contain '..'");
-    }
-}
-
-fn absolute_path(errs: &mut Errs, path: &str, value: &str) {
-    if !value.starts_with('/') {
-        errs.invalid_str(path, value, "must be an absolute path");
+fn descending_path(errs: &mut Errs, path: &str, value: &str) -> Option<RelPath> {
+    match RelPath::parse(value) {
+        Ok(p) => Some(p),
+        Err(why) => {
+            for why in why {
+                errs.invalid_str(path, value, why);
+            }
+            None
+        }
     }
 }
 
-/// File modes of projected files: 0..=0777 (`validateModeBits`).
-fn mode_bits(errs: &mut Errs, path: &str, mode: Option<i32>) {
-    if let Some(m) = mode
-        && !(0..=0o777).contains(&m)
-    {
-        errs.invalid(
-            path,
-            m,
-            "must be a number between 0 and 0777 (octal), both inclusive",
-        );
+fn absolute_path(errs: &mut Errs, path: &str, value: &str) -> Option<AbsPath> {
+    match AbsPath::parse(value) {
+        Ok(p) => Some(p),
+        Err(why) => {
+            errs.invalid_str(path, value, why);
+            None
+        }
     }
 }
 
-fn id_range(errs: &mut Errs, path: &str, id: Option<i64>) {
-    if let Some(id) = id
-        && !(0..=i64::from(i32::MAX)).contains(&id)
-    {
-        errs.invalid(path, id, "must be between 0 and 2147483647, inclusive");
+/// File modes of projected files (`validateModeBits`).
+fn mode_bits(errs: &mut Errs, path: &str, mode: Option<i32>) -> Option<FileMode> {
+    match FileMode::parse(mode?) {
+        Ok(m) => Some(m),
+        Err(why) => {
+            errs.invalid(path, mode?, why);
+            None
+        }
     }
 }
 
-fn ip_address(errs: &mut Errs, path: &str, ip: &str) {
-    if ip.parse::<IpAddr>().is_err() {
-        errs.invalid_str(path, ip, "must be a valid IP address");
+fn id_range(errs: &mut Errs, path: &str, id: Option<i64>) -> Option<Id> {
+    match Id::parse(id?) {
+        Ok(id) => Some(id),
+        Err(why) => {
+            errs.invalid(path, id?, why);
+            None
+        }
     }
 }
 
-/// Quantity syntax (`resource.ParseQuantity`): a signed decimal number, then an SI
-/// (`m`, `k`, `M`, ...), binary (`Ki`, `Mi`, ...) or decimal exponent (`e3`) suffix.
-fn quantity(errs: &mut Errs, path: &str, q: &str) {
-    let s = q.strip_prefix(['+', '-']).unwrap_or(q);
-    let digits_end = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(digits_end);
-    let number_ok = !number.is_empty() && number != "." && number.matches('.').count() <= 1;
-    let suffix_ok = matches!(
-        suffix,
-        "" | "n"
-            | "u"
-            | "m"
-            | "k"
-            | "M"
-            | "G"
-            | "T"
-            | "P"
-            | "E"
-            | "Ki"
-            | "Mi"
-            | "Gi"
-            | "Ti"
-            | "Pi"
-            | "Ei"
-    ) || suffix
-        .strip_prefix(['e', 'E'])
-        .map(|exp| {
-            let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
-            !exp.is_empty() && exp.chars().all(|c| c.is_ascii_digit())
-        })
-        .unwrap_or(false);
-    if !(number_ok && suffix_ok) {
-        errs.invalid_str(
-            path,
-            q,
-            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
-        );
+fn ip_address(errs: &mut Errs, path: &str, ip: &str) -> Option<IpAddr> {
+    match ip.parse::<IpAddr>() {
+        Ok(ip) => Some(ip),
+        Err(_) => {
+            errs.invalid_str(path, ip, "must be a valid IP address");
+            None
+        }
+    }
+}
+
+/// A resource quantity (`resource.ParseQuantity`), at most 2^63-1.
+fn quantity(errs: &mut Errs, path: &str, q: &str) -> Option<Quantity> {
+    match Quantity::parse(q) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errs.invalid_str(path, q, &e.to_string());
+            None
+        }
     }
 }
 
@@ -261,47 +272,52 @@ fn quantity(errs: &mut Errs, path: &str, q: &str) {
 
 /// Documents of the input that references may name.
 pub(crate) struct Refs<'a> {
-    pub(crate) config_maps: &'a BTreeMap<String, ConfigMap>,
-    pub(crate) secrets: &'a BTreeMap<String, Secret>,
+    pub(crate) config_maps: &'a BTreeMap<String, k8s::ConfigMap>,
+    /// `stringData` already merged into `data`.
+    pub(crate) secrets: &'a BTreeMap<String, k8s::Secret>,
 }
 
 impl Refs<'_> {
-    /// Environment variables read `data` only (kubelet's `makeEnvironmentVariables`).
-    fn config_map_has_text(&self, name: &str, key: &str) -> bool {
-        self.config_maps
-            .get(name)
-            .is_some_and(|cm| cm.data.as_ref().is_some_and(|d| d.contains_key(key)))
+    /// What a ConfigMap projects into a volume: `data` and `binaryData`.
+    fn config_map_files(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let cm = self.config_maps.get(name)?;
+        let mut data: BTreeMap<String, Vec<u8>> = cm
+            .data
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+            .collect();
+        for (k, v) in cm.binary_data.iter().flatten() {
+            data.insert(k.clone(), v.0.clone());
+        }
+        Some(data)
     }
-    /// Volumes project `data` and `binaryData`.
-    fn config_map_has(&self, name: &str, key: &str) -> bool {
-        self.config_maps.get(name).is_some_and(|cm| {
-            cm.data.as_ref().is_some_and(|d| d.contains_key(key))
-                || cm.binary_data.as_ref().is_some_and(|d| d.contains_key(key))
-        })
+    /// What a ConfigMap gives environment variables: `data` only (the kubelet's
+    /// `makeEnvironmentVariables`).
+    fn config_map_text(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let cm = self.config_maps.get(name)?;
+        Some(
+            cm.data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+                .collect(),
+        )
     }
-    fn secret_has(&self, name: &str, key: &str) -> bool {
-        self.secrets.get(name).is_some_and(|s| {
-            s.data.as_ref().is_some_and(|d| d.contains_key(key))
-                || s.string_data.as_ref().is_some_and(|d| d.contains_key(key))
-        })
+    fn secret_data(&self, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+        let s = self.secrets.get(name)?;
+        Some(
+            s.data
+                .iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.0.clone()))
+                .collect(),
+        )
     }
 }
 
-const RESTART_POLICIES: &[&str] = &["Always", "OnFailure", "Never"];
-const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
-const DNS_POLICIES: &[&str] = &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
 const PROPAGATIONS: &[&str] = &["Bidirectional", "HostToContainer", "None"];
-const HOST_PATH_TYPES: &[&str] = &[
-    "",
-    "BlockDevice",
-    "CharDevice",
-    "Directory",
-    "DirectoryOrCreate",
-    "File",
-    "FileOrCreate",
-    "Socket",
-];
 /// `medium: HugePages*` is Kubernetes' too, but podshim does not mount hugetlbfs.
 const MEDIA: &[&str] = &["", "Memory"];
 const TERMINATION_MESSAGE_POLICIES: &[&str] = &["File", "FallbackToLogsOnError"];
@@ -331,75 +347,128 @@ const RESOURCE_FIELDS: &[&str] = &[
     "requests.cpu",
     "requests.memory",
 ];
+/// The kubelet's default `terminationMessagePath`.
+const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 
-pub(crate) fn pod(pod: &Pod, refs: &Refs<'_>) -> Vec<Problem> {
-    let mut errs = Errs::default();
-    let meta = &pod.metadata;
-    match meta.name.as_deref() {
-        None | Some("") => errs.required("metadata.name"),
-        Some(name) => dns1123_subdomain(&mut errs, "metadata.name", name),
-    }
-    if let Some(ns) = meta.namespace.as_deref() {
-        name_label(&mut errs, "metadata.namespace", ns);
-    }
-    // The uid names the pod's log directory (/var/log/podshim/pods/<ns>_<pod>_<uid>),
-    // so it must not be able to name another path.
-    if let Some(uid) = meta.uid.as_deref()
-        && (uid.is_empty()
-            || uid.len() > 128
-            || !uid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-    {
-        errs.invalid_str(
-            "metadata.uid",
-            uid,
-            "must be 1 to 128 alphanumeric characters or '-'",
-        );
-    }
-    match &pod.spec {
-        None => errs.required("spec"),
-        Some(spec) => pod_spec(&mut errs, spec, refs),
-    }
-    errs.0
+/// What lowering a Pod yields: the model when there were no errors, and the
+/// warnings that do not stop it (the kubelet's events for skipped keys).
+pub(crate) struct Lowered {
+    pub(crate) pod: Option<model::Pod>,
+    pub(crate) errors: Vec<Problem>,
+    pub(crate) warnings: Vec<String>,
 }
 
-fn pod_spec(errs: &mut Errs, spec: &PodSpec, refs: &Refs<'_>) {
-    errs.one_of(
-        "spec.restartPolicy",
-        spec.restart_policy.as_deref(),
-        RESTART_POLICIES,
-    );
-    if let Some(grace) = spec.termination_grace_period_seconds
-        && grace < 0
-    {
+pub(crate) fn pod(pod: &k8s::Pod, refs: &Refs<'_>) -> Lowered {
+    let mut errs = Errs::default();
+    let mut warnings = Vec::new();
+    let meta = &pod.metadata;
+    let name = match meta.name.as_deref() {
+        None | Some("") => {
+            errs.required("metadata.name");
+            None
+        }
+        Some(name) => dns1123_subdomain(&mut errs, "metadata.name", name),
+    };
+    let namespace = match meta.namespace.as_deref() {
+        Some(ns) => name_label(&mut errs, "metadata.namespace", ns),
+        None => DnsLabel::parse(model::DEFAULT_NAMESPACE).ok(),
+    };
+    // The uid names the pod's log directory (/var/log/podshim/pods/<ns>_<pod>_<uid>),
+    // so it must not be able to name another path.
+    let uid = match meta.uid.as_deref() {
+        Some(uid) => errs.name("metadata.uid", uid, PodUid::parse(uid)),
+        None => None,
+    };
+    let spec = match &pod.spec {
+        None => {
+            errs.required("spec");
+            None
+        }
+        Some(spec) => pod_spec(&mut errs, &mut warnings, spec, refs),
+    };
+    let lowered = match (name, namespace, spec) {
+        (Some(name), Some(namespace), Some(spec)) if errs.0.is_empty() => {
+            let key = PodKey { namespace, name };
+            let uid = uid.unwrap_or_else(|| {
+                PodUid::parse(&defaults::derived_uid(
+                    key.namespace.as_str(),
+                    key.name.as_str(),
+                ))
+                .expect("a derived uid is a valid uid")
+            });
+            Some(model::Pod {
+                key,
+                uid,
+                labels: meta.labels.clone().unwrap_or_default(),
+                annotations: meta.annotations.clone().unwrap_or_default(),
+                spec,
+            })
+        }
+        _ => None,
+    };
+    Lowered {
+        pod: lowered,
+        errors: errs.0,
+        warnings,
+    }
+}
+
+fn pod_spec(
+    errs: &mut Errs,
+    warnings: &mut Vec<String>,
+    spec: &k8s::PodSpec,
+    refs: &Refs<'_>,
+) -> Option<model::PodSpec> {
+    let restart_policy = errs
+        .one_of(
+            "spec.restartPolicy",
+            spec.restart_policy.as_deref(),
+            RestartPolicy::NAMES,
+            RestartPolicy::parse,
+        )
+        .unwrap_or(RestartPolicy::Always);
+    let grace = spec.termination_grace_period_seconds.unwrap_or(30);
+    if grace < 0 {
         errs.invalid(
             "spec.terminationGracePeriodSeconds",
             grace,
             "must be greater than or equal to 0",
         );
     }
-    if let Some(h) = spec.hostname.as_deref() {
-        dns1123_label(errs, "spec.hostname", h);
-    }
-    if let Some(s) = spec.subdomain.as_deref() {
-        dns1123_label(errs, "spec.subdomain", s);
-    }
-    dns(errs, spec);
+    let hostname = spec
+        .hostname
+        .as_deref()
+        .and_then(|h| dns1123_label(errs, "spec.hostname", h));
+    let subdomain = spec
+        .subdomain
+        .as_deref()
+        .and_then(|s| dns1123_label(errs, "spec.subdomain", s));
+    let (dns_policy, dns_config) = dns(errs, spec);
+    let mut host_aliases = Vec::new();
     for (i, alias) in spec.host_aliases.iter().flatten().enumerate() {
         let base = format!("spec.hostAliases[{i}]");
         ip_address(errs, &format!("{base}.ip"), &alias.ip);
         for (j, h) in alias.hostnames.iter().flatten().enumerate() {
             dns1123_subdomain(errs, &format!("{base}.hostnames[{j}]"), h);
         }
+        host_aliases.push(HostAlias {
+            ip: alias.ip.clone(),
+            hostnames: alias.hostnames.clone().unwrap_or_default(),
+        });
     }
+    let host_network = spec.host_network == Some(true);
+    let mut pod_user = None;
+    let mut pod_group = None;
+    let mut pod_non_root = None;
+    let mut supplemental_groups = Vec::new();
+    let mut sysctls = Vec::new();
     if let Some(sc) = &spec.security_context {
-        id_range(errs, "spec.securityContext.runAsUser", sc.run_as_user);
-        id_range(errs, "spec.securityContext.runAsGroup", sc.run_as_group);
+        pod_user = id_range(errs, "spec.securityContext.runAsUser", sc.run_as_user);
+        pod_group = id_range(errs, "spec.securityContext.runAsGroup", sc.run_as_group);
+        pod_non_root = sc.run_as_non_root;
         for (i, g) in sc.supplemental_groups.iter().flatten().enumerate() {
-            id_range(
-                errs,
-                &format!("spec.securityContext.supplementalGroups[{i}]"),
-                Some(*g),
-            );
+            let path = format!("spec.securityContext.supplementalGroups[{i}]");
+            supplemental_groups.extend(id_range(errs, &path, Some(*g)));
         }
         for (i, s) in sc.sysctls.iter().flatten().enumerate() {
             let path = format!("spec.securityContext.sysctls[{i}].name");
@@ -407,18 +476,40 @@ fn pod_spec(errs: &mut Errs, spec: &PodSpec, refs: &Refs<'_>) {
                 errs.required(path);
             } else if !is_sysctl_name(&s.name) {
                 errs.invalid_str(path, &s.name, "must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$");
+            } else if !is_namespaced_sysctl(&s.name) {
+                // Only namespaced sysctls can be set per pod (Kubernetes: "Using
+                // sysctls in a Kubernetes Cluster"); the kubelet refuses the rest.
+                errs.invalid_str(path, &s.name, "not a namespaced sysctl");
+            } else if s.name.starts_with("net.") && host_network {
+                // net.* ones need the pod's own network namespace.
+                errs.invalid_str(path, &s.name, "may not be set with hostNetwork");
+            } else {
+                sysctls.push(Sysctl {
+                    name: s.name.clone(),
+                    value: s.value.clone(),
+                });
             }
         }
     }
 
-    let volumes = volumes(errs, spec.volumes.as_deref().unwrap_or_default(), refs);
+    let all: Vec<&k8s::Container> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .collect();
+    let volumes = volumes(
+        errs,
+        spec.volumes.as_deref().unwrap_or_default(),
+        refs,
+        &all,
+    );
 
     if spec.containers.is_empty() {
         errs.required("spec.containers");
     }
     let mut names = HashSet::new();
     let mut host_ports = HashSet::new();
-    let host_network = spec.host_network == Some(true);
     let groups = [
         (
             "spec.initContainers",
@@ -427,6 +518,12 @@ fn pod_spec(errs: &mut Errs, spec: &PodSpec, refs: &Refs<'_>) {
         ),
         ("spec.containers", spec.containers.as_slice(), false),
     ];
+    let pod_sc = PodSecurityDefaults {
+        run_as_user: pod_user,
+        run_as_group: pod_group,
+        run_as_non_root: pod_non_root,
+    };
+    let mut containers = Vec::new();
     for (field, list, init) in groups {
         for (i, c) in list.iter().enumerate() {
             let base = format!("{field}[{i}]");
@@ -436,10 +533,33 @@ fn pod_spec(errs: &mut Errs, spec: &PodSpec, refs: &Refs<'_>) {
                 volumes: &volumes,
                 refs,
                 host_network,
+                all: &all,
+                pod_sc: &pod_sc,
             };
-            container(errs, c, &ctx, &mut names, &mut host_ports);
+            if let Some(c) = container(errs, warnings, c, &ctx, &mut names, &mut host_ports) {
+                containers.push(c);
+            }
         }
     }
+    Some(model::PodSpec {
+        restart_policy,
+        termination_grace_period_seconds: grace.max(0) as u64,
+        hostname,
+        subdomain,
+        host_aliases,
+        dns_policy,
+        dns_config,
+        host_network,
+        host_pid: spec.host_pid == Some(true),
+        host_ipc: spec.host_ipc == Some(true),
+        share_process_namespace: spec.share_process_namespace == Some(true),
+        supplemental_groups,
+        sysctls,
+        node_name: spec.node_name.clone(),
+        service_account_name: spec.service_account_name.clone(),
+        volumes: volumes.into_iter().filter_map(|d| d.volume).collect(),
+        containers,
+    })
 }
 
 fn is_sysctl_name(name: &str) -> bool {
@@ -455,8 +575,24 @@ fn is_sysctl_name(name: &str) -> bool {
         })
 }
 
-fn dns(errs: &mut Errs, spec: &PodSpec) {
-    errs.one_of("spec.dnsPolicy", spec.dns_policy.as_deref(), DNS_POLICIES);
+/// The kubelet's namespaced sysctl groups (pkg/kubelet/sysctl/namespace.go).
+fn is_namespaced_sysctl(name: &str) -> bool {
+    name.starts_with("net.")
+        || name.starts_with("kernel.shm")
+        || name.starts_with("kernel.msg")
+        || name.starts_with("kernel.sem")
+        || name.starts_with("fs.mqueue.")
+}
+
+fn dns(errs: &mut Errs, spec: &k8s::PodSpec) -> (DnsPolicy, Option<DnsConfig>) {
+    let policy = errs
+        .one_of(
+            "spec.dnsPolicy",
+            spec.dns_policy.as_deref(),
+            DnsPolicy::NAMES,
+            DnsPolicy::parse,
+        )
+        .unwrap_or(DnsPolicy::ClusterFirst);
     if spec.dns_policy.as_deref() == Some("None")
         && spec
             .dns_config
@@ -468,41 +604,66 @@ fn dns(errs: &mut Errs, spec: &PodSpec) {
             "must provide at least one DNS nameserver when `dnsPolicy` is None",
         );
     }
-    if let Some(cfg) = &spec.dns_config {
-        let nameservers = cfg.nameservers.as_deref().unwrap_or_default();
-        if nameservers.len() > 3 {
-            errs.invalid(
-                "spec.dnsConfig.nameservers",
-                format!("{nameservers:?}"),
-                "must not have more than 3 nameservers",
-            );
-        }
-        for (i, ns) in nameservers.iter().enumerate() {
-            ip_address(errs, &format!("spec.dnsConfig.nameservers[{i}]"), ns);
-        }
-        for (i, s) in cfg.searches.iter().flatten().enumerate() {
-            // A trailing dot (a fully qualified name) is allowed.
-            dns1123_subdomain(
-                errs,
-                &format!("spec.dnsConfig.searches[{i}]"),
-                s.strip_suffix('.').unwrap_or(s),
-            );
-        }
-        for (i, o) in cfg.options.iter().flatten().enumerate() {
-            if o.name.as_deref().is_none_or(str::is_empty) {
-                errs.required(format!("spec.dnsConfig.options[{i}].name"));
-            }
+    let Some(cfg) = &spec.dns_config else {
+        return (policy, None);
+    };
+    let nameservers = cfg.nameservers.clone().unwrap_or_default();
+    if nameservers.len() > 3 {
+        errs.invalid(
+            "spec.dnsConfig.nameservers",
+            format!("{nameservers:?}"),
+            "must not have more than 3 nameservers",
+        );
+    }
+    for (i, ns) in nameservers.iter().enumerate() {
+        ip_address(errs, &format!("spec.dnsConfig.nameservers[{i}]"), ns);
+    }
+    let searches = cfg.searches.clone().unwrap_or_default();
+    for (i, s) in searches.iter().enumerate() {
+        // A trailing dot (a fully qualified name) is allowed.
+        dns1123_subdomain(
+            errs,
+            &format!("spec.dnsConfig.searches[{i}]"),
+            s.strip_suffix('.').unwrap_or(s),
+        );
+    }
+    let mut options = Vec::new();
+    for (i, o) in cfg.options.iter().flatten().enumerate() {
+        match o.name.as_deref() {
+            None | Some("") => errs.required(format!("spec.dnsConfig.options[{i}].name")),
+            Some(name) => options.push((name.to_string(), o.value.clone())),
         }
     }
+    (
+        policy,
+        Some(DnsConfig {
+            nameservers,
+            searches,
+            options,
+        }),
+    )
 }
 
-/// Volume name → whether a mount of it is fine (all supported kinds are).
-fn volumes(errs: &mut Errs, volumes: &[Volume], refs: &Refs<'_>) -> HashSet<String> {
+/// A volume as declared: its name, and the volume when it is valid. A mount of an
+/// invalid volume is not reported again as `Not found`.
+struct Declared {
+    name: String,
+    volume: Option<Volume>,
+}
+
+/// The pod's volumes in order.
+fn volumes(
+    errs: &mut Errs,
+    volumes: &[k8s::Volume],
+    refs: &Refs<'_>,
+    all: &[&k8s::Container],
+) -> Vec<Declared> {
     let mut names = HashSet::new();
+    let mut out = Vec::new();
     for (i, v) in volumes.iter().enumerate() {
         let base = format!("spec.volumes[{i}]");
         let name_path = format!("{base}.name");
-        name_label(errs, &name_path, &v.name);
+        let name = name_label(errs, &name_path, &v.name);
         if !v.name.is_empty() && !names.insert(v.name.clone()) {
             errs.duplicate(&name_path, &v.name);
         }
@@ -513,188 +674,417 @@ fn volumes(errs: &mut Errs, volumes: &[Volume], refs: &Refs<'_>) -> HashSet<Stri
             v.secret.is_some(),
             v.downward_api.is_some(),
         ];
+        let before = errs.0.len();
         match kinds.iter().filter(|k| **k).count() {
             0 => errs.required_because(&base, "must specify a volume type"),
             1 => {}
             _ => errs.forbidden(&base, "may not specify more than 1 volume type"),
         }
+        let mut source = None;
         if let Some(hp) = &v.host_path {
-            let p = format!("{base}.hostPath.path");
-            if hp.path.is_empty() {
-                errs.required(p);
-            } else {
-                absolute_path(errs, &p, &hp.path);
-                if hp.path.split('/').any(|part| part == "..") {
-                    errs.invalid_str(p, &hp.path, "must not contain '..'");
-                }
-            }
-            errs.one_of(
-                format!("{base}.hostPath.type"),
-                hp.type_.as_deref(),
-                HOST_PATH_TYPES,
-            );
+            source = host_path(errs, &base, hp);
         }
         if let Some(ed) = &v.empty_dir {
-            errs.one_of(
-                format!("{base}.emptyDir.medium"),
-                ed.medium.as_deref(),
-                MEDIA,
-            );
-            if let Some(q) = &ed.size_limit {
-                quantity(errs, &format!("{base}.emptyDir.sizeLimit"), &q.0);
-            }
+            source = empty_dir(errs, &base, ed);
         }
         if let Some(cm) = &v.config_map {
-            let src = format!("{base}.configMap");
-            name_subdomain(errs, &format!("{src}.name"), &cm.name);
-            mode_bits(errs, &format!("{src}.defaultMode"), cm.default_mode);
-            let optional = cm.optional == Some(true);
-            let exists = refs.config_maps.contains_key(&cm.name);
-            if !cm.name.is_empty() && !exists && !optional {
-                errs.not_found(format!("{src}.name"), &cm.name);
-            }
-            key_to_paths(errs, &src, cm.items.as_deref(), |key| {
-                !exists || optional || refs.config_map_has(&cm.name, key)
-            });
+            source = config_map_volume(errs, &base, cm, refs);
         }
         if let Some(s) = &v.secret {
-            let src = format!("{base}.secret");
-            let name = s.secret_name.as_deref().unwrap_or_default();
-            name_subdomain(errs, &format!("{src}.secretName"), name);
-            mode_bits(errs, &format!("{src}.defaultMode"), s.default_mode);
-            let optional = s.optional == Some(true);
-            let exists = refs.secrets.contains_key(name);
-            if !name.is_empty() && !exists && !optional {
-                errs.not_found(format!("{src}.secretName"), name);
-            }
-            key_to_paths(errs, &src, s.items.as_deref(), |key| {
-                !exists || optional || refs.secret_has(name, key)
-            });
+            source = secret_volume(errs, &base, s, refs);
         }
         if let Some(d) = &v.downward_api {
-            let src = format!("{base}.downwardAPI");
-            mode_bits(errs, &format!("{src}.defaultMode"), d.default_mode);
-            let mut paths = HashSet::new();
-            for (j, item) in d.items.iter().flatten().enumerate() {
-                let ib = format!("{src}.items[{j}]");
-                item_path(errs, &format!("{ib}.path"), &item.path, &mut paths);
-                mode_bits(errs, &format!("{ib}.mode"), item.mode);
-                match (&item.field_ref, &item.resource_field_ref) {
-                    (None, None) => errs.required(format!("{ib}.fieldRef")),
-                    (Some(_), Some(_)) => errs.invalid(
-                        &ib,
-                        "\"\"",
-                        "fieldRef and resourceFieldRef can not be specified simultaneously",
-                    ),
-                    (Some(f), None) => {
-                        field_ref(errs, &format!("{ib}.fieldRef"), f, VOLUME_FIELD_PATHS)
-                    }
-                    (None, Some(r)) => {
-                        resource_field_ref(errs, &format!("{ib}.resourceFieldRef"), r);
-                        // In a volume there is no current container to default to.
-                        if r.container_name.as_deref().unwrap_or_default().is_empty() {
-                            errs.required(format!("{ib}.resourceFieldRef.containerName"));
-                        }
-                    }
-                }
-            }
+            source = downward_api_volume(errs, &base, d, all);
+        }
+        let ok = errs.0.len() == before;
+        out.push(Declared {
+            name: v.name.clone(),
+            volume: match (name, source) {
+                (Some(name), Some(source)) if ok => Some(Volume { name, source }),
+                _ => None,
+            },
+        });
+    }
+    out
+}
+
+fn host_path(errs: &mut Errs, base: &str, hp: &k8s::HostPathVolumeSource) -> Option<VolumeSource> {
+    let p = format!("{base}.hostPath.path");
+    let mut path = None;
+    if hp.path.is_empty() {
+        errs.required(&p);
+    } else {
+        path = absolute_path(errs, &p, &hp.path);
+        if hp.path.split('/').any(|part| part == "..") {
+            errs.invalid_str(&p, &hp.path, "must not contain '..'");
+            path = None;
         }
     }
-    names
+    let kind = match hp.type_.as_deref() {
+        None => Some(HostPathType::Unset),
+        Some(t) => errs.one_of(
+            format!("{base}.hostPath.type"),
+            Some(t),
+            HostPathType::NAMES,
+            HostPathType::parse,
+        ),
+    };
+    Some(VolumeSource::HostPath {
+        path: path?,
+        kind: kind?,
+    })
+}
+
+fn empty_dir(errs: &mut Errs, base: &str, ed: &k8s::EmptyDirVolumeSource) -> Option<VolumeSource> {
+    let medium = match ed.medium.as_deref() {
+        None => Some(StorageMedium::Default),
+        Some(m) => errs.one_of(
+            format!("{base}.emptyDir.medium"),
+            Some(m),
+            MEDIA,
+            |m| match m {
+                "" => Some(StorageMedium::Default),
+                "Memory" => Some(StorageMedium::Memory),
+                _ => None,
+            },
+        ),
+    };
+    let size_limit = match &ed.size_limit {
+        Some(q) => Some(quantity(errs, &format!("{base}.emptyDir.sizeLimit"), &q.0)?),
+        None => None,
+    };
+    Some(VolumeSource::EmptyDir {
+        medium: medium?,
+        size_limit,
+    })
+}
+
+/// The files of a configMap or secret volume: every key, or the listed `items`.
+/// A missing optional source (or key) projects nothing.
+fn key_files(
+    errs: &mut Errs,
+    src: &str,
+    data: Option<&BTreeMap<String, Vec<u8>>>,
+    items: Option<&[k8s::KeyToPath]>,
+    default_mode: FileMode,
+    optional: bool,
+) -> Vec<KeyFile> {
+    let mut files = Vec::new();
+    let Some(items) = items else {
+        for (key, content) in data.into_iter().flatten() {
+            // Keys were checked to be file names (`data_keys`).
+            if let Ok(path) = RelPath::parse(key) {
+                files.push(KeyFile {
+                    path,
+                    content: content.clone(),
+                    mode: default_mode,
+                });
+            }
+        }
+        return files;
+    };
+    let mut paths = HashSet::new();
+    for (j, item) in items.iter().enumerate() {
+        let ib = format!("{src}.items[{j}]");
+        let content = if item.key.is_empty() {
+            errs.required(format!("{ib}.key"));
+            None
+        } else {
+            match data.map(|d| d.get(&item.key)) {
+                Some(Some(content)) => Some(content.clone()),
+                // The source exists but lacks the key: an error unless optional.
+                Some(None) if !optional => {
+                    errs.not_found(format!("{ib}.key"), &item.key);
+                    None
+                }
+                _ => None,
+            }
+        };
+        let path = item_path(errs, &format!("{ib}.path"), &item.path, &mut paths);
+        let mode = match item.mode {
+            Some(_) => mode_bits(errs, &format!("{ib}.mode"), item.mode),
+            None => Some(default_mode),
+        };
+        if let (Some(content), Some(path), Some(mode)) = (content, path, mode) {
+            files.push(KeyFile {
+                path,
+                content,
+                mode,
+            });
+        }
+    }
+    files
+}
+
+fn default_mode(errs: &mut Errs, path: &str, mode: Option<i32>) -> FileMode {
+    match mode {
+        Some(_) => mode_bits(errs, path, mode).unwrap_or(FileMode::DEFAULT),
+        None => FileMode::DEFAULT,
+    }
+}
+
+fn config_map_volume(
+    errs: &mut Errs,
+    base: &str,
+    cm: &k8s::ConfigMapVolumeSource,
+    refs: &Refs<'_>,
+) -> Option<VolumeSource> {
+    let src = format!("{base}.configMap");
+    name_subdomain(errs, &format!("{src}.name"), &cm.name);
+    let mode = default_mode(errs, &format!("{src}.defaultMode"), cm.default_mode);
+    let optional = cm.optional == Some(true);
+    let data = refs.config_map_files(&cm.name);
+    if !cm.name.is_empty() && data.is_none() && !optional {
+        errs.not_found(format!("{src}.name"), &cm.name);
+    }
+    let files = key_files(
+        errs,
+        &src,
+        data.as_ref(),
+        cm.items.as_deref(),
+        mode,
+        optional,
+    );
+    Some(VolumeSource::ConfigMap { files })
+}
+
+fn secret_volume(
+    errs: &mut Errs,
+    base: &str,
+    s: &k8s::SecretVolumeSource,
+    refs: &Refs<'_>,
+) -> Option<VolumeSource> {
+    let src = format!("{base}.secret");
+    let name = s.secret_name.as_deref().unwrap_or_default();
+    name_subdomain(errs, &format!("{src}.secretName"), name);
+    let mode = default_mode(errs, &format!("{src}.defaultMode"), s.default_mode);
+    let optional = s.optional == Some(true);
+    let data = refs.secret_data(name);
+    if !name.is_empty() && data.is_none() && !optional {
+        errs.not_found(format!("{src}.secretName"), name);
+    }
+    let files = key_files(
+        errs,
+        &src,
+        data.as_ref(),
+        s.items.as_deref(),
+        mode,
+        optional,
+    );
+    Some(VolumeSource::Secret { files })
+}
+
+fn downward_api_volume(
+    errs: &mut Errs,
+    base: &str,
+    d: &k8s::DownwardAPIVolumeSource,
+    all: &[&k8s::Container],
+) -> Option<VolumeSource> {
+    let src = format!("{base}.downwardAPI");
+    let mode = default_mode(errs, &format!("{src}.defaultMode"), d.default_mode);
+    let mut paths = HashSet::new();
+    let mut items = Vec::new();
+    for (j, item) in d.items.iter().flatten().enumerate() {
+        let ib = format!("{src}.items[{j}]");
+        let path = item_path(errs, &format!("{ib}.path"), &item.path, &mut paths);
+        let item_mode = match item.mode {
+            Some(_) => mode_bits(errs, &format!("{ib}.mode"), item.mode),
+            None => Some(mode),
+        };
+        let value = match (&item.field_ref, &item.resource_field_ref) {
+            (None, None) => {
+                errs.required(format!("{ib}.fieldRef"));
+                None
+            }
+            (Some(_), Some(_)) => {
+                errs.invalid(
+                    &ib,
+                    "\"\"",
+                    "fieldRef and resourceFieldRef can not be specified simultaneously",
+                );
+                None
+            }
+            (Some(f), None) => field_ref(errs, &format!("{ib}.fieldRef"), f, VOLUME_FIELD_PATHS)
+                .map(DownwardValue::Field),
+            (None, Some(r)) => {
+                let p = format!("{ib}.resourceFieldRef");
+                let parsed = resource_field_ref(errs, &p, r);
+                // In a volume there is no current container to default to.
+                let resources = match r.container_name.as_deref().unwrap_or_default() {
+                    "" => {
+                        errs.required(format!("{p}.containerName"));
+                        None
+                    }
+                    name => {
+                        let found = resources_of(all, name);
+                        if found.is_none() {
+                            errs.not_found(format!("{p}.containerName"), name);
+                        }
+                        found
+                    }
+                };
+                match (parsed, resources) {
+                    (Some((field, divisor)), Some(resources)) => {
+                        Some(DownwardValue::Resource(Box::new(ResourceRef {
+                            resources,
+                            field,
+                            divisor,
+                        })))
+                    }
+                    _ => None,
+                }
+            }
+        };
+        if let (Some(path), Some(mode), Some(value)) = (path, item_mode, value) {
+            items.push(DownwardItem { path, value, mode });
+        }
+    }
+    Some(VolumeSource::DownwardApi { items })
 }
 
 /// A file path inside a projected volume: required, relative, no `..`, unique.
-fn item_path(errs: &mut Errs, path: &str, value: &str, seen: &mut HashSet<String>) {
+fn item_path(
+    errs: &mut Errs,
+    path: &str,
+    value: &str,
+    seen: &mut HashSet<String>,
+) -> Option<RelPath> {
     if value.is_empty() {
         errs.required(path);
-        return;
+        return None;
     }
-    descending_path(errs, path, value);
+    let parsed = descending_path(errs, path, value);
     if !seen.insert(value.to_string()) {
         errs.duplicate(path, value);
+        return None;
     }
-}
-
-fn key_to_paths(
-    errs: &mut Errs,
-    src: &str,
-    items: Option<&[KeyToPath]>,
-    key_ok: impl Fn(&str) -> bool,
-) {
-    let mut paths = HashSet::new();
-    for (j, item) in items.unwrap_or_default().iter().enumerate() {
-        let ib = format!("{src}.items[{j}]");
-        if item.key.is_empty() {
-            errs.required(format!("{ib}.key"));
-        } else if !key_ok(&item.key) {
-            errs.not_found(format!("{ib}.key"), &item.key);
-        }
-        item_path(errs, &format!("{ib}.path"), &item.path, &mut paths);
-        mode_bits(errs, &format!("{ib}.mode"), item.mode);
-    }
+    parsed
 }
 
 /// `fieldPath` may also select one label or annotation: `metadata.labels['key']`.
-fn field_ref(errs: &mut Errs, path: &str, f: &ObjectFieldSelector, supported: &[&str]) {
-    let fp = &f.field_path;
+fn field_ref(
+    errs: &mut Errs,
+    path: &str,
+    f: &k8s::ObjectFieldSelector,
+    supported: &[&str],
+) -> Option<FieldRef> {
+    let fp = f.field_path.as_str();
     let p = format!("{path}.fieldPath");
     if fp.is_empty() {
         errs.required(p);
-        return;
+        return None;
     }
     if let Some(v) = f.api_version.as_deref()
         && v != "v1"
     {
         errs.unsupported(format!("{path}.apiVersion"), v, &["v1"]);
     }
-    let subscript = ["metadata.labels['", "metadata.annotations['"]
-        .iter()
-        .any(|prefix| fp.starts_with(prefix) && fp.ends_with("']") && fp.len() > prefix.len() + 2);
-    if !subscript && !supported.contains(&fp.as_str()) {
-        errs.unsupported(p, fp, supported);
+    let subscript = |prefix: &str| -> Option<String> {
+        let key = fp.strip_prefix(prefix)?.strip_suffix("']")?;
+        (!key.is_empty()).then(|| key.to_string())
+    };
+    if let Some(key) = subscript("metadata.labels['") {
+        return Some(FieldRef::Label(key));
     }
+    if let Some(key) = subscript("metadata.annotations['") {
+        return Some(FieldRef::Annotation(key));
+    }
+    if !supported.contains(&fp) {
+        errs.unsupported(p, fp, supported);
+        return None;
+    }
+    Some(match fp {
+        "metadata.name" => FieldRef::Name,
+        "metadata.namespace" => FieldRef::Namespace,
+        "metadata.uid" => FieldRef::Uid,
+        "metadata.labels" => FieldRef::Labels,
+        "metadata.annotations" => FieldRef::Annotations,
+        "spec.nodeName" => FieldRef::NodeName,
+        "spec.serviceAccountName" => FieldRef::ServiceAccountName,
+        "status.hostIP" => FieldRef::HostIp,
+        "status.hostIPs" => FieldRef::HostIps,
+        "status.podIP" => FieldRef::PodIp,
+        "status.podIPs" => FieldRef::PodIps,
+        _ => unreachable!("every supported field path is listed"),
+    })
+}
+
+/// A container's effective security settings start from the pod's.
+struct PodSecurityDefaults {
+    run_as_user: Option<Id>,
+    run_as_group: Option<Id>,
+    run_as_non_root: Option<bool>,
 }
 
 struct ContainerCtx<'a> {
     base: &'a str,
     init: bool,
-    volumes: &'a HashSet<String>,
+    volumes: &'a [Declared],
     refs: &'a Refs<'a>,
     host_network: bool,
+    /// Every container of the pod, init containers first: `resourceFieldRef`s
+    /// name them.
+    all: &'a [&'a k8s::Container],
+    pod_sc: &'a PodSecurityDefaults,
 }
 
 fn container(
     errs: &mut Errs,
-    c: &Container,
+    warnings: &mut Vec<String>,
+    c: &k8s::Container,
     ctx: &ContainerCtx<'_>,
     names: &mut HashSet<String>,
     host_ports: &mut HashSet<(i32, String, String)>,
-) {
+) -> Option<model::Container> {
     let base = ctx.base;
+    let before = errs.0.len();
     let name_path = format!("{base}.name");
-    name_label(errs, &name_path, &c.name);
+    let name = name_label(errs, &name_path, &c.name);
     // Names are unique across initContainers and containers (they name container ids).
     if !c.name.is_empty() && !names.insert(c.name.clone()) {
         errs.duplicate(&name_path, &c.name);
     }
-    if c.image.as_deref().is_none_or(|i| i.trim().is_empty()) {
-        errs.required(format!("{base}.image"));
-    }
-    errs.one_of(
-        format!("{base}.imagePullPolicy"),
-        c.image_pull_policy.as_deref(),
-        PULL_POLICIES,
-    );
-    if let Some(wd) = c.working_dir.as_deref()
-        && !wd.is_empty()
-    {
-        absolute_path(errs, &format!("{base}.workingDir"), wd);
-    }
-    errs.one_of(
-        format!("{base}.terminationMessagePolicy"),
-        c.termination_message_policy.as_deref(),
-        TERMINATION_MESSAGE_POLICIES,
-    );
+    let image = match c.image.as_deref().map(str::trim) {
+        None | Some("") => {
+            errs.required(format!("{base}.image"));
+            None
+        }
+        Some(_) => {
+            let written = c.image.clone().unwrap_or_default();
+            match ImageRef::parse(&written) {
+                Ok(reference) => Some(ImageName { written, reference }),
+                Err(e) => {
+                    errs.invalid_str(format!("{base}.image"), &written, &e.to_string());
+                    None
+                }
+            }
+        }
+    };
+    let pull_policy = match c.image_pull_policy.as_deref() {
+        Some(p) if !PullPolicy::NAMES.contains(&p) => {
+            errs.unsupported(format!("{base}.imagePullPolicy"), p, PullPolicy::NAMES);
+            None
+        }
+        written => image
+            .as_ref()
+            .and_then(|i| PullPolicy::parse_or_default(written, &i.reference)),
+    };
+    let working_dir = match c.working_dir.as_deref() {
+        Some(wd) if !wd.is_empty() => absolute_path(errs, &format!("{base}.workingDir"), wd),
+        _ => None,
+    };
+    let termination_message_policy = errs
+        .one_of(
+            format!("{base}.terminationMessagePolicy"),
+            c.termination_message_policy.as_deref(),
+            TERMINATION_MESSAGE_POLICIES,
+            |p| match p {
+                "File" => Some(TerminationMessagePolicy::File),
+                "FallbackToLogsOnError" => Some(TerminationMessagePolicy::FallbackToLogsOnError),
+                _ => None,
+            },
+        )
+        .unwrap_or(TerminationMessagePolicy::File);
     let sidecar = ctx.init && c.restart_policy.as_deref() == Some("Always");
     if ctx.init {
         // Only `Always` (a native sidecar) is allowed on an init container.
@@ -702,6 +1092,7 @@ fn container(
             format!("{base}.restartPolicy"),
             c.restart_policy.as_deref(),
             &["Always"],
+            |p| (p == "Always").then_some(()),
         );
         if !sidecar {
             for (field, set) in [
@@ -718,53 +1109,84 @@ fn container(
             }
         }
     }
+    let kind = match (ctx.init, sidecar) {
+        (false, _) => ContainerKind::App,
+        (true, true) => ContainerKind::Sidecar,
+        (true, false) => ContainerKind::Init,
+    };
 
-    for (i, e) in c.env.iter().flatten().enumerate() {
-        env_var(errs, &format!("{base}.env[{i}]"), e, ctx.refs);
-    }
+    let mut env = Vec::new();
     for (i, e) in c.env_from.iter().flatten().enumerate() {
-        let eb = format!("{base}.envFrom[{i}]");
-        if let Some(prefix) = e.prefix.as_deref()
-            && !prefix.is_empty()
-        {
-            env_name(errs, &format!("{eb}.prefix"), prefix);
-        }
-        match (&e.config_map_ref, &e.secret_ref) {
-            (None, None) => {
-                errs.required_because(&eb, "must specify one of: `configMapRef` or `secretRef`")
-            }
-            (Some(_), Some(_)) => errs.invalid(
-                &eb,
-                "\"\"",
-                "may not have more than one field specified at a time",
-            ),
-            (Some(cm), None) => {
-                let p = format!("{eb}.configMapRef.name");
-                name_subdomain(errs, &p, &cm.name);
-                if !cm.name.is_empty()
-                    && cm.optional != Some(true)
-                    && !ctx.refs.config_maps.contains_key(&cm.name)
-                {
-                    errs.not_found(p, &cm.name);
-                }
-            }
-            (None, Some(s)) => {
-                let p = format!("{eb}.secretRef.name");
-                name_subdomain(errs, &p, &s.name);
-                if !s.name.is_empty()
-                    && s.optional != Some(true)
-                    && !ctx.refs.secrets.contains_key(&s.name)
-                {
-                    errs.not_found(p, &s.name);
-                }
-            }
+        env_from(
+            errs,
+            warnings,
+            &format!("{base}.envFrom[{i}]"),
+            e,
+            ctx.refs,
+            &mut env,
+        );
+    }
+    for (i, e) in c.env.iter().flatten().enumerate() {
+        if let Some(var) = env_var(errs, &format!("{base}.env[{i}]"), e, c, ctx) {
+            env.push(var);
         }
     }
 
+    let ports = ports(errs, base, c, ctx.host_network, host_ports);
+
+    let security = security(errs, base, c, ctx.pod_sc);
+    let mounts = volume_mounts(errs, base, c, ctx.volumes, security.privileged);
+
+    let resources = resources(errs, base, c);
+    // A terminal needs a console socket held by whoever reads it; podshim's
+    // supervisor writes logs from pipes and has none yet (use `podshim exec -it`).
+    if c.tty == Some(true) {
+        errs.not_supported(
+            format!("{base}.tty"),
+            "a terminal for the container's main process (podshim exec -t gives one)",
+        );
+    }
+    let termination_message_path = absolute_path(
+        errs,
+        &format!("{base}.terminationMessagePath"),
+        c.termination_message_path
+            .as_deref()
+            .unwrap_or(TERMINATION_MESSAGE_PATH),
+    );
+    if errs.0.len() != before {
+        return None;
+    }
+    Some(model::Container {
+        name: name?,
+        kind,
+        image: image?,
+        pull_policy: pull_policy?,
+        command: c.command.clone(),
+        args: c.args.clone(),
+        working_dir,
+        env,
+        ports,
+        mounts,
+        resources,
+        security,
+        stdin: c.stdin == Some(true),
+        termination_message_path: termination_message_path?,
+        termination_message_policy,
+    })
+}
+
+fn ports(
+    errs: &mut Errs,
+    base: &str,
+    c: &k8s::Container,
+    host_network: bool,
+    host_ports: &mut HashSet<(i32, String, String)>,
+) -> Vec<ContainerPort> {
     let mut port_names = HashSet::new();
+    let mut out = Vec::new();
     for (i, p) in c.ports.iter().flatten().enumerate() {
         let pb = format!("{base}.ports[{i}]");
-        port_number(errs, &format!("{pb}.containerPort"), p.container_port);
+        let container_port = port_number(errs, &format!("{pb}.containerPort"), p.container_port);
         if let Some(name) = p.name.as_deref()
             && !name.is_empty()
         {
@@ -773,17 +1195,31 @@ fn container(
                 errs.duplicate(format!("{pb}.name"), name);
             }
         }
-        errs.one_of(format!("{pb}.protocol"), p.protocol.as_deref(), PROTOCOLS);
-        if let Some(ip) = p.host_ip.as_deref()
-            && !ip.is_empty()
-        {
-            ip_address(errs, &format!("{pb}.hostIP"), ip);
-        }
+        let protocol = errs
+            .one_of(
+                format!("{pb}.protocol"),
+                p.protocol.as_deref(),
+                PROTOCOLS,
+                |p| {
+                    Some(match p {
+                        "TCP" => Protocol::TCP,
+                        "UDP" => Protocol::UDP,
+                        "SCTP" => Protocol::SCTP,
+                        _ => return None,
+                    })
+                },
+            )
+            .unwrap_or(Protocol::TCP);
+        let host_ip = match p.host_ip.as_deref() {
+            Some(ip) if !ip.is_empty() => ip_address(errs, &format!("{pb}.hostIP"), ip),
+            _ => None,
+        };
+        let mut host_port = None;
         if let Some(hp) = p.host_port
             && hp != 0
         {
-            port_number(errs, &format!("{pb}.hostPort"), hp);
-            if ctx.host_network && hp != p.container_port {
+            host_port = port_number(errs, &format!("{pb}.hostPort"), hp);
+            if host_network && hp != p.container_port {
                 errs.invalid(
                     format!("{pb}.hostPort"),
                     hp,
@@ -797,71 +1233,54 @@ fn container(
                 errs.duplicate(format!("{pb}.hostPort"), &format!("{hp}/{proto}"));
             }
         }
+        if let Some(container_port) = container_port {
+            out.push(ContainerPort {
+                container_port,
+                name: p.name.clone().filter(|n| !n.is_empty()),
+                protocol,
+                host_port,
+                host_ip,
+            });
+        }
     }
+    out
+}
 
-    let mut mount_paths = HashSet::new();
-    let privileged = c
-        .security_context
-        .as_ref()
-        .and_then(|s| s.privileged)
-        .unwrap_or(false);
-    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
-        let mb = format!("{base}.volumeMounts[{i}]");
-        if m.name.is_empty() {
-            errs.required(format!("{mb}.name"));
-        } else if !ctx.volumes.contains(&m.name) {
-            errs.not_found(format!("{mb}.name"), &m.name);
+fn security(
+    errs: &mut Errs,
+    base: &str,
+    c: &k8s::Container,
+    pod: &PodSecurityDefaults,
+) -> ContainerSecurity {
+    let mut out = ContainerSecurity {
+        run_as_user: pod.run_as_user,
+        run_as_group: pod.run_as_group,
+        run_as_non_root: pod.run_as_non_root == Some(true),
+        allow_privilege_escalation: true,
+        ..Default::default()
+    };
+    let mut user_field = "spec.securityContext.runAsUser".to_string();
+    if let Some(sc) = &c.security_context {
+        let user_path = format!("{base}.securityContext.runAsUser");
+        if sc.run_as_user.is_some() {
+            out.run_as_user = id_range(errs, &user_path, sc.run_as_user);
+            user_field = user_path;
         }
-        let mp = format!("{mb}.mountPath");
-        if m.mount_path.is_empty() {
-            errs.required(&mp);
-        } else {
-            absolute_path(errs, &mp, &m.mount_path);
-            if m.mount_path.contains(':') {
-                errs.invalid_str(&mp, &m.mount_path, "must not contain ':'");
-            }
-            // Kubernetes compares the cleaned path, so `/data/` duplicates `/data`.
-            let clean = clean_path(&m.mount_path);
-            if !mount_paths.insert(clean) {
-                errs.duplicate(&mp, &m.mount_path);
-            }
-        }
-        if let Some(sp) = m.sub_path.as_deref()
-            && !sp.is_empty()
-        {
-            descending_path(errs, &format!("{mb}.subPath"), sp);
-        }
-        errs.one_of(
-            format!("{mb}.mountPropagation"),
-            m.mount_propagation.as_deref(),
-            PROPAGATIONS,
-        );
-        if m.mount_propagation.as_deref() == Some("Bidirectional") && !privileged {
-            errs.forbidden(
-                format!("{mb}.mountPropagation"),
-                "Bidirectional mount propagation is available only to privileged containers",
+        if sc.run_as_group.is_some() {
+            out.run_as_group = id_range(
+                errs,
+                &format!("{base}.securityContext.runAsGroup"),
+                sc.run_as_group,
             );
         }
-    }
-
-    if let Some(res) = &c.resources {
-        for (kind, map) in [("limits", &res.limits), ("requests", &res.requests)] {
-            for (name, q) in map.iter().flatten() {
-                quantity(errs, &format!("{base}.resources.{kind}.{name}"), &q.0);
-            }
+        if let Some(non_root) = sc.run_as_non_root {
+            out.run_as_non_root = non_root;
         }
-    }
-    if let Some(sc) = &c.security_context {
-        id_range(
-            errs,
-            &format!("{base}.securityContext.runAsUser"),
-            sc.run_as_user,
-        );
-        id_range(
-            errs,
-            &format!("{base}.securityContext.runAsGroup"),
-            sc.run_as_group,
-        );
+        out.privileged = sc.privileged == Some(true);
+        out.read_only_root_filesystem = sc.read_only_root_filesystem == Some(true);
+        // Kubernetes: allowPrivilegeEscalation defaults to true; false sets
+        // no_new_privs, and must not be combined with privileged.
+        out.allow_privilege_escalation = sc.allow_privilege_escalation != Some(false);
         if sc.privileged == Some(true) && sc.allow_privilege_escalation == Some(false) {
             errs.invalid(
                 format!("{base}.securityContext"),
@@ -869,25 +1288,223 @@ fn container(
                 "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
             );
         }
-    }
-}
-
-/// Lexical cleaning as Go's `path.Clean`, enough to compare mount points.
-fn clean_path(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for part in p.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
+        if let Some(caps) = &sc.capabilities {
+            for (list, names, into) in [
+                ("drop", &caps.drop, &mut out.capabilities_drop),
+                ("add", &caps.add, &mut out.capabilities_add),
+            ] {
+                for (i, name) in names.iter().flatten().enumerate() {
+                    // The runtime refuses an unknown capability at start; here it is
+                    // an error with its field path instead.
+                    match CapabilityName::parse(name) {
+                        Some(cap) => into.push(cap),
+                        None => errs.unsupported_why(
+                            format!("{base}.securityContext.capabilities.{list}[{i}]"),
+                            name,
+                            "not a Linux capability",
+                        ),
+                    }
+                }
             }
-            _ => parts.push(part),
         }
     }
-    format!("/{}", parts.join("/"))
+    // The kubelet refuses to start such a container ("container's runAsUser breaks
+    // non-root policy"); with the user given in the pod, that is known now. With the
+    // user from the image, the translator checks it.
+    if out.run_as_non_root && out.run_as_user == Some(Id::ROOT) {
+        errs.forbidden(
+            format!("{base}.securityContext.runAsNonRoot"),
+            &format!("container has runAsNonRoot and {user_field} is 0 (root)"),
+        );
+    }
+    out
 }
 
-fn env_var(errs: &mut Errs, eb: &str, e: &EnvVar, refs: &Refs<'_>) {
+impl Errs {
+    fn unsupported_why(&mut self, path: impl Into<String>, value: &str, why: &str) {
+        self.push(path, format!("Unsupported value: {}: {why}", quote(value)));
+    }
+}
+
+fn volume_mounts(
+    errs: &mut Errs,
+    base: &str,
+    c: &k8s::Container,
+    volumes: &[Declared],
+    privileged: bool,
+) -> Vec<VolumeMount> {
+    let mut mount_paths = HashSet::new();
+    let mut out = Vec::new();
+    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let mb = format!("{base}.volumeMounts[{i}]");
+        let before = errs.0.len();
+        // An invalid volume was reported where it is declared.
+        let mut volume = None;
+        if m.name.is_empty() {
+            errs.required(format!("{mb}.name"));
+        } else {
+            match volumes.iter().find(|d| d.name == m.name) {
+                Some(d) => volume = d.volume.as_ref().map(|v| v.name.clone()),
+                None => errs.not_found(format!("{mb}.name"), &m.name),
+            }
+        }
+        let mp = format!("{mb}.mountPath");
+        let mut mount_path = None;
+        if m.mount_path.is_empty() {
+            errs.required(&mp);
+        } else {
+            mount_path = absolute_path(errs, &mp, &m.mount_path);
+            if m.mount_path.contains(':') {
+                errs.invalid_str(&mp, &m.mount_path, "must not contain ':'");
+            }
+            // Kubernetes compares the cleaned path, so `/data/` duplicates `/data`.
+            if let Some(p) = &mount_path
+                && !mount_paths.insert(p.clean())
+            {
+                errs.duplicate(&mp, &m.mount_path);
+            }
+        }
+        let sub_path = match m.sub_path.as_deref() {
+            Some(sp) if !sp.is_empty() => descending_path(errs, &format!("{mb}.subPath"), sp),
+            _ => None,
+        };
+        let propagation = errs
+            .one_of(
+                format!("{mb}.mountPropagation"),
+                m.mount_propagation.as_deref(),
+                PROPAGATIONS,
+                |p| match p {
+                    "None" => Some(MountPropagation::None),
+                    "HostToContainer" => Some(MountPropagation::HostToContainer),
+                    "Bidirectional" => Some(MountPropagation::Bidirectional),
+                    _ => None,
+                },
+            )
+            .unwrap_or(MountPropagation::None);
+        if propagation == MountPropagation::Bidirectional && !privileged {
+            errs.forbidden(
+                format!("{mb}.mountPropagation"),
+                "Bidirectional mount propagation is available only to privileged containers",
+            );
+        }
+        if errs.0.len() == before
+            && let (Some(volume), Some(mount_path)) = (volume, mount_path)
+        {
+            out.push(VolumeMount {
+                volume,
+                mount_path,
+                read_only: m.read_only == Some(true),
+                sub_path,
+                propagation,
+            });
+        }
+    }
+    out
+}
+
+fn resources(errs: &mut Errs, base: &str, c: &k8s::Container) -> Resources {
+    let mut out = Resources::default();
+    let Some(res) = &c.resources else {
+        return out;
+    };
+    for (kind, map) in [("limits", &res.limits), ("requests", &res.requests)] {
+        for (name, q) in map.iter().flatten() {
+            let v = quantity(errs, &format!("{base}.resources.{kind}.{name}"), &q.0);
+            match (kind, name.as_str()) {
+                ("limits", "cpu") => out.cpu_limit = v,
+                ("limits", "memory") => out.memory_limit = v,
+                ("requests", "cpu") => out.cpu_request = v,
+                ("requests", "memory") => out.memory_request = v,
+                // Other resources are refused by the field tables.
+                _ => {}
+            }
+        }
+    }
+    // The API server defaults a request that is not set to the limit.
+    out.cpu_request = out.cpu_request.or(out.cpu_limit);
+    out.memory_request = out.memory_request.or(out.memory_limit);
+    out
+}
+
+/// The resources of container `name` (for `resourceFieldRef.containerName`).
+fn resources_of(all: &[&k8s::Container], name: &str) -> Option<Resources> {
+    let c = all.iter().find(|c| c.name == name)?;
+    let mut scratch = Errs::default();
+    Some(resources(&mut scratch, "", c))
+}
+
+fn env_from(
+    errs: &mut Errs,
+    warnings: &mut Vec<String>,
+    eb: &str,
+    e: &k8s::EnvFromSource,
+    refs: &Refs<'_>,
+    env: &mut Vec<model::EnvVar>,
+) {
+    let prefix = e.prefix.as_deref().unwrap_or_default();
+    if !prefix.is_empty() {
+        env_name(errs, &format!("{eb}.prefix"), prefix);
+    }
+    let data = match (&e.config_map_ref, &e.secret_ref) {
+        (None, None) => {
+            errs.required_because(eb, "must specify one of: `configMapRef` or `secretRef`");
+            return;
+        }
+        (Some(_), Some(_)) => {
+            errs.invalid(
+                eb,
+                "\"\"",
+                "may not have more than one field specified at a time",
+            );
+            return;
+        }
+        (Some(cm), None) => {
+            let p = format!("{eb}.configMapRef.name");
+            name_subdomain(errs, &p, &cm.name);
+            let data = refs.config_map_text(&cm.name);
+            if !cm.name.is_empty() && cm.optional != Some(true) && data.is_none() {
+                errs.not_found(p, &cm.name);
+            }
+            data
+        }
+        (None, Some(s)) => {
+            let p = format!("{eb}.secretRef.name");
+            name_subdomain(errs, &p, &s.name);
+            let data = refs.secret_data(&s.name);
+            if !s.name.is_empty() && s.optional != Some(true) && data.is_none() {
+                errs.not_found(p, &s.name);
+            }
+            data
+        }
+    };
+    let mut skipped = Vec::new();
+    for (key, value) in data.into_iter().flatten() {
+        let name = format!("{prefix}{key}");
+        if is_env_name(&name) {
+            env.push(model::EnvVar {
+                name,
+                value: EnvValue::Data(String::from_utf8_lossy(&value).into_owned()),
+            });
+        } else {
+            skipped.push(name);
+        }
+    }
+    // The kubelet skips such keys and records an event saying so.
+    if !skipped.is_empty() {
+        warnings.push(format!(
+            "{eb}: keys skipped, not valid environment variable names: {}",
+            skipped.join(", ")
+        ));
+    }
+}
+
+fn env_var(
+    errs: &mut Errs,
+    eb: &str,
+    e: &k8s::EnvVar,
+    c: &k8s::Container,
+    ctx: &ContainerCtx<'_>,
+) -> Option<model::EnvVar> {
     let np = format!("{eb}.name");
     if e.name.is_empty() {
         errs.required(np);
@@ -895,7 +1512,10 @@ fn env_var(errs: &mut Errs, eb: &str, e: &EnvVar, refs: &Refs<'_>) {
         env_name(errs, &np, &e.name);
     }
     let Some(from) = &e.value_from else {
-        return;
+        return Some(model::EnvVar {
+            name: e.name.clone(),
+            value: EnvValue::Literal(e.value.clone().unwrap_or_default()),
+        });
     };
     let vb = format!("{eb}.valueFrom");
     if e.value.as_deref().is_some_and(|v| !v.is_empty()) {
@@ -923,60 +1543,92 @@ fn env_var(errs: &mut Errs, eb: &str, e: &EnvVar, refs: &Refs<'_>) {
         1 => {}
         _ => errs.invalid(&vb, "\"\"", "may not have more than one field specified at a time"),
     }
+    let mut value = None;
     if let Some(f) = &from.field_ref {
-        field_ref(errs, &format!("{vb}.fieldRef"), f, ENV_FIELD_PATHS);
+        value = field_ref(errs, &format!("{vb}.fieldRef"), f, ENV_FIELD_PATHS).map(EnvValue::Field);
     }
     if let Some(r) = &from.resource_field_ref {
-        resource_field_ref(errs, &format!("{vb}.resourceFieldRef"), r);
+        let p = format!("{vb}.resourceFieldRef");
+        if let Some((field, divisor)) = resource_field_ref(errs, &p, r) {
+            // An env var's resourceFieldRef defaults to its own container.
+            let resources = match r.container_name.as_deref().filter(|n| !n.is_empty()) {
+                None => {
+                    let mut scratch = Errs::default();
+                    Some(resources(&mut scratch, "", c))
+                }
+                Some(name) => {
+                    let found = resources_of(ctx.all, name);
+                    if found.is_none() {
+                        errs.not_found(format!("{p}.containerName"), name);
+                    }
+                    found
+                }
+            };
+            value = resources.map(|resources| {
+                EnvValue::Resource(Box::new(ResourceRef {
+                    resources,
+                    field,
+                    divisor,
+                }))
+            });
+        }
     }
     if let Some(k) = &from.config_map_key_ref {
         let kb = format!("{vb}.configMapKeyRef");
-        key_ref(
+        value = key_ref(
             errs,
             &kb,
             &k.name,
             &k.key,
             k.optional == Some(true),
-            refs.config_maps.contains_key(&k.name),
-            || refs.config_map_has_text(&k.name, &k.key),
+            ctx.refs.config_map_text(&k.name),
         );
     }
     if let Some(k) = &from.secret_key_ref {
         let kb = format!("{vb}.secretKeyRef");
-        key_ref(
+        value = key_ref(
             errs,
             &kb,
             &k.name,
             &k.key,
             k.optional == Some(true),
-            refs.secrets.contains_key(&k.name),
-            || refs.secret_has(&k.name, &k.key),
+            ctx.refs.secret_data(&k.name),
         );
     }
+    value.map(|value| model::EnvVar {
+        name: e.name.clone(),
+        value,
+    })
 }
 
 /// A `configMapKeyRef`/`secretKeyRef`: the document and key must be in the input,
-/// unless `optional: true` (then a missing one leaves the variable unset).
+/// unless `optional: true` (then a missing one leaves the variable unset: `None`).
 fn key_ref(
     errs: &mut Errs,
     kb: &str,
     name: &str,
     key: &str,
     optional: bool,
-    exists: bool,
-    has_key: impl Fn() -> bool,
-) {
+    data: Option<BTreeMap<String, Vec<u8>>>,
+) -> Option<EnvValue> {
     name_subdomain(errs, &format!("{kb}.name"), name);
     if key.is_empty() {
         errs.required(format!("{kb}.key"));
     }
-    if name.is_empty() || key.is_empty() || optional {
-        return;
+    if name.is_empty() || key.is_empty() {
+        return None;
     }
-    if !exists {
-        errs.not_found(format!("{kb}.name"), name);
-    } else if !has_key() {
-        errs.not_found(format!("{kb}.key"), key);
+    match data.as_ref().map(|d| d.get(key)) {
+        Some(Some(v)) => Some(EnvValue::Data(String::from_utf8_lossy(v).into_owned())),
+        _ if optional => None,
+        None => {
+            errs.not_found(format!("{kb}.name"), name);
+            None
+        }
+        Some(None) => {
+            errs.not_found(format!("{kb}.key"), key);
+            None
+        }
     }
 }
 
@@ -1006,15 +1658,33 @@ pub(crate) fn data_keys<'k>(errs: &mut Errs, field: &str, keys: impl Iterator<It
 fn resource_field_ref(
     errs: &mut Errs,
     base: &str,
-    r: &k8s_openapi::api::core::v1::ResourceFieldSelector,
-) {
+    r: &k8s::ResourceFieldSelector,
+) -> Option<(ResourceField, Quantity)> {
     let p = format!("{base}.resource");
-    if r.resource.is_empty() {
-        errs.required(p);
-    } else if !RESOURCE_FIELDS.contains(&r.resource.as_str()) {
-        errs.unsupported(p, &r.resource, RESOURCE_FIELDS);
-    }
-    if let Some(d) = &r.divisor {
-        quantity(errs, &format!("{base}.divisor"), &d.0);
-    }
+    let field = match r.resource.as_str() {
+        "" => {
+            errs.required(p);
+            None
+        }
+        "limits.cpu" => Some(ResourceField::LimitsCpu),
+        "limits.memory" => Some(ResourceField::LimitsMemory),
+        "requests.cpu" => Some(ResourceField::RequestsCpu),
+        "requests.memory" => Some(ResourceField::RequestsMemory),
+        other => {
+            errs.unsupported(p, other, RESOURCE_FIELDS);
+            None
+        }
+    };
+    let divisor = match &r.divisor {
+        Some(d) => {
+            let q = quantity(errs, &format!("{base}.divisor"), &d.0)?;
+            if q.is_zero() {
+                errs.invalid_str(format!("{base}.divisor"), &d.0, "must be greater than zero");
+                return None;
+            }
+            q
+        }
+        None => Quantity::ONE,
+    };
+    Some((field?, divisor))
 }

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::backoff::Backoff;
 use super::reaper::Exit;
+use crate::model::{ContainerKind, RestartPolicy};
 use crate::state::{ContainerState, ContainerStatus, PodPhase, PodState, rfc3339};
-use crate::translate::{ContainerKind, ContainerPlan, PodPlan};
+use crate::translate::{ContainerPlan, PodPlan};
 
 /// A started container: its init pid and where its exit arrives.
 pub struct Started {
@@ -159,7 +160,7 @@ impl<C: Containers + 'static> Lifecycle<C> {
                 last_state: None,
                 restart_count: 0,
                 ready: false,
-                stop_signal: c.stop_signal.clone(),
+                stop_signal: c.stop_signal,
             })
             .collect()
     }
@@ -362,7 +363,9 @@ impl<C: Containers + 'static> Lifecycle<C> {
                     }
                 }
                 ContainerKind::Sidecar => match self.start(c, 0) {
-                    Ok(started) => monitors.push(self.monitor(c.clone(), started, "Always")),
+                    Ok(started) => {
+                        monitors.push(self.monitor(c.clone(), started, RestartPolicy::Always))
+                    }
                     Err(e) => return self.fail(format!("sidecar container {:?}: {e}", c.name)),
                 },
                 ContainerKind::App => apps.push(c.clone()),
@@ -396,12 +399,12 @@ impl<C: Containers + 'static> Lifecycle<C> {
                     .map(|s| s.into_inner().unwrap().expect("every app was started")),
             )
             .collect();
-        let policy = self.plan.restart_policy.clone();
+        let policy = self.plan.restart_policy;
         let mut app_monitors = Vec::new();
         let mut first_error = None;
         for (c, result) in results {
             match result {
-                Ok(started) => app_monitors.push(self.monitor(c, started, &policy)),
+                Ok(started) => app_monitors.push(self.monitor(c, started, policy)),
                 Err(e) if first_error.is_none() => {
                     first_error = Some(format!("container {:?}: {e}", c.name))
                 }
@@ -511,7 +514,7 @@ impl<C: Containers + 'static> Lifecycle<C> {
             }
             // Kubernetes: a failed init container fails the pod under Never, and is
             // retried with back-off under OnFailure and Always.
-            if self.plan.restart_policy == "Never" {
+            if self.plan.restart_policy == RestartPolicy::Never {
                 let msg = self.failure_message(c, &exit, restart);
                 return Err(self.fail(msg));
             }
@@ -529,10 +532,9 @@ impl<C: Containers + 'static> Lifecycle<C> {
         self: &Arc<Self>,
         c: ContainerPlan,
         first: Started,
-        policy: &str,
+        policy: RestartPolicy,
     ) -> std::thread::JoinHandle<()> {
         let me = Arc::clone(self);
-        let policy = policy.to_string();
         std::thread::spawn(move || {
             let mut backoff = Backoff::new(me.timing.backoff_initial, me.timing.backoff_max);
             let mut current = first;
@@ -549,11 +551,7 @@ impl<C: Containers + 'static> Lifecycle<C> {
                 if me.is_stopping() {
                     return;
                 }
-                let restart = match policy.as_str() {
-                    "Always" => true,
-                    "OnFailure" => exit.code != 0,
-                    _ => false,
-                };
+                let restart = policy.restarts(exit.code);
                 if !restart {
                     let _ = me.ops.remove(&c);
                     return;
@@ -635,7 +633,7 @@ impl<C: Containers + 'static> Lifecycle<C> {
                 .unwrap();
             slots.get(&c.id).is_some_and(|x| x.exits != exits_before)
         };
-        let _ = self.ops.signal(c, &c.stop_signal);
+        let _ = self.ops.signal(c, &c.stop_signal.runtime_arg());
         if !wait(grace) {
             let _ = self.ops.signal(c, "SIGKILL");
             wait(AFTER_SIGKILL);
@@ -653,7 +651,7 @@ impl<C: Containers + 'static> Lifecycle<C> {
                 s.phase = PodPhase::Terminating;
             }
         });
-        let grace = Duration::from_secs(self.plan.termination_grace_period_seconds.max(0) as u64);
+        let grace = Duration::from_secs(self.plan.termination_grace_period_seconds);
         let deadline = Instant::now() + grace;
         let remaining = || {
             deadline

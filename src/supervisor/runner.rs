@@ -13,9 +13,10 @@ use super::reaper::Reaper;
 use crate::bundle::{Mounter, SystemMounter, is_mount_point};
 use crate::howto::Setup;
 use crate::logs::{self, LogWriter, RotateLimits, Stream};
+use crate::model::ContainerKind;
 use crate::paths::PodPaths;
 use crate::runtime::{CreateOptions, OciRuntime, Stdio3};
-use crate::translate::{ContainerKind, ContainerPlan};
+use crate::translate::ContainerPlan;
 
 pub struct RuntimeContainers {
     pub runtime: Arc<dyn OciRuntime>,

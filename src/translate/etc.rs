@@ -1,7 +1,7 @@
 //! The pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, one set per pod,
 //! bind-mounted into every container (as the kubelet and CRI runtimes do).
 
-use k8s_openapi::api::core::v1::{HostAlias, PodDNSConfig};
+use crate::model::{DnsConfig, DnsPolicy, HostAlias};
 
 /// `/etc/hosts` in the kubelet's managed format (pkg/kubelet/kubelet_pods.go,
 /// `managedHostsFileContent`), with hostAliases appended.
@@ -47,8 +47,7 @@ fn host_aliases(aliases: &[HostAlias]) -> String {
     }
     let mut out = String::from("\n# Entries added by HostAliases.\n");
     for alias in aliases {
-        let names = alias.hostnames.as_deref().unwrap_or_default();
-        out.push_str(&format!("{}\t{}\n", alias.ip, names.join("\t")));
+        out.push_str(&format!("{}\t{}\n", alias.ip, alias.hostnames.join("\t")));
     }
     out
 }
@@ -90,12 +89,12 @@ fn is_loopback_nameserver(ns: &str) -> bool {
 /// (systemd-resolved's 127.0.0.53, dnsmasq's 127.0.0.1), so such nameservers are
 /// dropped for it, as podman does.
 pub fn resolv_conf(
-    policy: &str,
+    policy: DnsPolicy,
     host_resolv: &str,
-    dns_config: Option<&PodDNSConfig>,
+    dns_config: Option<&DnsConfig>,
     host_network: bool,
 ) -> String {
-    let mut r = if policy == "None" {
+    let mut r = if policy == DnsPolicy::None {
         Resolv::default()
     } else {
         parse_resolv(host_resolv)
@@ -104,20 +103,20 @@ pub fn resolv_conf(
         r.nameservers.retain(|ns| !is_loopback_nameserver(ns));
     }
     if let Some(cfg) = dns_config {
-        for ns in cfg.nameservers.iter().flatten() {
+        for ns in &cfg.nameservers {
             if !r.nameservers.contains(ns) {
                 r.nameservers.push(ns.clone());
             }
         }
-        for s in cfg.searches.iter().flatten() {
+        for s in &cfg.searches {
             if !r.searches.contains(s) {
                 r.searches.push(s.clone());
             }
         }
-        for opt in cfg.options.iter().flatten() {
-            let rendered = match &opt.value {
-                Some(v) => format!("{}:{v}", opt.name.as_deref().unwrap_or_default()),
-                None => opt.name.clone().unwrap_or_default(),
+        for (name, value) in &cfg.options {
+            let rendered = match value {
+                Some(v) => format!("{name}:{v}"),
+                None => name.clone(),
             };
             let name = rendered.split(':').next().unwrap_or_default().to_string();
             // A dnsConfig option replaces the host's option of the same name.
@@ -142,7 +141,6 @@ pub fn resolv_conf(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::PodDNSConfigOption;
 
     #[test]
     fn hosts_file_has_the_kubelet_header_and_pod_line() {
@@ -155,7 +153,7 @@ mod tests {
     fn hosts_file_uses_fqdn_with_subdomain_and_appends_host_aliases() {
         let aliases = vec![HostAlias {
             ip: "10.1.2.3".into(),
-            hostnames: Some(vec!["foo.local".into(), "bar.local".into()]),
+            hostnames: vec!["foo.local".into(), "bar.local".into()],
         }];
         let text = hosts_file(
             None,
@@ -183,31 +181,28 @@ mod tests {
     #[test]
     fn resolv_conf_default_policy_keeps_host_servers_but_not_loopback_ones() {
         assert_eq!(
-            resolv_conf("ClusterFirst", HOST, None, false),
+            resolv_conf(DnsPolicy::ClusterFirst, HOST, None, false),
             "nameserver 10.0.0.2\nsearch example.com\noptions edns0 ndots:1\n"
         );
         assert_eq!(
-            resolv_conf("Default", HOST, None, true),
+            resolv_conf(DnsPolicy::Default, HOST, None, true),
             "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.com\noptions edns0 ndots:1\n"
         );
     }
 
     #[test]
     fn resolv_conf_merges_dns_config_and_none_policy_uses_only_it() {
-        let cfg = PodDNSConfig {
-            nameservers: Some(vec!["10.0.0.9".into()]),
-            searches: Some(vec!["svc.local".into()]),
-            options: Some(vec![PodDNSConfigOption {
-                name: Some("ndots".into()),
-                value: Some("5".into()),
-            }]),
+        let cfg = DnsConfig {
+            nameservers: vec!["10.0.0.9".into()],
+            searches: vec!["svc.local".into()],
+            options: vec![("ndots".into(), Some("5".into()))],
         };
         assert_eq!(
-            resolv_conf("Default", HOST, Some(&cfg), false),
+            resolv_conf(DnsPolicy::Default, HOST, Some(&cfg), false),
             "nameserver 10.0.0.2\nnameserver 10.0.0.9\nsearch example.com svc.local\noptions edns0 ndots:5\n"
         );
         assert_eq!(
-            resolv_conf("None", HOST, Some(&cfg), false),
+            resolv_conf(DnsPolicy::None, HOST, Some(&cfg), false),
             "nameserver 10.0.0.9\nsearch svc.local\noptions ndots:5\n"
         );
     }

@@ -51,7 +51,7 @@ fn try_plan_with(yaml: &str, img: ImageInfo) -> Result<PodPlan, TranslateError> 
     let paths = PodPaths::new("/pods/p");
     let host = host();
     plan(&PlanInput {
-        manifest: &manifest,
+        pod: &manifest.pod,
         images: &images,
         paths: &paths,
         host: &host,
@@ -211,7 +211,7 @@ fn image_entrypoint_cmd_workdir_env_and_stop_signal_are_used() {
         Some("/srv")
     );
     assert_eq!(env_var(spec, "FROM_IMAGE").as_deref(), Some("1"));
-    assert_eq!(plan.containers[0].stop_signal, "SIGQUIT");
+    assert_eq!(plan.containers[0].stop_signal.name(), "SIGQUIT");
 }
 
 #[test]
@@ -293,30 +293,6 @@ fn container_env_overrides_image_env_in_place() {
     assert_eq!(env, ["PATH=/bin", "FROM_IMAGE=pod"]);
 }
 
-#[test]
-fn relative_working_dir_is_an_error() {
-    // The manifest validator refuses it too; the translator does not trust that.
-    let mut manifest = manifest::parse(&pod("", ""), "t").unwrap();
-    manifest.pod.spec.as_mut().unwrap().containers[0].working_dir = Some("rel".into());
-    let images: BTreeMap<_, _> = [(IMAGE.to_string(), default_image())].into();
-    let err = plan(&PlanInput {
-        manifest: &manifest,
-        images: &images,
-        paths: &PodPaths::new("/pods/p"),
-        host: &host(),
-        infra_ns_dir: "/proc/1/ns",
-        pod_ip: None,
-    })
-    .unwrap_err();
-    assert_eq!(
-        err.issues,
-        [(
-            "spec.containers[0].workingDir".to_string(),
-            "Invalid value: \"rel\": must be an absolute path".to_string()
-        )]
-    );
-}
-
 fn user(spec: &Spec) -> (u32, u32, Option<Vec<u32>>) {
     let u = spec.process().as_ref().unwrap().user();
     (u.uid(), u.gid(), u.additional_gids().clone())
@@ -366,9 +342,10 @@ fn named_image_user_is_left_for_the_rootfs_lookup() {
     let plan = try_plan_with(&pod("", ""), named).unwrap();
     assert_eq!(
         plan.containers[0].user_lookup,
-        Some(UserSpec::Named {
+        Some(UserLookup {
             user: "www-data".into(),
-            group: None
+            group: None,
+            keep_gid: false,
         })
     );
 }
@@ -424,7 +401,7 @@ fn caps(spec: &Spec) -> Vec<Capability> {
 #[test]
 fn default_capabilities_are_containerds_and_never_inheritable() {
     let plan = plan_of(&pod("", ""));
-    assert_eq!(caps(app(&plan)).len(), spec::DEFAULT_CAPS.len());
+    assert_eq!(caps(app(&plan)).len(), capabilities::DEFAULT_CAPS.len());
     let c = app(&plan)
         .process()
         .as_ref()
@@ -452,7 +429,7 @@ fn capabilities_drop_all_then_add() {
 fn privileged_gets_every_capability_and_no_masked_paths() {
     let plan = plan_of(&pod("", "      securityContext: {privileged: true}\n"));
     let spec = app(&plan);
-    assert_eq!(caps(spec).len(), spec::all_capabilities().len());
+    assert_eq!(caps(spec).len(), capabilities::all().len());
     let linux = spec.linux().as_ref().unwrap();
     assert_eq!(linux.masked_paths().as_deref(), Some(&[][..]));
     assert_eq!(linux.readonly_paths().as_deref(), Some(&[][..]));
@@ -587,7 +564,7 @@ fn volumes_plan_their_host_side() {
     assert_eq!(
         v("hp").source,
         VolumeSource::HostPath {
-            host_path_type: "DirectoryOrCreate".into()
+            host_path_type: crate::model::HostPathType::DirectoryOrCreate
         }
     );
     assert_eq!(v("hp").host_path.to_str(), Some("/var/x"));
@@ -707,9 +684,44 @@ fn config_json_rendering_is_deterministic() {
 }
 
 #[test]
-fn a_terminal_for_the_main_process_is_refused_by_name() {
-    let issues = issues_of(&pod("", "      tty: true\n"));
-    assert_eq!(issues.len(), 1);
-    assert_eq!(issues[0].0, "spec.containers[0].tty");
-    assert!(issues[0].1.starts_with("not supported:"), "{issues:?}");
+fn an_image_stop_signal_is_parsed_and_a_bad_one_names_the_image() {
+    let quit = image(
+        ConfigBuilder::default()
+            .cmd(vec!["x".into()])
+            .stop_signal("quit")
+            .build()
+            .unwrap(),
+    );
+    let plan = try_plan_with(&pod("", ""), quit).unwrap();
+    assert_eq!(plan.containers[0].stop_signal.name(), "SIGQUIT");
+    // A STOPSIGNAL that is not a signal (here: shell text meant for stop.sh).
+    let hostile = image(
+        ConfigBuilder::default()
+            .cmd(vec!["x".into()])
+            .stop_signal("SIGTERM; touch /tmp/pwned")
+            .build()
+            .unwrap(),
+    );
+    let err = try_plan_with(&pod("", ""), hostile).unwrap_err();
+    assert_eq!(
+        err.issues,
+        [(
+            "spec.containers[0].image".to_string(),
+            format!("image {IMAGE:?} STOPSIGNAL: invalid signal \"SIGTERM; touch /tmp/pwned\"")
+        )]
+    );
+}
+
+#[test]
+fn run_as_group_applies_to_a_named_image_user_too() {
+    let named = image(
+        ConfigBuilder::default()
+            .cmd(vec!["x".into()])
+            .user("www-data")
+            .build()
+            .unwrap(),
+    );
+    let plan = try_plan_with(&pod("  securityContext: {runAsGroup: 7}\n", ""), named).unwrap();
+    assert_eq!(user(app(&plan)).1, 7);
+    assert!(plan.containers[0].user_lookup.as_ref().unwrap().keep_gid);
 }

@@ -828,25 +828,25 @@ fn resolve_images_pulls_per_image_pull_policy() {
     let m = pod(&format!(
         "    - {{name: a, image: {host}/test/app:v1}}\n    - {{name: b, image: {host}/test/app}}\n"
     ));
-    let images = resolve_images_with(&m, &store, &opts()).unwrap();
+    let images = resolve_images_with(&m.pod, &store, &opts()).unwrap();
     let latest = images.infos[&format!("{host}/test/app")].name.clone();
     assert_eq!(latest, format!("{host}/test/app:latest"));
     let first = store.get(&r(&latest)).unwrap().manifest_digest;
 
     // :latest is Always: a new image under the tag is pulled again.
     reg.push("index", "test/app:latest", &["--all"]);
-    resolve_images_with(&m, &store, &opts()).unwrap();
+    resolve_images_with(&m.pod, &store, &opts()).unwrap();
     let second = store.get(&r(&latest)).unwrap().manifest_digest;
     assert_ne!(first, second);
     // v1 is IfNotPresent: what is stored is used, even with the registry gone.
     drop(reg);
     let m = pod(&format!("    - {{name: a, image: {host}/test/app:v1}}\n"));
-    resolve_images_with(&m, &store, &opts()).unwrap();
+    resolve_images_with(&m.pod, &store, &opts()).unwrap();
     // Always with the registry unreachable uses the stored image (with a warning).
     let m = pod(&format!(
         "    - {{name: b, image: {host}/test/app:latest}}\n"
     ));
-    resolve_images_with(&m, &store, &opts()).unwrap();
+    resolve_images_with(&m.pod, &store, &opts()).unwrap();
 
     // Never: a missing image is an error naming it.
     let m = pod(&format!(
@@ -854,7 +854,7 @@ fn resolve_images_pulls_per_image_pull_policy() {
     ));
     let err = format!(
         "{:#}",
-        resolve_images_with(&m, &store, &opts()).err().unwrap()
+        resolve_images_with(&m.pod, &store, &opts()).err().unwrap()
     );
     assert!(
         err.contains(&format!("{host}/test/absent:v1")) && err.contains("Never"),
@@ -866,7 +866,7 @@ fn resolve_images_pulls_per_image_pull_policy() {
     ));
     let err = format!(
         "{:#}",
-        resolve_images_with(&m, &store, &opts()).err().unwrap()
+        resolve_images_with(&m.pod, &store, &opts()).err().unwrap()
     );
     assert!(
         err.contains("container \"d\"") && err.contains("unreachable"),

@@ -1,5 +1,10 @@
 //! Kubernetes resource quantities (`500m`, `1.5`, `128Mi`, `1G`, `2e3`), as exact
 //! rational numbers so that CPU millicores and memory bytes round like the kubelet.
+//!
+//! A quantity is at most 2^63-1 in its base unit (bytes, cores): what the kubelet
+//! and the runtime can hold in an int64. Larger values are refused when parsed, so
+//! no conversion downstream can wrap (a `limits.memory` of 2^64+100Mi must not
+//! become a 100 MiB limit, nor `16Ei` an unlimited one).
 
 /// A non-negative quantity as `numerator / 10^scale`, exact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,30 +14,48 @@ pub struct Quantity {
     scale: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
-)]
-pub struct QuantityError;
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QuantityError {
+    #[error(
+        "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    )]
+    Syntax,
+    /// Kubernetes' message for a negative resource amount.
+    #[error("must be greater than or equal to 0")]
+    Negative,
+    #[error("must be less than or equal to 9223372036854775807")]
+    TooLarge,
+}
+
+/// 2^63-1: the largest value a quantity may have, in its base unit.
+pub const MAX: u128 = i64::MAX as u128;
 
 impl Quantity {
     pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
         let text = text.trim();
         let text = text.strip_prefix('+').unwrap_or(text);
-        if text.starts_with('-') {
-            // Resource amounts podshim reads (limits, sizeLimit, divisors) are never negative.
-            return Err(QuantityError);
-        }
+        // Resource amounts (limits, sizeLimit, divisors) are never negative; the
+        // syntax is checked first so that `-x` is a syntax error, as in Kubernetes.
+        let negative = text.starts_with('-');
+        let text = text.strip_prefix('-').unwrap_or(text);
         let split = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(text.len());
         let (number, suffix) = text.split_at(split);
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
-            return Err(QuantityError);
+            return Err(QuantityError::Syntax);
         }
         let (int, frac) = number.split_once('.').unwrap_or((number, ""));
         let digits: String = format!("{int}{frac}");
-        let mut units: u128 = digits.parse().map_err(|_| QuantityError)?;
+        // Past this point the syntax is right: a value too big to hold is too large
+        // (or, negative, below zero).
+        let big = if negative {
+            QuantityError::Negative
+        } else {
+            QuantityError::TooLarge
+        };
+        // Only digits: a failed parse is an overflow.
+        let mut units: u128 = digits.parse().map_err(|_| big)?;
         let mut scale = frac.len() as u32;
         // Binary suffixes multiply by powers of 1024, decimal ones shift the scale.
         let (mul, exp10): (u128, i32) = match suffix {
@@ -53,26 +76,34 @@ impl Quantity {
             "P" => (1, 15),
             "E" => (1, 18),
             s if s.starts_with(['e', 'E']) => {
-                let exp: i32 = s[1..].parse().map_err(|_| QuantityError)?;
-                if !(-30..=30).contains(&exp) {
-                    return Err(QuantityError);
+                let exp: i32 = s[1..].parse().map_err(|_| QuantityError::Syntax)?;
+                if exp > 30 {
+                    return Err(big);
+                }
+                if exp < -30 {
+                    return Err(QuantityError::Syntax);
                 }
                 (1, exp)
             }
-            _ => return Err(QuantityError),
+            _ => return Err(QuantityError::Syntax),
         };
-        units = units.checked_mul(mul).ok_or(QuantityError)?;
+        units = units.checked_mul(mul).ok_or(big)?;
         if exp10 >= 0 {
-            units = units
-                .checked_mul(10u128.pow(exp10 as u32))
-                .ok_or(QuantityError)?;
+            units = units.checked_mul(10u128.pow(exp10 as u32)).ok_or(big)?;
         } else {
             scale += (-exp10) as u32;
         }
         if scale > 30 {
-            return Err(QuantityError);
+            return Err(QuantityError::Syntax);
         }
-        Ok(Quantity { units, scale })
+        let q = Quantity { units, scale };
+        if negative && units != 0 {
+            return Err(QuantityError::Negative);
+        }
+        if q.whole().is_none_or(|w| w > MAX) {
+            return Err(big);
+        }
+        Ok(q)
     }
 
     /// `ceil(self * 10^exp10 / divisor)`: how the kubelet rounds (CPU in millicores is
@@ -97,6 +128,26 @@ impl Quantity {
     /// Whole units (bytes for memory), rounded up.
     pub fn whole(&self) -> Option<u128> {
         self.ceil_scaled(0, &Quantity::ONE)
+    }
+
+    /// Whole units, rounded up: at most 2^63-1 by construction.
+    pub fn whole_i64(&self) -> i64 {
+        self.whole()
+            .and_then(|w| i64::try_from(w).ok())
+            .unwrap_or(i64::MAX)
+    }
+
+    /// Millicores, rounded up, saturating at `u64::MAX` (2^63-1 cores are more
+    /// millicores than an int64 holds; the kubelet clamps what it derives from them).
+    pub fn millis_u64(&self) -> u64 {
+        self.millis()
+            .and_then(|m| u64::try_from(m).ok())
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Whether the quantity is zero.
+    pub fn is_zero(&self) -> bool {
+        self.units == 0
     }
 
     /// `ceil(self / divisor)`, the downward API's rule for `resourceFieldRef`.
@@ -142,9 +193,43 @@ mod tests {
 
     #[test]
     fn malformed_quantities_are_refused() {
-        for text in ["", "abc", "1.2.3", "-1", "1Xi", "1e", "m", "1e99"] {
-            assert_eq!(Quantity::parse(text), Err(QuantityError), "{text}");
+        for text in ["", "abc", "1.2.3", "1Xi", "1e", "m", "1e-99", "-x", "--1"] {
+            assert_eq!(Quantity::parse(text), Err(QuantityError::Syntax), "{text}");
         }
+        assert_eq!(Quantity::parse("-1"), Err(QuantityError::Negative));
+        assert_eq!(Quantity::parse("-0"), Ok(Quantity::from_whole(0)));
+    }
+
+    #[test]
+    fn quantities_above_2_pow_63_minus_1_are_refused_never_wrapped() {
+        // 2^64 + 100Mi, 16Ei = 2^64, 9Ei > 2^63: each once wrapped into a small,
+        // unlimited or negative cgroup value.
+        for text in [
+            "18446744073814409216",
+            "16Ei",
+            "9Ei",
+            "1e19",
+            "1e99",
+            "9223372036854775808",
+            "99999999999999999999999999999999999999999",
+        ] {
+            assert_eq!(
+                Quantity::parse(text),
+                Err(QuantityError::TooLarge),
+                "{text}"
+            );
+        }
+        let max = Quantity::parse("9223372036854775807").unwrap();
+        assert_eq!(max.whole_i64(), i64::MAX);
+        // Rounds up past the cap: refused too.
+        assert_eq!(
+            Quantity::parse("9223372036854775807.5"),
+            Err(QuantityError::TooLarge)
+        );
+        // 8Ei is 2^63: one more than the cap.
+        assert_eq!(Quantity::parse("8Ei"), Err(QuantityError::TooLarge));
+        assert_eq!(Quantity::parse("7Ei").unwrap().whole_i64(), 7 << 60);
+        assert_eq!(Quantity::parse("7Ei").unwrap().millis_u64(), u64::MAX);
     }
 
     #[test]

@@ -1,0 +1,510 @@
+//! podshim's own pod: typed and validated once, by `manifest::load` (which parses
+//! the Kubernetes API types and lowers them into these), then read by `translate`,
+//! `pod` and the CLI. Parse, don't validate (ARCHITECTURE.md): every value here
+//! already satisfies Kubernetes' rules, so nothing downstream checks them again,
+//! and nothing downstream can fail on them.
+//!
+//! What the input's ConfigMaps and Secrets hold is resolved into the pod while it is
+//! lowered: environment values and projected files carry their data, so there are no
+//! references left to dangle.
+
+mod names;
+mod quantity;
+mod signal;
+mod values;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::image::ImageRef;
+
+pub use names::{
+    DEFAULT_NAMESPACE, DNS1123_LABEL_MSG, DNS1123_SUBDOMAIN_MSG, DnsLabel, DnsSubdomain, NameError,
+    POD_UID_MSG, PodKey, PodKeyError, PodUid,
+};
+pub use quantity::{Quantity, QuantityError};
+pub use signal::Signal;
+pub use values::{AbsPath, FileMode, Id, RelPath};
+
+/// One Pod, valid and defaulted.
+#[derive(Debug, Clone)]
+pub struct Pod {
+    pub key: PodKey,
+    /// As given, else derived from the key (stable across runs).
+    pub uid: PodUid,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub spec: PodSpec,
+}
+
+impl Pod {
+    pub fn namespace(&self) -> &str {
+        self.key.namespace.as_str()
+    }
+    pub fn name(&self) -> &str {
+        self.key.name.as_str()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PodSpec {
+    pub restart_policy: RestartPolicy,
+    /// Defaulted to 30, as the API server does.
+    pub termination_grace_period_seconds: u64,
+    pub hostname: Option<DnsLabel>,
+    pub subdomain: Option<DnsLabel>,
+    pub host_aliases: Vec<HostAlias>,
+    pub dns_policy: DnsPolicy,
+    pub dns_config: Option<DnsConfig>,
+    pub host_network: bool,
+    pub host_pid: bool,
+    pub host_ipc: bool,
+    pub share_process_namespace: bool,
+    pub supplemental_groups: Vec<Id>,
+    /// Namespaced sysctls only; `net.*` ones only with the pod's own network.
+    pub sysctls: Vec<Sysctl>,
+    pub node_name: Option<String>,
+    pub service_account_name: Option<String>,
+    pub volumes: Vec<Volume>,
+    /// `initContainers` (init containers and native sidecars) in order, then
+    /// `containers`. Names are unique across both.
+    pub containers: Vec<Container>,
+}
+
+impl PodSpec {
+    pub fn volume(&self, name: &DnsLabel) -> Option<&Volume> {
+        self.volumes.iter().find(|v| &v.name == name)
+    }
+}
+
+/// Kubernetes' pod `restartPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl RestartPolicy {
+    pub const NAMES: &'static [&'static str] = &["Always", "OnFailure", "Never"];
+
+    pub fn parse(s: &str) -> Option<RestartPolicy> {
+        Some(match s {
+            "Always" => RestartPolicy::Always,
+            "OnFailure" => RestartPolicy::OnFailure,
+            "Never" => RestartPolicy::Never,
+            _ => return None,
+        })
+    }
+
+    /// Whether a container that exited with `code` runs again.
+    pub fn restarts(self, code: i32) -> bool {
+        match self {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => code != 0,
+            RestartPolicy::Never => false,
+        }
+    }
+}
+
+/// What a container is to its pod. Native sidecars are init containers with
+/// `restartPolicy: Always` (KEP-753).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerKind {
+    /// The pause container owning the pod's namespaces.
+    Infra,
+    /// An init container: runs to completion, one at a time, before the next.
+    Init,
+    /// A native sidecar: started in init order, kept running, stopped after the
+    /// app containers.
+    Sidecar,
+    App,
+}
+
+impl ContainerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerKind::Infra => "infra",
+            ContainerKind::Init => "init",
+            ContainerKind::Sidecar => "sidecar",
+            ContainerKind::App => "app",
+        }
+    }
+}
+
+/// Kubernetes' `imagePullPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl PullPolicy {
+    pub const NAMES: &'static [&'static str] = &["Always", "IfNotPresent", "Never"];
+
+    /// The policy as written, else Kubernetes' default (SetDefaults_Container in
+    /// pkg/apis/core/v1/defaults.go): `Always` for the `latest` tag or no tag,
+    /// `IfNotPresent` otherwise (so also for a digest-only reference).
+    pub fn parse_or_default(written: Option<&str>, image: &ImageRef) -> Option<PullPolicy> {
+        Some(match written {
+            Some("Always") => PullPolicy::Always,
+            Some("IfNotPresent") => PullPolicy::IfNotPresent,
+            Some("Never") => PullPolicy::Never,
+            Some(_) => return None,
+            // ImageRef::parse gives `latest` to a name with neither tag nor digest.
+            None if image.tag.as_deref() == Some("latest") => PullPolicy::Always,
+            None => PullPolicy::IfNotPresent,
+        })
+    }
+}
+
+/// An image as the manifest names it, and as parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageName {
+    /// Exactly as written: the key images are looked up by (short names resolve
+    /// through registries.conf).
+    pub written: String,
+    /// Normalised the docker/Kubernetes way.
+    pub reference: ImageRef,
+}
+
+/// One container of the pod (not the infra).
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub name: DnsLabel,
+    pub kind: ContainerKind,
+    pub image: ImageName,
+    pub pull_policy: PullPolicy,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    pub working_dir: Option<AbsPath>,
+    /// The container's own variables in Kubernetes' order: every `envFrom` source,
+    /// then `env`. A later entry of the same name replaces an earlier one in place.
+    pub env: Vec<EnvVar>,
+    pub ports: Vec<ContainerPort>,
+    pub mounts: Vec<VolumeMount>,
+    pub resources: Resources,
+    pub security: ContainerSecurity,
+    pub stdin: bool,
+    /// Defaulted to `/dev/termination-log`.
+    pub termination_message_path: AbsPath,
+    pub termination_message_policy: TerminationMessagePolicy,
+}
+
+/// One environment variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    /// `value`: `$(VAR)`-expanded with the variables defined before it.
+    Literal(String),
+    /// A ConfigMap or Secret key's data (`envFrom`, `configMapKeyRef`,
+    /// `secretKeyRef`), used as is.
+    Data(String),
+    /// The downward API.
+    Field(FieldRef),
+    Resource(Box<ResourceRef>),
+}
+
+/// A downward API field (`fieldRef.fieldPath`, pkg/fieldpath).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldRef {
+    Name,
+    Namespace,
+    Uid,
+    NodeName,
+    ServiceAccountName,
+    PodIp,
+    PodIps,
+    HostIp,
+    HostIps,
+    /// All labels or annotations, one `key="value"` line each (volumes only).
+    Labels,
+    Annotations,
+    Label(String),
+    Annotation(String),
+}
+
+/// A downward API resource value (`resourceFieldRef`), with the resources of the
+/// container it names already looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRef {
+    pub resources: Resources,
+    pub field: ResourceField,
+    /// Defaulted to 1.
+    pub divisor: Quantity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceField {
+    LimitsCpu,
+    LimitsMemory,
+    RequestsCpu,
+    RequestsMemory,
+}
+
+/// CPU and memory, the resources podshim applies. A request that is not set is
+/// the limit, as the API server defaults it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub cpu_request: Option<Quantity>,
+    pub cpu_limit: Option<Quantity>,
+    pub memory_request: Option<Quantity>,
+    pub memory_limit: Option<Quantity>,
+}
+
+/// A container's security settings, the pod's `securityContext` merged under its
+/// own (container fields win).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerSecurity {
+    pub run_as_user: Option<Id>,
+    pub run_as_group: Option<Id>,
+    pub run_as_non_root: bool,
+    pub privileged: bool,
+    pub read_only_root_filesystem: bool,
+    /// `false` sets no_new_privs; Kubernetes' default is true.
+    pub allow_privilege_escalation: bool,
+    /// In the order written; `drop` applies before `add`.
+    pub capabilities_add: Vec<CapabilityName>,
+    pub capabilities_drop: Vec<CapabilityName>,
+}
+
+/// A capability as Kubernetes spells it (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CapabilityName {
+    All,
+    One(oci_spec::runtime::Capability),
+}
+
+impl CapabilityName {
+    pub fn parse(name: &str) -> Option<CapabilityName> {
+        if name.eq_ignore_ascii_case("ALL") {
+            return Some(CapabilityName::All);
+        }
+        let upper = name.to_ascii_uppercase();
+        let bare = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        // oci-spec's FromStr takes the bare name; its serde form has the prefix.
+        bare.parse().ok().map(CapabilityName::One)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TerminationMessagePolicy {
+    File,
+    FallbackToLogsOnError,
+}
+
+/// One `ports` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    pub container_port: u16,
+    pub name: Option<String>,
+    pub protocol: Protocol,
+    pub host_port: Option<u16>,
+    pub host_ip: Option<std::net::IpAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    TCP,
+    UDP,
+    SCTP,
+}
+
+/// One `volumeMounts` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// A volume of the pod (checked).
+    pub volume: DnsLabel,
+    pub mount_path: AbsPath,
+    pub read_only: bool,
+    pub sub_path: Option<RelPath>,
+    pub propagation: MountPropagation,
+}
+
+/// `mountPropagation`. Bidirectional only on privileged containers (checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountPropagation {
+    None,
+    HostToContainer,
+    Bidirectional,
+}
+
+impl MountPropagation {
+    /// The OCI mount option: None → rprivate, HostToContainer → rslave,
+    /// Bidirectional → rshared.
+    pub fn option(self) -> &'static str {
+        match self {
+            MountPropagation::None => "rprivate",
+            MountPropagation::HostToContainer => "rslave",
+            MountPropagation::Bidirectional => "rshared",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub name: DnsLabel,
+    pub source: VolumeSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeSource {
+    HostPath {
+        path: AbsPath,
+        kind: HostPathType,
+    },
+    EmptyDir {
+        medium: StorageMedium,
+        size_limit: Option<Quantity>,
+    },
+    /// A configMap volume, its keys resolved into files.
+    ConfigMap {
+        files: Vec<KeyFile>,
+    },
+    /// A secret volume, its keys resolved into files (kept off disk).
+    Secret {
+        files: Vec<KeyFile>,
+    },
+    DownwardApi {
+        items: Vec<DownwardItem>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageMedium {
+    /// The node's disk (`medium: ""`).
+    Default,
+    /// tmpfs (`medium: Memory`).
+    Memory,
+}
+
+/// Kubernetes' hostPath `type` (pkg/volume/hostpath).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostPathType {
+    /// `""`: no check.
+    #[serde(rename = "")]
+    Unset,
+    DirectoryOrCreate,
+    Directory,
+    FileOrCreate,
+    File,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+impl HostPathType {
+    /// In the order Kubernetes lists them in its message.
+    pub const NAMES: &'static [&'static str] = &[
+        "",
+        "BlockDevice",
+        "CharDevice",
+        "Directory",
+        "DirectoryOrCreate",
+        "File",
+        "FileOrCreate",
+        "Socket",
+    ];
+
+    pub fn parse(s: &str) -> Option<HostPathType> {
+        Some(match s {
+            "" => HostPathType::Unset,
+            "DirectoryOrCreate" => HostPathType::DirectoryOrCreate,
+            "Directory" => HostPathType::Directory,
+            "FileOrCreate" => HostPathType::FileOrCreate,
+            "File" => HostPathType::File,
+            "Socket" => HostPathType::Socket,
+            "CharDevice" => HostPathType::CharDevice,
+            "BlockDevice" => HostPathType::BlockDevice,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostPathType::Unset => "",
+            HostPathType::DirectoryOrCreate => "DirectoryOrCreate",
+            HostPathType::Directory => "Directory",
+            HostPathType::FileOrCreate => "FileOrCreate",
+            HostPathType::File => "File",
+            HostPathType::Socket => "Socket",
+            HostPathType::CharDevice => "CharDevice",
+            HostPathType::BlockDevice => "BlockDevice",
+        }
+    }
+}
+
+/// One file of a configMap or secret volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    pub path: RelPath,
+    pub content: Vec<u8>,
+    pub mode: FileMode,
+}
+
+/// One file of a downwardAPI volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownwardItem {
+    pub path: RelPath,
+    pub value: DownwardValue,
+    pub mode: FileMode,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownwardValue {
+    Field(FieldRef),
+    Resource(Box<ResourceRef>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsPolicy {
+    ClusterFirst,
+    ClusterFirstWithHostNet,
+    Default,
+    None,
+}
+
+impl DnsPolicy {
+    pub const NAMES: &'static [&'static str] =
+        &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
+
+    pub fn parse(s: &str) -> Option<DnsPolicy> {
+        Some(match s {
+            "ClusterFirst" => DnsPolicy::ClusterFirst,
+            "ClusterFirstWithHostNet" => DnsPolicy::ClusterFirstWithHostNet,
+            "Default" => DnsPolicy::Default,
+            "None" => DnsPolicy::None,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// IP addresses, as written.
+    pub nameservers: Vec<String>,
+    pub searches: Vec<String>,
+    /// `name` or `name:value`.
+    pub options: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAlias {
+    /// An IP address, as written.
+    pub ip: String,
+    pub hostnames: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sysctl {
+    pub name: String,
+    pub value: String,
+}

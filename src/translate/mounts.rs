@@ -1,0 +1,148 @@
+//! A container's mounts: the OCI defaults, the pod's own files and `/dev/shm`, its
+//! volume mounts as bind mounts, and the termination log.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use oci_spec::runtime::{Mount, MountBuilder};
+use serde::{Deserialize, Serialize};
+
+use super::volumes::VolumePlan;
+use crate::model::Container;
+use crate::paths::PodPaths;
+
+/// A `subPath` mount whose source must be resolved inside the volume when the
+/// container starts: the validator checked it lexically; the bundle writer resolves
+/// it on disk without following a symlink out of the volume (CVE-2017-1002101,
+/// CVE-2021-25741).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubPathCheck {
+    pub volume_path: std::path::PathBuf,
+    pub sub_path: String,
+}
+
+pub fn bind_mount(destination: &str, source: &Path, options: Vec<String>) -> Mount {
+    MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(options)
+        .build()
+        .expect("a bind mount with a destination is a valid mount")
+}
+
+/// The mounts every container gets (the OCI runtime spec's Linux defaults, as runc's
+/// `runc spec` and containerd's default spec write them). `/dev/shm` is not here:
+/// the pod shares one, like the kubelet's sandbox shm.
+pub fn defaults(privileged: bool) -> Vec<Mount> {
+    let m = |dest: &str, typ: &str, source: &str, opts: &[&str]| {
+        MountBuilder::default()
+            .destination(dest)
+            .typ(typ)
+            .source(source)
+            .options(opts.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+            .build()
+            .expect("mount without id mappings is valid")
+    };
+    let sys_mode = if privileged { "rw" } else { "ro" };
+    vec![
+        m("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        m(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        m(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        m(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        m(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_mode],
+        ),
+        m(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["nosuid", "noexec", "nodev", "relatime", sys_mode],
+        ),
+    ]
+}
+
+/// The pod's `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` and `/dev/shm`,
+/// skipping any path the container mounts a volume on (the kubelet does not mount
+/// /etc/hosts over a volume).
+pub fn pod_files(paths: &PodPaths, read_only: bool, taken: &HashSet<String>) -> Vec<Mount> {
+    let rw = if read_only { "ro" } else { "rw" };
+    let mut mounts = Vec::new();
+    for file in ["hosts", "hostname", "resolv.conf"] {
+        let dest = format!("/etc/{file}");
+        if !taken.contains(&dest) {
+            mounts.push(bind_mount(
+                &dest,
+                &paths.etc_file(file),
+                vec!["rbind".into(), "rprivate".into(), rw.into()],
+            ));
+        }
+    }
+    if !taken.contains("/dev/shm") {
+        mounts.push(bind_mount(
+            "/dev/shm",
+            &paths.shm(),
+            vec![
+                "rbind".into(),
+                "rprivate".into(),
+                "nosuid".into(),
+                "nodev".into(),
+                "noexec".into(),
+            ],
+        ));
+    }
+    mounts
+}
+
+/// A container's volumeMounts as OCI bind mounts, plus the subPath checks. Every
+/// mount names a volume of the pod (the model guarantees it).
+pub fn volume_mounts(volumes: &[VolumePlan], c: &Container) -> (Vec<Mount>, Vec<SubPathCheck>) {
+    let mut mounts = Vec::new();
+    let mut checks = Vec::new();
+    for vm in &c.mounts {
+        let Some(volume) = volumes.iter().find(|v| v.name == vm.volume.as_str()) else {
+            debug_assert!(false, "the model names only declared volumes");
+            continue;
+        };
+        let mut source = volume.host_path.clone();
+        if let Some(sub) = &vm.sub_path {
+            source = source.join(sub.as_str());
+            checks.push(SubPathCheck {
+                volume_path: volume.host_path.clone(),
+                sub_path: sub.to_string(),
+            });
+        }
+        let mut options = vec!["rbind".to_string(), vm.propagation.option().to_string()];
+        if vm.read_only {
+            options.push("ro".into());
+        }
+        mounts.push(bind_mount(vm.mount_path.as_str(), &source, options));
+    }
+    (mounts, checks)
+}
