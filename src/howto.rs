@@ -1,23 +1,17 @@
 //! The how-to-run that `generate` writes beside the bundles: `run.sh` and `stop.sh`
 //! (plain runc, in Kubernetes order) and a README a person can follow by hand.
-//! Pure text from the plan, so it is golden-tested with the bundles.
+//! Pure text from the run plan and the teardown plan, so the scripts do what the
+//! supervisor does: the same setup steps, the same stop order and grace budget.
+//!
+//! Every value from the plan is single-quoted: names are parsed and signals are
+//! numbers rendered back (`model`), and quoting is the second line of defence.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::model::ContainerKind;
-use crate::translate::PodPlan;
-
-/// What the bundle writer did that the scripts must be able to redo or undo.
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Setup {
-    /// (target, options) overlay mounts.
-    pub overlays: Vec<(PathBuf, String)>,
-    /// (target, options) tmpfs mounts.
-    pub tmpfs: Vec<(PathBuf, String)>,
-    /// hostPath entries to create: (path, is_dir).
-    pub host_paths: Vec<(PathBuf, bool)>,
-}
+use crate::model::{ContainerKind, HostPathType};
+use crate::run_plan::{RunPlan, SetupStep};
+use crate::teardown::{self, Step};
 
 /// Single-quotes `s` for sh.
 fn q(s: impl AsRef<str>) -> String {
@@ -37,7 +31,100 @@ fn kind_label(kind: ContainerKind) -> &'static str {
     }
 }
 
-pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> String {
+/// The setup steps as shell, as [`crate::bundle::ensure`] makes them before a start.
+pub fn setup_script(plan: &RunPlan) -> String {
+    let mut s = String::new();
+    for step in &plan.setup {
+        match step {
+            SetupStep::Directory { path, mode } => {
+                let _ = writeln!(s, "mkdir -p {p} && chmod {mode:o} {p}", p = qp(path));
+            }
+            SetupStep::Tmpfs {
+                target,
+                options,
+                files,
+            } => {
+                let _ = writeln!(s, "mkdir -p {}", qp(target));
+                if files.is_empty() {
+                    let _ = writeln!(
+                        s,
+                        "mountpoint -q {t} || mount -t tmpfs -o {o} tmpfs {t}",
+                        t = qp(target),
+                        o = q(options)
+                    );
+                } else {
+                    // Its files lived only in memory: gone once it was unmounted.
+                    let _ = writeln!(
+                        s,
+                        "mountpoint -q {t} || {{ echo \"run.sh: {}: a memory-backed volume lost its files when it was unmounted; run podshim generate again\" >&2; exit 1; }}",
+                        target
+                            .display()
+                            .to_string()
+                            .replace(['"', '\\', '$', '`'], "_"),
+                        t = qp(target)
+                    );
+                }
+            }
+            SetupStep::Overlay {
+                target,
+                lower,
+                upper,
+                work,
+            } => {
+                let _ = writeln!(s, "mkdir -p {} {} {}", qp(target), qp(upper), qp(work));
+                let _ = writeln!(
+                    s,
+                    "mountpoint -q {t} || mount -t overlay -o {o} overlay {t}",
+                    t = qp(target),
+                    o = q(SetupStep::overlay_options(lower, upper, work))
+                );
+            }
+            SetupStep::HostPath { volume, path, kind } => {
+                let p = qp(path);
+                let fail = |what: &str| {
+                    format!(
+                        "{{ echo {} >&2; exit 1; }}",
+                        q(format!(
+                            "run.sh: volume {volume}: hostPath {}: {what}",
+                            path.display()
+                        ))
+                    )
+                };
+                let line = match kind {
+                    HostPathType::Unset => continue,
+                    HostPathType::DirectoryOrCreate => format!(
+                        "[ -e {p} ] || mkdir -p -m 0{:o} {p}; [ -d {p} ] || {}",
+                        crate::bundle::HOST_DIR_MODE,
+                        fail("exists but is not a directory")
+                    ),
+                    HostPathType::FileOrCreate => format!(
+                        "[ -e {p} ] || install -m 0{:o} /dev/null {p}; [ -f {p} ] || {}",
+                        crate::bundle::HOST_FILE_MODE,
+                        fail("exists but is not a file")
+                    ),
+                    HostPathType::Directory => {
+                        format!("[ -d {p} ] || {}", fail("is not a Directory"))
+                    }
+                    HostPathType::File => format!("[ -f {p} ] || {}", fail("is not a File")),
+                    HostPathType::Socket => format!("[ -S {p} ] || {}", fail("is not a Socket")),
+                    HostPathType::CharDevice => {
+                        format!("[ -c {p} ] || {}", fail("is not a CharDevice"))
+                    }
+                    HostPathType::BlockDevice => {
+                        format!("[ -b {p} ] || {}", fail("is not a BlockDevice"))
+                    }
+                };
+                let _ = writeln!(s, "{line}");
+            }
+        }
+    }
+    s
+}
+
+/// `run.sh`: the setup steps, the infra, the infra's pid written into the joining
+/// bundles, then the containers in Kubernetes order. `podshim` is the binary that
+/// generated it, used only to bind subPath mounts safely.
+pub fn run_script(plan: &RunPlan, podshim: &Path) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "#!/bin/sh");
     let _ = writeln!(
@@ -51,45 +138,14 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
     );
     let _ = writeln!(s, "set -eu");
     let _ = writeln!(s, "RUNC=\"${{RUNC:-runc}}\"");
-    let _ = writeln!(s, "DIR={}", qp(dir));
+    let _ = writeln!(s, "PODSHIM=\"${{PODSHIM:-{}}}\"", podshim.display());
+    let _ = writeln!(s, "DIR={}", qp(&plan.base));
     let _ = writeln!(s, "mkdir -p \"$DIR/logs\"");
     let _ = writeln!(
         s,
-        "\n# 1. Mounts (already made by generate; redone after a reboot)."
+        "\n# 1. Mounts and volumes (made by generate; made again after a reboot or stop.sh)."
     );
-    for (target, options) in &setup.tmpfs {
-        let _ = writeln!(
-            s,
-            "mountpoint -q {t} || mount -t tmpfs -o {o} tmpfs {t}",
-            t = qp(target),
-            o = q(options)
-        );
-    }
-    for (target, options) in &setup.overlays {
-        let _ = writeln!(
-            s,
-            "mountpoint -q {t} || mount -t overlay -o {o} overlay {t}",
-            t = qp(target),
-            o = q(options)
-        );
-    }
-    if !setup.host_paths.is_empty() {
-        let _ = writeln!(
-            s,
-            "\n# hostPath volumes of type DirectoryOrCreate / FileOrCreate."
-        );
-        for (path, is_dir) in &setup.host_paths {
-            if *is_dir {
-                let _ = writeln!(s, "[ -e {p} ] || mkdir -p -m 0755 {p}", p = qp(path));
-            } else {
-                let _ = writeln!(
-                    s,
-                    "[ -e {p} ] || install -m 0644 /dev/null {p}",
-                    p = qp(path)
-                );
-            }
-        }
-    }
+    s.push_str(&setup_script(plan));
     let infra = &plan.infra;
     let _ = writeln!(
         s,
@@ -97,9 +153,9 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
     );
     let _ = writeln!(
         s,
-        "\"$RUNC\" create --bundle \"$DIR/bundles/{id}\" {qid} </dev/null >\"$DIR/logs/POD.log\" 2>&1",
-        id = infra.id,
-        qid = q(&infra.id)
+        "\"$RUNC\" create --bundle {b} {id} </dev/null >\"$DIR/logs/POD.log\" 2>&1",
+        b = qp(&infra.bundle),
+        id = q(&infra.id)
     );
     let _ = writeln!(s, "\"$RUNC\" start {}", q(&infra.id));
     let _ = writeln!(
@@ -107,11 +163,24 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
         "pid=$(\"$RUNC\" state {} | sed -n 's/^ *\"pid\": *\\([0-9]*\\).*/\\1/p')",
         q(&infra.id)
     );
-    let _ = writeln!(
-        s,
-        "# Every other bundle joins the namespaces through this link."
-    );
-    let _ = writeln!(s, "ln -sfn \"/proc/$pid/ns\" {}", qp(ns_link));
+    let joining: Vec<_> = plan
+        .containers
+        .iter()
+        .filter(|c| !c.joins.is_empty())
+        .collect();
+    if !joining.is_empty() {
+        let _ = writeln!(
+            s,
+            "# The other bundles join /proc/<infra pid>/ns/*: write the pid into them."
+        );
+        for c in joining {
+            let _ = writeln!(
+                s,
+                "sed -i -E 's#\"/proc/[^/\"]+/ns/#\"/proc/'\"$pid\"'/ns/#g' {}",
+                qp(&c.config_file())
+            );
+        }
+    }
     let _ = writeln!(
         s,
         "# runc brings lo up in a new network namespace, other runtimes may not: do it here."
@@ -127,13 +196,22 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
     let mut apps_started = false;
     for c in &plan.containers {
         let log = format!("\"$DIR/logs/{}.log\"", c.name);
+        if c.kind == ContainerKind::App && !apps_started {
+            apps_started = true;
+            let _ = writeln!(s, "\n# 4. App containers, detached.");
+        }
+        if !c.sub_paths.is_empty() {
+            // Resolved inside the volume without following a symlink out, and bound by
+            // file descriptor (CVE-2017-1002101): not a job for the shell.
+            let _ = writeln!(s, "\"$PODSHIM\" bind-subpaths \"$DIR\" {}", q(&c.name));
+        }
         match c.kind {
             ContainerKind::Init => {
                 let _ = writeln!(
                     s,
-                    "rc=0; \"$RUNC\" run --bundle \"$DIR/bundles/{id}\" {qid} </dev/null >{log} 2>&1 || rc=$?",
-                    id = c.id,
-                    qid = q(&c.id)
+                    "rc=0; \"$RUNC\" run --bundle {b} {id} </dev/null >{log} 2>&1 || rc=$?",
+                    b = qp(&c.bundle),
+                    id = q(&c.id)
                 );
                 let _ = writeln!(
                     s,
@@ -148,15 +226,11 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
                 );
             }
             ContainerKind::Sidecar | ContainerKind::App => {
-                if c.kind == ContainerKind::App && !apps_started {
-                    apps_started = true;
-                    let _ = writeln!(s, "\n# 4. App containers, detached.");
-                }
                 let _ = writeln!(
                     s,
-                    "\"$RUNC\" run -d --bundle \"$DIR/bundles/{id}\" {qid} </dev/null >{log} 2>&1",
-                    id = c.id,
-                    qid = q(&c.id)
+                    "\"$RUNC\" run -d --bundle {b} {id} </dev/null >{log} 2>&1",
+                    b = qp(&c.bundle),
+                    id = q(&c.id)
                 );
             }
             ContainerKind::Infra => {}
@@ -170,65 +244,108 @@ pub fn run_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> 
     s
 }
 
-pub fn stop_script(plan: &PodPlan, dir: &Path, ns_link: &Path, setup: &Setup) -> String {
+/// `stop.sh`: the teardown plan of the bundles ([`teardown::plan`]) as shell, with
+/// the pod's one grace budget. A container is only touched when the runtime says
+/// it runs this pod's bundle.
+pub fn stop_script(plan: &RunPlan) -> String {
+    let all: Vec<_> = plan.all().collect();
     let mut s = String::new();
     let _ = writeln!(s, "#!/bin/sh");
     let _ = writeln!(
         s,
-        "# Stops pod {}/{}: app containers, then sidecars in reverse, then infra; each gets",
+        "# Stops pod {}/{}: app containers together, then sidecars and init containers in",
         plan.namespace, plan.name
     );
     let _ = writeln!(
         s,
-        "# its stop signal, then SIGKILL after terminationGracePeriodSeconds. Then unmounts."
+        "# reverse, then the infra; one grace budget of terminationGracePeriodSeconds for the"
+    );
+    let _ = writeln!(
+        s,
+        "# pod (each step at least {} s): stop signal, then SIGKILL. Then unmounts.",
+        teardown::MIN_GRACE.as_secs()
     );
     let _ = writeln!(s, "set -u");
     let _ = writeln!(s, "RUNC=\"${{RUNC:-runc}}\"");
-    let _ = writeln!(s, "DIR={}", qp(dir));
-    let _ = writeln!(s, "GRACE={}", plan.termination_grace_period_seconds);
-    let _ = writeln!(s, "stop() {{");
-    let _ = writeln!(s, "  \"$RUNC\" state \"$1\" >/dev/null 2>&1 || return 0");
-    let _ = writeln!(s, "  \"$RUNC\" kill \"$1\" \"$2\" 2>/dev/null");
+    let _ = writeln!(s, "DIR={}", qp(&plan.base));
+    let _ = writeln!(
+        s,
+        "GRACE=\"${{GRACE:-{}}}\"",
+        plan.termination_grace_period_seconds
+    );
+    let _ = writeln!(s, "START=$(date +%s)");
+    let _ = writeln!(s, "step_grace() {{");
+    let _ = writeln!(
+        s,
+        "  left=$((START + GRACE - $(date +%s))); min={}; [ \"$GRACE\" -lt $min ] && min=$GRACE",
+        teardown::MIN_GRACE.as_secs()
+    );
+    let _ = writeln!(s, "  [ $left -gt $min ] && echo $left || echo $min");
+    let _ = writeln!(s, "}}");
+    let _ = writeln!(
+        s,
+        "ours() {{ # ID BUNDLE: the runtime's container $1 runs bundle $2"
+    );
+    let _ = writeln!(
+        s,
+        "  \"$RUNC\" state \"$1\" 2>/dev/null | grep -qF \"\\\"bundle\\\": \\\"$2\\\"\""
+    );
+    let _ = writeln!(s, "}}");
+    let _ = writeln!(s, "stop() {{ # ID BUNDLE SIGNAL GRACE");
+    let _ = writeln!(s, "  ours \"$1\" \"$2\" || return 0");
+    let _ = writeln!(s, "  \"$RUNC\" kill \"$1\" \"$3\" 2>/dev/null");
     let _ = writeln!(s, "  i=0");
     let _ = writeln!(
         s,
-        "  while [ $i -lt $((GRACE * 10)) ] && \"$RUNC\" state \"$1\" 2>/dev/null | grep -q '\"running\"'; do sleep 0.1; i=$((i + 1)); done"
+        "  while [ $i -lt $(($4 * 10)) ] && \"$RUNC\" state \"$1\" 2>/dev/null | grep -q '\"running\"'; do sleep 0.1; i=$((i + 1)); done"
     );
+    let _ = writeln!(s, "  \"$RUNC\" kill --all \"$1\" KILL 2>/dev/null");
     let _ = writeln!(s, "  \"$RUNC\" delete -f \"$1\" >/dev/null 2>&1 || true");
     let _ = writeln!(s, "}}");
-    // App containers stop together, as the kubelet stops them; sidecars then stop one
-    // by one in reverse order (KEP-753), then the infra.
-    for c in plan
-        .containers
-        .iter()
-        .filter(|c| c.kind == ContainerKind::App)
-    {
-        let _ = writeln!(s, "stop {} {} &", q(&c.id), c.stop_signal);
-    }
-    let _ = writeln!(s, "wait");
-    let sidecars = plan
-        .containers
-        .iter()
-        .filter(|c| c.kind == ContainerKind::Sidecar)
-        .rev();
-    let inits = plan
-        .containers
-        .iter()
-        .filter(|c| c.kind == ContainerKind::Init);
-    for c in sidecars.chain(inits) {
-        let _ = writeln!(s, "stop {} {}", q(&c.id), c.stop_signal);
-    }
-    let _ = writeln!(s, "stop {} {}", q(&plan.infra.id), plan.infra.stop_signal);
-    let _ = writeln!(s, "rm -f {}", qp(ns_link));
-    for (target, _) in setup.overlays.iter().rev().chain(setup.tmpfs.iter().rev()) {
-        let _ = writeln!(s, "! mountpoint -q {t} || umount {t}", t = qp(target));
+    for step in teardown::plan(plan, &teardown::Scope::Bundles) {
+        match step {
+            Step::Stop(indices) => {
+                let _ = writeln!(s, "g=$(step_grace)");
+                let background = indices.len() > 1;
+                for i in &indices {
+                    let c = all[*i];
+                    let _ = writeln!(
+                        s,
+                        "stop {} {} {} \"$g\"{}",
+                        q(&c.id),
+                        qp(&c.bundle),
+                        q(c.stop_signal.runtime_arg()),
+                        if background { " &" } else { "" }
+                    );
+                }
+                if background {
+                    let _ = writeln!(s, "wait");
+                }
+            }
+            Step::Unmount(_) => {
+                for c in plan.all() {
+                    for b in &c.sub_paths {
+                        let _ = writeln!(s, "! mountpoint -q {t} || umount {t}", t = qp(&b.target));
+                    }
+                }
+                for step in plan.setup.iter().rev() {
+                    if let SetupStep::Overlay { target, .. } | SetupStep::Tmpfs { target, .. } =
+                        step
+                    {
+                        let _ = writeln!(s, "! mountpoint -q {t} || umount {t}", t = qp(target));
+                    }
+                }
+            }
+            // Scope::Bundles: the files and the lease stay with the output.
+            Step::Release(_) | Step::Remove(_) => {}
+        }
     }
     let _ = writeln!(s, "exit 0");
     s
 }
 
 /// The README written into the output directory.
-pub fn readme(plan: &PodPlan, source: &str) -> String {
+pub fn readme(plan: &RunPlan, source: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Pod {}/{} as OCI bundles\n", plan.namespace, plan.name);
     let _ = writeln!(
@@ -273,12 +390,12 @@ pub fn readme(plan: &PodPlan, source: &str) -> String {
     );
     let _ = writeln!(
         s,
-        "2. `ln -sfn /proc/$(runc state {} | jq .pid)/ns infra-ns`: the other bundles' `config.json`",
-        plan.infra.id
+        "2. The other bundles' `config.json` name `/proc/INFRA_PID/ns/net` (and `ipc`, `uts`) as"
     );
     let _ = writeln!(
         s,
-        "   name `infra-ns/net`, `infra-ns/ipc`, `infra-ns/uts` as namespace paths, since the infra pid is only known now."
+        "   namespace paths: write the infra's pid (`runc state {}`) in place of `INFRA_PID`.",
+        plan.infra.id
     );
     let _ = writeln!(
         s,
@@ -288,6 +405,16 @@ pub fn readme(plan: &PodPlan, source: &str) -> String {
         s,
         "4. Sidecars and app containers: `runc run -d --bundle bundles/<id> <id>`."
     );
+    if plan.all().any(|c| !c.sub_paths.is_empty()) {
+        let _ = writeln!(
+            s,
+            "\nBefore a container with a `subPath` mount starts, `podshim bind-subpaths DIR NAME`"
+        );
+        let _ = writeln!(
+            s,
+            "resolves each subPath inside its volume and binds it under `subpaths/` (run.sh does)."
+        );
+    }
     let _ = writeln!(
         s,
         "\n`plan.json` holds the same plan for programs. The rootfs overlays, the pod's `/dev/shm`"
@@ -297,4 +424,15 @@ pub fn readme(plan: &PodPlan, source: &str) -> String {
         "and memory-backed volumes are mounts: `stop.sh` unmounts them."
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_quotes() {
+        assert_eq!(q("a'b"), r"'a'\''b'");
+        assert_eq!(q("$(x)"), "'$(x)'");
+    }
 }

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod fsutil;
 pub mod host;
 pub mod howto;
 pub mod ids;
@@ -14,7 +15,9 @@ pub mod manifest;
 pub mod model;
 pub mod paths;
 pub mod pause;
+pub mod run_plan;
 pub mod runtime;
 pub mod state;
 pub mod supervisor;
+pub mod teardown;
 pub mod translate;

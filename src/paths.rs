@@ -71,6 +71,19 @@ impl PodPaths {
     pub fn volume(&self, name: &str) -> PathBuf {
         self.volumes().join(name)
     }
+    /// The empty lower layer of an image that has none (overlayfs needs one).
+    pub fn empty_layer(&self, container_id: &str) -> PathBuf {
+        self.bundle(container_id).join("empty-layer")
+    }
+    /// Where the `index`-th volumeMount of a container, a subPath one, is bound
+    /// before each start (the kubelet's `volume-subpaths/<volume>/<container>/<index>`):
+    /// a path of podshim's that config.json names as the mount source.
+    pub fn sub_path(&self, container_id: &str, index: usize) -> PathBuf {
+        self.base
+            .join("subpaths")
+            .join(container_id)
+            .join(index.to_string())
+    }
     /// The pod-wide `/dev/shm` (one tmpfs, bind-mounted into every container).
     pub fn shm(&self) -> PathBuf {
         self.base.join("shm")
@@ -85,11 +98,5 @@ impl PodPaths {
     }
     pub fn etc_file(&self, name: &str) -> PathBuf {
         self.etc().join(name)
-    }
-    /// A directory of symlinks `net`, `ipc`, `uts`, `pid` pointing at the infra
-    /// process's namespaces; `generate`'s bundles join the pod through it, because the
-    /// infra pid is only known once it runs.
-    pub fn infra_ns_link(&self) -> PathBuf {
-        self.base.join("infra-ns")
     }
 }

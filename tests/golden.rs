@@ -4,6 +4,9 @@
 //! against the OCI runtime-spec JSON schema vendored in `tests/oci-schema/`
 //! (a byte-for-byte copy of runtime-spec's `schema/`; see its VERSION file).
 //!
+//! `plan.json` is the run plan `bundle::layout` makes of it over a store with fixed
+//! digests. Joining containers name `/proc/INFRA_PID/ns/*` until the infra runs.
+//!
 //! Refresh after an intended change: `scripts/update-golden`
 //! (PODSHIM_UPDATE_GOLDEN=1 cargo test --test golden).
 
@@ -11,9 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
-use podshim::manifest;
+use podshim::image::{ImageRef, StoredImage};
 use podshim::paths::PodPaths;
 use podshim::translate::{self, HostInfo, ImageInfo, PlanInput, render_config};
+use podshim::{bundle, manifest, run_plan};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -56,6 +60,22 @@ fn busybox() -> ImageInfo {
     }
 }
 
+/// The same image as stored: fixed digests and layer paths, as a store at
+/// /var/lib/podshim would hold it.
+fn stored_images() -> BTreeMap<String, StoredImage> {
+    let image = busybox();
+    let stored = StoredImage {
+        name: ImageRef::parse(&image.name).unwrap(),
+        manifest_digest: format!("sha256:{}", "1".repeat(64)),
+        config: image.config,
+        layer_dirs: vec![PathBuf::from(format!(
+            "/var/lib/podshim/layers/{}",
+            "2".repeat(64)
+        ))],
+    };
+    [(image.name, stored)].into()
+}
+
 fn examples() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(repo().join("bundles"))
         .unwrap()
@@ -77,17 +97,16 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
     images.insert("localhost/busybox:latest".to_string(), busybox());
     let base = golden_base(example);
     let paths = PodPaths::new(&base);
-    let ns = paths.infra_ns_link().display().to_string();
     let host = host();
     let plan = translate::plan(&PlanInput {
         pod: &manifest.pod,
         images: &images,
         paths: &paths,
         host: &host,
-        infra_ns_dir: &ns,
         pod_ip: None,
     })
     .unwrap_or_else(|e| panic!("{example}: {e}"));
+    let run = bundle::layout(&plan, &stored_images(), &base).unwrap();
     let mut out = BTreeMap::new();
     for c in plan.all() {
         out.insert(
@@ -95,10 +114,7 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
             render_config(&c.spec),
         );
     }
-    out.insert(
-        PathBuf::from("plan.json"),
-        serde_json::to_string_pretty(&plan).unwrap() + "\n",
-    );
+    out.insert(PathBuf::from("plan.json"), run_plan::render(&run));
     for f in &plan.files {
         let rel = f.path.strip_prefix(&base).unwrap();
         out.insert(rel.to_path_buf(), f.content.clone());

@@ -8,10 +8,11 @@ use anyhow::{Context, Result, bail};
 use super::Global;
 use super::prepare::{PodImages, resolve_images};
 use crate::bundle::{self, HostPaths, SystemMounter};
-use crate::howto::{self, Setup};
+use crate::howto;
 use crate::image::Store;
 use crate::paths::PodPaths;
-use crate::translate::{self, PlanInput, PodPlan};
+use crate::run_plan::{self, PLAN_FILE, RunPlan};
+use crate::translate::{self, PlanInput};
 use crate::{host, manifest};
 
 #[derive(Debug, clap::Args)]
@@ -22,9 +23,6 @@ pub struct Args {
     #[arg(short, long)]
     pub output: PathBuf,
 }
-
-/// The file that marks a directory as `generate` output, safe to replace.
-pub const PLAN_FILE: &str = "plan.json";
 
 pub fn absolute(path: &Path) -> Result<PathBuf> {
     Ok(if path.is_absolute() {
@@ -38,7 +36,7 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
 
 /// Refuses to write into a non-empty directory that is not a previous output, and
 /// clears a previous output (unmounting its rootfs overlays first).
-pub fn prepare_output(dir: &Path) -> Result<()> {
+pub fn prepare_output(dir: &Path, store: &Store) -> Result<()> {
     let Ok(mut entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -52,7 +50,8 @@ pub fn prepare_output(dir: &Path) -> Result<()> {
         );
     }
     bundle::remove(dir, &SystemMounter)
-        .with_context(|| format!("removing the previous output in {}", dir.display()))
+        .with_context(|| format!("removing the previous output in {}", dir.display()))?;
+    Ok(store.release(dir)?)
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
@@ -63,10 +62,11 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let store = Store::open(&global.store)?;
     let images = resolve_images(&manifest.pod, &store, global.registries_conf.as_deref())?;
     let dir = absolute(&args.output)?;
-    prepare_output(&dir)?;
+    prepare_output(&dir, &store)?;
     let plan = write_pod(
         &manifest,
         &images,
+        &store,
         &dir,
         HostPaths::Defer,
         &args.file.display().to_string(),
@@ -82,36 +82,48 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     Ok(())
 }
 
-/// The file recording the mounts the bundles need (a serialized [`Setup`]).
-pub const SETUP_FILE: &str = "mounts.json";
-
 /// Translates the pod and writes everything into `dir`: the bundles (and their
-/// mounts), plan.json, mounts.json, run.sh, stop.sh and README.md. On failure the
-/// mounts are undone and `dir` removed. Shared by `generate` and `up`.
+/// mounts), plan.json, run.sh, stop.sh and README.md, after taking the images'
+/// lease in the store. On failure the mounts are undone, `dir` removed and the
+/// lease dropped. Shared by `generate` and `up`.
 pub fn write_pod(
     manifest: &manifest::Manifest,
     images: &PodImages,
+    store: &Store,
     dir: &Path,
     host_paths: HostPaths,
     source: &str,
-) -> Result<PodPlan> {
+) -> Result<RunPlan> {
     let paths = PodPaths::new(dir);
-    let ns_link = paths.infra_ns_link();
     let host = host::read();
-    let ns_dir = ns_link.display().to_string();
-    let mut plan = translate::plan(&PlanInput {
+    let plan = translate::plan(&PlanInput {
         pod: &manifest.pod,
         images: &images.infos,
         paths: &paths,
         host: &host,
-        infra_ns_dir: &ns_dir,
         pod_ip: None,
     })?;
-    let written = match bundle::write(&mut plan, dir, &images.stored, &SystemMounter, host_paths) {
-        Ok(written) => written,
+    let layout = bundle::layout(&plan, &images.stored, dir)?;
+    let undo = || {
+        let _ = bundle::remove(dir, &SystemMounter);
+        let _ = store.release(dir);
+    };
+    // The lease before any layer is mounted: a prune from now on keeps them.
+    crate::fsutil::mkdir_mode(dir, 0o700).with_context(|| format!("creating {}", dir.display()))?;
+    let used: Vec<(String, String)> = layout
+        .images
+        .iter()
+        .map(|i| (i.name.clone(), i.manifest_digest.clone()))
+        .collect();
+    if let Err(e) = store.lease(dir, &used) {
+        undo();
+        return Err(e.into());
+    }
+    let run = match bundle::write(&plan, layout, &SystemMounter, host_paths) {
+        Ok(run) => run,
         Err(err) => {
             // bundle::write undid its mounts; the half-written directory goes too.
-            let _ = std::fs::remove_dir_all(dir);
+            undo();
             return Err(err).with_context(|| {
                 format!(
                     "writing the bundles of pod {}/{}",
@@ -120,45 +132,25 @@ pub fn write_pod(
             });
         }
     };
-    let setup = Setup {
-        overlays: written.overlays,
-        tmpfs: written.tmpfs,
-        host_paths: written.deferred_host_paths,
-    };
-    let result = write_files(&plan, dir, &ns_link, &setup, source);
+    let result = write_files(&run, source);
     if result.is_err() {
-        let _ = bundle::remove(dir, &SystemMounter);
+        undo();
     }
-    result.map(|()| plan)
+    result.map(|()| run)
 }
 
-fn write_files(
-    plan: &PodPlan,
-    dir: &Path,
-    ns_link: &Path,
-    setup: &Setup,
-    source: &str,
-) -> Result<()> {
+fn write_files(plan: &RunPlan, source: &str) -> Result<()> {
+    let dir = &plan.base;
     let write = |name: &str, text: String, mode: u32| -> Result<()> {
         let path = dir.join(name);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("chmod {}", path.display()))
     };
-    write(
-        "run.sh",
-        howto::run_script(plan, dir, ns_link, setup),
-        0o755,
-    )?;
-    write(
-        "stop.sh",
-        howto::stop_script(plan, dir, ns_link, setup),
-        0o755,
-    )?;
+    let exe = std::env::current_exe().context("finding the podshim binary")?;
+    write("run.sh", howto::run_script(plan, &exe), 0o755)?;
+    write("stop.sh", howto::stop_script(plan), 0o755)?;
     write("README.md", howto::readme(plan, source), 0o644)?;
-    let setup_json = serde_json::to_string_pretty(setup).context("serializing the mounts")? + "\n";
-    write(SETUP_FILE, setup_json, 0o644)?;
     // Written last: its presence marks a complete output.
-    let plan_json = serde_json::to_string_pretty(plan).context("serializing the plan")? + "\n";
-    write(PLAN_FILE, plan_json, 0o644)
+    write(PLAN_FILE, run_plan::render(plan), 0o644)
 }

@@ -122,6 +122,25 @@ pub enum Command {
     /// The per-pod supervisor (started by `up`).
     #[command(hide = true)]
     Supervise { pod_dir: PathBuf },
+    /// Binds a container's subPath mounts (run.sh calls it before each start).
+    #[command(hide = true, name = "bind-subpaths")]
+    BindSubpaths {
+        /// A `podshim generate` output.
+        dir: PathBuf,
+        /// The container.
+        container: String,
+    },
+}
+
+fn bind_subpaths(dir: &std::path::Path, container: &str) -> anyhow::Result<()> {
+    let plan = crate::run_plan::read(dir)?;
+    let c = plan
+        .container(container)
+        .ok_or_else(|| anyhow::anyhow!("{}: no container {container:?}", dir.display()))?;
+    Ok(crate::bundle::subpath::bind_all(
+        c,
+        &crate::bundle::SystemMounter,
+    )?)
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
@@ -134,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Exec(args) => exec::run(args, &cli.global),
         Command::Rm(args) => ok(rm::run(args, &cli.global)),
         Command::Supervise { pod_dir } => ok(crate::supervisor::supervise(&pod_dir)),
+        Command::BindSubpaths { dir, container } => ok(bind_subpaths(&dir, &container)),
         Command::Generate(args) => ok(generate::run(args, &cli.global)),
         Command::Import(args) => ok(images::import(args, &cli.global)),
         Command::Load(args) => ok(images::load(args, &cli.global)),

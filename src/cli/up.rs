@@ -62,7 +62,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         }
         (None, Some(dir)) => {
             let dir = absolute(dir)?;
-            let (plan, _) = crate::supervisor::read_plan(&dir)
+            let plan = crate::run_plan::read(&dir)
                 .with_context(|| format!("{} is not a `podshim generate` output", dir.display()))?;
             (
                 plan.namespace.clone(),
@@ -99,7 +99,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                 .as_ref()
                 .map(|f| f.display().to_string())
                 .unwrap_or_default();
-            match write_pod(&m, &images, &pod_dir, HostPaths::Create, &file) {
+            match write_pod(&m, &images, &store, &pod_dir, HostPaths::Create, &file) {
                 Ok(plan) => (pod_dir.clone(), plan),
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&pod_dir);
@@ -205,7 +205,7 @@ fn clear_leftovers(pod_dir: &Path) -> Result<()> {
 enum Source {
     Manifest(Box<manifest::Manifest>),
     /// A `generate` output directory and its plan.
-    Generated(PathBuf, Box<crate::translate::PodPlan>),
+    Generated(PathBuf, Box<crate::run_plan::RunPlan>),
 }
 
 enum Started {

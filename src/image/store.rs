@@ -57,6 +57,8 @@ pub struct Pruned {
     pub layers: usize,
     /// Leftovers of interrupted writes (in tmp/ and layers/.tmp-*).
     pub temporary: usize,
+    /// Leases whose holder is gone.
+    pub stale_leases: usize,
 }
 
 /// The image store under one root directory.
@@ -438,7 +440,16 @@ impl Store {
 
     /// Assemble a [`StoredImage`] from the store (no lock taken).
     pub(crate) fn stored(&self, name: &str, desc: &Descriptor) -> Result<StoredImage, ImageError> {
-        let mdigest = Digest::parse(desc.digest().as_ref())?;
+        self.stored_digest(name, &Digest::parse(desc.digest().as_ref())?)
+    }
+
+    /// [`Store::stored`] by manifest digest.
+    pub(crate) fn stored_digest(
+        &self,
+        name: &str,
+        mdigest: &Digest,
+    ) -> Result<StoredImage, ImageError> {
+        let mdigest = mdigest.clone();
         let manifest = self.manifest(name, &mdigest)?;
         let config = self.config(name, &manifest)?;
         let mut layer_dirs = Vec::new();
@@ -492,10 +503,7 @@ impl Store {
     }
 
     /// Untag `name`, then delete the blobs and unpacked layers that no
-    /// remaining name references.
-    ///
-    /// Layers still mounted by a running pod are not tracked here: callers
-    /// must not remove an image that a live pod uses.
+    /// remaining name and no lease (a pod, a `generate` output) references.
     pub fn remove(&self, name: &ImageRef) -> Result<(), ImageError> {
         let _lock = self.lock_exclusive()?;
         let mut names = self.read_names()?;
@@ -514,14 +522,20 @@ impl Store {
         self.gc(&names)
     }
 
-    /// Delete what `names` do not reference. Caller holds the exclusive lock,
-    /// so no import is half-way (its temp files are garbage too).
+    /// Delete what neither `names` nor a live lease references. Caller holds the
+    /// exclusive lock, so no import is half-way (its temp files are garbage too),
+    /// and no lease is being taken.
     fn gc(&self, names: &BTreeMap<String, Descriptor>) -> Result<Pruned, ImageError> {
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
+        let (leased, stale_leases) = self.leased_manifests()?;
+        let mut roots: Vec<(String, Digest)> = Vec::new();
         for (name, desc) in names {
-            let md = Digest::parse(desc.digest().as_ref())?;
-            let m = self.manifest(name, &md)?;
+            roots.push((name.clone(), Digest::parse(desc.digest().as_ref())?));
+        }
+        roots.extend(leased);
+        for (name, md) in &roots {
+            let m = self.manifest(name, md)?;
             blobs.insert(md.hex().to_string());
             blobs.insert(
                 Digest::parse(m.config().digest().as_ref())?
@@ -535,7 +549,10 @@ impl Store {
                 layers.insert(Digest::parse(id)?.hex().to_string());
             }
         }
-        let mut pruned = Pruned::default();
+        let mut pruned = Pruned {
+            stale_leases,
+            ..Pruned::default()
+        };
         let mut sweep = |dir: &Path, keep: &HashSet<String>| -> Result<(), ImageError> {
             for e in fs::read_dir(dir).map_err(|e| ImageError::io(dir, e))? {
                 let e = e.map_err(|e| ImageError::io(dir, e))?;

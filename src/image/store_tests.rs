@@ -617,3 +617,68 @@ fn load_layouts_written_by_umoci_and_skopeo() {
             .is_file()
     );
 }
+
+#[test]
+fn a_leased_image_survives_a_retag_and_prune_until_its_holder_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let tar = |name: &str, body: &[u8]| {
+        let p = tmp.path().join(format!("{name}.tar"));
+        fs::write(&p, RawTar::new().file(name, body).build()).unwrap();
+        p
+    };
+    let opts = ImportOptions {
+        cmd: Some(vec!["sh".into()]),
+        ..Default::default()
+    };
+    let v1 = store
+        .import(&tar("v1", b"one"), &r("localhost/app"), &opts)
+        .unwrap();
+    let holder = tmp.path().join("pod");
+    fs::create_dir(&holder).unwrap();
+    let images = [(v1.name.to_string(), v1.manifest_digest.clone())];
+    store.lease(&holder, &images).unwrap();
+    assert_eq!(
+        store.lease_holders(&v1.manifest_digest).unwrap(),
+        vec![holder.clone()]
+    );
+    // The name moves to another image; a prune must keep what the pod runs on.
+    let v2 = store
+        .import(&tar("v2", b"two"), &r("localhost/app"), &opts)
+        .unwrap();
+    assert_ne!(v1.manifest_digest, v2.manifest_digest);
+    store.prune().unwrap();
+    assert!(v1.layer_dirs[0].join("v1").is_file(), "leased layer pruned");
+    // rmi of the name does not take the leased content either.
+    store.remove(&r("localhost/app")).unwrap();
+    assert!(v1.layer_dirs[0].join("v1").is_file());
+    // Released (down), or its holder gone (reboot): collected.
+    fs::remove_dir(&holder).unwrap();
+    let pruned = store.prune().unwrap();
+    assert_eq!(pruned.stale_leases, 1);
+    assert!(!v1.layer_dirs[0].exists());
+    assert!(!v2.layer_dirs[0].exists());
+}
+
+#[test]
+fn a_lease_on_content_pruned_meanwhile_is_refused_and_records_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let t = tmp.path().join("a.tar");
+    fs::write(&t, RawTar::new().file("a", b"a").build()).unwrap();
+    let opts = ImportOptions {
+        cmd: Some(vec!["sh".into()]),
+        ..Default::default()
+    };
+    let a = store.import(&t, &r("localhost/a"), &opts).unwrap();
+    store.remove(&r("localhost/a")).unwrap();
+    let holder = tmp.path().join("pod");
+    fs::create_dir(&holder).unwrap();
+    let err = store
+        .lease(&holder, &[(a.name.to_string(), a.manifest_digest.clone())])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no longer whole in the store"), "{err}");
+    assert!(store.leases().unwrap().is_empty());
+    store.release(&holder).unwrap();
+}

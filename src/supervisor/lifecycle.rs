@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::backoff::Backoff;
 use super::reaper::Exit;
 use crate::model::{ContainerKind, RestartPolicy};
+use crate::run_plan::{RunContainer as ContainerPlan, RunPlan as PodPlan};
 use crate::state::{ContainerState, ContainerStatus, PodPhase, PodState, rfc3339};
-use crate::translate::{ContainerPlan, PodPlan};
 
 /// A started container: its init pid and where its exit arrives.
 pub struct Started {

@@ -158,13 +158,10 @@ fn container(name: &str, kind: ContainerKind) -> ContainerPlan {
         name: name.into(),
         kind,
         image: Some("img".into()),
-        spec: Default::default(),
-        joins: vec![],
         stop_signal: crate::model::Signal::TERM,
+        bundle: format!("/b/{name}").into(),
+        joins: vec![],
         sub_paths: vec![],
-        user_lookup: None,
-        run_as_non_root: false,
-        termination_log: None,
     }
 }
 
@@ -172,6 +169,10 @@ fn plan(policy: &str, grace: i64, containers: Vec<ContainerPlan>) -> PodPlan {
     let mut infra = container("POD", ContainerKind::Infra);
     infra.id = "ns_p".into();
     PodPlan {
+        version: 1,
+        base: "/b".into(),
+        setup: vec![],
+        images: vec![],
         pod_id: "ns_p".into(),
         namespace: "ns".into(),
         name: "p".into(),
@@ -180,9 +181,6 @@ fn plan(policy: &str, grace: i64, containers: Vec<ContainerPlan>) -> PodPlan {
         termination_grace_period_seconds: grace as u64,
         infra,
         containers,
-        volumes: vec![],
-        files: vec![],
-        shm: "/x".into(),
     }
 }
 

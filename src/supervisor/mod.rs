@@ -22,13 +22,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigSet, Signal};
 
-use crate::bundle::{self, SystemMounter};
-use crate::cli::generate::{PLAN_FILE, SETUP_FILE};
-use crate::howto::Setup;
-use crate::paths::PodPaths;
+use crate::bundle::{self, HostPaths, SystemMounter, When};
 use crate::runtime::{CliRuntime, RuntimeConfig};
 use crate::state::{self, PodPhase};
-use crate::translate::PodPlan;
 use lifecycle::{Lifecycle, Outcome, Timing};
 use reaper::{Reaper, ReaperSpawner};
 use runner::RuntimeContainers;
@@ -48,61 +44,12 @@ fn timing() -> Timing {
     t
 }
 
-pub fn read_plan(bundle_dir: &Path) -> Result<(PodPlan, Setup)> {
-    let plan_path = bundle_dir.join(PLAN_FILE);
-    let plan: PodPlan = serde_json::from_str(
-        &std::fs::read_to_string(&plan_path)
-            .with_context(|| format!("reading {}", plan_path.display()))?,
-    )
-    .with_context(|| format!("{}: not a podshim plan", plan_path.display()))?;
-    let setup_path = bundle_dir.join(SETUP_FILE);
-    let setup: Setup = serde_json::from_str(
-        &std::fs::read_to_string(&setup_path)
-            .with_context(|| format!("reading {}", setup_path.display()))?,
-    )
-    .with_context(|| format!("{}: not a podshim mounts file", setup_path.display()))?;
-    Ok((plan, setup))
-}
-
-/// Makes the mounts a bundle set needs, when they are missing (after a reboot, or
-/// after a generated pod's stop.sh).
-pub fn ensure_mounts(setup: &Setup) -> Result<()> {
-    use bundle::Mounter;
-    let mounted = bundle::MountTable::read();
-    for (target, options) in &setup.tmpfs {
-        if !mounted.contains(target) {
-            std::fs::create_dir_all(target)?;
-            SystemMounter
-                .mount_tmpfs(target, options)
-                .with_context(|| format!("mount tmpfs on {}", target.display()))?;
-        }
-    }
-    for (target, options) in &setup.overlays {
-        if !mounted.contains(target) {
-            SystemMounter
-                .mount_overlay(target, options)
-                .with_context(|| format!("mount the overlay on {}", target.display()))?;
-        }
-    }
-    for (path, is_dir) in &setup.host_paths {
-        if !path.exists() {
-            if *is_dir {
-                std::fs::create_dir_all(path)?;
-            } else {
-                std::fs::File::create(path)?;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Unmounts and removes what a pod left on disk: its bundle directory's mounts and,
 /// for `up FILE` pods, the directory itself; then the pod directory.
 pub fn remove_pod_files(pod_dir: &Path, bundle_dir: &Path) -> Result<()> {
     if bundle_dir != pod_dir {
         // A `generate` output run with `up --from`: unmount, keep the user's files.
         bundle::unmount_all_under(bundle_dir, &SystemMounter)?;
-        let _ = std::fs::remove_file(PodPaths::new(bundle_dir).infra_ns_link());
     }
     bundle::remove(pod_dir, &SystemMounter)
         .with_context(|| format!("removing {}", pod_dir.display()))
@@ -155,8 +102,15 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
 
     let mut pod_state = state::read(pod_dir)?;
     let bundle_dir = pod_state.bundle_dir.clone();
-    let (plan, setup) = read_plan(&bundle_dir)?;
-    if let Err(e) = ensure_mounts(&setup) {
+    let plan = crate::run_plan::read(&bundle_dir)?;
+    if let Err(e) = bundle::ensure(
+        &plan.setup,
+        &SystemMounter,
+        HostPaths::Create,
+        When::Starting,
+    )
+    .map_err(anyhow::Error::from)
+    {
         // Nothing ran yet: roll back like any failed start (unless `up --keep`).
         if !pod_state.keep_on_failure {
             let _ = remove_pod_files(pod_dir, &bundle_dir);
@@ -176,9 +130,9 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     let containers = RuntimeContainers {
         runtime: Arc::new(runtime),
         reaper,
-        paths: PodPaths::new(&bundle_dir),
         log_dir: pod_state.log_dir.clone(),
-        setup,
+        setup: plan.setup.clone(),
+        joining: plan.containers.clone(),
     };
     let dir = pod_dir.to_path_buf();
     let publish = Box::new(move |s: &state::PodState| {

@@ -11,22 +11,20 @@ use std::time::{Duration, SystemTime};
 use super::lifecycle::{Containers, Started};
 use super::reaper::Reaper;
 use crate::bundle::{Mounter, SystemMounter, is_mount_point};
-use crate::howto::Setup;
 use crate::logs::{self, LogWriter, RotateLimits, Stream};
 use crate::model::ContainerKind;
-use crate::paths::PodPaths;
+use crate::run_plan::{RunContainer, SetupStep};
 use crate::runtime::{CreateOptions, OciRuntime, Stdio3};
-use crate::translate::ContainerPlan;
 
 pub struct RuntimeContainers {
     pub runtime: Arc<dyn OciRuntime>,
     pub reaper: Arc<Reaper>,
-    /// The bundles' base directory (`infra-ns` is linked there).
-    pub paths: PodPaths,
     /// `<log dir>/<container>/<restart>.log`.
     pub log_dir: PathBuf,
     /// The rootfs overlays, to give a restarted container a fresh writable layer.
-    pub setup: Setup,
+    pub setup: Vec<SetupStep>,
+    /// The containers whose config.json gets the infra's namespaces.
+    pub joining: Vec<RunContainer>,
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -34,18 +32,27 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 impl RuntimeContainers {
-    fn bundle(&self, c: &ContainerPlan) -> PathBuf {
-        self.paths.bundle(&c.id)
+    fn bundle(&self, c: &RunContainer) -> PathBuf {
+        c.bundle.clone()
     }
 
     /// Kubernetes restarts a container as a new container with a fresh writable
     /// layer: empty the overlay's upper and work dirs and mount it again.
-    fn fresh_rootfs(&self, c: &ContainerPlan) -> Result<(), String> {
+    fn fresh_rootfs(&self, c: &RunContainer) -> Result<(), String> {
         let bundle = self.bundle(c);
-        let rootfs = bundle.join("rootfs");
-        let Some((_, options)) = self.setup.overlays.iter().find(|(t, _)| *t == rootfs) else {
+        let rootfs = c.rootfs();
+        let Some(options) = self.setup.iter().find_map(|s| match s {
+            SetupStep::Overlay {
+                target,
+                lower,
+                upper,
+                work,
+            } if *target == rootfs => Some(SetupStep::overlay_options(lower, upper, work)),
+            _ => None,
+        }) else {
             return Ok(());
         };
+        let options = &options;
         let mounter = SystemMounter;
         if is_mount_point(&rootfs) {
             mounter
@@ -73,11 +80,12 @@ impl RuntimeContainers {
 }
 
 impl Containers for RuntimeContainers {
-    fn start(&self, c: &ContainerPlan, restart: u32) -> Result<Started, String> {
+    fn start(&self, c: &RunContainer, restart: u32) -> Result<Started, String> {
         let bundle = self.bundle(c);
         if restart > 0 && c.kind != ContainerKind::Infra {
             self.fresh_rootfs(c)?;
         }
+        crate::bundle::subpath::bind_all(c, &SystemMounter).map_err(|e| e.to_string())?;
         let pid_file = bundle.join("pid");
         let _ = fs::remove_file(&pid_file);
         let mut stdio = Stdio3::default();
@@ -119,7 +127,7 @@ impl Containers for RuntimeContainers {
         Ok(Started { pid, exit })
     }
 
-    fn signal(&self, c: &ContainerPlan, signal: &str) -> Result<(), String> {
+    fn signal(&self, c: &RunContainer, signal: &str) -> Result<(), String> {
         // SIGKILL goes to every process of the container (its cgroup), as the
         // kubelet's final kill does; the stop signal only to its init.
         let all = signal == "SIGKILL" || signal == "KILL" || signal == "9";
@@ -130,7 +138,7 @@ impl Containers for RuntimeContainers {
         }
     }
 
-    fn remove(&self, c: &ContainerPlan) -> Result<(), String> {
+    fn remove(&self, c: &RunContainer) -> Result<(), String> {
         match self.runtime.delete(&c.id, true) {
             Ok(()) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
@@ -138,7 +146,7 @@ impl Containers for RuntimeContainers {
         }
     }
 
-    fn last_log_lines(&self, c: &ContainerPlan, restart: u32) -> String {
+    fn last_log_lines(&self, c: &RunContainer, restart: u32) -> String {
         // Give the log pumps a moment to drain what the container wrote last.
         std::thread::sleep(Duration::from_millis(50));
         let path = logs::log_file(&self.log_dir.join(&c.name), restart);
@@ -152,13 +160,10 @@ impl Containers for RuntimeContainers {
     }
 
     fn infra_started(&self, pid: i32) -> Result<(), String> {
-        let target = format!("/proc/{pid}/ns");
-        let link = self.paths.infra_ns_link();
-        let tmp = link.with_extension("tmp");
-        let _ = fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&target, &tmp)
-            .and_then(|()| fs::rename(&tmp, &link))
-            .map_err(|e| format!("link {} to {target}: {e}", link.display()))?;
+        // Every joining bundle names the infra's real /proc/<pid>/ns/* from now on.
+        for c in self.joining.iter().filter(|c| !c.joins.is_empty()) {
+            crate::bundle::join_infra(c, pid).map_err(|e| e.to_string())?;
+        }
         // A hostNetwork pod has no network namespace of its own: nothing to do.
         let own_netns = fs::read_link(format!("/proc/{pid}/ns/net")).ok()
             != fs::read_link("/proc/self/ns/net").ok();

@@ -36,7 +36,6 @@ use oci_spec::runtime::{
 use serde::{Deserialize, Serialize};
 
 pub use expand::expand;
-pub use mounts::SubPathCheck;
 pub use spec::render_config;
 pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
@@ -76,9 +75,6 @@ pub struct PlanInput<'a> {
     pub images: &'a BTreeMap<String, ImageInfo>,
     pub paths: &'a PodPaths,
     pub host: &'a HostInfo,
-    /// The directory whose `net`, `ipc`, `uts`, `pid` entries are the infra
-    /// container's namespaces.
-    pub infra_ns_dir: &'a str,
     pub pod_ip: Option<&'a str>,
 }
 
@@ -97,8 +93,8 @@ pub struct ContainerPlan {
     pub joins: Vec<String>,
     /// The image's STOPSIGNAL, else SIGTERM.
     pub stop_signal: Signal,
-    /// Mount sources to resolve inside their volume before start.
-    pub sub_paths: Vec<SubPathCheck>,
+    /// subPath mounts, resolved inside their volume and bound before each start.
+    pub sub_paths: Vec<crate::run_plan::SubPathBind>,
     /// A user name to resolve in the rootfs's /etc/passwd before start.
     pub user_lookup: Option<UserLookup>,
     /// `runAsNonRoot` must be verified against the resolved uid.
@@ -382,9 +378,9 @@ impl<'a> PodContext<'a> {
         c: &Container,
         id: &str,
         volumes: &[VolumePlan],
-    ) -> (Vec<Mount>, Vec<SubPathCheck>, PathBuf) {
+    ) -> (Vec<Mount>, Vec<crate::run_plan::SubPathBind>, PathBuf) {
         let privileged = c.security.privileged;
-        let (volume_mounts, sub_paths) = mounts::volume_mounts(volumes, c);
+        let (volume_mounts, sub_paths) = mounts::volume_mounts(self.input.paths, id, volumes, c);
         let taken: HashSet<String> = volume_mounts
             .iter()
             .map(|m| m.destination().to_string_lossy().into_owned())
@@ -483,7 +479,7 @@ impl<'a> PodContext<'a> {
             .expect("process with args and cwd is valid");
 
         let (mounts, sub_paths, termination_log) = self.mounts(c, &id, volumes);
-        let (ns, joins) = namespaces::container(&pod.spec, self.input.infra_ns_dir);
+        let (ns, joins) = namespaces::container(&pod.spec);
         // oci-spec's builders fall back to its own defaults for unset fields (masked
         // paths, a hostname of "youki", ...): every field is therefore set explicitly.
         let (masked, readonly) = if sc.privileged {

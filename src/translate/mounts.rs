@@ -5,22 +5,11 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use oci_spec::runtime::{Mount, MountBuilder};
-use serde::{Deserialize, Serialize};
 
 use super::volumes::VolumePlan;
 use crate::model::Container;
 use crate::paths::PodPaths;
-
-/// A `subPath` mount whose source must be resolved inside the volume when the
-/// container starts: the validator checked it lexically; the bundle writer resolves
-/// it on disk without following a symlink out of the volume (CVE-2017-1002101,
-/// CVE-2021-25741).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SubPathCheck {
-    pub volume_path: std::path::PathBuf,
-    pub sub_path: String,
-}
+use crate::run_plan::SubPathBind;
 
 pub fn bind_mount(destination: &str, source: &Path, options: Vec<String>) -> Mount {
     MountBuilder::default()
@@ -120,22 +109,32 @@ pub fn pod_files(paths: &PodPaths, read_only: bool, taken: &HashSet<String>) -> 
     mounts
 }
 
-/// A container's volumeMounts as OCI bind mounts, plus the subPath checks. Every
-/// mount names a volume of the pod (the model guarantees it).
-pub fn volume_mounts(volumes: &[VolumePlan], c: &Container) -> (Vec<Mount>, Vec<SubPathCheck>) {
+/// A container's volumeMounts as OCI bind mounts, plus its subPath binds. Every
+/// mount names a volume of the pod (the model guarantees it). A subPath mount's
+/// source is a path of podshim's that the resolved subPath is bound to before each
+/// start (`bundle::subpath`), never a path inside the volume that runc would
+/// resolve again (CVE-2017-1002101).
+pub fn volume_mounts(
+    paths: &PodPaths,
+    id: &str,
+    volumes: &[VolumePlan],
+    c: &Container,
+) -> (Vec<Mount>, Vec<SubPathBind>) {
     let mut mounts = Vec::new();
-    let mut checks = Vec::new();
-    for vm in &c.mounts {
+    let mut binds = Vec::new();
+    for (index, vm) in c.mounts.iter().enumerate() {
         let Some(volume) = volumes.iter().find(|v| v.name == vm.volume.as_str()) else {
             debug_assert!(false, "the model names only declared volumes");
             continue;
         };
         let mut source = volume.host_path.clone();
         if let Some(sub) = &vm.sub_path {
-            source = source.join(sub.as_str());
-            checks.push(SubPathCheck {
+            source = paths.sub_path(id, index);
+            binds.push(SubPathBind {
+                volume: volume.name.clone(),
                 volume_path: volume.host_path.clone(),
-                sub_path: sub.to_string(),
+                sub_path: sub.clone(),
+                target: source.clone(),
             });
         }
         let mut options = vec!["rbind".to_string(), vm.propagation.option().to_string()];
@@ -144,5 +143,5 @@ pub fn volume_mounts(volumes: &[VolumePlan], c: &Container) -> (Vec<Mount>, Vec<
         }
         mounts.push(bind_mount(vm.mount_path.as_str(), &source, options));
     }
-    (mounts, checks)
+    (mounts, binds)
 }

@@ -1,9 +1,20 @@
 //! Namespaces: the infra container creates the pod's; every other container joins
 //! them by path, except where the pod uses the host's.
 
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
 
 use crate::model::PodSpec;
+
+/// What a joining container's config.json names until the infra runs:
+/// `/proc/INFRA_PID/ns/<ns>`. The supervisor (and `run.sh`) write the infra's pid
+/// in once it is known, so that a running pod's bundles name the real
+/// `/proc/<infra-pid>/ns/*` (never a link that could be repointed).
+pub const INFRA_PID_PLACEHOLDER: &str = "INFRA_PID";
+
+/// `/proc/<pid>/ns`.
+pub fn ns_dir(pid: &str) -> String {
+    format!("/proc/{pid}/ns")
+}
 
 pub fn namespace(typ: LinuxNamespaceType, path: Option<String>) -> LinuxNamespace {
     let b = LinuxNamespaceBuilder::default().typ(typ);
@@ -33,9 +44,10 @@ pub fn infra(spec: &PodSpec) -> Vec<LinuxNamespace> {
 }
 
 /// A container's namespaces, and the names (`pid`, `ipc`, `net`, `uts`) of those it
-/// joins from the infra through `<ns_dir>/<name>`. Its PID namespace is the infra's
-/// only with `shareProcessNamespace`.
-pub fn container(spec: &PodSpec, ns_dir: &str) -> (Vec<LinuxNamespace>, Vec<String>) {
+/// joins from the infra through `/proc/INFRA_PID/ns/<name>`. Its PID namespace is
+/// the infra's only with `shareProcessNamespace`.
+pub fn container(spec: &PodSpec) -> (Vec<LinuxNamespace>, Vec<String>) {
+    let ns_dir = ns_dir(INFRA_PID_PLACEHOLDER);
     let mut ns = vec![namespace(LinuxNamespaceType::Mount, None)];
     let mut joins = Vec::new();
     let mut join = |typ: LinuxNamespaceType, file: &str| {
@@ -57,4 +69,94 @@ pub fn container(spec: &PodSpec, ns_dir: &str) -> (Vec<LinuxNamespace>, Vec<Stri
         ns.push(join(LinuxNamespaceType::Uts, "uts"));
     }
     (ns, joins)
+}
+
+/// The file under `/proc/<pid>/ns/` of a namespace type that containers join.
+fn ns_file(typ: LinuxNamespaceType) -> Option<&'static str> {
+    Some(match typ {
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Uts => "uts",
+        _ => return None,
+    })
+}
+
+/// Points every namespace `spec` joins at the running infra's: `/proc/<pid>/ns/*`.
+pub fn join_infra(spec: &mut Spec, infra_pid: i32) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let Some(namespaces) = linux.namespaces().clone() else {
+        return;
+    };
+    let dir = ns_dir(&infra_pid.to_string());
+    let joined: Vec<LinuxNamespace> = namespaces
+        .into_iter()
+        .map(|ns| match (ns.path(), ns_file(ns.typ())) {
+            (Some(_), Some(file)) => namespace(ns.typ(), Some(format!("{dir}/{file}"))),
+            _ => ns,
+        })
+        .collect();
+    linux.set_namespaces(Some(joined));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oci_spec::runtime::{LinuxBuilder, SpecBuilder};
+
+    fn paths(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<String>)> {
+        spec.linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .clone()
+            .unwrap()
+            .iter()
+            .map(|n| (n.typ(), n.path().as_ref().map(|p| p.display().to_string())))
+            .collect()
+    }
+
+    #[test]
+    fn joined_namespaces_get_the_infra_pid_and_own_ones_stay_unset() {
+        let pod = crate::manifest::parse(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  shareProcessNamespace: true\n  containers: [{name: c, image: x}]\n",
+            "t",
+        )
+        .unwrap()
+        .pod;
+        let (ns, joins) = container(&pod.spec);
+        assert_eq!(joins, ["pid", "ipc", "net", "uts"]);
+        let mut spec = SpecBuilder::default()
+            .linux(LinuxBuilder::default().namespaces(ns).build().unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(
+            paths(&spec)[2],
+            (
+                LinuxNamespaceType::Ipc,
+                Some("/proc/INFRA_PID/ns/ipc".into())
+            )
+        );
+        join_infra(&mut spec, 4242);
+        assert_eq!(
+            paths(&spec),
+            [
+                (LinuxNamespaceType::Mount, None),
+                (LinuxNamespaceType::Pid, Some("/proc/4242/ns/pid".into())),
+                (LinuxNamespaceType::Ipc, Some("/proc/4242/ns/ipc".into())),
+                (
+                    LinuxNamespaceType::Network,
+                    Some("/proc/4242/ns/net".into())
+                ),
+                (LinuxNamespaceType::Uts, Some("/proc/4242/ns/uts".into())),
+            ]
+        );
+        // Idempotent: a restart of the infra... never happens, but a second write
+        // with the same pid changes nothing.
+        let once = spec.clone();
+        join_infra(&mut spec, 4242);
+        assert_eq!(paths(&spec), paths(&once));
+    }
 }

@@ -55,7 +55,6 @@ fn try_plan_with(yaml: &str, img: ImageInfo) -> Result<PodPlan, TranslateError> 
         images: &images,
         paths: &paths,
         host: &host,
-        infra_ns_dir: "/proc/42/ns",
         pod_ip: None,
     })
 }
@@ -146,9 +145,18 @@ fn containers_join_the_infra_network_ipc_and_uts_namespaces() {
         [
             (LinuxNamespaceType::Mount, None),
             (LinuxNamespaceType::Pid, None),
-            (LinuxNamespaceType::Ipc, Some("/proc/42/ns/ipc".into())),
-            (LinuxNamespaceType::Network, Some("/proc/42/ns/net".into())),
-            (LinuxNamespaceType::Uts, Some("/proc/42/ns/uts".into())),
+            (
+                LinuxNamespaceType::Ipc,
+                Some("/proc/INFRA_PID/ns/ipc".into())
+            ),
+            (
+                LinuxNamespaceType::Network,
+                Some("/proc/INFRA_PID/ns/net".into())
+            ),
+            (
+                LinuxNamespaceType::Uts,
+                Some("/proc/INFRA_PID/ns/uts".into())
+            ),
         ]
     );
     // Joining the UTS namespace, the container must not rename the pod.
@@ -159,9 +167,10 @@ fn containers_join_the_infra_network_ipc_and_uts_namespaces() {
 #[test]
 fn share_process_namespace_joins_the_infra_pid_namespace() {
     let plan = plan_of(&pod("  shareProcessNamespace: true\n", ""));
-    assert!(
-        namespaces(app(&plan)).contains(&(LinuxNamespaceType::Pid, Some("/proc/42/ns/pid".into())))
-    );
+    assert!(namespaces(app(&plan)).contains(&(
+        LinuxNamespaceType::Pid,
+        Some("/proc/INFRA_PID/ns/pid".into())
+    )));
     assert_eq!(plan.containers[0].joins, ["pid", "ipc", "net", "uts"]);
 }
 
@@ -506,7 +515,7 @@ fn pod_files_are_mounted_unless_a_volume_covers_them() {
             .as_ref()
             .unwrap()
             .to_str(),
-        Some("/pods/p/volumes/h/hosts")
+        Some("/pods/p/subpaths/default_p_c/0")
     );
     assert_eq!(
         mount(spec, "/etc/resolv.conf")
@@ -606,17 +615,28 @@ fn optional_missing_config_map_volume_is_empty() {
 }
 
 #[test]
-fn sub_paths_are_checked_at_start() {
+fn sub_path_mounts_name_a_bind_target_of_podshims_not_a_path_in_the_volume() {
     let plan = plan_of(&pod(
         "  volumes: [{name: d, emptyDir: {}}]\n",
-        "      volumeMounts: [{name: d, mountPath: /x, subPath: a/b}]\n",
+        "      volumeMounts: [{name: d, mountPath: /y}, {name: d, mountPath: /x, subPath: a/b}]\n",
     ));
     assert_eq!(
         plan.containers[0].sub_paths,
-        [SubPathCheck {
+        [crate::run_plan::SubPathBind {
+            volume: "d".into(),
             volume_path: "/pods/p/volumes/d".into(),
-            sub_path: "a/b".into()
+            sub_path: crate::model::RelPath::parse("a/b").unwrap(),
+            target: "/pods/p/subpaths/default_p_c/1".into(),
         }]
+    );
+    // runc is given the bind target, which no container can write to or replace.
+    assert_eq!(
+        mount(app(&plan), "/x").unwrap().source().as_deref(),
+        Some(std::path::Path::new("/pods/p/subpaths/default_p_c/1"))
+    );
+    assert_eq!(
+        mount(app(&plan), "/y").unwrap().source().as_deref(),
+        Some(std::path::Path::new("/pods/p/volumes/d"))
     );
 }
 

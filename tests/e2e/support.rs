@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -73,13 +74,22 @@ pub fn example_in_namespace(example: &str, namespace: &str) -> String {
     text.replacen(&marker, &format!("{marker}  namespace: {namespace}\n"), 1)
 }
 
-/// Ids of the containers in `runc list`.
+/// Ids of the containers in `runc list`. runc fails a listing when a container
+/// of another test is deleted while it reads it: such a listing is taken again.
 pub fn runc_ids() -> Vec<String> {
-    let out = Command::new("runc")
-        .args(["list", "-q"])
-        .output()
-        .expect("runc list");
-    stdout(&out).lines().map(str::to_string).collect()
+    let mut last = None;
+    for _ in 0..20 {
+        let out = Command::new("runc")
+            .args(["list", "-q"])
+            .output()
+            .expect("runc list");
+        if out.status.success() {
+            return stdout(&out).lines().map(str::to_string).collect();
+        }
+        last = Some(stderr(&out));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("runc list keeps failing: {last:?}");
 }
 
 /// Mount points under `dir`.
@@ -104,5 +114,137 @@ impl Drop for Cleanup {
             let _ = Command::new("runc").args(["delete", "-f", id]).output();
         }
         let _ = podshim::bundle::remove(&self.dir, &podshim::bundle::SystemMounter);
+    }
+}
+
+/// A pod started by a test, stopped and removed (by its own ids) when dropped.
+pub struct Pod {
+    pub tmp: tempfile::TempDir,
+    pub ns: String,
+    pub name: String,
+    pub runtime: Option<String>,
+}
+
+impl Pod {
+    pub fn new(tag: &str, name: &str) -> Pod {
+        Pod {
+            tmp: tempfile::tempdir().unwrap(),
+            ns: unique_namespace(tag),
+            name: name.into(),
+            runtime: None,
+        }
+    }
+
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.ns, self.name)
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = podshim(self.tmp.path());
+        // Short back-off so restart tests take seconds (the kubelet's is 10 s).
+        c.env("PODSHIM_BACKOFF_INITIAL_MS", "300");
+        c
+    }
+
+    /// Writes `yaml` (with `{ns}` and `{name}` substituted) and runs `up` on it.
+    pub fn up(&self, yaml: &str, extra: &[&str]) -> Output {
+        let path = self.tmp.path().join("pod.yaml");
+        std::fs::write(
+            &path,
+            yaml.replace("{ns}", &self.ns).replace("{name}", &self.name),
+        )
+        .unwrap();
+        let mut c = self.cmd();
+        c.arg("up").arg(&path).args(extra);
+        if !extra.contains(&"--timeout") {
+            c.args(["--timeout", "60"]);
+        }
+        if let Some(rt) = &self.runtime {
+            c.args(["--runtime", rt]);
+        }
+        c.output().unwrap()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    pub fn state(&self) -> serde_json::Value {
+        let out = self.run(&["ps", &self.key(), "-o", "json"]);
+        assert!(out.status.success(), "ps: {}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        v[0].clone()
+    }
+
+    pub fn container(&self, name: &str) -> serde_json::Value {
+        let s = self.state();
+        s["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap()
+    }
+
+    pub fn logs(&self, container: &str) -> String {
+        stdout(&self.run(&["logs", &self.key(), "-c", container]))
+    }
+
+    pub fn id(&self, container: Option<&str>) -> String {
+        match container {
+            Some(c) => format!("{}_{}_{c}", self.ns, self.name),
+            None => format!("{}_{}", self.ns, self.name),
+        }
+    }
+
+    pub fn pod_dir(&self) -> PathBuf {
+        self.tmp.path().join("run/pods").join(self.id(None))
+    }
+
+    /// Nothing of the pod remains: no runtime container, no mount, no state.
+    pub fn assert_nothing_left(&self) {
+        let prefix = self.id(None);
+        let left: Vec<String> = runc_ids()
+            .into_iter()
+            .filter(|i| i.starts_with(&prefix))
+            .collect();
+        assert!(left.is_empty(), "containers left: {left:?}");
+        assert_eq!(
+            mounts_under(self.tmp.path()),
+            Vec::<PathBuf>::new(),
+            "mounts left"
+        );
+        assert!(
+            !self.pod_dir().exists(),
+            "state left in {}",
+            self.pod_dir().display()
+        );
+    }
+
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Pod) -> bool) {
+        let start = Instant::now();
+        while !f(self) {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out waiting for {what}: {:#}",
+                self.state()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Pod {
+    fn drop(&mut self) {
+        let _ = self.run(&["down", &self.key()]);
+        let prefix = self.id(None);
+        for id in runc_ids().into_iter().filter(|i| i.starts_with(&prefix)) {
+            let _ = Command::new("runc").args(["delete", "-f", &id]).output();
+        }
+        let _ = podshim::bundle::remove(
+            &self.tmp.path().join("run"),
+            &podshim::bundle::SystemMounter,
+        );
     }
 }

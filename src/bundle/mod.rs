@@ -1,0 +1,469 @@
+//! Writes a [`PodPlan`] to disk and returns the [`RunPlan`] of what it made: the
+//! pod's files and volumes, one bundle directory per container (config.json +
+//! rootfs), the rootfs overlay mounts.
+//!
+//! What to make is laid out purely ([`layout`], golden-tested); [`ensure`] makes
+//! the setup steps (and makes them again before a later start); [`write`] does both
+//! and writes the files. Mounts go through [`Mounter`] (ARCHITECTURE.md rule 2); a
+//! failed write undoes every mount it made (rule 7).
+
+mod mounts;
+pub mod resolve;
+mod setup;
+pub mod subpath;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use mounts::{
+    MountTable, Mounter, SystemMounter, is_mount_point, mount_points, unmount_all_under,
+};
+pub use setup::{HOST_DIR_MODE, HOST_FILE_MODE, HostPaths, When, ensure, host_path};
+
+use crate::image::StoredImage;
+use crate::model::ContainerKind;
+use crate::paths::PodPaths;
+use crate::run_plan::{ImageUse, RunContainer, RunPlan, SetupStep};
+use crate::translate::{
+    ContainerPlan, PodPlan, SHM_SIZE, UserLookup, VolumePlan, VolumeSource, render_config,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("{path}: {action}: {err}")]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        err: io::Error,
+    },
+    #[error("volume {volume:?}: hostPath {path}: {message}")]
+    HostPath {
+        volume: String,
+        path: PathBuf,
+        message: String,
+    },
+    #[error("container {container:?}: subPath {sub_path:?}: {message}")]
+    SubPath {
+        container: String,
+        sub_path: String,
+        message: String,
+    },
+    #[error("container {container:?}: user {user:?}: {message}")]
+    User {
+        container: String,
+        user: String,
+        message: String,
+    },
+    #[error("container {container:?}: image {image} has no layers in the store")]
+    MissingImage { container: String, image: String },
+    #[error(
+        "container {container:?}: image {image} has {layers} layers: the overlay mount options exceed a page"
+    )]
+    TooManyLayers {
+        container: String,
+        image: String,
+        layers: usize,
+    },
+    #[error(
+        "{path}: a memory-backed volume mounted anew has lost its files ({}); write the bundles again (podshim generate, or up from the manifest)",
+        files.join(", ")
+    )]
+    LostFiles { path: PathBuf, files: Vec<String> },
+    #[error("{0}\n  and while undoing it: {1}")]
+    Rollback(Box<BundleError>, String),
+}
+
+pub(crate) fn io_err(
+    path: &Path,
+    action: &'static str,
+) -> impl FnOnce(io::Error) -> BundleError + use<> {
+    let path = path.to_path_buf();
+    move |err| BundleError::Io { path, action, err }
+}
+
+/// Unmounts `mounted` in reverse after `err`, reporting both when that fails too.
+pub(crate) fn rollback(
+    err: BundleError,
+    mounted: &[PathBuf],
+    mounter: &dyn Mounter,
+) -> BundleError {
+    let failures: Vec<String> = mounted
+        .iter()
+        .rev()
+        .filter_map(|m| {
+            mounter
+                .unmount(m)
+                .err()
+                .map(|e| format!("unmount {}: {e}", m.display()))
+        })
+        .collect();
+    if failures.is_empty() {
+        err
+    } else {
+        BundleError::Rollback(Box::new(err), failures.join("; "))
+    }
+}
+
+/// The kernel's limit on mount option data (one page).
+const MOUNT_DATA_MAX: usize = 4095;
+
+/// The largest `/etc/passwd` or `/etc/group` of an image podshim reads.
+pub const MAX_ETC_FILE: u64 = 10 << 20;
+
+/// What writing `plan` under `base` makes, and what `images` (keyed by normalised
+/// name) it uses. Pure: paths, mounts and steps only.
+pub fn layout(
+    plan: &PodPlan,
+    images: &BTreeMap<String, StoredImage>,
+    base: &Path,
+) -> Result<RunPlan, BundleError> {
+    let paths = PodPaths::new(base);
+    let mut setup = vec![SetupStep::Tmpfs {
+        target: plan.shm.clone(),
+        options: format!("mode=1777,size={SHM_SIZE}"),
+        files: Vec::new(),
+    }];
+    setup.extend(plan.volumes.iter().map(volume_step));
+    let mut used: BTreeMap<String, String> = BTreeMap::new();
+    for c in &plan.containers {
+        let name = c.image.clone().unwrap_or_default();
+        let image = images.get(&name).ok_or_else(|| BundleError::MissingImage {
+            container: c.name.clone(),
+            image: name.clone(),
+        })?;
+        used.insert(image.name.to_string(), image.manifest_digest.clone());
+        let mut lower = image.layer_dirs.clone();
+        if lower.is_empty() {
+            // overlayfs needs a lower layer: an image with no layers gets an empty one.
+            let empty = paths.empty_layer(&c.id);
+            setup.push(SetupStep::Directory {
+                path: empty.clone(),
+                mode: 0o755,
+            });
+            lower.push(empty);
+        }
+        let (upper, work) = (paths.overlay_upper(&c.id), paths.overlay_work(&c.id));
+        if SetupStep::overlay_options(&lower, &upper, &work).len() > MOUNT_DATA_MAX {
+            return Err(BundleError::TooManyLayers {
+                container: c.name.clone(),
+                image: name,
+                layers: lower.len(),
+            });
+        }
+        setup.push(SetupStep::Overlay {
+            target: paths.rootfs(&c.id),
+            lower,
+            upper,
+            work,
+        });
+    }
+    let run = |c: &ContainerPlan| RunContainer {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        kind: c.kind,
+        image: c.image.clone(),
+        stop_signal: c.stop_signal,
+        bundle: paths.bundle(&c.id),
+        joins: c.joins.clone(),
+        sub_paths: c.sub_paths.clone(),
+    };
+    Ok(RunPlan {
+        version: crate::run_plan::VERSION,
+        pod_id: plan.pod_id.clone(),
+        namespace: plan.namespace.clone(),
+        name: plan.name.clone(),
+        uid: plan.uid.clone(),
+        restart_policy: plan.restart_policy,
+        termination_grace_period_seconds: plan.termination_grace_period_seconds,
+        base: base.to_path_buf(),
+        setup,
+        infra: run(&plan.infra),
+        containers: plan.containers.iter().map(run).collect(),
+        images: used
+            .into_iter()
+            .map(|(name, manifest_digest)| ImageUse {
+                name,
+                manifest_digest,
+            })
+            .collect(),
+    })
+}
+
+fn volume_step(volume: &VolumePlan) -> SetupStep {
+    let path = volume.host_path.clone();
+    match &volume.source {
+        VolumeSource::HostPath { host_path_type } => SetupStep::HostPath {
+            volume: volume.name.clone(),
+            path,
+            kind: *host_path_type,
+        },
+        // emptyDir is world-writable like the kubelet's (0777), whatever the umask.
+        VolumeSource::Directory => SetupStep::Directory { path, mode: 0o777 },
+        VolumeSource::Tmpfs { size_bytes } => {
+            let mut options = "mode=0777".to_string();
+            if let Some(size) = size_bytes {
+                options.push_str(&format!(",size={size}"));
+            }
+            SetupStep::Tmpfs {
+                target: path,
+                options,
+                files: volume
+                    .files
+                    .iter()
+                    .filter_map(|f| crate::model::RelPath::parse(&f.path).ok())
+                    .collect(),
+            }
+        }
+    }
+}
+
+/// Writes `plan` as `run` (its [`layout`]) lays it out: the pod's files, the setup
+/// steps, the volumes' files, every bundle; returns the run plan, the one thing
+/// that is serialized. On failure the mounts made are undone (the caller removes
+/// what is left of the base directory).
+pub fn write(
+    plan: &PodPlan,
+    run: RunPlan,
+    mounter: &dyn Mounter,
+    host_paths: HostPaths,
+) -> Result<RunPlan, BundleError> {
+    let base = run.base.clone();
+    let base = base.as_path();
+    // The pod directory holds secrets and rootfs upper dirs: owner only.
+    crate::fsutil::mkdir_mode(base, 0o700).map_err(io_err(base, "create directory"))?;
+    for file in &plan.files {
+        write_file(&file.path, file.content.as_bytes(), file.mode)?;
+    }
+    let mounted = ensure(&run.setup, mounter, host_paths, When::Writing)?;
+    match write_bundles(plan) {
+        Ok(()) => Ok(run),
+        Err(err) => Err(rollback(err, &mounted, mounter)),
+    }
+}
+
+fn write_bundles(plan: &PodPlan) -> Result<(), BundleError> {
+    for volume in &plan.volumes {
+        for file in &volume.files {
+            // Paths are relative without `..` (the model's RelPath); the volume is a
+            // fresh directory of podshim's, so no symlink can be in the way yet.
+            write_file(&volume.host_path.join(&file.path), &file.content, file.mode)?;
+        }
+    }
+    let infra_rootfs = root_path(&plan.infra);
+    crate::pause::write_rootfs(&infra_rootfs)
+        .map_err(io_err(&infra_rootfs, "write the pause rootfs"))?;
+    write_config(&plan.infra, &render_config(&plan.infra.spec))?;
+    for c in &plan.containers {
+        write_container(c)?;
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), BundleError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(io_err(parent, "create directory"))?;
+    }
+    crate::fsutil::write_atomic(path, content, mode).map_err(io_err(path, "write"))
+}
+
+fn root_path(c: &ContainerPlan) -> PathBuf {
+    c.spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_default()
+}
+
+fn write_config(c: &ContainerPlan, config: &str) -> Result<(), BundleError> {
+    let rootfs = root_path(c);
+    let bundle = rootfs.parent().unwrap_or(Path::new("/"));
+    write_file(&bundle.join("config.json"), config.as_bytes(), 0o600)
+}
+
+fn write_container(c: &ContainerPlan) -> Result<(), BundleError> {
+    debug_assert!(c.kind != ContainerKind::Infra);
+    let mut spec = c.spec.clone();
+    if let Some(lookup) = &c.user_lookup {
+        let (uid, gid) = lookup_user(&c.name, &root_path(c), lookup)?;
+        if c.run_as_non_root && uid == 0 {
+            return Err(BundleError::User {
+                container: c.name.clone(),
+                user: lookup.user.clone(),
+                message: "container has runAsNonRoot and image will run as root".into(),
+            });
+        }
+        if let Some(process) = spec.process_mut() {
+            let u = process.user_mut();
+            u.set_uid(uid);
+            // runAsGroup, when given, was already set and wins over the passwd group.
+            if !lookup.keep_gid {
+                u.set_gid(gid);
+            }
+        }
+    }
+    if let Some(log) = &c.termination_log {
+        write_file(log, b"", 0o666)?;
+    }
+    write_config(c, &render_config(&spec))
+}
+
+/// Looks a user (and group) name up in the rootfs's /etc/passwd and /etc/group, read
+/// inside the rootfs (never through a symlink to the host's) and bounded.
+fn lookup_user(
+    container: &str,
+    rootfs: &Path,
+    lookup: &UserLookup,
+) -> Result<(u32, u32), BundleError> {
+    let UserLookup { user, group, .. } = lookup;
+    let err = |message: String| BundleError::User {
+        container: container.to_string(),
+        user: user.clone(),
+        message,
+    };
+    let read = |name: &str| -> Result<String, BundleError> {
+        let bytes = resolve::read_in_root(rootfs, &["etc", name], MAX_ETC_FILE)
+            .map_err(|e| err(format!("the image's {e}")))?;
+        Ok(String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned())
+    };
+    let passwd = read("passwd")?;
+    let find = |text: &str, name: &str, id_field: usize| -> Option<(u32, Vec<String>)> {
+        text.lines().find_map(|l| {
+            let fields: Vec<&str> = l.split(':').collect();
+            let matches = fields.first() == Some(&name) || fields.get(2) == Some(&name);
+            if matches {
+                let id = fields.get(id_field)?.parse().ok()?;
+                Some((id, fields.iter().map(|s| s.to_string()).collect()))
+            } else {
+                None
+            }
+        })
+    };
+    let (uid, pw) = match user.parse::<u32>() {
+        Ok(uid) => (uid, find(&passwd, user, 2).map(|(_, f)| f)),
+        Err(_) => {
+            let (uid, fields) = find(&passwd, user, 2)
+                .ok_or_else(|| err("no such user in the image's /etc/passwd".into()))?;
+            (uid, Some(fields))
+        }
+    };
+    let primary_gid = pw
+        .and_then(|f| f.get(3).and_then(|g| g.parse().ok()))
+        .unwrap_or(0);
+    let gid = match group {
+        None => primary_gid,
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => find(&read("group")?, g, 2)
+                .map(|(gid, _)| gid)
+                .ok_or_else(|| err(format!("no such group {g:?} in the image's /etc/group")))?,
+        },
+    };
+    Ok((uid, gid))
+}
+
+/// The largest config.json podshim reads back (its own, written by [`write`]).
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
+
+/// Once the infra runs: writes its pid into the namespace paths of `c`'s
+/// config.json (`/proc/<infra-pid>/ns/*`, the design's shape), atomically.
+pub fn join_infra(c: &RunContainer, infra_pid: i32) -> Result<(), BundleError> {
+    let path = c.config_file();
+    let bytes = crate::fsutil::read_regular(&path, MAX_CONFIG_BYTES).map_err(|e| {
+        io_err(&path, "read")(match e {
+            crate::fsutil::ReadError::Io(e) => e,
+            crate::fsutil::ReadError::TooLarge => io::Error::other("too large"),
+        })
+    })?;
+    let mut spec: oci_spec::runtime::Spec =
+        serde_json::from_slice(&bytes).map_err(|e| io_err(&path, "parse")(io::Error::other(e)))?;
+    crate::translate::namespaces::join_infra(&mut spec, infra_pid);
+    crate::fsutil::write_atomic(&path, render_config(&spec).as_bytes(), 0o600)
+        .map_err(io_err(&path, "write"))
+}
+
+/// Unmounts everything mounted under `base` and removes it.
+pub fn remove(base: &Path, mounter: &dyn Mounter) -> Result<(), BundleError> {
+    unmount_all_under(base, mounter).map_err(io_err(base, "unmount"))?;
+    if !base.exists() {
+        return Ok(());
+    }
+    fs::remove_dir_all(base).map_err(io_err(base, "remove"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_resolve_in_the_rootfs_passwd_and_group() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("etc")).unwrap();
+        fs::write(
+            tmp.path().join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\nweb:x:33:44::/:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(tmp.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        let named = |u: &str, g: Option<&str>| UserLookup {
+            user: u.into(),
+            group: g.map(Into::into),
+            keep_gid: false,
+        };
+        assert_eq!(
+            lookup_user("c", tmp.path(), &named("web", None)).unwrap(),
+            (33, 44)
+        );
+        assert_eq!(
+            lookup_user("c", tmp.path(), &named("web", Some("staff"))).unwrap(),
+            (33, 50)
+        );
+        assert_eq!(
+            lookup_user("c", tmp.path(), &named("33", Some("staff"))).unwrap(),
+            (33, 50)
+        );
+        let err = lookup_user("c", tmp.path(), &named("nobody", None)).unwrap_err();
+        assert!(err.to_string().contains("no such user"), "{err}");
+    }
+
+    #[test]
+    fn an_image_whose_etc_is_a_link_to_the_host_does_not_read_the_hosts_passwd() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rootfs = tmp.path().join("rootfs");
+        fs::create_dir(&rootfs).unwrap();
+        // The host's /etc/passwd has root; the image has no passwd of its own.
+        // Inside the rootfs, /etc -> /etc is a loop, not the host's /etc.
+        std::os::unix::fs::symlink("/etc", rootfs.join("etc")).unwrap();
+        let lookup = UserLookup {
+            user: "root".into(),
+            group: None,
+            keep_gid: false,
+        };
+        let err = lookup_user("c", &rootfs, &lookup).unwrap_err().to_string();
+        assert!(err.contains("too many levels of symbolic links"), "{err}");
+        // /etc -> /usr/share/../../etc: still the rootfs's own, here missing.
+        fs::remove_file(rootfs.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/usr/share/../../etc/ssl/..", rootfs.join("etc")).unwrap();
+        let err = lookup_user("c", &rootfs, &lookup).unwrap_err().to_string();
+        assert!(err.contains("no such user"), "{err}");
+    }
+
+    #[test]
+    fn an_oversized_passwd_is_refused_not_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("etc")).unwrap();
+        let f = fs::File::create(tmp.path().join("etc/passwd")).unwrap();
+        f.set_len(MAX_ETC_FILE + 1).unwrap();
+        let lookup = UserLookup {
+            user: "app".into(),
+            group: None,
+            keep_gid: false,
+        };
+        let err = lookup_user("c", tmp.path(), &lookup)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("larger than 10485760 bytes"), "{err}");
+    }
+}

@@ -1,0 +1,359 @@
+//! The one `ensure`: makes what a run plan's setup steps say must exist, skipping
+//! what already does. The bundle writer runs it first; the supervisor runs it again
+//! before a pod starts (after a reboot, after `stop.sh`, for `up --from`); `run.sh`
+//! renders the same steps as shell (`howto::setup_script`).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::mounts::{MountTable, Mounter};
+use super::{BundleError, io_err};
+use crate::model::HostPathType;
+use crate::run_plan::SetupStep;
+
+/// How host paths outside the pod directory are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostPaths {
+    /// `up`: create `DirectoryOrCreate`/`FileOrCreate` paths, like the kubelet.
+    Create,
+    /// `generate`: change nothing outside the output directory; missing `*OrCreate`
+    /// paths are left for `run.sh` to create.
+    Defer,
+}
+
+/// When the steps run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The bundle writer, before it writes the volumes' files.
+    Writing,
+    /// Before a start: a memory-backed volume that must be mounted anew has lost
+    /// its files, which is an error.
+    Starting,
+}
+
+/// `DirectoryOrCreate`'s mode and `FileOrCreate`'s (pkg/volume/hostpath).
+pub const HOST_DIR_MODE: u32 = 0o755;
+pub const HOST_FILE_MODE: u32 = 0o644;
+
+/// Makes every step that is not already there. Returns the mount points it mounted,
+/// in order; on error, what it mounted is unmounted again.
+pub fn ensure(
+    steps: &[SetupStep],
+    mounter: &dyn Mounter,
+    host_paths: HostPaths,
+    when: When,
+) -> Result<Vec<PathBuf>, BundleError> {
+    let mut mounted = Vec::new();
+    match ensure_all(steps, mounter, host_paths, when, &mut mounted) {
+        Ok(()) => Ok(mounted),
+        Err(err) => Err(super::rollback(err, &mounted, mounter)),
+    }
+}
+
+fn ensure_all(
+    steps: &[SetupStep],
+    mounter: &dyn Mounter,
+    host_paths: HostPaths,
+    when: When,
+    mounted: &mut Vec<PathBuf>,
+) -> Result<(), BundleError> {
+    let table = MountTable::read();
+    for step in steps {
+        match step {
+            SetupStep::Directory { path, mode } => {
+                crate::fsutil::mkdir_mode(path, *mode).map_err(io_err(path, "create directory"))?
+            }
+            SetupStep::Tmpfs {
+                target,
+                options,
+                files,
+            } => {
+                crate::fsutil::mkdir_mode(target, 0o755)
+                    .map_err(io_err(target, "create directory"))?;
+                if !table.contains(target) {
+                    mounter
+                        .mount_tmpfs(target, options)
+                        .map_err(io_err(target, "mount tmpfs"))?;
+                    mounted.push(target.clone());
+                    if when == When::Starting && !files.is_empty() {
+                        return Err(BundleError::LostFiles {
+                            path: target.clone(),
+                            files: files.iter().map(|f| f.to_string()).collect(),
+                        });
+                    }
+                }
+            }
+            SetupStep::Overlay {
+                target,
+                lower,
+                upper,
+                work,
+            } => {
+                for dir in [target, upper, work] {
+                    crate::fsutil::mkdir_mode(dir, 0o755)
+                        .map_err(io_err(dir, "create directory"))?;
+                }
+                if !table.contains(target) {
+                    let options = SetupStep::overlay_options(lower, upper, work);
+                    mounter
+                        .mount_overlay(target, &options)
+                        .map_err(io_err(target, "mount the overlay rootfs"))?;
+                    mounted.push(target.clone());
+                }
+            }
+            SetupStep::HostPath { volume, path, kind } => {
+                host_path(volume, path, *kind, host_paths)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Kubernetes' hostPath `type` checks (pkg/volume/hostpath), creating
+/// `*OrCreate` paths when `host_paths` allows.
+pub fn host_path(
+    volume: &str,
+    path: &Path,
+    kind: HostPathType,
+    host_paths: HostPaths,
+) -> Result<(), BundleError> {
+    let err = |message: String| BundleError::HostPath {
+        volume: volume.to_string(),
+        path: path.to_path_buf(),
+        message,
+    };
+    let ft = fs::metadata(path).map(|m| m.file_type());
+    match kind {
+        HostPathType::Unset => Ok(()),
+        HostPathType::DirectoryOrCreate => match ft {
+            Ok(t) if t.is_dir() => Ok(()),
+            Ok(_) => Err(err("exists but is not a directory".into())),
+            Err(_) if host_paths == HostPaths::Defer => Ok(()),
+            Err(_) => crate::fsutil::mkdir_mode(path, HOST_DIR_MODE)
+                .map_err(io_err(path, "create directory")),
+        },
+        HostPathType::FileOrCreate => match ft {
+            Ok(t) if t.is_file() => Ok(()),
+            Ok(_) => Err(err("exists but is not a file".into())),
+            Err(_) => {
+                // Kubernetes docs: FileOrCreate does not create the parent directory.
+                let parent = path.parent().unwrap_or(Path::new("/"));
+                if !parent.is_dir() {
+                    return Err(err(format!(
+                        "parent directory {} does not exist",
+                        parent.display()
+                    )));
+                }
+                if host_paths == HostPaths::Defer {
+                    return Ok(());
+                }
+                match fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(HOST_FILE_MODE)
+                    .open(path)
+                {
+                    Ok(_) => Ok(()),
+                    // Created meanwhile: fine if it is a file.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_file() => Ok(()),
+                    Err(e) => Err(io_err(path, "create file")(e)),
+                }
+            }
+        },
+        other => {
+            let name = other.as_str();
+            let t = ft.map_err(|e| err(format!("type {name}: {e}")))?;
+            let ok = match other {
+                HostPathType::Directory => t.is_dir(),
+                HostPathType::File => t.is_file(),
+                HostPathType::Socket => t.is_socket(),
+                HostPathType::CharDevice => t.is_char_device(),
+                HostPathType::BlockDevice => t.is_block_device(),
+                _ => false,
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(err(format!("is not a {name}")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn check(p: &Path, t: &str) -> Result<(), BundleError> {
+        host_path("v", p, HostPathType::parse(t).unwrap(), HostPaths::Create)
+    }
+
+    #[test]
+    fn host_path_types_are_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("d");
+        let file = tmp.path().join("f");
+        fs::create_dir(&dir).unwrap();
+        fs::write(&file, "x").unwrap();
+        assert!(check(&dir, "Directory").is_ok());
+        assert!(check(&file, "File").is_ok());
+        assert!(check(&dir, "").is_ok());
+        assert!(check(&tmp.path().join("nothing"), "").is_ok());
+        let err = check(&file, "Directory").unwrap_err().to_string();
+        assert!(err.contains("is not a Directory"), "{err}");
+        assert!(check(&dir, "File").is_err());
+        assert!(check(&tmp.path().join("missing"), "Directory").is_err());
+        assert!(check(&file, "Socket").is_err());
+        assert!(check(&file, "CharDevice").is_err());
+        assert!(check(Path::new("/dev/null"), "CharDevice").is_ok());
+        assert!(check(&file, "BlockDevice").is_err());
+        assert!(check(&file, "DirectoryOrCreate").is_err());
+        assert!(check(&dir, "FileOrCreate").is_err());
+    }
+
+    #[test]
+    fn directory_or_create_makes_0755_and_file_or_create_0644_without_its_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let new_dir = tmp.path().join("a/b");
+        check(&new_dir, "DirectoryOrCreate").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&new_dir), 0o755);
+        let new_file = tmp.path().join("f.txt");
+        check(&new_file, "FileOrCreate").unwrap();
+        assert!(new_file.is_file());
+        assert_eq!(mode(&new_file), 0o644);
+        let orphan = tmp.path().join("no-parent/f.txt");
+        let err = check(&orphan, "FileOrCreate").unwrap_err();
+        assert!(err.to_string().contains("parent directory"), "{err}");
+    }
+
+    #[test]
+    fn deferred_host_paths_are_not_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let new_dir = tmp.path().join("later");
+        host_path(
+            "v",
+            &new_dir,
+            HostPathType::DirectoryOrCreate,
+            HostPaths::Defer,
+        )
+        .unwrap();
+        assert!(!new_dir.exists());
+    }
+
+    /// Records mounts instead of making them.
+    #[derive(Default)]
+    struct Recorder(std::cell::RefCell<Vec<String>>);
+
+    impl Mounter for Recorder {
+        fn mount_overlay(&self, target: &Path, options: &str) -> io::Result<()> {
+            self.0
+                .borrow_mut()
+                .push(format!("overlay {} {options}", target.display()));
+            Ok(())
+        }
+        fn mount_tmpfs(&self, target: &Path, options: &str) -> io::Result<()> {
+            self.0
+                .borrow_mut()
+                .push(format!("tmpfs {} {options}", target.display()));
+            Ok(())
+        }
+        fn bind_fd(&self, _: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Result<()> {
+            self.0
+                .borrow_mut()
+                .push(format!("bind {}", target.display()));
+            Ok(())
+        }
+        fn unmount(&self, target: &Path) -> io::Result<()> {
+            self.0
+                .borrow_mut()
+                .push(format!("unmount {}", target.display()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn ensure_makes_each_step_with_its_mode_and_rolls_back_on_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let b = tmp.path();
+        let steps = vec![
+            SetupStep::Tmpfs {
+                target: b.join("shm"),
+                options: "mode=1777".into(),
+                files: Vec::new(),
+            },
+            SetupStep::Directory {
+                path: b.join("volumes/ed"),
+                mode: 0o777,
+            },
+            SetupStep::Overlay {
+                target: b.join("c/rootfs"),
+                lower: vec![b.join("l1"), b.join("l2")],
+                upper: b.join("c/upper"),
+                work: b.join("c/work"),
+            },
+        ];
+        let m = Recorder::default();
+        let made = ensure(&steps, &m, HostPaths::Create, When::Writing).unwrap();
+        assert_eq!(made, [b.join("shm"), b.join("c/rootfs")]);
+        assert_eq!(
+            fs::metadata(b.join("volumes/ed"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o777
+        );
+        let log = m.0.borrow().clone();
+        assert_eq!(log[0], format!("tmpfs {}/shm mode=1777", b.display()));
+        assert_eq!(
+            log[1],
+            format!(
+                "overlay {0}/c/rootfs lowerdir={0}/l2:{0}/l1,upperdir={0}/c/upper,workdir={0}/c/work",
+                b.display()
+            )
+        );
+        // A failing step undoes the mounts made before it.
+        let mut bad = steps.clone();
+        bad.push(SetupStep::HostPath {
+            volume: "hp".into(),
+            path: b.join("missing"),
+            kind: HostPathType::Directory,
+        });
+        let m = Recorder::default();
+        let err = ensure(&bad, &m, HostPaths::Create, When::Writing).unwrap_err();
+        assert!(err.to_string().contains("volume \"hp\""), "{err}");
+        let log = m.0.borrow().clone();
+        assert_eq!(
+            &log[2..],
+            [
+                format!("unmount {}/c/rootfs", b.display()),
+                format!("unmount {}/shm", b.display())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_memory_volume_mounted_anew_before_a_start_has_lost_its_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let steps = vec![SetupStep::Tmpfs {
+            target: tmp.path().join("secret"),
+            options: "mode=0777".into(),
+            files: vec![crate::model::RelPath::parse("password").unwrap()],
+        }];
+        let m = Recorder::default();
+        ensure(&steps, &m, HostPaths::Create, When::Writing).unwrap();
+        let err = ensure(
+            &steps,
+            &Recorder::default(),
+            HostPaths::Create,
+            When::Starting,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("password"), "{err}");
+    }
+}

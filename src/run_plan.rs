@@ -1,0 +1,230 @@
+//! The run plan: what [`crate::bundle::write`] made on disk, and the only thing
+//! about a pod that is serialized (`plan.json` beside the bundles). The supervisor,
+//! `down`, `ps`, `up --from` and the generated `run.sh`/`stop.sh` all read this one
+//! description; none of them re-derives a path or a mount.
+//!
+//! Every path in it was made by podshim (under the pod's base directory, or a
+//! hostPath volume the manifest names), and it holds no secret: projected file
+//! contents stay in their volumes.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ContainerKind, HostPathType, RelPath, RestartPolicy, Signal};
+
+/// The format of `plan.json`; a plan of another version is refused by name.
+pub const VERSION: u32 = 1;
+
+/// The file holding the plan, in the base directory: its presence marks a complete
+/// `generate` output (written last).
+pub const PLAN_FILE: &str = "plan.json";
+
+/// The largest `plan.json` podshim reads (a pod of hundreds of containers is far
+/// below it).
+pub const MAX_PLAN_BYTES: u64 = 4 << 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunPlan {
+    pub version: u32,
+    pub pod_id: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub restart_policy: RestartPolicy,
+    pub termination_grace_period_seconds: u64,
+    /// The directory holding `bundles/`, `volumes/`, `etc/`: the pod's state
+    /// directory for `up FILE`, the output directory of `generate`.
+    pub base: PathBuf,
+    /// What must exist, in order, before the infra starts: directories, tmpfs and
+    /// overlay mounts, hostPath checks. [`crate::bundle::ensure`] makes it (again,
+    /// after a reboot or `stop.sh`); `run.sh` renders the same steps.
+    pub setup: Vec<SetupStep>,
+    pub infra: RunContainer,
+    /// Init containers and sidecars in `initContainers` order, then app containers.
+    pub containers: Vec<RunContainer>,
+    /// The images the rootfs overlays are made of: the pod's lease in the store,
+    /// which `prune` and `rmi` never collect.
+    pub images: Vec<ImageUse>,
+}
+
+impl RunPlan {
+    /// Infra first, then the rest in start order.
+    pub fn all(&self) -> impl Iterator<Item = &RunContainer> {
+        std::iter::once(&self.infra).chain(&self.containers)
+    }
+
+    pub fn container(&self, name: &str) -> Option<&RunContainer> {
+        self.all().find(|c| c.name == name)
+    }
+
+    /// The path of `plan.json` in `base`.
+    pub fn file(base: &Path) -> PathBuf {
+        base.join(PLAN_FILE)
+    }
+}
+
+/// One thing that must exist before the pod runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    tag = "step",
+    deny_unknown_fields
+)]
+pub enum SetupStep {
+    /// A directory of podshim's, with exactly this mode (emptyDir volumes are 0777
+    /// whatever the umask, as the kubelet makes them).
+    Directory { path: PathBuf, mode: u32 },
+    /// A tmpfs (the pod's /dev/shm, memory-backed and Secret volumes).
+    /// `files` names what the volume held when written: a tmpfs mounted anew has
+    /// lost them, which is an error rather than an empty volume.
+    Tmpfs {
+        target: PathBuf,
+        options: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<RelPath>,
+    },
+    /// A container's rootfs: the image's layers (lowest first) under its own
+    /// writable upper directory.
+    Overlay {
+        target: PathBuf,
+        lower: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    /// A hostPath volume, checked against its type; `DirectoryOrCreate` and
+    /// `FileOrCreate` are created (0755 / 0644, as the kubelet does) when missing.
+    HostPath {
+        volume: String,
+        path: PathBuf,
+        #[serde(rename = "type")]
+        kind: HostPathType,
+    },
+}
+
+impl SetupStep {
+    /// The overlay's mount options: `lowerdir` lists the top layer first
+    /// (overlayfs(5)), so the store's lowest-first list is reversed.
+    pub fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
+        let lower: Vec<String> = lower
+            .iter()
+            .rev()
+            .map(|p| p.display().to_string())
+            .collect();
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            upper.display(),
+            work.display()
+        )
+    }
+}
+
+/// One container of the pod, as run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunContainer {
+    /// The runtime's container id.
+    pub id: String,
+    /// The manifest's name (`POD` for the infra).
+    pub name: String,
+    pub kind: ContainerKind,
+    /// The normalised image name; `None` for the infra.
+    pub image: Option<String>,
+    pub stop_signal: Signal,
+    /// The bundle directory (config.json + rootfs).
+    pub bundle: PathBuf,
+    /// Namespaces joined from the infra (`pid`, `ipc`, `net`, `uts`): their paths
+    /// in config.json are written once the infra's pid is known.
+    pub joins: Vec<String>,
+    /// subPath mounts, resolved inside their volume and bound to `target` before
+    /// every start (CVE-2017-1002101).
+    pub sub_paths: Vec<SubPathBind>,
+}
+
+impl RunContainer {
+    pub fn config_file(&self) -> PathBuf {
+        self.bundle.join("config.json")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.bundle.join("rootfs")
+    }
+}
+
+/// A subPath mount: config.json's mount source is `target`, a path of podshim's
+/// that the resolved file is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubPathBind {
+    pub volume: String,
+    /// The volume's directory on the host.
+    pub volume_path: PathBuf,
+    pub sub_path: RelPath,
+    pub target: PathBuf,
+}
+
+/// An image a pod's rootfs is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageUse {
+    pub name: String,
+    pub manifest_digest: String,
+}
+
+/// Why a plan cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{path}: {err}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        err: std::io::Error,
+    },
+    #[error("{path}: larger than {MAX_PLAN_BYTES} bytes: not a podshim plan")]
+    TooLarge { path: PathBuf },
+    #[error("{path}: not a podshim plan: {err}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        err: serde_json::Error,
+    },
+    #[error("{path}: plan version {found}, this podshim reads version {VERSION}")]
+    Version { path: PathBuf, found: u32 },
+}
+
+/// Reads `<base>/plan.json`: a regular file (never through a symlink), at most
+/// [`MAX_PLAN_BYTES`].
+pub fn read(base: &Path) -> Result<RunPlan, PlanError> {
+    let path = RunPlan::file(base);
+    let io = |err| PlanError::Io {
+        path: path.clone(),
+        err,
+    };
+    let bytes = crate::fsutil::read_regular(&path, MAX_PLAN_BYTES).map_err(|e| match e {
+        crate::fsutil::ReadError::Io(err) => io(err),
+        crate::fsutil::ReadError::TooLarge => PlanError::TooLarge { path: path.clone() },
+    })?;
+    let parse = |err| PlanError::Parse {
+        path: path.clone(),
+        err,
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(parse)?;
+    // The version first: a newer plan is named as such, not as unknown fields.
+    match value.get("version").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        found => {
+            return Err(PlanError::Version {
+                path: path.clone(),
+                found: found.unwrap_or(0) as u32,
+            });
+        }
+    }
+    serde_json::from_value(value).map_err(parse)
+}
+
+/// The plan's JSON text, as written to `plan.json`.
+pub fn render(plan: &RunPlan) -> String {
+    serde_json::to_string_pretty(plan).expect("a run plan always serializes") + "\n"
+}

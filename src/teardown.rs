@@ -1,0 +1,227 @@
+//! PURE: how a pod is taken down, as ordered steps, and the one grace budget they
+//! share. Three executors read the same plan: the supervisor (event-driven), `down`
+//! when the supervisor is gone (synchronously, through the runtime), and the
+//! `stop.sh` renderer (as shell).
+//!
+//! Kubernetes' order (KEP-753): app containers together, then sidecars and init
+//! containers one at a time in reverse order, then the infra; then what the pod
+//! holds on the host. The grace period is one budget for the whole pod, as the
+//! kubelet applies it; a later step still gets at least [`MIN_GRACE`] (the
+//! kubelet's minimum for sidecars), never more than the pod's period.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::model::ContainerKind;
+use crate::run_plan::RunPlan;
+
+/// The least grace a container gets when the pod's budget is spent by earlier steps.
+pub const MIN_GRACE: Duration = Duration::from_secs(2);
+
+/// How long a container may take to die after SIGKILL before it is deleted anyway.
+pub const AFTER_KILL: Duration = Duration::from_secs(2);
+
+/// One step of a teardown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Stop these containers together (indices into [`RunPlan::all`], 0 being the
+    /// infra): each gets its stop signal, then SIGKILL to all its processes when
+    /// the step's grace is over; then it is deleted from the runtime. Only
+    /// containers of this pod's bundles are touched.
+    Stop(Vec<usize>),
+    /// Unmount everything podshim mounted under this directory (rootfs overlays,
+    /// tmpfs volumes, /dev/shm, subPath binds), deepest first.
+    Unmount(PathBuf),
+    /// Drop the pod's image lease held by this directory.
+    Release(PathBuf),
+    /// Remove this directory of podshim's.
+    Remove(PathBuf),
+}
+
+/// What else goes with the containers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The bundles alone (`stop.sh`): stop, unmount; the files stay.
+    Bundles,
+    /// A pod `up` started: its state directory goes too, and with a pod made from
+    /// a manifest (its bundles in the state directory) the bundles and the lease.
+    Pod { pod_dir: PathBuf },
+}
+
+/// The steps that take `plan` down.
+pub fn plan(run: &RunPlan, scope: &Scope) -> Vec<Step> {
+    let all: Vec<ContainerKind> = run.all().map(|c| c.kind).collect();
+    let apps: Vec<usize> = (0..all.len())
+        .filter(|&i| all[i] == ContainerKind::App)
+        .collect();
+    let mut steps = Vec::new();
+    if !apps.is_empty() {
+        steps.push(Step::Stop(apps));
+    }
+    for i in (1..all.len()).rev() {
+        if matches!(all[i], ContainerKind::Init | ContainerKind::Sidecar) {
+            steps.push(Step::Stop(vec![i]));
+        }
+    }
+    steps.push(Step::Stop(vec![0]));
+    steps.push(Step::Unmount(run.base.clone()));
+    if let Scope::Pod { pod_dir } = scope {
+        if *pod_dir == run.base {
+            steps.push(Step::Release(pod_dir.clone()));
+        } else {
+            // `up --from DIR`: the generate output keeps its files and its lease.
+            steps.push(Step::Unmount(pod_dir.clone()));
+        }
+        steps.push(Step::Remove(pod_dir.clone()));
+    }
+    steps
+}
+
+/// The pod's grace period, spent across its stop steps.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    deadline: Instant,
+    grace: Duration,
+}
+
+impl Budget {
+    pub fn new(started: Instant, grace: Duration) -> Budget {
+        Budget {
+            deadline: started + grace,
+            grace,
+        }
+    }
+
+    /// The grace of a step starting at `now`: what is left of the pod's period,
+    /// but at least [`MIN_GRACE`] (or the whole period, when it is shorter).
+    pub fn for_step(&self, now: Instant) -> Duration {
+        self.deadline
+            .saturating_duration_since(now)
+            .max(MIN_GRACE.min(self.grace))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RestartPolicy, Signal};
+    use crate::run_plan::RunContainer;
+
+    fn run(kinds: &[ContainerKind]) -> RunPlan {
+        let c = |i: usize, kind: ContainerKind| RunContainer {
+            id: format!("c{i}"),
+            name: format!("c{i}"),
+            kind,
+            image: None,
+            stop_signal: Signal::TERM,
+            bundle: PathBuf::from(format!("/b/c{i}")),
+            joins: Vec::new(),
+            sub_paths: Vec::new(),
+        };
+        RunPlan {
+            version: 1,
+            pod_id: "ns_p".into(),
+            namespace: "ns".into(),
+            name: "p".into(),
+            uid: "u".into(),
+            restart_policy: RestartPolicy::Always,
+            termination_grace_period_seconds: 30,
+            base: "/base".into(),
+            setup: Vec::new(),
+            infra: c(0, ContainerKind::Infra),
+            containers: kinds
+                .iter()
+                .enumerate()
+                .map(|(i, k)| c(i + 1, *k))
+                .collect(),
+            images: Vec::new(),
+        }
+    }
+
+    use ContainerKind::{App, Init, Sidecar};
+
+    #[test]
+    fn apps_stop_together_then_sidecars_and_inits_in_reverse_then_the_infra() {
+        type Row = (&'static [ContainerKind], Vec<Step>);
+        let unmount = || Step::Unmount("/base".into());
+        let rows: Vec<Row> = vec![
+            (
+                &[App],
+                vec![Step::Stop(vec![1]), Step::Stop(vec![0]), unmount()],
+            ),
+            (
+                &[Init, Sidecar, Init, Sidecar, App, App],
+                vec![
+                    Step::Stop(vec![5, 6]),
+                    Step::Stop(vec![4]),
+                    Step::Stop(vec![3]),
+                    Step::Stop(vec![2]),
+                    Step::Stop(vec![1]),
+                    Step::Stop(vec![0]),
+                    unmount(),
+                ],
+            ),
+            // A pod stopped during its init containers has no app step to wait on.
+            (
+                &[Init],
+                vec![Step::Stop(vec![1]), Step::Stop(vec![0]), unmount()],
+            ),
+        ];
+        for (kinds, want) in rows {
+            assert_eq!(plan(&run(kinds), &Scope::Bundles), want, "{kinds:?}");
+        }
+    }
+
+    #[test]
+    fn a_pod_from_a_manifest_goes_with_its_lease_and_one_from_generate_keeps_them() {
+        let own = plan(
+            &run(&[App]),
+            &Scope::Pod {
+                pod_dir: "/base".into(),
+            },
+        );
+        assert_eq!(
+            own[2..],
+            [
+                Step::Unmount("/base".into()),
+                Step::Release("/base".into()),
+                Step::Remove("/base".into())
+            ]
+        );
+        let from = plan(
+            &run(&[App]),
+            &Scope::Pod {
+                pod_dir: "/run/podshim/pods/ns_p".into(),
+            },
+        );
+        assert_eq!(
+            from[2..],
+            [
+                Step::Unmount("/base".into()),
+                Step::Unmount("/run/podshim/pods/ns_p".into()),
+                Step::Remove("/run/podshim/pods/ns_p".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn one_grace_budget_for_the_whole_pod_with_a_floor_per_step() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        // (grace, seconds spent before the step, the step's grace)
+        let rows = [
+            (30, 0, 30),
+            (30, 10, 20),
+            (30, 29, 2),
+            (30, 45, 2),
+            (1, 0, 1),
+            (1, 5, 1),
+            (0, 0, 0),
+            (0, 3, 0),
+        ];
+        for (grace, spent, want) in rows {
+            let b = Budget::new(t0, s(grace));
+            assert_eq!(b.for_step(t0 + s(spent)), s(want), "{grace} {spent}");
+        }
+    }
+}
