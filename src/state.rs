@@ -129,6 +129,25 @@ pub struct PodState {
 }
 
 impl PodState {
+    /// The containers of a pod about to start: all Waiting (ContainerCreating).
+    pub fn initial_statuses(plan: &crate::run_plan::RunPlan) -> Vec<ContainerStatus> {
+        plan.all()
+            .map(|c| ContainerStatus {
+                name: c.name.clone(),
+                id: c.id.clone(),
+                kind: c.kind,
+                image: c.image.clone(),
+                state: ContainerState::Waiting {
+                    reason: "ContainerCreating".into(),
+                },
+                last_state: None,
+                restart_count: 0,
+                ready: false,
+                stop_signal: c.stop_signal,
+            })
+            .collect()
+    }
+
     pub fn container(&self, name: &str) -> Option<&ContainerStatus> {
         self.containers.iter().find(|c| c.name == name)
     }

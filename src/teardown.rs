@@ -48,22 +48,29 @@ pub enum Scope {
     Pod { pod_dir: PathBuf },
 }
 
-/// The steps that take `plan` down.
-pub fn plan(run: &RunPlan, scope: &Scope) -> Vec<Step> {
-    let all: Vec<ContainerKind> = run.all().map(|c| c.kind).collect();
-    let apps: Vec<usize> = (0..all.len())
-        .filter(|&i| all[i] == ContainerKind::App)
+/// The stop steps of a pod whose containers (infra first, then in start order)
+/// are of these kinds.
+pub fn stop_order(kinds: &[ContainerKind]) -> Vec<Step> {
+    let apps: Vec<usize> = (0..kinds.len())
+        .filter(|&i| kinds[i] == ContainerKind::App)
         .collect();
     let mut steps = Vec::new();
     if !apps.is_empty() {
         steps.push(Step::Stop(apps));
     }
-    for i in (1..all.len()).rev() {
-        if matches!(all[i], ContainerKind::Init | ContainerKind::Sidecar) {
+    for i in (1..kinds.len()).rev() {
+        if matches!(kinds[i], ContainerKind::Init | ContainerKind::Sidecar) {
             steps.push(Step::Stop(vec![i]));
         }
     }
     steps.push(Step::Stop(vec![0]));
+    steps
+}
+
+/// The steps that take `plan` down.
+pub fn plan(run: &RunPlan, scope: &Scope) -> Vec<Step> {
+    let kinds: Vec<ContainerKind> = run.all().map(|c| c.kind).collect();
+    let mut steps = stop_order(&kinds);
     steps.push(Step::Unmount(run.base.clone()));
     if let Scope::Pod { pod_dir } = scope {
         if *pod_dir == run.base {
@@ -78,7 +85,7 @@ pub fn plan(run: &RunPlan, scope: &Scope) -> Vec<Step> {
 }
 
 /// The pod's grace period, spent across its stop steps.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     deadline: Instant,
     grace: Duration,

@@ -377,11 +377,11 @@ pub fn join_infra(c: &RunContainer, infra_pid: i32) -> Result<(), BundleError> {
             crate::fsutil::ReadError::TooLarge => io::Error::other("too large"),
         })
     })?;
-    let mut spec: oci_spec::runtime::Spec =
+    let mut config: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| io_err(&path, "parse")(io::Error::other(e)))?;
-    crate::translate::namespaces::join_infra(&mut spec, infra_pid);
-    crate::fsutil::write_atomic(&path, render_config(&spec).as_bytes(), 0o600)
-        .map_err(io_err(&path, "write"))
+    crate::translate::namespaces::join_infra(&mut config, infra_pid);
+    let text = crate::translate::render_value(config);
+    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600).map_err(io_err(&path, "write"))
 }
 
 /// Unmounts everything mounted under `base` and removes it.

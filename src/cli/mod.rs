@@ -119,9 +119,6 @@ pub enum Command {
     Images(images::ListArgs),
     /// Remove images from the store.
     Rmi(images::RmiArgs),
-    /// The per-pod supervisor (started by `up`).
-    #[command(hide = true)]
-    Supervise { pod_dir: PathBuf },
     /// Binds a container's subPath mounts (run.sh calls it before each start).
     #[command(hide = true, name = "bind-subpaths")]
     BindSubpaths {
@@ -152,7 +149,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Logs(args) => ok(logs::run(args, &cli.global)),
         Command::Exec(args) => exec::run(args, &cli.global),
         Command::Rm(args) => ok(rm::run(args, &cli.global)),
-        Command::Supervise { pod_dir } => ok(crate::supervisor::supervise(&pod_dir)),
         Command::BindSubpaths { dir, container } => ok(bind_subpaths(&dir, &container)),
         Command::Generate(args) => ok(generate::run(args, &cli.global)),
         Command::Import(args) => ok(images::import(args, &cli.global)),

@@ -81,11 +81,10 @@ pub fn runtime_of(state: &PodState) -> CliRuntime {
     })
 }
 
-/// Whether `pid` is alive and is a podshim process (not a recycled pid).
+/// Whether `pid` is alive and is a podshim supervisor (not a recycled pid): its
+/// executable is `podshim-supervisor` (its `comm`, cut to 15 bytes by the kernel,
+/// when the binary was replaced since).
 pub fn supervisor_alive(pid: i32) -> bool {
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-    let ours = std::env::current_exe().ok();
-    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let is_zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
             s.rsplit(')')
@@ -93,7 +92,20 @@ pub fn supervisor_alive(pid: i32) -> bool {
                 .is_some_and(|rest| rest.trim_start().starts_with('Z'))
         })
         .unwrap_or(true);
-    !is_zombie && (exe.is_some() && exe == ours || comm.trim() == "podshim")
+    if is_zombie {
+        return false;
+    }
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let named = |n: &std::ffi::OsStr| {
+        n.to_string_lossy()
+            .trim_end_matches(" (deleted)")
+            .eq(crate::supervisor::BINARY)
+    };
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    exe.as_deref()
+        .and_then(|e| e.file_name())
+        .is_some_and(named)
+        || crate::supervisor::BINARY.starts_with(comm.trim()) && comm.trim().len() >= 15
 }
 
 /// Stops a pod whose supervisor is gone, from its state file: each container gets

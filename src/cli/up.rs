@@ -1,6 +1,5 @@
 //! `podshim up FILE` / `podshim up --from DIR`: start a pod under its supervisor.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,8 +15,7 @@ use crate::bundle::HostPaths;
 use crate::image::Store;
 use crate::manifest;
 use crate::state::{self, PodPhase, PodState, RuntimeRecord, rfc3339};
-use crate::supervisor::lifecycle::Lifecycle;
-use crate::supervisor::runner::RuntimeContainers;
+use crate::supervisor::handshake::Report;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -128,7 +126,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         log_dir: paths.pod_log_dir(&plan.pod_id, &uid),
         bundle_dir: bundle_dir.clone(),
         keep_on_failure: args.keep,
-        containers: Lifecycle::<RuntimeContainers>::initial_statuses(&plan),
+        containers: PodState::initial_statuses(&plan),
     };
     // A new pod starts with new logs: those of a previous pod of the same name (kept
     // by `down` for `podshim logs`) would otherwise mix with its `0.log`.
@@ -222,15 +220,30 @@ fn wait_gone(pid: i32, timeout: Duration) {
     }
 }
 
-/// Starts `podshim supervise POD_DIR` detached (own session, no terminal), its
-/// stdout a pipe on which it reports `started` or `failed`.
-fn start_supervisor(pod_dir: &Path, timeout: Duration) -> Result<(i32, Started)> {
+/// The supervisor binary, beside this one.
+fn supervisor_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("finding the podshim binary")?;
+    let bin = exe
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join(crate::supervisor::BINARY);
+    if !bin.is_file() {
+        bail!(
+            "{} is missing: podshim's supervisor is installed beside podshim (cargo install installs both)",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// Starts `podshim-supervisor POD_DIR` detached (own session, no terminal), its
+/// stdout a pipe on which it sends its report.
+fn start_supervisor(pod_dir: &Path, timeout: Duration) -> Result<(i32, Started)> {
+    let exe = supervisor_binary()?;
     let log = std::fs::File::create(pod_dir.join("supervisor.log")).context("supervisor.log")?;
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let mut cmd = Command::new(exe);
-    cmd.arg("supervise")
-        .arg(pod_dir)
+    cmd.arg(pod_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(log));
@@ -249,24 +262,20 @@ fn start_supervisor(pod_dir: &Path, timeout: Duration) -> Result<(i32, Started)>
     drop(cmd);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::fs::File::from(read).read_to_string(&mut text);
-        let _ = tx.send(text);
+        let _ = tx.send(Report::read_from(std::fs::File::from(read)));
     });
-    let text = match rx.recv_timeout(timeout) {
-        Ok(text) => text,
+    let report = match rx.recv_timeout(timeout) {
+        Ok(report) => report,
         Err(_) => return Ok((pid, Started::TimedOut)),
     };
     let mut child = child;
     let _ = child.try_wait();
     Ok((
         pid,
-        if text.starts_with("started") {
-            Started::Yes
-        } else if let Some(msg) = text.strip_prefix("failed\n") {
-            Started::Failed(msg.trim_end().to_string())
-        } else {
-            Started::Crashed
+        match report {
+            Some(Report::Started) => Started::Yes,
+            Some(Report::Failed { message }) => Started::Failed(message),
+            None => Started::Crashed,
         },
     ))
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 pub use reader::{CriLine, ReadOptions, parse_line, read_log};
 pub use time::{format_rfc3339_nano, format_rfc3339_nano_fixed, parse_rfc3339};
-pub use writer::{LogWriter, RotateLimits, copy_stream};
+pub use writer::{LogWriter, RotateLimits, StreamPump, copy_stream};
 
 /// The longest message of one CRI line: containerd's default
 /// `max_container_log_line_size` (16 KiB). Longer lines are cut into `P` chunks.

@@ -227,42 +227,87 @@ impl LineSplitter {
     }
 }
 
-/// Pumps one stream of a container (its stdout or stderr pipe) into `writer`
-/// until end of file, one CRI line per line of output (see [`LineSplitter`] for
-/// the exact rules, which follow containerd). Each line is stamped with `clock()`
-/// when it is written.
+/// One stream of a container (its stdout or stderr pipe) turned into CRI lines of
+/// `writer`, fed as data arrives (see [`LineSplitter`] for the exact rules, which
+/// follow containerd). Each line is stamped when it is written.
 ///
 /// Write errors do not stop the pump: like containerd it keeps draining the pipe
-/// so the container never blocks on a full pipe, and returns the first write
-/// error at the end. A read error flushes the buffered remainder as `P` and is
-/// returned.
+/// so the container never blocks on a full pipe, and reports the first write error
+/// at the end.
+#[derive(Debug)]
+pub struct StreamPump {
+    splitter: LineSplitter,
+    stream: Stream,
+    first_err: Option<io::Error>,
+}
+
+impl StreamPump {
+    pub fn new(stream: Stream) -> StreamPump {
+        StreamPump {
+            splitter: LineSplitter::new(MAX_LINE_BYTES),
+            stream,
+            first_err: None,
+        }
+    }
+
+    fn emitter<'a>(
+        stream: Stream,
+        first_err: &'a mut Option<io::Error>,
+        writer: &'a LogWriter,
+        clock: &'a dyn Fn() -> SystemTime,
+    ) -> impl FnMut(Tag, &[u8]) + 'a {
+        move |tag: Tag, msg: &[u8]| {
+            if let Err(e) = writer.write_line(stream, tag, msg, clock())
+                && first_err.is_none()
+            {
+                tracing::warn!(path = %writer.path().display(), stream = stream.as_str(), error = %e, "cannot write container log; still draining the stream");
+                *first_err = Some(e);
+            }
+        }
+    }
+
+    /// Writes the complete lines of `data` (and cut pieces of overlong ones).
+    pub fn feed(&mut self, data: &[u8], writer: &LogWriter, clock: &dyn Fn() -> SystemTime) {
+        let mut emit = Self::emitter(self.stream, &mut self.first_err, writer, clock);
+        self.splitter.feed(data, &mut emit);
+    }
+
+    /// At end of stream: writes an unterminated remainder as `P`; returns the first
+    /// write error, if any.
+    pub fn finish(
+        mut self,
+        writer: &LogWriter,
+        clock: &dyn Fn() -> SystemTime,
+    ) -> Option<io::Error> {
+        {
+            let mut emit = Self::emitter(self.stream, &mut self.first_err, writer, clock);
+            self.splitter.finish(&mut emit);
+        }
+        self.first_err
+    }
+}
+
+/// Pumps one stream into `writer` until end of file ([`StreamPump`] over a
+/// blocking reader). A read error flushes the buffered remainder as `P` and is
+/// returned; else the first write error.
 pub fn copy_stream(
     mut reader: impl Read,
     stream: Stream,
     writer: &LogWriter,
     clock: &dyn Fn() -> SystemTime,
 ) -> io::Result<()> {
-    let mut splitter = LineSplitter::new(MAX_LINE_BYTES);
-    let mut first_err: Option<io::Error> = None;
-    let mut emit = |tag: Tag, msg: &[u8]| {
-        if let Err(e) = writer.write_line(stream, tag, msg, clock()) {
-            if first_err.is_none() {
-                tracing::warn!(path = %writer.path().display(), stream = stream.as_str(), error = %e, "cannot write container log; still draining the stream");
-                first_err = Some(e);
-            }
-        }
-    };
+    let mut pump = StreamPump::new(stream);
     let mut buf = vec![0u8; 8192];
     let read_err = loop {
         match reader.read(&mut buf) {
             Ok(0) => break None,
-            Ok(n) => splitter.feed(&buf[..n], &mut emit),
+            Ok(n) => pump.feed(&buf[..n], writer, clock),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => break Some(e),
         }
     };
-    splitter.finish(&mut emit);
-    match (read_err, first_err) {
+    let write_err = pump.finish(writer, clock);
+    match (read_err, write_err) {
         (Some(e), _) => Err(io::Error::new(
             e.kind(),
             format!("read container {}: {e}", stream.as_str()),

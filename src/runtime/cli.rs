@@ -69,14 +69,15 @@ impl CliRuntime {
         }
     }
 
-    /// Runs one verb. `stdio` is the container's (for `create`); other verbs get
-    /// `/dev/null` as stdin and have their stdout and stderr captured.
-    fn run(
+    /// The command of one verb and its `--log` file. `stdio` is the container's
+    /// (for `create` and `run`); other verbs get `/dev/null` as stdin and have their
+    /// stdout and stderr captured.
+    fn command_for(
         &self,
-        at: Invocation,
+        at: &Invocation,
         argv: impl FnOnce(Option<&Path>) -> Vec<OsString>,
         stdio: Option<Stdio3>,
-    ) -> Result<Output, RuntimeError> {
+    ) -> Result<(Command, tempfile::NamedTempFile), RuntimeError> {
         let log = tempfile::Builder::new()
             .prefix("podshim-runtime-")
             .suffix(".log")
@@ -103,6 +104,37 @@ impl CliRuntime {
             }
         }
         tracing::debug!(program = %self.config.program.display(), args = ?cmd.get_args().collect::<Vec<_>>(), "runtime");
+        Ok((cmd, log))
+    }
+
+    /// The result of a finished verb: the runtime's own message when it failed.
+    fn check(
+        at: Invocation,
+        log: &Path,
+        stderr: &[u8],
+        status: std::process::ExitStatus,
+    ) -> Result<(), RuntimeError> {
+        if status.success() {
+            return Ok(());
+        }
+        // An unreadable log only loses the best message; stderr and the status remain.
+        let log_text = std::fs::read(log).unwrap_or_default();
+        let message = failure_message(&at, &log_text, stderr, status);
+        Err(RuntimeError::Failed {
+            at,
+            message,
+            status,
+        })
+    }
+
+    /// Runs one verb to its end.
+    fn run(
+        &self,
+        at: Invocation,
+        argv: impl FnOnce(Option<&Path>) -> Vec<OsString>,
+        stdio: Option<Stdio3>,
+    ) -> Result<Output, RuntimeError> {
+        let (cmd, log) = self.command_for(&at, argv, stdio)?;
         let out = self
             .spawner
             .output(cmd)
@@ -111,17 +143,80 @@ impl CliRuntime {
                 program: self.config.program.clone(),
                 source,
             })?;
-        if out.status.success() {
-            return Ok(out);
-        }
-        // An unreadable log only loses the best message; stderr and the status remain.
-        let log_text = std::fs::read(log.path()).unwrap_or_default();
-        let message = failure_message(&at, &log_text, &out.stderr, out.status);
-        Err(RuntimeError::Failed {
+        Self::check(at, log.path(), &out.stderr, out.status)?;
+        Ok(out)
+    }
+
+    /// Starts a verb and returns without waiting: whoever reaps the runtime's
+    /// process (the supervisor's event loop, its one waiter) hands its status to
+    /// [`PendingRun::finish`].
+    fn spawn(
+        &self,
+        at: Invocation,
+        argv: impl FnOnce(Option<&Path>) -> Vec<OsString>,
+        stdio: Stdio3,
+    ) -> Result<PendingRun, RuntimeError> {
+        let (mut cmd, log) = self.command_for(&at, argv, Some(stdio))?;
+        let child = cmd.spawn().map_err(|source| RuntimeError::Spawn {
+            at: at.clone(),
+            program: self.config.program.clone(),
+            source,
+        })?;
+        Ok(PendingRun {
+            pid: child.id() as i32,
+            log,
             at,
-            message,
-            status: out.status,
         })
+    }
+
+    /// `kill`, not waited for (see [`CliRuntime::spawn_run_detached`]).
+    pub fn spawn_kill(
+        &self,
+        id: &str,
+        signal: &str,
+        all: bool,
+    ) -> Result<PendingRun, RuntimeError> {
+        self.spawn(
+            self.at("kill", Some(id)),
+            |log| args::kill_args(&self.config, log, id, signal, all),
+            Stdio3::default(),
+        )
+    }
+
+    /// `delete --force`, not waited for (see [`CliRuntime::spawn_run_detached`]).
+    pub fn spawn_delete(&self, id: &str) -> Result<PendingRun, RuntimeError> {
+        self.spawn(
+            self.at("delete", Some(id)),
+            |log| args::delete_args(&self.config, log, id, true),
+            Stdio3::default(),
+        )
+    }
+
+    /// Starts `run --detach` and returns without waiting: whoever reaps the
+    /// runtime's process (the supervisor's event loop) hands its status to
+    /// [`PendingRun::finish`]. The container's stdio is handed over here.
+    pub fn spawn_run_detached(
+        &self,
+        id: &str,
+        bundle: &Path,
+        opts: CreateOptions,
+    ) -> Result<PendingRun, RuntimeError> {
+        let CreateOptions {
+            pid_file,
+            console_socket,
+            no_pivot,
+            stdio,
+        } = opts;
+        let flags = args::CreateFlags {
+            pid_file: pid_file.as_deref(),
+            console_socket: console_socket.as_deref(),
+            no_pivot,
+        };
+        self.spawn(
+            self.at("run", Some(id)),
+            |log| args::run_detached_args(&self.config, log, id, bundle, flags),
+            stdio,
+        )
     }
 
     fn parse<T>(
@@ -164,6 +259,23 @@ impl CliRuntime {
             Some(stdio),
         )?;
         Ok(())
+    }
+}
+
+/// A `run --detach` under way, started by [`CliRuntime::spawn_run_detached`].
+#[derive(Debug)]
+pub struct PendingRun {
+    /// The runtime process's pid: its exit is the run's end.
+    pub pid: i32,
+    log: tempfile::NamedTempFile,
+    at: Invocation,
+}
+
+impl PendingRun {
+    /// The run's result, from the runtime process's exit status (its message from
+    /// the `--log` file when it failed).
+    pub fn finish(self, status: std::process::ExitStatus) -> Result<(), RuntimeError> {
+        CliRuntime::check(self.at, self.log.path(), &[], status)
     }
 }
 

@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-pub use cli::CliRuntime;
+pub use cli::{CliRuntime, PendingRun};
 pub use error::{Invocation, RuntimeError, last_log_error};
 pub use state::{ContainerState, Status, parse_list, parse_pids, parse_state};
 

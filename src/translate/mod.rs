@@ -36,7 +36,7 @@ use oci_spec::runtime::{
 use serde::{Deserialize, Serialize};
 
 pub use expand::expand;
-pub use spec::render_config;
+pub use spec::{render_config, render_value};
 pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
 

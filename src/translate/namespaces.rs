@@ -1,7 +1,7 @@
 //! Namespaces: the infra container creates the pod's; every other container joins
 //! them by path, except where the pod uses the host's.
 
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType};
 
 use crate::model::PodSpec;
 
@@ -71,40 +71,35 @@ pub fn container(spec: &PodSpec) -> (Vec<LinuxNamespace>, Vec<String>) {
     (ns, joins)
 }
 
-/// The file under `/proc/<pid>/ns/` of a namespace type that containers join.
-fn ns_file(typ: LinuxNamespaceType) -> Option<&'static str> {
-    Some(match typ {
-        LinuxNamespaceType::Pid => "pid",
-        LinuxNamespaceType::Ipc => "ipc",
-        LinuxNamespaceType::Network => "net",
-        LinuxNamespaceType::Uts => "uts",
-        _ => return None,
-    })
-}
-
-/// Points every namespace `spec` joins at the running infra's: `/proc/<pid>/ns/*`.
-pub fn join_infra(spec: &mut Spec, infra_pid: i32) {
-    let Some(linux) = spec.linux_mut() else {
-        return;
-    };
-    let Some(namespaces) = linux.namespaces().clone() else {
-        return;
-    };
+/// Points every namespace a config.json (as JSON) joins at the running infra's:
+/// `/proc/<pid>/ns/*`. Works on the JSON itself, so that the supervisor needs no
+/// runtime-spec parser to write a pid.
+pub fn join_infra(config: &mut serde_json::Value, infra_pid: i32) {
     let dir = ns_dir(&infra_pid.to_string());
-    let joined: Vec<LinuxNamespace> = namespaces
-        .into_iter()
-        .map(|ns| match (ns.path(), ns_file(ns.typ())) {
-            (Some(_), Some(file)) => namespace(ns.typ(), Some(format!("{dir}/{file}"))),
-            _ => ns,
-        })
-        .collect();
-    linux.set_namespaces(Some(joined));
+    let Some(namespaces) = config
+        .pointer_mut("/linux/namespaces")
+        .and_then(|n| n.as_array_mut())
+    else {
+        return;
+    };
+    for ns in namespaces {
+        let file = match ns.get("type").and_then(|t| t.as_str()) {
+            Some("pid") => "pid",
+            Some("ipc") => "ipc",
+            Some("network") => "net",
+            Some("uts") => "uts",
+            _ => continue,
+        };
+        if let Some(path) = ns.get_mut("path") {
+            *path = serde_json::Value::String(format!("{dir}/{file}"));
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::{LinuxBuilder, SpecBuilder};
+    use oci_spec::runtime::{LinuxBuilder, Spec, SpecBuilder};
 
     fn paths(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<String>)> {
         spec.linux()
@@ -128,7 +123,7 @@ mod tests {
         .pod;
         let (ns, joins) = container(&pod.spec);
         assert_eq!(joins, ["pid", "ipc", "net", "uts"]);
-        let mut spec = SpecBuilder::default()
+        let spec = SpecBuilder::default()
             .linux(LinuxBuilder::default().namespaces(ns).build().unwrap())
             .build()
             .unwrap();
@@ -139,7 +134,9 @@ mod tests {
                 Some("/proc/INFRA_PID/ns/ipc".into())
             )
         );
-        join_infra(&mut spec, 4242);
+        let mut json = serde_json::to_value(&spec).unwrap();
+        join_infra(&mut json, 4242);
+        let spec: Spec = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(
             paths(&spec),
             [
@@ -153,10 +150,9 @@ mod tests {
                 (LinuxNamespaceType::Uts, Some("/proc/4242/ns/uts".into())),
             ]
         );
-        // Idempotent: a restart of the infra... never happens, but a second write
-        // with the same pid changes nothing.
-        let once = spec.clone();
-        join_infra(&mut spec, 4242);
-        assert_eq!(paths(&spec), paths(&once));
+        // Writing the pid again changes nothing; own namespaces keep no path.
+        let once = json.clone();
+        join_infra(&mut json, 4242);
+        assert_eq!(json, once);
     }
 }

@@ -38,7 +38,11 @@ pub fn readonly_paths() -> Vec<String> {
 /// sorted, so the same plan always yields the same bytes (oci-spec keeps
 /// annotations, sysctls and capabilities in hash containers).
 pub fn render_config(spec: &Spec) -> String {
-    let mut value = serde_json::to_value(spec).expect("an oci-spec Spec always serializes");
+    render_value(serde_json::to_value(spec).expect("an oci-spec Spec always serializes"))
+}
+
+/// [`render_config`] of a config.json already parsed as JSON.
+pub fn render_value(mut value: serde_json::Value) -> String {
     canonicalize(&mut value);
     let mut text = serde_json::to_string_pretty(&value).expect("a JSON value always serializes");
     text.push('\n');

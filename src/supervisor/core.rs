@@ -1,0 +1,796 @@
+//! PURE: the pod's lifecycle as one state machine. The event loop ([`super::driver`])
+//! feeds it one [`Input`] at a time (a start finished, a process exited, a stop was
+//! requested, a timer fired) with the time it happened, and carries out the
+//! [`Command`]s it returns. Nothing here sleeps, spawns, reads a clock or touches a
+//! file, so every ordering, restart and timing rule is unit-tested with explicit
+//! instants (ARCHITECTURE.md rule 2).
+//!
+//! Kubernetes' order: infra → init containers one at a time (each must exit 0) →
+//! native sidecars (started in order, always restarted) → app containers (started
+//! together, at most `Timing::start_workers` runtime calls at once, restarted per
+//! the pod's restartPolicy with the kubelet's back-off). Stopping follows
+//! [`crate::teardown::plan`] with one grace budget for the pod.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::backoff::Backoff;
+use crate::model::{ContainerKind, RestartPolicy, Signal};
+use crate::run_plan::{RunContainer, RunPlan};
+use crate::state::{ContainerState, PodPhase, PodState, rfc3339};
+use crate::teardown::{self, Budget, Step};
+
+/// How a process ended: its exit code, or 128 + the signal that killed it (the
+/// convention the kubelet reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i32,
+    pub signal: Option<i32>,
+}
+
+/// When something happened: the monotonic instant (for timers) and the wall time
+/// (for the state the user reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: SystemTime,
+}
+
+/// Back-off and start settings (the kubelet's by default; tests shorten them).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// How many app containers are started at once.
+    pub start_workers: usize,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            backoff_initial: super::backoff::INITIAL,
+            backoff_max: super::backoff::MAX,
+            start_workers: 4,
+        }
+    }
+}
+
+/// A container, by its index in [`RunPlan::all`] (0 is the infra).
+pub type Ctr = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Timer {
+    /// Restart `ctr` after its back-off; stale unless `generation` is its current.
+    Restart { ctr: Ctr, generation: u64 },
+    /// The grace of stop step `step` is over: SIGKILL.
+    Grace { step: usize },
+    /// SIGKILL did not end it either: delete it anyway.
+    Kill { step: usize },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The runtime call that starts `ctr` returned: its init pid, or why not.
+    Started {
+        ctr: Ctr,
+        result: Result<i32, String>,
+    },
+    /// The infra runs: its namespaces were written into the other bundles (and its
+    /// loopback brought up), or that failed.
+    InfraReady(Result<(), String>),
+    /// `ctr`'s init process exited.
+    Exited {
+        ctr: Ctr,
+        exit: Exit,
+    },
+    /// `down`, Ctrl-C.
+    StopRequested,
+    Timer(Timer),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Run `ctr` (its `restart`-th run): a fresh rootfs for a restart, its subPaths
+    /// bound, then the runtime; answered by [`Input::Started`].
+    Start { ctr: Ctr, restart: u32 },
+    /// Write the infra's pid into the joining bundles, bring its loopback up;
+    /// answered by [`Input::InfraReady`].
+    PrepareInfra { pid: i32 },
+    /// Send `signal` to `ctr`'s init, or with `all` to every process in it.
+    Signal { ctr: Ctr, signal: Signal, all: bool },
+    /// Delete `ctr` from the runtime (it has exited, or is killed by force).
+    Remove { ctr: Ctr },
+    /// Answer with [`Input::Timer`] at `at`.
+    Arm { at: Instant, timer: Timer },
+    /// The pod's state changed: write it for `ps`.
+    Publish,
+    /// Tell `up` the app containers run.
+    ReportStarted,
+    /// Everything is stopped: the loop ends with this outcome.
+    Finish(Outcome),
+}
+
+/// How the pod ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stopped on request (`down`, Ctrl-C).
+    Stopped,
+    /// Every app container finished and will not restart.
+    Completed(PodPhase),
+    /// The pod could not start (`up` is told why), or lost its infra.
+    Failed(String),
+}
+
+/// Why the pod is stopping, which decides its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cause {
+    Requested,
+    Completed(PodPhase),
+    Failed(String),
+}
+
+/// What the last lines of a container's log say, for failure messages (the only
+/// thing the core reads, behind a trait so tests pass their own).
+pub trait Logs {
+    fn last_lines(&self, ctr: Ctr, restart: u32) -> String;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Run {
+    /// Not started yet, or removed.
+    Idle,
+    /// The runtime call is under way.
+    Starting,
+    Running {
+        pid: i32,
+    },
+    /// Exited, still in the runtime until removed.
+    Exited,
+    /// Waiting to restart; the old run was removed.
+    BackOff,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    run: Run,
+    restarts: u32,
+    backoff: Backoff,
+    /// Bumped at every exit, so that a stale restart timer is ignored.
+    generation: u64,
+    /// When the current run ended.
+    finished: Option<Instant>,
+    /// It will not run again (an init container that succeeded, an app container
+    /// its policy does not restart).
+    done: bool,
+    /// Signalled in the current stop step.
+    signalled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the infra (and its preparation).
+    Infra,
+    /// Running the init container or starting the sidecar at this index.
+    Init(Ctr),
+    /// Starting the app containers: those not yet asked for, and how many
+    /// runtime calls are under way.
+    Apps {
+        queue: VecDeque<Ctr>,
+        in_flight: usize,
+    },
+    Running,
+    Stopping {
+        steps: Vec<Vec<Ctr>>,
+        step: usize,
+        budget: Budget,
+        cause: Cause,
+    },
+    Done,
+}
+
+/// The pod being run.
+pub struct Core {
+    kinds: Vec<ContainerKind>,
+    stop_signals: Vec<Signal>,
+    names: Vec<String>,
+    policy: RestartPolicy,
+    grace: Duration,
+    timing: Timing,
+    keep_on_failure: bool,
+    slots: Vec<Slot>,
+    phase: Phase,
+    started: bool,
+    state: PodState,
+    out: Vec<Command>,
+}
+
+/// The kubelet's terminated reasons: `Completed` for exit 0, else `Error`.
+fn reason_for(exit: &Exit) -> &'static str {
+    if exit.code == 0 { "Completed" } else { "Error" }
+}
+
+impl Core {
+    pub fn new(plan: &RunPlan, state: PodState, timing: Timing) -> Core {
+        let all: Vec<&RunContainer> = plan.all().collect();
+        let slot = Slot {
+            run: Run::Idle,
+            restarts: 0,
+            backoff: Backoff::new(timing.backoff_initial, timing.backoff_max),
+            generation: 0,
+            finished: None,
+            done: false,
+            signalled: false,
+        };
+        Core {
+            kinds: all.iter().map(|c| c.kind).collect(),
+            stop_signals: all.iter().map(|c| c.stop_signal).collect(),
+            names: all.iter().map(|c| c.name.clone()).collect(),
+            policy: plan.restart_policy,
+            grace: Duration::from_secs(plan.termination_grace_period_seconds),
+            keep_on_failure: state.keep_on_failure,
+            timing,
+            slots: vec![slot; all.len()],
+            phase: Phase::Infra,
+            started: false,
+            state,
+            out: Vec::new(),
+        }
+    }
+
+    /// The pod's record, as `ps` reads it.
+    pub fn state(&self) -> &PodState {
+        &self.state
+    }
+
+    /// Whether the app containers ran (`up` was told so).
+    pub fn has_started(&self) -> bool {
+        self.started
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The first commands: start the infra.
+    pub fn start(&mut self, _now: Now) -> Vec<Command> {
+        self.state.phase = PodPhase::Pending;
+        self.run(0);
+        self.flush()
+    }
+
+    /// Takes one input; returns what to do.
+    pub fn handle(&mut self, input: Input, now: Now, logs: &dyn Logs) -> Vec<Command> {
+        if self.phase == Phase::Done {
+            return Vec::new();
+        }
+        match input {
+            Input::Started { ctr, result } => self.on_started(ctr, result, now),
+            Input::InfraReady(result) => self.on_infra_ready(result, now),
+            Input::Exited { ctr, exit } => self.on_exited(ctr, exit, now, logs),
+            Input::StopRequested => {
+                if !matches!(self.phase, Phase::Stopping { .. }) {
+                    self.stop(Cause::Requested, now);
+                }
+            }
+            Input::Timer(t) => self.on_timer(t, now),
+        }
+        self.flush()
+    }
+
+    /// The commands of one input, with one state write for all its changes,
+    /// placed before any report or finish: `up` reads the state once it is told
+    /// the pod started.
+    fn flush(&mut self) -> Vec<Command> {
+        let commands = std::mem::take(&mut self.out);
+        let publish = commands.contains(&Command::Publish);
+        let mut out: Vec<Command> = commands
+            .into_iter()
+            .filter(|c| *c != Command::Publish)
+            .collect();
+        if publish {
+            let at = out
+                .iter()
+                .position(|c| matches!(c, Command::ReportStarted | Command::Finish(_)))
+                .unwrap_or(out.len());
+            out.insert(at, Command::Publish);
+        }
+        out
+    }
+
+    fn stopping(&self) -> bool {
+        matches!(self.phase, Phase::Stopping { .. } | Phase::Done)
+    }
+
+    fn name(&self, ctr: Ctr) -> &str {
+        &self.names[ctr]
+    }
+
+    fn set_status(&mut self, ctr: Ctr, f: impl FnOnce(&mut crate::state::ContainerStatus)) {
+        if let Some(c) = self.state.containers.get_mut(ctr) {
+            f(c);
+        }
+        self.out.push(Command::Publish);
+    }
+
+    /// Asks the runtime to run `ctr`.
+    fn run(&mut self, ctr: Ctr) {
+        let slot = &mut self.slots[ctr];
+        slot.run = Run::Starting;
+        slot.signalled = false;
+        let restart = slot.restarts;
+        self.out.push(Command::Start { ctr, restart });
+    }
+
+    fn on_started(&mut self, ctr: Ctr, result: Result<i32, String>, now: Now) {
+        let pid = match result {
+            Ok(pid) => pid,
+            Err(e) => return self.start_failed(ctr, e, now),
+        };
+        self.slots[ctr].run = Run::Running { pid };
+        let kind = self.kinds[ctr];
+        let at = rfc3339(now.wall);
+        self.set_status(ctr, |s| {
+            s.state = ContainerState::Running {
+                pid,
+                started_at: at,
+            };
+            // No probes yet: a running container is ready (Kubernetes' rule without
+            // a readinessProbe); an init container never is.
+            s.ready = kind != ContainerKind::Init;
+        });
+        match &mut self.phase {
+            // Started while the pod stops (a restart in flight): stopped with its step.
+            Phase::Stopping { .. } => self.signal_if_in_step(ctr, now),
+            Phase::Infra if ctr == 0 => self.out.push(Command::PrepareInfra { pid }),
+            // A sidecar without a startup probe lets the next init container go.
+            Phase::Init(i) if *i == ctr && kind == ContainerKind::Sidecar => {
+                self.next_init(ctr + 1, now)
+            }
+            Phase::Apps { in_flight, .. } if kind == ContainerKind::App => {
+                *in_flight -= 1;
+                self.start_apps(now);
+            }
+            _ => {}
+        }
+    }
+
+    fn start_failed(&mut self, ctr: Ctr, error: String, now: Now) {
+        self.slots[ctr].run = Run::Idle;
+        let kind = self.kinds[ctr];
+        self.set_status(ctr, |s| {
+            s.state = ContainerState::Waiting {
+                reason: "RunContainerError".into(),
+            };
+        });
+        if self.stopping() {
+            self.step_progress(now);
+            return;
+        }
+        if self.started {
+            // A restart that failed: the kubelet reports RunContainerError and tries
+            // again after the next back-off; no run happened, so no restart counts.
+            tracing::warn!("restarting {:?}: {error}", self.name(ctr));
+            self.retry_later(ctr, now);
+            return;
+        }
+        let what = match kind {
+            ContainerKind::Infra => "infra container".to_string(),
+            ContainerKind::Init => format!("init container {:?}", self.name(ctr)),
+            ContainerKind::Sidecar => format!("sidecar container {:?}", self.name(ctr)),
+            ContainerKind::App => format!("container {:?}", self.name(ctr)),
+        };
+        if let Phase::Apps { in_flight, .. } = &mut self.phase {
+            *in_flight -= 1;
+        }
+        self.fail(format!("{what}: {error}"), now);
+    }
+
+    fn on_infra_ready(&mut self, result: Result<(), String>, now: Now) {
+        if self.stopping() {
+            return;
+        }
+        match result {
+            Ok(()) => self.next_init(1, now),
+            Err(e) => self.fail(format!("infra container: {e}"), now),
+        }
+    }
+
+    /// Runs the init container (or starts the sidecar) at `from`, or, past the
+    /// last (containers come init and sidecar first, then apps), starts the app
+    /// containers.
+    fn next_init(&mut self, from: Ctr, now: Now) {
+        if from < self.kinds.len() && self.kinds[from] != ContainerKind::App {
+            self.phase = Phase::Init(from);
+            self.run(from);
+            return;
+        }
+        let queue = (from..self.kinds.len()).collect();
+        self.phase = Phase::Apps {
+            queue,
+            in_flight: 0,
+        };
+        self.start_apps(now);
+    }
+
+    /// Starts queued app containers while fewer than `start_workers` runtime calls
+    /// are under way; once all run, the pod is Running.
+    fn start_apps(&mut self, now: Now) {
+        let workers = self.timing.start_workers.max(1);
+        let mut next = Vec::new();
+        let Phase::Apps { queue, in_flight } = &mut self.phase else {
+            return;
+        };
+        while *in_flight < workers {
+            let Some(ctr) = queue.pop_front() else { break };
+            *in_flight += 1;
+            next.push(ctr);
+        }
+        let all_started = queue.is_empty() && *in_flight == 0;
+        for ctr in next {
+            self.run(ctr);
+        }
+        if all_started {
+            self.phase = Phase::Running;
+            self.started = true;
+            self.state.phase = PodPhase::Running;
+            self.out.push(Command::Publish);
+            self.out.push(Command::ReportStarted);
+            self.check_completion(now);
+        }
+    }
+
+    fn on_exited(&mut self, ctr: Ctr, exit: Exit, now: Now, logs: &dyn Logs) {
+        let slot = &mut self.slots[ctr];
+        if !matches!(slot.run, Run::Running { .. }) {
+            return;
+        }
+        slot.run = Run::Exited;
+        slot.finished = Some(now.mono);
+        slot.generation += 1;
+        let at = rfc3339(now.wall);
+        self.set_status(ctr, |s| {
+            let started_at = match &s.state {
+                ContainerState::Running { started_at, .. } => started_at.clone(),
+                _ => at.clone(),
+            };
+            s.state = ContainerState::Terminated {
+                exit_code: exit.code,
+                reason: reason_for(&exit).into(),
+                started_at,
+                finished_at: at,
+            };
+            s.ready = false;
+        });
+        if self.stopping() {
+            self.out.push(Command::Remove { ctr });
+            self.slots[ctr].run = Run::Idle;
+            self.step_progress(now);
+            return;
+        }
+        let kind = self.kinds[ctr];
+        match kind {
+            ContainerKind::Infra => {
+                // No container may (re)join namespaces whose holder is gone: its pid,
+                // which the bundles name, could be reused.
+                let message = format!("infra container exited with code {}", exit.code);
+                self.state.message = Some(message.clone());
+                self.stop(Cause::Failed(message), now);
+            }
+            ContainerKind::Init => {
+                self.out.push(Command::Remove { ctr });
+                self.slots[ctr].run = Run::Idle;
+                if exit.code == 0 {
+                    self.slots[ctr].done = true;
+                    return self.next_init(ctr + 1, now);
+                }
+                // Kubernetes: a failed init container fails the pod under Never, and
+                // is retried with back-off under OnFailure and Always.
+                if self.policy == RestartPolicy::Never {
+                    let message = self.failure_message(ctr, &exit, logs);
+                    return self.fail(message, now);
+                }
+                self.back_off(ctr, now);
+            }
+            // A native sidecar is always restarted, whatever the pod's policy.
+            ContainerKind::Sidecar => {
+                self.out.push(Command::Remove { ctr });
+                self.back_off(ctr, now);
+            }
+            ContainerKind::App => {
+                self.out.push(Command::Remove { ctr });
+                if self.policy.restarts(exit.code) {
+                    self.back_off(ctr, now);
+                } else {
+                    self.slots[ctr].run = Run::Idle;
+                    self.slots[ctr].done = true;
+                    self.check_completion(now);
+                }
+            }
+        }
+    }
+
+    /// Waits the kubelet's back-off, then restarts `ctr` (its old run removed).
+    fn back_off(&mut self, ctr: Ctr, now: Now) {
+        let slot = &mut self.slots[ctr];
+        let finished = slot.finished.unwrap_or(now.mono);
+        let delay = slot.backoff.delay(finished, now.mono);
+        slot.backoff.restarted(finished, now.mono);
+        slot.run = Run::BackOff;
+        slot.restarts += 1;
+        let generation = slot.generation;
+        self.set_status(ctr, |s| {
+            s.last_state = Some(s.state.clone());
+            s.state = ContainerState::Waiting {
+                reason: "CrashLoopBackOff".into(),
+            };
+            s.restart_count += 1;
+        });
+        self.out.push(Command::Arm {
+            at: now.mono + delay,
+            timer: Timer::Restart { ctr, generation },
+        });
+    }
+
+    /// A failed start of a restart: `ctr` stays Waiting (RunContainerError) and is
+    /// tried again after the next back-off.
+    fn retry_later(&mut self, ctr: Ctr, now: Now) {
+        let slot = &mut self.slots[ctr];
+        let finished = slot.finished.unwrap_or(now.mono);
+        let delay = slot.backoff.delay(finished, now.mono);
+        slot.backoff.restarted(finished, now.mono);
+        slot.run = Run::BackOff;
+        let generation = slot.generation;
+        self.out.push(Command::Arm {
+            at: now.mono + delay,
+            timer: Timer::Restart { ctr, generation },
+        });
+    }
+
+    /// Kubernetes: the pod is done once every app container finished for good;
+    /// it Succeeded when each exited 0. Sidecars and the infra are then stopped.
+    fn check_completion(&mut self, now: Now) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let apps: Vec<Ctr> = (0..self.kinds.len())
+            .filter(|&i| self.kinds[i] == ContainerKind::App)
+            .collect();
+        if !apps.iter().all(|&i| self.slots[i].done) {
+            return;
+        }
+        let all_ok = apps.iter().all(|&i| {
+            matches!(
+                self.state.containers.get(i).map(|c| &c.state),
+                Some(ContainerState::Terminated { exit_code: 0, .. })
+            )
+        });
+        let phase = if all_ok {
+            PodPhase::Succeeded
+        } else {
+            PodPhase::Failed
+        };
+        self.stop(Cause::Completed(phase), now);
+    }
+
+    fn failure_message(&self, ctr: Ctr, exit: &Exit, logs: &dyn Logs) -> String {
+        let mut msg = format!(
+            "{} container {:?} exited with code {}",
+            self.kinds[ctr].as_str(),
+            self.name(ctr),
+            exit.code
+        );
+        let lines = logs.last_lines(ctr, self.slots[ctr].restarts);
+        if !lines.trim().is_empty() {
+            msg.push_str("; its last log lines:\n");
+            msg.push_str(lines.trim_end());
+        }
+        msg
+    }
+
+    fn fail(&mut self, message: String, now: Now) {
+        self.state.phase = PodPhase::Failed;
+        self.state.message = Some(message.clone());
+        self.out.push(Command::Publish);
+        if self.keep_on_failure && !self.started {
+            // `up --keep` leaves a pod that failed to start as it is, for debugging.
+            self.phase = Phase::Done;
+            self.out.push(Command::Finish(Outcome::Failed(message)));
+            return;
+        }
+        self.stop(Cause::Failed(message), now);
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Now) {
+        match timer {
+            Timer::Restart { ctr, generation } => {
+                let slot = &self.slots[ctr];
+                if slot.run != Run::BackOff || slot.generation != generation || self.stopping() {
+                    return;
+                }
+                // No (re)start once the infra is gone: the pid its bundles name may
+                // already be reused.
+                if !matches!(self.slots[0].run, Run::Running { .. }) {
+                    return;
+                }
+                self.run(ctr);
+            }
+            Timer::Grace { step } => {
+                let Phase::Stopping {
+                    steps,
+                    step: current,
+                    ..
+                } = &self.phase
+                else {
+                    return;
+                };
+                if *current != step {
+                    return;
+                }
+                // The stop signal was not enough: SIGKILL to every process of those
+                // still running, as the kubelet's final kill.
+                let running: Vec<Ctr> = steps[step]
+                    .iter()
+                    .copied()
+                    .filter(|&c| matches!(self.slots[c].run, Run::Running { .. }))
+                    .collect();
+                for ctr in running {
+                    self.out.push(Command::Signal {
+                        ctr,
+                        signal: Signal::KILL,
+                        all: true,
+                    });
+                }
+                self.out.push(Command::Arm {
+                    at: now.mono + teardown::AFTER_KILL,
+                    timer: Timer::Kill { step },
+                });
+            }
+            Timer::Kill { step } => {
+                let Phase::Stopping {
+                    steps,
+                    step: current,
+                    ..
+                } = &self.phase
+                else {
+                    return;
+                };
+                if *current != step {
+                    return;
+                }
+                let stuck: Vec<Ctr> = steps[step]
+                    .iter()
+                    .copied()
+                    .filter(|&c| matches!(self.slots[c].run, Run::Running { .. }))
+                    .collect();
+                for ctr in stuck {
+                    tracing::warn!(
+                        "{:?} did not exit after SIGKILL: deleting it",
+                        self.name(ctr)
+                    );
+                    self.out.push(Command::Remove { ctr });
+                    self.slots[ctr].run = Run::Idle;
+                }
+                self.step_progress(now);
+            }
+        }
+    }
+
+    /// Begins the teardown: the stop steps of [`teardown::plan`], one budget.
+    fn stop(&mut self, cause: Cause, now: Now) {
+        if matches!(self.phase, Phase::Stopping { .. } | Phase::Done) {
+            return;
+        }
+        if self.state.phase != PodPhase::Failed {
+            self.state.phase = PodPhase::Terminating;
+        }
+        self.out.push(Command::Publish);
+        // The plan's order over this pod's containers; the rest of the teardown
+        // (unmounts, files) is the event loop's once everything is stopped.
+        let steps: Vec<Vec<Ctr>> = teardown::stop_order(&self.kinds)
+            .into_iter()
+            .filter_map(|s| match s {
+                Step::Stop(ctrs) => Some(ctrs),
+                _ => None,
+            })
+            .collect();
+        self.phase = Phase::Stopping {
+            steps,
+            step: 0,
+            budget: Budget::new(now.mono, self.grace),
+            cause,
+        };
+        self.begin_step(now);
+    }
+
+    fn begin_step(&mut self, now: Now) {
+        let Phase::Stopping {
+            steps,
+            step,
+            budget,
+            ..
+        } = &self.phase
+        else {
+            return;
+        };
+        let (ctrs, step, grace) = (steps[*step].clone(), *step, budget.for_step(now.mono));
+        for ctr in ctrs {
+            self.slots[ctr].signalled = false;
+            match self.slots[ctr].run {
+                Run::Running { .. } => self.signal_stop(ctr),
+                // Its start finishes first; then it is signalled (on_started).
+                Run::Starting => {}
+                Run::Exited => {
+                    self.out.push(Command::Remove { ctr });
+                    self.slots[ctr].run = Run::Idle;
+                }
+                Run::BackOff | Run::Idle => self.slots[ctr].run = Run::Idle,
+            }
+        }
+        self.out.push(Command::Arm {
+            at: now.mono + grace,
+            timer: Timer::Grace { step },
+        });
+        self.step_progress(now);
+    }
+
+    fn signal_stop(&mut self, ctr: Ctr) {
+        self.slots[ctr].signalled = true;
+        self.out.push(Command::Signal {
+            ctr,
+            signal: self.stop_signals[ctr],
+            all: false,
+        });
+    }
+
+    /// A container that started during the teardown is stopped when its step
+    /// comes (or at once, if its step is the current one or past).
+    fn signal_if_in_step(&mut self, ctr: Ctr, now: Now) {
+        let Phase::Stopping { steps, step, .. } = &self.phase else {
+            return;
+        };
+        let pos = steps.iter().position(|s| s.contains(&ctr));
+        if pos.is_some_and(|p| p <= *step) {
+            self.signal_stop(ctr);
+        }
+        self.step_progress(now);
+    }
+
+    /// Moves to the next step once nothing of the current one runs or starts;
+    /// after the last, the pod is done.
+    fn step_progress(&mut self, now: Now) {
+        let Phase::Stopping { steps, step, .. } = &mut self.phase else {
+            return;
+        };
+        let busy = steps[*step]
+            .iter()
+            .any(|&c| matches!(self.slots[c].run, Run::Running { .. } | Run::Starting));
+        if busy {
+            return;
+        }
+        if *step + 1 < steps.len() {
+            *step += 1;
+            // A step with nothing to wait on comes back here at once.
+            return self.begin_step(now);
+        }
+        let Phase::Stopping { cause, .. } = std::mem::replace(&mut self.phase, Phase::Done) else {
+            unreachable!("matched above");
+        };
+        let outcome = match cause {
+            Cause::Requested => Outcome::Stopped,
+            Cause::Completed(phase) => {
+                self.state.phase = phase;
+                Outcome::Completed(phase)
+            }
+            Cause::Failed(message) => {
+                self.state.phase = PodPhase::Failed;
+                Outcome::Failed(message)
+            }
+        };
+        self.out.push(Command::Publish);
+        self.out.push(Command::Finish(outcome));
+    }
+}
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

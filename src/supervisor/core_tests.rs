@@ -1,0 +1,799 @@
+//! The lifecycle rules, run in a simulation: virtual time, containers that behave
+//! as scripted, and the core's commands carried out the way the event loop does.
+//! No test reads a clock or sleeps (the end-to-end tests run the same rules with
+//! real runc).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::*;
+use crate::model::{ContainerKind, RestartPolicy, Signal};
+use crate::run_plan::{RunContainer, RunPlan};
+use crate::state::{ContainerStatus, PodPhase, PodState, RuntimeRecord};
+
+/// How a scripted container behaves on one run.
+#[derive(Clone, Copy, Debug)]
+enum Run {
+    /// Exits with this code after this many milliseconds.
+    ExitAfter(i32, u64),
+    /// Runs until signalled; exits 128 + the signal on its stop signal.
+    UntilSignalled,
+    /// Ignores its stop signal; SIGKILL ends it.
+    IgnoresTerm,
+    /// Ignores even SIGKILL (stuck in the kernel).
+    Unkillable,
+    /// The runtime fails to start it.
+    StartError,
+    /// The runtime takes this many milliseconds to start it; then it runs until
+    /// signalled.
+    SlowStart(u64),
+}
+
+struct NoLogs;
+impl Logs for NoLogs {
+    fn last_lines(&self, _: Ctr, _: u32) -> String {
+        "the last words\n".into()
+    }
+}
+
+struct Sim {
+    core: Core,
+    t0: Instant,
+    now: Instant,
+    seq: u64,
+    /// Pending inputs by when they happen; the run number keeps a late exit of an
+    /// earlier run from reaching a later one.
+    queue: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    pending: HashMap<usize, (Input, Option<(Ctr, u64)>)>,
+    script: HashMap<String, VecDeque<Run>>,
+    current: HashMap<Ctr, (Run, u64)>,
+    runs: HashMap<Ctr, u64>,
+    names: Vec<String>,
+    /// (milliseconds since the start, what happened)
+    trace: Vec<(u64, String)>,
+    outcome: Option<Outcome>,
+    next_id: usize,
+}
+
+fn plan(policy: RestartPolicy, grace: u64, containers: &[(&str, ContainerKind)]) -> RunPlan {
+    let c = |name: &str, kind: ContainerKind| RunContainer {
+        id: format!("ns_p_{name}"),
+        name: name.into(),
+        kind,
+        image: Some("img".into()),
+        stop_signal: Signal::TERM,
+        bundle: PathBuf::from(format!("/b/{name}")),
+        joins: vec![],
+        sub_paths: vec![],
+    };
+    RunPlan {
+        version: 1,
+        pod_id: "ns_p".into(),
+        namespace: "ns".into(),
+        name: "p".into(),
+        uid: "u".into(),
+        restart_policy: policy,
+        termination_grace_period_seconds: grace,
+        base: "/b".into(),
+        setup: vec![],
+        infra: c("POD", ContainerKind::Infra),
+        containers: containers.iter().map(|(n, k)| c(n, *k)).collect(),
+        images: vec![],
+    }
+}
+
+fn state(plan: &RunPlan, keep: bool) -> PodState {
+    PodState {
+        pod_id: plan.pod_id.clone(),
+        namespace: "ns".into(),
+        name: "p".into(),
+        uid: "u".into(),
+        phase: PodPhase::Pending,
+        message: None,
+        created_at: "2026-01-01T00:00:00Z".into(),
+        supervisor_pid: None,
+        runtime: RuntimeRecord {
+            program: "runc".into(),
+            global_args: vec![],
+            root: None,
+        },
+        restart_policy: plan.restart_policy,
+        termination_grace_period_seconds: plan.termination_grace_period_seconds,
+        log_dir: "/l".into(),
+        bundle_dir: "/b".into(),
+        keep_on_failure: keep,
+        containers: plan
+            .all()
+            .map(|c| ContainerStatus {
+                name: c.name.clone(),
+                id: c.id.clone(),
+                kind: c.kind,
+                image: c.image.clone(),
+                state: crate::state::ContainerState::Waiting {
+                    reason: "ContainerCreating".into(),
+                },
+                last_state: None,
+                restart_count: 0,
+                ready: false,
+                stop_signal: c.stop_signal,
+            })
+            .collect(),
+    }
+}
+
+use ContainerKind::{App, Init, Sidecar};
+use RestartPolicy::{Always, Never, OnFailure};
+
+impl Sim {
+    fn new(policy: RestartPolicy, grace: u64, containers: &[(&str, ContainerKind)]) -> Sim {
+        Sim::with(policy, grace, containers, Timing::default(), false)
+    }
+
+    fn with(
+        policy: RestartPolicy,
+        grace: u64,
+        containers: &[(&str, ContainerKind)],
+        timing: Timing,
+        keep: bool,
+    ) -> Sim {
+        let plan = plan(policy, grace, containers);
+        let names = plan.all().map(|c| c.name.clone()).collect();
+        let t0 = Instant::now();
+        Sim {
+            core: Core::new(&plan, state(&plan, keep), timing),
+            t0,
+            now: t0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            pending: HashMap::new(),
+            script: HashMap::new(),
+            current: HashMap::new(),
+            runs: HashMap::new(),
+            names,
+            trace: Vec::new(),
+            outcome: None,
+            next_id: 0,
+        }
+    }
+
+    fn script(mut self, name: &str, runs: &[Run]) -> Sim {
+        self.script
+            .insert(name.into(), runs.iter().copied().collect());
+        self
+    }
+
+    fn ms(&self) -> u64 {
+        (self.now - self.t0).as_millis() as u64
+    }
+
+    fn at(&self) -> Now {
+        Now {
+            mono: self.now,
+            wall: SystemTime::UNIX_EPOCH + (self.now - self.t0),
+        }
+    }
+
+    fn log(&mut self, what: String) {
+        let ms = self.ms();
+        self.trace.push((ms, what));
+    }
+
+    fn schedule(&mut self, after: Duration, input: Input, run: Option<(Ctr, u64)>) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.seq += 1;
+        self.pending.insert(id, (input, run));
+        self.queue.push(Reverse((self.now + after, self.seq, id)));
+    }
+
+    fn name(&self, ctr: Ctr) -> String {
+        self.names[ctr].clone()
+    }
+
+    fn exec(&mut self, commands: Vec<Command>) {
+        for c in commands {
+            match c {
+                Command::Start { ctr, restart } => {
+                    let name = self.name(ctr);
+                    self.log(format!("start {name} #{restart}"));
+                    let run = match self.script.get_mut(&name) {
+                        Some(q) if q.len() > 1 => q.pop_front().unwrap(),
+                        Some(q) => *q.front().unwrap(),
+                        None => Run::UntilSignalled,
+                    };
+                    let n = self.runs.entry(ctr).or_default();
+                    *n += 1;
+                    let n = *n;
+                    let pid = 1000 + ctr as i32 * 100 + n as i32;
+                    match run {
+                        Run::StartError => self.schedule(
+                            Duration::ZERO,
+                            Input::Started {
+                                ctr,
+                                result: Err(format!("exec: \"nope\": not found ({name})")),
+                            },
+                            None,
+                        ),
+                        Run::SlowStart(ms) => {
+                            self.current.insert(ctr, (run, n));
+                            self.schedule(
+                                Duration::from_millis(ms),
+                                Input::Started {
+                                    ctr,
+                                    result: Ok(pid),
+                                },
+                                None,
+                            );
+                        }
+                        _ => {
+                            self.current.insert(ctr, (run, n));
+                            self.schedule(
+                                Duration::ZERO,
+                                Input::Started {
+                                    ctr,
+                                    result: Ok(pid),
+                                },
+                                None,
+                            );
+                            if let Run::ExitAfter(code, ms) = run {
+                                self.schedule(
+                                    Duration::from_millis(ms),
+                                    Input::Exited {
+                                        ctr,
+                                        exit: Exit { code, signal: None },
+                                    },
+                                    Some((ctr, n)),
+                                );
+                            }
+                        }
+                    }
+                }
+                Command::PrepareInfra { .. } => {
+                    self.schedule(Duration::ZERO, Input::InfraReady(Ok(())), None)
+                }
+                Command::Signal { ctr, signal, all } => {
+                    let name = self.name(ctr);
+                    self.log(format!(
+                        "signal {name} {}{}",
+                        signal.name(),
+                        if all { " all" } else { "" }
+                    ));
+                    if let Some((run, n)) = self.current.get(&ctr).copied() {
+                        let dies = match run {
+                            Run::Unkillable => false,
+                            Run::IgnoresTerm => signal == Signal::KILL,
+                            _ => true,
+                        };
+                        if dies {
+                            let code = 128 + signal.number();
+                            self.schedule(
+                                Duration::ZERO,
+                                Input::Exited {
+                                    ctr,
+                                    exit: Exit {
+                                        code,
+                                        signal: Some(signal.number()),
+                                    },
+                                },
+                                Some((ctr, n)),
+                            );
+                        }
+                    }
+                }
+                Command::Remove { ctr } => {
+                    let name = self.name(ctr);
+                    self.log(format!("remove {name}"));
+                    self.current.remove(&ctr);
+                }
+                Command::Arm { at, timer } => {
+                    let after = at.saturating_duration_since(self.now);
+                    self.schedule(after, Input::Timer(timer), None);
+                }
+                Command::Publish => {}
+                Command::ReportStarted => self.log("started".into()),
+                Command::Finish(o) => {
+                    self.log(format!("finish {o:?}"));
+                    self.outcome = Some(o);
+                }
+            }
+        }
+    }
+
+    fn begin(mut self) -> Sim {
+        let at = self.at();
+        let c = self.core.start(at);
+        self.exec(c);
+        self
+    }
+
+    /// Delivers inputs in time order until the pod is done or `limit` has passed.
+    fn run_for(&mut self, limit: Duration) {
+        let end = self.now + limit;
+        while let Some(Reverse((at, _, id))) = self.queue.peek().copied() {
+            if at > end || self.outcome.is_some() {
+                break;
+            }
+            self.queue.pop();
+            self.now = at;
+            let (input, run) = self.pending.remove(&id).unwrap();
+            // An exit of a run that is no longer the current one never reaches it.
+            if let Some((ctr, n)) = run
+                && self.current.get(&ctr).map(|(_, m)| *m) != Some(n)
+            {
+                continue;
+            }
+            let at = self.at();
+            let c = self.core.handle(input, at, &NoLogs);
+            self.exec(c);
+        }
+        if self.outcome.is_none() && self.now < end {
+            self.now = end;
+        }
+    }
+
+    fn stop(&mut self) {
+        let at = self.at();
+        let c = self.core.handle(Input::StopRequested, at, &NoLogs);
+        self.exec(c);
+    }
+
+    fn exit_now(&mut self, name: &str, code: i32) {
+        let ctr = self.names.iter().position(|n| n == name).unwrap();
+        let at = self.at();
+        let c = self.core.handle(
+            Input::Exited {
+                ctr,
+                exit: Exit { code, signal: None },
+            },
+            at,
+            &NoLogs,
+        );
+        self.exec(c);
+    }
+
+    fn events(&self) -> Vec<&str> {
+        self.trace.iter().map(|(_, e)| e.as_str()).collect()
+    }
+
+    fn times(&self, event: &str) -> Vec<u64> {
+        self.trace
+            .iter()
+            .filter(|(_, e)| e == event)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    fn starts_of(&self, name: &str) -> Vec<u64> {
+        self.trace
+            .iter()
+            .filter(|(_, e)| e.starts_with(&format!("start {name} #")))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    fn status(&self, name: &str) -> &ContainerStatus {
+        self.core.state().container(name).unwrap()
+    }
+}
+
+const SEC: u64 = 1000;
+
+#[test]
+fn containers_start_in_kubernetes_order_and_stop_in_reverse() {
+    let mut sim = Sim::new(
+        Always,
+        30,
+        &[
+            ("i1", Init),
+            ("s", Sidecar),
+            ("i2", Init),
+            ("a", App),
+            ("b", App),
+        ],
+    )
+    .script("i1", &[Run::ExitAfter(0, 10)])
+    .script("i2", &[Run::ExitAfter(0, 10)])
+    .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(
+        sim.events(),
+        [
+            "start POD #0",
+            "start i1 #0",
+            "remove i1",
+            "start s #0",
+            "start i2 #0",
+            "remove i2",
+            "start a #0",
+            "start b #0",
+            "started",
+            // Apps together, then sidecars and inits in reverse, then the infra.
+            "signal a SIGTERM",
+            "signal b SIGTERM",
+            "remove a",
+            "remove b",
+            "signal s SIGTERM",
+            "remove s",
+            "signal POD SIGTERM",
+            "remove POD",
+            "finish Stopped",
+        ]
+    );
+    assert_eq!(sim.core.state().phase, PodPhase::Terminating);
+}
+
+#[test]
+fn a_failed_init_container_under_never_fails_the_pod_and_starts_nothing_after_it() {
+    let mut sim = Sim::new(Never, 30, &[("i1", Init), ("a", App)])
+        .script("i1", &[Run::ExitAfter(3, 5)])
+        .begin();
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.starts_of("a").is_empty());
+    assert!(!sim.events().contains(&"started"));
+    assert_eq!(
+        sim.outcome,
+        Some(Outcome::Failed(
+            "init container \"i1\" exited with code 3; its last log lines:\nthe last words".into()
+        ))
+    );
+    assert_eq!(sim.core.state().phase, PodPhase::Failed);
+}
+
+#[test]
+fn a_failed_init_container_under_on_failure_is_retried_with_the_kubelets_back_off() {
+    let mut sim = Sim::new(OnFailure, 30, &[("i1", Init), ("a", App)])
+        .script(
+            "i1",
+            &[
+                Run::ExitAfter(1, 0),
+                Run::ExitAfter(1, 0),
+                Run::ExitAfter(1, 0),
+                Run::ExitAfter(0, 0),
+            ],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(120));
+    // The kubelet restarts the first crash at once, then waits 10 s, then 20 s,
+    // each counted from the crash.
+    assert_eq!(sim.starts_of("i1"), [0, 0, 10 * SEC, 30 * SEC]);
+    assert_eq!(sim.status("i1").restart_count, 3);
+    assert_eq!(sim.starts_of("a"), [30 * SEC]);
+    assert!(sim.events().contains(&"started"));
+}
+
+#[test]
+fn a_crashing_app_under_always_backs_off_doubling_up_to_five_minutes() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script("a", &[Run::ExitAfter(1, 0)])
+        .begin();
+    sim.run_for(Duration::from_secs(1500));
+    let starts = sim.starts_of("a");
+    let gaps: Vec<u64> = starts.windows(2).map(|w| (w[1] - w[0]) / SEC).collect();
+    assert_eq!(gaps[..8], [0, 10, 20, 40, 80, 160, 300, 300]);
+    assert_eq!(
+        sim.status("a").state,
+        crate::state::ContainerState::Waiting {
+            reason: "CrashLoopBackOff".into()
+        }
+    );
+    assert!(sim.status("a").restart_count >= 7);
+}
+
+#[test]
+fn the_back_off_starts_over_after_ten_minutes_of_running() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script(
+            "a",
+            &[
+                Run::ExitAfter(1, 0),
+                Run::ExitAfter(1, 0),
+                Run::ExitAfter(1, 11 * 60 * SEC),
+                Run::ExitAfter(1, 0),
+                Run::ExitAfter(1, 0),
+            ],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(1000));
+    let starts = sim.starts_of("a");
+    // At once, then 10 s; then it ran 11 minutes (more than twice the maximum):
+    // the back-off starts over, and the restart is at once again.
+    assert_eq!(starts[1] - starts[0], 0);
+    assert_eq!(starts[2] - starts[1], 10 * SEC);
+    assert_eq!(starts[3] - starts[2], 11 * 60 * SEC);
+    assert_eq!(starts[4] - starts[3], 10 * SEC);
+}
+
+#[test]
+fn a_crashing_app_under_never_is_not_restarted_and_the_pod_fails_after_stopping_sidecars() {
+    let mut sim = Sim::new(Never, 30, &[("s", Sidecar), ("a", App)])
+        .script("a", &[Run::ExitAfter(2, 50)])
+        .begin();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.starts_of("a").len(), 1);
+    assert_eq!(sim.outcome, Some(Outcome::Completed(PodPhase::Failed)));
+    let ev = sim.events();
+    let pos = |e: &str| ev.iter().position(|x| *x == e).unwrap();
+    assert!(pos("remove a") < pos("signal s SIGTERM"));
+    assert!(pos("remove s") < pos("signal POD SIGTERM"));
+    assert_eq!(sim.core.state().phase, PodPhase::Failed);
+}
+
+#[test]
+fn successful_apps_under_on_failure_complete_the_pod_and_the_sidecars_stop_after_them() {
+    let mut sim = Sim::new(OnFailure, 30, &[("s", Sidecar), ("a", App), ("b", App)])
+        .script("a", &[Run::ExitAfter(0, 100)])
+        .script("b", &[Run::ExitAfter(0, 200)])
+        .begin();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.outcome, Some(Outcome::Completed(PodPhase::Succeeded)));
+    assert_eq!(sim.core.state().phase, PodPhase::Succeeded);
+    assert_eq!(sim.times("signal s SIGTERM"), [200]);
+    assert_eq!(sim.starts_of("a").len(), 1);
+}
+
+#[test]
+fn a_sidecar_is_restarted_even_under_never() {
+    let mut sim = Sim::new(Never, 30, &[("s", Sidecar), ("a", App)])
+        .script(
+            "s",
+            &[
+                Run::ExitAfter(1, 100),
+                Run::ExitAfter(1, 100),
+                Run::UntilSignalled,
+            ],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.starts_of("s"), [0, 100, 200 + 10 * SEC]);
+    assert_eq!(sim.status("s").restart_count, 2);
+    assert!(sim.outcome.is_none());
+}
+
+#[test]
+fn a_container_ignoring_its_stop_signal_is_killed_after_the_grace_period() {
+    let mut sim = Sim::new(Always, 5, &[("a", App), ("b", App)])
+        .script("a", &[Run::IgnoresTerm])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.times("signal a SIGTERM"), [1000]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [6000]);
+    assert_eq!(sim.times("remove a"), [6000]);
+    // The other app container stopped at once.
+    assert_eq!(sim.times("remove b"), [1000]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn a_container_that_survives_sigkill_is_deleted_anyway() {
+    let mut sim = Sim::new(Always, 3, &[("a", App)])
+        .script("a", &[Run::Unkillable])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.times("signal a SIGKILL all"), [4000]);
+    // AFTER_KILL later it is deleted by force and the teardown goes on.
+    assert_eq!(sim.times("remove a"), [6000]);
+    assert_eq!(sim.times("signal POD SIGTERM"), [6000]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn the_grace_period_is_one_budget_for_the_pod_and_each_later_step_gets_at_least_two_seconds() {
+    let mut sim = Sim::new(Always, 10, &[("s", Sidecar), ("a", App)])
+        .script("a", &[Run::IgnoresTerm])
+        .script("s", &[Run::IgnoresTerm])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.times("signal a SIGKILL all"), [11 * SEC]);
+    // The apps spent the budget: the sidecar gets the minimum, not another 10 s.
+    assert_eq!(sim.times("signal s SIGTERM"), [11 * SEC]);
+    assert_eq!(sim.times("signal s SIGKILL all"), [13 * SEC]);
+}
+
+#[test]
+fn an_app_that_cannot_start_fails_the_pod_and_the_rest_is_stopped() {
+    let mut sim = Sim::new(Always, 30, &[("s", Sidecar), ("a", App), ("b", App)])
+        .script("b", &[Run::StartError])
+        .begin();
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(
+        sim.outcome,
+        Some(Outcome::Failed(
+            "container \"b\": exec: \"nope\": not found (b)".into()
+        ))
+    );
+    assert!(!sim.events().contains(&"started"));
+    for e in ["signal a SIGTERM", "signal s SIGTERM", "signal POD SIGTERM"] {
+        assert!(sim.events().contains(&e), "{e}: {:?}", sim.events());
+    }
+    assert_eq!(
+        sim.status("b").state,
+        crate::state::ContainerState::Waiting {
+            reason: "RunContainerError".into()
+        }
+    );
+}
+
+#[test]
+fn the_infra_exiting_stops_the_pod() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)]).begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.exit_now("POD", 137);
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(
+        sim.outcome,
+        Some(Outcome::Failed(
+            "infra container exited with code 137".into()
+        ))
+    );
+    assert!(sim.events().contains(&"signal a SIGTERM"));
+    // Nothing is started again once the infra is gone.
+    assert_eq!(sim.starts_of("a").len(), 1);
+}
+
+#[test]
+fn a_stop_during_an_init_container_stops_it_without_waiting_for_sigkill() {
+    let mut sim = Sim::new(Always, 30, &[("i1", Init), ("a", App)])
+        .script("i1", &[Run::UntilSignalled])
+        .begin();
+    sim.run_for(Duration::from_secs(2));
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.times("signal i1 SIGTERM"), [2000]);
+    assert_eq!(sim.times("remove i1"), [2000]);
+    assert_eq!(sim.times("remove POD"), [2000]);
+    assert!(sim.starts_of("a").is_empty());
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn a_restart_in_flight_when_the_pod_stops_is_stopped_too() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script("a", &[Run::ExitAfter(1, 0), Run::SlowStart(3000)])
+        .begin();
+    // The restart begins at once and takes 3 s; the stop comes in between.
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.starts_of("a"), [0, 0]);
+    assert_eq!(sim.times("signal a SIGTERM"), [3 * SEC]);
+    assert_eq!(sim.times("signal POD SIGTERM"), [3 * SEC]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn a_restart_waiting_out_its_back_off_when_the_pod_stops_never_happens() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script("a", &[Run::ExitAfter(1, 0)])
+        .begin();
+    // Crashed twice: the second restart waits 10 s, and the stop comes first.
+    sim.run_for(Duration::from_secs(5));
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.starts_of("a"), [0, 0]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn app_containers_start_at_most_start_workers_at_a_time() {
+    let apps: Vec<(String, ContainerKind)> = (0..6).map(|i| (format!("a{i}"), App)).collect();
+    let apps: Vec<(&str, ContainerKind)> = apps.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    let timing = Timing {
+        start_workers: 2,
+        ..Timing::default()
+    };
+    let mut sim = Sim::with(Always, 30, &apps, timing, false);
+    for (name, _) in &apps {
+        sim = sim.script(name, &[Run::SlowStart(100)]);
+    }
+    let mut sim = sim.begin();
+    sim.run_for(Duration::from_secs(5));
+    let mut firsts: Vec<u64> = (0..6).map(|i| sim.starts_of(&format!("a{i}"))[0]).collect();
+    firsts.sort();
+    assert_eq!(firsts, [0, 0, 100, 100, 200, 200]);
+    assert_eq!(sim.times("started"), [300]);
+}
+
+#[test]
+fn up_keep_leaves_a_pod_that_failed_to_start_as_it_is() {
+    let sim = Sim::with(
+        Never,
+        30,
+        &[("s", Sidecar), ("i1", Init)],
+        Timing::default(),
+        true,
+    )
+    .script("i1", &[Run::ExitAfter(1, 0)]);
+    let mut sim = sim.begin();
+    sim.run_for(Duration::from_secs(5));
+    assert!(matches!(sim.outcome, Some(Outcome::Failed(_))));
+    assert!(!sim.events().iter().any(|e| e.starts_with("signal")));
+    assert!(!sim.events().contains(&"remove s"));
+}
+
+#[test]
+fn a_failed_restart_waits_in_run_container_error_and_is_tried_again_without_counting() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script(
+            "a",
+            &[
+                Run::ExitAfter(1, 0),
+                Run::StartError,
+                Run::StartError,
+                Run::UntilSignalled,
+            ],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(12));
+    assert_eq!(
+        sim.status("a").state,
+        crate::state::ContainerState::Waiting {
+            reason: "RunContainerError".into()
+        }
+    );
+    assert_eq!(sim.status("a").restart_count, 1);
+    sim.run_for(Duration::from_secs(100));
+    // The failed attempts wait out the growing back-off, counted from the crash.
+    assert_eq!(sim.starts_of("a"), [0, 0, 10 * SEC, 20 * SEC]);
+    assert_eq!(sim.status("a").restart_count, 1);
+    assert!(sim.status("a").state.is_running());
+    assert!(sim.outcome.is_none());
+}
+
+#[test]
+fn nothing_restarts_once_the_infra_is_gone() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script("a", &[Run::ExitAfter(1, 0)])
+        .script("POD", &[Run::IgnoresTerm])
+        .begin();
+    sim.run_for(Duration::from_secs(5));
+    sim.exit_now("POD", 1);
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.starts_of("a"), [0, 0]);
+}
+
+#[test]
+fn the_state_is_written_before_up_is_told_the_pod_started() {
+    let plan = plan(Always, 30, &[("a", App)]);
+    let mut core = Core::new(&plan, state(&plan, false), Timing::default());
+    let t0 = Instant::now();
+    let now = Now {
+        mono: t0,
+        wall: SystemTime::UNIX_EPOCH,
+    };
+    core.start(now);
+    core.handle(
+        Input::Started {
+            ctr: 0,
+            result: Ok(10),
+        },
+        now,
+        &NoLogs,
+    );
+    core.handle(Input::InfraReady(Ok(())), now, &NoLogs);
+    let out = core.handle(
+        Input::Started {
+            ctr: 1,
+            result: Ok(11),
+        },
+        now,
+        &NoLogs,
+    );
+    let publish = out.iter().position(|c| *c == Command::Publish).unwrap();
+    let report = out
+        .iter()
+        .position(|c| *c == Command::ReportStarted)
+        .unwrap();
+    assert!(publish < report, "{out:?}");
+    assert_eq!(out.iter().filter(|c| **c == Command::Publish).count(), 1);
+    assert_eq!(core.state().phase, PodPhase::Running);
+}

@@ -1,0 +1,678 @@
+//! The supervisor's event loop: one thread, one `poll(2)` over a signalfd (SIGCHLD
+//! and the stop signals) and the containers' log pipes, and a timer heap. Every
+//! event becomes one [`Input`] for the [`Core`]; every [`Command`] it returns is
+//! carried out here. No thread per container, no lock, no periodic poll.
+//!
+//! It is the only waiter of its children (ARCHITECTURE.md rule 3): the subreaper,
+//! calling `waitpid(-1)` when SIGCHLD says so, routing each exit by pid to the
+//! runtime call or container it belongs to. An exit can be reaped before the pid
+//! file naming it is read (a container that exits at once): it waits in
+//! `unclaimed` for a short while. Runtime verbs are started without waiting, so a
+//! pod's containers start, stop and go in parallel without a thread.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal as NixSignal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use super::core::{Command, Core, Ctr, Exit, Input, Logs, Now, Outcome, Timer};
+use crate::bundle::{self, Mounter, SystemMounter, is_mount_point};
+use crate::logs::{self, LogWriter, RotateLimits, Stream, StreamPump};
+use crate::model::ContainerKind;
+use crate::run_plan::{RunContainer, RunPlan, SetupStep};
+use crate::runtime::{CliRuntime, CreateOptions, OciRuntime, PendingRun, Stdio3};
+
+/// Where the loop reads the time (a trait so that tests and the core agree on
+/// what "now" is).
+pub trait Clock {
+    fn now(&self) -> Now;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Now {
+        Now {
+            mono: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+}
+
+/// How long an exit nobody claimed is kept: pid files are read within
+/// milliseconds; older entries are orphans (e.g. of a hostPID container) whose pid
+/// may be reused, and must not be handed to a new process.
+const UNCLAIMED_TTL: Duration = Duration::from_secs(30);
+
+/// How long the loop waits for runtime calls still under way once the pod is done.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a runtime process is doing for the pod.
+enum Call {
+    /// `run --detach` of a container: its pid file names the container's init.
+    Start {
+        ctr: Ctr,
+        pending: PendingRun,
+        pid_file: PathBuf,
+    },
+    /// `kill` or `delete`: only its failure is worth a line in the log.
+    Other { ctr: Ctr, pending: PendingRun },
+}
+
+/// One stream of one container run, read as it comes.
+struct Pump {
+    ctr: Ctr,
+    fd: OwnedFd,
+    pump: StreamPump,
+    writer: Arc<LogWriter>,
+}
+
+/// What the loop holds.
+pub struct Driver<'a> {
+    core: Core,
+    plan: RunPlan,
+    containers: Vec<RunContainer>,
+    runtime: CliRuntime,
+    pod_dir: PathBuf,
+    log_dir: PathBuf,
+    clock: &'a dyn Clock,
+    signals: SignalFd,
+    timers: BinaryHeap<Reverse<(Instant, u64, Timer)>>,
+    seq: u64,
+    calls: HashMap<i32, Call>,
+    inits: HashMap<i32, Ctr>,
+    unclaimed: HashMap<i32, (Exit, Instant)>,
+    /// Which containers this supervisor made in the runtime and has not deleted:
+    /// nothing else is ever signalled or deleted.
+    created: Vec<bool>,
+    pumps: Vec<Pump>,
+    /// Inputs produced while carrying out commands (a start that failed at once).
+    inputs: VecDeque<Input>,
+    outcome: Option<Outcome>,
+}
+
+/// The signals the loop takes through its signalfd: blocked for normal delivery.
+pub fn signal_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [
+        NixSignal::SIGCHLD,
+        NixSignal::SIGTERM,
+        NixSignal::SIGINT,
+        NixSignal::SIGHUP,
+    ] {
+        set.add(sig);
+    }
+    set
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(io::Error::from)?;
+    Ok(())
+}
+
+impl Exit {
+    fn from_status(status: WaitStatus) -> Option<(i32, Exit)> {
+        match status {
+            WaitStatus::Exited(pid, code) => Some((pid.as_raw(), Exit { code, signal: None })),
+            WaitStatus::Signaled(pid, sig, _) => Some((
+                pid.as_raw(),
+                Exit {
+                    code: 128 + sig as i32,
+                    signal: Some(sig as i32),
+                },
+            )),
+            _ => None,
+        }
+    }
+
+    fn as_exit_status(&self) -> std::process::ExitStatus {
+        use std::os::unix::process::ExitStatusExt;
+        match self.signal {
+            Some(sig) => std::process::ExitStatus::from_raw(sig),
+            None => std::process::ExitStatus::from_raw((self.code & 0xff) << 8),
+        }
+    }
+}
+
+/// The last lines of a container run's log, read back for failure messages.
+struct LogTail<'a> {
+    log_dir: &'a Path,
+    names: Vec<String>,
+}
+
+impl Logs for LogTail<'_> {
+    fn last_lines(&self, ctr: Ctr, restart: u32) -> String {
+        let path = logs::log_file(&self.log_dir.join(&self.names[ctr]), restart);
+        let mut out = Vec::new();
+        let opts = logs::ReadOptions {
+            tail: Some(10),
+            ..Default::default()
+        };
+        let _ = logs::read_log(&path, &opts, &mut out, &|| true);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl<'a> Driver<'a> {
+    /// `signals` must already be blocked in this thread (and no other thread may
+    /// exist that would take them).
+    pub fn new(
+        core: Core,
+        plan: RunPlan,
+        runtime: CliRuntime,
+        pod_dir: PathBuf,
+        log_dir: PathBuf,
+        clock: &'a dyn Clock,
+    ) -> io::Result<Driver<'a>> {
+        let signals = SignalFd::with_flags(
+            &signal_set(),
+            SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC,
+        )
+        .map_err(io::Error::from)?;
+        let containers: Vec<RunContainer> = plan.all().cloned().collect();
+        let n = containers.len();
+        Ok(Driver {
+            core,
+            plan,
+            containers,
+            runtime,
+            pod_dir,
+            log_dir,
+            clock,
+            signals,
+            timers: BinaryHeap::new(),
+            seq: 0,
+            calls: HashMap::new(),
+            inits: HashMap::new(),
+            unclaimed: HashMap::new(),
+            created: vec![false; n],
+            pumps: Vec::new(),
+            inputs: VecDeque::new(),
+            outcome: None,
+        })
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Runs the pod until the core finishes; returns how it ended. `on_report`
+    /// is called when the app containers run.
+    pub fn run(&mut self, on_started: &mut dyn FnMut()) -> Outcome {
+        let now = self.clock.now();
+        let commands = self.core.start(now);
+        self.execute(commands, on_started);
+        while self.outcome.is_none() {
+            self.turn(on_started);
+        }
+        self.drain();
+        self.outcome.take().unwrap_or(Outcome::Stopped)
+    }
+
+    /// One turn of the loop: wait for an event or the next timer, handle it all.
+    fn turn(&mut self, on_started: &mut dyn FnMut()) {
+        let timeout = self
+            .timers
+            .peek()
+            .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
+        let ready = self.wait(timeout);
+        let now = self.clock.now();
+        if ready.signals {
+            self.take_signals(now);
+        }
+        for i in ready.pumps.into_iter().rev() {
+            self.read_pump(i);
+        }
+        while let Some(Reverse((at, _, _))) = self.timers.peek().copied() {
+            if at > now.mono {
+                break;
+            }
+            let Reverse((_, _, timer)) = self.timers.pop().expect("peeked");
+            self.inputs.push_back(Input::Timer(timer));
+        }
+        self.feed(on_started);
+    }
+
+    fn feed(&mut self, on_started: &mut dyn FnMut()) {
+        while let Some(input) = self.inputs.pop_front() {
+            if self.outcome.is_some() {
+                return;
+            }
+            if let Input::Exited { ctr, .. } = input {
+                // Its last words are in the pipe already: into the log first, so a
+                // failure message can quote them.
+                self.drain_pumps_of(ctr);
+            }
+            let now = self.clock.now();
+            let tail = LogTail {
+                log_dir: &self.log_dir,
+                names: self.containers.iter().map(|c| c.name.clone()).collect(),
+            };
+            let commands = self.core.handle(input, now, &tail);
+            self.execute(commands, on_started);
+        }
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Ready {
+        let timeout = match timeout {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                // Round up: a timer due in 0.4 ms must not spin.
+                let ms = d.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+        for p in &self.pumps {
+            fds.push(PollFd::new(p.fd.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return Ready::default(),
+            Err(e) => {
+                tracing::error!("poll: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+                return Ready::default();
+            }
+        }
+        let hit = |f: &PollFd| {
+            f.revents().is_some_and(|r| {
+                r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            })
+        };
+        Ready {
+            signals: hit(&fds[0]),
+            pumps: (1..fds.len())
+                .filter(|&i| hit(&fds[i]))
+                .map(|i| i - 1)
+                .collect(),
+        }
+    }
+
+    fn take_signals(&mut self, now: Now) {
+        let mut child = false;
+        while let Ok(Some(info)) = self.signals.read_signal() {
+            match info.ssi_signo as i32 {
+                libc::SIGCHLD => child = true,
+                sig => {
+                    tracing::info!("signal {sig}: stopping the pod");
+                    self.inputs.push_back(Input::StopRequested);
+                }
+            }
+        }
+        if child {
+            self.reap(now);
+        }
+    }
+
+    /// Reaps every child that exited and routes its exit.
+    fn reap(&mut self, now: Now) {
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
+                Ok(status) => {
+                    if let Some((pid, exit)) = Exit::from_status(status) {
+                        self.route(pid, exit, now);
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    tracing::error!("waitpid: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn route(&mut self, pid: i32, exit: Exit, now: Now) {
+        if let Some(call) = self.calls.remove(&pid) {
+            return self.call_done(call, exit, now);
+        }
+        if let Some(ctr) = self.inits.remove(&pid) {
+            self.inputs.push_back(Input::Exited { ctr, exit });
+            return;
+        }
+        self.unclaimed
+            .retain(|_, (_, at)| now.mono.saturating_duration_since(*at) < UNCLAIMED_TTL);
+        self.unclaimed.insert(pid, (exit, now.mono));
+    }
+
+    fn call_done(&mut self, call: Call, exit: Exit, now: Now) {
+        match call {
+            Call::Start {
+                ctr,
+                pending,
+                pid_file,
+            } => {
+                let result = pending
+                    .finish(exit.as_exit_status())
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        fs::read_to_string(&pid_file)
+                            .ok()
+                            .and_then(|s| s.trim().parse::<i32>().ok())
+                            .ok_or_else(|| format!("{}: no pid after run", pid_file.display()))
+                    });
+                match result {
+                    Ok(pid) => {
+                        self.created[ctr] = true;
+                        self.inputs.push_back(Input::Started {
+                            ctr,
+                            result: Ok(pid),
+                        });
+                        // An exit reaped before its pid was known waits here.
+                        match self.unclaimed.remove(&pid) {
+                            Some((exit, at))
+                                if now.mono.saturating_duration_since(at) < UNCLAIMED_TTL =>
+                            {
+                                self.inputs.push_back(Input::Exited { ctr, exit })
+                            }
+                            _ => {
+                                self.inits.insert(pid, ctr);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        // A container half-made by this failed run is ours to delete;
+                        // one that another pod or person holds under the id is not.
+                        self.delete_if_ours(ctr);
+                        self.inputs.push_back(Input::Started {
+                            ctr,
+                            result: Err(e),
+                        });
+                    }
+                }
+            }
+            Call::Other { ctr, pending } => {
+                if let Err(e) = pending.finish(exit.as_exit_status())
+                    && !e.is_not_found()
+                    && !e.is_not_running()
+                {
+                    tracing::warn!("{:?}: {e}", self.containers[ctr].name);
+                }
+            }
+        }
+    }
+
+    /// Deletes `ctr` only if the runtime's container of that id runs this pod's
+    /// bundle (synchronously: only after a failed start).
+    fn delete_if_ours(&mut self, ctr: Ctr) {
+        let c = &self.containers[ctr];
+        if let Ok(state) = self.runtime.state(&c.id)
+            && state.bundle == c.bundle
+        {
+            let _ = self.runtime.delete(&c.id, true);
+        }
+    }
+
+    fn execute(&mut self, commands: Vec<Command>, on_started: &mut dyn FnMut()) {
+        for command in commands {
+            match command {
+                Command::Start { ctr, restart } => self.start(ctr, restart),
+                Command::PrepareInfra { pid } => {
+                    let result = self.prepare_infra(pid);
+                    self.inputs.push_back(Input::InfraReady(result));
+                }
+                Command::Signal { ctr, signal, all } => {
+                    if self.created[ctr] {
+                        let id = self.containers[ctr].id.clone();
+                        self.spawn_other(
+                            ctr,
+                            self.runtime.spawn_kill(&id, &signal.runtime_arg(), all),
+                        );
+                    }
+                }
+                Command::Remove { ctr } => {
+                    if std::mem::take(&mut self.created[ctr]) {
+                        let id = self.containers[ctr].id.clone();
+                        self.spawn_other(ctr, self.runtime.spawn_delete(&id));
+                    }
+                }
+                Command::Arm { at, timer } => {
+                    self.seq += 1;
+                    self.timers.push(Reverse((at, self.seq, timer)));
+                }
+                Command::Publish => {
+                    if let Err(e) = crate::state::write(&self.pod_dir, self.core.state()) {
+                        tracing::error!("{e}");
+                    }
+                }
+                Command::ReportStarted => on_started(),
+                Command::Finish(outcome) => self.outcome = Some(outcome),
+            }
+        }
+        // Inputs made while carrying these out (a start that failed at once).
+        if !self.inputs.is_empty() && self.outcome.is_none() {
+            self.feed(on_started);
+        }
+    }
+
+    fn spawn_other(&mut self, ctr: Ctr, spawned: Result<PendingRun, crate::runtime::RuntimeError>) {
+        match spawned {
+            Ok(pending) => {
+                self.calls.insert(pending.pid, Call::Other { ctr, pending });
+            }
+            Err(e) => tracing::warn!("{:?}: {e}", self.containers[ctr].name),
+        }
+    }
+
+    /// Kubernetes restarts a container as a new container with a fresh writable
+    /// layer: empty the overlay's upper and work dirs and mount it again.
+    fn fresh_rootfs(&self, c: &RunContainer) -> Result<(), String> {
+        let rootfs = c.rootfs();
+        let Some((upper, work, options)) = self.plan.setup.iter().find_map(|s| match s {
+            SetupStep::Overlay {
+                target,
+                lower,
+                upper,
+                work,
+            } if *target == rootfs => Some((
+                upper.clone(),
+                work.clone(),
+                SetupStep::overlay_options(lower, upper, work),
+            )),
+            _ => None,
+        }) else {
+            return Ok(());
+        };
+        while is_mount_point(&rootfs) {
+            SystemMounter
+                .unmount(&rootfs)
+                .map_err(|e| format!("unmount {}: {e}", rootfs.display()))?;
+        }
+        for d in [&upper, &work] {
+            let _ = fs::remove_dir_all(d);
+            fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        }
+        SystemMounter
+            .mount_overlay(&rootfs, &options)
+            .map_err(|e| format!("mount the overlay rootfs {}: {e}", rootfs.display()))
+    }
+
+    fn start(&mut self, ctr: Ctr, restart: u32) {
+        let c = self.containers[ctr].clone();
+        let result = (|| -> Result<(), String> {
+            if c.kind != ContainerKind::Infra {
+                if restart > 0 {
+                    self.fresh_rootfs(&c)?;
+                }
+                // Resolved again at every start: a container may have swapped a
+                // subPath for a symlink since the last one (CVE-2017-1002101).
+                bundle::subpath::bind_all(&c, &SystemMounter).map_err(|e| e.to_string())?;
+            }
+            let pid_file = c.bundle.join("pid");
+            let _ = fs::remove_file(&pid_file);
+            let mut stdio = Stdio3::default();
+            let mut pumps = Vec::new();
+            if c.kind != ContainerKind::Infra {
+                let dir = self.log_dir.join(&c.name);
+                let writer = LogWriter::open(&dir, restart, RotateLimits::default())
+                    .map_err(|e| format!("log file in {}: {e}", dir.display()))?;
+                for stream in [Stream::Stdout, Stream::Stderr] {
+                    let (read, write) = pipe().map_err(|e| format!("pipe: {e}"))?;
+                    set_nonblocking(&read).map_err(|e| format!("pipe: {e}"))?;
+                    match stream {
+                        Stream::Stdout => stdio.stdout = Some(write),
+                        Stream::Stderr => stdio.stderr = Some(write),
+                    }
+                    pumps.push(Pump {
+                        ctr,
+                        fd: read,
+                        pump: StreamPump::new(stream),
+                        writer: Arc::clone(&writer),
+                    });
+                }
+            }
+            let opts = CreateOptions {
+                pid_file: Some(pid_file.clone()),
+                stdio,
+                ..Default::default()
+            };
+            // `run --detach` creates and starts in one runtime invocation. The
+            // container holds the pipes' write ends from here on; ours are closed
+            // once the runtime process is spawned.
+            let pending = self
+                .runtime
+                .spawn_run_detached(&c.id, &c.bundle, opts)
+                .map_err(|e| e.to_string())?;
+            self.calls.insert(
+                pending.pid,
+                Call::Start {
+                    ctr,
+                    pending,
+                    pid_file,
+                },
+            );
+            self.pumps.extend(pumps);
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.inputs.push_back(Input::Started {
+                ctr,
+                result: Err(e),
+            });
+        }
+    }
+
+    /// Once the infra runs: every joining bundle names its real /proc/<pid>/ns/*,
+    /// and the pod's loopback is up (runc brings it up, youki does not).
+    fn prepare_infra(&self, pid: i32) -> Result<(), String> {
+        for c in self.containers.iter().filter(|c| !c.joins.is_empty()) {
+            bundle::join_infra(c, pid).map_err(|e| e.to_string())?;
+        }
+        // A hostNetwork pod has no network namespace of its own: nothing to do.
+        let own_netns = fs::read_link(format!("/proc/{pid}/ns/net")).ok()
+            != fs::read_link("/proc/self/ns/net").ok();
+        if own_netns {
+            super::netns::loopback_up(pid).map_err(|e| format!("bring lo up: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Reads what is in pump `i`'s pipe; at its end, writes the remainder and
+    /// drops the pump.
+    fn read_pump(&mut self, i: usize) {
+        let mut buf = [0u8; 16 * 1024];
+        let clock = || SystemTime::now();
+        let eof = loop {
+            let p = &mut self.pumps[i];
+            match nix::unistd::read(&p.fd, &mut buf) {
+                Ok(0) => break true,
+                Ok(n) => p.pump.feed(&buf[..n], &p.writer, &clock),
+                Err(nix::errno::Errno::EAGAIN) => break false,
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => {
+                    tracing::warn!("log {}: {e}", p.writer.path().display());
+                    break true;
+                }
+            }
+        };
+        if eof {
+            let p = self.pumps.swap_remove(i);
+            if let Some(e) = p.pump.finish(&p.writer, &clock) {
+                tracing::warn!("log {}: {e}", p.writer.path().display());
+            }
+        }
+    }
+
+    fn drain_pumps_of(&mut self, ctr: Ctr) {
+        let mut i = self.pumps.len();
+        while i > 0 {
+            i -= 1;
+            if self.pumps[i].ctr == ctr {
+                self.read_pump(i);
+            }
+        }
+    }
+
+    /// Once the pod is done: waits (bounded) for runtime calls still under way,
+    /// and writes what the log pipes still hold.
+    fn drain(&mut self) {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while !self.calls.is_empty() && Instant::now() < deadline {
+            let ready = self.wait(Some(Duration::from_millis(100)));
+            if ready.signals {
+                let now = self.clock.now();
+                self.take_signals(now);
+            }
+            for i in ready.pumps.into_iter().rev() {
+                self.read_pump(i);
+            }
+        }
+        for i in (0..self.pumps.len()).rev() {
+            self.read_pump(i);
+        }
+        // Anything left is held open by a process that outlived its container.
+        for p in self.pumps.drain(..) {
+            let _ = p.pump.finish(&p.writer, &SystemTime::now);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Ready {
+    signals: bool,
+    pumps: Vec<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_statuses_keep_the_code_and_the_signal() {
+        let e = Exit {
+            code: 137,
+            signal: Some(9),
+        };
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&e.as_exit_status()),
+            Some(9)
+        );
+        let e = Exit {
+            code: 3,
+            signal: None,
+        };
+        assert_eq!(e.as_exit_status().code(), Some(3));
+    }
+}
