@@ -6,17 +6,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use super::Global;
-use super::pods;
 use crate::model::ContainerKind;
-use crate::runtime::OciRuntime;
+use crate::pod;
+use crate::runtime::{CliRuntime, OciRuntime, RuntimeConfig};
 use crate::state::ContainerState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The pod (`NAME` or `NS/NAME`).
     pub pod: String,
-    #[arg(short, long)]
-    pub namespace: Option<String>,
     /// The container (default: the first app container).
     #[arg(short, long)]
     pub container: Option<String>,
@@ -33,27 +31,28 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let paths = global.paths();
-    let (ns, name) = pods::pod_key(&args.pod, args.namespace.as_deref())?;
-    let (_, state) = pods::read_pod(&paths, &ns, &name)?;
+    let key = global.pod_key(&args.pod)?;
+    let (_, state) = pod::read_pod(&paths, &key)?;
     let container = match &args.container {
         Some(c) => state
             .container(c)
             .filter(|c| c.kind != ContainerKind::Infra)
-            .with_context(|| format!("container {c:?} not found in pod {ns}/{name}"))?,
+            .with_context(|| format!("container {c:?} not found in pod {key}"))?,
         // kubectl's default: the first app container.
         None => state
             .containers
             .iter()
             .find(|c| c.kind == ContainerKind::App)
-            .with_context(|| format!("pod {ns}/{name} has no app container"))?,
+            .with_context(|| format!("pod {key} has no app container"))?,
     };
     if !matches!(container.state, ContainerState::Running { .. }) {
-        bail!(
-            "container {:?} of pod {ns}/{name} is not running",
-            container.name
-        );
+        bail!("container {:?} of pod {key} is not running", container.name);
     }
-    let runtime = pods::runtime_of(&state);
+    let runtime = CliRuntime::direct(RuntimeConfig {
+        program: state.runtime.program.clone(),
+        global_args: state.runtime.global_args.clone(),
+        root: state.runtime.root.clone(),
+    });
     let mut cmd = runtime.exec_command(&container.id, &args.command, args.tty, &[], None);
     if !args.interactive && !args.tty {
         cmd.stdin(std::process::Stdio::null());

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 
 use super::Global;
 use crate::image::{ImageRef, ImportOptions, Store};
+use crate::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
@@ -50,8 +51,8 @@ pub struct RmiArgs {
     /// Image names.
     #[arg(required = true)]
     pub names: Vec<String>,
-    /// Remove even when a pod uses the image (its running containers keep
-    /// their mounted layers; a restart would fail).
+    /// Remove the name even when a pod uses the image: the pod's layers stay
+    /// (its lease) until the pod is down.
     #[arg(short, long)]
     pub force: bool,
 }
@@ -78,7 +79,7 @@ pub fn import(args: ImportArgs, global: &Global) -> Result<()> {
     let image = store
         .import(&args.source, &name, &opts)
         .with_context(|| format!("importing {} as {name}", args.source.display()))?;
-    println!("{} {}", image.name, image.manifest_digest);
+    outln!("{} {}", image.name, image.manifest_digest);
     Ok(())
 }
 
@@ -89,7 +90,7 @@ pub fn load(args: LoadArgs, global: &Global) -> Result<()> {
         .load(&args.source, name.as_ref())
         .with_context(|| format!("loading {}", args.source.display()))?;
     for image in images {
-        println!("{} {}", image.name, image.manifest_digest);
+        outln!("{} {}", image.name, image.manifest_digest);
     }
     Ok(())
 }
@@ -114,7 +115,7 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
     let images = store.list()?;
     if args.quiet {
         for image in images {
-            println!("{}", image.name);
+            outln!("{}", image.name);
         }
         return Ok(());
     }
@@ -143,29 +144,9 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        outln!("{}", line.join("  ").trim_end());
     }
     Ok(())
-}
-
-/// The pods (`ns/name`) with a container whose image is stored as `target`.
-fn pods_using(global: &Global, store: &Store, target: &ImageRef) -> Vec<String> {
-    let registries =
-        crate::image::RegistriesConf::load(global.registries_conf.as_deref()).unwrap_or_default();
-    let mut users = Vec::new();
-    for (_, pod) in super::pods::all_pods(&global.paths()) {
-        let uses = pod.containers.iter().any(|c| {
-            c.image.as_deref().is_some_and(|written| {
-                store
-                    .get_name(written, &registries)
-                    .is_ok_and(|image| image.name == *target)
-            })
-        });
-        if uses {
-            users.push(format!("{}/{}", pod.namespace, pod.name));
-        }
-    }
-    users
 }
 
 pub fn rmi(args: RmiArgs, global: &Global) -> Result<()> {
@@ -174,7 +155,7 @@ pub fn rmi(args: RmiArgs, global: &Global) -> Result<()> {
     for name in &args.names {
         let removed = parse_ref(name).and_then(|r| {
             let stored = store.get(&r)?;
-            let users = pods_using(global, &store, &stored.name);
+            let users = crate::pod::users::of_image(&store, &stored, &global.root)?;
             if !users.is_empty() && !args.force {
                 anyhow::bail!(
                     "image {} is used by pod {} (podshim down it first, or rmi --force)",
@@ -185,8 +166,8 @@ pub fn rmi(args: RmiArgs, global: &Global) -> Result<()> {
             Ok(store.remove(&r)?)
         });
         match removed {
-            Ok(()) => println!("removed {name}"),
-            Err(e) => failed.push(format!("{name}: {e:#}")),
+            Ok(()) => outln!("removed {name}"),
+            Err(e) => failed.push(format!("{name}: {}", super::out::render_error(&e))),
         }
     }
     if failed.is_empty() {

@@ -1,23 +1,20 @@
 //! `podshim logs POD [-c CTR] [-f] [--previous] [--timestamps] [--tail N]`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::Global;
-use super::pods;
 use crate::logs::{self, ReadOptions};
-use crate::model::ContainerKind;
+use crate::model::{ContainerKind, PodKey};
 use crate::paths::Paths;
+use crate::pod;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The pod (`NAME` or `NS/NAME`).
     pub pod: String,
-    #[arg(short, long)]
-    pub namespace: Option<String>,
     /// The container (required when the pod has several).
     #[arg(short, long)]
     pub container: Option<String>,
@@ -35,50 +32,17 @@ pub struct Args {
     pub tail: Option<usize>,
 }
 
-/// A container with logs: name, kind, latest restart.
-type LogContainer = (String, ContainerKind, u32);
-
-/// The pod's log directory: from its state, or (after `down`) found by name.
-fn log_dir(paths: &Paths, ns: &str, name: &str) -> Result<(PathBuf, Vec<LogContainer>)> {
-    if let Ok((_, state)) = pods::read_pod(paths, ns, name) {
-        let containers = state
-            .containers
-            .iter()
-            .filter(|c| c.kind != ContainerKind::Infra)
-            .map(|c| (c.name.clone(), c.kind, c.restart_count))
-            .collect();
-        return Ok((state.log_dir, containers));
-    }
-    let found = pods::log_dirs(paths, ns, name).into_iter().next();
-    let Some(dir) = found else {
-        bail!("pod {ns}/{name} not found, and no logs of it remain");
-    };
-    let containers = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let restart = logs::latest_restart(&e.path())?;
-            Some((
-                e.file_name().to_string_lossy().into_owned(),
-                ContainerKind::App,
-                restart,
-            ))
-        })
-        .collect();
-    Ok((dir, containers))
-}
-
 pub fn run(args: Args, global: &Global) -> Result<()> {
     let paths = global.paths();
-    let (ns, name) = pods::pod_key(&args.pod, args.namespace.as_deref())?;
-    let (dir, containers) = log_dir(&paths, &ns, &name)?;
+    let key = global.pod_key(&args.pod)?;
+    let (dir, containers) = pod::list::logs_of(&paths, &key)
+        .with_context(|| format!("pod {key} not found, and no logs of it remain"))?;
     let container = match &args.container {
         Some(c) => {
             if !containers.iter().any(|(n, _, _)| n == c) {
                 let names: Vec<_> = containers.iter().map(|(n, _, _)| n.as_str()).collect();
                 bail!(
-                    "container {c:?} is not valid for pod {ns}/{name}: choose one of: [{}]",
+                    "container {c:?} is not valid for pod {key}: choose one of: [{}]",
                     names.join(" ")
                 );
             }
@@ -95,7 +59,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                 _ => {
                     let names: Vec<_> = containers.iter().map(|(n, _, _)| n.as_str()).collect();
                     bail!(
-                        "a container name must be specified for pod {ns}/{name}, choose one of: [{}]",
+                        "a container name must be specified for pod {key}, choose one of: [{}]",
                         names.join(" ")
                     );
                 }
@@ -106,7 +70,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let latest = logs::latest_restart(&cdir).unwrap_or(0);
     let restart = if args.previous {
         if latest == 0 {
-            bail!("previous terminated container {container:?} in pod {ns}/{name} not found");
+            bail!("previous terminated container {container:?} in pod {key} not found");
         }
         latest - 1
     } else {
@@ -154,10 +118,11 @@ fn signal_flag(sig: libc::c_int, flag: Arc<AtomicBool>) -> std::io::Result<()> {
 
 /// `up --wait`: prints every container's log as `[name] line` until Ctrl-C or the
 /// pod's supervisor ends.
-pub fn follow_pod_until_interrupted(paths: &Paths, ns: &str, name: &str) -> Result<()> {
-    let (dir, containers) = log_dir(paths, ns, name)?;
+pub fn follow_pod_until_interrupted(paths: &Paths, key: &PodKey) -> Result<()> {
+    let (dir, containers) =
+        pod::list::logs_of(paths, key).with_context(|| format!("pod {key} not found"))?;
     let stop = interrupted();
-    let (_, state) = pods::read_pod(paths, ns, name)?;
+    let (_, state) = pod::read_pod(paths, key)?;
     let supervisor = state.supervisor_pid;
     let mut handles = Vec::new();
     for (container, _, restart) in containers {
@@ -176,7 +141,7 @@ pub fn follow_pod_until_interrupted(paths: &Paths, ns: &str, name: &str) -> Resu
         }));
     }
     while !stop.load(Ordering::SeqCst) {
-        if supervisor.is_some_and(|p| !pods::supervisor_alive(p)) {
+        if supervisor.is_some_and(|p| !pod::supervisor_alive(p)) {
             stop.store(true, Ordering::SeqCst);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

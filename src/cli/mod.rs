@@ -1,22 +1,27 @@
-//! Command-line interface: clap types here, one file per verb.
+//! Command-line interface: clap types here, one file per verb. A verb parses its
+//! arguments, calls one operation of [`crate::pod`] or [`crate::image`], and
+//! prints; the domain work lives there.
 
 mod down;
 mod exec;
-pub mod generate;
+mod generate;
 mod images;
 mod logs;
-pub mod pods;
-pub mod prepare;
+mod man;
+pub mod out;
 mod ps;
 pub mod pull;
 mod rm;
 mod up;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::model::PodKey;
 use crate::paths::{DEFAULT_LOGS, DEFAULT_ROOT, DEFAULT_STORE, Paths};
+use crate::runtime::RuntimeConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,8 +36,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The global options, declared once: they go before or after the verb, and
+/// `podshim --help` lists them once.
 #[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
+    /// The namespace of pods named without one (`NAME` rather than `NS/NAME`).
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PODSHIM_NAMESPACE",
+        value_name = "NS"
+    )]
+    pub namespace: Option<String>,
     /// Pod state directory.
     #[arg(long, global = true, default_value = DEFAULT_ROOT, env = "PODSHIM_ROOT")]
     pub root: PathBuf,
@@ -52,6 +69,21 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub registries_conf: Option<PathBuf>,
+    /// The OCI runtime: `runc`, `youki`, `crun`, or a path to any runc-compatible
+    /// CLI. A pod keeps the one it was started with.
+    #[arg(long, global = true, default_value = "runc", env = "PODSHIM_RUNTIME")]
+    pub runtime: String,
+    /// An extra global flag for the runtime (repeatable), e.g. `--runtime-arg=--debug`.
+    #[arg(
+        long = "runtime-arg",
+        global = true,
+        value_name = "ARG",
+        allow_hyphen_values = true
+    )]
+    pub runtime_args: Vec<String>,
+    /// The runtime's state directory (its `--root`), when not its default.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub runtime_root: Option<PathBuf>,
     /// Log verbosity (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "PODSHIM_LOG")]
     pub log_level: String,
@@ -65,29 +97,32 @@ impl Global {
             logs: self.logs.clone(),
         }
     }
-}
 
-/// Which runc-compatible runtime runs the containers.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RuntimeArgs {
-    /// `runc` (default), `youki`, `crun`, or a path to any runc-compatible CLI.
-    #[arg(long, default_value = "runc", env = "PODSHIM_RUNTIME")]
-    pub runtime: String,
-    /// An extra global flag for the runtime (repeatable), e.g. `--runtime-arg=--debug`.
-    #[arg(long = "runtime-arg", value_name = "ARG", allow_hyphen_values = true)]
-    pub runtime_args: Vec<String>,
-    /// The runtime's state directory (its `--root`), when not its default.
-    #[arg(long)]
-    pub runtime_root: Option<PathBuf>,
-}
-
-impl RuntimeArgs {
-    pub fn resolve(&self) -> anyhow::Result<crate::runtime::RuntimeConfig> {
-        Ok(crate::runtime::RuntimeConfig::resolve(
+    pub fn runtime(&self) -> anyhow::Result<RuntimeConfig> {
+        Ok(RuntimeConfig::resolve(
             &self.runtime,
             self.runtime_args.clone(),
             self.runtime_root.clone(),
         )?)
+    }
+
+    pub fn store(&self) -> anyhow::Result<crate::image::Store> {
+        Ok(crate::image::Store::open(&self.store)?)
+    }
+
+    /// A pod named on the command line: `NAME`, `NS/NAME`, or a manifest FILE.
+    /// Names are parsed as Kubernetes names before any path is built from them.
+    pub fn pod_key(&self, arg: &str) -> anyhow::Result<PodKey> {
+        let path = Path::new(arg);
+        let is_file = [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| arg.ends_with(ext))
+            || arg == "-"
+            || path.is_file();
+        if is_file {
+            return Ok(crate::manifest::load(path)?.pod.key);
+        }
+        Ok(PodKey::parse(arg, self.namespace.as_deref())?)
     }
 }
 
@@ -113,12 +148,22 @@ pub enum Command {
     Load(images::LoadArgs),
     /// Pull an image from a registry into the store.
     Pull(pull::Args),
-    /// Remove blobs and unpacked layers that no image references.
+    /// Remove blobs and unpacked layers that no image and no pod uses.
     Prune(pull::PruneArgs),
     /// List the images in the store.
     Images(images::ListArgs),
     /// Remove images from the store.
     Rmi(images::RmiArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (podshim.1, podshim-<verb>.1) into DIR.
+    Man {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Binds a container's subPath mounts (run.sh calls it before each start).
     #[command(hide = true, name = "bind-subpaths")]
     BindSubpaths {
@@ -129,33 +174,43 @@ pub enum Command {
     },
 }
 
-fn bind_subpaths(dir: &std::path::Path, container: &str) -> anyhow::Result<()> {
+fn bind_subpaths(dir: &Path, container: &str) -> anyhow::Result<()> {
     let plan = crate::run_plan::read(dir)?;
     let c = plan
         .container(container)
-        .ok_or_else(|| anyhow::anyhow!("{}: no container {container:?}", dir.display()))?;
+        .with_context(|| format!("{}: no container {container:?}", dir.display()))?;
     Ok(crate::bundle::subpath::bind_all(
         c,
         &crate::bundle::SystemMounter,
     )?)
 }
 
+fn completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "podshim", &mut script);
+    out::write(&String::from_utf8_lossy(&script));
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
+    let g = &cli.global;
     match cli.command {
-        Command::Up(args) => ok(up::run(args, &cli.global)),
-        Command::Down(args) => ok(down::run(args, &cli.global)),
-        Command::Ps(args) => ok(ps::run(args, &cli.global)),
-        Command::Logs(args) => ok(logs::run(args, &cli.global)),
-        Command::Exec(args) => exec::run(args, &cli.global),
-        Command::Rm(args) => ok(rm::run(args, &cli.global)),
+        Command::Up(args) => ok(up::run(args, g)),
+        Command::Down(args) => ok(down::run(args, g)),
+        Command::Ps(args) => ok(ps::run(args, g)),
+        Command::Logs(args) => ok(logs::run(args, g)),
+        Command::Exec(args) => exec::run(args, g),
+        Command::Rm(args) => ok(rm::run(args, g)),
+        Command::Generate(args) => ok(generate::run(args, g)),
+        Command::Import(args) => ok(images::import(args, g)),
+        Command::Load(args) => ok(images::load(args, g)),
+        Command::Pull(args) => ok(pull::run(args, g)),
+        Command::Prune(args) => ok(pull::prune(args, g)),
+        Command::Images(args) => ok(images::list(args, g)),
+        Command::Rmi(args) => ok(images::rmi(args, g)),
+        Command::Completion { shell } => ok(completion(shell)),
+        Command::Man { dir } => ok(man::write_all(&dir)),
         Command::BindSubpaths { dir, container } => ok(bind_subpaths(&dir, &container)),
-        Command::Generate(args) => ok(generate::run(args, &cli.global)),
-        Command::Import(args) => ok(images::import(args, &cli.global)),
-        Command::Load(args) => ok(images::load(args, &cli.global)),
-        Command::Pull(args) => ok(pull::run(args, &cli.global)),
-        Command::Prune(args) => ok(pull::prune(args, &cli.global)),
-        Command::Images(args) => ok(images::list(args, &cli.global)),
-        Command::Rmi(args) => ok(images::rmi(args, &cli.global)),
     }
 }

@@ -6,17 +6,15 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::Global;
-use super::pods;
 use crate::model::ContainerKind;
+use crate::outln;
+use crate::pod;
 use crate::state::{ContainerState, PodState, parse_rfc3339};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A pod (`NAME` or `NS/NAME`); all pods when omitted.
     pub pod: Option<String>,
-    /// The namespace of POD.
-    #[arg(short, long)]
-    pub namespace: Option<String>,
     /// Output format: `wide` adds ids and images; `json` prints the state records.
     #[arg(short, long, value_parser = ["wide", "json"])]
     pub output: Option<String>,
@@ -25,20 +23,17 @@ pub struct Args {
 pub fn run(args: Args, global: &Global) -> Result<()> {
     let paths = global.paths();
     let pods = match &args.pod {
-        Some(p) => {
-            let (ns, name) = pods::pod_key(p, args.namespace.as_deref())?;
-            vec![pods::read_pod(&paths, &ns, &name)?]
-        }
-        None => pods::all_pods(&paths),
+        Some(p) => vec![pod::read_pod(&paths, &global.pod_key(p)?)?],
+        None => pod::all_pods(&paths),
     };
     match args.output.as_deref() {
         Some("json") => {
             let states: Vec<&PodState> = pods.iter().map(|(_, s)| s).collect();
-            println!("{}", serde_json::to_string_pretty(&states)?);
-            Ok(())
+            outln!("{}", serde_json::to_string_pretty(&states)?);
         }
         other => print_pods(&pods, other == Some("wide")),
     }
+    Ok(())
 }
 
 fn age(since: &str) -> String {
@@ -57,31 +52,7 @@ fn age(since: &str) -> String {
     }
 }
 
-fn kind(k: ContainerKind) -> &'static str {
-    match k {
-        ContainerKind::Infra => "infra",
-        ContainerKind::Init => "init",
-        ContainerKind::Sidecar => "sidecar",
-        ContainerKind::App => "app",
-    }
-}
-
-/// Whether the supervisor's record can be trusted: a pod whose supervisor died
-/// shows as `Unknown`, as the kubelet reports a pod it lost contact with.
-fn phase(state: &PodState) -> String {
-    let live = state.supervisor_pid.is_some_and(pods::supervisor_alive);
-    let running = matches!(
-        state.phase,
-        crate::state::PodPhase::Running | crate::state::PodPhase::Pending
-    );
-    if running && !live {
-        "Unknown".into()
-    } else {
-        format!("{:?}", state.phase)
-    }
-}
-
-pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) -> Result<()> {
+pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec![
         "POD",
@@ -108,7 +79,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) -> Result<()> {
             format!("{}/{}", pod.namespace, pod.name),
             "-".into(),
             "pod".into(),
-            phase(pod),
+            pod::list::phase(pod),
             format!("{ready}/{}", apps.len()),
             restarts.to_string(),
             "-".into(),
@@ -153,7 +124,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) -> Result<()> {
             let mut row = vec![
                 format!("{}/{}", pod.namespace, pod.name),
                 c.name.clone(),
-                kind(c.kind).into(),
+                c.kind.as_str().into(),
                 state,
                 c.ready.to_string(),
                 c.restart_count.to_string(),
@@ -178,11 +149,10 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) -> Result<()> {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        outln!("{}", parts.join("  ").trim_end());
     };
     line(header.clone());
     for row in &rows {
         line(row.iter().map(String::as_str).collect());
     }
-    Ok(())
 }

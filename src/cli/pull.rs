@@ -11,6 +11,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Global;
 use crate::image::{Digest, LayerEvent, PullOptions, PullProgress, Store};
+use crate::outln;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -38,16 +39,20 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let store = Store::open(&global.store)?;
     let opts = options(global, args.quiet)?;
     let image = store.pull_name(&args.image, &opts)?;
-    println!("{} {}", image.name, image.manifest_digest);
+    outln!("{} {}", image.name, image.manifest_digest);
     Ok(())
 }
 
 pub fn prune(_args: PruneArgs, global: &Global) -> Result<()> {
     let store = Store::open(&global.store)?;
     let p = store.prune()?;
-    println!(
-        "removed {} blobs ({} bytes), {} unpacked layers, {} leftovers of interrupted writes",
-        p.blobs, p.blob_bytes, p.layers, p.temporary
+    outln!(
+        "removed {} blobs ({} bytes), {} unpacked layers, {} leftovers of interrupted writes, {} leases of pods gone",
+        p.blobs,
+        p.blob_bytes,
+        p.layers,
+        p.temporary,
+        p.stale_leases
     );
     Ok(())
 }

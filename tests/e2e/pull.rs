@@ -808,7 +808,7 @@ fn an_interrupted_pull_completes_on_rerun_and_prune_sweeps_its_leftovers() {
 
 #[test]
 fn resolve_images_pulls_per_image_pull_policy() {
-    use podshim::cli::prepare::resolve_images_with;
+    use podshim::pod::prepare as resolve_images_with;
     let reg = Registry::start();
     reg.push("multi", "test/app:latest", &[]);
     reg.push("multi", "test/app:v1", &[]);

@@ -1,12 +1,9 @@
-//! Shared by `generate` and `up`: a manifest's images, from the store, pulled
-//! first when Kubernetes' imagePullPolicy says so.
+//! A pod's images, from the store, pulled first when Kubernetes' imagePullPolicy
+//! says so.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 
-use anyhow::{Result, bail};
-
+use super::PodError;
 use crate::image::{ImageError, PullFailure, PullOptions, Store, StoredImage};
 use crate::model::{Pod, PullPolicy};
 use crate::translate::ImageInfo;
@@ -18,20 +15,10 @@ pub struct PodImages {
     pub stored: BTreeMap<String, StoredImage>,
 }
 
-/// The manifest's images, pulling per policy, with registries.conf from
-/// `registries_conf` (`--registries-conf`, else the system's) and progress on stderr.
-pub fn resolve_images(
-    pod: &Pod,
-    store: &Store,
-    registries_conf: Option<&Path>,
-) -> Result<PodImages> {
-    let mut opts = PullOptions::system(registries_conf)?;
-    opts.progress = Some(Arc::new(super::pull::Progress::new()));
-    resolve_images_with(pod, store, &opts)
-}
-
-/// [`resolve_images`] with explicit pull options.
-pub fn resolve_images_with(pod: &Pod, store: &Store, opts: &PullOptions) -> Result<PodImages> {
+/// The pod's images, each pulled when its pull policy says so (registries.conf,
+/// credentials and progress from `opts`). Every image that cannot be had is named,
+/// all at once.
+pub fn prepare(pod: &Pod, store: &Store, opts: &PullOptions) -> Result<PodImages, PodError> {
     let mut infos = BTreeMap::new();
     let mut stored = BTreeMap::new();
     let mut missing = Vec::new();
@@ -52,11 +39,11 @@ pub fn resolve_images_with(pod: &Pod, store: &Store, opts: &PullOptions) -> Resu
                 );
                 stored.insert(name, image);
             }
-            Err(e) => missing.push(format!("container {:?}: {e:#}", c.name.as_str())),
+            Err(e) => missing.push(format!("container {:?}: {e}", c.name.as_str())),
         }
     }
     if !missing.is_empty() {
-        bail!("{}", missing.join("\n  "));
+        return Err(PodError::Images(missing.join("\n  ")));
     }
     Ok(PodImages { infos, stored })
 }
@@ -66,17 +53,17 @@ fn image_for(
     written: &str,
     policy: PullPolicy,
     opts: &PullOptions,
-) -> Result<StoredImage> {
+) -> Result<StoredImage, ImageError> {
     let present = match store.get_name(written, &opts.registries) {
         Ok(image) => Some(image),
         Err(ImageError::NotFound(_)) => None,
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     match (policy, present) {
         (PullPolicy::Never, Some(image)) | (PullPolicy::IfNotPresent, Some(image)) => Ok(image),
-        (PullPolicy::Never, None) => bail!(
+        (PullPolicy::Never, None) => Err(ImageError::Other(format!(
             "image {written} is not in the store and imagePullPolicy is Never (podshim pull it first)"
-        ),
+        ))),
         // podman's convention: `localhost/NAME` names a locally built or
         // imported image, with no registry to pull it from.
         (PullPolicy::Always, Some(image)) if image.name.registry == "localhost" => Ok(image),
@@ -93,8 +80,8 @@ fn image_for(
                 );
                 Ok(image)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         },
-        (_, None) => Ok(store.pull_name(written, opts)?),
+        (_, None) => store.pull_name(written, opts),
     }
 }

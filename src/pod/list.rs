@@ -1,0 +1,137 @@
+//! Finding pods on disk: their state, their logs, whether their supervisor lives.
+
+use std::path::PathBuf;
+
+use crate::model::{ContainerKind, PodKey};
+use crate::paths::Paths;
+use crate::state::{self, PodState};
+
+use super::PodError;
+
+/// A pod's directory and state.
+pub type PodRecord = (PathBuf, PodState);
+
+/// All pods with a state file, sorted by namespace and name.
+pub fn all_pods(paths: &Paths) -> Vec<PodRecord> {
+    let mut pods: Vec<PodRecord> = std::fs::read_dir(paths.root.join("pods"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let dir = e.path();
+            state::read(&dir).ok().map(|s| (dir, s))
+        })
+        .collect();
+    pods.sort_by(|a, b| (&a.1.namespace, &a.1.name).cmp(&(&b.1.namespace, &b.1.name)));
+    pods
+}
+
+/// A pod's state.
+pub fn read_pod(paths: &Paths, key: &PodKey) -> Result<PodRecord, PodError> {
+    let dir = paths.pod_dir(&key.id());
+    match state::read(&dir) {
+        Ok(s) => Ok((dir, s)),
+        Err(_) => Err(PodError::NotFound(key.clone())),
+    }
+}
+
+/// Log directories of pods named `key` (`<logs>/pods/<ns>_<name>_<uid>`), also of
+/// pods already down. Names cannot contain `_`, so the prefix matches no other pod.
+pub fn log_dirs(paths: &Paths, key: &PodKey) -> Vec<PathBuf> {
+    let prefix = format!("{}_", key.id());
+    std::fs::read_dir(paths.logs.join("pods"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .collect()
+}
+
+/// A container with logs: its name, kind and latest restart.
+pub type LogContainer = (String, ContainerKind, u32);
+
+/// The pod's log directory and containers: from its state, or (after `down`)
+/// found by name.
+pub fn logs_of(paths: &Paths, key: &PodKey) -> Option<(PathBuf, Vec<LogContainer>)> {
+    if let Ok((_, state)) = read_pod(paths, key) {
+        let containers = state
+            .containers
+            .iter()
+            .filter(|c| c.kind != ContainerKind::Infra)
+            .map(|c| (c.name.clone(), c.kind, c.restart_count))
+            .collect();
+        return Some((state.log_dir, containers));
+    }
+    let dir = log_dirs(paths, key).into_iter().next()?;
+    let containers = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let restart = crate::logs::latest_restart(&e.path())?;
+            Some((
+                e.file_name().to_string_lossy().into_owned(),
+                ContainerKind::App,
+                restart,
+            ))
+        })
+        .collect();
+    Some((dir, containers))
+}
+
+/// Removes the logs of `key` (those `known` to its state, and any found by name).
+pub fn remove_logs(paths: &Paths, key: &PodKey, known: Option<PathBuf>) -> Result<(), PodError> {
+    for dir in known.into_iter().chain(log_dirs(paths, key)) {
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(super::io_err(&dir, "remove"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pid` is alive and is a podshim supervisor (not a recycled pid): its
+/// executable is `podshim-supervisor` (its `comm`, cut to 15 bytes by the kernel,
+/// when the binary was replaced since).
+pub fn supervisor_alive(pid: i32) -> bool {
+    let is_zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true);
+    if is_zombie {
+        return false;
+    }
+    let named = |n: &std::ffi::OsStr| {
+        n.to_string_lossy()
+            .trim_end_matches(" (deleted)")
+            .eq(crate::supervisor::BINARY)
+    };
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let comm = comm.trim();
+    exe.as_deref()
+        .and_then(|e| e.file_name())
+        .is_some_and(named)
+        || (comm.len() >= 15 && crate::supervisor::BINARY.starts_with(comm))
+}
+
+/// Whether the record of a pod can be trusted: one whose supervisor died shows as
+/// `Unknown`, as the kubelet reports a pod it lost contact with.
+pub fn phase(state: &PodState) -> String {
+    let live = state.supervisor_pid.is_some_and(supervisor_alive);
+    let running = matches!(
+        state.phase,
+        state::PodPhase::Running | state::PodPhase::Pending
+    );
+    if running && !live {
+        "Unknown".into()
+    } else {
+        format!("{:?}", state.phase)
+    }
+}

@@ -1,0 +1,324 @@
+//! Starting a pod under its supervisor: the pod's lock, the ownership check, the
+//! bundles (from a manifest) or a `generate` output, the initial state, then
+//! `podshim-supervisor` and its report.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{PodError, io_err, list, stop};
+use crate::bundle::{self, HostPaths, SystemMounter};
+use crate::image::{PullOptions, Store};
+use crate::manifest::Manifest;
+use crate::model::PodKey;
+use crate::paths::Paths;
+use crate::run_plan::{self, RunPlan};
+use crate::runtime::{CliRuntime, ContainerState, OciRuntime, RuntimeConfig};
+use crate::state::{self, PodPhase, PodState, RuntimeRecord, rfc3339};
+use crate::supervisor::handshake::Report;
+use crate::translate::annotations;
+
+/// What to run.
+pub enum Source {
+    /// A manifest: its images prepared per pull policy, its bundles written into
+    /// the pod's state directory. `file` names it in the generated README.
+    Manifest {
+        manifest: Box<Manifest>,
+        file: String,
+        pull: Box<PullOptions>,
+    },
+    /// A `podshim generate` output directory.
+    Generated(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    /// Replace a pod of the same name that already exists.
+    pub replace: bool,
+    /// Keep what a failed start leaves, for debugging.
+    pub keep: bool,
+    /// How long to wait for the app containers to run.
+    pub timeout: Duration,
+    pub runtime: RuntimeConfig,
+}
+
+/// A pod that runs: its directory and state.
+pub struct Started {
+    pub key: PodKey,
+    pub pod_dir: PathBuf,
+    pub state: PodState,
+}
+
+pub fn start(
+    paths: &Paths,
+    store: &Store,
+    source: Source,
+    opts: &StartOptions,
+) -> Result<Started, PodError> {
+    let (key, uid, ids, generated) = match &source {
+        Source::Manifest { manifest, .. } => {
+            let pod = &manifest.pod;
+            let mut ids = vec![pod.key.id()];
+            ids.extend(
+                pod.spec
+                    .containers
+                    .iter()
+                    .map(|c| pod.key.container_id(&c.name)),
+            );
+            (pod.key.clone(), pod.uid.to_string(), ids, None)
+        }
+        Source::Generated(dir) => {
+            let plan = run_plan::read(dir)?;
+            let key = PodKey::parse(&plan.name, Some(&plan.namespace))?;
+            let ids = plan.all().map(|c| c.id.clone()).collect();
+            (key, plan.uid.clone(), ids, Some((dir.clone(), plan)))
+        }
+    };
+    let pod_dir = paths.pod_dir(&key.id());
+    if state::read(&pod_dir).is_ok() {
+        if !opts.replace {
+            return Err(PodError::AlreadyExists(key));
+        }
+        stop::stop(paths, store, &key, &stop::StopOptions::default())?;
+    }
+    let lock = state::PodLock::try_acquire(&pod_dir)?;
+    // Leftovers of a crashed `up` (no state was written): cleared, keeping our lock.
+    clear_leftovers(&pod_dir, store)?;
+    let runtime = CliRuntime::direct(opts.runtime.clone());
+    if let Err(e) = preflight(&runtime, &key, &ids) {
+        let _ = std::fs::remove_dir_all(&pod_dir);
+        return Err(e);
+    }
+
+    let (bundle_dir, plan): (PathBuf, RunPlan) = match (source, generated) {
+        (
+            Source::Manifest {
+                manifest,
+                file,
+                pull,
+            },
+            _,
+        ) => {
+            let written = super::prepare(&manifest.pod, store, &pull).and_then(|images| {
+                super::write(
+                    &manifest.pod,
+                    &images,
+                    store,
+                    &pod_dir,
+                    HostPaths::Create,
+                    &file,
+                )
+            });
+            match written {
+                Ok(plan) => (pod_dir.clone(), plan),
+                Err(e) => {
+                    let _ = std::fs::remove_dir_all(&pod_dir);
+                    return Err(e);
+                }
+            }
+        }
+        (Source::Generated(_), Some((dir, plan))) => (dir, plan),
+        (Source::Generated(_), None) => unreachable!("read above"),
+    };
+    let pod = PodState {
+        pod_id: plan.pod_id.clone(),
+        namespace: key.namespace.to_string(),
+        name: key.name.to_string(),
+        uid: uid.clone(),
+        phase: PodPhase::Pending,
+        message: None,
+        created_at: rfc3339(SystemTime::now()),
+        supervisor_pid: None,
+        runtime: RuntimeRecord {
+            program: opts.runtime.program.clone(),
+            global_args: opts.runtime.global_args.clone(),
+            root: opts.runtime.root.clone(),
+        },
+        restart_policy: plan.restart_policy,
+        termination_grace_period_seconds: plan.termination_grace_period_seconds,
+        log_dir: paths.pod_log_dir(&plan.pod_id, &uid),
+        bundle_dir: bundle_dir.clone(),
+        keep_on_failure: opts.keep,
+        containers: PodState::initial_statuses(&plan),
+    };
+    // A new pod starts with new logs: those of a previous pod of the same name (kept
+    // by `down` for `podshim logs`) would otherwise mix with its `0.log`.
+    if pod.log_dir.exists() {
+        std::fs::remove_dir_all(&pod.log_dir).map_err(io_err(&pod.log_dir, "remove"))?;
+    }
+    state::write(&pod_dir, &pod)?;
+
+    let (pid, result) = start_supervisor(&pod_dir, opts.timeout)?;
+    drop(lock);
+    match result {
+        Handshake::Yes => Ok(Started {
+            key,
+            state: state::read(&pod_dir)?,
+            pod_dir,
+        }),
+        Handshake::Failed(message) => {
+            wait_gone(pid, Duration::from_secs(30));
+            if !opts.keep && bundle_dir == pod_dir {
+                // The supervisor removed what it made; the lease goes with it.
+                let _ = store.release(&pod_dir);
+            }
+            Err(PodError::StartFailed {
+                pod: key,
+                message,
+                kept: opts.keep,
+            })
+        }
+        Handshake::Crashed => {
+            let log = std::fs::read_to_string(pod_dir.join("supervisor.log")).unwrap_or_default();
+            if !opts.keep {
+                let _ = stop::stop(paths, store, &key, &stop::StopOptions::default());
+            }
+            Err(PodError::SupervisorCrashed {
+                pod: key,
+                log: log.trim_end().to_string(),
+            })
+        }
+        Handshake::TimedOut => Err(PodError::TimedOut {
+            pod: key,
+            seconds: opts.timeout.as_secs(),
+        }),
+    }
+}
+
+/// Who holds a runtime container, for messages: its bundle, status and the pod its
+/// CRI annotations name.
+pub fn describe(state: &ContainerState) -> String {
+    let a = &state.annotations;
+    let pod = match (
+        a.get(annotations::SANDBOX_NAMESPACE),
+        a.get(annotations::SANDBOX_NAME),
+    ) {
+        (Some(ns), Some(name)) => format!(
+            ", pod {ns}/{name} uid {}",
+            a.get(annotations::SANDBOX_UID).map_or("?", |u| u.as_str())
+        ),
+        _ => String::new(),
+    };
+    format!("{}, bundle {}{pod}", state.status, state.bundle.display())
+}
+
+/// podshim never kills or deletes a runtime container it did not create: a start
+/// whose container ids are taken (another podshim root, a container left by hand)
+/// is refused before anything is made, naming who holds the id.
+fn preflight(runtime: &CliRuntime, key: &PodKey, ids: &[String]) -> Result<(), PodError> {
+    for id in ids {
+        match runtime.state(id) {
+            Ok(state) => {
+                return Err(PodError::IdInUse {
+                    pod: key.clone(),
+                    id: id.clone(),
+                    holder: describe(&state),
+                });
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A pod directory without state: a crashed `up`. Its mounts, files and lease go;
+/// the lock file we hold stays.
+fn clear_leftovers(pod_dir: &Path, store: &Store) -> Result<(), PodError> {
+    bundle::unmount_all_under(pod_dir, &SystemMounter).map_err(io_err(pod_dir, "unmount"))?;
+    for entry in std::fs::read_dir(pod_dir).map_err(io_err(pod_dir, "read"))? {
+        let entry = entry.map_err(io_err(pod_dir, "read"))?;
+        if entry.file_name() == state::LOCK_FILE {
+            continue;
+        }
+        let path = entry.path();
+        let is_dir = entry.file_type().map_err(io_err(&path, "stat"))?.is_dir();
+        if is_dir {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        }
+        .map_err(io_err(&path, "remove"))?;
+    }
+    Ok(store.release(pod_dir)?)
+}
+
+/// What the supervisor said (or did not).
+enum Handshake {
+    Yes,
+    Failed(String),
+    Crashed,
+    TimedOut,
+}
+
+fn wait_gone(pid: i32, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while list::supervisor_alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The supervisor binary, beside this one.
+fn supervisor_binary() -> Result<PathBuf, PodError> {
+    let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe"), "read"))?;
+    let bin = exe
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .join(crate::supervisor::BINARY);
+    if !bin.is_file() {
+        return Err(PodError::Io {
+            path: bin,
+            action: "find the supervisor",
+            err: std::io::Error::other(
+                "missing: podshim's supervisor is installed beside podshim (cargo install installs both)",
+            ),
+        });
+    }
+    Ok(bin)
+}
+
+/// Starts `podshim-supervisor POD_DIR` detached (own session, no terminal), its
+/// stdout a pipe on which it sends its report.
+fn start_supervisor(pod_dir: &Path, timeout: Duration) -> Result<(i32, Handshake), PodError> {
+    let exe = supervisor_binary()?;
+    let log_path = pod_dir.join("supervisor.log");
+    let log = std::fs::File::create(&log_path).map_err(io_err(&log_path, "create"))?;
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| io_err(pod_dir, "pipe")(e.into()))?;
+    let mut cmd = Command::new(&exe);
+    cmd.arg(pod_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::from(log));
+    // SAFETY: setsid is async-signal-safe; the supervisor must not die with this
+    // terminal's session or receive its Ctrl-C.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(io_err(&exe, "start"))?;
+    let pid = child.id() as i32;
+    // The supervisor is reparented to init when we exit; we never wait for it here
+    // (it outlives us), so its zombie, if it dies first, is ours only briefly.
+    drop(cmd);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Report::read_from(std::fs::File::from(read)));
+    });
+    let report = match rx.recv_timeout(timeout) {
+        Ok(report) => report,
+        Err(_) => return Ok((pid, Handshake::TimedOut)),
+    };
+    let _ = child.try_wait();
+    Ok((
+        pid,
+        match report {
+            Some(Report::Started) => Handshake::Yes,
+            Some(Report::Failed { message }) => Handshake::Failed(message),
+            None => Handshake::Crashed,
+        },
+    ))
+}

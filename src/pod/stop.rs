@@ -1,0 +1,436 @@
+//! Stopping a pod: through its supervisor when it lives; else by carrying out the
+//! teardown plan ([`crate::teardown`]) through the runtime, with the pod's one
+//! grace budget; and when its state is gone (a wiped /run), by finding its
+//! containers in the runtime (`list`, the CRI sandbox annotations, this pod's
+//! bundles). Only containers running this pod's bundles are ever signalled or
+//! deleted, and "stopped" is only said once none of them remains.
+
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::{PodError, io_err, list};
+use crate::bundle::{self, SystemMounter};
+use crate::image::Store;
+use crate::model::{PodKey, Signal};
+use crate::paths::{Paths, PodPaths};
+use crate::run_plan::{self, RunPlan};
+use crate::runtime::{CliRuntime, OciRuntime, RuntimeConfig, Status};
+use crate::state::{self, PodState};
+use crate::teardown::{self, Budget, Scope, Step};
+use crate::translate::annotations;
+
+#[derive(Debug, Clone, Default)]
+pub struct StopOptions {
+    /// `--grace-period`: overrides the pod's terminationGracePeriodSeconds (and is
+    /// the only one known when the pod's state is lost; Kubernetes' 30 s otherwise).
+    pub grace: Option<u64>,
+    /// The runtime to look in when the pod's state (which names its runtime) is lost.
+    pub runtime: Option<RuntimeConfig>,
+}
+
+/// What a stop did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReport {
+    /// No such pod, and none of its containers in the runtime.
+    NotFound,
+    /// Stopped and removed. `deleted` names the runtime containers deleted here
+    /// (none when the supervisor did it all).
+    Stopped { deleted: Vec<String> },
+    /// Its state was gone; its containers were found in the runtime, stopped and
+    /// deleted. `others` are containers of the same pod name that are not this
+    /// pod's bundles (another podshim root's): left alone.
+    StateLost {
+        deleted: Vec<String>,
+        others: Vec<String>,
+    },
+}
+
+/// Kubernetes' default grace period, for a pod whose own is unknown.
+const DEFAULT_GRACE: u64 = 30;
+
+pub fn stop(
+    paths: &Paths,
+    store: &Store,
+    key: &PodKey,
+    opts: &StopOptions,
+) -> Result<StopReport, PodError> {
+    let pod_dir = paths.pod_dir(&key.id());
+    if !pod_dir.exists() {
+        return stop_lost(paths, store, key, opts);
+    }
+    let lock = state::PodLock::acquire(&pod_dir)?;
+    if !lock.is_current() {
+        // The pod was removed while we waited for its lock (and may exist anew).
+        return Ok(StopReport::Stopped {
+            deleted: Vec::new(),
+        });
+    }
+    let Ok(pod) = state::read(&pod_dir) else {
+        // A pod directory without state: a crashed `up`, or a state file removed:
+        // its containers, if any, are found the way a lost pod's are.
+        drop(lock);
+        return stop_lost(paths, store, key, opts);
+    };
+    let runtime = runtime_of(&pod);
+    // What must be gone in the end: every container of the pod, by its bundle.
+    let paths_of = PodPaths::new(&pod.bundle_dir);
+    let expected: Vec<(String, PathBuf)> = pod
+        .containers
+        .iter()
+        .map(|c| (c.id.clone(), paths_of.bundle(&c.id)))
+        .collect();
+    if let Some(pid) = pod.supervisor_pid.filter(|p| list::supervisor_alive(*p)) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
+        // The supervisor stops the pod within its grace period, plus a bounded wait
+        // after SIGKILL per container and the runtime's deletes.
+        let deadline = Instant::now()
+            + Duration::from_secs(pod.termination_grace_period_seconds + 30)
+            + Duration::from_secs(4) * pod.containers.len() as u32;
+        while list::supervisor_alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // Whatever the supervisor did not finish (or was not there to do).
+    let mut deleted = Vec::new();
+    if pod_dir.exists() {
+        let grace = opts.grace.unwrap_or(pod.termination_grace_period_seconds);
+        match run_plan::read(&pod.bundle_dir) {
+            Ok(plan) => {
+                let steps = teardown::plan(
+                    &plan,
+                    &Scope::Pod {
+                        pod_dir: pod_dir.clone(),
+                    },
+                );
+                deleted = execute(&runtime, store, &targets_of(&plan), &steps, grace)?;
+            }
+            Err(_) => {
+                // No plan (a crashed write): the containers its state names, then
+                // the files.
+                let all: Vec<Target> = expected
+                    .iter()
+                    .zip(&pod.containers)
+                    .map(|((id, bundle), c)| Target {
+                        id: id.clone(),
+                        bundle: bundle.clone(),
+                        signal: c.stop_signal,
+                    })
+                    .collect();
+                let steps = lost_steps(&all, &pod_dir);
+                deleted = execute(&runtime, store, &all, &steps, grace)?;
+            }
+        }
+    }
+    drop(lock);
+    let left = remaining(&runtime, &expected);
+    if !left.is_empty() {
+        return Err(PodError::ContainersRemain {
+            pod: key.clone(),
+            ids: left,
+        });
+    }
+    Ok(StopReport::Stopped { deleted })
+}
+
+fn runtime_of(state: &PodState) -> CliRuntime {
+    CliRuntime::direct(RuntimeConfig {
+        program: state.runtime.program.clone(),
+        global_args: state.runtime.global_args.clone(),
+        root: state.runtime.root.clone(),
+    })
+}
+
+/// A container a teardown may touch: only while the runtime's container of that
+/// id runs this bundle.
+#[derive(Debug, Clone)]
+struct Target {
+    id: String,
+    bundle: PathBuf,
+    signal: Signal,
+}
+
+fn targets_of(plan: &RunPlan) -> Vec<Target> {
+    plan.all()
+        .map(|c| Target {
+            id: c.id.clone(),
+            bundle: c.bundle.clone(),
+            signal: c.stop_signal,
+        })
+        .collect()
+}
+
+/// The ids of `expected` the runtime still has running their bundle.
+fn remaining(runtime: &CliRuntime, expected: &[(String, PathBuf)]) -> Vec<String> {
+    expected
+        .iter()
+        .filter(|(id, bundle)| runtime.state(id).is_ok_and(|s| s.bundle == *bundle))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+/// Carries out `steps` (indices into `targets`) synchronously: each Stop step
+/// signals its containers, waits for their exits within the step's share of the
+/// grace budget (pidfds: no polling of the runtime), SIGKILLs what is left, deletes.
+/// Returns the ids deleted.
+fn execute(
+    runtime: &CliRuntime,
+    store: &Store,
+    targets: &[Target],
+    steps: &[Step],
+    grace: u64,
+) -> Result<Vec<String>, PodError> {
+    let budget = Budget::new(Instant::now(), Duration::from_secs(grace));
+    let mut deleted = Vec::new();
+    for step in steps {
+        match step {
+            Step::Stop(indices) => {
+                let ours: Vec<(&Target, Option<i32>)> = indices
+                    .iter()
+                    .filter_map(|&i| targets.get(i))
+                    .filter_map(|t| match runtime.state(&t.id) {
+                        Ok(s) if s.bundle == t.bundle => {
+                            let live = matches!(
+                                s.status,
+                                Status::Running
+                                    | Status::Created
+                                    | Status::Paused
+                                    | Status::Pausing
+                            );
+                            Some((t, s.pid.filter(|_| live)))
+                        }
+                        // Another's container under this id, or none: not touched.
+                        _ => None,
+                    })
+                    .collect();
+                let live: Vec<(&Target, i32)> = ours
+                    .iter()
+                    .filter_map(|(t, pid)| Some((*t, (*pid)?)))
+                    .collect();
+                let pidfds: Vec<OwnedFd> = live
+                    .iter()
+                    .filter_map(|(_, pid)| pidfd_open(*pid))
+                    .collect();
+                for (t, _) in &live {
+                    let _ = runtime.kill(&t.id, &t.signal.runtime_arg(), false);
+                }
+                if !wait_all(&pidfds, budget.for_step(Instant::now())) {
+                    for (t, _) in &live {
+                        let _ = runtime.kill(&t.id, "KILL", true);
+                    }
+                    wait_all(&pidfds, teardown::AFTER_KILL);
+                }
+                for (t, _) in &ours {
+                    match runtime.delete(&t.id, true) {
+                        Ok(()) => deleted.push(t.id.clone()),
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            Step::Unmount(dir) => {
+                bundle::unmount_all_under(dir, &SystemMounter).map_err(io_err(dir, "unmount"))?
+            }
+            Step::Release(dir) => store.release(dir)?,
+            Step::Remove(dir) => bundle::remove(dir, &SystemMounter)?,
+        }
+    }
+    Ok(deleted)
+}
+
+/// A pidfd of `pid` (Linux 5.3): readable once the process has exited, whoever its
+/// parent is. `None` when it is gone already.
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: a plain syscall; the result is checked before it is owned.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a fresh descriptor returned by the kernel.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Waits up to `timeout` for every pidfd to become readable (its process exited).
+fn wait_all(fds: &[OwnedFd], timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut pending: Vec<&OwnedFd> = fds.iter().collect();
+    while !pending.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let mut polls: Vec<PollFd> = pending
+            .iter()
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
+            .collect();
+        match poll(
+            &mut polls,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => return false,
+            Ok(_) => {
+                let done: Vec<bool> = polls
+                    .iter()
+                    .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
+                    .collect();
+                let mut i = 0;
+                pending.retain(|_| {
+                    i += 1;
+                    !done[i - 1]
+                });
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// The teardown of containers known only from the runtime: the workload
+/// containers together, then the infra (the last target); then the pod's files.
+fn lost_steps(targets: &[Target], pod_dir: &Path) -> Vec<Step> {
+    let n = targets.len();
+    let mut steps = Vec::new();
+    if n > 1 {
+        steps.push(Step::Stop((0..n - 1).collect()));
+    }
+    if n > 0 {
+        steps.push(Step::Stop(vec![n - 1]));
+    }
+    steps.push(Step::Unmount(pod_dir.to_path_buf()));
+    steps.push(Step::Release(pod_dir.to_path_buf()));
+    steps.push(Step::Remove(pod_dir.to_path_buf()));
+    steps
+}
+
+/// Whether a runtime container whose annotations name `key` runs one of this
+/// pod's bundles: under the pod's state directory (`up FILE`), or in a `generate`
+/// output whose plan is this pod's (`up --from`).
+fn owned_bundle(pod_dir: &Path, key: &PodKey, bundle: &Path) -> bool {
+    if bundle.starts_with(pod_dir) {
+        return true;
+    }
+    let base = bundle.parent().and_then(Path::parent);
+    base.and_then(|b| run_plan::read(b).ok())
+        .is_some_and(|plan| plan.pod_id == key.id())
+}
+
+/// `down` of a pod whose state directory is gone: its containers, found in the
+/// runtime by their CRI sandbox annotations, in this pod's bundles.
+fn stop_lost(
+    paths: &Paths,
+    store: &Store,
+    key: &PodKey,
+    opts: &StopOptions,
+) -> Result<StopReport, PodError> {
+    let pod_dir = paths.pod_dir(&key.id());
+    let runtime = CliRuntime::direct(match &opts.runtime {
+        Some(r) => r.clone(),
+        None => RuntimeConfig::resolve("runc", Vec::new(), None)
+            .map_err(|e| io_err(Path::new("runc"), "find the runtime")(std::io::Error::other(e)))?,
+    });
+    let mut ours = Vec::new();
+    let mut others = Vec::new();
+    for s in runtime.list()? {
+        let a = &s.annotations;
+        let names_pod = a.get(annotations::SANDBOX_NAMESPACE).map(String::as_str)
+            == Some(key.namespace.as_str())
+            && a.get(annotations::SANDBOX_NAME).map(String::as_str) == Some(key.name.as_str());
+        if !names_pod {
+            continue;
+        }
+        if owned_bundle(&pod_dir, key, &s.bundle) {
+            ours.push(s);
+        } else {
+            others.push(format!("{} ({})", s.id, super::start::describe(&s)));
+        }
+    }
+    let mounted = bundle::mount_points()
+        .iter()
+        .any(|m| m.starts_with(&pod_dir));
+    if ours.is_empty() && !mounted && !pod_dir.exists() {
+        return Ok(if others.is_empty() {
+            StopReport::NotFound
+        } else {
+            StopReport::StateLost {
+                deleted: Vec::new(),
+                others,
+            }
+        });
+    }
+    // The infra (sandbox) last.
+    ours.sort_by_key(|s| {
+        s.annotations
+            .get(annotations::CONTAINER_TYPE)
+            .map(String::as_str)
+            == Some(annotations::TYPE_SANDBOX)
+    });
+    let targets: Vec<Target> = ours
+        .iter()
+        .map(|s| Target {
+            id: s.id.clone(),
+            bundle: s.bundle.clone(),
+            // The image's STOPSIGNAL went with the state.
+            signal: Signal::TERM,
+        })
+        .collect();
+    let expected: Vec<(String, PathBuf)> = targets
+        .iter()
+        .map(|t| (t.id.clone(), t.bundle.clone()))
+        .collect();
+    let steps = lost_steps(&targets, &pod_dir);
+    let deleted = execute(
+        &runtime,
+        store,
+        &targets,
+        &steps,
+        opts.grace.unwrap_or(DEFAULT_GRACE),
+    )?;
+    let left = remaining(&runtime, &expected);
+    if !left.is_empty() {
+        return Err(PodError::ContainersRemain {
+            pod: key.clone(),
+            ids: left,
+        });
+    }
+    Ok(StopReport::StateLost { deleted, others })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn containers_known_only_from_the_runtime_stop_workloads_first_then_the_infra() {
+        let t = |id: &str| Target {
+            id: id.into(),
+            bundle: PathBuf::from("/b"),
+            signal: Signal::TERM,
+        };
+        let steps = lost_steps(&[t("a"), t("b"), t("infra")], Path::new("/p"));
+        assert_eq!(
+            steps,
+            [
+                Step::Stop(vec![0, 1]),
+                Step::Stop(vec![2]),
+                Step::Unmount("/p".into()),
+                Step::Release("/p".into()),
+                Step::Remove("/p".into()),
+            ]
+        );
+        assert_eq!(lost_steps(&[], Path::new("/p")).len(), 3);
+    }
+
+    #[test]
+    fn pidfds_tell_when_a_process_exits_and_none_is_had_once_it_is_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        let fd = pidfd_open(child.id() as i32).unwrap();
+        assert!(!wait_all(std::slice::from_ref(&fd), Duration::ZERO));
+        let _ = child.wait();
+        assert!(wait_all(&[fd], Duration::from_secs(10)));
+        assert!(pidfd_open(child.id() as i32).is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! Writing a pod: translate it, take its images' lease, write its bundles (their
+//! mounts included) and the files beside them: plan.json, run.sh, stop.sh,
+//! README.md. Shared by `generate` (into `-o DIR`) and `up` (into the pod's state
+//! directory).
+
+use std::path::Path;
+
+use super::{PodError, PodImages, io_err};
+use crate::bundle::{self, HostPaths, SystemMounter};
+use crate::image::Store;
+use crate::model::Pod;
+use crate::paths::PodPaths;
+use crate::run_plan::{self, PLAN_FILE, RunPlan};
+use crate::translate::{self, PlanInput};
+use crate::{host, howto};
+
+/// Refuses to write into a non-empty directory that is not a previous output, and
+/// clears a previous output (unmounting its rootfs overlays first, dropping its
+/// lease).
+pub fn prepare_output(dir: &Path, store: &Store) -> Result<(), PodError> {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !dir.join(PLAN_FILE).exists() {
+        return Err(PodError::ForeignOutput(dir.to_path_buf()));
+    }
+    bundle::remove(dir, &SystemMounter)?;
+    Ok(store.release(dir)?)
+}
+
+/// Translates `pod` and writes everything into `dir`, after taking the images'
+/// lease (holder: `dir`). On failure the mounts are undone, `dir` removed and the
+/// lease dropped. `source` names the manifest in the generated README.
+pub fn write(
+    pod: &Pod,
+    images: &PodImages,
+    store: &Store,
+    dir: &Path,
+    host_paths: HostPaths,
+    source: &str,
+) -> Result<RunPlan, PodError> {
+    let paths = PodPaths::new(dir);
+    let host = host::read();
+    let plan = translate::plan(&PlanInput {
+        pod,
+        images: &images.infos,
+        paths: &paths,
+        host: &host,
+        pod_ip: None,
+    })?;
+    let layout = bundle::layout(&plan, &images.stored, dir)?;
+    let undo = || {
+        let _ = bundle::remove(dir, &SystemMounter);
+        let _ = store.release(dir);
+    };
+    // The lease before any layer is mounted: a prune from now on keeps them.
+    crate::fsutil::mkdir_mode(dir, 0o700).map_err(io_err(dir, "create directory"))?;
+    let used: Vec<(String, String)> = layout
+        .images
+        .iter()
+        .map(|i| (i.name.clone(), i.manifest_digest.clone()))
+        .collect();
+    if let Err(e) = store.lease(dir, &used) {
+        undo();
+        return Err(e.into());
+    }
+    let run = match bundle::write(&plan, layout, &SystemMounter, host_paths) {
+        Ok(run) => run,
+        Err(err) => {
+            // bundle::write undid its mounts; the half-written directory goes too.
+            undo();
+            return Err(err.into());
+        }
+    };
+    let result = write_files(&run, source);
+    if result.is_err() {
+        undo();
+    }
+    result.map(|()| run)
+}
+
+fn write_files(plan: &RunPlan, source: &str) -> Result<(), PodError> {
+    let dir = &plan.base;
+    let write = |name: &str, text: String, mode: u32| -> Result<(), PodError> {
+        let path = dir.join(name);
+        crate::fsutil::write_atomic(&path, text.as_bytes(), mode).map_err(io_err(&path, "write"))
+    };
+    let exe = std::env::current_exe().map_err(io_err(Path::new("/proc/self/exe"), "read"))?;
+    write("run.sh", howto::run_script(plan, &exe), 0o755)?;
+    write("stop.sh", howto::stop_script(plan), 0o755)?;
+    write("README.md", howto::readme(plan, source), 0o644)?;
+    // Written last: its presence marks a complete output.
+    write(PLAN_FILE, run_plan::render(plan), 0o644)
+}
