@@ -20,4 +20,6 @@ pub mod runtime;
 pub mod state;
 pub mod supervisor;
 pub mod teardown;
+#[doc(hidden)]
+pub mod testing;
 pub mod translate;

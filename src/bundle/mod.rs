@@ -367,9 +367,11 @@ fn lookup_user(
 /// The largest config.json podshim reads back (its own, written by [`write`]).
 const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
-/// Once the infra runs: writes its pid into the namespace paths of `c`'s
-/// config.json (`/proc/<infra-pid>/ns/*`, the design's shape), atomically.
-pub fn join_infra(c: &RunContainer, infra_pid: i32) -> Result<(), BundleError> {
+/// Before `c` first runs for the pod whose state is in `pod_dir`: marks its
+/// config.json with that pod directory and, once the infra runs, writes the infra's
+/// pid into its namespace paths (`/proc/<infra-pid>/ns/*`, the design's shape);
+/// atomically.
+pub fn claim(c: &RunContainer, pod_dir: &Path, infra_pid: Option<i32>) -> Result<(), BundleError> {
     let path = c.config_file();
     let bytes = crate::fsutil::read_regular(&path, MAX_CONFIG_BYTES).map_err(|e| {
         io_err(&path, "read")(match e {
@@ -379,7 +381,10 @@ pub fn join_infra(c: &RunContainer, infra_pid: i32) -> Result<(), BundleError> {
     })?;
     let mut config: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| io_err(&path, "parse")(io::Error::other(e)))?;
-    crate::translate::namespaces::join_infra(&mut config, infra_pid);
+    crate::translate::namespaces::claim(&mut config, &pod_dir.to_string_lossy());
+    if let Some(pid) = infra_pid {
+        crate::translate::namespaces::join_infra(&mut config, pid);
+    }
     let text = crate::translate::render_value(config);
     crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600).map_err(io_err(&path, "write"))
 }

@@ -541,7 +541,7 @@ fn layers_work_as_overlay_lowerdirs() {
 }
 
 /// Images written by the real tools: umoci (gzip layers) and skopeo
-/// (oci-archive, zstd). Skipped when the tools are not installed.
+/// (oci-archive, zstd), which scripts/setup installs.
 #[test]
 fn load_layouts_written_by_umoci_and_skopeo() {
     let have = |t: &str| {
@@ -551,7 +551,7 @@ fn load_layouts_written_by_umoci_and_skopeo() {
             .is_ok_and(|o| o.status.success())
     };
     if !have("umoci") || !have("skopeo") {
-        eprintln!("umoci or skopeo missing: skipped");
+        crate::testing::cannot_run("umoci or skopeo is not installed (scripts/setup)");
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

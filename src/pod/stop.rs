@@ -303,20 +303,19 @@ fn lost_steps(targets: &[Target], pod_dir: &Path) -> Vec<Step> {
     steps
 }
 
-/// Whether a runtime container whose annotations name `key` runs one of this
-/// pod's bundles: under the pod's state directory (`up FILE`), or in a `generate`
-/// output whose plan is this pod's (`up --from`).
-fn owned_bundle(pod_dir: &Path, key: &PodKey, bundle: &Path) -> bool {
-    if bundle.starts_with(pod_dir) {
-        return true;
-    }
-    let base = bundle.parent().and_then(Path::parent);
-    base.and_then(|b| run_plan::read(b).ok())
-        .is_some_and(|plan| plan.pod_id == key.id())
+/// Whether a runtime container was started for this pod directory: its
+/// config names it ([`annotations::POD_DIR`], written by the supervisor). Bundles
+/// alone cannot tell: another podshim root may run the same `generate` output.
+fn started_here(pod_dir: &Path, state: &crate::runtime::ContainerState) -> bool {
+    state
+        .annotations
+        .get(annotations::POD_DIR)
+        .is_some_and(|d| Path::new(d) == pod_dir)
 }
 
 /// `down` of a pod whose state directory is gone: its containers, found in the
-/// runtime by their CRI sandbox annotations, in this pod's bundles.
+/// runtime by their CRI sandbox annotations and the pod directory they were
+/// started for.
 fn stop_lost(
     paths: &Paths,
     store: &Store,
@@ -339,7 +338,7 @@ fn stop_lost(
         if !names_pod {
             continue;
         }
-        if owned_bundle(&pod_dir, key, &s.bundle) {
+        if started_here(&pod_dir, &s) {
             ours.push(s);
         } else {
             others.push(format!("{} ({})", s.id, super::start::describe(&s)));

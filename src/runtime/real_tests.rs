@@ -1,7 +1,7 @@
 //! The client against a real runtime: runc, and youki when
 //! `PODSHIM_TEST_YOUKI=/path/to/youki` is set (scripts/install-youki prints
-//! that path). Creating containers needs root: as another user these tests
-//! skip, saying so.
+//! that path). Creating containers needs root: a test that cannot run fails
+//! (`crate::testing::cannot_run`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ fn is_root() -> bool {
 
 fn runc() -> Option<CliRuntime> {
     if !is_root() {
-        eprintln!("skipped: creating containers with runc needs root");
+        crate::testing::cannot_run("creating containers with runc needs root");
         return None;
     }
     let config = RuntimeConfig::resolve("runc", vec![], None).expect("runc is installed");
@@ -26,12 +26,19 @@ fn runc() -> Option<CliRuntime> {
 }
 
 fn youki() -> Option<CliRuntime> {
-    let Some(path) = std::env::var_os("PODSHIM_TEST_YOUKI") else {
-        eprintln!("skipped: set PODSHIM_TEST_YOUKI to a youki binary (scripts/install-youki)");
+    // scripts/test sets PODSHIM_TEST_YOUKI from scripts/install-youki, whose
+    // default root this is.
+    let path = std::env::var_os("PODSHIM_TEST_YOUKI")
+        .unwrap_or_else(|| "/opt/podshim/youki/bin/youki".into());
+    if !Path::new(&path).is_file() {
+        crate::testing::cannot_run(&format!(
+            "youki is not installed at {} (scripts/install-youki)",
+            Path::new(&path).display()
+        ));
         return None;
-    };
+    }
     if !is_root() {
-        eprintln!("skipped: creating containers with youki needs root");
+        crate::testing::cannot_run("creating containers with youki needs root");
         return None;
     }
     let config = RuntimeConfig::resolve(path.to_str().expect("utf-8 path"), vec![], None)

@@ -520,6 +520,10 @@ impl<'a> Driver<'a> {
                 // subPath for a symlink since the last one (CVE-2017-1002101).
                 bundle::subpath::bind_all(&c, &SystemMounter).map_err(|e| e.to_string())?;
             }
+            if c.kind == ContainerKind::Infra {
+                // Marked as this pod's before it exists in the runtime.
+                bundle::claim(&c, &self.pod_dir, None).map_err(|e| e.to_string())?;
+            }
             let pid_file = c.bundle.join("pid");
             let _ = fs::remove_file(&pid_file);
             let mut stdio = Stdio3::default();
@@ -574,11 +578,12 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Once the infra runs: every joining bundle names its real /proc/<pid>/ns/*,
-    /// and the pod's loopback is up (runc brings it up, youki does not).
+    /// Once the infra runs: every other bundle is marked as this pod's and names the
+    /// infra's real /proc/<pid>/ns/*, and the pod's loopback is up (runc brings it
+    /// up, youki does not).
     fn prepare_infra(&self, pid: i32) -> Result<(), String> {
-        for c in self.containers.iter().filter(|c| !c.joins.is_empty()) {
-            bundle::join_infra(c, pid).map_err(|e| e.to_string())?;
+        for c in &self.containers[1..] {
+            bundle::claim(c, &self.pod_dir, Some(pid)).map_err(|e| e.to_string())?;
         }
         // A hostNetwork pod has no network namespace of its own: nothing to do.
         let own_netns = fs::read_link(format!("/proc/{pid}/ns/net")).ok()

@@ -14,6 +14,13 @@ pub const SANDBOX_UID: &str = "io.kubernetes.cri.sandbox-uid";
 pub const CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
 pub const IMAGE_NAME: &str = "io.kubernetes.cri.image-name";
 
+/// podshim's own: the state directory of the pod a container was started for,
+/// written by the supervisor into each config.json before its start. A runtime
+/// container is this podshim's only when it names this pod directory, which is
+/// how `down` recognises a pod's containers once its state is lost (bundles of a
+/// `generate` output can be run by any podshim root, or by hand).
+pub const POD_DIR: &str = "io.podshim.pod-dir";
+
 /// `sandbox` for the infra, `container` for the others.
 pub const TYPE_SANDBOX: &str = "sandbox";
 pub const TYPE_CONTAINER: &str = "container";

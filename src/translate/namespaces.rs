@@ -71,6 +71,22 @@ pub fn container(spec: &PodSpec) -> (Vec<LinuxNamespace>, Vec<String>) {
     (ns, joins)
 }
 
+/// Marks a config.json (as JSON) as run for the pod whose state is in `pod_dir`
+/// ([`super::annotations::POD_DIR`]).
+pub fn claim(config: &mut serde_json::Value, pod_dir: &str) {
+    if let Some(obj) = config.as_object_mut() {
+        let annotations = obj
+            .entry("annotations")
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.insert(
+                super::annotations::POD_DIR.to_string(),
+                serde_json::Value::String(pod_dir.to_string()),
+            );
+        }
+    }
+}
+
 /// Points every namespace a config.json (as JSON) joins at the running infra's:
 /// `/proc/<pid>/ns/*`. Works on the JSON itself, so that the supervisor needs no
 /// runtime-spec parser to write a pid.
@@ -154,5 +170,10 @@ mod tests {
         let once = json.clone();
         join_infra(&mut json, 4242);
         assert_eq!(json, once);
+        claim(&mut json, "/run/podshim/pods/default_p");
+        assert_eq!(
+            json["annotations"][crate::translate::annotations::POD_DIR],
+            "/run/podshim/pods/default_p"
+        );
     }
 }

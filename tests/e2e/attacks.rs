@@ -160,3 +160,211 @@ fn a_subpath_swapped_in_a_generate_output_is_refused_by_up_from_and_by_run_sh() 
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Pod names on the command line are parsed as names before any path is built:
+/// `ns/x/../../../victim` once named a directory beside the state root, which
+/// `down` then unmounted and deleted.
+#[test]
+fn a_pod_name_that_is_a_path_is_refused_and_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("precious"), "keep me").unwrap();
+    // The state root is <tmp>/run: pods/ns_x/../../.. climbs to <tmp>.
+    let name = "ns/x/../../../victim";
+    for verb in [
+        &["down", name][..],
+        &["ps", name][..],
+        &["logs", name][..],
+        &["rm", name][..],
+        &["exec", name, "--", "true"][..],
+    ] {
+        let out = podshim(tmp.path()).args(verb).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{verb:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("name \"x/../../../victim\""),
+            "{verb:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("stopped and removed"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(victim.join("precious")).unwrap(),
+        "keep me"
+    );
+    let names: Vec<_> = std::fs::read_dir(&victim).unwrap().collect();
+    assert_eq!(names.len(), 1, "something was written into the victim");
+}
+
+/// An image made locally from busybox-static with a marker file.
+fn marker_rootfs(dir: &Path, marker: &str) {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    for applet in ["sh", "cat", "sleep"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(dir.join("marker"), marker).unwrap();
+}
+
+/// Re-tagging an image (a new import under the same name) and then `prune` used
+/// to take a running pod's whole filesystem away: its layers are leased now.
+#[test]
+fn a_retag_and_prune_leave_a_running_pods_layers_in_place() {
+    let pod = Pod::new("lease", "leased");
+    let store = pod.tmp.path().join("store");
+    let import = |marker: &str| {
+        let rootfs = pod.tmp.path().join(format!("rootfs-{marker}"));
+        marker_rootfs(&rootfs, marker);
+        let out = pod
+            .cmd()
+            .env("PODSHIM_STORE", &store)
+            .arg("import")
+            .arg(&rootfs)
+            .args(["localhost/lease:v1", "--cmd", "sh"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "import: {}", stderr(&out));
+    };
+    import("one");
+    let path = pod.tmp.path().join("pod.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {}, namespace: {}}}\nspec:\n  restartPolicy: Always\n  terminationGracePeriodSeconds: 1\n  containers:\n    - {{name: app, image: localhost/lease:v1, command: [sleep, \"3600\"]}}\n",
+            pod.name, pod.ns
+        ),
+    )
+    .unwrap();
+    let with_store = |args: &[&str]| {
+        pod.cmd()
+            .env("PODSHIM_STORE", &store)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let up = with_store(&["up", path.to_str().unwrap(), "--timeout", "60"]);
+    assert!(up.status.success(), "up: {}", stderr(&up));
+    let marker = || stdout(&with_store(&["exec", &pod.key(), "--", "cat", "/marker"]));
+    assert_eq!(marker(), "one");
+
+    import("two");
+    let prune = with_store(&["prune"]);
+    assert!(prune.status.success(), "prune: {}", stderr(&prune));
+    assert_eq!(marker(), "one", "the running container lost its filesystem");
+    // A restart makes a fresh rootfs from the same (leased) layers.
+    let app = pod.id(Some("app"));
+    let kill = Command::new("runc")
+        .args(["kill", &app, "KILL"])
+        .output()
+        .unwrap();
+    assert!(kill.status.success(), "{}", stderr(&kill));
+    pod.wait_until("the restart", Duration::from_secs(30), |p| {
+        let c = p.container("app");
+        c["restartCount"].as_u64() >= Some(1) && c["state"]["state"] == "running"
+    });
+    assert_eq!(marker(), "one");
+
+    // Down releases the lease: the next prune collects the old layers.
+    let down = with_store(&["down", &pod.key()]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    let layers = |s: &Path| std::fs::read_dir(s.join("layers")).unwrap().count();
+    let before = layers(&store);
+    assert!(with_store(&["prune"]).status.success());
+    assert_eq!(layers(&store), before - 1);
+    assert_eq!(
+        stdout(&with_store(&["images", "-q"])).trim(),
+        "localhost/lease:v1"
+    );
+}
+
+/// podshim never kills or deletes a runtime container it did not create: a pod of
+/// the same name under another state root holds the container ids.
+#[test]
+fn up_refuses_container_ids_another_owner_holds_and_leaves_them_running() {
+    let owner = Pod::new("owner", "shared");
+    let yaml = r#"apiVersion: v1
+kind: Pod
+metadata: {name: "{name}", namespace: "{ns}"}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - {name: app, image: localhost/busybox:latest, command: [sleep, "3600"]}
+"#;
+    let up = owner.up(yaml, &[]);
+    assert!(up.status.success(), "{}", stderr(&up));
+    // The same pod, from another podshim root.
+    let intruder = Pod {
+        tmp: tempfile::tempdir().unwrap(),
+        ns: owner.ns.clone(),
+        name: owner.name.clone(),
+        runtime: None,
+    };
+    let out = intruder.up(yaml, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("already has a container {}", owner.id(None)))
+            && err.contains(&owner.tmp.path().display().to_string()),
+        "{err}"
+    );
+    // down from the other root finds the containers but leaves them alone.
+    let down = intruder.run(&["down", &intruder.key()]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(stdout(&down).contains("left alone"), "{}", stdout(&down));
+    assert!(!intruder.pod_dir().exists());
+    for id in [owner.id(None), owner.id(Some("app"))] {
+        let state = Command::new("runc").args(["state", &id]).output().unwrap();
+        assert!(
+            stdout(&state).contains("\"running\""),
+            "{id}: {}",
+            stdout(&state)
+        );
+    }
+    let c = owner.container("app");
+    assert_eq!(c["state"]["state"], "running");
+}
+
+/// A pod whose state directory is gone (a wiped /run): `down` finds its
+/// containers in the runtime, stops and deletes them, and says what it did.
+#[test]
+fn down_after_the_state_was_wiped_finds_the_containers_in_the_runtime() {
+    let pod = Pod::new("lost", "lost");
+    let up = pod.up(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: "{name}", namespace: "{ns}"}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+    - {name: a, image: localhost/busybox:latest, command: [sleep, "3600"]}
+    - {name: b, image: localhost/busybox:latest, command: [sleep, "3600"]}
+"#,
+        &[],
+    );
+    assert!(up.status.success(), "{}", stderr(&up));
+    // The supervisor dies with the state; the mounts go, as a reboot of /run
+    // would take them (a lazy unmount, then the directory).
+    let supervisor = pod.state()["supervisorPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    podshim::bundle::unmount_all_under(&pod.pod_dir(), &podshim::bundle::SystemMounter).unwrap();
+    std::fs::remove_dir_all(pod.pod_dir()).unwrap();
+
+    let down = pod.run(&["down", &pod.key()]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    let said = stdout(&down);
+    assert!(said.contains("its state was gone"), "{said}");
+    for id in [pod.id(None), pod.id(Some("a")), pod.id(Some("b"))] {
+        assert!(said.contains(&id), "{id} not reported: {said}");
+    }
+    assert!(!said.contains("stopped and removed"), "{said}");
+    pod.assert_nothing_left();
+    let again = pod.run(&["down", &pod.key()]);
+    assert_eq!(
+        stdout(&again).trim(),
+        format!("pod {} is not running", pod.key())
+    );
+}

@@ -113,3 +113,81 @@ fn images_lists_and_rmi_removes() {
         stderr(&out)
     );
 }
+
+/// `podshim up x | head -1`: the reader goes away, podshim finishes quietly.
+#[test]
+fn a_closed_stdout_ends_quietly_and_the_pod_still_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = unique_namespace("epipe");
+    let manifest = tmp.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: epipe, namespace: {ns}}}\nspec:\n  terminationGracePeriodSeconds: 0\n  containers:\n    - {{name: app, image: localhost/busybox:latest, command: [sleep, \"3600\"]}}\n"
+        ),
+    )
+    .unwrap();
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let out = podshim(tmp.path())
+        .args(["up", "--timeout", "60"])
+        .arg(&manifest)
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    let (read, write) = nix::unistd::pipe().unwrap();
+    drop(read);
+    let ps = podshim(tmp.path())
+        .arg("ps")
+        .stdout(std::process::Stdio::from(write))
+        .output()
+        .unwrap();
+    assert!(
+        ps.status.success() && stderr(&ps).is_empty(),
+        "{}",
+        stderr(&ps)
+    );
+    let down = podshim(tmp.path())
+        .args(["down", &format!("{ns}/epipe")])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", stderr(&down));
+}
+
+#[test]
+fn completion_scripts_and_man_pages_come_from_the_command_definitions() {
+    let tmp = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = podshim(tmp.path())
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(
+            script.contains("podshim") && script.contains("generate"),
+            "{shell}"
+        );
+    }
+    let dir = tmp.path().join("man");
+    let out = podshim(tmp.path()).arg("man").arg(&dir).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for page in [
+        "podshim.1",
+        "podshim-up.1",
+        "podshim-down.1",
+        "podshim-generate.1",
+    ] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap();
+        assert!(text.contains(".TH"), "{page}");
+    }
+    let up = std::fs::read_to_string(dir.join("podshim-up.1")).unwrap();
+    assert!(up.contains("replace"), "{up}");
+    assert!(!dir.join("podshim-bind-subpaths.1").exists());
+}

@@ -347,19 +347,17 @@ fn the_pod_runs_under_a_runc_compatible_wrapper_given_by_path() {
     );
 }
 
-/// youki 0.7, installed by scripts/install-youki (scripts/test runs it). Outside CI
-/// a machine without it skips this test with a note.
+/// youki 0.7, installed by scripts/install-youki (scripts/test runs it). A machine
+/// without it fails the test (podshim::testing::cannot_run).
 fn youki() -> Option<String> {
     let path = std::env::var("PODSHIM_TEST_YOUKI")
         .unwrap_or_else(|_| "/opt/podshim/youki/bin/youki".into());
     if Path::new(&path).is_file() {
         return Some(path);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "youki missing at {path} in CI: scripts/install-youki"
-    );
-    eprintln!("skipping: youki not installed at {path} (scripts/install-youki)");
+    podshim::testing::cannot_run(&format!(
+        "youki is not installed at {path} (scripts/install-youki)"
+    ));
     None
 }
 
@@ -465,4 +463,57 @@ fn commands_on_one_pod_are_serialised_by_its_lock() {
     drop(held);
     let out = pod.up(yaml, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// The design's shape: once the infra runs, every other bundle of the pod names the
+/// infra's real /proc/<pid>/ns/* (not a link), and the pod directory it runs for.
+#[test]
+fn a_running_pods_bundles_name_the_infras_real_namespaces_and_their_pod() {
+    let pod = Pod::new("ns", TWO_CONTAINERS);
+    let out = pod.up(&example_in_namespace(TWO_CONTAINERS, "{ns}"), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state = Command::new("runc")
+        .args(["state", &pod.id(None)])
+        .output()
+        .unwrap();
+    let infra: serde_json::Value = serde_json::from_slice(&state.stdout).unwrap();
+    let pid = infra["pid"].as_i64().unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            pod.pod_dir()
+                .join("bundles")
+                .join(pod.id(Some("web")))
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let paths: Vec<(String, String)> = config["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| Some((n["type"].as_str()?.into(), n["path"].as_str()?.into())))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("ipc".to_string(), format!("/proc/{pid}/ns/ipc")),
+            ("network".to_string(), format!("/proc/{pid}/ns/net")),
+            ("uts".to_string(), format!("/proc/{pid}/ns/uts")),
+        ]
+    );
+    assert_eq!(
+        config["annotations"]["io.podshim.pod-dir"],
+        pod.pod_dir().display().to_string()
+    );
+    // runc sees the same.
+    let web = Command::new("runc")
+        .args(["state", &pod.id(Some("web"))])
+        .output()
+        .unwrap();
+    let web: serde_json::Value = serde_json::from_slice(&web.stdout).unwrap();
+    assert_eq!(
+        web["annotations"]["io.podshim.pod-dir"],
+        pod.pod_dir().display().to_string()
+    );
 }
