@@ -1,6 +1,8 @@
-//! The one place that knows the on-disk layout (DESIGN.md, "On-disk layout").
+//! The one place that knows the on-disk layout of pods (ARCHITECTURE.md, "On-disk
+//! layout"): state roots, pod directories, bundles and what is in them. (The image
+//! store's inside is `image::store`'s, a container log's naming `logs`'.)
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub const DEFAULT_ROOT: &str = "/run/podshim";
 pub const DEFAULT_STORE: &str = "/var/lib/podshim";
@@ -25,15 +27,64 @@ impl Default for Paths {
 }
 
 impl Paths {
+    /// `<root>/pods`: one directory per pod.
+    pub fn pods(&self) -> PathBuf {
+        self.root.join("pods")
+    }
+
     /// `<root>/pods/<ns>_<pod>`: state, bundles, volumes and etc files of one pod.
     pub fn pod_dir(&self, pod_id: &str) -> PathBuf {
-        self.root.join("pods").join(pod_id)
+        self.pods().join(pod_id)
+    }
+
+    /// `<logs>/pods`: one directory per pod started, kept after `down`.
+    pub fn pod_logs(&self) -> PathBuf {
+        self.logs.join("pods")
     }
 
     /// Per-pod log directory, like the kubelet's `/var/log/pods/<ns>_<pod>_<uid>`.
     pub fn pod_log_dir(&self, pod_id: &str, uid: &str) -> PathBuf {
-        self.logs.join("pods").join(format!("{pod_id}_{uid}"))
+        self.pod_logs().join(format!("{pod_id}_{uid}"))
     }
+}
+
+/// A pod directory's state record (`ps` reads it; the supervisor writes it).
+pub const STATE_FILE: &str = "state.json";
+/// A pod directory's lock: one command at a time on a pod.
+pub const LOCK_FILE: &str = "lock";
+/// The run plan in a bundle base directory (a pod directory, a generate output).
+pub const PLAN_FILE: &str = "plan.json";
+
+pub fn state_file(pod_dir: &Path) -> PathBuf {
+    pod_dir.join(STATE_FILE)
+}
+
+pub fn lock_file(pod_dir: &Path) -> PathBuf {
+    pod_dir.join(LOCK_FILE)
+}
+
+pub fn plan_file(base: &Path) -> PathBuf {
+    base.join(PLAN_FILE)
+}
+
+/// The supervisor's stderr.
+pub fn supervisor_log(pod_dir: &Path) -> PathBuf {
+    pod_dir.join("supervisor.log")
+}
+
+/// A bundle's config.json.
+pub fn config_file(bundle: &Path) -> PathBuf {
+    bundle.join("config.json")
+}
+
+/// A bundle's root filesystem (an overlay mount for a container).
+pub fn rootfs_of(bundle: &Path) -> PathBuf {
+    bundle.join("rootfs")
+}
+
+/// Where the runtime writes a container's init pid.
+pub fn pid_file(bundle: &Path) -> PathBuf {
+    bundle.join("pid")
 }
 
 /// Where one pod's files live. Every path the translator writes into a bundle comes
@@ -56,7 +107,7 @@ impl PodPaths {
         self.bundles().join(container_id)
     }
     pub fn rootfs(&self, container_id: &str) -> PathBuf {
-        self.bundle(container_id).join("rootfs")
+        rootfs_of(&self.bundle(container_id))
     }
     /// Overlay upper and work dirs of one container (its writable layer).
     pub fn overlay_upper(&self, container_id: &str) -> PathBuf {

@@ -18,7 +18,7 @@ pub const VERSION: u32 = 1;
 
 /// The file holding the plan, in the base directory: its presence marks a complete
 /// `generate` output (written last).
-pub const PLAN_FILE: &str = "plan.json";
+pub use crate::paths::PLAN_FILE;
 
 /// The largest `plan.json` podshim reads (a pod of hundreds of containers is far
 /// below it).
@@ -61,7 +61,7 @@ impl RunPlan {
 
     /// The path of `plan.json` in `base`.
     pub fn file(base: &Path) -> PathBuf {
-        base.join(PLAN_FILE)
+        crate::paths::plan_file(base)
     }
 }
 
@@ -146,10 +146,10 @@ pub struct RunContainer {
 
 impl RunContainer {
     pub fn config_file(&self) -> PathBuf {
-        self.bundle.join("config.json")
+        crate::paths::config_file(&self.bundle)
     }
     pub fn rootfs(&self) -> PathBuf {
-        self.bundle.join("rootfs")
+        crate::paths::rootfs_of(&self.bundle)
     }
 }
 

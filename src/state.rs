@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ContainerKind, RestartPolicy, Signal};
 
-pub const STATE_FILE: &str = "state.json";
-pub const LOCK_FILE: &str = "lock";
+pub use crate::paths::{LOCK_FILE, STATE_FILE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -157,7 +156,7 @@ impl PodState {
 }
 
 pub fn state_path(pod_dir: &Path) -> PathBuf {
-    pod_dir.join(STATE_FILE)
+    crate::paths::state_file(pod_dir)
 }
 
 pub fn read(pod_dir: &Path) -> Result<PodState, StateError> {
@@ -203,7 +202,7 @@ impl PodLock {
 
     fn lock(pod_dir: &Path, nonblocking: bool) -> Result<PodLock, StateError> {
         fs::create_dir_all(pod_dir).map_err(io_err(pod_dir, "create"))?;
-        let path = pod_dir.join(LOCK_FILE);
+        let path = crate::paths::lock_file(pod_dir);
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)

@@ -280,7 +280,7 @@ fn root_path(c: &ContainerPlan) -> PathBuf {
 fn write_config(c: &ContainerPlan, config: &str) -> Result<(), BundleError> {
     let rootfs = root_path(c);
     let bundle = rootfs.parent().unwrap_or(Path::new("/"));
-    write_file(&bundle.join("config.json"), config.as_bytes(), 0o600)
+    write_file(&crate::paths::config_file(bundle), config.as_bytes(), 0o600)
 }
 
 fn write_container(c: &ContainerPlan) -> Result<(), BundleError> {

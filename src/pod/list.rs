@@ -13,7 +13,7 @@ pub type PodRecord = (PathBuf, PodState);
 
 /// All pods with a state file, sorted by namespace and name.
 pub fn all_pods(paths: &Paths) -> Vec<PodRecord> {
-    let mut pods: Vec<PodRecord> = std::fs::read_dir(paths.root.join("pods"))
+    let mut pods: Vec<PodRecord> = std::fs::read_dir(paths.pods())
         .into_iter()
         .flatten()
         .flatten()
@@ -39,7 +39,7 @@ pub fn read_pod(paths: &Paths, key: &PodKey) -> Result<PodRecord, PodError> {
 /// pods already down. Names cannot contain `_`, so the prefix matches no other pod.
 pub fn log_dirs(paths: &Paths, key: &PodKey) -> Vec<PathBuf> {
     let prefix = format!("{}_", key.id());
-    std::fs::read_dir(paths.logs.join("pods"))
+    std::fs::read_dir(paths.pod_logs())
         .into_iter()
         .flatten()
         .flatten()

@@ -170,7 +170,8 @@ pub fn start(
             })
         }
         Handshake::Crashed => {
-            let log = std::fs::read_to_string(pod_dir.join("supervisor.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(crate::paths::supervisor_log(&pod_dir)).unwrap_or_default();
             if !opts.keep {
                 let _ = stop::stop(paths, store, &key, &stop::StopOptions::default());
             }
@@ -282,7 +283,7 @@ fn supervisor_binary() -> Result<PathBuf, PodError> {
 /// stdout a pipe on which it sends its report.
 fn start_supervisor(pod_dir: &Path, timeout: Duration) -> Result<(i32, Handshake), PodError> {
     let exe = supervisor_binary()?;
-    let log_path = pod_dir.join("supervisor.log");
+    let log_path = crate::paths::supervisor_log(pod_dir);
     let log = std::fs::File::create(&log_path).map_err(io_err(&log_path, "create"))?;
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| io_err(pod_dir, "pipe")(e.into()))?;

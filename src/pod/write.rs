@@ -24,7 +24,7 @@ pub fn prepare_output(dir: &Path, store: &Store) -> Result<(), PodError> {
     if entries.next().is_none() {
         return Ok(());
     }
-    if !dir.join(PLAN_FILE).exists() {
+    if !crate::paths::plan_file(dir).exists() {
         return Err(PodError::ForeignOutput(dir.to_path_buf()));
     }
     bundle::remove(dir, &SystemMounter)?;

@@ -524,7 +524,7 @@ impl<'a> Driver<'a> {
                 // Marked as this pod's before it exists in the runtime.
                 bundle::claim(&c, &self.pod_dir, None).map_err(|e| e.to_string())?;
             }
-            let pid_file = c.bundle.join("pid");
+            let pid_file = crate::paths::pid_file(&c.bundle);
             let _ = fs::remove_file(&pid_file);
             let mut stdio = Stdio3::default();
             let mut pumps = Vec::new();

@@ -50,3 +50,39 @@ pub fn annotations(
     }
     a
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sandbox_and_its_containers_carry_the_cri_annotations() {
+        let pod = crate::manifest::parse(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop, uid: u-1}\nspec:\n  containers: [{name: c, image: x}]\n",
+            "t",
+        )
+        .unwrap()
+        .pod;
+        let sandbox = annotations(&pod, ContainerKind::Infra, "POD", None);
+        let app = annotations(
+            &pod,
+            ContainerKind::App,
+            "c",
+            Some("docker.io/library/x:latest"),
+        );
+        let rows = [
+            (CONTAINER_TYPE, Some("sandbox"), Some("container")),
+            (SANDBOX_ID, Some("shop_web"), Some("shop_web")),
+            (SANDBOX_NAME, Some("web"), Some("web")),
+            (SANDBOX_NAMESPACE, Some("shop"), Some("shop")),
+            (SANDBOX_UID, Some("u-1"), Some("u-1")),
+            (CONTAINER_NAME, None, Some("c")),
+            (IMAGE_NAME, None, Some("docker.io/library/x:latest")),
+        ];
+        for (key, s, a) in rows {
+            assert_eq!(sandbox.get(key).map(String::as_str), s, "{key}");
+            assert_eq!(app.get(key).map(String::as_str), a, "{key}");
+        }
+        assert_eq!(sandbox.len(), 5);
+    }
+}

@@ -404,34 +404,19 @@ impl<'a> PodContext<'a> {
         (all, sub_paths, termination_log)
     }
 
-    fn container(
+    /// What the image decides for `c`: its user (unless the security context
+    /// does) and its stop signal. A USER or STOPSIGNAL that does not parse, or a
+    /// root user under runAsNonRoot, is an issue naming the image.
+    fn image_facts(
         &self,
         c: &Container,
         field: &str,
-        volumes: &[VolumePlan],
+        key: &str,
+        config: Option<&oci_spec::image::Config>,
         issues: &mut Vec<(String, String)>,
-    ) -> ContainerPlan {
-        let pod = self.pod();
-        let id = pod.key.container_id(&c.name);
-        let key = &c.image.written;
-        let image = self.input.images.get(key);
-        if image.is_none() {
-            issues.push((
-                format!("{field}.image"),
-                format!("image {key:?} was not resolved"),
-            ));
-        }
-        let config = image.and_then(|i| i.config.config().as_ref());
-
-        let proc = process::process(&self.facts, c, config);
-        if proc.argv.is_empty() && image.is_some() {
-            issues.push((
-                format!("{field}.command"),
-                "Required value: the image has no ENTRYPOINT or CMD, so the container needs a command".into(),
-            ));
-        }
+    ) -> (user::User, Signal) {
         let image_user = config.and_then(|c| c.user().as_deref()).unwrap_or("");
-        let user = match user::user(c, image_user, &pod.spec.supplemental_groups) {
+        let user = match user::user(c, image_user, &self.pod().spec.supplemental_groups) {
             Ok(u) => u,
             Err(e) => {
                 issues.push(match e {
@@ -461,6 +446,36 @@ impl<'a> PodContext<'a> {
                 Signal::TERM
             }),
         };
+        (user, stop_signal)
+    }
+
+    fn container(
+        &self,
+        c: &Container,
+        field: &str,
+        volumes: &[VolumePlan],
+        issues: &mut Vec<(String, String)>,
+    ) -> ContainerPlan {
+        let pod = self.pod();
+        let id = pod.key.container_id(&c.name);
+        let key = &c.image.written;
+        let image = self.input.images.get(key);
+        if image.is_none() {
+            issues.push((
+                format!("{field}.image"),
+                format!("image {key:?} was not resolved"),
+            ));
+        }
+        let config = image.and_then(|i| i.config.config().as_ref());
+
+        let proc = process::process(&self.facts, c, config);
+        if proc.argv.is_empty() && image.is_some() {
+            issues.push((
+                format!("{field}.command"),
+                "Required value: the image has no ENTRYPOINT or CMD, so the container needs a command".into(),
+            ));
+        }
+        let (user, stop_signal) = self.image_facts(c, field, key, config, issues);
         let sc = &c.security;
         let mut user_builder = UserBuilder::default().uid(user.uid).gid(user.gid);
         if !user.additional_gids.is_empty() {

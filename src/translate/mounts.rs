@@ -145,3 +145,126 @@ pub fn volume_mounts(
     }
     (mounts, binds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::VolumeSource;
+
+    fn container(mounts: &str) -> Container {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes: [{{name: v, emptyDir: {{}}}}, {{name: h, hostPath: {{path: /srv}}}}]\n  containers:\n    - name: c\n      image: x\n      securityContext: {{privileged: true}}\n      volumeMounts: {mounts}\n"
+        );
+        crate::manifest::parse(&yaml, "t")
+            .unwrap()
+            .pod
+            .spec
+            .containers[0]
+            .clone()
+    }
+
+    fn volumes() -> Vec<VolumePlan> {
+        let v = |name: &str, path: &str| VolumePlan {
+            name: name.into(),
+            host_path: path.into(),
+            source: VolumeSource::Directory,
+            files: vec![],
+        };
+        vec![v("v", "/p/volumes/v"), v("h", "/srv")]
+    }
+
+    #[test]
+    fn volume_mounts_are_binds_with_their_propagation_and_read_only() {
+        let paths = PodPaths::new("/p");
+        type Row = (&'static str, &'static str, &'static [&'static str]);
+        let rows: [Row; 5] = [
+            (
+                "{name: v, mountPath: /a}",
+                "/p/volumes/v",
+                &["rbind", "rprivate"],
+            ),
+            (
+                "{name: v, mountPath: /a, readOnly: true}",
+                "/p/volumes/v",
+                &["rbind", "rprivate", "ro"],
+            ),
+            (
+                "{name: h, mountPath: /a, mountPropagation: HostToContainer}",
+                "/srv",
+                &["rbind", "rslave"],
+            ),
+            (
+                "{name: h, mountPath: /a, mountPropagation: Bidirectional}",
+                "/srv",
+                &["rbind", "rshared"],
+            ),
+            (
+                "{name: v, mountPath: /a, subPath: x/y}",
+                "/p/subpaths/id/0",
+                &["rbind", "rprivate"],
+            ),
+        ];
+        for (mount, source, options) in rows {
+            let (mounts, binds) =
+                volume_mounts(&paths, "id", &volumes(), &container(&format!("[{mount}]")));
+            let m = &mounts[0];
+            assert_eq!(m.destination().to_str(), Some("/a"), "{mount}");
+            assert_eq!(m.source().as_deref(), Some(Path::new(source)), "{mount}");
+            assert_eq!(m.options().as_deref().unwrap(), options, "{mount}");
+            assert_eq!(
+                binds.len(),
+                usize::from(mount.contains("subPath")),
+                "{mount}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pods_files_are_not_mounted_where_a_volume_is() {
+        let paths = PodPaths::new("/p");
+        let all = pod_files(&paths, false, &HashSet::new());
+        let dests: Vec<_> = all
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        assert_eq!(
+            dests,
+            [
+                "/etc/hosts",
+                "/etc/hostname",
+                "/etc/resolv.conf",
+                "/dev/shm"
+            ]
+        );
+        let taken: HashSet<String> = ["/etc/hosts".to_string(), "/dev/shm".to_string()].into();
+        let some = pod_files(&paths, true, &taken);
+        let dests: Vec<_> = some
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        assert_eq!(dests, ["/etc/hostname", "/etc/resolv.conf"]);
+        // A read-only root makes the pod's files read-only too.
+        assert!(
+            some[0]
+                .options()
+                .as_ref()
+                .unwrap()
+                .contains(&"ro".to_string())
+        );
+    }
+
+    #[test]
+    fn privileged_containers_get_a_writable_sysfs() {
+        let ro = |m: &[Mount]| {
+            m.iter()
+                .find(|m| m.destination().to_str() == Some("/sys"))
+                .unwrap()
+                .options()
+                .clone()
+                .unwrap()
+                .contains(&"ro".to_string())
+        };
+        assert!(ro(&defaults(false)));
+        assert!(!ro(&defaults(true)));
+    }
+}

@@ -170,6 +170,63 @@ mod tests {
         }
     }
 
+    fn container(security: &str) -> Container {
+        let yaml = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n    - {{name: c, image: x, securityContext: {security}}}\n"
+        );
+        crate::manifest::parse(&yaml, "t")
+            .unwrap()
+            .pod
+            .spec
+            .containers[0]
+            .clone()
+    }
+
+    #[test]
+    fn the_security_context_wins_over_the_image_user() {
+        let lookup = |u: &str, keep| {
+            Some(UserLookup {
+                user: u.into(),
+                group: None,
+                keep_gid: keep,
+            })
+        };
+        type Row = (&'static str, &'static str, u32, u32, Option<UserLookup>);
+        let rows: [Row; 6] = [
+            ("{}", "", 0, 0, None),
+            ("{}", "1000:2000", 1000, 2000, None),
+            ("{runAsUser: 5}", "1000:2000", 5, 0, None),
+            ("{runAsUser: 5, runAsGroup: 6}", "1000:2000", 5, 6, None),
+            ("{}", "www-data", 0, 0, lookup("www-data", false)),
+            (
+                "{runAsGroup: 7}",
+                "www-data",
+                0,
+                7,
+                lookup("www-data", true),
+            ),
+        ];
+        for (sc, image, uid, gid, want) in rows {
+            let u = user(&container(sc), image, &[Id::parse(9).unwrap()]).unwrap();
+            assert_eq!((u.uid, u.gid, u.lookup), (uid, gid, want), "{sc} {image}");
+            assert_eq!(u.additional_gids, [9]);
+        }
+    }
+
+    #[test]
+    fn run_as_non_root_refuses_a_root_image_user_and_leaves_a_name_for_later() {
+        let c = container("{runAsNonRoot: true}");
+        assert_eq!(user(&c, "", &[]), Err(UserError::RootImageUser));
+        assert_eq!(user(&c, "0:0", &[]), Err(UserError::RootImageUser));
+        assert!(user(&c, "1000", &[]).is_ok());
+        // A name resolves in the rootfs; the bundle writer checks it then.
+        assert!(user(&c, "app", &[]).unwrap().lookup.is_some());
+        assert!(matches!(
+            user(&c, "99999999999", &[]),
+            Err(UserError::ImageUser(_))
+        ));
+    }
+
     #[test]
     fn out_of_range_numeric_ids_are_errors() {
         assert!(

@@ -99,3 +99,83 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
     }
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::translate::HostInfo;
+
+    #[test]
+    fn each_volume_kind_plans_its_host_side() {
+        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {k: v}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {pw: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, labels: {a: b}}\nspec:\n  volumes:\n    - {name: hp, hostPath: {path: /var/x, type: Socket}}\n    - {name: ed, emptyDir: {}}\n    - {name: mem, emptyDir: {medium: Memory, sizeLimit: 2Mi}}\n    - {name: cm, configMap: {name: cm, defaultMode: 0600}}\n    - {name: sec, secret: {secretName: s}}\n    - {name: dapi, downwardAPI: {items: [{path: l, fieldRef: {fieldPath: metadata.labels}}]}}\n  containers: [{name: c, image: x}]\n";
+        let pod = crate::manifest::parse(yaml, "t").unwrap().pod;
+        let host = HostInfo {
+            node_name: "n".into(),
+            host_ip: "192.0.2.1".into(),
+            resolv_conf: String::new(),
+            hosts: String::new(),
+            cpus: 1,
+            memory_bytes: 1 << 30,
+        };
+        let facts = Facts {
+            pod: &pod,
+            host: &host,
+            pod_ip: None,
+        };
+        let paths = PodPaths::new("/p");
+        let plans: Vec<VolumePlan> = pod
+            .spec
+            .volumes
+            .iter()
+            .map(|v| plan_volume(&facts, &paths, v))
+            .collect();
+        let rows: [(&str, &str, VolumeSource, &[(&str, &[u8], u32)]); 6] = [
+            (
+                "hp",
+                "/var/x",
+                VolumeSource::HostPath {
+                    host_path_type: HostPathType::Socket,
+                },
+                &[],
+            ),
+            ("ed", "/p/volumes/ed", VolumeSource::Directory, &[]),
+            (
+                "mem",
+                "/p/volumes/mem",
+                VolumeSource::Tmpfs {
+                    size_bytes: Some(2 << 20),
+                },
+                &[],
+            ),
+            (
+                "cm",
+                "/p/volumes/cm",
+                VolumeSource::Directory,
+                &[("k", b"v", 0o600)],
+            ),
+            (
+                "sec",
+                "/p/volumes/sec",
+                VolumeSource::Tmpfs { size_bytes: None },
+                &[("pw", b"x", 0o644)],
+            ),
+            (
+                "dapi",
+                "/p/volumes/dapi",
+                VolumeSource::Directory,
+                &[("l", b"a=\"b\"", 0o644)],
+            ),
+        ];
+        for ((name, path, source, files), plan) in rows.iter().zip(&plans) {
+            assert_eq!(plan.name, *name);
+            assert_eq!(plan.host_path.to_str(), Some(*path), "{name}");
+            assert_eq!(plan.source, *source, "{name}");
+            let got: Vec<(&str, &[u8], u32)> = plan
+                .files
+                .iter()
+                .map(|f| (f.path.as_str(), f.content.as_slice(), f.mode))
+                .collect();
+            assert_eq!(got, *files, "{name}");
+        }
+    }
+}
