@@ -129,7 +129,8 @@ mod tests {
             .iter()
             .map(|v| plan_volume(&facts, &paths, v))
             .collect();
-        let rows: [(&str, &str, VolumeSource, &[(&str, &[u8], u32)]); 6] = [
+        type File<'a> = (&'a str, &'a [u8], u32);
+        let rows: [(&str, &str, VolumeSource, &[File]); 6] = [
             (
                 "hp",
                 "/var/x",
@@ -170,7 +171,7 @@ mod tests {
             assert_eq!(plan.name, *name);
             assert_eq!(plan.host_path.to_str(), Some(*path), "{name}");
             assert_eq!(plan.source, *source, "{name}");
-            let got: Vec<(&str, &[u8], u32)> = plan
+            let got: Vec<File> = plan
                 .files
                 .iter()
                 .map(|f| (f.path.as_str(), f.content.as_slice(), f.mode))
