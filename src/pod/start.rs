@@ -206,22 +206,18 @@ pub fn describe(state: &ContainerState) -> String {
 
 /// podshim never kills or deletes a runtime container it did not create: a start
 /// whose container ids are taken (another podshim root, a container left by hand)
-/// is refused before anything is made, naming who holds the id.
+/// is refused before anything is made, naming who holds the id. One `list` of the
+/// runtime answers for every id.
 fn preflight(runtime: &CliRuntime, key: &PodKey, ids: &[String]) -> Result<(), PodError> {
-    for id in ids {
-        match runtime.state(id) {
-            Ok(state) => {
-                return Err(PodError::IdInUse {
-                    pod: key.clone(),
-                    id: id.clone(),
-                    holder: describe(&state),
-                });
-            }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e.into()),
-        }
+    let taken = runtime.list()?;
+    match taken.iter().find(|s| ids.contains(&s.id)) {
+        Some(state) => Err(PodError::IdInUse {
+            pod: key.clone(),
+            id: state.id.clone(),
+            holder: describe(state),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A pod directory without state: a crashed `up`. Its mounts, files and lease go;

@@ -95,6 +95,10 @@ pub struct Driver<'a> {
     /// Which containers this supervisor made in the runtime and has not deleted:
     /// nothing else is ever signalled or deleted.
     created: Vec<bool>,
+    /// Which bundles were marked as this pod's (and given the infra's pid).
+    claimed: Vec<bool>,
+    /// The infra's pid, once it runs.
+    infra_pid: Option<i32>,
     pumps: Vec<Pump>,
     /// Inputs produced while carrying out commands (a start that failed at once).
     inputs: VecDeque<Input>,
@@ -206,6 +210,8 @@ impl<'a> Driver<'a> {
             inits: HashMap::new(),
             unclaimed: HashMap::new(),
             created: vec![false; n],
+            claimed: vec![false; n],
+            infra_pid: None,
             pumps: Vec::new(),
             inputs: VecDeque::new(),
             outcome: None,
@@ -520,9 +526,15 @@ impl<'a> Driver<'a> {
                 // subPath for a symlink since the last one (CVE-2017-1002101).
                 bundle::subpath::bind_all(&c, &SystemMounter).map_err(|e| e.to_string())?;
             }
-            if c.kind == ContainerKind::Infra {
-                // Marked as this pod's before it exists in the runtime.
-                bundle::claim(&c, &self.pod_dir, None).map_err(|e| e.to_string())?;
+            if !self.claimed[ctr] {
+                // Marked as this pod's before it exists in the runtime; a joining
+                // bundle names the infra's real /proc/<pid>/ns/* from now on (done
+                // here, not all at once, so that it overlaps other starts).
+                let pid = (c.kind != ContainerKind::Infra)
+                    .then_some(self.infra_pid)
+                    .flatten();
+                bundle::claim(&c, &self.pod_dir, pid).map_err(|e| e.to_string())?;
+                self.claimed[ctr] = true;
             }
             let pid_file = crate::paths::pid_file(&c.bundle);
             let _ = fs::remove_file(&pid_file);
@@ -578,13 +590,10 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Once the infra runs: every other bundle is marked as this pod's and names the
-    /// infra's real /proc/<pid>/ns/*, and the pod's loopback is up (runc brings it
-    /// up, youki does not).
-    fn prepare_infra(&self, pid: i32) -> Result<(), String> {
-        for c in &self.containers[1..] {
-            bundle::claim(c, &self.pod_dir, Some(pid)).map_err(|e| e.to_string())?;
-        }
+    /// Once the infra runs: the pod's loopback is up (runc brings it up, youki does
+    /// not); the other bundles get its pid before their first start.
+    fn prepare_infra(&mut self, pid: i32) -> Result<(), String> {
+        self.infra_pid = Some(pid);
         // A hostNetwork pod has no network namespace of its own: nothing to do.
         let own_netns = fs::read_link(format!("/proc/{pid}/ns/net")).ok()
             != fs::read_link("/proc/self/ns/net").ok();
