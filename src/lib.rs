@@ -1,7 +1,8 @@
 //! podshim: run a Kubernetes Pod on one Linux machine with runc.
 //!
-//! The data flow runs one way (see `../shared/DESIGN.md`):
-//! manifest → image store → translate (pure) → bundle → runtime/supervisor.
+//! The data flow runs one way (see `ARCHITECTURE.md`):
+//! manifest → model → image store → translate (pure) → bundle layout (pure) and
+//! write → run plan → supervisor (pure core, one event loop) → runtime.
 
 pub mod bundle;
 pub mod cli;

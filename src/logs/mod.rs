@@ -2,7 +2,7 @@
 //! (`<RFC3339Nano> <stdout|stderr> <P|F> <msg>`).
 //!
 //! One file per container restart, `<dir>/<restart>.log`, with `dir` =
-//! `/var/log/podshim/pods/<ns>_<pod>_<uid>/<container>/` (see `DESIGN.md`), rotated
+//! `/var/log/podshim/pods/<ns>_<pod>_<uid>/<container>/` (see `ARCHITECTURE.md`), rotated
 //! to `<restart>.log.<YYYYmmdd-HHMMSS>` like the kubelet's container log manager.
 //! [`LogWriter`] + [`copy_stream`] write it (what containerd does for the kubelet);
 //! [`read_log`] reads it back for `podshim logs` (what the kubelet does for
@@ -117,7 +117,7 @@ pub fn rotated_files(path: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(names.into_iter().map(|n| dir.join(n)).collect())
 }
 
-/// Rule 4 of DESIGN.md: errors name the file involved.
+/// Rule 4 of ARCHITECTURE.md: errors name the file involved.
 pub(crate) fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
 }

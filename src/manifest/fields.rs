@@ -134,7 +134,7 @@ const POD: &[&str] = &[
 /// Fields that only mean something to a cluster (scheduler, API server, controllers):
 /// accepted, ignored, and reported with one warning line each.
 /// Container fields accepted so that real manifests run, but not acted on yet: each
-/// use gets a one-line warning saying so (DESIGN.md rule 5: never a silent ignore).
+/// use gets a one-line warning saying so (ARCHITECTURE.md rule 5: never a silent ignore).
 const NOT_YET: &[(&str, &str)] = &[
     (
         "livenessProbe",

@@ -1,7 +1,7 @@
 //! [`OciRuntime`] over the runtime's CLI. Every verb runs through the
-//! [`Spawner`] it is given (never `Command::output` here: in the supervisor one
-//! reaper waits for all children, DESIGN.md rule 3) with `--log <tmp>
-//! --log-format json`, so a failure reports the runtime's own message.
+//! [`Spawner`] it is given, or is started without waiting (`spawn_*`, for the
+//! supervisor's event loop, which reaps it: ARCHITECTURE.md rule 3), with `--log
+//! <tmp> --log-format json`, so a failure reports the runtime's own message.
 
 use std::ffi::OsString;
 use std::path::Path;

@@ -1,4 +1,4 @@
-//! Errors of the runtime CLI, carrying the runtime's own message (DESIGN.md
+//! Errors of the runtime CLI, carrying the runtime's own message (ARCHITECTURE.md
 //! rule 4): runc and youki write it to their `--log` file (`--log-format json`),
 //! so that is read first, then stderr, then the exit status.
 

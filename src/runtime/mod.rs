@@ -1,9 +1,9 @@
 //! The OCI runtime, driven through its CLI (runc, youki, crun or any
 //! runc-compatible program): `trait OciRuntime` and the CLI client.
 //!
-//! Child processes are started through a [`Spawner`], so that inside the supervisor
-//! the one reaper waits for them (DESIGN.md rule 3) while the short-lived CLI
-//! commands (`down`, `exec`) simply wait themselves.
+//! Child processes are started through a [`Spawner`] (the CLI commands wait for
+//! them), or started without waiting ([`PendingRun`]) so that the supervisor's event
+//! loop, their one waiter, reaps them (ARCHITECTURE.md rule 3).
 
 pub mod args;
 mod cli;
@@ -141,7 +141,7 @@ impl CreateOptions {
 
 /// The runtime verbs podshim uses (runc's CLI, runtime-spec `runtime.md`
 /// "Operations"). Behind a trait so that the supervisor's ordering and restart
-/// logic can be tested with a fake (DESIGN.md rule 2).
+/// logic can be tested with a fake (ARCHITECTURE.md rule 2).
 pub trait OciRuntime: Send + Sync {
     /// Creates the container from `bundle` (runtime-spec "create"): its process
     /// is set up and waits, not yet running the user's program.
