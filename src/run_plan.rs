@@ -228,3 +228,40 @@ pub fn read(base: &Path) -> Result<RunPlan, PlanError> {
 pub fn render(plan: &RunPlan) -> String {
     serde_json::to_string_pretty(plan).expect("a run plan always serializes") + "\n"
 }
+
+/// A run plan for tests: pod `ns/p` in `/b`, its infra `POD`, and `containers`
+/// (name, kind) in order.
+#[cfg(test)]
+pub(crate) fn fixture(
+    policy: RestartPolicy,
+    grace: u64,
+    containers: &[(&str, ContainerKind)],
+) -> RunPlan {
+    let c = |name: &str, id: String, kind: ContainerKind| RunContainer {
+        id,
+        name: name.into(),
+        kind,
+        image: (kind != ContainerKind::Infra).then(|| "img".into()),
+        stop_signal: Signal::TERM,
+        bundle: PathBuf::from(format!("/b/{name}")),
+        joins: vec![],
+        sub_paths: vec![],
+    };
+    RunPlan {
+        version: VERSION,
+        pod_id: "ns_p".into(),
+        namespace: "ns".into(),
+        name: "p".into(),
+        uid: "u".into(),
+        restart_policy: policy,
+        termination_grace_period_seconds: grace,
+        base: "/b".into(),
+        setup: vec![],
+        infra: c("POD", "ns_p".into(), ContainerKind::Infra),
+        containers: containers
+            .iter()
+            .map(|(n, k)| c(n, format!("ns_p_{n}"), *k))
+            .collect(),
+        images: vec![],
+    }
+}

@@ -111,38 +111,16 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{RestartPolicy, Signal};
-    use crate::run_plan::RunContainer;
+    use crate::model::RestartPolicy;
 
     fn run(kinds: &[ContainerKind]) -> RunPlan {
-        let c = |i: usize, kind: ContainerKind| RunContainer {
-            id: format!("c{i}"),
-            name: format!("c{i}"),
-            kind,
-            image: None,
-            stop_signal: Signal::TERM,
-            bundle: PathBuf::from(format!("/b/c{i}")),
-            joins: Vec::new(),
-            sub_paths: Vec::new(),
-        };
-        RunPlan {
-            version: 1,
-            pod_id: "ns_p".into(),
-            namespace: "ns".into(),
-            name: "p".into(),
-            uid: "u".into(),
-            restart_policy: RestartPolicy::Always,
-            termination_grace_period_seconds: 30,
-            base: "/base".into(),
-            setup: Vec::new(),
-            infra: c(0, ContainerKind::Infra),
-            containers: kinds
-                .iter()
-                .enumerate()
-                .map(|(i, k)| c(i + 1, *k))
-                .collect(),
-            images: Vec::new(),
-        }
+        let names: Vec<String> = (1..=kinds.len()).map(|i| format!("c{i}")).collect();
+        let containers: Vec<(&str, ContainerKind)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(kinds.iter().copied())
+            .collect();
+        crate::run_plan::fixture(RestartPolicy::Always, 30, &containers)
     }
 
     use ContainerKind::{App, Init, Sidecar};
@@ -150,7 +128,7 @@ mod tests {
     #[test]
     fn apps_stop_together_then_sidecars_and_inits_in_reverse_then_the_infra() {
         type Row = (&'static [ContainerKind], Vec<Step>);
-        let unmount = || Step::Unmount("/base".into());
+        let unmount = || Step::Unmount("/b".into());
         let rows: Vec<Row> = vec![
             (
                 &[App],
@@ -184,15 +162,15 @@ mod tests {
         let own = plan(
             &run(&[App]),
             &Scope::Pod {
-                pod_dir: "/base".into(),
+                pod_dir: "/b".into(),
             },
         );
         assert_eq!(
             own[2..],
             [
-                Step::Unmount("/base".into()),
-                Step::Release("/base".into()),
-                Step::Remove("/base".into())
+                Step::Unmount("/b".into()),
+                Step::Release("/b".into()),
+                Step::Remove("/b".into())
             ]
         );
         let from = plan(
@@ -204,7 +182,7 @@ mod tests {
         assert_eq!(
             from[2..],
             [
-                Step::Unmount("/base".into()),
+                Step::Unmount("/b".into()),
                 Step::Unmount("/run/podshim/pods/ns_p".into()),
                 Step::Remove("/run/podshim/pods/ns_p".into())
             ]

@@ -201,17 +201,9 @@ impl CliRuntime {
         bundle: &Path,
         opts: CreateOptions,
     ) -> Result<PendingRun, RuntimeError> {
-        let CreateOptions {
-            pid_file,
-            console_socket,
-            no_pivot,
-            stdio,
-        } = opts;
-        let flags = args::CreateFlags {
-            pid_file: pid_file.as_deref(),
-            console_socket: console_socket.as_deref(),
-            no_pivot,
-        };
+        let mut opts = opts;
+        let stdio = std::mem::take(&mut opts.stdio);
+        let flags = opts.flags();
         self.spawn(
             self.at("run", Some(id)),
             |log| args::run_detached_args(&self.config, log, id, bundle, flags),
@@ -242,17 +234,9 @@ impl CliRuntime {
         bundle: &Path,
         opts: CreateOptions,
     ) -> Result<(), RuntimeError> {
-        let CreateOptions {
-            pid_file,
-            console_socket,
-            no_pivot,
-            stdio,
-        } = opts;
-        let flags = args::CreateFlags {
-            pid_file: pid_file.as_deref(),
-            console_socket: console_socket.as_deref(),
-            no_pivot,
-        };
+        let mut opts = opts;
+        let stdio = std::mem::take(&mut opts.stdio);
+        let flags = opts.flags();
         self.run(
             self.at(verb, Some(id)),
             |log| build(&self.config, log, id, bundle, flags),

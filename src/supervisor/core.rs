@@ -615,24 +615,11 @@ impl Core {
                 self.run(ctr);
             }
             Timer::Grace { step } => {
-                let Phase::Stopping {
-                    steps,
-                    step: current,
-                    ..
-                } = &self.phase
-                else {
+                let Some(running) = self.running_in(step) else {
                     return;
                 };
-                if *current != step {
-                    return;
-                }
                 // The stop signal was not enough: SIGKILL to every process of those
                 // still running, as the kubelet's final kill.
-                let running: Vec<Ctr> = steps[step]
-                    .iter()
-                    .copied()
-                    .filter(|&c| matches!(self.slots[c].run, Run::Running { .. }))
-                    .collect();
                 for ctr in running {
                     self.out.push(Command::Signal {
                         ctr,
@@ -646,22 +633,9 @@ impl Core {
                 });
             }
             Timer::Kill { step } => {
-                let Phase::Stopping {
-                    steps,
-                    step: current,
-                    ..
-                } = &self.phase
-                else {
+                let Some(stuck) = self.running_in(step) else {
                     return;
                 };
-                if *current != step {
-                    return;
-                }
-                let stuck: Vec<Ctr> = steps[step]
-                    .iter()
-                    .copied()
-                    .filter(|&c| matches!(self.slots[c].run, Run::Running { .. }))
-                    .collect();
                 for ctr in stuck {
                     tracing::warn!(
                         "{:?} did not exit after SIGKILL: deleting it",
@@ -673,6 +647,26 @@ impl Core {
                 self.step_progress(now);
             }
         }
+    }
+
+    /// The containers of stop step `step` that still run, if it is the current
+    /// step (a timer of an earlier step is stale).
+    fn running_in(&self, step: usize) -> Option<Vec<Ctr>> {
+        let Phase::Stopping {
+            steps,
+            step: current,
+            ..
+        } = &self.phase
+        else {
+            return None;
+        };
+        (*current == step).then(|| {
+            steps[step]
+                .iter()
+                .copied()
+                .filter(|&c| matches!(self.slots[c].run, Run::Running { .. }))
+                .collect()
+        })
     }
 
     /// Begins the teardown: the stop steps of [`teardown::plan`], one budget.

@@ -5,12 +5,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
 use crate::model::{ContainerKind, RestartPolicy, Signal};
-use crate::run_plan::{RunContainer, RunPlan};
+use crate::run_plan::RunPlan;
 use crate::state::{ContainerStatus, PodPhase, PodState, RuntimeRecord};
 
 /// How a scripted container behaves on one run.
@@ -58,30 +57,7 @@ struct Sim {
 }
 
 fn plan(policy: RestartPolicy, grace: u64, containers: &[(&str, ContainerKind)]) -> RunPlan {
-    let c = |name: &str, kind: ContainerKind| RunContainer {
-        id: format!("ns_p_{name}"),
-        name: name.into(),
-        kind,
-        image: Some("img".into()),
-        stop_signal: Signal::TERM,
-        bundle: PathBuf::from(format!("/b/{name}")),
-        joins: vec![],
-        sub_paths: vec![],
-    };
-    RunPlan {
-        version: 1,
-        pod_id: "ns_p".into(),
-        namespace: "ns".into(),
-        name: "p".into(),
-        uid: "u".into(),
-        restart_policy: policy,
-        termination_grace_period_seconds: grace,
-        base: "/b".into(),
-        setup: vec![],
-        infra: c("POD", ContainerKind::Infra),
-        containers: containers.iter().map(|(n, k)| c(n, *k)).collect(),
-        images: vec![],
-    }
+    crate::run_plan::fixture(policy, grace, containers)
 }
 
 fn state(plan: &RunPlan, keep: bool) -> PodState {
