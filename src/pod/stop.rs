@@ -421,15 +421,13 @@ mod tests {
     }
 
     #[test]
-    fn pidfds_tell_when_a_process_exits_and_none_is_had_once_it_is_gone() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("0.2")
-            .spawn()
-            .unwrap();
+    fn pidfds_tell_when_a_process_exits() {
+        let mut child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
         let fd = pidfd_open(child.id() as i32).unwrap();
+        // Still running: not readable.
         assert!(!wait_all(std::slice::from_ref(&fd), Duration::ZERO));
+        child.kill().unwrap();
+        assert!(wait_all(std::slice::from_ref(&fd), Duration::from_secs(30)));
         let _ = child.wait();
-        assert!(wait_all(&[fd], Duration::from_secs(10)));
-        assert!(pidfd_open(child.id() as i32).is_none());
     }
 }
