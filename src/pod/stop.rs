@@ -125,6 +125,10 @@ pub fn stop(
         }
     }
     drop(lock);
+    if pod.bundle_dir == pod_dir && !pod_dir.exists() {
+        // The supervisor removed the pod; its lease goes with it.
+        store.release(&pod_dir)?;
+    }
     let left = remaining(&runtime, &expected);
     if !left.is_empty() {
         return Err(PodError::ContainersRemain {
@@ -422,7 +426,10 @@ mod tests {
 
     #[test]
     fn pidfds_tell_when_a_process_exits() {
-        let mut child = std::process::Command::new("sleep").arg("1000").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
         let fd = pidfd_open(child.id() as i32).unwrap();
         // Still running: not readable.
         assert!(!wait_all(std::slice::from_ref(&fd), Duration::ZERO));

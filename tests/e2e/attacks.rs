@@ -267,6 +267,7 @@ fn a_retag_and_prune_leave_a_running_pods_layers_in_place() {
     // Down releases the lease: the next prune collects the old layers.
     let down = with_store(&["down", &pod.key()]);
     assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(std::fs::read_dir(store.join("leases")).unwrap().count(), 0);
     let layers = |s: &Path| std::fs::read_dir(s.join("layers")).unwrap().count();
     let before = layers(&store);
     assert!(with_store(&["prune"]).status.success());
