@@ -11,7 +11,7 @@
 //! the pod's restartPolicy with the kubelet's back-off). Stopping follows
 //! [`crate::teardown::plan`] with one grace budget for the pod.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::backoff::Backoff;
@@ -172,17 +172,21 @@ enum Phase {
     Infra,
     /// Running the init container or starting the sidecar at this index.
     Init(Ctr),
-    /// Starting the app containers: those not yet asked for, and how many
-    /// runtime calls are under way.
+    /// Starting the app containers: those not yet asked for, and those whose
+    /// first runtime call is under way (a restart of one already started is not
+    /// one of them).
     Apps {
         queue: VecDeque<Ctr>,
-        in_flight: usize,
+        in_flight: BTreeSet<Ctr>,
     },
     Running,
     Stopping {
         steps: Vec<Vec<Ctr>>,
         step: usize,
         budget: Budget,
+        /// The grace of the current step is over: whatever starts late in it is
+        /// killed, not signalled.
+        expired: bool,
         cause: Cause,
     },
     Done,
@@ -346,9 +350,10 @@ impl Core {
             Phase::Init(i) if *i == ctr && kind == ContainerKind::Sidecar => {
                 self.next_init(ctr + 1, now)
             }
-            Phase::Apps { in_flight, .. } if kind == ContainerKind::App => {
-                *in_flight -= 1;
-                self.start_apps(now);
+            Phase::Apps { in_flight, .. } => {
+                if in_flight.remove(&ctr) {
+                    self.start_apps(now);
+                }
             }
             _ => {}
         }
@@ -366,7 +371,11 @@ impl Core {
             self.step_progress(now);
             return;
         }
-        if self.started {
+        let first_start = match &mut self.phase {
+            Phase::Apps { in_flight, .. } => in_flight.remove(&ctr),
+            _ => !self.started && self.slots[ctr].restarts == 0,
+        };
+        if !first_start {
             // A restart that failed: the kubelet reports RunContainerError and tries
             // again after the next back-off; no run happened, so no restart counts.
             tracing::warn!("restarting {:?}: {error}", self.name(ctr));
@@ -379,9 +388,6 @@ impl Core {
             ContainerKind::Sidecar => format!("sidecar container {:?}", self.name(ctr)),
             ContainerKind::App => format!("container {:?}", self.name(ctr)),
         };
-        if let Phase::Apps { in_flight, .. } = &mut self.phase {
-            *in_flight -= 1;
-        }
         self.fail(format!("{what}: {error}"), now);
     }
 
@@ -407,7 +413,7 @@ impl Core {
         let queue = (from..self.kinds.len()).collect();
         self.phase = Phase::Apps {
             queue,
-            in_flight: 0,
+            in_flight: BTreeSet::new(),
         };
         self.start_apps(now);
     }
@@ -420,12 +426,12 @@ impl Core {
         let Phase::Apps { queue, in_flight } = &mut self.phase else {
             return;
         };
-        while *in_flight < workers {
+        while in_flight.len() < workers {
             let Some(ctr) = queue.pop_front() else { break };
-            *in_flight += 1;
+            in_flight.insert(ctr);
             next.push(ctr);
         }
-        let all_started = queue.is_empty() && *in_flight == 0;
+        let all_started = queue.is_empty() && in_flight.is_empty();
         for ctr in next {
             self.run(ctr);
         }
@@ -618,6 +624,9 @@ impl Core {
                 let Some(running) = self.running_in(step) else {
                     return;
                 };
+                if let Phase::Stopping { expired, .. } = &mut self.phase {
+                    *expired = true;
+                }
                 // The stop signal was not enough: SIGKILL to every process of those
                 // still running, as the kubelet's final kill.
                 for ctr in running {
@@ -691,6 +700,7 @@ impl Core {
             steps,
             step: 0,
             budget: Budget::new(now.mono, self.grace),
+            expired: false,
             cause,
         };
         self.begin_step(now);
@@ -701,11 +711,13 @@ impl Core {
             steps,
             step,
             budget,
+            expired,
             ..
-        } = &self.phase
+        } = &mut self.phase
         else {
             return;
         };
+        *expired = false;
         let (ctrs, step, grace) = (steps[*step].clone(), *step, budget.for_step(now.mono));
         for ctr in ctrs {
             self.slots[ctr].signalled = false;
@@ -737,14 +749,36 @@ impl Core {
     }
 
     /// A container that started during the teardown is stopped when its step
-    /// comes (or at once, if its step is the current one or past).
+    /// comes, or at once if its step is the current one; killed at once if that
+    /// step's grace is already over (its Grace timer will not fire again), with
+    /// a Kill timer of its own for a process that ignores even SIGKILL.
     fn signal_if_in_step(&mut self, ctr: Ctr, now: Now) {
-        let Phase::Stopping { steps, step, .. } = &self.phase else {
+        let Phase::Stopping {
+            steps,
+            step,
+            expired,
+            ..
+        } = &self.phase
+        else {
             return;
         };
+        let (step, expired) = (*step, *expired);
         let pos = steps.iter().position(|s| s.contains(&ctr));
-        if pos.is_some_and(|p| p <= *step) {
-            self.signal_stop(ctr);
+        if pos.is_some_and(|p| p <= step) {
+            if expired {
+                self.slots[ctr].signalled = true;
+                self.out.push(Command::Signal {
+                    ctr,
+                    signal: Signal::KILL,
+                    all: true,
+                });
+                self.out.push(Command::Arm {
+                    at: now.mono + teardown::AFTER_KILL,
+                    timer: Timer::Kill { step },
+                });
+            } else {
+                self.signal_stop(ctr);
+            }
         }
         self.step_progress(now);
     }

@@ -28,6 +28,8 @@ enum Run {
     /// The runtime takes this many milliseconds to start it; then it runs until
     /// signalled.
     SlowStart(u64),
+    /// Takes this many milliseconds to start, then ignores its stop signal.
+    SlowStartIgnoresTerm(u64),
 }
 
 struct NoLogs;
@@ -192,7 +194,7 @@ impl Sim {
                             },
                             None,
                         ),
-                        Run::SlowStart(ms) => {
+                        Run::SlowStart(ms) | Run::SlowStartIgnoresTerm(ms) => {
                             self.current.insert(ctr, (run, n));
                             self.schedule(
                                 Duration::from_millis(ms),
@@ -239,7 +241,9 @@ impl Sim {
                     if let Some((run, n)) = self.current.get(&ctr).copied() {
                         let dies = match run {
                             Run::Unkillable => false,
-                            Run::IgnoresTerm => signal == Signal::KILL,
+                            Run::IgnoresTerm | Run::SlowStartIgnoresTerm(_) => {
+                                signal == Signal::KILL
+                            }
                             _ => true,
                         };
                         if dies {
@@ -772,4 +776,66 @@ fn the_state_is_written_before_up_is_told_the_pod_started() {
     assert!(publish < report, "{out:?}");
     assert_eq!(out.iter().filter(|c| **c == Command::Publish).count(), 1);
     assert_eq!(core.state().phase, PodPhase::Running);
+}
+
+#[test]
+fn a_restart_that_starts_after_its_steps_grace_is_killed_at_once() {
+    let mut sim = Sim::new(Always, 2, &[("a", App)])
+        .script(
+            "a",
+            &[Run::ExitAfter(1, 0), Run::SlowStartIgnoresTerm(6000)],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    // The grace ran out at 3 s while its start was under way; once it runs (6 s)
+    // there is no grace left to wait out, and SIGTERM would be ignored.
+    assert_eq!(sim.times("signal a SIGKILL all"), [6 * SEC]);
+    assert!(sim.times("signal a SIGTERM").is_empty());
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn a_restart_while_apps_still_start_does_not_free_a_start_worker() {
+    let timing = Timing {
+        start_workers: 1,
+        ..Timing::default()
+    };
+    let mut sim = Sim::with(
+        Always,
+        30,
+        &[("a", App), ("b", App), ("c", App)],
+        timing,
+        false,
+    )
+    .script("a", &[Run::ExitAfter(1, 0), Run::UntilSignalled])
+    .script("b", &[Run::SlowStart(100)])
+    .script("c", &[Run::SlowStart(100)])
+    .begin();
+    sim.run_for(Duration::from_secs(5));
+    // a's restart (at once, the kubelet's first) is not one of the first starts:
+    // c still waits for b's.
+    assert_eq!(sim.starts_of("a"), [0, 0]);
+    assert_eq!(sim.starts_of("c"), [100]);
+    assert_eq!(sim.times("started"), [200]);
+}
+
+#[test]
+fn a_failed_restart_while_apps_still_start_is_retried_not_fatal() {
+    let timing = Timing {
+        start_workers: 1,
+        ..Timing::default()
+    };
+    let mut sim = Sim::with(Always, 30, &[("a", App), ("b", App)], timing, false)
+        .script(
+            "a",
+            &[Run::ExitAfter(1, 0), Run::StartError, Run::UntilSignalled],
+        )
+        .script("b", &[Run::SlowStart(1000)])
+        .begin();
+    sim.run_for(Duration::from_secs(30));
+    assert!(sim.outcome.is_none(), "{:?}", sim.outcome);
+    assert_eq!(sim.starts_of("a"), [0, 0, 10 * SEC]);
+    assert_eq!(sim.times("started"), [1000]);
 }

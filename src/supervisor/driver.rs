@@ -57,6 +57,33 @@ const UNCLAIMED_TTL: Duration = Duration::from_secs(30);
 /// How long the loop waits for runtime calls still under way once the pod is done.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Exits reaped before anyone claimed their pid: a container's init that exits
+/// before the pid file naming it was read waits here for its `run` call to end.
+#[derive(Default)]
+struct Unclaimed(HashMap<i32, (Exit, Instant)>);
+
+impl Unclaimed {
+    fn insert(&mut self, pid: i32, exit: Exit, at: Instant) {
+        self.0
+            .retain(|_, (_, t)| at.saturating_duration_since(*t) < UNCLAIMED_TTL);
+        self.0.insert(pid, (exit, at));
+    }
+
+    /// The exit of `pid` for a run spawned at `spawned`: one reaped before then
+    /// was an earlier process's, whose pid the kernel has given again; one older
+    /// than the TTL is an orphan's.
+    fn take(&mut self, pid: i32, spawned: Instant, now: Instant) -> Option<Exit> {
+        match self.0.remove(&pid) {
+            Some((exit, at))
+                if at >= spawned && now.saturating_duration_since(at) < UNCLAIMED_TTL =>
+            {
+                Some(exit)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// What a runtime process is doing for the pod.
 enum Call {
     /// `run --detach` of a container: its pid file names the container's init.
@@ -64,9 +91,15 @@ enum Call {
         ctr: Ctr,
         pending: PendingRun,
         pid_file: PathBuf,
+        /// When it was spawned: the container's init cannot have exited before.
+        spawned: Instant,
     },
     /// `kill` or `delete`: only its failure is worth a line in the log.
-    Other { ctr: Ctr, pending: PendingRun },
+    Other {
+        ctr: Ctr,
+        pending: PendingRun,
+        delete: bool,
+    },
 }
 
 /// One stream of one container run, read as it comes.
@@ -91,12 +124,17 @@ pub struct Driver<'a> {
     seq: u64,
     calls: HashMap<i32, Call>,
     inits: HashMap<i32, Ctr>,
-    unclaimed: HashMap<i32, (Exit, Instant)>,
+    unclaimed: Unclaimed,
     /// Which containers this supervisor made in the runtime and has not deleted:
     /// nothing else is ever signalled or deleted.
     created: Vec<bool>,
     /// Which bundles were marked as this pod's (and given the infra's pid).
     claimed: Vec<bool>,
+    /// `delete` calls under way per container: a restart waits for them, or its
+    /// `run` would find the old container still there under the same id.
+    deleting: Vec<u32>,
+    /// A start (its restart number) waiting for those deletes.
+    deferred: Vec<Option<u32>>,
     /// The infra's pid, once it runs.
     infra_pid: Option<i32>,
     pumps: Vec<Pump>,
@@ -208,9 +246,11 @@ impl<'a> Driver<'a> {
             seq: 0,
             calls: HashMap::new(),
             inits: HashMap::new(),
-            unclaimed: HashMap::new(),
+            unclaimed: Unclaimed::default(),
             created: vec![false; n],
             claimed: vec![false; n],
+            deleting: vec![0; n],
+            deferred: vec![None; n],
             infra_pid: None,
             pumps: Vec::new(),
             inputs: VecDeque::new(),
@@ -358,9 +398,7 @@ impl<'a> Driver<'a> {
             self.inputs.push_back(Input::Exited { ctr, exit });
             return;
         }
-        self.unclaimed
-            .retain(|_, (_, at)| now.mono.saturating_duration_since(*at) < UNCLAIMED_TTL);
-        self.unclaimed.insert(pid, (exit, now.mono));
+        self.unclaimed.insert(pid, exit, now.mono);
     }
 
     fn call_done(&mut self, call: Call, exit: Exit, now: Now) {
@@ -369,6 +407,7 @@ impl<'a> Driver<'a> {
                 ctr,
                 pending,
                 pid_file,
+                spawned,
             } => {
                 let result = pending
                     .finish(exit.as_exit_status())
@@ -386,14 +425,9 @@ impl<'a> Driver<'a> {
                             ctr,
                             result: Ok(pid),
                         });
-                        // An exit reaped before its pid was known waits here.
-                        match self.unclaimed.remove(&pid) {
-                            Some((exit, at))
-                                if now.mono.saturating_duration_since(at) < UNCLAIMED_TTL =>
-                            {
-                                self.inputs.push_back(Input::Exited { ctr, exit })
-                            }
-                            _ => {
+                        match self.unclaimed.take(pid, spawned, now.mono) {
+                            Some(exit) => self.inputs.push_back(Input::Exited { ctr, exit }),
+                            None => {
                                 self.inits.insert(pid, ctr);
                             }
                         }
@@ -409,12 +443,24 @@ impl<'a> Driver<'a> {
                     }
                 }
             }
-            Call::Other { ctr, pending } => {
+            Call::Other {
+                ctr,
+                pending,
+                delete,
+            } => {
                 if let Err(e) = pending.finish(exit.as_exit_status())
                     && !e.is_not_found()
                     && !e.is_not_running()
                 {
                     tracing::warn!("{:?}: {e}", self.containers[ctr].name);
+                }
+                if delete {
+                    self.deleting[ctr] -= 1;
+                    if self.deleting[ctr] == 0
+                        && let Some(restart) = self.deferred[ctr].take()
+                    {
+                        self.start(ctr, restart);
+                    }
                 }
             }
         }
@@ -434,7 +480,13 @@ impl<'a> Driver<'a> {
     fn execute(&mut self, commands: Vec<Command>, on_started: &mut dyn FnMut()) {
         for command in commands {
             match command {
-                Command::Start { ctr, restart } => self.start(ctr, restart),
+                Command::Start { ctr, restart } => {
+                    if self.deleting[ctr] > 0 {
+                        self.deferred[ctr] = Some(restart);
+                    } else {
+                        self.start(ctr, restart);
+                    }
+                }
                 Command::PrepareInfra { pid } => {
                     let result = self.prepare_infra(pid);
                     self.inputs.push_back(Input::InfraReady(result));
@@ -445,13 +497,14 @@ impl<'a> Driver<'a> {
                         self.spawn_other(
                             ctr,
                             self.runtime.spawn_kill(&id, &signal.runtime_arg(), all),
+                            false,
                         );
                     }
                 }
                 Command::Remove { ctr } => {
                     if std::mem::take(&mut self.created[ctr]) {
                         let id = self.containers[ctr].id.clone();
-                        self.spawn_other(ctr, self.runtime.spawn_delete(&id));
+                        self.spawn_other(ctr, self.runtime.spawn_delete(&id), true);
                     }
                 }
                 Command::Arm { at, timer } => {
@@ -473,10 +526,23 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn spawn_other(&mut self, ctr: Ctr, spawned: Result<PendingRun, crate::runtime::RuntimeError>) {
+    fn spawn_other(
+        &mut self,
+        ctr: Ctr,
+        spawned: Result<PendingRun, crate::runtime::RuntimeError>,
+        delete: bool,
+    ) {
         match spawned {
             Ok(pending) => {
-                self.calls.insert(pending.pid, Call::Other { ctr, pending });
+                self.deleting[ctr] += u32::from(delete);
+                self.calls.insert(
+                    pending.pid,
+                    Call::Other {
+                        ctr,
+                        pending,
+                        delete,
+                    },
+                );
             }
             Err(e) => tracing::warn!("{:?}: {e}", self.containers[ctr].name),
         }
@@ -538,6 +604,7 @@ impl<'a> Driver<'a> {
             }
             let pid_file = crate::paths::pid_file(&c.bundle);
             let _ = fs::remove_file(&pid_file);
+            let spawned = Instant::now();
             let mut stdio = Stdio3::default();
             let mut pumps = Vec::new();
             if c.kind != ContainerKind::Infra {
@@ -577,6 +644,7 @@ impl<'a> Driver<'a> {
                     ctr,
                     pending,
                     pid_file,
+                    spawned,
                 },
             );
             self.pumps.extend(pumps);
@@ -672,6 +740,44 @@ struct Ready {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const EXIT: Exit = Exit {
+        code: 1,
+        signal: None,
+    };
+
+    #[test]
+    fn an_exit_reaped_before_its_run_began_is_not_given_to_it() {
+        let t0 = Instant::now();
+        let mut u = Unclaimed::default();
+        // An orphan with pid 42 exited; then a run began whose init got pid 42.
+        u.insert(42, EXIT, t0);
+        let spawned = t0 + Duration::from_millis(5);
+        assert_eq!(
+            u.take(42, spawned, spawned + Duration::from_millis(50)),
+            None
+        );
+    }
+
+    #[test]
+    fn an_exit_reaped_before_the_pid_file_was_read_is_given_to_its_run() {
+        let t0 = Instant::now();
+        let mut u = Unclaimed::default();
+        u.insert(42, EXIT, t0 + Duration::from_millis(20));
+        assert_eq!(u.take(42, t0, t0 + Duration::from_millis(50)), Some(EXIT));
+        assert_eq!(u.take(42, t0, t0 + Duration::from_millis(50)), None);
+    }
+
+    #[test]
+    fn unclaimed_exits_expire() {
+        let t0 = Instant::now();
+        let mut u = Unclaimed::default();
+        u.insert(42, EXIT, t0);
+        assert_eq!(u.take(42, t0, t0 + UNCLAIMED_TTL), None);
+        u.insert(7, EXIT, t0);
+        u.insert(8, EXIT, t0 + UNCLAIMED_TTL);
+        assert_eq!(u.0.len(), 1, "the expired entry is dropped");
+    }
 
     #[test]
     fn exit_statuses_keep_the_code_and_the_signal() {

@@ -158,8 +158,44 @@ fn crashing_app_is_restarted_with_growing_back_off_under_always() {
         "{gaps:?}"
     );
     assert!(gaps[3] > gaps[2] && gaps[2] > gaps[1], "{gaps:?}");
+    // Every restart ran at its first attempt: none found the previous run still
+    // in the runtime under the same id (its delete is waited for).
+    let log = std::fs::read_to_string(podshim::paths::supervisor_log(&pod.pod_dir())).unwrap();
+    assert!(!log.contains("restarting"), "{log}");
     let out = pod.run(&["logs", &pod.key(), "-c", "app", "--previous"]);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// A runtime whose `delete` is slow (as under load): the restart that follows a
+/// crash at once (the kubelet's first back-off is zero) must wait for the old
+/// run's delete, or `run` finds the id still taken.
+#[test]
+fn a_restart_waits_for_the_delete_of_the_previous_run() {
+    let mut pod = Pod::new("crash", "slowdelete");
+    let wrapper = pod.tmp.path().join("slow-delete-runc");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = delete ] && sleep 1 && break; done\nexec runc \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    pod.runtime = Some(wrapper.to_str().unwrap().to_string());
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: Always\n  terminationGracePeriodSeconds: 1\n  volumes: [{name: m, emptyDir: {}}]\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, '[ -e /m/ran ] || { touch /m/ran; exit 1; }; exec sleep 600'], volumeMounts: [{name: m, mountPath: /m}]}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.wait_until("the restarted run", Duration::from_secs(30), |p| {
+        let c = p.container("app");
+        c["restartCount"] == 1 && c["state"]["state"] == "running"
+    });
+    let log = std::fs::read_to_string(podshim::paths::supervisor_log(&pod.pod_dir())).unwrap();
+    assert!(!log.contains("restarting"), "{log}");
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
 }
 
 #[test]
