@@ -350,8 +350,10 @@ impl Core {
             Phase::Init(i) if *i == ctr && kind == ContainerKind::Sidecar => {
                 self.next_init(ctr + 1, now)
             }
+            // A first start frees a start worker (a restart was not one).
             Phase::Apps { in_flight, .. } => {
-                if in_flight.remove(&ctr) {
+                let first_start = in_flight.remove(&ctr);
+                if first_start {
                     self.start_apps(now);
                 }
             }
