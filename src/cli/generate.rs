@@ -9,6 +9,7 @@ use super::Global;
 use crate::bundle::HostPaths;
 use crate::outln;
 use crate::pod;
+use crate::runtime::{CliRuntime, OciRuntime, ResolveError};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,7 +30,18 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     pull.progress = Some(Arc::new(super::pull::Progress::new()));
     let images = pod::prepare(&manifest.pod, &store, &pull)?;
     let dir = std::path::absolute(&args.output)?;
-    pod::write::prepare_output(&dir, &store)?;
+    // A runtime that is not installed runs nothing: generating needs none.
+    let runtime = match global.runtime_config() {
+        Ok(config) => Some(CliRuntime::direct(config)),
+        Err(ResolveError::NotInPath { .. } | ResolveError::Missing { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    pod::write::prepare_output(
+        &dir,
+        &store,
+        &global.paths(),
+        runtime.as_ref().map(|r| r as &dyn OciRuntime),
+    )?;
     let plan = pod::write(
         &manifest.pod,
         &images,

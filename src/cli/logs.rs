@@ -122,7 +122,7 @@ pub fn follow_pod_until_interrupted(paths: &Paths, key: &PodKey) -> Result<()> {
     let (dir, containers) =
         pod::list::logs_of(paths, key).with_context(|| format!("pod {key} not found"))?;
     let stop = interrupted();
-    let (_, state) = pod::read_pod(paths, key)?;
+    let (pod_dir, state) = pod::read_pod(paths, key)?;
     let supervisor = state.supervisor_pid;
     let mut handles = Vec::new();
     for (container, _, restart) in containers {
@@ -141,7 +141,7 @@ pub fn follow_pod_until_interrupted(paths: &Paths, key: &PodKey) -> Result<()> {
         }));
     }
     while !stop.load(Ordering::SeqCst) {
-        if supervisor.is_some_and(|p| !pod::supervisor_alive(p)) {
+        if supervisor.is_some_and(|p| !pod::supervisor_alive(p, &pod_dir)) {
             stop.store(true, Ordering::SeqCst);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -99,11 +99,16 @@ impl Global {
     }
 
     pub fn runtime(&self) -> anyhow::Result<RuntimeConfig> {
-        Ok(RuntimeConfig::resolve(
+        Ok(self.runtime_config()?)
+    }
+
+    /// The runtime of `--runtime`, with its flags, or why it is not usable.
+    pub fn runtime_config(&self) -> Result<RuntimeConfig, crate::runtime::ResolveError> {
+        RuntimeConfig::resolve(
             &self.runtime,
             self.runtime_args.clone(),
             self.runtime_root.clone(),
-        )?)
+        )
     }
 
     pub fn store(&self) -> anyhow::Result<crate::image::Store> {

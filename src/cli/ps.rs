@@ -67,7 +67,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
     if wide {
         header.extend(["ID", "IMAGE"]);
     }
-    for (_, pod) in pods {
+    for (dir, pod) in pods {
         let apps: Vec<_> = pod
             .containers
             .iter()
@@ -79,7 +79,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
             format!("{}/{}", pod.namespace, pod.name),
             "-".into(),
             "pod".into(),
-            pod::list::phase(pod),
+            pod::list::phase(dir, pod),
             format!("{ready}/{}", apps.len()),
             restarts.to_string(),
             "-".into(),

@@ -1,6 +1,6 @@
 //! Finding pods on disk: their state, their logs, whether their supervisor lives.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::model::{ContainerKind, PodKey};
 use crate::paths::Paths;
@@ -93,10 +93,11 @@ pub fn remove_logs(paths: &Paths, key: &PodKey, known: Option<PathBuf>) -> Resul
     Ok(())
 }
 
-/// Whether `pid` is alive and is a podshim supervisor (not a recycled pid): its
-/// executable is `podshim-supervisor` (its `comm`, cut to 15 bytes by the kernel,
-/// when the binary was replaced since).
-pub fn supervisor_alive(pid: i32) -> bool {
+/// Whether `pid` is alive and is the supervisor of the pod in `pod_dir` (not a
+/// recycled pid, nor another pod's supervisor that got it): its executable is
+/// `podshim-supervisor` (its `comm`, cut to 15 bytes by the kernel, when the
+/// binary was replaced since) and its one argument is this pod's directory.
+pub fn supervisor_alive(pid: i32, pod_dir: &Path) -> bool {
     let is_zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| {
             s.rsplit(')')
@@ -115,16 +116,40 @@ pub fn supervisor_alive(pid: i32) -> bool {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     let comm = comm.trim();
-    exe.as_deref()
+    let is_supervisor = exe
+        .as_deref()
         .and_then(|e| e.file_name())
         .is_some_and(named)
-        || (comm.len() >= 15 && crate::supervisor::BINARY.starts_with(comm))
+        || (comm.len() >= 15 && crate::supervisor::BINARY.starts_with(comm));
+    is_supervisor && supervises(pid, pod_dir)
+}
+
+/// The argument a supervisor of `pod_dir` is started with (absolute, so that it
+/// reads the same from any working directory).
+pub fn supervisor_arg(pod_dir: &Path) -> PathBuf {
+    std::path::absolute(pod_dir).unwrap_or_else(|_| pod_dir.to_path_buf())
+}
+
+/// Whether `pid`'s command line is `podshim-supervisor <pod_dir>`.
+fn supervises(pid: i32, pod_dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    // argv[0] and a path: PATH_MAX each, at most.
+    let Ok(cmdline) =
+        crate::fsutil::read_regular(Path::new(&format!("/proc/{pid}/cmdline")), 16 * 1024)
+    else {
+        return false;
+    };
+    let mut args = cmdline.split(|b| *b == 0);
+    let _argv0 = args.next();
+    args.next() == Some(supervisor_arg(pod_dir).as_os_str().as_bytes())
 }
 
 /// Whether the record of a pod can be trusted: one whose supervisor died shows as
 /// `Unknown`, as the kubelet reports a pod it lost contact with.
-pub fn phase(state: &PodState) -> String {
-    let live = state.supervisor_pid.is_some_and(supervisor_alive);
+pub fn phase(pod_dir: &Path, state: &PodState) -> String {
+    let live = state
+        .supervisor_pid
+        .is_some_and(|pid| supervisor_alive(pid, pod_dir));
     let running = matches!(
         state.phase,
         state::PodPhase::Running | state::PodPhase::Pending
@@ -133,5 +158,39 @@ pub fn phase(state: &PodState) -> String {
         "Unknown".into()
     } else {
         format!("{:?}", state.phase)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_is_the_supervisor_of_the_pod_directory_it_was_started_with() {
+        let tmp = tempfile::tempdir().unwrap();
+        // `sh SCRIPT`: argv[1] is a path, as the supervisor's is its pod directory.
+        let script = tmp.path().join("pod-a");
+        std::fs::write(&script, "sleep 30\n").unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg(supervisor_arg(&script))
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let seen = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            supervises(pid, &script)
+        });
+        let other = supervises(pid, &tmp.path().join("pod-b"));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(seen, "its own pod directory");
+        assert!(!other, "another pod's directory");
+        assert!(!supervises(pid, &script), "a pid that is gone");
+    }
+
+    #[test]
+    fn a_process_that_is_not_podshim_supervisor_is_not_taken_for_one() {
+        let me = std::process::id() as i32;
+        assert!(!supervisor_alive(me, Path::new("/")));
     }
 }

@@ -77,6 +77,8 @@ pub enum PodError {
     ContainersRemain { pod: PodKey, ids: Vec<String> },
     #[error("output directory {} is not empty and holds no plan.json: refusing to overwrite it", .0.display())]
     ForeignOutput(PathBuf),
+    #[error("output directory {} is in use: {by}; refusing to replace bundles that run", dir.display())]
+    OutputInUse { dir: PathBuf, by: String },
     #[error("{path}: {action}: {err}")]
     Io {
         path: PathBuf,

@@ -158,7 +158,7 @@ pub fn start(
             pod_dir,
         }),
         Handshake::Failed(message) => {
-            wait_gone(pid, Duration::from_secs(30));
+            wait_gone(pid, &pod_dir, Duration::from_secs(30));
             if !opts.keep && bundle_dir == pod_dir {
                 // The supervisor removed what it made; the lease goes with it.
                 let _ = store.release(&pod_dir);
@@ -249,9 +249,9 @@ enum Handshake {
     TimedOut,
 }
 
-fn wait_gone(pid: i32, timeout: Duration) {
+fn wait_gone(pid: i32, pod_dir: &Path, timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    while list::supervisor_alive(pid) && Instant::now() < deadline {
+    while list::supervisor_alive(pid, pod_dir) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -284,7 +284,7 @@ fn start_supervisor(pod_dir: &Path, timeout: Duration) -> Result<(i32, Handshake
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| io_err(pod_dir, "pipe")(e.into()))?;
     let mut cmd = Command::new(&exe);
-    cmd.arg(pod_dir)
+    cmd.arg(list::supervisor_arg(pod_dir))
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(log));

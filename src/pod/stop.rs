@@ -82,14 +82,17 @@ pub fn stop(
         .iter()
         .map(|c| (c.id.clone(), paths_of.bundle(&c.id)))
         .collect();
-    if let Some(pid) = pod.supervisor_pid.filter(|p| list::supervisor_alive(*p)) {
+    if let Some(pid) = pod
+        .supervisor_pid
+        .filter(|p| list::supervisor_alive(*p, &pod_dir))
+    {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
         // The supervisor stops the pod within its grace period, plus a bounded wait
         // after SIGKILL per container and the runtime's deletes.
         let deadline = Instant::now()
             + Duration::from_secs(pod.termination_grace_period_seconds + 30)
             + Duration::from_secs(4) * pod.containers.len() as u32;
-        while list::supervisor_alive(pid) && Instant::now() < deadline {
+        while list::supervisor_alive(pid, &pod_dir) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -9,15 +9,24 @@ use super::{PodError, PodImages, io_err};
 use crate::bundle::{self, HostPaths, SystemMounter};
 use crate::image::Store;
 use crate::model::Pod;
-use crate::paths::PodPaths;
+use crate::paths::{Paths, PodPaths};
 use crate::run_plan::{self, PLAN_FILE, RunPlan};
+use crate::runtime::OciRuntime;
 use crate::translate::{self, PlanInput};
 use crate::{host, howto};
 
-/// Refuses to write into a non-empty directory that is not a previous output, and
-/// clears a previous output (unmounting its rootfs overlays first, dropping its
-/// lease).
-pub fn prepare_output(dir: &Path, store: &Store) -> Result<(), PodError> {
+/// Refuses to write into a non-empty directory that is not a previous output, or
+/// into one whose bundles are in use: a pod `up --from` started from it, or
+/// containers of `runtime` (its `run.sh`) that run them. Otherwise clears the
+/// previous output (unmounting its rootfs overlays first, dropping its lease).
+/// `runtime` is `None` when the runtime is not installed: then nothing runs
+/// under it.
+pub fn prepare_output(
+    dir: &Path,
+    store: &Store,
+    paths: &Paths,
+    runtime: Option<&dyn OciRuntime>,
+) -> Result<(), PodError> {
     let Ok(mut entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -26,6 +35,34 @@ pub fn prepare_output(dir: &Path, store: &Store) -> Result<(), PodError> {
     }
     if !crate::paths::plan_file(dir).exists() {
         return Err(PodError::ForeignOutput(dir.to_path_buf()));
+    }
+    let in_use = |by: String| PodError::OutputInUse {
+        dir: dir.to_path_buf(),
+        by,
+    };
+    if let Some((_, pod)) = super::all_pods(paths)
+        .into_iter()
+        .find(|(_, pod)| pod.bundle_dir == dir)
+    {
+        let key = format!("{}/{}", pod.namespace, pod.name);
+        return Err(in_use(format!(
+            "pod {key} runs it (podshim down {key} first)"
+        )));
+    }
+    if let Some(runtime) = runtime {
+        let ids: Vec<String> = runtime
+            .list()?
+            .into_iter()
+            .filter(|c| c.bundle.starts_with(dir))
+            .map(|c| c.id)
+            .collect();
+        if !ids.is_empty() {
+            return Err(in_use(format!(
+                "the runtime has containers of its bundles: {} ({} first)",
+                ids.join(", "),
+                dir.join("stop.sh").display()
+            )));
+        }
     }
     bundle::remove(dir, &SystemMounter)?;
     Ok(store.release(dir)?)

@@ -161,6 +161,84 @@ fn a_subpath_swapped_in_a_generate_output_is_refused_by_up_from_and_by_run_sh() 
     assert!(left.is_empty(), "{left:?}");
 }
 
+/// `generate -o DIR` over bundles that run (a pod `up --from DIR` started, or
+/// `DIR/run.sh`) once unmounted their rootfs and deleted them under the running
+/// containers.
+#[test]
+fn generate_refuses_to_replace_an_output_whose_bundles_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = unique_namespace("gen-inuse");
+    let manifest = tmp.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: busy, namespace: {ns}}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - {{name: app, image: localhost/busybox:latest, command: [sleep, \"3600\"]}}\n"
+        ),
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let app = format!("{ns}_busy_app");
+    let _cleanup = Cleanup {
+        ids: vec![format!("{ns}_busy"), app.clone()],
+        dir: out_dir.clone(),
+    };
+    let state = tmp.path().join("state");
+    let generate = || {
+        podshim(&state)
+            .arg("generate")
+            .arg(&manifest)
+            .arg("-o")
+            .arg(&out_dir)
+            .output()
+            .unwrap()
+    };
+    let app_runs = || {
+        let out = Command::new("runc").args(["state", &app]).output().unwrap();
+        stdout(&out).contains("\"running\"")
+            && out_dir
+                .join(format!("bundles/{app}/rootfs/bin/sleep"))
+                .exists()
+    };
+    let out = generate();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let up = podshim(&state)
+        .args(["up", "--timeout", "60", "--from"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", stderr(&up));
+    let out = generate();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("pod {ns}/busy runs it")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(app_runs(), "the pod's bundles were touched");
+    let down = podshim(&state)
+        .args(["down", &format!("{ns}/busy")])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", stderr(&down));
+
+    let run = Command::new(out_dir.join("run.sh")).output().unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let out = generate();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the runtime has containers of its bundles"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(app_runs(), "run.sh's bundles were touched");
+    let stop = Command::new(out_dir.join("stop.sh")).output().unwrap();
+    assert!(stop.status.success(), "{}", stderr(&stop));
+    // Stopped: the output is replaced as before.
+    let out = generate();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Pod names on the command line are parsed as names before any path is built:
 /// `ns/x/../../../victim` once named a directory beside the state root, which
 /// `down` then unmounted and deleted.
