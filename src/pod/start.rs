@@ -83,6 +83,11 @@ pub fn start(
         stop::stop(paths, store, &key, &stop::StopOptions::default())?;
     }
     let lock = state::PodLock::try_acquire(&pod_dir)?;
+    // Another `up` of the same name may have started it between the check above
+    // and the lock: the check again, under the lock.
+    if state::read(&pod_dir).is_ok() {
+        return Err(PodError::AlreadyExists(key));
+    }
     // Leftovers of a crashed `up` (no state was written): cleared, keeping our lock.
     clear_leftovers(&pod_dir, store)?;
     let runtime = CliRuntime::direct(opts.runtime.clone());

@@ -58,9 +58,10 @@ pub fn stop(
     opts: &StopOptions,
 ) -> Result<StopReport, PodError> {
     let pod_dir = paths.pod_dir(&key.id());
-    if !pod_dir.exists() {
-        return stop_lost(paths, store, key, opts);
-    }
+    let existed = pod_dir.exists();
+    // The pod's lock even when its state is lost (taking it makes the directory):
+    // an `up` of the same name meanwhile is refused as busy instead of starting
+    // containers under the ids being deleted.
     let lock = state::PodLock::acquire(&pod_dir)?;
     if !lock.is_current() {
         // The pod was removed while we waited for its lock (and may exist anew).
@@ -69,10 +70,11 @@ pub fn stop(
         });
     }
     let Ok(pod) = state::read(&pod_dir) else {
-        // A pod directory without state: a crashed `up`, or a state file removed:
-        // its containers, if any, are found the way a lost pod's are.
+        // No state: a wiped /run, a crashed `up`, a state file removed. Its
+        // containers, if any, are found in the runtime.
+        let report = stop_lost(paths, store, key, opts, existed);
         drop(lock);
-        return stop_lost(paths, store, key, opts);
+        return report;
     };
     let runtime = runtime_of(&pod);
     // What must be gone in the end: every container of the pod, by its bundle.
@@ -328,6 +330,7 @@ fn stop_lost(
     store: &Store,
     key: &PodKey,
     opts: &StopOptions,
+    existed: bool,
 ) -> Result<StopReport, PodError> {
     let pod_dir = paths.pod_dir(&key.id());
     let runtime = CliRuntime::direct(match &opts.runtime {
@@ -354,7 +357,11 @@ fn stop_lost(
     let mounted = bundle::mount_points()
         .iter()
         .any(|m| m.starts_with(&pod_dir));
-    if ours.is_empty() && !mounted && !pod_dir.exists() {
+    if ours.is_empty() && !mounted && !existed {
+        // Nothing of it was here: the directory the lock made goes again (while
+        // the lock is held, nobody else can have made anything in it).
+        let _ = std::fs::remove_file(crate::paths::lock_file(&pod_dir));
+        let _ = std::fs::remove_dir(&pod_dir);
         return Ok(if others.is_empty() {
             StopReport::NotFound
         } else {

@@ -447,3 +447,50 @@ spec:
         format!("pod {} is not running", pod.key())
     );
 }
+
+/// `down` of a pod with no state holds the pod's lock while it looks for the
+/// pod's containers in the runtime: an `up` of the same name meanwhile is refused
+/// as busy. (It once ran unlocked: the `up` started, and the `down`, listing the
+/// runtime after it, found and deleted the new pod's containers.)
+#[test]
+fn up_during_a_down_of_the_same_lost_pod_is_refused_as_busy() {
+    let pod = Pod::new("lost", "race");
+    let wrapper = pod.tmp.path().join("slow-list-runc");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = list ] && sleep 2 && break; done\nexec runc \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut down = pod
+        .cmd()
+        .arg("--runtime")
+        .arg(&wrapper)
+        .args(["down", &pod.key()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let up = pod.up(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - {name: a, image: localhost/busybox:latest, command: [sleep, '3600']}\n",
+        &[],
+    );
+    let down = down.wait_with_output().unwrap();
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(
+        stdout(&down).trim(),
+        format!("pod {} is not running", pod.key())
+    );
+    assert_eq!(up.status.code(), Some(1), "{}", stdout(&up));
+    assert!(
+        stderr(&up).contains("is locked by another podshim command"),
+        "{}",
+        stderr(&up)
+    );
+    // The down made the pod's directory only for its lock, and removed it.
+    pod.assert_nothing_left();
+}
