@@ -466,7 +466,7 @@ fn up_during_a_down_of_the_same_lost_pod_is_refused_as_busy() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let mut down = pod
+    let down = pod
         .cmd()
         .arg("--runtime")
         .arg(&wrapper)
