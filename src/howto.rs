@@ -138,7 +138,9 @@ pub fn run_script(plan: &RunPlan, podshim: &Path) -> String {
     );
     let _ = writeln!(s, "set -eu");
     let _ = writeln!(s, "RUNC=\"${{RUNC:-runc}}\"");
-    let _ = writeln!(s, "PODSHIM=\"${{PODSHIM:-{}}}\"", podshim.display());
+    // Quoted as a word of its own: inside "${PODSHIM:-...}" a `$(...)` or a `"`
+    // in the path would be run or end the string.
+    let _ = writeln!(s, "[ -n \"${{PODSHIM:-}}\" ] || PODSHIM={}", qp(podshim));
     let _ = writeln!(s, "DIR={}", qp(&plan.base));
     let _ = writeln!(s, "mkdir -p \"$DIR/logs\"");
     let _ = writeln!(
@@ -434,5 +436,33 @@ mod tests {
     fn quoting_survives_quotes() {
         assert_eq!(q("a'b"), r"'a'\''b'");
         assert_eq!(q("$(x)"), "'$(x)'");
+    }
+
+    #[test]
+    fn run_sh_names_the_podshim_binary_as_one_word_whatever_its_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let marker = tmp.path().join("ran");
+        let path = format!("/opt/it's \"odd\"/$(touch {})/podshim", marker.display());
+        let plan = crate::run_plan::fixture(crate::model::RestartPolicy::Always, 30, &[]);
+        let script = run_script(&plan, Path::new(&path));
+        let line = script
+            .lines()
+            .find(|l| l.contains("PODSHIM="))
+            .unwrap()
+            .to_string();
+        let shown = |env: Option<&str>| {
+            let mut sh = std::process::Command::new("sh");
+            sh.arg("-c").arg(format!("{line}\nprintf %s \"$PODSHIM\""));
+            sh.env_remove("PODSHIM");
+            if let Some(v) = env {
+                sh.env("PODSHIM", v);
+            }
+            let out = sh.output().unwrap();
+            assert!(out.status.success(), "{line}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        assert_eq!(shown(None), path);
+        assert_eq!(shown(Some("/usr/bin/podshim")), "/usr/bin/podshim");
+        assert!(!marker.exists(), "the path was run as a command");
     }
 }

@@ -18,7 +18,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use mounts::{
-    MountTable, Mounter, SystemMounter, is_mount_point, mount_points, unmount_all_under,
+    MountTable, Mounter, SystemMounter, is_mount_point, mount_points, mounts_under,
+    unmount_all_under,
 };
 pub use setup::{HOST_DIR_MODE, HOST_FILE_MODE, HostPaths, When, ensure, host_path};
 
@@ -395,12 +396,60 @@ pub fn remove(base: &Path, mounter: &dyn Mounter) -> Result<(), BundleError> {
     if !base.exists() {
         return Ok(());
     }
+    // remove_dir_all descends into mounts: never with one left under `base` (a
+    // bind of a hostPath or a volume would lose its files).
+    let left = mounts_under(base).map_err(io_err(base, "list the mounts under"))?;
+    if let Some(m) = left.first() {
+        return Err(BundleError::Io {
+            path: base.to_path_buf(),
+            action: "remove",
+            err: std::io::Error::other(format!("{} is still mounted", m.display())),
+        });
+    }
     fs::remove_dir_all(base).map_err(io_err(base, "remove"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mounter whose unmounts do nothing (as when one fails quietly, or a mount
+    /// is made again meanwhile).
+    struct StuckMounts;
+    impl Mounter for StuckMounts {
+        fn mount_overlay(&self, _: &Path, _: &str) -> std::io::Result<()> {
+            unreachable!()
+        }
+        fn mount_tmpfs(&self, _: &Path, _: &str) -> std::io::Result<()> {
+            unreachable!()
+        }
+        fn bind_fd(&self, _: std::os::fd::BorrowedFd<'_>, _: &Path) -> std::io::Result<()> {
+            unreachable!()
+        }
+        fn unmount(&self, _: &Path) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn remove_refuses_a_directory_that_still_has_a_mount_under_it() {
+        if !nix::unistd::geteuid().is_root() {
+            return crate::testing::cannot_run("mounting a tmpfs needs root");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("pod");
+        let vol = base.join("volumes/data");
+        fs::create_dir_all(&vol).unwrap();
+        SystemMounter.mount_tmpfs(&vol, "size=1m").unwrap();
+        fs::write(vol.join("precious"), "keep").unwrap();
+        let err = remove(&base, &StuckMounts).unwrap_err().to_string();
+        let kept = fs::read_to_string(vol.join("precious"));
+        SystemMounter.unmount(&vol).unwrap();
+        assert!(err.contains("is still mounted"), "{err}");
+        assert_eq!(kept.unwrap(), "keep", "remove descended into the mount");
+        remove(&base, &SystemMounter).unwrap();
+        assert!(!base.exists());
+    }
 
     #[test]
     fn user_names_resolve_in_the_rootfs_passwd_and_group() {

@@ -65,8 +65,8 @@ impl Mounter for SystemMounter {
 
 /// Whether `path` is a mount point (listed in mountinfo: bind mounts of the same
 /// filesystem keep the device, so comparing devices is not enough).
-pub fn is_mount_point(path: &Path) -> bool {
-    MountTable::read().contains(path)
+pub fn is_mount_point(path: &Path) -> io::Result<bool> {
+    Ok(MountTable::read()?.contains(path))
 }
 
 /// One reading of this namespace's mount points, for code that checks many paths
@@ -74,8 +74,8 @@ pub fn is_mount_point(path: &Path) -> bool {
 pub struct MountTable(std::collections::HashSet<PathBuf>);
 
 impl MountTable {
-    pub fn read() -> MountTable {
-        MountTable(mount_points().into_iter().collect())
+    pub fn read() -> io::Result<MountTable> {
+        Ok(MountTable(mount_points()?.into_iter().collect()))
     }
 
     pub fn contains(&self, path: &Path) -> bool {
@@ -84,15 +84,25 @@ impl MountTable {
 }
 
 /// Mount points of this mount namespace (`/proc/self/mountinfo`, field 5, with the
-/// kernel's octal escapes undone).
-pub fn mount_points() -> Vec<PathBuf> {
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    text.lines()
+/// kernel's octal escapes undone). An error, never an empty list, when it cannot
+/// be read: callers decide from it what is safe to remove.
+pub fn mount_points() -> io::Result<Vec<PathBuf>> {
+    let text = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| io::Error::new(e.kind(), format!("read /proc/self/mountinfo: {e}")))?;
+    Ok(text
+        .lines()
         .filter_map(|l| l.split(' ').nth(4))
         .map(|p| PathBuf::from(unescape_mountinfo(p)))
-        .collect()
+        .collect())
+}
+
+/// The mount points at or under `dir`.
+pub fn mounts_under(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    Ok(mount_points()?
+        .into_iter()
+        .filter(|m| m.starts_with(&canonical))
+        .collect())
 }
 
 fn unescape_mountinfo(s: &str) -> String {
@@ -118,11 +128,7 @@ fn unescape_mountinfo(s: &str) -> String {
 /// Unmounts everything mounted under `dir`, deepest first. A directory that no
 /// longer exists (a wiped state directory) is matched by its path as given.
 pub fn unmount_all_under(dir: &Path, mounter: &dyn Mounter) -> io::Result<()> {
-    let canonical = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let mut mounts: Vec<PathBuf> = mount_points()
-        .into_iter()
-        .filter(|m| m.starts_with(&canonical))
-        .collect();
+    let mut mounts = mounts_under(dir)?;
     mounts.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
     // A path listed twice holds stacked mounts: unmount it twice.
     for m in &mounts {

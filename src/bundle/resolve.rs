@@ -205,6 +205,12 @@ pub fn read_in_root(rootfs: &Path, path: &[&str], max: u64) -> Result<Option<Vec
     if resolved.is_dir {
         return Err(format!("{shown_path}: is a directory"));
     }
+    // Its type from the O_PATH descriptor, before anything opens it: opening a
+    // device node or a FIFO the image put there has effects of its own.
+    let st = nix::sys::stat::fstat(&resolved.fd).map_err(|e| format!("{shown_path}: {e}"))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(format!("{shown_path}: not a regular file"));
+    }
     // Reopen the very inode for reading; O_NONBLOCK so that a FIFO does not block.
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -358,5 +364,15 @@ mod tests {
         symlink("/dev/zero", rootfs.join("real-etc/group")).unwrap();
         // /dev/zero inside the rootfs does not exist here: absent, not the host's.
         assert_eq!(read_in_root(&rootfs, &["etc", "group"], 1 << 20), Ok(None));
+    }
+
+    #[test]
+    fn a_rootfs_file_that_is_a_fifo_is_refused_without_being_opened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rootfs = tmp.path();
+        fs::create_dir(rootfs.join("etc")).unwrap();
+        nix::unistd::mkfifo(&rootfs.join("etc/passwd"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = read_in_root(rootfs, &["etc", "passwd"], 1 << 20).unwrap_err();
+        assert_eq!(err, "/etc/passwd: not a regular file");
     }
 }

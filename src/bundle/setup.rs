@@ -59,7 +59,7 @@ fn ensure_all(
     when: When,
     mounted: &mut Vec<PathBuf>,
 ) -> Result<(), BundleError> {
-    let table = MountTable::read();
+    let table = MountTable::read().map_err(io_err(Path::new("/proc/self/mountinfo"), "read"))?;
     for step in steps {
         match step {
             SetupStep::Directory { path, mode } => {

@@ -29,7 +29,7 @@ pub fn bind(container: &str, b: &SubPathBind, mounter: &dyn Mounter) -> Result<(
         message,
     };
     // An earlier start's bind names the inode resolved then: resolve again.
-    while is_mount_point(&b.target) {
+    while is_mount_point(&b.target).map_err(io_err(&b.target, "read the mounts at"))? {
         mounter
             .unmount(&b.target)
             .map_err(io_err(&b.target, "unmount the previous subPath bind"))?;

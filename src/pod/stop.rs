@@ -354,9 +354,9 @@ fn stop_lost(
             others.push(format!("{} ({})", s.id, super::start::describe(&s)));
         }
     }
-    let mounted = bundle::mount_points()
-        .iter()
-        .any(|m| m.starts_with(&pod_dir));
+    let mounted = !bundle::mounts_under(&pod_dir)
+        .map_err(io_err(&pod_dir, "list the mounts under"))?
+        .is_empty();
     if ours.is_empty() && !mounted && !existed {
         // Nothing of it was here: the directory the lock made goes again (while
         // the lock is held, nobody else can have made anything in it).

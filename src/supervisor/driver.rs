@@ -567,7 +567,7 @@ impl<'a> Driver<'a> {
         }) else {
             return Ok(());
         };
-        while is_mount_point(&rootfs) {
+        while is_mount_point(&rootfs).map_err(|e| e.to_string())? {
             SystemMounter
                 .unmount(&rootfs)
                 .map_err(|e| format!("unmount {}: {e}", rootfs.display()))?;

@@ -94,11 +94,7 @@ pub fn runc_ids() -> Vec<String> {
 
 /// Mount points under `dir`.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    podshim::bundle::mount_points()
-        .into_iter()
-        .filter(|m| m.starts_with(&dir))
-        .collect()
+    podshim::bundle::mounts_under(dir).expect("read the mount table")
 }
 
 /// Deletes the given containers and unmounts everything under `dir` when dropped,
