@@ -176,7 +176,9 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let seen = (0..100).any(|_| {
+        // Until it has exec'd, its command line is the test's (a bound, not a
+        // threshold: it is checked as soon as it holds).
+        let seen = (0..1000).any(|_| {
             std::thread::sleep(std::time::Duration::from_millis(10));
             supervises(pid, &script)
         });
