@@ -229,6 +229,18 @@ impl PodLock {
         Ok(PodLock { file, path })
     }
 
+    /// Releases a lock that was taken only to look (its pod directory made for
+    /// it): removes the lock file, if it is still ours, and the directory, if
+    /// nothing else is in it.
+    pub fn release_and_remove(self) {
+        if self.is_current() {
+            let _ = fs::remove_file(&self.path);
+            if let Some(dir) = self.path.parent() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
+
     /// Whether the lock file we hold is still the one at its path: a pod removed (and
     /// perhaps created again) while we waited has a new lock file.
     pub fn is_current(&self) -> bool {

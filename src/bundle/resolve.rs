@@ -368,11 +368,28 @@ mod tests {
 
     #[test]
     fn a_rootfs_file_that_is_a_fifo_is_refused_without_being_opened() {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
         let tmp = tempfile::tempdir().unwrap();
         let rootfs = tmp.path();
         fs::create_dir(rootfs.join("etc")).unwrap();
-        nix::unistd::mkfifo(&rootfs.join("etc/passwd"), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let err = read_in_root(rootfs, &["etc", "passwd"], 1 << 20).unwrap_err();
-        assert_eq!(err, "/etc/passwd: not a regular file");
+        let fifo = rootfs.join("etc/passwd");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // inotify sees every open for reading or writing (an O_PATH lookup is
+        // none): what opening a device or FIFO would set off.
+        // SAFETY: plain syscalls on a descriptor this test owns; the buffer is ours.
+        let (events, read) = unsafe {
+            let fd = libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC);
+            assert!(fd >= 0);
+            let path = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+            assert!(libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_OPEN) >= 0);
+            let result = read_in_root(rootfs, &["etc", "passwd"], 1 << 20);
+            let mut buf = [0u8; 256];
+            let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+            libc::close(fd);
+            (n, result)
+        };
+        assert_eq!(read.unwrap_err(), "/etc/passwd: not a regular file");
+        assert!(events < 0, "the FIFO was opened");
     }
 }

@@ -141,7 +141,19 @@ fn supervises(pid: i32, pod_dir: &Path) -> bool {
     };
     let mut args = cmdline.split(|b| *b == 0);
     let _argv0 = args.next();
-    args.next() == Some(supervisor_arg(pod_dir).as_os_str().as_bytes())
+    let Some(arg) = args.next() else {
+        return false;
+    };
+    if arg == supervisor_arg(pod_dir).as_os_str().as_bytes() {
+        return true;
+    }
+    // The same directory by another name (a --root through a symlink).
+    use std::os::unix::fs::MetadataExt;
+    let arg = Path::new(std::ffi::OsStr::from_bytes(arg));
+    match (std::fs::metadata(arg), std::fs::metadata(pod_dir)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Whether the record of a pod can be trusted: one whose supervisor died shows as
@@ -183,10 +195,14 @@ mod tests {
             supervises(pid, &script)
         });
         let other = supervises(pid, &tmp.path().join("pod-b"));
+        // The same file through a symlinked directory.
+        std::os::unix::fs::symlink(tmp.path(), tmp.path().join("link")).unwrap();
+        let aliased = supervises(pid, &tmp.path().join("link/pod-a"));
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(seen, "its own pod directory");
         assert!(!other, "another pod's directory");
+        assert!(aliased, "its own pod directory by another name");
         assert!(!supervises(pid, &script), "a pid that is gone");
     }
 

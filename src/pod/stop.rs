@@ -73,7 +73,12 @@ pub fn stop(
         // No state: a wiped /run, a crashed `up`, a state file removed. Its
         // containers, if any, are found in the runtime.
         let report = stop_lost(paths, store, key, opts, existed);
-        drop(lock);
+        if existed {
+            drop(lock);
+        } else {
+            // Whatever happened, the directory made for the lock does not stay.
+            lock.release_and_remove();
+        }
         return report;
     };
     let runtime = runtime_of(&pod);
@@ -358,10 +363,6 @@ fn stop_lost(
         .map_err(io_err(&pod_dir, "list the mounts under"))?
         .is_empty();
     if ours.is_empty() && !mounted && !existed {
-        // Nothing of it was here: the directory the lock made goes again (while
-        // the lock is held, nobody else can have made anything in it).
-        let _ = std::fs::remove_file(crate::paths::lock_file(&pod_dir));
-        let _ = std::fs::remove_dir(&pod_dir);
         return Ok(if others.is_empty() {
             StopReport::NotFound
         } else {

@@ -40,9 +40,13 @@ pub fn prepare_output(
         dir: dir.to_path_buf(),
         by,
     };
+    // Compared as the kernel resolves them: `up --from ../out`, a symlinked
+    // path, the runtime's own record of a bundle all name the same directory.
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let dir_real = real(dir);
     if let Some((_, pod)) = super::all_pods(paths)
         .into_iter()
-        .find(|(_, pod)| pod.bundle_dir == dir)
+        .find(|(_, pod)| real(&pod.bundle_dir) == dir_real)
     {
         let key = format!("{}/{}", pod.namespace, pod.name);
         return Err(in_use(format!(
@@ -53,7 +57,7 @@ pub fn prepare_output(
         let ids: Vec<String> = runtime
             .list()?
             .into_iter()
-            .filter(|c| c.bundle.starts_with(dir))
+            .filter(|c| real(&c.bundle).starts_with(&dir_real))
             .map(|c| c.id)
             .collect();
         if !ids.is_empty() {

@@ -164,6 +164,9 @@ struct Slot {
     done: bool,
     /// Signalled in the current stop step.
     signalled: bool,
+    /// When SIGKILL was sent to the current run: it is deleted anyway only once
+    /// [`teardown::AFTER_KILL`] has passed since.
+    killed: Option<Instant>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +227,7 @@ impl Core {
             finished: None,
             done: false,
             signalled: false,
+            killed: None,
         };
         Core {
             kinds: all.iter().map(|c| c.kind).collect(),
@@ -253,6 +257,11 @@ impl Core {
 
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
+    }
+
+    /// Whether the pod is being stopped (or is done): nothing may start now.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping()
     }
 
     /// The first commands: start the infra.
@@ -321,6 +330,7 @@ impl Core {
         let slot = &mut self.slots[ctr];
         slot.run = Run::Starting;
         slot.signalled = false;
+        slot.killed = None;
         let restart = slot.restarts;
         self.out.push(Command::Start { ctr, restart });
     }
@@ -632,11 +642,7 @@ impl Core {
                 // The stop signal was not enough: SIGKILL to every process of those
                 // still running, as the kubelet's final kill.
                 for ctr in running {
-                    self.out.push(Command::Signal {
-                        ctr,
-                        signal: Signal::KILL,
-                        all: true,
-                    });
+                    self.kill(ctr, now);
                 }
                 self.out.push(Command::Arm {
                     at: now.mono + teardown::AFTER_KILL,
@@ -644,10 +650,16 @@ impl Core {
                 });
             }
             Timer::Kill { step } => {
-                let Some(stuck) = self.running_in(step) else {
+                let Some(running) = self.running_in(step) else {
                     return;
                 };
-                for ctr in stuck {
+                // Not one killed since (it started late): its own Kill timer comes.
+                let stuck = running.into_iter().filter(|&c| {
+                    self.slots[c].killed.is_some_and(|at| {
+                        now.mono.saturating_duration_since(at) >= teardown::AFTER_KILL
+                    })
+                });
+                for ctr in stuck.collect::<Vec<_>>() {
                     tracing::warn!(
                         "{:?} did not exit after SIGKILL: deleting it",
                         self.name(ctr)
@@ -741,6 +753,18 @@ impl Core {
         self.step_progress(now);
     }
 
+    /// SIGKILL to every process of `ctr`, as the kubelet's final kill.
+    fn kill(&mut self, ctr: Ctr, now: Now) {
+        let slot = &mut self.slots[ctr];
+        slot.signalled = true;
+        slot.killed = Some(now.mono);
+        self.out.push(Command::Signal {
+            ctr,
+            signal: Signal::KILL,
+            all: true,
+        });
+    }
+
     fn signal_stop(&mut self, ctr: Ctr) {
         self.slots[ctr].signalled = true;
         self.out.push(Command::Signal {
@@ -768,12 +792,7 @@ impl Core {
         let pos = steps.iter().position(|s| s.contains(&ctr));
         if pos.is_some_and(|p| p <= step) {
             if expired {
-                self.slots[ctr].signalled = true;
-                self.out.push(Command::Signal {
-                    ctr,
-                    signal: Signal::KILL,
-                    all: true,
-                });
+                self.kill(ctr, now);
                 self.out.push(Command::Arm {
                     at: now.mono + teardown::AFTER_KILL,
                     timer: Timer::Kill { step },

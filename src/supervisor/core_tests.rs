@@ -30,6 +30,8 @@ enum Run {
     SlowStart(u64),
     /// Takes this many milliseconds to start, then ignores its stop signal.
     SlowStartIgnoresTerm(u64),
+    /// Takes this many milliseconds to start, then ignores even SIGKILL.
+    SlowStartUnkillable(u64),
 }
 
 struct NoLogs;
@@ -194,7 +196,9 @@ impl Sim {
                             },
                             None,
                         ),
-                        Run::SlowStart(ms) | Run::SlowStartIgnoresTerm(ms) => {
+                        Run::SlowStart(ms)
+                        | Run::SlowStartIgnoresTerm(ms)
+                        | Run::SlowStartUnkillable(ms) => {
                             self.current.insert(ctr, (run, n));
                             self.schedule(
                                 Duration::from_millis(ms),
@@ -240,7 +244,7 @@ impl Sim {
                     ));
                     if let Some((run, n)) = self.current.get(&ctr).copied() {
                         let dies = match run {
-                            Run::Unkillable => false,
+                            Run::Unkillable | Run::SlowStartUnkillable(_) => false,
                             Run::IgnoresTerm | Run::SlowStartIgnoresTerm(_) => {
                                 signal == Signal::KILL
                             }
@@ -838,4 +842,19 @@ fn a_failed_restart_while_apps_still_start_is_retried_not_fatal() {
     assert!(sim.outcome.is_none(), "{:?}", sim.outcome);
     assert_eq!(sim.starts_of("a"), [0, 0, 10 * SEC]);
     assert_eq!(sim.times("started"), [1000]);
+}
+
+#[test]
+fn a_late_starter_killed_just_before_its_steps_kill_timer_gets_its_own_wait() {
+    let mut sim = Sim::new(Always, 2, &[("a", App)])
+        .script("a", &[Run::ExitAfter(1, 0), Run::SlowStartUnkillable(4900)])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    // Grace over at 3 s, the step's Kill timer at 5 s; the restart runs at 4.9 s
+    // and is killed then: it is deleted 2 s after its own SIGKILL, not 0.1 s.
+    assert_eq!(sim.times("signal a SIGKILL all"), [4900]);
+    assert_eq!(sim.times("remove a"), [0, 6900]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
 }

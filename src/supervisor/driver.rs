@@ -284,7 +284,7 @@ impl<'a> Driver<'a> {
         let ready = self.wait(timeout);
         let now = self.clock.now();
         if ready.signals {
-            self.take_signals(now);
+            self.take_signals();
         }
         for i in ready.pumps.into_iter().rev() {
             self.read_pump(i);
@@ -355,7 +355,7 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn take_signals(&mut self, now: Now) {
+    fn take_signals(&mut self) {
         let mut child = false;
         while let Ok(Some(info)) = self.signals.read_signal() {
             match info.ssi_signo as i32 {
@@ -367,17 +367,21 @@ impl<'a> Driver<'a> {
             }
         }
         if child {
-            self.reap(now);
+            self.reap();
         }
     }
 
     /// Reaps every child that exited and routes its exit.
-    fn reap(&mut self, now: Now) {
+    fn reap(&mut self) {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
                 Ok(status) => {
                     if let Some((pid, exit)) = Exit::from_status(status) {
+                        // Stamped when reaped, on the clock starts are stamped
+                        // with: a start made while routing an earlier exit (a
+                        // deferred restart) is older than what is reaped after it.
+                        let now = self.clock.now();
                         self.route(pid, exit, now);
                     }
                 }
@@ -459,11 +463,29 @@ impl<'a> Driver<'a> {
                     if self.deleting[ctr] == 0
                         && let Some(restart) = self.deferred[ctr].take()
                     {
-                        self.start(ctr, restart);
+                        self.start_deferred(ctr, restart);
                     }
                 }
             }
         }
+    }
+
+    /// A restart that waited for its previous run's delete. The pod may have
+    /// begun stopping meanwhile (its infra gone: the namespaces the bundle names
+    /// may be another process's by now): then it is not started, and the core is
+    /// told so; once the pod is done, nothing is.
+    fn start_deferred(&mut self, ctr: Ctr, restart: u32) {
+        if self.outcome.is_some() || self.core.is_done() {
+            return;
+        }
+        if self.core.is_stopping() {
+            self.inputs.push_back(Input::Started {
+                ctr,
+                result: Err("not started: the pod is stopping".into()),
+            });
+            return;
+        }
+        self.start(ctr, restart);
     }
 
     /// Deletes `ctr` only if the runtime's container of that id runs this pod's
@@ -604,7 +626,7 @@ impl<'a> Driver<'a> {
             }
             let pid_file = crate::paths::pid_file(&c.bundle);
             let _ = fs::remove_file(&pid_file);
-            let spawned = Instant::now();
+            let spawned = self.clock.now().mono;
             let mut stdio = Stdio3::default();
             let mut pumps = Vec::new();
             if c.kind != ContainerKind::Infra {
@@ -714,8 +736,7 @@ impl<'a> Driver<'a> {
         while !self.calls.is_empty() && Instant::now() < deadline {
             let ready = self.wait(Some(Duration::from_millis(100)));
             if ready.signals {
-                let now = self.clock.now();
-                self.take_signals(now);
+                self.take_signals();
             }
             for i in ready.pumps.into_iter().rev() {
                 self.read_pump(i);

@@ -183,15 +183,23 @@ fn generate_refuses_to_replace_an_output_whose_bundles_run() {
         dir: out_dir.clone(),
     };
     let state = tmp.path().join("state");
-    let generate = || {
+    // The same directory by another name: through a symlink, and with `..`.
+    std::os::unix::fs::symlink(tmp.path(), tmp.path().join("alias")).unwrap();
+    let aliases = [
+        out_dir.clone(),
+        tmp.path().join("alias/out"),
+        tmp.path().join("state/../out"),
+    ];
+    let generate_into = |dir: &std::path::Path| {
         podshim(&state)
             .arg("generate")
             .arg(&manifest)
             .arg("-o")
-            .arg(&out_dir)
+            .arg(dir)
             .output()
             .unwrap()
     };
+    let generate = || generate_into(&out_dir);
     let app_runs = || {
         let out = Command::new("runc").args(["state", &app]).output().unwrap();
         stdout(&out).contains("\"running\"")
@@ -208,14 +216,17 @@ fn generate_refuses_to_replace_an_output_whose_bundles_run() {
         .output()
         .unwrap();
     assert!(up.status.success(), "{}", stderr(&up));
-    let out = generate();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("pod {ns}/busy runs it")),
-        "{}",
-        stderr(&out)
-    );
-    assert!(app_runs(), "the pod's bundles were touched");
+    for dir in &aliases {
+        let out = generate_into(dir);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("pod {ns}/busy runs it")),
+            "{}: {}",
+            dir.display(),
+            stderr(&out)
+        );
+        assert!(app_runs(), "the pod's bundles were touched");
+    }
     let down = podshim(&state)
         .args(["down", &format!("{ns}/busy")])
         .output()
@@ -224,14 +235,17 @@ fn generate_refuses_to_replace_an_output_whose_bundles_run() {
 
     let run = Command::new(out_dir.join("run.sh")).output().unwrap();
     assert!(run.status.success(), "{}", stderr(&run));
-    let out = generate();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("the runtime has containers of its bundles"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(app_runs(), "run.sh's bundles were touched");
+    for dir in &aliases {
+        let out = generate_into(dir);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("the runtime has containers of its bundles"),
+            "{}: {}",
+            dir.display(),
+            stderr(&out)
+        );
+        assert!(app_runs(), "run.sh's bundles were touched");
+    }
     let stop = Command::new(out_dir.join("stop.sh")).output().unwrap();
     assert!(stop.status.success(), "{}", stderr(&stop));
     // Stopped: the output is replaced as before.
