@@ -469,17 +469,7 @@ spec:
 #[test]
 fn up_during_a_down_of_the_same_lost_pod_is_refused_as_busy() {
     let pod = Pod::new("lost", "race");
-    let wrapper = pod.tmp.path().join("slow-list-runc");
-    std::fs::write(
-        &wrapper,
-        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = list ] && sleep 2 && break; done\nexec runc \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let wrapper = slow_runc(pod.tmp.path(), "list", 2);
     let down = pod
         .cmd()
         .arg("--runtime")

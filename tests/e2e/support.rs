@@ -97,6 +97,21 @@ pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     podshim::bundle::mounts_under(dir).expect("read the mount table")
 }
 
+/// A runtime that is runc, slow at one verb (as under load): writes it into `dir`
+/// and returns its path, for `--runtime`.
+pub fn slow_runc(dir: &Path, verb: &str, seconds: u32) -> PathBuf {
+    let path = dir.join(format!("slow-{verb}-runc"));
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = {verb} ] && sleep {seconds} && break; done\nexec runc \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
 /// Deletes the given containers and unmounts everything under `dir` when dropped,
 /// so a failing test leaks nothing (by their own ids, never by a broad name).
 pub struct Cleanup {

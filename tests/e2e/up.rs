@@ -172,17 +172,7 @@ fn crashing_app_is_restarted_with_growing_back_off_under_always() {
 #[test]
 fn a_restart_waits_for_the_delete_of_the_previous_run() {
     let mut pod = Pod::new("crash", "slowdelete");
-    let wrapper = pod.tmp.path().join("slow-delete-runc");
-    std::fs::write(
-        &wrapper,
-        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = delete ] && sleep 1 && break; done\nexec runc \"$@\"\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    let wrapper = slow_runc(pod.tmp.path(), "delete", 1);
     pod.runtime = Some(wrapper.to_str().unwrap().to_string());
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: Always\n  terminationGracePeriodSeconds: 1\n  volumes: [{name: m, emptyDir: {}}]\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, '[ -e /m/ran ] || { touch /m/ran; exit 1; }; exec sleep 600'], volumeMounts: [{name: m, mountPath: /m}]}\n";
     let out = pod.up(yaml, &[]);
