@@ -127,13 +127,7 @@ fn a_subpath_swapped_in_a_generate_output_is_refused_by_up_from_and_by_run_sh() 
         dir: out_dir.clone(),
     };
     let state = tmp.path().join("state");
-    let out = podshim(&state)
-        .arg("generate")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = generate(&state, &manifest, &out_dir);
     assert!(out.status.success(), "{}", stderr(&out));
     std::os::unix::fs::symlink(&host, out_dir.join("volumes/vol/data")).unwrap();
 
@@ -190,16 +184,8 @@ fn generate_refuses_to_replace_an_output_whose_bundles_run() {
         tmp.path().join("alias/out"),
         tmp.path().join("state/../out"),
     ];
-    let generate_into = |dir: &std::path::Path| {
-        podshim(&state)
-            .arg("generate")
-            .arg(&manifest)
-            .arg("-o")
-            .arg(dir)
-            .output()
-            .unwrap()
-    };
-    let generate = || generate_into(&out_dir);
+    let generate_into = |dir: &std::path::Path| generate(&state, &manifest, dir);
+    let regenerate = || generate_into(&out_dir);
     let app_runs = || {
         let out = Command::new("runc").args(["state", &app]).output().unwrap();
         stdout(&out).contains("\"running\"")
@@ -207,7 +193,7 @@ fn generate_refuses_to_replace_an_output_whose_bundles_run() {
                 .join(format!("bundles/{app}/rootfs/bin/sleep"))
                 .exists()
     };
-    let out = generate();
+    let out = regenerate();
     assert!(out.status.success(), "{}", stderr(&out));
 
     let up = podshim(&state)
@@ -249,7 +235,7 @@ fn generate_refuses_to_replace_an_output_whose_bundles_run() {
     let stop = Command::new(out_dir.join("stop.sh")).output().unwrap();
     assert!(stop.status.success(), "{}", stderr(&stop));
     // Stopped: the output is replaced as before.
-    let out = generate();
+    let out = regenerate();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 

@@ -2,22 +2,16 @@
 
 use crate::support::*;
 
-fn generate(tmp: &std::path::Path, manifest: &str) -> std::process::Output {
+fn generate_yaml(tmp: &std::path::Path, manifest: &str) -> std::process::Output {
     let path = tmp.join("pod.yaml");
     std::fs::write(&path, manifest).unwrap();
-    podshim(tmp)
-        .arg("generate")
-        .arg(&path)
-        .arg("-o")
-        .arg(tmp.join("out"))
-        .output()
-        .unwrap()
+    generate(tmp, &path, &tmp.join("out"))
 }
 
 #[test]
 fn invalid_manifest_exits_2_naming_the_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = generate(
+    let out = generate_yaml(
         tmp.path(),
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  containers:\n    - name: app\n      imagee: busybox\n",
     );
@@ -60,7 +54,7 @@ fn manifest_from_stdin_is_read() {
 #[test]
 fn missing_image_is_an_error_naming_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = generate(
+    let out = generate_yaml(
         tmp.path(),
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: noimage\nspec:\n  containers:\n    - name: app\n      image: localhost/not-there:1.0\n",
     );

@@ -33,13 +33,7 @@ fn generated_two_containers_bundles_run_by_hand_with_runc() {
         dir: out_dir.clone(),
     };
 
-    let out = podshim(tmp.path())
-        .arg("generate")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = generate(tmp.path(), &manifest, &out_dir);
     assert!(out.status.success(), "generate failed: {}", stderr(&out));
     for id in &ids {
         assert!(
@@ -184,13 +178,7 @@ fn generate_replaces_its_own_previous_output_and_refuses_a_foreign_directory() {
         dir: out_dir.clone(),
     };
     for _ in 0..2 {
-        let out = podshim(tmp.path())
-            .arg("generate")
-            .arg(&manifest)
-            .arg("-o")
-            .arg(&out_dir)
-            .output()
-            .unwrap();
+        let out = generate(tmp.path(), &manifest, &out_dir);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     // Three overlays and the shm tmpfs: the second run did not stack mounts.
@@ -204,13 +192,7 @@ fn generate_replaces_its_own_previous_output_and_refuses_a_foreign_directory() {
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
-    let out = podshim(tmp.path())
-        .arg("generate")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&foreign)
-        .output()
-        .unwrap();
+    let out = generate(tmp.path(), &manifest, &foreign);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("is not empty and holds no plan.json"),
@@ -242,13 +224,7 @@ fn failed_generate_rolls_back_its_mounts_and_files() {
         ids: Vec::new(),
         dir: out_dir.clone(),
     };
-    let out = podshim(tmp.path())
-        .arg("generate")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = generate(tmp.path(), &manifest, &out_dir);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("volumes/v/x: create directory"), "{err}");

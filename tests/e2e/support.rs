@@ -44,6 +44,17 @@ pub fn podshim(state: &Path) -> Command {
     cmd
 }
 
+/// `podshim generate MANIFEST -o OUT` with the state root under `state`.
+pub fn generate(state: &Path, manifest: &Path, out: &Path) -> Output {
+    podshim(state)
+        .arg("generate")
+        .arg(manifest)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

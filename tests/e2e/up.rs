@@ -400,14 +400,7 @@ fn up_from_runs_a_generated_bundle_set_and_down_keeps_the_directory() {
     let manifest = pod.tmp.path().join("pod.yaml");
     std::fs::write(&manifest, example_in_namespace(TWO_CONTAINERS, &pod.ns)).unwrap();
     let out_dir = pod.tmp.path().join("gen");
-    let out = pod
-        .cmd()
-        .arg("generate")
-        .arg(&manifest)
-        .arg("-o")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = generate(pod.tmp.path(), &manifest, &out_dir);
     assert!(out.status.success(), "{}", stderr(&out));
     // After generate's mounts are gone (as after a reboot), up --from makes them again.
     let _ = Command::new(out_dir.join("stop.sh")).output();
