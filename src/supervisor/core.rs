@@ -391,7 +391,7 @@ impl Core {
             // A restart that failed: the kubelet reports RunContainerError and tries
             // again after the next back-off; no run happened, so no restart counts.
             tracing::warn!("restarting {:?}: {error}", self.name(ctr));
-            self.retry_later(ctr, now);
+            self.arm_restart(ctr, now);
             return;
         }
         let what = match kind {
@@ -527,15 +527,10 @@ impl Core {
         }
     }
 
-    /// Waits the kubelet's back-off, then restarts `ctr` (its old run removed).
+    /// Waits the kubelet's back-off, then restarts `ctr` (its old run removed):
+    /// one more restart counted.
     fn back_off(&mut self, ctr: Ctr, now: Now) {
-        let slot = &mut self.slots[ctr];
-        let finished = slot.finished.unwrap_or(now.mono);
-        let delay = slot.backoff.delay(finished, now.mono);
-        slot.backoff.restarted(finished, now.mono);
-        slot.run = Run::BackOff;
-        slot.restarts += 1;
-        let generation = slot.generation;
+        self.slots[ctr].restarts += 1;
         self.set_status(ctr, |s| {
             s.last_state = Some(s.state.clone());
             s.state = ContainerState::Waiting {
@@ -543,15 +538,13 @@ impl Core {
             };
             s.restart_count += 1;
         });
-        self.out.push(Command::Arm {
-            at: now.mono + delay,
-            timer: Timer::Restart { ctr, generation },
-        });
+        self.arm_restart(ctr, now);
     }
 
-    /// A failed start of a restart: `ctr` stays Waiting (RunContainerError) and is
-    /// tried again after the next back-off.
-    fn retry_later(&mut self, ctr: Ctr, now: Now) {
+    /// Arms `ctr`'s restart after its next back-off. Alone (no restart counted)
+    /// for a failed start of a restart: `ctr` stays Waiting (RunContainerError)
+    /// and is tried again then.
+    fn arm_restart(&mut self, ctr: Ctr, now: Now) {
         let slot = &mut self.slots[ctr];
         let finished = slot.finished.unwrap_or(now.mono);
         let delay = slot.backoff.delay(finished, now.mono);
