@@ -130,10 +130,8 @@ pub struct Driver<'a> {
     created: Vec<bool>,
     /// Which bundles were marked as this pod's (and given the infra's pid).
     claimed: Vec<bool>,
-    /// `delete` calls under way per container: a restart waits for them, or its
-    /// `run` would find the old container still there under the same id.
-    deleting: Vec<u32>,
-    /// A start (its restart number) waiting for those deletes.
+    /// A start (its restart number) waiting for a `delete` of the same container
+    /// still under way: `run` would find the old container under the same id.
     deferred: Vec<Option<u32>>,
     /// The infra's pid, once it runs.
     infra_pid: Option<i32>,
@@ -249,7 +247,6 @@ impl<'a> Driver<'a> {
             unclaimed: Unclaimed::default(),
             created: vec![false; n],
             claimed: vec![false; n],
-            deleting: vec![0; n],
             deferred: vec![None; n],
             infra_pid: None,
             pumps: Vec::new(),
@@ -458,16 +455,22 @@ impl<'a> Driver<'a> {
                 {
                     tracing::warn!("{:?}: {e}", self.containers[ctr].name);
                 }
-                if delete {
-                    self.deleting[ctr] -= 1;
-                    if self.deleting[ctr] == 0
-                        && let Some(restart) = self.deferred[ctr].take()
-                    {
-                        self.start_deferred(ctr, restart);
-                    }
+                if delete
+                    && !self.deleting(ctr)
+                    && let Some(restart) = self.deferred[ctr].take()
+                {
+                    self.start_deferred(ctr, restart);
                 }
             }
         }
+    }
+
+    /// Whether a `delete` of `ctr` is under way (the one just reaped is no longer
+    /// in `calls`).
+    fn deleting(&self, ctr: Ctr) -> bool {
+        self.calls
+            .values()
+            .any(|call| matches!(call, Call::Other { ctr: c, delete: true, .. } if *c == ctr))
     }
 
     /// A restart that waited for its previous run's delete. The pod may have
@@ -503,7 +506,7 @@ impl<'a> Driver<'a> {
         for command in commands {
             match command {
                 Command::Start { ctr, restart } => {
-                    if self.deleting[ctr] > 0 {
+                    if self.deleting(ctr) {
                         self.deferred[ctr] = Some(restart);
                     } else {
                         self.start(ctr, restart);
@@ -556,7 +559,6 @@ impl<'a> Driver<'a> {
     ) {
         match spawned {
             Ok(pending) => {
-                self.deleting[ctr] += u32::from(delete);
                 self.calls.insert(
                     pending.pid,
                     Call::Other {
