@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 
 use super::Global;
-use crate::image::{ImageRef, ImportOptions, Store};
+use crate::image::{ImageRef, ImportOptions};
 use crate::outln;
 
 #[derive(Debug, clap::Args)]
@@ -75,7 +75,7 @@ pub fn import(args: ImportArgs, global: &Global) -> Result<()> {
         workdir: args.workdir,
         user: args.user,
     };
-    let store = Store::open(&global.store)?;
+    let store = global.store()?;
     let image = store
         .import(&args.source, &name, &opts)
         .with_context(|| format!("importing {} as {name}", args.source.display()))?;
@@ -85,7 +85,7 @@ pub fn import(args: ImportArgs, global: &Global) -> Result<()> {
 
 pub fn load(args: LoadArgs, global: &Global) -> Result<()> {
     let name = args.name.as_deref().map(parse_ref).transpose()?;
-    let store = Store::open(&global.store)?;
+    let store = global.store()?;
     let images = store
         .load(&args.source, name.as_ref())
         .with_context(|| format!("loading {}", args.source.display()))?;
@@ -111,7 +111,7 @@ fn human_size(bytes: u64) -> String {
 }
 
 pub fn list(args: ListArgs, global: &Global) -> Result<()> {
-    let store = Store::open(&global.store)?;
+    let store = global.store()?;
     let images = store.list()?;
     if args.quiet {
         for image in images {
@@ -150,12 +150,12 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
 }
 
 pub fn rmi(args: RmiArgs, global: &Global) -> Result<()> {
-    let store = Store::open(&global.store)?;
+    let store = global.store()?;
     let mut failed = Vec::new();
     for name in &args.names {
         let removed = parse_ref(name).and_then(|r| {
             let stored = store.get(&r)?;
-            let users = crate::pod::users::of_image(&store, &stored, &global.root)?;
+            let users = crate::pod::users::of_image(&store, &stored, &global.paths().root)?;
             if !users.is_empty() && !args.force {
                 anyhow::bail!(
                     "image {} is used by pod {} (podshim down it first, or rmi --force)",

@@ -90,11 +90,15 @@ pub struct Global {
 }
 
 impl Global {
+    /// The directories, absolute: bundles name their rootfs and the runtime
+    /// records bundles by these paths, which must mean the same from any working
+    /// directory (the supervisor's, runc's).
     pub fn paths(&self) -> Paths {
+        let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
         Paths {
-            root: self.root.clone(),
-            store: self.store.clone(),
-            logs: self.logs.clone(),
+            root: absolute(&self.root),
+            store: absolute(&self.store),
+            logs: absolute(&self.logs),
         }
     }
 
@@ -112,7 +116,7 @@ impl Global {
     }
 
     pub fn store(&self) -> anyhow::Result<crate::image::Store> {
-        Ok(crate::image::Store::open(&self.store)?)
+        Ok(crate::image::Store::open(&self.paths().store)?)
     }
 
     /// A pod named on the command line: `NAME`, `NS/NAME`, or a manifest FILE.

@@ -10,7 +10,7 @@ use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Global;
-use crate::image::{Digest, LayerEvent, PullOptions, PullProgress, Store};
+use crate::image::{Digest, LayerEvent, PullOptions, PullProgress};
 use crate::outln;
 
 #[derive(Debug, clap::Args)]
@@ -36,7 +36,7 @@ pub fn options(global: &Global, quiet: bool) -> Result<PullOptions> {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
-    let store = Store::open(&global.store)?;
+    let store = global.store()?;
     let opts = options(global, args.quiet)?;
     let image = store.pull_name(&args.image, &opts)?;
     outln!("{} {}", image.name, image.manifest_digest);
@@ -44,7 +44,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
 }
 
 pub fn prune(_args: PruneArgs, global: &Global) -> Result<()> {
-    let store = Store::open(&global.store)?;
+    let store = global.store()?;
     let p = store.prune()?;
     outln!(
         "removed {} blobs ({} bytes), {} unpacked layers, {} leftovers of interrupted writes, {} leases of pods gone",

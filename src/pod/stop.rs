@@ -324,7 +324,7 @@ fn started_here(pod_dir: &Path, state: &crate::runtime::ContainerState) -> bool 
     state
         .annotations
         .get(annotations::POD_DIR)
-        .is_some_and(|d| Path::new(d) == pod_dir)
+        .is_some_and(|d| Path::new(d) == list::supervisor_arg(pod_dir))
 }
 
 /// `down` of a pod whose state directory is gone: its containers, found in the

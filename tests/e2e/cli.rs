@@ -185,3 +185,31 @@ fn completion_scripts_and_man_pages_come_from_the_command_definitions() {
     assert!(up.contains("replace"), "{up}");
     assert!(!dir.join("podshim-bind-subpaths.1").exists());
 }
+
+/// `--root` (PODSHIM_ROOT) given relative to the working directory means the same
+/// directory to the supervisor and the runtime (it once made runc look for the
+/// rootfs under the bundle twice over).
+#[test]
+fn a_relative_state_root_is_the_same_directory_for_every_command() {
+    let pod = Pod::new("relroot", "rel");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: rel, namespace: {}}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n    - {{name: a, image: localhost/busybox:latest, command: [sleep, \"3600\"]}}\n",
+        pod.ns
+    );
+    std::fs::write(pod.tmp.path().join("pod.yaml"), yaml).unwrap();
+    let up = pod
+        .cmd()
+        .current_dir(pod.tmp.path())
+        .env("PODSHIM_ROOT", "run")
+        .args(["up", "pod.yaml", "--timeout", "60"])
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", stderr(&up));
+    // The absolute spelling, from elsewhere, finds the same pod running.
+    assert_eq!(pod.state()["phase"], "Running");
+    let ps = pod.run(&["ps", &pod.key()]);
+    assert!(stdout(&ps).contains("Running"), "{}", stdout(&ps));
+    let down = pod.run(&["down", &pod.key()]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    pod.assert_nothing_left();
+}
