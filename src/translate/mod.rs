@@ -550,4 +550,6 @@ impl<'a> PodContext<'a> {
 }
 
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

@@ -155,12 +155,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes: [{{name: v, emptyDir: {{}}}}, {{name: h, hostPath: {{path: /srv}}}}]\n  containers:\n    - name: c\n      image: x\n      securityContext: {{privileged: true}}\n      volumeMounts: {mounts}\n"
         );
-        crate::manifest::parse(&yaml, "t")
-            .unwrap()
-            .pod
-            .spec
-            .containers[0]
-            .clone()
+        crate::translate::test_support::first_container(&yaml)
     }
 
     fn volumes() -> Vec<VolumePlan> {

@@ -115,19 +115,8 @@ pub fn join_infra(config: &mut serde_json::Value, infra_pid: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::translate::test_support::namespaces;
     use oci_spec::runtime::{LinuxBuilder, Spec, SpecBuilder};
-
-    fn paths(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<String>)> {
-        spec.linux()
-            .as_ref()
-            .unwrap()
-            .namespaces()
-            .clone()
-            .unwrap()
-            .iter()
-            .map(|n| (n.typ(), n.path().as_ref().map(|p| p.display().to_string())))
-            .collect()
-    }
 
     #[test]
     fn joined_namespaces_get_the_infra_pid_and_own_ones_stay_unset() {
@@ -144,7 +133,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(
-            paths(&spec)[2],
+            namespaces(&spec)[2],
             (
                 LinuxNamespaceType::Ipc,
                 Some("/proc/INFRA_PID/ns/ipc".into())
@@ -154,7 +143,7 @@ mod tests {
         join_infra(&mut json, 4242);
         let spec: Spec = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(
-            paths(&spec),
+            namespaces(&spec),
             [
                 (LinuxNamespaceType::Mount, None),
                 (LinuxNamespaceType::Pid, Some("/proc/4242/ns/pid".into())),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
 
+use super::test_support::namespaces;
 use super::*;
 use crate::manifest;
 
@@ -29,6 +30,17 @@ fn image(config: oci_spec::image::Config) -> ImageInfo {
             .build()
             .unwrap(),
     }
+}
+
+/// An image that runs `x` as `user` (its USER line).
+fn image_with_user(user: &str) -> ImageInfo {
+    image(
+        ConfigBuilder::default()
+            .cmd(vec!["x".into()])
+            .user(user)
+            .build()
+            .unwrap(),
+    )
 }
 
 fn default_image() -> ImageInfo {
@@ -86,18 +98,6 @@ fn env_var(spec: &Spec, name: &str) -> Option<String> {
 
 fn args(spec: &Spec) -> Vec<String> {
     spec.process().as_ref().unwrap().args().clone().unwrap()
-}
-
-fn namespaces(spec: &Spec) -> Vec<(LinuxNamespaceType, Option<String>)> {
-    spec.linux()
-        .as_ref()
-        .unwrap()
-        .namespaces()
-        .clone()
-        .unwrap()
-        .iter()
-        .map(|n| (n.typ(), n.path().as_ref().map(|p| p.display().to_string())))
-        .collect()
 }
 
 fn mount<'a>(spec: &'a Spec, dest: &str) -> Option<&'a oci_spec::runtime::Mount> {
@@ -309,13 +309,7 @@ fn user(spec: &Spec) -> (u32, u32, Option<Vec<u32>>) {
 
 #[test]
 fn user_comes_from_the_image_or_the_security_context() {
-    let numeric = image(
-        ConfigBuilder::default()
-            .cmd(vec!["x".into()])
-            .user("1000:2000")
-            .build()
-            .unwrap(),
-    );
+    let numeric = image_with_user("1000:2000");
     let plan = try_plan_with(&pod("", ""), numeric.clone()).unwrap();
     assert_eq!(user(app(&plan)), (1000, 2000, None));
     let plan = try_plan_with(
@@ -341,13 +335,7 @@ fn user_comes_from_the_image_or_the_security_context() {
 
 #[test]
 fn named_image_user_is_left_for_the_rootfs_lookup() {
-    let named = image(
-        ConfigBuilder::default()
-            .cmd(vec!["x".into()])
-            .user("www-data")
-            .build()
-            .unwrap(),
-    );
+    let named = image_with_user("www-data");
     let plan = try_plan_with(&pod("", ""), named).unwrap();
     assert_eq!(
         plan.containers[0].user_lookup,
@@ -361,13 +349,7 @@ fn named_image_user_is_left_for_the_rootfs_lookup() {
 
 #[test]
 fn out_of_range_image_uid_is_an_error() {
-    let bad = image(
-        ConfigBuilder::default()
-            .cmd(vec!["x".into()])
-            .user("4294967296")
-            .build()
-            .unwrap(),
-    );
+    let bad = image_with_user("4294967296");
     let err = try_plan_with(&pod("", ""), bad).unwrap_err();
     assert_eq!(err.issues.len(), 1);
     assert!(
@@ -734,13 +716,7 @@ fn an_image_stop_signal_is_parsed_and_a_bad_one_names_the_image() {
 
 #[test]
 fn run_as_group_applies_to_a_named_image_user_too() {
-    let named = image(
-        ConfigBuilder::default()
-            .cmd(vec!["x".into()])
-            .user("www-data")
-            .build()
-            .unwrap(),
-    );
+    let named = image_with_user("www-data");
     let plan = try_plan_with(&pod("  securityContext: {runAsGroup: 7}\n", ""), named).unwrap();
     assert_eq!(user(app(&plan)).1, 7);
     assert!(plan.containers[0].user_lookup.as_ref().unwrap().keep_gid);

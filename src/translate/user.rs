@@ -174,12 +174,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n    - {{name: c, image: x, securityContext: {security}}}\n"
         );
-        crate::manifest::parse(&yaml, "t")
-            .unwrap()
-            .pod
-            .spec
-            .containers[0]
-            .clone()
+        crate::translate::test_support::first_container(&yaml)
     }
 
     #[test]
