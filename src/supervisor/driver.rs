@@ -478,7 +478,7 @@ impl<'a> Driver<'a> {
     /// may be another process's by now): then it is not started, and the core is
     /// told so; once the pod is done, nothing is.
     fn start_deferred(&mut self, ctr: Ctr, restart: u32) {
-        if self.outcome.is_some() || self.core.is_done() {
+        if self.core.is_done() {
             return;
         }
         if self.core.is_stopping() {
