@@ -1211,7 +1211,7 @@ fn only_namespaced_sysctls_are_accepted_and_net_ones_need_the_pod_network() {
             "",
             "  hostNetwork: true\n  securityContext:\n    sysctls: [{name: net.core.somaxconn, value: \"1024\"}]\n",
         ),
-        "spec.securityContext.sysctls[0].name: Invalid value: \"net.core.somaxconn\": may not be set with hostNetwork",
+        "spec.securityContext.sysctls[0].name: Invalid value: \"net.core.somaxconn\": may not be specified when 'hostNetwork' is true",
     );
     let m = ok(&pod_with(
         "",
@@ -1352,4 +1352,180 @@ fn a_request_that_is_not_set_is_the_limit() {
     let r = m.pod.spec.containers[0].resources;
     assert_eq!(r.cpu_request, r.cpu_limit);
     assert_eq!(r.memory_request.unwrap().whole(), Some(32 << 20));
+}
+
+// --- issue 8: what the runtime would refuse, caught with its field path ---------
+
+#[test]
+fn a_request_above_its_limit_is_refused() {
+    assert_eq!(
+        errors(&pod_with(
+            "    resources:\n      limits: {cpu: 500m, memory: 64Mi}\n      requests: {cpu: \"1\", memory: 65Mi}\n",
+            "",
+        )),
+        [
+            "spec.containers[0].resources.requests.cpu: Invalid value: \"1\": must be less than or equal to cpu limit of 500m",
+            "spec.containers[0].resources.requests.memory: Invalid value: \"65Mi\": must be less than or equal to memory limit of 64Mi",
+        ]
+    );
+    // Equal amounts in other units are not above.
+    ok(&pod_with(
+        "    resources:\n      limits: {cpu: \"1\", memory: 1Gi}\n      requests: {cpu: 1000m, memory: \"1073741824\"}\n",
+        "",
+    ));
+}
+
+#[test]
+fn no_privilege_escalation_with_cap_sys_admin_is_refused() {
+    for add in ["SYS_ADMIN", "CAP_SYS_ADMIN"] {
+        one_error(
+            &pod_with(
+                &format!(
+                    "    securityContext:\n      allowPrivilegeEscalation: false\n      capabilities: {{add: [{add}]}}\n"
+                ),
+                "",
+            ),
+            "spec.containers[0].securityContext: Invalid value: \"\": cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN",
+        );
+    }
+    one_error(
+        &pod_with(
+            "    securityContext:\n      allowPrivilegeEscalation: false\n      privileged: true\n",
+            "",
+        ),
+        "spec.containers[0].securityContext: Invalid value: \"\": cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+    );
+    ok(&pod_with(
+        "    securityContext:\n      allowPrivilegeEscalation: true\n      capabilities: {add: [SYS_ADMIN]}\n",
+        "",
+    ));
+}
+
+#[test]
+fn env_names_that_walk_directories_are_refused() {
+    for (name, why) in [
+        (".", "must not be '.'"),
+        ("..", "must not be '..'"),
+        ("..x", "must not start with '..'"),
+    ] {
+        one_error(
+            &pod_with(
+                &format!("    env:\n    - {{name: \"{name}\", value: x}}\n"),
+                "",
+            ),
+            &format!("spec.containers[0].env[0].name: Invalid value: \"{name}\": {why}"),
+        );
+    }
+    ok(&pod_with(
+        "    env:\n    - {name: .x, value: x}\n    - {name: x.., value: z}\n",
+        "",
+    ));
+}
+
+#[test]
+fn ipc_sysctls_with_host_ipc_are_refused() {
+    for name in [
+        "kernel.shmmax",
+        "kernel.msgmax",
+        "kernel.sem",
+        "fs.mqueue.msg_max",
+    ] {
+        one_error(
+            &pod_with(
+                "",
+                &format!(
+                    "  hostIPC: true\n  securityContext:\n    sysctls: [{{name: {name}, value: \"1\"}}]\n"
+                ),
+            ),
+            &format!(
+                "spec.securityContext.sysctls[0].name: Invalid value: \"{name}\": may not be specified when 'hostIPC' is true"
+            ),
+        );
+    }
+    // A net.* sysctl is about the network namespace, which hostIPC leaves the pod's.
+    ok(&pod_with(
+        "",
+        "  hostIPC: true\n  securityContext:\n    sysctls: [{name: net.core.somaxconn, value: \"1024\"}]\n",
+    ));
+}
+
+#[test]
+fn a_working_dir_in_proc_is_refused() {
+    for wd in ["/proc", "/proc/self/fd/7", "/proc/../proc/1/cwd"] {
+        one_error(
+            &pod_with(&format!("    workingDir: {wd}\n"), ""),
+            &format!(
+                "spec.containers[0].workingDir: Invalid value: \"{wd}\": must not be /proc or under /proc"
+            ),
+        );
+    }
+    ok(&pod_with("    workingDir: /procedures\n", ""));
+}
+
+#[test]
+fn volumes_over_root_proc_or_dev_are_refused() {
+    let with_mount = |mp: &str| {
+        pod_with(
+            &format!("    volumeMounts:\n    - {{name: v, mountPath: \"{mp}\"}}\n"),
+            "  volumes:\n  - {name: v, emptyDir: {}}\n",
+        )
+    };
+    for (mp, why) in [
+        (
+            "/",
+            "must not be '/': a volume cannot replace the container's root filesystem",
+        ),
+        (
+            "/.",
+            "must not be '/': a volume cannot replace the container's root filesystem",
+        ),
+        (
+            "/proc",
+            "must not be /proc or under /proc: the runtime mounts procfs there",
+        ),
+        (
+            "/proc/sys",
+            "must not be /proc or under /proc: the runtime mounts procfs there",
+        ),
+        (
+            "/proc/1/root",
+            "must not be /proc or under /proc: the runtime mounts procfs there",
+        ),
+        (
+            "/dev",
+            "must not be /dev: the runtime mounts the container's devices there",
+        ),
+        (
+            "/dev/",
+            "must not be /dev: the runtime mounts the container's devices there",
+        ),
+    ] {
+        one_error(
+            &with_mount(mp),
+            &format!(
+                "spec.containers[0].volumeMounts[0].mountPath: Invalid value: \"{mp}\": {why}"
+            ),
+        );
+    }
+    // /dev/shm (a Memory emptyDir) and runc's lxcfs allowlist in /proc are fine.
+    for mp in ["/dev/shm", "/proc/meminfo", "/devices", "/process"] {
+        ok(&with_mount(mp));
+    }
+}
+
+#[test]
+fn annotations_above_256_kib_in_total_are_refused() {
+    let big = "x".repeat(128 << 10);
+    let with = |extra: usize| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    a: {big}\n    b: {}\nspec:\n  containers:\n  - name: web\n    image: nginx\n",
+            "y".repeat((128 << 10) - 2 + extra)
+        )
+    };
+    // "a" + "b" + both values: exactly 256 KiB passes, one byte more does not.
+    ok(&with(0));
+    one_error(
+        &with(1),
+        "metadata.annotations: Too long: may not be more than 262144 bytes",
+    );
 }

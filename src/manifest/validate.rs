@@ -147,6 +147,10 @@ pub(crate) fn name_subdomain(errs: &mut Errs, path: &str, value: &str) -> Option
 /// Environment variable names, as `validateEnvVarName` checked them before 1.34
 /// relaxed it (`[-._a-zA-Z][-._a-zA-Z0-9]*`): such names are portable to every shell.
 fn is_env_name(name: &str) -> bool {
+    env_name_syntax(name) && chdir_prefix(name).is_none()
+}
+
+fn env_name_syntax(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
@@ -154,16 +158,32 @@ fn is_env_name(name: &str) -> bool {
         && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
+/// `hasChDirPrefix` (apimachinery's IsEnvVarName): `.`, `..` and `..x` are refused
+/// as names, which would otherwise walk out of a directory they name.
+fn chdir_prefix(name: &str) -> Option<&'static str> {
+    match name {
+        "." => Some("must not be '.'"),
+        ".." => Some("must not be '..'"),
+        n if n.starts_with("..") => Some("must not start with '..'"),
+        _ => None,
+    }
+}
+
 fn env_name(errs: &mut Errs, path: &str, name: &str) -> bool {
-    let ok = is_env_name(name) || name.is_empty();
-    if !ok {
+    if name.is_empty() {
+        return true;
+    }
+    if !env_name_syntax(name) {
         errs.invalid_str(
             path,
             name,
             "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
         );
     }
-    ok
+    if let Some(why) = chdir_prefix(name) {
+        errs.invalid_str(path, name, why);
+    }
+    is_env_name(name)
 }
 
 /// IsValidPortName (IANA_SVC_NAME): 1-15 of `[a-z0-9-]`, a letter, no `--`, no edge `-`.
@@ -347,6 +367,8 @@ const RESOURCE_FIELDS: &[&str] = &[
     "requests.cpu",
     "requests.memory",
 ];
+/// apimachinery's TotalAnnotationSizeLimitB.
+const TOTAL_ANNOTATION_SIZE: usize = 256 << 10;
 /// The kubelet's default `terminationMessagePath`.
 const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 
@@ -379,6 +401,20 @@ pub(crate) fn pod(pod: &k8s::Pod, refs: &Refs<'_>) -> Lowered {
         Some(uid) => errs.name("metadata.uid", uid, PodUid::parse(uid)),
         None => None,
     };
+    // ValidateAnnotationsSize: keys and values together at most 256 KiB (they are
+    // copied into every bundle's config.json and the pod's state).
+    let annotation_bytes: usize = meta
+        .annotations
+        .iter()
+        .flatten()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if annotation_bytes > TOTAL_ANNOTATION_SIZE {
+        errs.push(
+            "metadata.annotations",
+            format!("Too long: may not be more than {TOTAL_ANNOTATION_SIZE} bytes"),
+        );
+    }
     let spec = match &pod.spec {
         None => {
             errs.required("spec");
@@ -457,6 +493,7 @@ fn pod_spec(
         });
     }
     let host_network = spec.host_network == Some(true);
+    let host_ipc = spec.host_ipc == Some(true);
     let mut pod_user = None;
     let mut pod_group = None;
     let mut pod_non_root = None;
@@ -481,8 +518,15 @@ fn pod_spec(
                 // sysctls in a Kubernetes Cluster"); the kubelet refuses the rest.
                 errs.invalid_str(path, &s.name, "not a namespaced sysctl");
             } else if s.name.starts_with("net.") && host_network {
-                // net.* ones need the pod's own network namespace.
-                errs.invalid_str(path, &s.name, "may not be set with hostNetwork");
+                // validateSysctls: net.* ones need the pod's own network namespace,
+                // IPC ones its own IPC namespace (else they would change the host's).
+                errs.invalid_str(
+                    path,
+                    &s.name,
+                    "may not be specified when 'hostNetwork' is true",
+                );
+            } else if !s.name.starts_with("net.") && host_ipc {
+                errs.invalid_str(path, &s.name, "may not be specified when 'hostIPC' is true");
             } else {
                 sysctls.push(Sysctl {
                     name: s.name.clone(),
@@ -1070,7 +1114,16 @@ fn container(
             .and_then(|i| PullPolicy::parse_or_default(written, &i.reference)),
     };
     let working_dir = match c.working_dir.as_deref() {
-        Some(wd) if !wd.is_empty() => absolute_path(errs, &format!("{base}.workingDir"), wd),
+        Some(wd) if !wd.is_empty() => {
+            let path = format!("{base}.workingDir");
+            let dir = absolute_path(errs, &path, wd);
+            // runc refuses a cwd in /proc since CVE-2024-21626 (a leaked
+            // /proc/self/fd/N cwd reached the host); say so before it runs.
+            if dir.as_ref().is_some_and(|d| under(&d.clean(), "/proc")) {
+                errs.invalid_str(&path, wd, "must not be /proc or under /proc");
+            }
+            dir
+        }
         _ => None,
     };
     let termination_message_policy = errs
@@ -1288,6 +1341,23 @@ fn security(
                 "cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
             );
         }
+        // Kubernetes' ValidateSecurityContext: no_new_privs with CAP_SYS_ADMIN is a
+        // contradiction (it can lift no_new_privs' effect by mounting).
+        let adds_sys_admin = sc
+            .capabilities
+            .as_ref()
+            .and_then(|c| c.add.as_ref())
+            .is_some_and(|add| {
+                add.iter()
+                    .any(|c| CapabilityName::parse(c).is_some_and(|c| c.is_sys_admin()))
+            });
+        if adds_sys_admin && sc.allow_privilege_escalation == Some(false) {
+            errs.invalid(
+                format!("{base}.securityContext"),
+                "\"\"",
+                "cannot set `allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN",
+            );
+        }
         if let Some(caps) = &sc.capabilities {
             for (list, names, into) in [
                 ("drop", &caps.drop, &mut out.capabilities_drop),
@@ -1323,6 +1393,45 @@ fn security(
 impl Errs {
     fn unsupported_why(&mut self, path: impl Into<String>, value: &str, why: &str) {
         self.push(path, format!("Unsupported value: {}: {why}", quote(value)));
+    }
+}
+
+/// Whether `path` (cleaned) is `dir` or below it.
+fn under(path: &str, dir: &str) -> bool {
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// Files under /proc that runc lets a bind mount cover (its `checkProcMount`
+/// allowlist, for lxcfs-style `/proc/meminfo` views); every other mount there is
+/// refused by the runtime (CVE-2019-19921: a volume over /proc let a container
+/// bypass the LSM settings runc writes through it).
+const PROC_MOUNTABLE: &[&str] = &[
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// Why a volume may not be mounted at `path` (cleaned): the container's root, its
+/// /proc, or its /dev, which the runtime itself mounts and the container needs.
+fn reserved_mount_path(path: &str) -> Option<&'static str> {
+    if path == "/" {
+        Some("must not be '/': a volume cannot replace the container's root filesystem")
+    } else if under(path, "/proc") && !PROC_MOUNTABLE.contains(&path) {
+        Some("must not be /proc or under /proc: the runtime mounts procfs there")
+    } else if path == "/dev" {
+        Some("must not be /dev: the runtime mounts the container's devices there")
+    } else {
+        None
     }
 }
 
@@ -1362,6 +1471,12 @@ fn volume_mounts(
                 && !mount_paths.insert(p.clean())
             {
                 errs.duplicate(&mp, &m.mount_path);
+            }
+            if let Some(why) = mount_path
+                .as_ref()
+                .and_then(|p| reserved_mount_path(&p.clean()))
+            {
+                errs.invalid_str(&mp, &m.mount_path, why);
             }
         }
         let sub_path = match m.sub_path.as_deref() {
@@ -1418,6 +1533,33 @@ fn resources(errs: &mut Errs, base: &str, c: &k8s::Container) -> Resources {
                 // Other resources are refused by the field tables.
                 _ => {}
             }
+        }
+    }
+    // ValidateResourceRequirements: a request may not exceed its limit (the
+    // runtime would be handed a memory limit below the scheduled request).
+    for (name, request, limit) in [
+        ("cpu", out.cpu_request, out.cpu_limit),
+        ("memory", out.memory_request, out.memory_limit),
+    ] {
+        if let (Some(request), Some(limit)) = (request, limit)
+            && request.exceeds(&limit)
+        {
+            let written = |map: &Option<
+                BTreeMap<String, k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
+            >| {
+                map.as_ref()
+                    .and_then(|m| m.get(name))
+                    .map(|q| q.0.clone())
+                    .unwrap_or_default()
+            };
+            errs.invalid_str(
+                format!("{base}.resources.requests.{name}"),
+                &written(&res.requests),
+                &format!(
+                    "must be less than or equal to {name} limit of {}",
+                    written(&res.limits)
+                ),
+            );
         }
     }
     // The API server defaults a request that is not set to the limit.

@@ -155,6 +155,24 @@ impl Quantity {
         self.ceil_scaled(0, divisor)
     }
 
+    /// Whether `self > other`, exactly (for "requests must not exceed limits").
+    pub fn exceeds(&self, other: &Quantity) -> bool {
+        // Bring both to the larger scale; a value that overflows u128 there is the
+        // larger one, since the other fits.
+        let (a, b) = (self, other);
+        let scale = a.scale.max(b.scale);
+        let at = |q: &Quantity| {
+            10u128
+                .checked_pow(scale - q.scale)
+                .and_then(|m| q.units.checked_mul(m))
+        };
+        match (at(a), at(b)) {
+            (Some(x), Some(y)) => x > y,
+            (None, Some(_)) => true,
+            (Some(_), None) | (None, None) => false,
+        }
+    }
+
     pub const ONE: Quantity = Quantity { units: 1, scale: 0 };
 
     pub fn from_whole(n: u128) -> Quantity {
@@ -165,6 +183,24 @@ impl Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exceeds_compares_exactly_across_suffixes() {
+        let q = |s| Quantity::parse(s).unwrap();
+        for (a, b, gt) in [
+            ("2", "1", true),
+            ("1", "1000m", false),
+            ("1001m", "1", true),
+            ("1Gi", "1G", true),
+            ("1G", "1Gi", false),
+            ("0.5", "500m", false),
+            ("1n", "0", true),
+            ("9223372036854775807", "1n", true),
+            ("1n", "9223372036854775807", false),
+        ] {
+            assert_eq!(q(a).exceeds(&q(b)), gt, "{a} > {b}");
+        }
+    }
 
     #[test]
     fn quantities_parse_like_kubernetes() {

@@ -8,9 +8,16 @@ use oci_spec::runtime::{
 
 use crate::model::Resources;
 
+/// The kubelet's MilliCPUToShares range: the kernel's cpu.shares bounds
+/// (MIN_SHARES, MAX_SHARES = 2^18); a request beyond it gets the most weight.
 const MIN_SHARES: u64 = 2;
+const MAX_SHARES: u64 = 262_144;
 const PERIOD: u64 = 100_000;
 const MIN_QUOTA: u64 = 1000;
+/// The largest CFS quota the kernel accepts, in microseconds (kernel/sched/core.c:
+/// `max_cfs_runtime`, 2^44-1 µs). A limit above it cannot be enforced and is the
+/// same as no limit; the kernel would refuse the write with EINVAL.
+const MAX_QUOTA: u64 = (1 << 44) - 1;
 
 /// The device cgroup: deny everything, then (privileged) allow everything; runc adds
 /// its standard allowlist (null, zero, full, tty, random, urandom, pts, ptmx) after
@@ -37,16 +44,16 @@ pub fn linux(r: &Resources, privileged: bool) -> LinuxResources {
     if let Some(request) = r.cpu_request {
         // Saturating: no amount of CPU wraps into a small weight.
         let shares = request.millis_u64().saturating_mul(1024) / 1000;
-        let shares = shares.max(MIN_SHARES);
+        let shares = shares.clamp(MIN_SHARES, MAX_SHARES);
         cpu = cpu.shares(shares);
         any_cpu = true;
     }
     if let Some(limit) = r.cpu_limit {
         let quota = (limit.millis_u64().saturating_mul(PERIOD) / 1000).max(MIN_QUOTA);
-        cpu = cpu
-            .quota(i64::try_from(quota).unwrap_or(i64::MAX))
-            .period(PERIOD);
-        any_cpu = true;
+        if quota <= MAX_QUOTA {
+            cpu = cpu.quota(quota as i64).period(PERIOD);
+            any_cpu = true;
+        }
     }
     if any_cpu {
         res = res.cpu(cpu.build().expect("cpu"));
@@ -74,7 +81,7 @@ mod tests {
     #[test]
     fn cpu_and_memory_become_shares_quota_and_limit() {
         type Row = (Resources, Option<u64>, Option<(i64, u64)>, Option<i64>);
-        let rows: [Row; 4] = [
+        let rows: [Row; 6] = [
             (Resources::default(), None, None, None),
             (
                 Resources {
@@ -98,16 +105,40 @@ mod tests {
                 Some((1000, 100_000)),
                 None,
             ),
-            // The largest quantities saturate instead of wrapping.
+            // The largest quantities saturate instead of wrapping: the most weight
+            // the kernel takes, no quota (it could not be enforced), the largest limit.
             (
                 Resources {
                     cpu_request: q("9223372036854775807"),
+                    cpu_limit: q("9223372036854775807"),
                     memory_limit: q("9223372036854775807"),
                     ..Default::default()
                 },
-                Some(u64::MAX / 1000),
+                Some(262_144),
                 None,
                 Some(i64::MAX),
+            ),
+            // 10^11 cores requested: a valid pod; runc would be refused 1.024e14 shares.
+            (
+                Resources {
+                    cpu_request: q("1e11"),
+                    cpu_limit: q("175921860"),
+                    ..Default::default()
+                },
+                Some(262_144),
+                Some((17_592_186_000_000, 100_000)),
+                None,
+            ),
+            // A limit just above the kernel's largest quota cannot be enforced: none.
+            (
+                Resources {
+                    cpu_request: q("256"),
+                    cpu_limit: q("175921861"),
+                    ..Default::default()
+                },
+                Some(262_144),
+                None,
+                None,
             ),
         ];
         for (r, shares, quota, memory) in rows {
