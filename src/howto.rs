@@ -91,7 +91,10 @@ pub fn setup_script(plan: &RunPlan) -> String {
                     )
                 };
                 let line = match kind {
-                    HostPathType::Unset => continue,
+                    HostPathType::Unset => format!(
+                        "[ -e {p} ] || mkdir -p -m 0{:o} {p}",
+                        crate::bundle::HOST_DIR_MODE
+                    ),
                     HostPathType::DirectoryOrCreate => format!(
                         "[ -e {p} ] || mkdir -p -m 0{:o} {p}; [ -d {p} ] || {}",
                         crate::bundle::HOST_DIR_MODE,

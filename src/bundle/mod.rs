@@ -8,6 +8,7 @@
 //! failed write undoes every mount it made (rule 7).
 
 mod mounts;
+pub mod projection;
 pub mod resolve;
 mod setup;
 pub mod subpath;
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 pub use mounts::{
     MountTable, Mounter, SystemMounter, is_mount_point, mount_points, mounts_under,
@@ -246,12 +248,10 @@ pub fn write(
 }
 
 fn write_bundles(plan: &PodPlan) -> Result<(), BundleError> {
-    for volume in &plan.volumes {
-        for file in &volume.files {
-            // Paths are relative without `..` (the model's RelPath); the volume is a
-            // fresh directory of podshim's, so no symlink can be in the way yet.
-            write_file(&volume.host_path.join(&file.path), &file.content, file.mode)?;
-        }
+    for volume in plan.volumes.iter().filter(|v| v.projection) {
+        // The volume is a fresh directory of podshim's (or its tmpfs), so no
+        // symlink can be in the way yet.
+        projection::write(&volume.host_path, &volume.files, SystemTime::now())?;
     }
     let infra_rootfs = root_path(&plan.infra);
     crate::pause::write_rootfs(&infra_rootfs)

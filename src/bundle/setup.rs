@@ -126,7 +126,15 @@ pub fn host_path(
     };
     let ft = fs::metadata(path).map(|m| m.file_type());
     match kind {
-        HostPathType::Unset => Ok(()),
+        // No type: the kubelet checks nothing, and containerd's CRI (WithMounts)
+        // creates a missing source as a 0755 directory, as Docker did; runc would
+        // otherwise fail the start on a missing bind source.
+        HostPathType::Unset => match ft {
+            Ok(_) => Ok(()),
+            Err(_) if host_paths == HostPaths::Defer => Ok(()),
+            Err(_) => crate::fsutil::mkdir_mode(path, HOST_DIR_MODE)
+                .map_err(io_err(path, "create directory")),
+        },
         HostPathType::DirectoryOrCreate => match ft {
             Ok(t) if t.is_dir() => Ok(()),
             Ok(_) => Err(err("exists but is not a directory".into())),
@@ -201,7 +209,7 @@ mod tests {
         assert!(check(&dir, "Directory").is_ok());
         assert!(check(&file, "File").is_ok());
         assert!(check(&dir, "").is_ok());
-        assert!(check(&tmp.path().join("nothing"), "").is_ok());
+        assert!(check(&file, "").is_ok());
         let err = check(&file, "Directory").unwrap_err().to_string();
         assert!(err.contains("is not a Directory"), "{err}");
         assert!(check(&dir, "File").is_err());
@@ -228,6 +236,20 @@ mod tests {
         let orphan = tmp.path().join("no-parent/f.txt");
         let err = check(&orphan, "FileOrCreate").unwrap_err();
         assert!(err.to_string().contains("parent directory"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_host_path_without_a_type_is_created_as_a_0755_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let new_dir = tmp.path().join("a/b");
+        check(&new_dir, "").unwrap();
+        assert_eq!(
+            fs::metadata(&new_dir).unwrap().permissions().mode() & 0o7777,
+            0o755
+        );
+        let later = tmp.path().join("later");
+        host_path("v", &later, HostPathType::Unset, HostPaths::Defer).unwrap();
+        assert!(!later.exists());
     }
 
     #[test]

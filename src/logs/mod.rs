@@ -17,7 +17,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use reader::{CriLine, ReadOptions, parse_line, read_log};
-pub use time::{format_rfc3339_nano, format_rfc3339_nano_fixed, parse_rfc3339};
+pub use time::{
+    format_atomic_writer, format_rfc3339_nano, format_rfc3339_nano_fixed, parse_rfc3339,
+};
 pub use writer::{LogWriter, RotateLimits, StreamPump, copy_stream};
 
 /// The longest message of one CRI line: containerd's default

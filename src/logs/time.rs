@@ -133,6 +133,16 @@ pub fn format_rotation_suffix(t: SystemTime) -> String {
     )
 }
 
+/// The kubelet's AtomicWriter data-directory stamp, Go layout
+/// `2006_01_02_15_04_05` (pkg/volume/util/atomic_writer.go), in UTC.
+pub fn format_atomic_writer(t: SystemTime) -> String {
+    let c = civil(t);
+    format!(
+        "{:04}_{:02}_{:02}_{:02}_{:02}_{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
 fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;

@@ -1529,3 +1529,18 @@ fn annotations_above_256_kib_in_total_are_refused() {
         "metadata.annotations: Too long: may not be more than 262144 bytes",
     );
 }
+
+#[test]
+fn projected_names_the_atomic_writer_uses_are_refused() {
+    one_error(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {..data: x}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: nginx}]\n",
+        "document 1: data[..data]: Invalid value: \"..data\": must not start with '..'",
+    );
+    one_error(
+        &pod_with(
+            "",
+            "  volumes:\n  - name: d\n    downwardAPI:\n      items: [{path: ..data, fieldRef: {fieldPath: metadata.name}}]\n",
+        ),
+        "spec.volumes[0].downwardAPI.items[0].path: Invalid value: \"..data\": must not start with '..'",
+    );
+}

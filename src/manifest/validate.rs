@@ -998,6 +998,12 @@ fn item_path(
         return None;
     }
     let parsed = descending_path(errs, path, value);
+    // validateLocalNonReservedPath: `..`-names are the AtomicWriter's own
+    // (`..data`, `..<timestamp>`), so a projected file may not take one.
+    if value.starts_with("..") && parsed.is_some() {
+        errs.invalid_str(path, value, "must not start with '..'");
+        return None;
+    }
     if !seen.insert(value.to_string()) {
         errs.duplicate(path, value);
         return None;
@@ -1792,6 +1798,9 @@ pub(crate) fn data_keys<'k>(errs: &mut Errs, field: &str, keys: impl Iterator<It
                 key,
                 "a valid config key must consist of alphanumeric characters, '-', '_' or '.', and must not be '.' or '..'",
             );
+        } else if let Some(why) = chdir_prefix(key) {
+            // IsConfigMapKey's hasChDirPrefix: `..data` would be the AtomicWriter's.
+            errs.invalid_str(format!("{field}[{key}]"), key, why);
         }
     }
 }

@@ -138,7 +138,7 @@ pub fn volume_mounts(
             });
         }
         let mut options = vec!["rbind".to_string(), vm.propagation.option().to_string()];
-        if vm.read_only {
+        if vm.read_only || volume.projection {
             options.push("ro".into());
         }
         mounts.push(bind_mount(vm.mount_path.as_str(), &source, options));
@@ -153,7 +153,7 @@ mod tests {
 
     fn container(mounts: &str) -> Container {
         let yaml = format!(
-            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes: [{{name: v, emptyDir: {{}}}}, {{name: h, hostPath: {{path: /srv}}}}]\n  containers:\n    - name: c\n      image: x\n      securityContext: {{privileged: true}}\n      volumeMounts: {mounts}\n"
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  volumes: [{{name: v, emptyDir: {{}}}}, {{name: h, hostPath: {{path: /srv}}}}, {{name: cm, emptyDir: {{}}}}]\n  containers:\n    - name: c\n      image: x\n      securityContext: {{privileged: true}}\n      volumeMounts: {mounts}\n"
         );
         crate::translate::test_support::first_container(&yaml)
     }
@@ -164,15 +164,29 @@ mod tests {
             host_path: path.into(),
             source: VolumeSource::Directory,
             files: vec![],
+            projection: false,
         };
-        vec![v("v", "/p/volumes/v"), v("h", "/srv")]
+        let mut cm = v("cm", "/p/volumes/cm");
+        cm.projection = true;
+        vec![v("v", "/p/volumes/v"), v("h", "/srv"), cm]
     }
 
     #[test]
     fn volume_mounts_are_binds_with_their_propagation_and_read_only() {
         let paths = PodPaths::new("/p");
         type Row = (&'static str, &'static str, &'static [&'static str]);
-        let rows: [Row; 5] = [
+        let rows: [Row; 7] = [
+            // A projection is read-only even when the mount says otherwise.
+            (
+                "{name: cm, mountPath: /a, readOnly: false}",
+                "/p/volumes/cm",
+                &["rbind", "rprivate", "ro"],
+            ),
+            (
+                "{name: cm, mountPath: /a, subPath: k}",
+                "/p/subpaths/id/0",
+                &["rbind", "rprivate", "ro"],
+            ),
             (
                 "{name: v, mountPath: /a}",
                 "/p/volumes/v",

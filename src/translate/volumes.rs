@@ -46,6 +46,11 @@ pub struct VolumePlan {
     pub source: VolumeSource,
     /// Files written into the volume before any container starts.
     pub files: Vec<ProjectedFile>,
+    /// A projection of the API (configMap, secret, downwardAPI): written the
+    /// kubelet's AtomicWriter way and mounted read-only into every container,
+    /// whatever its `readOnly` says (the kubelet's fix for CVE-2017-1002102: one
+    /// container must not rewrite what its siblings are given).
+    pub projection: bool,
 }
 
 pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> VolumePlan {
@@ -54,6 +59,7 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
         host_path: paths.volume(volume.name.as_str()),
         source: VolumeSource::Directory,
         files: Vec::new(),
+        projection: false,
     };
     match &volume.source {
         Source::HostPath { path, kind } => {
@@ -70,6 +76,7 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
             }
         }
         Source::ConfigMap { files } | Source::Secret { files } => {
+            plan.projection = true;
             if matches!(volume.source, Source::Secret { .. }) {
                 plan.source = VolumeSource::Tmpfs { size_bytes: None };
             }
@@ -83,6 +90,7 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
                 .collect();
         }
         Source::DownwardApi { items } => {
+            plan.projection = true;
             plan.files = items
                 .iter()
                 .map(|item| ProjectedFile {
@@ -177,6 +185,11 @@ mod tests {
                 .map(|f| (f.path.as_str(), f.content.as_slice(), f.mode))
                 .collect();
             assert_eq!(got, *files, "{name}");
+            assert_eq!(
+                plan.projection,
+                ["cm", "sec", "dapi"].contains(name),
+                "{name}"
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 mod attacks;
 mod cli;
 mod generate;
+mod hardening;
 mod pull;
 mod support;
 mod up;

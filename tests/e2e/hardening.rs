@@ -1,0 +1,103 @@
+//! Issue 8: hostile manifests and images, limits, projections, OOM reporting.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use crate::support::*;
+
+fn exec(pod: &Pod, container: &str, script: &str) -> std::process::Output {
+    pod.run(&[
+        "exec",
+        &pod.key(),
+        "-c",
+        container,
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
+#[test]
+fn projections_are_read_only_in_every_container_and_reached_through_the_data_symlink() {
+    let pod = Pod::new("proj", "projections");
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: '{ns}'}\ndata: {mode: fast}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: sec, namespace: '{ns}'}\nstringData: {pw: hunter2}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  volumes:\n    - {name: cm, configMap: {name: cfg}}\n    - {name: s, secret: {secretName: sec}}\n    - {name: info, downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}\n  containers:\n    - name: writer\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      volumeMounts:\n        - {name: cm, mountPath: /cm, readOnly: false}\n        - {name: s, mountPath: /s}\n        - {name: info, mountPath: /info}\n        - {name: cm, mountPath: /mode, subPath: mode}\n    - name: reader\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      volumeMounts:\n        - {name: cm, mountPath: /cm}\n        - {name: s, mountPath: /s}\n        - {name: info, mountPath: /info}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    // CVE-2017-1002102: no container can rewrite what its siblings read.
+    for target in ["/cm/mode", "/cm/new", "/s/pw", "/info/name", "/mode"] {
+        let out = exec(&pod, "writer", &format!("echo evil > {target}"));
+        assert!(!out.status.success(), "{target} was writable");
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{target}: {}",
+            stderr(&out)
+        );
+    }
+    let out = exec(&pod, "writer", "rm /cm/..data || ln -sfn / /cm/..data");
+    assert!(!out.status.success(), "the data symlink was replaceable");
+    let out = exec(&pod, "reader", "cat /cm/mode /s/pw /info/name");
+    assert_eq!(stdout(&out), format!("fasthunter2{}", pod.name));
+    // The kubelet's AtomicWriter layout: name -> ..data/name -> ..<timestamp>.<random>/name.
+    let out = exec(&pod, "reader", "readlink /cm/mode; readlink /cm/..data");
+    let links = stdout(&out);
+    let mut lines = links.lines();
+    assert_eq!(lines.next(), Some("..data/mode"), "{links}");
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("..2")),
+        "{links}"
+    );
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn a_missing_host_path_without_a_type_is_created_as_a_0755_directory() {
+    let pod = Pod::new("hpdir", "hostpath-unset");
+    let host = pod.tmp.path().join("host/made/here");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: '{{name}}', namespace: '{{ns}}'}}\nspec:\n  volumes: [{{name: h, hostPath: {{path: '{}'}}}}]\n  containers:\n    - {{name: app, image: localhost/busybox:latest, command: [sh, -c, 'echo hi > /data/f; sleep 600'], volumeMounts: [{{name: h, mountPath: /data}}]}}\n",
+        host.display()
+    );
+    let out = pod.up(&yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    assert_eq!(
+        std::fs::metadata(&host).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+    pod.wait_until("the file in the host path", Duration::from_secs(10), |_| {
+        host.join("f").exists()
+    });
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+    assert!(host.join("f").exists(), "a host path is the host's: kept");
+}
+
+#[test]
+fn a_pod_requesting_10_to_the_11_cores_runs_with_the_kernels_largest_weight() {
+    let pod = Pod::new("cpu", "many-cores");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      resources: {requests: {cpu: '1e11'}, limits: {cpu: '1e11', memory: 7Ei}}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            pod.pod_dir()
+                .join("bundles")
+                .join(pod.id(Some("app")))
+                .join("config.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cpu = &config["linux"]["resources"]["cpu"];
+    assert_eq!(cpu["shares"], 262_144, "{cpu}");
+    assert!(
+        cpu.get("quota").is_none(),
+        "no quota the kernel refuses: {cpu}"
+    );
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+}
