@@ -67,6 +67,12 @@ pub fn plan_file(base: &Path) -> PathBuf {
     base.join(PLAN_FILE)
 }
 
+/// `down --grace-period N`: the override the supervisor reads when told to stop
+/// (it holds the decimal seconds).
+pub fn stop_grace_file(pod_dir: &Path) -> PathBuf {
+    pod_dir.join("stop-grace")
+}
+
 /// The supervisor's stderr.
 pub fn supervisor_log(pod_dir: &Path) -> PathBuf {
     pod_dir.join("supervisor.log")

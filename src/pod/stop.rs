@@ -93,11 +93,19 @@ pub fn stop(
         .supervisor_pid
         .filter(|p| list::supervisor_alive(*p, &pod_dir))
     {
+        if let Some(grace) = opts.grace {
+            // Read by the supervisor when the signal arrives (a stale file from a
+            // `down` that died first is overwritten; one it already read is gone).
+            let file = crate::paths::stop_grace_file(&pod_dir);
+            crate::fsutil::write_atomic(&file, grace.to_string().as_bytes(), 0o600)
+                .map_err(super::io_err(&file, "write"))?;
+        }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
         // The supervisor stops the pod within its grace period, plus a bounded wait
         // after SIGKILL per container and the runtime's deletes.
+        let grace = opts.grace.unwrap_or(pod.termination_grace_period_seconds);
         let deadline = Instant::now()
-            + Duration::from_secs(pod.termination_grace_period_seconds + 30)
+            + Duration::from_secs(grace + 30)
             + Duration::from_secs(4) * pod.containers.len() as u32;
         while list::supervisor_alive(pid, &pod_dir) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

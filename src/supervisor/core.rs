@@ -26,6 +26,8 @@ use crate::teardown::{self, Budget, Step};
 pub struct Exit {
     pub code: i32,
     pub signal: Option<i32>,
+    /// The kernel OOM-killed a process of the run's cgroup.
+    pub oom_killed: bool,
 }
 
 /// When something happened: the monotonic instant (for timers) and the wall time
@@ -83,8 +85,11 @@ pub enum Input {
         ctr: Ctr,
         exit: Exit,
     },
-    /// `down`, Ctrl-C.
-    StopRequested,
+    /// `down`, Ctrl-C; `down --grace-period` overrides the pod's period (as a
+    /// deletion's grace period overrides the spec's in Kubernetes).
+    StopRequested {
+        grace: Option<Duration>,
+    },
     Timer(Timer),
 }
 
@@ -211,9 +216,17 @@ pub struct Core {
     out: Vec<Command>,
 }
 
-/// The kubelet's terminated reasons: `Completed` for exit 0, else `Error`.
+/// The kubelet's terminated reasons: `OOMKilled` when the kernel killed a process
+/// of the run for memory (whatever the exit code: the runtime's OOM event decides),
+/// else `Completed` for exit 0 and `Error` otherwise.
 fn reason_for(exit: &Exit) -> &'static str {
-    if exit.code == 0 { "Completed" } else { "Error" }
+    if exit.oom_killed {
+        "OOMKilled"
+    } else if exit.code == 0 {
+        "Completed"
+    } else {
+        "Error"
+    }
 }
 
 impl Core {
@@ -280,8 +293,11 @@ impl Core {
             Input::Started { ctr, result } => self.on_started(ctr, result, now),
             Input::InfraReady(result) => self.on_infra_ready(result, now),
             Input::Exited { ctr, exit } => self.on_exited(ctr, exit, now, logs),
-            Input::StopRequested => {
+            Input::StopRequested { grace } => {
                 if !matches!(self.phase, Phase::Stopping { .. }) {
+                    if let Some(grace) = grace {
+                        self.grace = grace;
+                    }
                     self.stop(Cause::Requested, now);
                 }
             }

@@ -224,7 +224,11 @@ impl Sim {
                                     Duration::from_millis(ms),
                                     Input::Exited {
                                         ctr,
-                                        exit: Exit { code, signal: None },
+                                        exit: Exit {
+                                            code,
+                                            signal: None,
+                                            oom_killed: false,
+                                        },
                                     },
                                     Some((ctr, n)),
                                 );
@@ -259,6 +263,7 @@ impl Sim {
                                     exit: Exit {
                                         code,
                                         signal: Some(signal.number()),
+                                        oom_killed: false,
                                     },
                                 },
                                 Some((ctr, n)),
@@ -319,21 +324,27 @@ impl Sim {
 
     fn stop(&mut self) {
         let at = self.at();
-        let c = self.core.handle(Input::StopRequested, at, &NoLogs);
+        let c = self
+            .core
+            .handle(Input::StopRequested { grace: None }, at, &NoLogs);
         self.exec(c);
     }
 
     fn exit_now(&mut self, name: &str, code: i32) {
+        self.exit_with(
+            name,
+            Exit {
+                code,
+                signal: None,
+                oom_killed: false,
+            },
+        );
+    }
+
+    fn exit_with(&mut self, name: &str, exit: Exit) {
         let ctr = self.names.iter().position(|n| n == name).unwrap();
         let at = self.at();
-        let c = self.core.handle(
-            Input::Exited {
-                ctr,
-                exit: Exit { code, signal: None },
-            },
-            at,
-            &NoLogs,
-        );
+        let c = self.core.handle(Input::Exited { ctr, exit }, at, &NoLogs);
         self.exec(c);
     }
 
@@ -857,4 +868,30 @@ fn a_late_starter_killed_just_before_its_steps_kill_timer_gets_its_own_wait() {
     assert_eq!(sim.times("signal a SIGKILL all"), [4900]);
     assert_eq!(sim.times("remove a"), [0, 6900]);
     assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn an_oom_killed_run_is_reported_as_oomkilled_and_restarted_like_any_crash() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)]).begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.exit_with(
+        "a",
+        Exit {
+            code: 137,
+            signal: Some(9),
+            oom_killed: true,
+        },
+    );
+    let s = sim.status("a");
+    let terminated = std::iter::once(&s.state)
+        .chain(s.last_state.as_ref())
+        .find_map(|st| match st {
+            ContainerState::Terminated {
+                reason, exit_code, ..
+            } => Some((reason.as_str(), *exit_code)),
+            _ => None,
+        });
+    assert_eq!(terminated, Some(("OOMKilled", 137)));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.starts_of("a").len(), 2, "{:?}", sim.events());
 }

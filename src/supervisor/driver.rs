@@ -26,6 +26,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::core::{Command, Core, Ctr, Exit, Input, Logs, Now, Outcome, Timer};
+use super::oom::OomCounter;
 use crate::bundle::{self, Mounter, SystemMounter, is_mount_point};
 use crate::logs::{self, LogWriter, RotateLimits, Stream, StreamPump};
 use crate::model::ContainerKind;
@@ -125,6 +126,8 @@ pub struct Driver<'a> {
     calls: HashMap<i32, Call>,
     inits: HashMap<i32, Ctr>,
     unclaimed: Unclaimed,
+    /// Each container's current run's OOM counter, found when it started.
+    oom: Vec<Option<OomCounter>>,
     /// Which containers this supervisor made in the runtime and has not deleted:
     /// nothing else is ever signalled or deleted.
     created: Vec<bool>,
@@ -173,12 +176,20 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 impl Exit {
     fn from_status(status: WaitStatus) -> Option<(i32, Exit)> {
         match status {
-            WaitStatus::Exited(pid, code) => Some((pid.as_raw(), Exit { code, signal: None })),
+            WaitStatus::Exited(pid, code) => Some((
+                pid.as_raw(),
+                Exit {
+                    code,
+                    signal: None,
+                    oom_killed: false,
+                },
+            )),
             WaitStatus::Signaled(pid, sig, _) => Some((
                 pid.as_raw(),
                 Exit {
                     code: 128 + sig as i32,
                     signal: Some(sig as i32),
+                    oom_killed: false,
                 },
             )),
             _ => None,
@@ -244,6 +255,7 @@ impl<'a> Driver<'a> {
             seq: 0,
             calls: HashMap::new(),
             inits: HashMap::new(),
+            oom: vec![None; n],
             unclaimed: Unclaimed::default(),
             created: vec![false; n],
             claimed: vec![false; n],
@@ -359,7 +371,8 @@ impl<'a> Driver<'a> {
                 libc::SIGCHLD => child = true,
                 sig => {
                     tracing::info!("signal {sig}: stopping the pod");
-                    self.inputs.push_back(Input::StopRequested);
+                    let grace = self.stop_grace();
+                    self.inputs.push_back(Input::StopRequested { grace });
                 }
             }
         }
@@ -396,10 +409,27 @@ impl<'a> Driver<'a> {
             return self.call_done(call, exit, now);
         }
         if let Some(ctr) = self.inits.remove(&pid) {
+            let exit = self.with_oom(ctr, exit);
             self.inputs.push_back(Input::Exited { ctr, exit });
             return;
         }
         self.unclaimed.insert(pid, exit, now.mono);
+    }
+
+    /// The grace period `down --grace-period` left for this stop, taken once.
+    fn stop_grace(&self) -> Option<Duration> {
+        let file = crate::paths::stop_grace_file(&self.pod_dir);
+        let text = crate::fsutil::read_regular(&file, 32).ok()?;
+        let _ = fs::remove_file(&file);
+        let secs: u64 = std::str::from_utf8(&text).ok()?.trim().parse().ok()?;
+        Some(Duration::from_secs(secs))
+    }
+
+    /// The exit, marked OOM-killed when the run's cgroup counted a kill; read
+    /// before the container (and its cgroup) is deleted.
+    fn with_oom(&self, ctr: Ctr, exit: Exit) -> Exit {
+        let oom_killed = self.oom[ctr].as_ref().is_some_and(OomCounter::killed);
+        Exit { oom_killed, ..exit }
     }
 
     fn call_done(&mut self, call: Call, exit: Exit, now: Now) {
@@ -426,8 +456,15 @@ impl<'a> Driver<'a> {
                             ctr,
                             result: Ok(pid),
                         });
+                        // Read while the process runs (a zombie's cgroup is `/`); a
+                        // run already gone gets the runtime's default place.
+                        self.oom[ctr] = OomCounter::of_process(pid)
+                            .or_else(|| OomCounter::of_own_child(&self.containers[ctr].id));
                         match self.unclaimed.take(pid, spawned, now.mono) {
-                            Some(exit) => self.inputs.push_back(Input::Exited { ctr, exit }),
+                            Some(exit) => {
+                                let exit = self.with_oom(ctr, exit);
+                                self.inputs.push_back(Input::Exited { ctr, exit })
+                            }
                             None => {
                                 self.inits.insert(pid, ctr);
                             }
@@ -767,6 +804,7 @@ mod tests {
     const EXIT: Exit = Exit {
         code: 1,
         signal: None,
+        oom_killed: false,
     };
 
     #[test]
@@ -807,6 +845,7 @@ mod tests {
         let e = Exit {
             code: 137,
             signal: Some(9),
+            oom_killed: false,
         };
         assert_eq!(
             std::os::unix::process::ExitStatusExt::signal(&e.as_exit_status()),
@@ -815,6 +854,7 @@ mod tests {
         let e = Exit {
             code: 3,
             signal: None,
+            oom_killed: false,
         };
         assert_eq!(e.as_exit_status().code(), Some(3));
     }

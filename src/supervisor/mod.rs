@@ -13,6 +13,7 @@ pub mod core;
 pub mod driver;
 pub mod handshake;
 pub mod netns;
+pub mod oom;
 
 use std::path::Path;
 use std::time::Duration;

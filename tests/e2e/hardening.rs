@@ -101,3 +101,25 @@ fn a_pod_requesting_10_to_the_11_cores_runs_with_the_kernels_largest_weight() {
     assert!(out.status.success(), "{}", stderr(&out));
     pod.assert_nothing_left();
 }
+
+#[test]
+fn a_container_killed_for_memory_is_reported_as_oomkilled_in_ps() {
+    let pod = Pod::new("oom", "oom");
+    // tail keeps the whole newline-free input in memory: far past the limit.
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  restartPolicy: Never\n  containers:\n    - name: hog\n      image: localhost/busybox:latest\n      command: [sh, -c, 'sleep 1; head -c 256m /dev/zero | tail']\n      resources: {limits: {memory: 16Mi}}\n    - {name: calm, image: localhost/busybox:latest, command: [sleep, '600']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    pod.wait_until("the hog to end", Duration::from_secs(30), |p| {
+        p.container("hog")["state"]["state"] == "terminated"
+    });
+    let hog = pod.container("hog");
+    assert_eq!(hog["state"]["reason"], "OOMKilled", "{hog:#}");
+    assert_eq!(hog["state"]["exitCode"], 137, "{hog:#}");
+    let calm = pod.container("calm");
+    assert_eq!(calm["state"]["state"], "running", "{calm:#}");
+    let table = stdout(&pod.run(&["ps", &pod.key()]));
+    assert!(table.contains("OOMKilled"), "{table}");
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+}

@@ -254,6 +254,24 @@ fn down_kills_a_container_ignoring_sigterm_after_the_grace_period_and_stops_othe
 }
 
 #[test]
+fn down_grace_period_overrides_the_pods_own_through_the_supervisor() {
+    let pod = Pod::new("downgrace", "long-grace");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 300\n  containers:\n    - {name: stubborn, image: localhost/busybox:latest, command: [sh, -c, 'trap \"\" TERM; while true; do sleep 0.1; done']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let t0 = Instant::now();
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "2"]);
+    let took = t0.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Killed after the 2 s asked for, far from the pod's 300 s.
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(60),
+        "{took:?}"
+    );
+    pod.assert_nothing_left();
+}
+
+#[test]
 fn down_after_the_supervisor_was_sigkilled_cleans_up_and_is_idempotent() {
     let pod = Pod::new("killed", "orphan");
     let yaml = example_in_namespace(TWO_CONTAINERS, "{ns}")
