@@ -227,7 +227,11 @@ fn failed_generate_rolls_back_its_mounts_and_files() {
     let out = generate(tmp.path(), &manifest, &out_dir);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("volumes/v/x: create directory"), "{err}");
+    // The AtomicWriter's data directory: volumes/v/..<timestamp>.<random>/x.
+    assert!(
+        err.contains("volumes/v/..") && err.contains("/x: create directory"),
+        "{err}"
+    );
     assert_eq!(mounts_under(tmp.path()), Vec::<std::path::PathBuf>::new());
     assert!(!out_dir.exists());
 }
