@@ -19,12 +19,14 @@ use oci_spec::image::ImageConfiguration;
 
 pub mod auth;
 pub mod digest;
+pub mod exec_limits;
 pub mod import;
 pub mod layout;
 pub mod lease;
 pub mod pull;
 pub mod reference;
 pub mod registries;
+pub mod retry;
 pub mod store;
 pub mod unpack;
 
