@@ -20,6 +20,7 @@ use oci_spec::image::ImageConfiguration;
 pub mod auth;
 pub mod digest;
 pub mod exec_limits;
+pub mod http;
 pub mod import;
 pub mod layout;
 pub mod lease;
@@ -132,6 +133,8 @@ pub enum PullFailure {
     NoMatchingPlatform,
     /// A blob or manifest whose content is not what its descriptor says.
     DigestMismatch,
+    /// The pull's deadline passed (`up --timeout`).
+    TimedOut,
     /// Anything else the registry or the content did wrong.
     Failed,
 }
@@ -146,6 +149,7 @@ impl std::fmt::Display for PullFailure {
             PullFailure::Blocked => "registry blocked",
             PullFailure::NoMatchingPlatform => "no matching platform",
             PullFailure::DigestMismatch => "content does not match its digest",
+            PullFailure::TimedOut => "timed out",
             PullFailure::Failed => "failed",
         })
     }

@@ -31,16 +31,16 @@ use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
+use reqwest::header::HeaderValue;
 
 use super::auth::AuthFiles;
-use super::layout::{
-    DOCKER_LIST, DOCKER_MANIFEST, MAX_JSON, OCI_INDEX, OCI_MANIFEST, pick_platform,
-};
+use super::http::{HttpError, MAX_MANIFEST, Repo};
+use super::layout::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, pick_platform};
 use super::registries::{Endpoint, RegistriesConf};
+use super::retry::{Backoff, with_retries};
 use super::store::Compression;
 use super::{Digest, ImageError, ImageRef, PullFailure, Store, StoredImage, host_arch};
 
@@ -52,6 +52,11 @@ pub struct PullOptions {
     pub progress: Option<Arc<dyn PullProgress>>,
     /// Layers of one image downloaded at once.
     pub max_concurrent_downloads: usize,
+    /// A pull still running then fails as [`PullFailure::TimedOut`] (`up
+    /// --timeout` covers image resolution too).
+    pub deadline: Option<std::time::Instant>,
+    /// Tries of each registry request that fails transiently.
+    pub backoff: Backoff,
 }
 
 impl Default for PullOptions {
@@ -62,6 +67,8 @@ impl Default for PullOptions {
             auth: AuthFiles::from_env(),
             progress: None,
             max_concurrent_downloads: 4,
+            deadline: None,
+            backoff: Backoff::REGISTRY,
         }
     }
 }
@@ -72,6 +79,7 @@ impl std::fmt::Debug for PullOptions {
             .field("registries", &self.registries)
             .field("auth", &self.auth)
             .field("progress", &self.progress.is_some())
+            .field("deadline", &self.deadline)
             .finish()
     }
 }
@@ -151,12 +159,12 @@ impl From<ImageError> for Fail {
     }
 }
 
-fn one_line(s: &str) -> String {
+pub(crate) fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An error and its sources, joined (reqwest's own text is terse).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -243,18 +251,49 @@ impl std::io::Read for ChannelReader {
     }
 }
 
+/// What a failed registry request means for the pull; `what` names what was asked for.
+fn http_fail(e: HttpError, what: &str) -> Fail {
+    use PullFailure::*;
+    let kind = match &e {
+        HttpError::Transport { .. } => Unreachable,
+        HttpError::Status { status, code, .. } => match (code.as_deref(), status) {
+            (Some("NAME_UNKNOWN"), _) => UnknownRepository,
+            (Some("MANIFEST_UNKNOWN"), _) => UnknownManifest,
+            (Some("UNAUTHORIZED" | "DENIED"), _) | (_, 401 | 403) => Unauthorized,
+            (None, 404) => UnknownManifest,
+            _ => Failed,
+        },
+        HttpError::TooLarge { .. } | HttpError::Protocol(_) => Failed,
+    };
+    Fail::Pull {
+        kind,
+        detail: one_line(&format!("{what}: {e}")),
+        transport: matches!(e, HttpError::Transport { .. }),
+    }
+}
+
 /// One pull from one endpoint over one scheme.
 struct Attempt<'a> {
     store: &'a Store,
     image: String,
     reference: &'a ImageRef,
+    /// For the token dance only (bearer challenges, token servers).
     client: Client,
     oref: Reference,
     auth: RegistryAuth,
+    /// The registry's API, every body read with a bound.
+    repo: Repo,
+    /// Tries of the first request (a plain-HTTP fallback follows a failed
+    /// HTTPS one at once, without retries).
+    ping_backoff: Backoff,
     opts: &'a PullOptions,
 }
 
 const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
+
+async fn sleep(d: std::time::Duration) {
+    tokio::time::sleep(d).await
+}
 
 impl Attempt<'_> {
     fn event(&self, layer: &Digest, e: LayerEvent) {
@@ -263,50 +302,89 @@ impl Attempt<'_> {
         }
     }
 
-    async fn manifest_raw(&self, oref: &Reference) -> Result<(Vec<u8>, Digest), Fail> {
-        let (body, _) = self
-            .client
-            .pull_manifest_raw(oref, &self.auth, MANIFEST_TYPES)
-            .await
-            .map_err(classify)?;
-        if body.len() as u64 > MAX_JSON {
-            return Err(Fail::new(
-                PullFailure::Failed,
-                format!("manifest of {} bytes is too large", body.len()),
-            ));
-        }
-        let d = Digest::of_bytes(&body);
-        Ok((body.to_vec(), d))
+    /// The Authorization header the registry asks for (distribution spec,
+    /// "Authentication"; docker's token flow): a bearer token from oci-client,
+    /// or basic credentials for a Basic challenge.
+    async fn authorize(&mut self) -> Result<(), Fail> {
+        let challenge = with_retries(self.ping_backoff, sleep, HttpError::transient, |_| {
+            self.repo.ping()
+        })
+        .await
+        .map_err(|e| http_fail(e, "GET /v2/"))?;
+        let Some(challenge) = challenge else {
+            return Ok(());
+        };
+        let scheme = challenge
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let header = match (scheme.as_str(), &self.auth) {
+            ("bearer", _) => self
+                .client
+                .auth(&self.oref, &self.auth, RegistryOperation::Pull)
+                .await
+                .map_err(classify)?
+                .map(|t| format!("Bearer {t}")),
+            ("basic", RegistryAuth::Basic(u, p)) => {
+                use base64::Engine;
+                let b = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                Some(format!("Basic {b}"))
+            }
+            _ => None,
+        };
+        let header = header
+            .map(|h| {
+                let mut v = HeaderValue::from_str(&h).map_err(|_| {
+                    Fail::new(PullFailure::Unauthorized, "the token is not a header value")
+                })?;
+                v.set_sensitive(true);
+                Ok::<_, Fail>(v)
+            })
+            .transpose()?;
+        self.repo.set_auth(header);
+        Ok(())
     }
 
-    /// Fetch a small blob (a config) into memory, verified.
+    async fn manifest_raw(&self, reference: &str) -> Result<(Vec<u8>, Digest), Fail> {
+        let body = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| {
+            self.repo.manifest(reference, MANIFEST_TYPES)
+        })
+        .await
+        .map_err(|e| http_fail(e, &format!("manifest {reference}")))?;
+        let d = Digest::of_bytes(&body);
+        Ok((body, d))
+    }
+
+    /// Fetch a small blob (a config) into memory, verified; no more than its
+    /// descriptor's size (at most [`MAX_MANIFEST`]) is read.
     async fn small_blob(&self, desc: &Descriptor) -> Result<Vec<u8>, Fail> {
         let d = Digest::parse(desc.digest().as_ref())?;
-        if desc.size() > MAX_JSON {
+        if desc.size() > MAX_MANIFEST {
             return Err(Fail::new(
                 PullFailure::Failed,
-                format!("config {d} of {} bytes is too large", desc.size()),
+                format!(
+                    "config {d}: {} bytes, more than the {MAX_MANIFEST} accepted",
+                    desc.size()
+                ),
             ));
         }
-        let od = OciDescriptor {
-            media_type: desc.media_type().to_string(),
-            digest: d.to_string(),
-            size: desc.size() as i64,
-            ..Default::default()
-        };
-        let mut s = self
-            .client
-            .pull_blob_stream(&self.oref, &od)
-            .await
-            .map_err(classify)?;
-        let mut buf = Vec::new();
-        while (buf.len() as u64) < desc.size() {
-            match s.next().await {
-                Some(Ok(b)) => buf.extend_from_slice(&b),
-                Some(Err(e)) => return Err(Fail::new(PullFailure::Unreachable, chain(&e))),
-                None => break,
-            }
-        }
+        let ds = d.to_string();
+        let buf = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| async {
+            let (_, body, len) = self.repo.blob(&ds, 0).await?;
+            super::http::read_capped(body, len, desc.size()).await
+        })
+        .await
+        .map_err(|e| match e {
+            HttpError::TooLarge { .. } => Fail::new(
+                PullFailure::DigestMismatch,
+                format!(
+                    "config {d}: longer than its descriptor's {} bytes",
+                    desc.size()
+                ),
+            ),
+            e => http_fail(e, &format!("config {d}")),
+        })?;
         let got = Digest::of_bytes(&buf);
         if buf.len() as u64 != desc.size() || got != d {
             return Err(Fail::new(
@@ -319,6 +397,52 @@ impl Attempt<'_> {
             ));
         }
         Ok(buf)
+    }
+
+    /// Streams blob `ld` from byte `sent` on into `tx`, until `size` bytes are
+    /// sent. A retry resumes where the last try broke off: with a Range
+    /// request, which a registry honours with a 206 (OCI distribution spec,
+    /// "Pulling blobs"), or whose 200 is skipped up to there. Either way the
+    /// store checks the digest over the whole blob.
+    async fn blob_into(
+        &self,
+        ld: &Digest,
+        size: u64,
+        sent: &std::cell::Cell<u64>,
+        tx: &tokio::sync::mpsc::Sender<Bytes>,
+    ) -> Result<(), HttpError> {
+        let (mut skip, body, _) = self.repo.blob(&ld.to_string(), sent.get()).await?;
+        let mut body = std::pin::pin!(body);
+        while sent.get() < size {
+            let Some(b) = body.next().await else {
+                return Err(HttpError::Transport {
+                    detail: format!("the body ended after {} of {size} bytes", sent.get()),
+                    timeout: false,
+                });
+            };
+            let mut b = b?;
+            if skip > 0 {
+                let k = (skip as usize).min(b.len());
+                b = b.slice(k..);
+                skip -= k as u64;
+            }
+            // Exactly `size` bytes go to the store: a longer body cannot
+            // change what it verifies.
+            let room = (size - sent.get()) as usize;
+            if b.len() > room {
+                b = b.slice(..room);
+            }
+            if b.is_empty() {
+                continue;
+            }
+            sent.set(sent.get() + b.len() as u64);
+            self.event(ld, LayerEvent::Bytes(b.len() as u64));
+            if tx.send(b).await.is_err() {
+                // The store stopped reading: its error is the one to report.
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// Download (unless stored), verify and unpack one layer.
@@ -348,17 +472,6 @@ impl Attempt<'_> {
             return Ok(());
         }
         self.event(&ld, LayerEvent::Start { size });
-        let od = OciDescriptor {
-            media_type: mt.clone(),
-            digest: ld.to_string(),
-            size: size as i64,
-            ..Default::default()
-        };
-        let mut body = self
-            .client
-            .pull_blob_stream(&self.oref, &od)
-            .await
-            .map_err(classify)?;
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
         let progress = self.opts.progress.clone();
         let (ld2, id2) = (ld.clone(), diff_id.clone());
@@ -374,36 +487,26 @@ impl Attempt<'_> {
             }
             store.ensure_layer(&ld2, compression, &id2, &image)
         });
-        // Forward exactly `size` bytes: the store verifies size and digest of
-        // what it got (a longer body cannot change that content).
-        let mut sent = 0u64;
-        let mut net_err = None;
-        while sent < size {
-            match body.next().await {
-                Some(Ok(b)) => {
-                    sent += b.len() as u64;
-                    self.event(&ld, LayerEvent::Bytes(b.len() as u64));
-                    if tx.send(b).await.is_err() {
-                        break;
-                    }
-                }
-                Some(Err(e)) => {
-                    net_err = Some(chain(&e));
-                    break;
-                }
-                None => break,
-            }
-        }
+        let sent = std::cell::Cell::new(0u64);
+        let downloaded = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| {
+            self.blob_into(&ld, size, &sent, &tx)
+        })
+        .await;
         drop(tx);
-        drop(body);
         let stored = writer
             .await
             .map_err(|e| Fail::new(PullFailure::Failed, e.to_string()))?;
-        if let Some(e) = net_err {
-            return Err(Fail::Pull {
-                kind: PullFailure::Unreachable,
-                detail: format!("layer {ld}: download broke off after {sent} bytes: {e}"),
-                transport: false,
+        if let Err(e) = downloaded {
+            return Err(match e {
+                HttpError::Transport { detail, .. } => Fail::Pull {
+                    kind: PullFailure::Unreachable,
+                    detail: one_line(&format!(
+                        "layer {ld}: download broke off after {} bytes: {detail}",
+                        sent.get()
+                    )),
+                    transport: false,
+                },
+                e => http_fail(e, &format!("layer {ld}")),
             });
         }
         stored?;
@@ -414,12 +517,8 @@ impl Attempt<'_> {
     /// The registry says MANIFEST_UNKNOWN: for a repository it does not have
     /// too, distribution 2.x among others. Its tag list tells which.
     async fn unknown_manifest(&self, detail: String, transport: bool) -> Fail {
-        let kind = match self
-            .client
-            .list_tags(&self.oref, &self.auth, Some(1), None)
-            .await
-        {
-            Err(e) => match classify(e) {
+        let kind = match self.repo.tags().await {
+            Err(e) => match http_fail(e, "tags") {
                 Fail::Pull {
                     kind: PullFailure::UnknownRepository,
                     ..
@@ -435,10 +534,16 @@ impl Attempt<'_> {
         }
     }
 
-    async fn run(&self) -> Result<StoredImage, Fail> {
+    async fn run(mut self) -> Result<StoredImage, Fail> {
+        self.authorize().await?;
         let image = &self.image;
         // The manifest, following an index to this host's platform.
-        let (mut bytes, mut digest) = match self.manifest_raw(&self.oref).await {
+        let top = match (&self.reference.digest, &self.reference.tag) {
+            (Some(d), _) => d.clone(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".to_string(),
+        };
+        let (mut bytes, mut digest) = match self.manifest_raw(&top).await {
             Ok(found) => found,
             Err(Fail::Pull {
                 kind: PullFailure::UnknownManifest,
@@ -470,8 +575,7 @@ impl Attempt<'_> {
                 e => e.into(),
             })?;
             let want = Digest::parse(desc.digest().as_ref())?;
-            let child = self.oref.clone_with_digest(want.to_string());
-            let (b, d) = self.manifest_raw(&child).await?;
+            let (b, d) = self.manifest_raw(&want.to_string()).await?;
             if d != want || b.len() as u64 != desc.size() {
                 return Err(Fail::new(
                     PullFailure::DigestMismatch,
@@ -500,6 +604,8 @@ impl Attempt<'_> {
                 format!("config {}: {e}", manifest.config().digest()),
             )
         })?;
+        super::exec_limits::check_config(&config)
+            .map_err(|e| Fail::new(PullFailure::Failed, e.to_string()))?;
         if config.os().to_string() != "linux" {
             return Err(Fail::new(
                 PullFailure::NoMatchingPlatform,
@@ -610,6 +716,19 @@ impl Store {
             match self.pull_endpoint(&rt, reference, ep, opts) {
                 Ok(image) => return Ok(image),
                 Err(Fail::Store(e)) => return Err(e),
+                Err(Fail::Pull {
+                    kind: PullFailure::TimedOut,
+                    detail,
+                    ..
+                }) => {
+                    // Out of time: no other endpoint gets any.
+                    return Err(ImageError::Pull {
+                        image: reference.to_string(),
+                        registry: ep.registry.clone(),
+                        kind: PullFailure::TimedOut,
+                        detail,
+                    });
+                }
                 Err(Fail::Pull { kind, detail, .. }) => {
                     tracing::debug!(image = %reference, registry = %ep, %kind, %detail, "pull attempt failed");
                     failures.push((ep, kind, detail));
@@ -672,6 +791,17 @@ impl Store {
         let n = protocols.len();
         let mut last = None;
         for (i, protocol) in protocols.into_iter().enumerate() {
+            let scheme = match protocol {
+                ClientProtocol::Http => "http",
+                _ => "https",
+            };
+            let repo = Repo::new(
+                scheme,
+                oref.resolve_registry(),
+                oref.repository(),
+                ep.insecure,
+            )
+            .map_err(|e| http_fail(e, "HTTP client"))?;
             let attempt = Attempt {
                 store: self,
                 image: reference.to_string(),
@@ -679,9 +809,32 @@ impl Store {
                 client: client_for(protocol, ep.insecure),
                 oref: oref.clone(),
                 auth: auth.clone(),
+                repo,
+                ping_backoff: if i + 1 < n {
+                    Backoff::NONE
+                } else {
+                    opts.backoff
+                },
                 opts,
             };
-            match rt.block_on(attempt.run()) {
+            let run = async {
+                match opts.deadline {
+                    // The attempt is dropped at the deadline: its downloads
+                    // stop, the store's writers see their input end and
+                    // remove their temporary files.
+                    Some(d) => tokio::time::timeout_at(d.into(), attempt.run())
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(Fail::Pull {
+                                kind: PullFailure::TimedOut,
+                                detail: format!("{ep} did not finish in time"),
+                                transport: false,
+                            })
+                        }),
+                    None => attempt.run().await,
+                }
+            };
+            match rt.block_on(run) {
                 Err(Fail::Pull {
                     transport: true, ..
                 }) if i + 1 < n => continue,

@@ -56,6 +56,7 @@ pub fn start(
     source: Source,
     opts: &StartOptions,
 ) -> Result<Started, PodError> {
+    let deadline = Instant::now() + opts.timeout;
     let (key, uid, ids, generated) = match &source {
         Source::Manifest { manifest, .. } => {
             let pod = &manifest.pod;
@@ -105,6 +106,9 @@ pub fn start(
             },
             _,
         ) => {
+            // `--timeout` is one budget: resolving the images spends from it.
+            let mut pull = pull;
+            pull.deadline = Some(deadline);
             let written = super::prepare(&manifest.pod, store, &pull).and_then(|images| {
                 super::write(
                     &manifest.pod,
@@ -154,7 +158,8 @@ pub fn start(
     }
     state::write(&pod_dir, &pod)?;
 
-    let (pid, result) = start_supervisor(&pod_dir, opts.timeout)?;
+    let left = deadline.saturating_duration_since(Instant::now());
+    let (pid, result) = start_supervisor(&pod_dir, left)?;
     drop(lock);
     match result {
         Handshake::Yes => Ok(Started {

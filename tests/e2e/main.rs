@@ -5,6 +5,7 @@ mod attacks;
 mod cli;
 mod generate;
 mod hardening;
+mod hostile;
 mod pull;
 mod support;
 mod up;
