@@ -14,8 +14,9 @@ use super::{Digest, ImageError, ImageRef, Store, StoredImage, host_arch};
 
 /// containerd's `ctr export` names images with this annotation.
 const CONTAINERD_NAME_ANNOTATION: &str = "io.containerd.image.name";
-/// Manifests, indexes and configs are small; refuse absurd ones before reading.
-pub(crate) const MAX_JSON: u64 = 16 << 20;
+/// Manifests, indexes and configs are small; refuse absurd ones before reading
+/// (the figure pulls use: [`super::http::MAX_MANIFEST`], containerd's and CRI-O's).
+pub(crate) const MAX_JSON: u64 = super::http::MAX_MANIFEST;
 /// Nested indexes deeper than this are refused (a loop would never end).
 const MAX_DEPTH: usize = 4;
 
@@ -98,7 +99,7 @@ impl Source {
         match self {
             Source::Dir(root) => {
                 let p = root.join(rel);
-                let f = File::open(&p).map_err(|e| ImageError::io(&p, e))?;
+                let f = open_regular(&p)?;
                 let len = f.metadata().map_err(|e| ImageError::io(&p, e))?.len();
                 Ok((Box::new(BufReader::new(f)), len))
             }
@@ -144,6 +145,29 @@ impl Source {
         verify(image, &d, desc.size(), &buf)?;
         Ok((d, buf))
     }
+}
+
+/// Opens a file of a layout directory only if it is a regular file: not through
+/// a symlink at its last component (to /dev/zero it would read forever), without
+/// blocking on a FIFO (the open would hang), never a device (the same rule as
+/// [`crate::fsutil::read_regular`], for readers that stream).
+fn open_regular(p: &Path) -> Result<File, ImageError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(p)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                ImageError::invalid(p.display(), "is a symlink, not a regular file")
+            }
+            _ => ImageError::io(p, e),
+        })?;
+    let meta = f.metadata().map_err(|e| ImageError::io(p, e))?;
+    if !meta.is_file() {
+        return Err(ImageError::invalid(p.display(), "not a regular file"));
+    }
+    Ok(f)
 }
 
 fn verify(image: &str, d: &Digest, size: u64, bytes: &[u8]) -> Result<(), ImageError> {
@@ -255,14 +279,24 @@ impl Store {
         let _lock = self.lock_exclusive()?;
         let source = Source::open(src, &self.root().join("tmp"))?;
         let sname = source.display();
-        let (mut r, len) = source.open_file("index.json")?;
+        let (r, len) = source.open_file("index.json")?;
+        let too_large = || {
+            ImageError::invalid(
+                format!("{sname}: index.json"),
+                format!("more than the {MAX_JSON} bytes accepted"),
+            )
+        };
         if len > MAX_JSON {
-            return Err(ImageError::invalid(&sname, "index.json is too large"));
+            return Err(too_large());
         }
+        // The file may grow while it is read: the bound holds whatever stat said.
         let mut buf = Vec::new();
-        r.read_to_end(&mut buf)
+        r.take(MAX_JSON + 1)
+            .read_to_end(&mut buf)
             .map_err(|e| ImageError::io(src.join("index.json"), e))?;
-        drop(r);
+        if buf.len() as u64 > MAX_JSON {
+            return Err(too_large());
+        }
         let index: ImageIndex = serde_json::from_slice(&buf)
             .map_err(|e| ImageError::invalid(format!("{sname}: index.json"), e.to_string()))?;
         if index.manifests().is_empty() {
@@ -374,6 +408,9 @@ impl Store {
         })?;
         let (cdigest, cbytes) = source.json_blob(manifest.config(), &image)?;
         let config: ImageConfiguration = serde_json::from_slice(&cbytes).map_err(|e| {
+            ImageError::invalid(format!("image {image}: config {cdigest}"), e.to_string())
+        })?;
+        super::exec_limits::check_config(&config).map_err(|e| {
             ImageError::invalid(format!("image {image}: config {cdigest}"), e.to_string())
         })?;
         if config.os().to_string() != "linux" {

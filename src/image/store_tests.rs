@@ -682,3 +682,92 @@ fn a_lease_on_content_pruned_meanwhile_is_refused_and_records_nothing() {
     assert!(store.leases().unwrap().is_empty());
     store.release(&holder).unwrap();
 }
+
+#[test]
+fn load_reads_index_json_and_blobs_only_from_regular_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let md = simple_layout(
+        &layout,
+        "localhost/t:1",
+        RawTar::new().file("f", b"1").build(),
+    );
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let index = layout.join("index.json");
+    let saved = fs::read(&index).unwrap();
+
+    // A symlink to /dev/zero would be read until memory runs out.
+    fs::remove_file(&index).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &index).unwrap();
+    let err = store.load(&layout, None).unwrap_err().to_string();
+    assert!(
+        err.contains("index.json") && err.contains("symlink"),
+        "{err}"
+    );
+
+    // A FIFO would block the open until a writer comes.
+    fs::remove_file(&index).unwrap();
+    nix::unistd::mkfifo(&index, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let err = store.load(&layout, None).unwrap_err().to_string();
+    assert!(
+        err.contains("index.json") && err.contains("not a regular file"),
+        "{err}"
+    );
+
+    // The manifest blob as a symlink to /dev/zero.
+    fs::remove_file(&index).unwrap();
+    fs::write(&index, &saved).unwrap();
+    let blob = layout.join("blobs/sha256").join(&md[7..]);
+    fs::remove_file(&blob).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &blob).unwrap();
+    let err = store.load(&layout, None).unwrap_err().to_string();
+    assert!(err.contains(&md[7..]) && err.contains("symlink"), "{err}");
+    assert_nothing_stored(&store);
+}
+
+#[test]
+fn load_refuses_an_index_json_larger_than_the_cap() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    simple_layout(
+        &layout,
+        "localhost/t:1",
+        RawTar::new().file("f", b"1").build(),
+    );
+    let mut big = fs::read(layout.join("index.json")).unwrap();
+    big.resize((4 << 20) + 1, b' ');
+    fs::write(layout.join("index.json"), &big).unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let err = store.load(&layout, None).unwrap_err().to_string();
+    assert!(
+        err.contains("index.json") && err.contains("4194304"),
+        "{err}"
+    );
+    assert_nothing_stored(&store);
+}
+
+#[test]
+fn load_refuses_an_image_whose_cmd_exceeds_what_execve_accepts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let cmd = "x".repeat(200 << 10);
+    let (md, ms) = put_image(
+        &layout,
+        host_arch(),
+        &[RawTar::new().file("f", b"1").build()],
+        &cmd,
+    );
+    write_index(
+        &layout,
+        serde_json::json!([{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+            "annotations": {"org.opencontainers.image.ref.name": "localhost/big:1"}}]),
+    );
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let err = store.load(&layout, None).unwrap_err().to_string();
+    assert!(
+        err.contains("localhost/big:1") && err.contains("Cmd[0]") && err.contains("execve"),
+        "{err}"
+    );
+    assert!(store.list().unwrap().is_empty());
+}
