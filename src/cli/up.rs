@@ -27,7 +27,7 @@ pub struct Args {
     /// Stay in the foreground streaming the logs; Ctrl-C stops the pod.
     #[arg(long)]
     pub wait: bool,
-    /// How long to wait for the app containers to run.
+    /// How long to wait for the images (pulls included) and the app containers to run.
     #[arg(long, default_value = "300", value_name = "SECONDS")]
     pub timeout: u64,
 }

@@ -1,13 +1,20 @@
 //! `Store::pull`: images from OCI distribution registries (Docker Hub, quay,
 //! a local `docker-registry`, ...), into the store.
 //!
-//! The wire protocol (token and basic auth, manifests, blob streams) is
-//! oci-client's, the ORAS project's maintained Rust client of the OCI
-//! distribution spec, so podshim does not hand-write it. It is async; a pull
-//! runs it on a small current-thread tokio runtime of its own, so the rest of
-//! podshim stays synchronous.
+//! The token dance (bearer challenges, token servers) is oci-client's, the
+//! ORAS project's maintained Rust client of the OCI distribution spec. The
+//! GETs of manifests, configs and layers are podshim's own ([`super::http`],
+//! the same reqwest client), because oci-client buffers manifests and error
+//! bodies whole: every body is bounded before it is buffered. It is async; a
+//! pull runs on a small current-thread tokio runtime of its own, so the rest
+//! of podshim stays synchronous.
 //!
 //! What podshim adds on top, and why:
+//! - bounds: manifests 4 MiB, configs their descriptor's size, layers streamed;
+//! - retries with back-off of what a registry did not mean ([`super::retry`]:
+//!   resets, 5xx, 429), a layer cut off mid-way resumed with a Range request,
+//!   and a deadline for the whole pull ([`PullOptions::deadline`]);
+//! - an image config that execve would refuse is refused ([`super::exec_limits`]);
 //! - registries.conf (mirrors, rewrites, blocks) and auth files: [`super::registries`], [`super::auth`];
 //! - an image index is resolved to linux/[`super::host_arch`] with the same
 //!   rule as `load` (arm64 prefers variant v8);
@@ -320,6 +327,9 @@ impl Attempt<'_> {
             .unwrap_or("")
             .to_ascii_lowercase();
         let header = match (scheme.as_str(), &self.auth) {
+            // oci-client reads the token server's answer whole (its `_auth`
+            // uses Response::text): the one body left unbounded, from the
+            // server the registry's own challenge names.
             ("bearer", _) => self
                 .client
                 .auth(&self.oref, &self.auth, RegistryOperation::Pull)
@@ -827,7 +837,7 @@ impl Store {
                         .unwrap_or_else(|_| {
                             Err(Fail::Pull {
                                 kind: PullFailure::TimedOut,
-                                detail: format!("{ep} did not finish in time"),
+                                detail: "the deadline passed before the pull finished".to_string(),
                                 transport: false,
                             })
                         }),
