@@ -56,5 +56,26 @@ pub fn read() -> HostInfo {
             .map(|n| n.get() as u32)
             .unwrap_or(1),
         memory_bytes: memory_bytes(),
+        oom_score_adj_floor: oom_score_adj_floor(),
     }
+}
+
+/// Lowering an OOM score takes CAP_SYS_RESOURCE (proc(5), oom_score_adj); without
+/// it in the effective set, a score below podshim's own would fail the start.
+fn oom_score_adj_floor() -> Option<i32> {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let status = read_or_empty("/proc/self/status");
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .unwrap_or(0);
+    if effective & (1 << CAP_SYS_RESOURCE) != 0 {
+        return None;
+    }
+    read_or_empty("/proc/self/oom_score_adj")
+        .trim()
+        .parse()
+        .ok()
+        .or(Some(0))
 }

@@ -68,6 +68,20 @@ pub fn remove_pod_files(pod_dir: &Path, bundle_dir: &Path) -> Result<()> {
         .with_context(|| format!("removing {}", pod_dir.display()))
 }
 
+/// The supervisor must outlive its containers under memory pressure, or nothing
+/// reaps, logs or restarts them: -1000 exempts it from the OOM killer, as conmon
+/// does. Lowering a score takes CAP_SYS_RESOURCE; without it (a container, a VM,
+/// a user namespace) the supervisor runs unprotected and says so once. Every
+/// container's spec sets its own score, so none inherits this one.
+fn protect_from_the_oom_killer() {
+    const PATH: &str = "/proc/self/oom_score_adj";
+    if let Err(e) = std::fs::write(PATH, "-1000") {
+        tracing::warn!(
+            "could not set {PATH} to -1000 ({e}; lowering it takes CAP_SYS_RESOURCE): the OOM killer may pick the supervisor"
+        );
+    }
+}
+
 /// The supervisor's main. Runs until the pod is stopped, completes or fails.
 pub fn supervise(pod_dir: &Path) -> Result<()> {
     // Stop signals and SIGCHLD are taken by the loop's signalfd: blocked before
@@ -81,6 +95,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
         return Err(std::io::Error::last_os_error()).context("becoming the pod's subreaper");
     }
+    protect_from_the_oom_killer();
     let mut pod_state = state::read(pod_dir)?;
     let bundle_dir = pod_state.bundle_dir.clone();
     let plan = crate::run_plan::read(&bundle_dir)?;

@@ -88,6 +88,7 @@ mod tests {
             hosts: String::new(),
             cpus: 4,
             memory_bytes: 8 << 30,
+            oom_score_adj_floor: None,
         };
         let q = |s: &str| Quantity::parse(s).unwrap();
         let r = |field, limit: Option<&str>, divisor: &str| ResourceRef {

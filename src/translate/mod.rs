@@ -20,6 +20,7 @@ mod expand;
 pub mod mounts;
 pub mod namespaces;
 pub mod process;
+pub mod qos;
 pub mod resources;
 mod spec;
 pub mod user;
@@ -60,6 +61,9 @@ pub struct HostInfo {
     /// Node allocatable CPUs and memory: what `resourceFieldRef` reads when no limit is set.
     pub cpus: u32,
     pub memory_bytes: u64,
+    /// Set where podshim may not lower OOM scores (no CAP_SYS_RESOURCE): its own
+    /// score, the lowest a container can be given.
+    pub oom_score_adj_floor: Option<i32>,
 }
 
 /// An image as the translator needs it: its normalised name and config.
@@ -240,6 +244,14 @@ impl<'a> PodContext<'a> {
         }
     }
 
+    /// Every process gets its score written (none inherits the supervisor's -1000).
+    fn oom_score_adj(&self, c: &Container) -> i32 {
+        let spec = &self.pod().spec;
+        let host = self.input.host;
+        let adj = qos::container(spec, qos::pod_qos(spec), c, host.memory_bytes);
+        qos::restrict(adj, host.oom_score_adj_floor)
+    }
+
     fn pod(&self) -> &Pod {
         self.input.pod
     }
@@ -310,6 +322,10 @@ impl<'a> PodContext<'a> {
             // Kubernetes sets no rlimits: processes inherit the runtime's.
             .rlimits(Vec::new())
             .no_new_privileges(true)
+            .oom_score_adj(qos::restrict(
+                qos::INFRA,
+                self.input.host.oom_score_adj_floor,
+            ))
             .build()
             .expect("process with args and cwd is valid");
         let mut linux = LinuxBuilder::default()
@@ -490,6 +506,7 @@ impl<'a> PodContext<'a> {
             .capabilities(capabilities::sets(capabilities::effective(sc)))
             .rlimits(Vec::new())
             .no_new_privileges(!sc.allow_privilege_escalation)
+            .oom_score_adj(self.oom_score_adj(c))
             .build()
             .expect("process with args and cwd is valid");
 

@@ -19,6 +19,7 @@ fn host() -> HostInfo {
         hosts: "127.0.0.1 localhost\n192.0.2.10 node-1\n".into(),
         cpus: 4,
         memory_bytes: 8 << 30,
+        oom_score_adj_floor: None,
     }
 }
 

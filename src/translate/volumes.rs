@@ -124,6 +124,7 @@ mod tests {
             hosts: String::new(),
             cpus: 1,
             memory_bytes: 1 << 30,
+            oom_score_adj_floor: None,
         };
         let facts = Facts {
             pod: &pod,

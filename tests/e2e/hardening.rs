@@ -123,3 +123,73 @@ fn a_container_killed_for_memory_is_reported_as_oomkilled_in_ps() {
     assert!(out.status.success(), "{}", stderr(&out));
     pod.assert_nothing_left();
 }
+
+/// Whether this process may lower OOM scores (CAP_SYS_RESOURCE, bit 24).
+fn can_lower_oom_scores() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    eff & (1 << 24) != 0
+}
+
+fn oom_score_adj_of(pid: i64) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn runtime_pid(id: &str) -> i64 {
+    let out = std::process::Command::new("runc")
+        .args(["state", id])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["pid"].as_i64().unwrap()
+}
+
+#[test]
+fn oom_scores_follow_the_pods_qos_and_the_supervisor_is_exempt_where_the_host_allows() {
+    let capable = can_lower_oom_scores();
+    // Without CAP_SYS_RESOURCE no score goes below podshim's own (this one's).
+    let own: i32 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let expect = |adj: i32| if capable { adj } else { adj.max(own) };
+
+    let guaranteed = Pod::new("oomadj", "guaranteed");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600'], resources: {limits: {cpu: 100m, memory: 64Mi}}}\n";
+    let out = guaranteed.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    assert_eq!(oom_score_adj_of(runtime_pid(&guaranteed.id(None))), expect(-998));
+    assert_eq!(oom_score_adj_of(runtime_pid(&guaranteed.id(Some("app")))), expect(-997));
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(guaranteed.pod_dir().join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let supervisor = state["supervisorPid"].as_i64().unwrap();
+    if capable {
+        assert_eq!(oom_score_adj_of(supervisor), -1000);
+    } else {
+        let log =
+            std::fs::read_to_string(guaranteed.pod_dir().join("supervisor.log")).unwrap();
+        assert!(log.contains("CAP_SYS_RESOURCE"), "{log}");
+    }
+
+    let best_effort = Pod::new("oomadj", "best-effort");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n";
+    let out = best_effort.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    assert_eq!(oom_score_adj_of(runtime_pid(&best_effort.id(Some("app")))), 1000);
+    for pod in [&guaranteed, &best_effort] {
+        let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        pod.assert_nothing_left();
+    }
+}
