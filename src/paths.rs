@@ -37,6 +37,11 @@ impl Paths {
         self.pods().join(pod_id)
     }
 
+    /// `<root>/runtimes`: what each runtime binary's `--version` said (checked once).
+    pub fn runtime_checks(&self) -> PathBuf {
+        self.root.join("runtimes")
+    }
+
     /// `<logs>/pods`: one directory per pod started, kept after `down`.
     pub fn pod_logs(&self) -> PathBuf {
         self.logs.join("pods")

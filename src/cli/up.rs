@@ -52,11 +52,15 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         (None, Some(dir)) => Source::Generated(std::path::absolute(dir)?),
         (None, None) => unreachable!("clap requires FILE or --from"),
     };
+    let runtime = global.runtime()?;
+    for warning in crate::runtime::advisories::check(&runtime.program, &paths.runtime_checks()) {
+        eprintln!("warning: {warning}");
+    }
     let opts = StartOptions {
         replace: args.replace,
         keep: args.keep,
         timeout: Duration::from_secs(args.timeout),
-        runtime: global.runtime()?,
+        runtime,
     };
     let started = match pod::start(&paths, &store, source, &opts) {
         Ok(started) => started,

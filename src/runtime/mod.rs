@@ -5,6 +5,7 @@
 //! them), or started without waiting ([`PendingRun`]) so that the supervisor's event
 //! loop, their one waiter, reaps them (ARCHITECTURE.md rule 3).
 
+pub mod advisories;
 pub mod args;
 mod cli;
 mod error;

@@ -167,18 +167,22 @@ fn oom_scores_follow_the_pods_qos_and_the_supervisor_is_exempt_where_the_host_al
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600'], resources: {limits: {cpu: 100m, memory: 64Mi}}}\n";
     let out = guaranteed.up(yaml, &[]);
     assert!(out.status.success(), "up: {}", stderr(&out));
-    assert_eq!(oom_score_adj_of(runtime_pid(&guaranteed.id(None))), expect(-998));
-    assert_eq!(oom_score_adj_of(runtime_pid(&guaranteed.id(Some("app")))), expect(-997));
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(guaranteed.pod_dir().join("state.json")).unwrap(),
-    )
-    .unwrap();
+    assert_eq!(
+        oom_score_adj_of(runtime_pid(&guaranteed.id(None))),
+        expect(-998)
+    );
+    assert_eq!(
+        oom_score_adj_of(runtime_pid(&guaranteed.id(Some("app")))),
+        expect(-997)
+    );
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(guaranteed.pod_dir().join("state.json")).unwrap())
+            .unwrap();
     let supervisor = state["supervisorPid"].as_i64().unwrap();
     if capable {
         assert_eq!(oom_score_adj_of(supervisor), -1000);
     } else {
-        let log =
-            std::fs::read_to_string(guaranteed.pod_dir().join("supervisor.log")).unwrap();
+        let log = std::fs::read_to_string(guaranteed.pod_dir().join("supervisor.log")).unwrap();
         assert!(log.contains("CAP_SYS_RESOURCE"), "{log}");
     }
 
@@ -186,10 +190,49 @@ fn oom_scores_follow_the_pods_qos_and_the_supervisor_is_exempt_where_the_host_al
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n";
     let out = best_effort.up(yaml, &[]);
     assert!(out.status.success(), "up: {}", stderr(&out));
-    assert_eq!(oom_score_adj_of(runtime_pid(&best_effort.id(Some("app")))), 1000);
+    assert_eq!(
+        oom_score_adj_of(runtime_pid(&best_effort.id(Some("app")))),
+        1000
+    );
     for pod in [&guaranteed, &best_effort] {
         let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
         assert!(out.status.success(), "{}", stderr(&out));
         pod.assert_nothing_left();
     }
+}
+
+#[test]
+fn up_warns_once_per_runtime_binary_of_the_cves_its_runc_release_predates() {
+    let mut pod = Pod::new("cve", "old-runc");
+    let wrapper = pod.tmp.path().join("old-runc");
+    let asked = pod.tmp.path().join("asked");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --version ]; then echo x >> '{}'; echo 'runc version 1.1.13'; exit 0; fi\nexec runc \"$@\"\n",
+            asked.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    pod.runtime = Some(wrapper.display().to_string());
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: runc 1.1.13 is older than the releases that fix CVE-2024-45310"),
+        "{err}"
+    );
+    assert!(err.contains("CVE-2025-31133, CVE-2025-52565, CVE-2025-52881"), "{err}");
+    assert!(!err.contains("CVE-2024-21626"), "1.1.13 has that fix: {err}");
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A second pod with the same binary: warned again, not asked again.
+    let out = pod.up(yaml, &[]);
+    assert!(stderr(&out).contains("CVE-2024-45310"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&asked).unwrap().lines().count(), 1);
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
 }
