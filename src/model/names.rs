@@ -148,13 +148,34 @@ impl PodKey {
     /// The pod's id: the infra container's id and the pod's key on disk,
     /// `<ns>_<name>`. Kubernetes names cannot contain `_`, so ids never collide.
     pub fn id(&self) -> String {
-        format!("{}_{}", self.namespace, self.name)
+        bounded_id(format!("{}_{}", self.namespace, self.name))
     }
 
     /// A workload container's id: `<ns>_<pod>_<container>`.
     pub fn container_id(&self, container: &DnsLabel) -> String {
-        format!("{}_{}_{}", self.namespace, self.name, container)
+        bounded_id(format!("{}_{}_{}", self.namespace, self.name, container))
     }
+}
+
+/// The longest id: ids name the pod directory, the runtime's state directory and
+/// cgroup, and the log directory `<id>_<uid>` (a uid is up to 128 characters), all
+/// of which must be file names (255 bytes), while Kubernetes allows a 253-character
+/// pod name in a 63-character namespace.
+pub const MAX_ID_LEN: usize = 100;
+
+/// `id` when it fits; else its first characters, `-` and 16 hex digits of its
+/// SHA-256, exactly [`MAX_ID_LEN`] long. Ids that fit are never that long with
+/// that ending unless they hash alike, so ids stay distinct, and the same pod
+/// always gets the same id (`down` finds it by name).
+fn bounded_id(id: String) -> String {
+    use sha2::{Digest, Sha256};
+    if id.len() <= MAX_ID_LEN {
+        return id;
+    }
+    let hash = hex::encode(&Sha256::digest(id.as_bytes())[..8]);
+    // Ids are ASCII (DNS names and `_`), so any byte index is a char boundary.
+    let keep = MAX_ID_LEN - 1 - hash.len();
+    format!("{}-{hash}", &id[..keep])
 }
 
 impl fmt::Display for PodKey {
@@ -222,6 +243,33 @@ mod tests {
             k.container_id(&DnsLabel::parse("c").unwrap()),
             "shop_web.v1_c"
         );
+    }
+
+    #[test]
+    fn long_names_get_bounded_distinct_stable_ids() {
+        let key = |ns: &str, name: &str| PodKey::parse(name, Some(ns)).unwrap();
+        let short = key("shop", "web");
+        assert_eq!(short.id(), "shop_web");
+        assert_eq!(
+            short.container_id(&DnsLabel::parse("app").unwrap()),
+            "shop_web_app"
+        );
+        let ns = "n".repeat(63);
+        let a = key(&ns, &format!("{}.x", "a".repeat(251)));
+        let b = key(&ns, &format!("{}.y", "a".repeat(251)));
+        for id in [a.id(), b.id()] {
+            assert_eq!(id.len(), MAX_ID_LEN, "{id}");
+            assert!(id.starts_with(&format!("{ns}_aaaa")), "{id}");
+        }
+        assert_ne!(a.id(), b.id(), "names that share a prefix stay apart");
+        assert_eq!(a.id(), a.clone().id(), "stable");
+        let c = DnsLabel::parse(&"c".repeat(63)).unwrap();
+        let cid = a.container_id(&c);
+        assert_eq!(cid.len(), MAX_ID_LEN);
+        assert_ne!(cid, a.id());
+        // Exactly the limit is kept as written.
+        let fits = key("n", &"f".repeat(MAX_ID_LEN - 2));
+        assert_eq!(fits.id(), format!("n_{}", "f".repeat(MAX_ID_LEN - 2)));
     }
 
     #[test]

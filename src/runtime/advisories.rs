@@ -116,29 +116,32 @@ impl Advisory {
     }
 }
 
-/// What `<runtime> --version` says, as warnings: one per advisory it is affected
-/// by. Only runc is known; other runtimes have their own lines of releases.
+/// The advisories `<runtime> --version` is affected by, and the version it gave.
+/// Only runc is known; other runtimes have their own lines of releases.
+fn affected(version_output: &str) -> Option<(&str, Vec<&'static Advisory>)> {
+    let first = version_output.lines().next()?;
+    let written = first.strip_prefix("runc version ")?.trim();
+    let v = Version::parse(written)?;
+    let hits: Vec<&Advisory> = RUNC.iter().filter(|a| a.affects(v)).collect();
+    (!hits.is_empty()).then_some((written, hits))
+}
+
+/// What `<runtime> --version` says, as one warning naming every CVE it predates.
 pub fn warnings(version_output: &str) -> Vec<String> {
-    let first = version_output.lines().next().unwrap_or_default();
-    let Some(written) = first.strip_prefix("runc version ") else {
+    let Some((written, hits)) = affected(version_output) else {
         return Vec::new();
     };
-    let Some(v) = Version::parse(written.trim()) else {
-        return Vec::new();
-    };
-    RUNC.iter()
-        .filter(|a| a.affects(v))
+    let each: Vec<String> = hits
+        .iter()
         .map(|a| {
             let fixes: Vec<String> = a.fixed.iter().map(|f| f.to_string()).collect();
-            format!(
-                "runc {} is older than the releases that fix {} ({}; fixed in {}): upgrade runc, unless your distribution backported the fix",
-                written.trim(),
-                a.cves,
-                a.what,
-                fixes.join(", ")
-            )
+            format!("{} (fixed in {}: {})", a.cves, fixes.join(", "), a.what)
         })
-        .collect()
+        .collect();
+    vec![format!(
+        "runc {written} is older than the releases that fix {}; upgrade runc, unless your distribution backported the fixes",
+        each.join("; ")
+    )]
 }
 
 /// How long `--version` may take; a runtime that hangs is not waited for.
@@ -220,19 +223,8 @@ fn version_output(program: &Path) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn cves(output: &str) -> Vec<String> {
-        warnings(output)
-            .iter()
-            .map(|w| {
-                w.split(" (")
-                    .next()
-                    .unwrap()
-                    .rsplit("fix ")
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
+    fn cves(output: &str) -> Vec<&'static str> {
+        affected(output).map_or_else(Vec::new, |(_, hits)| hits.iter().map(|a| a.cves).collect())
     }
 
     #[test]
@@ -275,15 +267,18 @@ mod tests {
         for (output, want) in rows {
             assert_eq!(cves(output), *want, "{output}");
         }
-        let w = &warnings("runc version 1.1.5+ds1\n")[0];
+        let w = warnings("runc version 1.1.13\n");
+        assert_eq!(w.len(), 1, "one line for all: {w:?}");
         assert!(
-            w.starts_with("runc 1.1.5+ds1 is older than the releases that fix CVE-2024-21626"),
-            "{w}"
+            w[0].starts_with("runc 1.1.13 is older than the releases that fix CVE-2024-45310 (fixed in 1.1.14, 1.2.0-rc.3: "),
+            "{w:?}"
         );
+        assert!(w[0].contains("; CVE-2025-31133, CVE-2025-52565, CVE-2025-52881 (fixed in 1.2.8, 1.3.3, 1.4.0-rc.3: "), "{w:?}");
         assert!(
-            w.contains("fixed in 1.1.12") && w.contains("backported"),
-            "{w}"
+            w[0].ends_with("unless your distribution backported the fixes"),
+            "{w:?}"
         );
+        assert_eq!(warnings("runc version 1.3.3\n"), Vec::<String>::new());
     }
 
     #[test]
@@ -299,8 +294,8 @@ mod tests {
         };
         crate::fsutil::write_atomic(&program, script("1.1.5").as_bytes(), 0o755).unwrap();
         let cache = tmp.path().join("cache");
-        assert_eq!(check(&program, &cache).len(), 3);
-        assert_eq!(check(&program, &cache).len(), 3);
+        assert_eq!(check(&program, &cache).len(), 1);
+        assert_eq!(check(&program, &cache).len(), 1);
         let count = || std::fs::read_to_string(&calls).unwrap().lines().count();
         assert_eq!(count(), 1, "asked once");
         // An upgrade replaces the binary (a new inode): asked again.

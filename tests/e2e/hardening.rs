@@ -224,8 +224,15 @@ fn up_warns_once_per_runtime_binary_of_the_cves_its_runc_release_predates() {
         err.contains("warning: runc 1.1.13 is older than the releases that fix CVE-2024-45310"),
         "{err}"
     );
-    assert!(err.contains("CVE-2025-31133, CVE-2025-52565, CVE-2025-52881"), "{err}");
-    assert!(!err.contains("CVE-2024-21626"), "1.1.13 has that fix: {err}");
+    assert!(
+        err.contains("CVE-2025-31133, CVE-2025-52565, CVE-2025-52881"),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning: runc").count(), 1, "one line: {err}");
+    assert!(
+        !err.contains("CVE-2024-21626"),
+        "1.1.13 has that fix: {err}"
+    );
     let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     // A second pod with the same binary: warned again, not asked again.
@@ -235,4 +242,38 @@ fn up_warns_once_per_runtime_binary_of_the_cves_its_runc_release_predates() {
     let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     pod.assert_nothing_left();
+}
+
+#[test]
+fn a_pod_named_with_kubernetes_253_characters_runs_logs_and_goes_down() {
+    // Kubernetes allows 253 (a DNS subdomain); the infra's id, the pod directory
+    // and the log directory `<id>_<uid>` must still be file names (255 bytes).
+    let long = format!("{}.{}", "a".repeat(126), "b".repeat(126));
+    assert_eq!(long.len(), 253);
+    let pod = Pod::new("longname", &long);
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}', uid: 0c2b5e1c-1111-4222-8333-444455556666}\nspec:\n  containers:\n    - {name: a-container-name-of-the-sixty-three-characters-kubernetes-allow, image: localhost/busybox:latest, command: [sh, -c, 'echo started; exec sleep 600']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let c = "a-container-name-of-the-sixty-three-characters-kubernetes-allow";
+    pod.wait_until("the log", Duration::from_secs(10), |p| {
+        p.logs(c).contains("started")
+    });
+    let out = pod.run(&["exec", &pod.key(), "-c", c, "--", "hostname"]);
+    // The kubelet's hostname: the name cut to 63 characters, no trailing '.'/'-'.
+    assert_eq!(stdout(&out).trim(), "a".repeat(63), "{}", stderr(&out));
+    let table = stdout(&pod.run(&["ps"]));
+    assert!(table.contains(&pod.key()), "{table}");
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(pod.logs(c).contains("started"), "logs are kept after down");
+    let left: Vec<String> = runc_ids()
+        .into_iter()
+        .filter(|i| i.contains("longname"))
+        .filter(|i| i.contains(&pod.ns))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        mounts_under(pod.tmp.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
 }
