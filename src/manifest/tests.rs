@@ -1327,6 +1327,7 @@ fn image_references_are_parsed_when_the_manifest_is() {
 fn quantities_above_2_pow_63_minus_1_are_refused() {
     for (q, why) in [
         ("16Ei", "must be less than or equal to 9223372036854775807"),
+        ("9Ei", "must be less than or equal to 9223372036854775807"),
         (
             "18446744073814409216",
             "must be less than or equal to 9223372036854775807",
