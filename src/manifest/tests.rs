@@ -1545,3 +1545,222 @@ fn projected_names_the_atomic_writer_uses_are_refused() {
         "spec.volumes[0].downwardAPI.items[0].path: Invalid value: \"..data\": must not start with '..'",
     );
 }
+
+// --- seccomp and AppArmor ------------------------------------------------------------
+
+/// The one container's seccomp and AppArmor settings of a pod with `annotations`
+/// (indented 4), pod `securityContext` lines (indented 4) and container
+/// `securityContext` lines (indented 6).
+fn profiles(
+    annotations: &str,
+    pod_sc: &str,
+    container_sc: &str,
+) -> (
+    crate::model::SeccompProfile,
+    Option<crate::model::AppArmor>,
+) {
+    let m = ok(&profiles_pod(annotations, pod_sc, container_sc));
+    let sc = &m.pod.spec.containers[0].security;
+    (sc.seccomp.clone(), sc.apparmor.clone())
+}
+
+fn profiles_pod(annotations: &str, pod_sc: &str, container_sc: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\n    note: hello\n{annotations}spec:\n  securityContext:\n    runAsGroup: 0\n{pod_sc}  containers:\n  - name: web\n    image: nginx\n    securityContext:\n      runAsGroup: 0\n{container_sc}"
+    )
+}
+
+#[test]
+fn seccomp_profiles_come_from_the_container_then_its_annotation_then_the_pod() {
+    use crate::model::SeccompProfile::*;
+    let local = |path: &str, field: &str| Localhost {
+        path: crate::model::RelPath::parse(path).unwrap(),
+        field: field.into(),
+    };
+    let pod_ann = "    seccomp.security.alpha.kubernetes.io/pod: ";
+    let c_ann = "    container.seccomp.security.alpha.kubernetes.io/web: ";
+    let rows = [
+        ("", "", "", Unconfined),
+        ("", "    seccompProfile: {type: RuntimeDefault}\n", "", RuntimeDefault),
+        (
+            "",
+            "    seccompProfile: {type: RuntimeDefault}\n",
+            "      seccompProfile: {type: Unconfined}\n",
+            Unconfined,
+        ),
+        (
+            "",
+            "",
+            "      seccompProfile: {type: Localhost, localhostProfile: profiles/a.json}\n",
+            local(
+                "profiles/a.json",
+                "spec.containers[0].securityContext.seccompProfile.localhostProfile",
+            ),
+        ),
+        (&format!("{pod_ann}runtime/default\n"), "", "", RuntimeDefault),
+        (&format!("{pod_ann}docker/default\n"), "", "", RuntimeDefault),
+        (
+            &format!("{pod_ann}unconfined\n{c_ann}localhost/x.json\n"),
+            "",
+            "",
+            local(
+                "x.json",
+                "metadata.annotations[container.seccomp.security.alpha.kubernetes.io/web]",
+            ),
+        ),
+        (
+            &format!("{c_ann}unconfined\n"),
+            "    seccompProfile: {type: RuntimeDefault}\n",
+            "",
+            Unconfined,
+        ),
+    ];
+    for (ann, pod_sc, c_sc, want) in rows {
+        assert_eq!(profiles(ann, pod_sc, c_sc).0, want, "{ann}{pod_sc}{c_sc}");
+    }
+}
+
+#[test]
+fn apparmor_profiles_come_from_the_container_then_its_annotation_then_the_pod() {
+    use crate::model::{AppArmor, AppArmorProfile::*};
+    let c_ann = "    container.apparmor.security.beta.kubernetes.io/web: ";
+    let rows = [
+        ("", "", "", None),
+        (
+            "",
+            "    appArmorProfile: {type: RuntimeDefault}\n",
+            "",
+            Some((RuntimeDefault, "spec.securityContext.appArmorProfile")),
+        ),
+        (
+            "",
+            "    appArmorProfile: {type: RuntimeDefault}\n",
+            "      appArmorProfile: {type: Localhost, localhostProfile: k8s-deny-write}\n",
+            Some((
+                Localhost("k8s-deny-write".into()),
+                "spec.containers[0].securityContext.appArmorProfile",
+            )),
+        ),
+        (
+            &format!("{c_ann}unconfined\n"),
+            "    appArmorProfile: {type: RuntimeDefault}\n",
+            "",
+            Some((
+                Unconfined,
+                "metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]",
+            )),
+        ),
+        (
+            &format!("{c_ann}localhost/p\n"),
+            "",
+            "",
+            Some((
+                Localhost("p".into()),
+                "metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]",
+            )),
+        ),
+    ];
+    for (ann, pod_sc, c_sc, want) in rows {
+        let want = want.map(|(profile, field)| AppArmor {
+            profile,
+            field: field.into(),
+        });
+        assert_eq!(profiles(ann, pod_sc, c_sc).1, want, "{ann}{pod_sc}{c_sc}");
+    }
+}
+
+#[test]
+fn bad_seccomp_and_apparmor_settings_are_refused_with_their_field_paths() {
+    let c = "spec.containers[0].securityContext";
+    let rows = [
+        (
+            "",
+            "",
+            "      seccompProfile: {type: Localhost}\n",
+            format!("{c}.seccompProfile.localhostProfile: Required value: must be set when seccomp type is Localhost"),
+        ),
+        (
+            "",
+            "",
+            "      seccompProfile: {type: Localhost, localhostProfile: ../../etc/x.json}\n",
+            format!("{c}.seccompProfile.localhostProfile: Invalid value: \"../../etc/x.json\": must not contain '..'"),
+        ),
+        (
+            "",
+            "    seccompProfile: {type: Localhost, localhostProfile: /etc/x.json}\n",
+            "",
+            "spec.securityContext.seccompProfile.localhostProfile: Invalid value: \"/etc/x.json\": must be a relative path".into(),
+        ),
+        (
+            "",
+            "",
+            "      seccompProfile: {type: Strict}\n",
+            format!("{c}.seccompProfile.type: Unsupported value: \"Strict\": supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""),
+        ),
+        (
+            "",
+            "",
+            "      seccompProfile: {type: RuntimeDefault, localhostProfile: a.json}\n",
+            format!("{c}.seccompProfile.localhostProfile: Invalid value: \"a.json\": can only be set when seccomp type is Localhost"),
+        ),
+        (
+            "    seccomp.security.alpha.kubernetes.io/pod: strict\n",
+            "",
+            "",
+            "metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: Invalid value: \"strict\": must be a valid seccomp profile".into(),
+        ),
+        (
+            "    seccomp.security.alpha.kubernetes.io/pod: localhost/../x.json\n",
+            "",
+            "",
+            "metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: Invalid value: \"../x.json\": must not contain '..'".into(),
+        ),
+        (
+            "    seccomp.security.alpha.kubernetes.io/pod: unconfined\n",
+            "    seccompProfile: {type: RuntimeDefault}\n",
+            "",
+            "spec.securityContext.seccompProfile.type: Forbidden: seccomp type in annotation and field must match".into(),
+        ),
+        (
+            "",
+            "",
+            "      appArmorProfile: {type: Localhost}\n",
+            format!("{c}.appArmorProfile.localhostProfile: Required value: must be set when AppArmor type is Localhost"),
+        ),
+        (
+            "",
+            "    appArmorProfile: {type: Enforce}\n",
+            "",
+            "spec.securityContext.appArmorProfile.type: Unsupported value: \"Enforce\": supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\"".into(),
+        ),
+        (
+            "    container.apparmor.security.beta.kubernetes.io/web: enforce\n",
+            "",
+            "",
+            "metadata.annotations[container.apparmor.security.beta.kubernetes.io/web]: Invalid value: \"enforce\": invalid AppArmor profile name".into(),
+        ),
+        (
+            "    container.apparmor.security.beta.kubernetes.io/nope: unconfined\n",
+            "",
+            "",
+            "metadata.annotations[container.apparmor.security.beta.kubernetes.io/nope]: Invalid value: \"nope\": container not found".into(),
+        ),
+        (
+            "    container.apparmor.security.beta.kubernetes.io/web: unconfined\n",
+            "",
+            "      appArmorProfile: {type: RuntimeDefault}\n",
+            format!("{c}.appArmorProfile.type: Forbidden: apparmor type in annotation and field must match"),
+        ),
+    ];
+    for (ann, pod_sc, c_sc, want) in rows {
+        let text = profiles_pod(ann, pod_sc, c_sc);
+        let errors: Vec<String> = errors(&text)
+            .into_iter()
+            .map(|e| e.trim().to_string())
+            .collect();
+        assert!(
+            errors.iter().any(|e| e.ends_with(&want)),
+            "{ann}{pod_sc}{c_sc}\nwant {want}\ngot {errors:#?}"
+        );
+    }
+}

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1 as k8s;
 use super::defaults;
 use crate::image::ImageRef;
 use crate::model::{
-    self, AbsPath, CapabilityName, ContainerKind, ContainerPort, ContainerSecurity, DnsConfig,
+    self, AbsPath, AppArmor, AppArmorProfile, SeccompProfile, CapabilityName, ContainerKind, ContainerPort, ContainerSecurity, DnsConfig,
     DnsLabel, DnsPolicy, DnsSubdomain, DownwardItem, DownwardValue, EnvValue, FieldRef, FileMode,
     HostAlias, HostPathType, Id, ImageName, KeyFile, MountPropagation, PodKey, PodUid, Protocol,
     PullPolicy, Quantity, RelPath, ResourceField, ResourceRef, Resources, RestartPolicy,
@@ -420,7 +420,13 @@ pub(crate) fn pod(pod: &k8s::Pod, refs: &Refs<'_>) -> Lowered {
             errs.required("spec");
             None
         }
-        Some(spec) => pod_spec(&mut errs, &mut warnings, spec, refs),
+        Some(spec) => pod_spec(
+            &mut errs,
+            &mut warnings,
+            spec,
+            refs,
+            meta.annotations.as_ref().unwrap_or(&BTreeMap::new()),
+        ),
     };
     let lowered = match (name, namespace, spec) {
         (Some(name), Some(namespace), Some(spec)) if errs.0.is_empty() => {
@@ -454,6 +460,7 @@ fn pod_spec(
     warnings: &mut Vec<String>,
     spec: &k8s::PodSpec,
     refs: &Refs<'_>,
+    annotations: &BTreeMap<String, String>,
 ) -> Option<model::PodSpec> {
     let restart_policy = errs
         .one_of(
@@ -499,6 +506,8 @@ fn pod_spec(
     let mut pod_non_root = None;
     let mut supplemental_groups = Vec::new();
     let mut sysctls = Vec::new();
+    let (pod_seccomp, pod_apparmor) =
+        pod_profiles(errs, spec.security_context.as_ref(), annotations);
     if let Some(sc) = &spec.security_context {
         pod_user = id_range(errs, "spec.securityContext.runAsUser", sc.run_as_user);
         pod_group = id_range(errs, "spec.securityContext.runAsGroup", sc.run_as_group);
@@ -562,10 +571,14 @@ fn pod_spec(
         ),
         ("spec.containers", spec.containers.as_slice(), false),
     ];
+    apparmor_annotations_name_containers(errs, annotations, &all);
     let pod_sc = PodSecurityDefaults {
         run_as_user: pod_user,
         run_as_group: pod_group,
         run_as_non_root: pod_non_root,
+        seccomp: pod_seccomp,
+        apparmor: pod_apparmor,
+        annotations: annotations.clone(),
     };
     let mut containers = Vec::new();
     for (field, list, init) in groups {
@@ -1064,6 +1077,10 @@ struct PodSecurityDefaults {
     run_as_user: Option<Id>,
     run_as_group: Option<Id>,
     run_as_non_root: Option<bool>,
+    seccomp: Option<SeccompProfile>,
+    apparmor: Option<AppArmor>,
+    /// The pod's annotations: the legacy per-container profile annotations.
+    annotations: BTreeMap<String, String>,
 }
 
 struct ContainerCtx<'a> {
@@ -1319,6 +1336,9 @@ fn security(
         ..Default::default()
     };
     let mut user_field = "spec.securityContext.runAsUser".to_string();
+    let (seccomp, apparmor) = container_profiles(errs, base, c, pod);
+    out.seccomp = seccomp;
+    out.apparmor = apparmor;
     if let Some(sc) = &c.security_context {
         let user_path = format!("{base}.securityContext.runAsUser");
         if sc.run_as_user.is_some() {
@@ -1838,4 +1858,258 @@ fn resource_field_ref(
         None => Quantity::ONE,
     };
     Some((field?, divisor))
+}
+
+// --- seccomp and AppArmor ------------------------------------------------------------
+//
+// The fields (`seccompProfile`, `appArmorProfile`, pod and container level) are
+// validated as validateSeccompProfileField / validateAppArmorProfileField do; the
+// legacy annotations (`seccomp.security.alpha.kubernetes.io/pod`,
+// `container.seccomp.security.alpha.kubernetes.io/<name>`,
+// `container.apparmor.security.beta.kubernetes.io/<name>`) as
+// ValidateSeccompProfile / ValidateAppArmorProfileFormat do, and must agree with a
+// field set beside them (validateSeccompAnnotationsAndFieldsMatch and its AppArmor
+// twin). A container's own setting wins over the pod's; an annotation stands for
+// its field when the field is unset (the API server's version-skew sync).
+
+const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
+const SECCOMP_CONTAINER_ANNOTATION: &str = "container.seccomp.security.alpha.kubernetes.io/";
+const APPARMOR_CONTAINER_ANNOTATION: &str = "container.apparmor.security.beta.kubernetes.io/";
+const PROFILE_TYPES: &[&str] = &["Localhost", "RuntimeDefault", "Unconfined"];
+
+fn annotation_path(key: &str) -> String {
+    format!("metadata.annotations[{key}]")
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum ProfileType {
+    Localhost,
+    RuntimeDefault,
+    Unconfined,
+}
+
+fn profile_type(errs: &mut Errs, path: &str, written: &str) -> Option<ProfileType> {
+    errs.one_of(path, Some(written), PROFILE_TYPES, |t| match t {
+        "Localhost" => Some(ProfileType::Localhost),
+        "RuntimeDefault" => Some(ProfileType::RuntimeDefault),
+        "Unconfined" => Some(ProfileType::Unconfined),
+        _ => None,
+    })
+}
+
+fn seccomp_field(errs: &mut Errs, path: &str, p: &k8s::SeccompProfile) -> Option<SeccompProfile> {
+    let local_path = format!("{path}.localhostProfile");
+    let typ = profile_type(errs, &format!("{path}.type"), &p.type_)?;
+    match (typ, p.localhost_profile.as_deref()) {
+        (ProfileType::Localhost, None) => {
+            errs.required_because(local_path, "must be set when seccomp type is Localhost");
+            None
+        }
+        (ProfileType::Localhost, Some(file)) => Some(SeccompProfile::Localhost {
+            path: descending_path(errs, &local_path, file)?,
+            field: local_path,
+        }),
+        (_, Some(file)) => {
+            errs.invalid_str(
+                local_path,
+                file,
+                "can only be set when seccomp type is Localhost",
+            );
+            None
+        }
+        (ProfileType::RuntimeDefault, None) => Some(SeccompProfile::RuntimeDefault),
+        (ProfileType::Unconfined, None) => Some(SeccompProfile::Unconfined),
+    }
+}
+
+fn seccomp_annotation(errs: &mut Errs, key: &str, value: &str) -> Option<SeccompProfile> {
+    let path = annotation_path(key);
+    match value {
+        "runtime/default" | "docker/default" => Some(SeccompProfile::RuntimeDefault),
+        "unconfined" => Some(SeccompProfile::Unconfined),
+        _ => match value.strip_prefix("localhost/") {
+            Some(file) => Some(SeccompProfile::Localhost {
+                path: descending_path(errs, &path, file)?,
+                field: path,
+            }),
+            None => {
+                errs.invalid_str(path, value, "must be a valid seccomp profile");
+                None
+            }
+        },
+    }
+}
+
+/// A field's profile, else its annotation's; a field and annotation that disagree
+/// are an error on the field.
+fn seccomp_setting(
+    errs: &mut Errs,
+    path: &str,
+    field: Option<&k8s::SeccompProfile>,
+    key: &str,
+    annotation: Option<&String>,
+) -> Option<SeccompProfile> {
+    let from_annotation = annotation.and_then(|v| seccomp_annotation(errs, key, v));
+    let Some(field) = field else {
+        return from_annotation;
+    };
+    let from_field = seccomp_field(errs, path, field)?;
+    if let Some(written) = annotation {
+        let same_type = match &from_field {
+            SeccompProfile::Unconfined => written == "unconfined",
+            SeccompProfile::RuntimeDefault => {
+                written == "runtime/default" || written == "docker/default"
+            }
+            SeccompProfile::Localhost { .. } => written.starts_with("localhost/"),
+        };
+        if !same_type {
+            errs.forbidden(
+                format!("{path}.type"),
+                "seccomp type in annotation and field must match",
+            );
+        } else if let SeccompProfile::Localhost { path: file, .. } = &from_field
+            && written.strip_prefix("localhost/") != Some(file.as_str())
+        {
+            errs.forbidden(
+                format!("{path}.localhostProfile"),
+                "seccomp profile in annotation and field must match",
+            );
+        }
+    }
+    Some(from_field)
+}
+
+fn apparmor_field(errs: &mut Errs, path: &str, p: &k8s::AppArmorProfile) -> Option<AppArmor> {
+    let local_path = format!("{path}.localhostProfile");
+    let typ = profile_type(errs, &format!("{path}.type"), &p.type_)?;
+    let profile = match (typ, p.localhost_profile.as_deref()) {
+        (ProfileType::Localhost, None | Some("")) => {
+            errs.required_because(local_path, "must be set when AppArmor type is Localhost");
+            return None;
+        }
+        (ProfileType::Localhost, Some(name)) => {
+            if name.trim() != name {
+                errs.invalid_str(local_path, name, "must not be padded with whitespace");
+                return None;
+            }
+            if name.len() > 4095 {
+                errs.invalid_str(local_path, name, "must be no more than 4095 characters");
+                return None;
+            }
+            AppArmorProfile::Localhost(name.to_string())
+        }
+        (_, Some(name)) => {
+            errs.invalid_str(
+                local_path,
+                name,
+                "can only be set when AppArmor type is Localhost",
+            );
+            return None;
+        }
+        (ProfileType::RuntimeDefault, None) => AppArmorProfile::RuntimeDefault,
+        (ProfileType::Unconfined, None) => AppArmorProfile::Unconfined,
+    };
+    Some(AppArmor {
+        profile,
+        field: path.to_string(),
+    })
+}
+
+fn apparmor_annotation(errs: &mut Errs, key: &str, value: &str) -> Option<AppArmor> {
+    let field = annotation_path(key);
+    let profile = match value {
+        "runtime/default" => AppArmorProfile::RuntimeDefault,
+        "unconfined" => AppArmorProfile::Unconfined,
+        _ => match value.strip_prefix("localhost/") {
+            Some(name) if !name.is_empty() => AppArmorProfile::Localhost(name.to_string()),
+            _ => {
+                errs.invalid_str(field, value, "invalid AppArmor profile name");
+                return None;
+            }
+        },
+    };
+    Some(AppArmor { profile, field })
+}
+
+/// The pod-level seccomp and AppArmor profiles (there is no pod-level AppArmor
+/// annotation).
+fn pod_profiles(
+    errs: &mut Errs,
+    sc: Option<&k8s::PodSecurityContext>,
+    annotations: &BTreeMap<String, String>,
+) -> (Option<SeccompProfile>, Option<AppArmor>) {
+    let path = "spec.securityContext";
+    let seccomp = seccomp_setting(
+        errs,
+        &format!("{path}.seccompProfile"),
+        sc.and_then(|sc| sc.seccomp_profile.as_ref()),
+        SECCOMP_POD_ANNOTATION,
+        annotations.get(SECCOMP_POD_ANNOTATION),
+    );
+    let apparmor = sc
+        .and_then(|sc| sc.app_armor_profile.as_ref())
+        .and_then(|p| apparmor_field(errs, &format!("{path}.appArmorProfile"), p));
+    (seccomp, apparmor)
+}
+
+/// A container's own profiles (field, else annotation), else the pod's.
+fn container_profiles(
+    errs: &mut Errs,
+    base: &str,
+    c: &k8s::Container,
+    pod: &PodSecurityDefaults,
+) -> (SeccompProfile, Option<AppArmor>) {
+    let sc = c.security_context.as_ref();
+    let key = format!("{SECCOMP_CONTAINER_ANNOTATION}{}", c.name);
+    let seccomp = seccomp_setting(
+        errs,
+        &format!("{base}.securityContext.seccompProfile"),
+        sc.and_then(|sc| sc.seccomp_profile.as_ref()),
+        &key,
+        pod.annotations.get(&key),
+    )
+    .or_else(|| pod.seccomp.clone())
+    .unwrap_or_default();
+
+    let key = format!("{APPARMOR_CONTAINER_ANNOTATION}{}", c.name);
+    let path = format!("{base}.securityContext.appArmorProfile");
+    let annotation = pod
+        .annotations
+        .get(&key)
+        .and_then(|v| apparmor_annotation(errs, &key, v));
+    let field = sc
+        .and_then(|sc| sc.app_armor_profile.as_ref())
+        .and_then(|p| apparmor_field(errs, &path, p));
+    if let (Some(f), Some(a)) = (&field, &annotation) {
+        match (&f.profile, &a.profile) {
+            (AppArmorProfile::Localhost(x), AppArmorProfile::Localhost(y)) if x != y => errs
+                .forbidden(
+                    format!("{path}.localhostProfile"),
+                    "apparmor profile in annotation and field must match",
+                ),
+            (x, y) if std::mem::discriminant(x) != std::mem::discriminant(y) => errs.forbidden(
+                format!("{path}.type"),
+                "apparmor type in annotation and field must match",
+            ),
+            _ => {}
+        }
+    }
+    let apparmor = field.or(annotation).or_else(|| pod.apparmor.clone());
+    (seccomp, apparmor)
+}
+
+/// A per-container AppArmor annotation must name a container of the pod
+/// (ValidateAppArmorProfileAnnotations: "container not found").
+fn apparmor_annotations_name_containers(
+    errs: &mut Errs,
+    annotations: &BTreeMap<String, String>,
+    all: &[&k8s::Container],
+) {
+    for key in annotations.keys() {
+        if let Some(name) = key.strip_prefix(APPARMOR_CONTAINER_ANNOTATION)
+            && !all.iter().any(|c| c.name == name)
+        {
+            errs.invalid_str(annotation_path(key), name, "container not found");
+        }
+    }
 }

@@ -274,6 +274,47 @@ pub struct ContainerSecurity {
     /// In the order written; `drop` applies before `add`.
     pub capabilities_add: Vec<CapabilityName>,
     pub capabilities_drop: Vec<CapabilityName>,
+    /// The container's `seccompProfile`, else its legacy annotation, else the pod's
+    /// field, else the pod's annotation (the precedence of the kubelet's
+    /// `getSeccompProfile` and the API server's annotation/field sync); unset is
+    /// Unconfined (the kubelet's `--seccomp-default` is off by default).
+    pub seccomp: SeccompProfile,
+    /// The container's `appArmorProfile`, else its legacy annotation, else the
+    /// pod's; `None` when nothing asks for one (then the runtime's default applies
+    /// where the host has AppArmor, and nothing is required where it has none).
+    pub apparmor: Option<AppArmor>,
+}
+
+/// A seccomp profile as Kubernetes names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum SeccompProfile {
+    #[default]
+    Unconfined,
+    /// The runtime's default profile (containerd's, filtered by the container's
+    /// capabilities and the architecture).
+    RuntimeDefault,
+    /// A profile file under the seccomp profile root (`--seccomp-profile-root`,
+    /// the kubelet's `/var/lib/kubelet/seccomp`).
+    Localhost {
+        path: RelPath,
+        /// The field (or annotation) it was given in, for errors about the file.
+        field: String,
+    },
+}
+
+/// An AppArmor profile and the field (or annotation) that asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppArmor {
+    pub profile: AppArmorProfile,
+    pub field: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppArmorProfile {
+    Unconfined,
+    RuntimeDefault,
+    /// A profile loaded on the host, by name.
+    Localhost(String),
 }
 
 /// A capability as Kubernetes spells it (`NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`).
