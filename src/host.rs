@@ -1,6 +1,13 @@
 //! Facts about this host that a pod's configuration depends on, read once per run.
 
-use crate::translate::HostInfo;
+use std::collections::{BTreeSet, HashSet};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use oci_spec::runtime::{Capability, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceType};
+
+use crate::translate::capabilities::from_bitmap;
+use crate::translate::{HostInfo, HostSecurity};
 
 fn read_or_empty(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
@@ -57,7 +64,106 @@ pub fn read() -> HostInfo {
             .unwrap_or(1),
         memory_bytes: memory_bytes(),
         oom_score_adj_floor: oom_score_adj_floor(),
+        security: security(),
     }
+}
+
+fn security() -> HostSecurity {
+    HostSecurity {
+        capabilities: current_capabilities(&read_or_empty("/proc/self/status")),
+        devices: host_devices(Path::new("/dev")),
+        arch: std::env::consts::ARCH.to_string(),
+        apparmor: apparmor(),
+    }
+}
+
+/// The capabilities this process holds: `CapEff` (containerd's cap.Current),
+/// within `CapBnd` (nothing outside the bounding set can be given on).
+fn current_capabilities(status: &str) -> HashSet<Capability> {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(from_bitmap)
+            .unwrap_or_default()
+    };
+    let bounding = field("CapBnd:");
+    field("CapEff:")
+        .into_iter()
+        .filter(|c| bounding.contains(c))
+        .collect()
+}
+
+/// The device nodes under `dir`, as containerd's HostDevices finds them: every
+/// character and block device, recursively, except under pts, shm, fd, mqueue and
+/// the LXC/LXD/udev private directories, and except /dev/console (the runtime
+/// makes its own). Symlinks are not followed. Sorted by path, so that a plan is
+/// the same from run to run.
+fn host_devices(dir: &Path) -> Vec<LinuxDevice> {
+    let mut out = Vec::new();
+    collect_devices(dir, &mut out);
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    out
+}
+
+fn collect_devices(dir: &Path, out: &mut Vec<LinuxDevice>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let path = entry.path();
+        // symlink_metadata: never follow a link out of /dev.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            let skip = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
+            if !skip.iter().any(|s| name == *s) {
+                collect_devices(&path, out);
+            }
+            continue;
+        }
+        if name == "console" {
+            continue;
+        }
+        let typ = if ft.is_char_device() {
+            LinuxDeviceType::C
+        } else if ft.is_block_device() {
+            LinuxDeviceType::B
+        } else {
+            continue;
+        };
+        let rdev = meta.rdev();
+        if let Ok(dev) = LinuxDeviceBuilder::default()
+            .path(path)
+            .typ(typ)
+            .major(nix::sys::stat::major(rdev) as i64)
+            .minor(nix::sys::stat::minor(rdev) as i64)
+            .file_mode(meta.mode() & 0o7777)
+            .uid(meta.uid())
+            .gid(meta.gid())
+            .build()
+        {
+            out.push(dev);
+        }
+    }
+}
+
+/// `None` when the kernel has no AppArmor enabled (the kubelet's
+/// IsAppArmorEnabled reads the same file), else the loaded profiles' names
+/// (`/sys/kernel/security/apparmor/profiles`: `name (mode)` lines).
+fn apparmor() -> Option<BTreeSet<String>> {
+    if read_or_empty("/sys/module/apparmor/parameters/enabled").trim() != "Y" {
+        return None;
+    }
+    Some(
+        read_or_empty("/sys/kernel/security/apparmor/profiles")
+            .lines()
+            .filter_map(|l| l.rsplit_once(" (").map(|(name, _)| name.to_string()))
+            .collect(),
+    )
 }
 
 /// Lowering an OOM score takes CAP_SYS_RESOURCE (proc(5), oom_score_adj); without
@@ -78,4 +184,31 @@ fn oom_score_adj_floor() -> Option<i32> {
         .parse()
         .ok()
         .or(Some(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_capabilities_are_the_effective_ones_within_the_bounding_set() {
+        let status = "Name:\tx\nCapEff:\t000001ffffffffff\nCapBnd:\t000001fffeffffff\n";
+        let caps = current_capabilities(status);
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.contains(&Capability::SysResource));
+        assert!(current_capabilities("CapBnd:\t000001ffffffffff\n").is_empty());
+    }
+
+    #[test]
+    fn host_devices_are_device_nodes_only_sorted_and_links_are_not_followed() {
+        let devs = host_devices(Path::new("/dev"));
+        let null = devs
+            .iter()
+            .find(|d| d.path() == Path::new("/dev/null"))
+            .expect("/dev/null");
+        assert_eq!((null.major(), null.minor()), (1, 3));
+        assert!(devs.iter().all(|d| !d.path().starts_with("/dev/pts")));
+        assert!(devs.iter().all(|d| d.path() != Path::new("/dev/console")));
+        assert!(devs.windows(2).all(|w| w[0].path() <= w[1].path()));
+    }
 }

@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+use oci_spec::runtime::{LinuxDeviceBuilder, LinuxDeviceType};
 use podshim::image::{ImageRef, StoredImage};
 use podshim::paths::PodPaths;
-use podshim::translate::{self, HostInfo, ImageInfo, PlanInput, render_config};
+use podshim::translate::{self, HostInfo, HostSecurity, ImageInfo, PlanInput, render_config};
 use podshim::{bundle, manifest, run_plan};
 
 fn repo() -> PathBuf {
@@ -38,6 +39,30 @@ fn host() -> HostInfo {
         cpus: 4,
         memory_bytes: 8 << 30,
         oom_score_adj_floor: None,
+        security: host_security(),
+    }
+}
+
+/// A host like the development machine: every capability but CAP_SYS_RESOURCE,
+/// x86_64, no AppArmor, two device nodes (what privileged containers get).
+fn host_security() -> HostSecurity {
+    let dev = |path: &str, major: i64, minor: i64| {
+        LinuxDeviceBuilder::default()
+            .path(path)
+            .typ(LinuxDeviceType::C)
+            .major(major)
+            .minor(minor)
+            .file_mode(0o666u32)
+            .uid(0u32)
+            .gid(0u32)
+            .build()
+            .unwrap()
+    };
+    HostSecurity {
+        capabilities: podshim::translate::capabilities::from_bitmap("000001fffeffffff"),
+        devices: vec![dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5)],
+        arch: "x86_64".into(),
+        apparmor: None,
     }
 }
 
@@ -77,6 +102,21 @@ fn stored_images() -> BTreeMap<String, StoredImage> {
     [(image.name, stored)].into()
 }
 
+/// The Localhost seccomp profiles of an example: `bundles/<example>/seccomp/`
+/// is its profile root (as `--seccomp-profile-root` would be).
+fn golden_seccomp_profiles(example: &str) -> BTreeMap<String, String> {
+    let root = repo().join("bundles").join(example).join("seccomp");
+    let mut files = Vec::new();
+    collect_files(&root, &root, &mut files);
+    files
+        .into_iter()
+        .map(|rel| {
+            let text = std::fs::read_to_string(root.join(&rel)).unwrap();
+            (rel.display().to_string(), text)
+        })
+        .collect()
+}
+
 fn examples() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(repo().join("bundles"))
         .unwrap()
@@ -105,6 +145,7 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
         paths: &paths,
         host: &host,
         pod_ip: None,
+        seccomp_profiles: &golden_seccomp_profiles(example),
     })
     .unwrap_or_else(|e| panic!("{example}: {e}"));
     let run = bundle::layout(&plan, &stored_images(), &base).unwrap();

@@ -197,11 +197,15 @@ pub fn resolve(
 /// only a regular file of at most `max` bytes.
 pub fn read_in_root(rootfs: &Path, path: &[&str], max: u64) -> Result<Option<Vec<u8>>, String> {
     let shown_path = format!("/{}", path.join("/"));
-    let resolved = match resolve(rootfs, path, &Scope::InRoot, None) {
-        Ok(r) => r,
-        Err(ResolveError::NotFound(_)) => return Ok(None),
-        Err(e) => return Err(format!("{shown_path}: {e}")),
-    };
+    match resolve(rootfs, path, &Scope::InRoot, None) {
+        Ok(r) => read_resolved(r, &shown_path, max).map(Some),
+        Err(ResolveError::NotFound(_)) => Ok(None),
+        Err(e) => Err(format!("{shown_path}: {e}")),
+    }
+}
+
+/// Reads the regular file `resolved` (at most `max` bytes); `shown_path` names it.
+pub fn read_resolved(resolved: Resolved, shown_path: &str, max: u64) -> Result<Vec<u8>, String> {
     if resolved.is_dir {
         return Err(format!("{shown_path}: is a directory"));
     }
@@ -217,14 +221,12 @@ pub fn read_in_root(rootfs: &Path, path: &[&str], max: u64) -> Result<Option<Vec
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(format!("/proc/self/fd/{}", resolved.fd.as_raw_fd()))
         .map_err(|e| format!("{shown_path}: {e}"))?;
-    crate::fsutil::read_bounded(file, max)
-        .map(Some)
-        .map_err(|e| match e {
-            crate::fsutil::ReadError::TooLarge => {
-                format!("{shown_path} is larger than {max} bytes")
-            }
-            crate::fsutil::ReadError::Io(e) => format!("{shown_path}: {e}"),
-        })
+    crate::fsutil::read_bounded(file, max).map_err(|e| match e {
+        crate::fsutil::ReadError::TooLarge => {
+            format!("{shown_path} is larger than {max} bytes")
+        }
+        crate::fsutil::ReadError::Io(e) => format!("{shown_path}: {e}"),
+    })
 }
 
 use std::os::unix::fs::OpenOptionsExt;

@@ -28,6 +28,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let store = global.store()?;
     let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
     pull.progress = Some(Arc::new(super::pull::Progress::new()));
+    let profiles = pod::seccomp_profiles(&manifest.pod, &global.seccomp_profile_root)?;
     let images = pod::prepare(&manifest.pod, &store, &pull)?;
     let dir = std::path::absolute(&args.output)?;
     // A runtime that is not installed runs nothing: generating needs none.
@@ -45,6 +46,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let plan = pod::write(
         &manifest.pod,
         &images,
+        &profiles,
         &store,
         &dir,
         HostPaths::Defer,

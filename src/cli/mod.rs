@@ -84,6 +84,17 @@ pub struct Global {
     /// The runtime's state directory (its `--root`), when not its default.
     #[arg(long, global = true, value_name = "DIR")]
     pub runtime_root: Option<PathBuf>,
+    /// Where `seccompProfile.localhostProfile` (and `localhost/` annotations) are
+    /// found, as the kubelet's `--root-dir`/seccomp; a profile is never read from
+    /// outside it.
+    #[arg(
+        long,
+        global = true,
+        default_value = crate::pod::DEFAULT_SECCOMP_ROOT,
+        env = "PODSHIM_SECCOMP_PROFILE_ROOT",
+        value_name = "DIR"
+    )]
+    pub seccomp_profile_root: PathBuf,
     /// Log verbosity (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "PODSHIM_LOG")]
     pub log_level: String,

@@ -61,6 +61,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         keep: args.keep,
         timeout: Duration::from_secs(args.timeout),
         runtime,
+        seccomp_root: global.seccomp_profile_root.clone(),
     };
     let started = match pod::start(&paths, &store, source, &opts) {
         Ok(started) => started,

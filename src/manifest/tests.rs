@@ -1555,10 +1555,7 @@ fn profiles(
     annotations: &str,
     pod_sc: &str,
     container_sc: &str,
-) -> (
-    crate::model::SeccompProfile,
-    Option<crate::model::AppArmor>,
-) {
+) -> (crate::model::SeccompProfile, Option<crate::model::AppArmor>) {
     let m = ok(&profiles_pod(annotations, pod_sc, container_sc));
     let sc = &m.pod.spec.containers[0].security;
     (sc.seccomp.clone(), sc.apparmor.clone())
@@ -1581,7 +1578,12 @@ fn seccomp_profiles_come_from_the_container_then_its_annotation_then_the_pod() {
     let c_ann = "    container.seccomp.security.alpha.kubernetes.io/web: ";
     let rows = [
         ("", "", "", Unconfined),
-        ("", "    seccompProfile: {type: RuntimeDefault}\n", "", RuntimeDefault),
+        (
+            "",
+            "    seccompProfile: {type: RuntimeDefault}\n",
+            "",
+            RuntimeDefault,
+        ),
         (
             "",
             "    seccompProfile: {type: RuntimeDefault}\n",
@@ -1597,8 +1599,18 @@ fn seccomp_profiles_come_from_the_container_then_its_annotation_then_the_pod() {
                 "spec.containers[0].securityContext.seccompProfile.localhostProfile",
             ),
         ),
-        (&format!("{pod_ann}runtime/default\n"), "", "", RuntimeDefault),
-        (&format!("{pod_ann}docker/default\n"), "", "", RuntimeDefault),
+        (
+            &format!("{pod_ann}runtime/default\n"),
+            "",
+            "",
+            RuntimeDefault,
+        ),
+        (
+            &format!("{pod_ann}docker/default\n"),
+            "",
+            "",
+            RuntimeDefault,
+        ),
         (
             &format!("{pod_ann}unconfined\n{c_ann}localhost/x.json\n"),
             "",

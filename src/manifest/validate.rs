@@ -22,11 +22,12 @@ use k8s_openapi::api::core::v1 as k8s;
 use super::defaults;
 use crate::image::ImageRef;
 use crate::model::{
-    self, AbsPath, AppArmor, AppArmorProfile, SeccompProfile, CapabilityName, ContainerKind, ContainerPort, ContainerSecurity, DnsConfig,
-    DnsLabel, DnsPolicy, DnsSubdomain, DownwardItem, DownwardValue, EnvValue, FieldRef, FileMode,
-    HostAlias, HostPathType, Id, ImageName, KeyFile, MountPropagation, PodKey, PodUid, Protocol,
-    PullPolicy, Quantity, RelPath, ResourceField, ResourceRef, Resources, RestartPolicy,
-    StorageMedium, Sysctl, TerminationMessagePolicy, Volume, VolumeMount, VolumeSource,
+    self, AbsPath, AppArmor, AppArmorProfile, CapabilityName, ContainerKind, ContainerPort,
+    ContainerSecurity, DnsConfig, DnsLabel, DnsPolicy, DnsSubdomain, DownwardItem, DownwardValue,
+    EnvValue, FieldRef, FileMode, HostAlias, HostPathType, Id, ImageName, KeyFile,
+    MountPropagation, PodKey, PodUid, Protocol, PullPolicy, Quantity, RelPath, ResourceField,
+    ResourceRef, Resources, RestartPolicy, SeccompProfile, StorageMedium, Sysctl,
+    TerminationMessagePolicy, Volume, VolumeMount, VolumeSource,
 };
 
 /// Field path and message of one validation error.

@@ -23,7 +23,7 @@ use crate::state::StateError;
 use crate::translate::TranslateError;
 
 pub use list::{PodRecord, all_pods, log_dirs, read_pod, supervisor_alive};
-pub use prepare::{PodImages, prepare};
+pub use prepare::{DEFAULT_SECCOMP_ROOT, PodImages, prepare, seccomp_profiles};
 pub use start::{Source, StartOptions, start};
 pub use stop::{StopOptions, StopReport, stop};
 pub use write::write;
@@ -49,6 +49,8 @@ pub enum PodError {
     Runtime(#[from] RuntimeError),
     #[error("{0}")]
     Images(String),
+    #[error("pod {pod}: {}", problems.join("\n  "))]
+    SeccompProfile { pod: PodKey, problems: Vec<String> },
     #[error("pod {0} not found (podshim ps lists pods)")]
     NotFound(PodKey),
     #[error("pod {0} already exists: `podshim down {0}` first, or `up --replace`")]
@@ -96,6 +98,7 @@ impl PodError {
             self,
             PodError::Manifest(ManifestError::Invalid { .. })
                 | PodError::Translate(_)
+                | PodError::SeccompProfile { .. }
                 | PodError::Key(_)
         )
     }

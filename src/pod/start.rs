@@ -41,6 +41,8 @@ pub struct StartOptions {
     /// How long to wait for the app containers to run.
     pub timeout: Duration,
     pub runtime: RuntimeConfig,
+    /// Where Localhost seccomp profiles are (`--seccomp-profile-root`).
+    pub seccomp_root: PathBuf,
 }
 
 /// A pod that runs: its directory and state.
@@ -109,16 +111,20 @@ pub fn start(
             // `--timeout` is one budget: resolving the images spends from it.
             let mut pull = pull;
             pull.deadline = Some(deadline);
-            let written = super::prepare(&manifest.pod, store, &pull).and_then(|images| {
-                super::write(
-                    &manifest.pod,
-                    &images,
-                    store,
-                    &pod_dir,
-                    HostPaths::Create,
-                    &file,
-                )
-            });
+            // The profiles first: a bad one fails before anything is pulled.
+            let written =
+                super::seccomp_profiles(&manifest.pod, &opts.seccomp_root).and_then(|profiles| {
+                    let images = super::prepare(&manifest.pod, store, &pull)?;
+                    super::write(
+                        &manifest.pod,
+                        &images,
+                        &profiles,
+                        store,
+                        &pod_dir,
+                        HostPaths::Create,
+                        &file,
+                    )
+                });
             match written {
                 Ok(plan) => (pod_dir.clone(), plan),
                 Err(e) => {

@@ -3,6 +3,7 @@
 //! README.md. Shared by `generate` (into `-o DIR`) and `up` (into the pod's state
 //! directory).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{PodError, PodImages, io_err};
@@ -74,10 +75,12 @@ pub fn prepare_output(
 
 /// Translates `pod` and writes everything into `dir`, after taking the images'
 /// lease (holder: `dir`). On failure the mounts are undone, `dir` removed and the
-/// lease dropped. `source` names the manifest in the generated README.
+/// lease dropped. `source` names the manifest in the generated README;
+/// `seccomp_profiles` are the Localhost profiles [`super::seccomp_profiles`] read.
 pub fn write(
     pod: &Pod,
     images: &PodImages,
+    seccomp_profiles: &BTreeMap<String, String>,
     store: &Store,
     dir: &Path,
     host_paths: HostPaths,
@@ -91,6 +94,7 @@ pub fn write(
         paths: &paths,
         host: &host,
         pod_ip: None,
+        seccomp_profiles,
     })?;
     let layout = bundle::layout(&plan, &images.stored, dir)?;
     let undo = || {

@@ -87,28 +87,95 @@ pub fn defaults() -> HashSet<Capability> {
     set(DEFAULT_CAPS)
 }
 
-/// The set a container gets: every capability when privileged, else containerd's
-/// defaults; then `drop` (ALL empties it), then `add` (ALL fills it).
-pub fn effective(sc: &ContainerSecurity) -> HashSet<Capability> {
-    let mut caps = if sc.privileged { all() } else { defaults() };
-    for name in &sc.capabilities_drop {
-        match name {
-            CapabilityName::All => caps.clear(),
-            CapabilityName::One(c) => {
-                caps.remove(c);
-            }
-        }
+/// The set a container gets, containerd's way: a privileged container gets `host`,
+/// the capabilities podshim holds (WithPrivileged's WithAllCurrentCapabilities,
+/// applied after and over any add/drop), so it runs where the bounding set lacks
+/// some (a container, a VM without CAP_SYS_RESOURCE). Otherwise containerd's
+/// defaults, then WithCapabilities' order: `add: [ALL]` (the host's set), `drop:
+/// [ALL]`, then the single adds, then the single drops.
+pub fn effective(sc: &ContainerSecurity, host: &HashSet<Capability>) -> HashSet<Capability> {
+    if sc.privileged {
+        return host.clone();
+    }
+    let mut caps = defaults();
+    if sc.capabilities_add.contains(&CapabilityName::All) {
+        caps = host.clone();
+    }
+    if sc.capabilities_drop.contains(&CapabilityName::All) {
+        caps.clear();
     }
     for name in &sc.capabilities_add {
-        match name {
-            CapabilityName::All => caps = all(),
-            CapabilityName::One(c) => {
-                caps.insert(*c);
-            }
+        if let CapabilityName::One(c) = name {
+            caps.insert(*c);
+        }
+    }
+    for name in &sc.capabilities_drop {
+        if let CapabilityName::One(c) = name {
+            caps.remove(c);
         }
     }
     caps
 }
+
+/// The capabilities of a `/proc/<pid>/status` line's hex bitmap (`CapEff:`,
+/// `CapBnd:`), by bit number (linux/capability.h); bits past the known ones are
+/// dropped.
+pub fn from_bitmap(hex: &str) -> HashSet<Capability> {
+    let Ok(bits) = u64::from_str_radix(hex.trim(), 16) else {
+        return HashSet::new();
+    };
+    BY_BIT
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bits & (1 << bit) != 0)
+        .filter_map(|(_, name)| Capability::from_str(name).ok())
+        .collect()
+}
+
+/// Capability names by bit number (linux/capability.h).
+const BY_BIT: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
 
 /// A process's capability sets: the same set bounding, effective and permitted
 /// (containerd's rule for root and non-root alike). Inheritable and ambient are set
@@ -157,8 +224,10 @@ mod tests {
     }
 
     #[test]
-    fn drop_applies_before_add_and_all_means_every_capability() {
-        let cases: [(ContainerSecurity, usize, Option<&str>); 5] = [
+    fn privileged_and_add_all_are_the_hosts_set_and_single_names_apply_after_all() {
+        let mut host = all();
+        host.remove(&Capability::SysResource);
+        let cases: [(ContainerSecurity, usize, Option<&str>); 6] = [
             (sc(false, &[], &[]), DEFAULT_CAPS.len(), Some("KILL")),
             (
                 sc(false, &["ALL"], &["NET_BIND_SERVICE"]),
@@ -166,21 +235,34 @@ mod tests {
                 Some("NET_BIND_SERVICE"),
             ),
             (sc(false, &["KILL"], &[]), DEFAULT_CAPS.len() - 1, None),
-            (sc(false, &[], &["ALL"]), ALL.len(), Some("SYS_ADMIN")),
+            (sc(false, &[], &["ALL"]), ALL.len() - 1, Some("SYS_ADMIN")),
+            (sc(false, &["CHOWN"], &["ALL"]), ALL.len() - 2, Some("KILL")),
             (
                 sc(true, &["SYS_ADMIN"], &[]),
                 ALL.len() - 1,
-                Some("NET_ADMIN"),
+                Some("SYS_ADMIN"),
             ),
         ];
         for (sc, len, has) in cases {
-            let caps = effective(&sc);
+            let caps = effective(&sc, &host);
             assert_eq!(caps.len(), len, "{sc:?}: {:?}", names(&caps));
             if let Some(has) = has {
                 assert!(names(&caps).contains(&has.to_string()), "{sc:?}");
             }
+            assert!(!caps.contains(&Capability::SysResource), "{sc:?}");
         }
-        assert!(!names(&effective(&sc(false, &["KILL"], &[]))).contains(&"KILL".into()));
+        assert!(!names(&effective(&sc(false, &["KILL"], &[]), &host)).contains(&"KILL".into()));
+    }
+
+    #[test]
+    fn a_status_bitmap_names_its_capabilities() {
+        // This development host's CapBnd: all 41 but CAP_SYS_RESOURCE (bit 24).
+        let caps = from_bitmap("000001fffeffffff");
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.contains(&Capability::SysResource));
+        assert!(caps.contains(&Capability::CheckpointRestore));
+        assert_eq!(from_bitmap("0000000000000000").len(), 0);
+        assert_eq!(BY_BIT.len(), ALL.len());
     }
 
     #[test]

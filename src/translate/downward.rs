@@ -89,6 +89,7 @@ mod tests {
             cpus: 4,
             memory_bytes: 8 << 30,
             oom_score_adj_floor: None,
+            security: Default::default(),
         };
         let q = |s: &str| Quantity::parse(s).unwrap();
         let r = |field, limit: Option<&str>, divisor: &str| ResourceRef {

@@ -13,6 +13,7 @@
 //! [`mounts`] and [`volumes`], [`resources`], [`annotations`], [`etc`].
 
 pub mod annotations;
+mod apparmor;
 pub mod capabilities;
 mod downward;
 mod etc;
@@ -22,17 +23,18 @@ pub mod namespaces;
 pub mod process;
 pub mod qos;
 pub mod resources;
+pub mod seccomp;
 mod spec;
 pub mod user;
 mod volumes;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use oci_spec::image::ImageConfiguration;
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxResourcesBuilder, Mount, ProcessBuilder, RootBuilder, Spec, SpecBuilder,
-    UserBuilder,
+    Capability, LinuxBuilder, LinuxDevice, LinuxResourcesBuilder, Mount, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +66,25 @@ pub struct HostInfo {
     /// Set where podshim may not lower OOM scores (no CAP_SYS_RESOURCE): its own
     /// score, the lowest a container can be given.
     pub oom_score_adj_floor: Option<i32>,
+    pub security: HostSecurity,
+}
+
+/// What the host offers containers' confinement (read by `host::read`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HostSecurity {
+    /// The capabilities podshim holds (`CapEff` within `CapBnd` of
+    /// /proc/self/status, containerd's cap.Current): what `privileged` and
+    /// `capabilities.add: [ALL]` give.
+    pub capabilities: HashSet<Capability>,
+    /// The host's device nodes under /dev (containerd's HostDevices), which
+    /// privileged containers get.
+    pub devices: Vec<LinuxDevice>,
+    /// The machine's architecture as Rust names it (`std::env::consts::ARCH`): it
+    /// picks the default seccomp profile's architectures and syscalls.
+    pub arch: String,
+    /// `None` without AppArmor (/sys/module/apparmor/parameters/enabled is not
+    /// `Y`), else the names of the loaded profiles.
+    pub apparmor: Option<BTreeSet<String>>,
 }
 
 /// An image as the translator needs it: its normalised name and config.
@@ -80,6 +101,9 @@ pub struct PlanInput<'a> {
     pub paths: &'a PodPaths,
     pub host: &'a HostInfo,
     pub pod_ip: Option<&'a str>,
+    /// The Localhost seccomp profiles' text, by `localhostProfile` (read inside
+    /// the profile root by `pod::prepare`).
+    pub seccomp_profiles: &'a BTreeMap<String, String>,
 }
 
 /// One bundle of the pod.
@@ -493,6 +517,17 @@ impl<'a> PodContext<'a> {
         }
         let (user, stop_signal) = self.image_facts(c, field, key, config, issues);
         let sc = &c.security;
+        let security = &self.input.host.security;
+        let caps = capabilities::effective(sc, &security.capabilities);
+        let seccomp = seccomp::filter(sc, &caps, &security.arch, self.input.seccomp_profiles)
+            .unwrap_or_else(|issue| {
+                issues.push(issue);
+                None
+            });
+        let apparmor = apparmor::profile(sc, security.apparmor.as_ref()).unwrap_or_else(|issue| {
+            issues.push(issue);
+            None
+        });
         let mut user_builder = UserBuilder::default().uid(user.uid).gid(user.gid);
         if !user.additional_gids.is_empty() {
             user_builder = user_builder.additional_gids(user.additional_gids.clone());
@@ -503,12 +538,16 @@ impl<'a> PodContext<'a> {
             .args(proc.argv)
             .env(proc.env)
             .cwd(proc.cwd)
-            .capabilities(capabilities::sets(capabilities::effective(sc)))
+            .capabilities(capabilities::sets(caps))
             .rlimits(Vec::new())
             .no_new_privileges(!sc.allow_privilege_escalation)
-            .oom_score_adj(self.oom_score_adj(c))
-            .build()
-            .expect("process with args and cwd is valid");
+            .oom_score_adj(self.oom_score_adj(c));
+        let process = match apparmor {
+            Some(profile) => process.apparmor_profile(profile),
+            None => process,
+        }
+        .build()
+        .expect("process with args and cwd is valid");
 
         let (mounts, sub_paths, termination_log) = self.mounts(c, &id, volumes);
         let (ns, joins) = namespaces::container(&pod.spec);
@@ -519,13 +558,19 @@ impl<'a> PodContext<'a> {
         } else {
             (spec::masked_paths(), spec::readonly_paths())
         };
-        let linux = LinuxBuilder::default()
+        let mut linux = LinuxBuilder::default()
             .namespaces(ns)
             .masked_paths(masked)
             .readonly_paths(readonly)
-            .resources(resources::linux(&c.resources, sc.privileged))
-            .build()
-            .expect("linux section");
+            .resources(resources::linux(&c.resources, sc.privileged));
+        if sc.privileged {
+            // containerd's WithHostDevices (the device cgroup allows all of them).
+            linux = linux.devices(security.devices.clone());
+        }
+        if let Some(seccomp) = seccomp {
+            linux = linux.seccomp(seccomp);
+        }
+        let linux = linux.build().expect("linux section");
         let image_name = image.map(|i| i.name.clone());
         let mut spec = SpecBuilder::default()
             .version(OCI_VERSION)

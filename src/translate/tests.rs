@@ -20,6 +20,31 @@ fn host() -> HostInfo {
         cpus: 4,
         memory_bytes: 8 << 30,
         oom_score_adj_floor: None,
+        security: host_security(),
+    }
+}
+
+/// A host like the one podshim is developed on: every capability but
+/// CAP_SYS_RESOURCE, x86_64, no AppArmor, one device node.
+fn host_security() -> HostSecurity {
+    let mut capabilities = capabilities::all();
+    capabilities.remove(&Capability::SysResource);
+    HostSecurity {
+        capabilities,
+        devices: vec![
+            oci_spec::runtime::LinuxDeviceBuilder::default()
+                .path("/dev/kmsg")
+                .typ(oci_spec::runtime::LinuxDeviceType::C)
+                .major(1)
+                .minor(11)
+                .file_mode(0o644u32)
+                .uid(0u32)
+                .gid(0u32)
+                .build()
+                .unwrap(),
+        ],
+        arch: "x86_64".into(),
+        apparmor: None,
     }
 }
 
@@ -58,17 +83,28 @@ fn default_image() -> ImageInfo {
 }
 
 fn try_plan_with(yaml: &str, img: ImageInfo) -> Result<PodPlan, TranslateError> {
+    try_plan_on(yaml, img, &host(), &BTreeMap::new())
+}
+
+/// The plan of `yaml` on `host`, with the Localhost seccomp profiles `profiles`
+/// (as `pod::prepare` reads them).
+fn try_plan_on(
+    yaml: &str,
+    img: ImageInfo,
+    host: &HostInfo,
+    profiles: &BTreeMap<String, String>,
+) -> Result<PodPlan, TranslateError> {
     let manifest = manifest::parse(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
     let mut images = BTreeMap::new();
     images.insert(IMAGE.to_string(), img);
     let paths = PodPaths::new("/pods/p");
-    let host = host();
     plan(&PlanInput {
         pod: &manifest.pod,
         images: &images,
         paths: &paths,
-        host: &host,
+        host,
         pod_ip: None,
+        seccomp_profiles: profiles,
     })
 }
 
@@ -418,10 +454,27 @@ fn capabilities_drop_all_then_add() {
 }
 
 #[test]
-fn privileged_gets_every_capability_and_no_masked_paths() {
+fn privileged_gets_the_hosts_capabilities_devices_and_no_masked_paths() {
     let plan = plan_of(&pod("", "      securityContext: {privileged: true}\n"));
     let spec = app(&plan);
-    assert_eq!(caps(spec).len(), capabilities::all().len());
+    // containerd's WithAllCurrentCapabilities: what the host has, not every
+    // capability the kernel headers know (this host lacks CAP_SYS_RESOURCE).
+    let mut want: Vec<_> = host_security().capabilities.into_iter().collect();
+    want.sort_by_key(|c| c.to_string());
+    assert_eq!(caps(spec), want);
+    // containerd's WithHostDevices.
+    assert_eq!(
+        spec.linux().as_ref().unwrap().devices().as_deref(),
+        Some(&host_security().devices[..])
+    );
+    assert_eq!(
+        app(&plan_of(&pod("", "")))
+            .linux()
+            .as_ref()
+            .unwrap()
+            .devices(),
+        &None
+    );
     let linux = spec.linux().as_ref().unwrap();
     assert_eq!(linux.masked_paths().as_deref(), Some(&[][..]));
     assert_eq!(linux.readonly_paths().as_deref(), Some(&[][..]));
@@ -721,4 +774,289 @@ fn run_as_group_applies_to_a_named_image_user_too() {
     let plan = try_plan_with(&pod("  securityContext: {runAsGroup: 7}\n", ""), named).unwrap();
     assert_eq!(user(app(&plan)).1, 7);
     assert!(plan.containers[0].user_lookup.as_ref().unwrap().keep_gid);
+}
+
+// --- capabilities, seccomp, AppArmor -------------------------------------------------
+
+#[test]
+fn add_all_is_the_hosts_capabilities_and_all_applies_before_single_names() {
+    let host_caps = host_security().capabilities;
+    let without = |c: Capability| {
+        let mut s = host_caps.clone();
+        s.remove(&c);
+        s.len()
+    };
+    // containerd's WithCapabilities: add ALL, then drop ALL, then single adds, then
+    // single drops; a privileged container gets the host's set whatever it adds
+    // or drops (WithPrivileged comes after).
+    let rows: [(&str, usize, Option<Capability>, Option<Capability>); 5] = [
+        (
+            "{add: [ALL]}",
+            host_caps.len(),
+            Some(Capability::SysAdmin),
+            Some(Capability::SysResource),
+        ),
+        (
+            "{add: [ALL], drop: [CHOWN]}",
+            without(Capability::Chown),
+            None,
+            Some(Capability::Chown),
+        ),
+        ("{add: [ALL], drop: [ALL]}", 0, None, None),
+        (
+            "{drop: [ALL], add: [KILL]}",
+            1,
+            Some(Capability::Kill),
+            None,
+        ),
+        (
+            "{add: [SYS_ADMIN], drop: [SYS_ADMIN]}",
+            capabilities::DEFAULT_CAPS.len(),
+            None,
+            Some(Capability::SysAdmin),
+        ),
+    ];
+    for (sc, len, has, lacks) in rows {
+        let plan = plan_of(&pod(
+            "",
+            &format!("      securityContext: {{capabilities: {sc}}}\n"),
+        ));
+        let got = caps(app(&plan));
+        assert_eq!(got.len(), len, "{sc}: {got:?}");
+        if let Some(c) = has {
+            assert!(got.contains(&c), "{sc}: {got:?}");
+        }
+        if let Some(c) = lacks {
+            assert!(!got.contains(&c), "{sc}: {got:?}");
+        }
+    }
+    let plan = plan_of(&pod(
+        "",
+        "      securityContext: {privileged: true, capabilities: {drop: [SYS_ADMIN]}}\n",
+    ));
+    assert_eq!(caps(app(&plan)).len(), host_caps.len());
+}
+
+fn seccomp(spec: &Spec) -> Option<oci_spec::runtime::LinuxSeccomp> {
+    spec.linux().as_ref().unwrap().seccomp().clone()
+}
+
+/// The syscalls a profile allows whatever their arguments.
+fn allowed(s: &oci_spec::runtime::LinuxSeccomp) -> Vec<String> {
+    s.syscalls()
+        .iter()
+        .flatten()
+        .filter(|r| {
+            r.action() == oci_spec::runtime::LinuxSeccompAction::ScmpActAllow
+                && r.args().as_ref().is_none_or(|a| a.is_empty())
+        })
+        .flat_map(|r| r.names().clone())
+        .collect()
+}
+
+#[test]
+fn runtime_default_seccomp_is_containerds_filtered_by_capabilities_and_architecture() {
+    use oci_spec::runtime::{Arch, LinuxSeccompAction};
+    let yaml = |c: &str| {
+        pod(
+            "  securityContext: {seccompProfile: {type: RuntimeDefault}}\n",
+            c,
+        )
+    };
+    let s = seccomp(app(&plan_of(&yaml("")))).expect("a seccomp profile");
+    assert_eq!(s.default_action(), LinuxSeccompAction::ScmpActErrno);
+    assert_eq!(
+        s.architectures().as_deref(),
+        Some(&[Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32][..])
+    );
+    let names = allowed(&s);
+    for call in ["read", "execve", "arch_prctl", "process_vm_readv"] {
+        assert!(names.contains(&call.to_string()), "{call} allowed");
+    }
+    // Gated by capabilities the container lacks, or by another architecture.
+    for call in [
+        "unshare", "mount", "setns", "reboot", "kcmp", "set_tls", "clone3",
+    ] {
+        assert!(!names.contains(&call.to_string()), "{call} not allowed");
+    }
+    // clone without namespace flags only, and clone3 gives ENOSYS (moby#42681).
+    let rules = s.syscalls().clone().unwrap();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.names() == &["clone"] && r.args().is_some())
+    );
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.names() == &["clone3"] && r.errno_ret() == Some(38))
+    );
+    // Every capability-gated rule the container's capabilities open.
+    let admin = seccomp(app(&plan_of(&yaml(
+        "      securityContext: {capabilities: {add: [SYS_ADMIN, SYS_PTRACE]}}\n",
+    ))))
+    .unwrap();
+    let names = allowed(&admin);
+    for call in [
+        "unshare", "mount", "setns", "clone", "clone3", "ptrace", "kcmp",
+    ] {
+        assert!(
+            names.contains(&call.to_string()),
+            "{call} allowed with SYS_ADMIN"
+        );
+    }
+    assert!(
+        !admin
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|r| r.errno_ret() == Some(38))
+    );
+    // Another architecture: its own syscalls and architectures.
+    let mut arm = host();
+    arm.security.arch = "aarch64".into();
+    let plan = try_plan_on(&yaml(""), default_image(), &arm, &BTreeMap::new()).unwrap();
+    let s = seccomp(app(&plan)).unwrap();
+    assert_eq!(
+        s.architectures().as_deref(),
+        Some(&[Arch::ScmpArchArm, Arch::ScmpArchAarch64][..])
+    );
+    let names = allowed(&s);
+    assert!(names.contains(&"set_tls".to_string()));
+    assert!(!names.contains(&"arch_prctl".to_string()));
+}
+
+#[test]
+fn unconfined_unset_and_privileged_containers_get_no_seccomp_filter() {
+    for (spec, c) in [
+        ("", ""),
+        (
+            "  securityContext: {seccompProfile: {type: Unconfined}}\n",
+            "",
+        ),
+        (
+            "  securityContext: {seccompProfile: {type: RuntimeDefault}}\n",
+            "      securityContext: {seccompProfile: {type: Unconfined}}\n",
+        ),
+        // containerd: "Do not set seccomp profile when container is privileged".
+        (
+            "  securityContext: {seccompProfile: {type: RuntimeDefault}}\n",
+            "      securityContext: {privileged: true}\n",
+        ),
+    ] {
+        assert_eq!(seccomp(app(&plan_of(&pod(spec, c)))), None, "{spec}{c}");
+    }
+}
+
+#[test]
+fn a_localhost_seccomp_profile_is_the_file_read_for_it() {
+    let yaml = pod(
+        "",
+        "      securityContext: {seccompProfile: {type: Localhost, localhostProfile: profiles/violation.json}}\n",
+    );
+    // The Kubernetes docs' violation.json.
+    let profiles = BTreeMap::from([(
+        "profiles/violation.json".to_string(),
+        r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#.to_string(),
+    )]);
+    let plan = try_plan_on(&yaml, default_image(), &host(), &profiles).unwrap();
+    let s = seccomp(app(&plan)).unwrap();
+    assert_eq!(
+        s.default_action(),
+        oci_spec::runtime::LinuxSeccompAction::ScmpActErrno
+    );
+    assert_eq!(s.syscalls(), &None);
+    // A file that is not a seccomp profile names the field it was given in.
+    let bad = BTreeMap::from([(
+        "profiles/violation.json".to_string(),
+        r#"{"defaultAction": "SCMP_ACT_SOMETIMES"}"#.to_string(),
+    )]);
+    let err = try_plan_on(&yaml, default_image(), &host(), &bad).unwrap_err();
+    assert_eq!(
+        err.issues[0].0,
+        "spec.containers[0].securityContext.seccompProfile.localhostProfile"
+    );
+    assert!(err.issues[0].1.contains("not a seccomp profile"), "{err}");
+}
+
+fn apparmor(spec: &Spec) -> Option<String> {
+    spec.process().as_ref().unwrap().apparmor_profile().clone()
+}
+
+#[test]
+fn apparmor_on_a_host_without_it_rejects_the_pod_as_the_kubelet_does_unless_unconfined() {
+    let yaml = |sc: &str| pod("", &format!("      securityContext: {{{sc}}}\n"));
+    for sc in [
+        "appArmorProfile: {type: RuntimeDefault}",
+        "appArmorProfile: {type: Localhost, localhostProfile: k8s-deny-write}",
+        "privileged: true, appArmorProfile: {type: RuntimeDefault}",
+    ] {
+        let err = try_plan_with(&yaml(sc), default_image()).unwrap_err();
+        assert_eq!(
+            err.issues,
+            [(
+                "spec.containers[0].securityContext.appArmorProfile".to_string(),
+                "Forbidden: Cannot enforce AppArmor: AppArmor is not enabled on the host"
+                    .to_string()
+            )],
+            "{sc}"
+        );
+    }
+    for sc in ["appArmorProfile: {type: Unconfined}", "runAsGroup: 0"] {
+        assert_eq!(apparmor(app(&plan_of(&yaml(sc)))), None, "{sc}");
+    }
+}
+
+#[test]
+fn apparmor_on_a_host_with_it_applies_loaded_profiles() {
+    let mut with = host();
+    with.security.apparmor = Some(
+        ["cri-containerd.apparmor.d", "k8s-deny-write"]
+            .map(String::from)
+            .into(),
+    );
+    let on = |h: &HostInfo, sc: &str| {
+        try_plan_on(
+            &pod("", &format!("      securityContext: {{{sc}}}\n")),
+            default_image(),
+            h,
+            &BTreeMap::new(),
+        )
+    };
+    let rows = [
+        ("runAsGroup: 0", Some("cri-containerd.apparmor.d")),
+        (
+            "appArmorProfile: {type: RuntimeDefault}",
+            Some("cri-containerd.apparmor.d"),
+        ),
+        (
+            "appArmorProfile: {type: Localhost, localhostProfile: k8s-deny-write}",
+            Some("k8s-deny-write"),
+        ),
+        ("appArmorProfile: {type: Unconfined}", None),
+        ("privileged: true", None),
+        (
+            "privileged: true, appArmorProfile: {type: RuntimeDefault}",
+            None,
+        ),
+    ];
+    for (sc, want) in rows {
+        let plan = on(&with, sc).unwrap_or_else(|e| panic!("{sc}: {e}"));
+        assert_eq!(apparmor(app(&plan)).as_deref(), want, "{sc}");
+    }
+    let err = on(
+        &with,
+        "appArmorProfile: {type: Localhost, localhostProfile: other}",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.issues[0].1,
+        "Forbidden: Cannot enforce AppArmor: profile \"other\" is not loaded"
+    );
+    // Without the runtime's default profile loaded, an unset profile runs unconfined
+    // (podshim loads no profiles) and an explicit RuntimeDefault is refused.
+    let mut bare = host();
+    bare.security.apparmor = Some(Default::default());
+    assert_eq!(apparmor(app(&on(&bare, "runAsGroup: 0").unwrap())), None);
+    assert!(on(&bare, "appArmorProfile: {type: RuntimeDefault}").is_err());
 }

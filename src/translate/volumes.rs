@@ -125,6 +125,7 @@ mod tests {
             cpus: 1,
             memory_bytes: 1 << 30,
             oom_score_adj_floor: None,
+            security: Default::default(),
         };
         let facts = Facts {
             pod: &pod,
