@@ -381,7 +381,15 @@ impl<'a> PodContext<'a> {
                     .expect("root"),
             )
             .process(process)
-            .mounts(mounts::defaults(false))
+            // sysfs is one superblock per network namespace, and the first mount
+            // decides whether it is writable: the infra mounts it first, so a pod
+            // with a privileged container (the kubelet's privileged sandbox,
+            // HasPrivilegedContainer) has its infra mount it read-write, else the
+            // privileged containers' read-write /sys would come out read-only.
+            // The others still mount it read-only (a per-mount flag).
+            .mounts(mounts::defaults(
+                pod.spec.containers.iter().any(|c| c.security.privileged),
+            ))
             .annotations(annotations::annotations(
                 pod,
                 ContainerKind::Infra,

@@ -7,5 +7,6 @@ mod generate;
 mod hardening;
 mod hostile;
 mod pull;
+mod security;
 mod support;
 mod up;

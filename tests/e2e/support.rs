@@ -270,3 +270,24 @@ impl Drop for Pod {
         );
     }
 }
+
+/// youki 0.7, installed by scripts/install-youki (scripts/test runs it). A machine
+/// without it fails the test (podshim::testing::cannot_run).
+pub fn youki() -> Option<String> {
+    let path = std::env::var("PODSHIM_TEST_YOUKI")
+        .unwrap_or_else(|_| "/opt/podshim/youki/bin/youki".into());
+    if Path::new(&path).is_file() {
+        return Some(path);
+    }
+    podshim::testing::cannot_run(&format!(
+        "youki is not installed at {path} (scripts/install-youki)"
+    ));
+    None
+}
+
+/// The runtimes an end-to-end test runs under: runc (the default), then youki.
+pub fn runtimes() -> Vec<Option<String>> {
+    let mut all = vec![None];
+    all.extend(youki().map(Some));
+    all
+}

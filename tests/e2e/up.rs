@@ -1,6 +1,6 @@
 //! `podshim up` / `down` / `ps` / `logs` / `exec` with real runc (issue #3).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -389,20 +389,6 @@ fn the_pod_runs_under_a_runc_compatible_wrapper_given_by_path() {
         calls.contains("run --detach") && calls.contains("kill") && calls.contains("delete"),
         "{calls}"
     );
-}
-
-/// youki 0.7, installed by scripts/install-youki (scripts/test runs it). A machine
-/// without it fails the test (podshim::testing::cannot_run).
-fn youki() -> Option<String> {
-    let path = std::env::var("PODSHIM_TEST_YOUKI")
-        .unwrap_or_else(|_| "/opt/podshim/youki/bin/youki".into());
-    if Path::new(&path).is_file() {
-        return Some(path);
-    }
-    podshim::testing::cannot_run(&format!(
-        "youki is not installed at {path} (scripts/install-youki)"
-    ));
-    None
 }
 
 #[test]
