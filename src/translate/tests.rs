@@ -1060,3 +1060,20 @@ fn apparmor_on_a_host_with_it_applies_loaded_profiles() {
     assert_eq!(apparmor(app(&on(&bare, "runAsGroup: 0").unwrap())), None);
     assert!(on(&bare, "appArmorProfile: {type: RuntimeDefault}").is_err());
 }
+
+#[test]
+fn the_infra_mounts_sysfs_read_write_only_when_a_container_is_privileged() {
+    let sys_rw = |plan: &PodPlan| {
+        mount(&plan.infra.spec, "/sys")
+            .unwrap()
+            .options()
+            .as_ref()
+            .unwrap()
+            .contains(&"rw".to_string())
+    };
+    assert!(!sys_rw(&plan_of(&pod("", ""))));
+    assert!(sys_rw(&plan_of(&pod(
+        "",
+        "      securityContext: {privileged: true}\n"
+    ))));
+}
