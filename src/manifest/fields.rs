@@ -110,6 +110,24 @@ const POD: &[&str] = &[
     "spec.volumes[*].downwardAPI.items[*].resourceFieldRef.divisor",
     "spec.volumes[*].downwardAPI.items[*].mode",
     "spec.volumes[*].downwardAPI.defaultMode",
+    "spec.volumes[*].projected.defaultMode",
+    "spec.volumes[*].projected.sources[*].configMap.name",
+    "spec.volumes[*].projected.sources[*].configMap.items[*].key",
+    "spec.volumes[*].projected.sources[*].configMap.items[*].path",
+    "spec.volumes[*].projected.sources[*].configMap.items[*].mode",
+    "spec.volumes[*].projected.sources[*].configMap.optional",
+    "spec.volumes[*].projected.sources[*].secret.name",
+    "spec.volumes[*].projected.sources[*].secret.items[*].key",
+    "spec.volumes[*].projected.sources[*].secret.items[*].path",
+    "spec.volumes[*].projected.sources[*].secret.items[*].mode",
+    "spec.volumes[*].projected.sources[*].secret.optional",
+    "spec.volumes[*].projected.sources[*].downwardAPI.items[*].path",
+    "spec.volumes[*].projected.sources[*].downwardAPI.items[*].fieldRef.fieldPath",
+    "spec.volumes[*].projected.sources[*].downwardAPI.items[*].fieldRef.apiVersion",
+    "spec.volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.resource",
+    "spec.volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.containerName",
+    "spec.volumes[*].projected.sources[*].downwardAPI.items[*].resourceFieldRef.divisor",
+    "spec.volumes[*].projected.sources[*].downwardAPI.items[*].mode",
     "spec.restartPolicy",
     "spec.terminationGracePeriodSeconds",
     "spec.hostname",
@@ -186,6 +204,27 @@ const CLUSTER_ONLY: &[(&str, &str)] = &[
     ("spec.serviceAccountName", "service accounts"),
     ("spec.serviceAccount", "service accounts"),
     ("spec.automountServiceAccountToken", "service accounts"),
+    // Projected sources that only an API server issues: a bound service account
+    // token (TokenRequest), the trust anchors of ClusterTrustBundle objects, a
+    // certificate from a PodCertificateRequest's signer. As for the service
+    // account fields above, there is no API for the pod to present them to, so
+    // they are warned about and skipped, and the rest of the volume is projected:
+    // the `kube-api-access-*` volume of a Pod read back from a cluster then runs
+    // with its ConfigMap and downward API files. (podman kube play refuses every
+    // projected volume, "... are currently the only supported VolumeSource",
+    // which would refuse such a Pod outright.)
+    (
+        "spec.volumes[*].projected.sources[*].serviceAccountToken",
+        "service accounts: no API server issues a token",
+    ),
+    (
+        "spec.volumes[*].projected.sources[*].clusterTrustBundle",
+        "ClusterTrustBundle objects live in a cluster",
+    ),
+    (
+        "spec.volumes[*].projected.sources[*].podCertificate",
+        "a cluster signer issues pod certificates",
+    ),
     ("status", "written by the cluster"),
 ];
 

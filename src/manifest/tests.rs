@@ -533,6 +533,16 @@ spec:
   - name: info
     downwardAPI:
       items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
+  - name: all-in-one
+    projected:
+      defaultMode: 0440
+      sources:
+      - configMap: {name: cfg, optional: true, items: [{key: k, path: k, mode: 0400}]}
+      - secret: {name: creds, optional: true, items: [{key: pw, path: pw}]}
+      - downwardAPI:
+          items:
+          - {path: uid, fieldRef: {fieldPath: metadata.uid, apiVersion: v1}, mode: 0444}
+          - {path: mem, resourceFieldRef: {containerName: web, resource: limits.memory, divisor: 1Mi}}
   initContainers:
   - name: init
     image: busybox
@@ -1775,4 +1785,239 @@ fn bad_seccomp_and_apparmor_settings_are_refused_with_their_field_paths() {
             "{ann}{pod_sc}{c_sc}\nwant {want}\ngot {errors:#?}"
         );
     }
+}
+
+// --- projected volumes -------------------------------------------------------------
+
+/// A ConfigMap `cm` (keys `a`, `b`) and a Secret `s` (key `pw`) after a Pod whose
+/// `volumes` lines (indented 2) are `volumes`.
+fn projected_pod(volumes: &str) -> String {
+    format!(
+        "{}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm}}\ndata: {{a: A, b: B}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s}}\nstringData: {{pw: hunter2}}\n",
+        pod_with("", &format!("  volumes:\n{volumes}"))
+    )
+}
+
+fn projected_files(m: &Manifest) -> Vec<(String, Vec<u8>, u32)> {
+    use crate::model::{DownwardValue, FieldRef, ProjectedItem, VolumeSource};
+    let VolumeSource::Projected { files } = &m.pod.spec.volumes[0].source else {
+        panic!("not projected: {:?}", m.pod.spec.volumes[0].source);
+    };
+    files
+        .iter()
+        .map(|f| match f {
+            ProjectedItem::Key(k) => (k.path.to_string(), k.content.clone(), k.mode.bits()),
+            ProjectedItem::Downward(d) => {
+                assert_eq!(d.value, DownwardValue::Field(FieldRef::Name));
+                (d.path.to_string(), b"<name>".to_vec(), d.mode.bits())
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_projected_volume_holds_the_files_of_all_its_sources_with_its_default_mode() {
+    let m = ok(&projected_pod(
+        "  - name: p\n    projected:\n      defaultMode: 0440\n      sources:\n      - configMap: {name: cm, items: [{key: a, path: conf/a, mode: 0600}]}\n      - secret: {name: s}\n      - downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}\n",
+    ));
+    assert_eq!(m.warnings, Vec::<String>::new());
+    let f = |p: &str, c: &[u8], mode: u32| (p.to_string(), c.to_vec(), mode);
+    assert_eq!(
+        projected_files(&m),
+        [
+            f("conf/a", b"A", 0o600),
+            f("pw", b"hunter2", 0o440),
+            f("name", b"<name>", 0o440),
+        ]
+    );
+}
+
+#[test]
+fn a_projected_volume_without_a_default_mode_writes_0644() {
+    let m = ok(&projected_pod(
+        "  - name: p\n    projected:\n      sources: [{configMap: {name: cm, items: [{key: b, path: b}]}}]\n",
+    ));
+    assert_eq!(
+        projected_files(&m),
+        [("b".to_string(), b"B".to_vec(), 0o644)]
+    );
+}
+
+#[test]
+fn projected_sources_that_are_optional_may_be_missing_or_lack_keys() {
+    let m = ok(&projected_pod(
+        "  - name: p\n    projected:\n      sources:\n      - configMap: {name: nope, optional: true}\n      - secret: {name: gone, optional: true, items: [{key: k, path: k}]}\n      - configMap: {name: cm, optional: true, items: [{key: missing, path: m}, {key: a, path: a}]}\n",
+    ));
+    assert_eq!(
+        projected_files(&m),
+        [("a".to_string(), b"A".to_vec(), 0o644)]
+    );
+}
+
+#[test]
+fn projected_volume_errors_name_the_source_and_item() {
+    let v = |sources: &str| {
+        projected_pod(&format!(
+            "  - name: p\n    projected:\n      sources:\n{sources}"
+        ))
+    };
+    let rows: &[(&str, String, &[&str])] = &[
+        (
+            "a path with a '..' element",
+            v(
+                "      - secret: {name: s}\n      - configMap: {name: cm, items: [{key: a, path: x/../../etc}]}\n",
+            ),
+            &[
+                "spec.volumes[0].projected.sources[1].configMap.items[0].path: Invalid value: \"x/../../etc\": must not contain '..'",
+            ],
+        ),
+        (
+            "an absolute path",
+            v("      - secret: {name: s, items: [{key: pw, path: /pw}]}\n"),
+            &[
+                "spec.volumes[0].projected.sources[0].secret.items[0].path: Invalid value: \"/pw\": must be a relative path",
+            ],
+        ),
+        (
+            "a path the AtomicWriter uses",
+            v(
+                "      - downwardAPI: {items: [{path: ..data, fieldRef: {fieldPath: metadata.name}}]}\n",
+            ),
+            &[
+                "spec.volumes[0].projected.sources[0].downwardAPI.items[0].path: Invalid value: \"..data\": must not start with '..'",
+            ],
+        ),
+        (
+            "a missing path and key",
+            v("      - configMap: {name: cm, items: [{key: '', path: ''}]}\n"),
+            &[
+                "spec.volumes[0].projected.sources[0].configMap.items[0].key: Required value",
+                "spec.volumes[0].projected.sources[0].configMap.items[0].path: Required value",
+            ],
+        ),
+        (
+            "two sources projecting one path",
+            v(
+                "      - configMap: {name: cm, items: [{key: a, path: same}]}\n      - secret: {name: s, items: [{key: pw, path: same}]}\n",
+            ),
+            &["spec.volumes[0].projected: Invalid value: \"s\": conflicting duplicate paths"],
+        ),
+        (
+            "a downward API file on a ConfigMap's path",
+            v(
+                "      - configMap: {name: cm, items: [{key: a, path: same}]}\n      - downwardAPI: {items: [{path: same, fieldRef: {fieldPath: metadata.name}}]}\n",
+            ),
+            &["spec.volumes[0].projected: Invalid value: \"same\": conflicting duplicate paths"],
+        ),
+        (
+            "one source projecting one path twice",
+            v("      - configMap: {name: cm, items: [{key: a, path: x}, {key: b, path: x}]}\n"),
+            &["spec.volumes[0].projected: Invalid value: \"cm\": conflicting duplicate paths"],
+        ),
+        (
+            "a source of two kinds",
+            v("      - configMap: {name: cm}\n        secret: {name: s}\n"),
+            &[
+                "spec.volumes[0].projected.sources[0]: Forbidden: may not specify more than 1 volume type per source",
+            ],
+        ),
+        (
+            "a cluster-only source beside another kind",
+            v("      - configMap: {name: cm}\n        serviceAccountToken: {path: token}\n"),
+            &[
+                "spec.volumes[0].projected.sources[0]: Forbidden: may not specify more than 1 volume type per source",
+            ],
+        ),
+        (
+            "modes out of range",
+            projected_pod(
+                "  - name: p\n    projected:\n      defaultMode: 01000\n      sources: [{configMap: {name: cm, items: [{key: a, path: a, mode: -1}]}}]\n",
+            ),
+            &[
+                "spec.volumes[0].projected.defaultMode: Invalid value: 512: must be a number between 0 and 0777 (octal), both inclusive",
+                "spec.volumes[0].projected.sources[0].configMap.items[0].mode: Invalid value: -1: must be a number between 0 and 0777 (octal), both inclusive",
+            ],
+        ),
+        (
+            "a ConfigMap and a Secret not in the input",
+            v("      - configMap: {name: other}\n      - secret: {name: creds}\n"),
+            &[
+                "spec.volumes[0].projected.sources[0].configMap.name: Not found: \"other\"",
+                "spec.volumes[0].projected.sources[1].secret.name: Not found: \"creds\"",
+            ],
+        ),
+        (
+            "a key the ConfigMap lacks",
+            v("      - configMap: {name: cm, items: [{key: c, path: c}]}\n"),
+            &["spec.volumes[0].projected.sources[0].configMap.items[0].key: Not found: \"c\""],
+        ),
+        (
+            "no name",
+            v("      - secret: {items: [{key: pw, path: pw}]}\n"),
+            &["spec.volumes[0].projected.sources[0].secret.name: Required value"],
+        ),
+        (
+            "a field the downward API does not project into files",
+            v("      - downwardAPI: {items: [{path: ip, fieldRef: {fieldPath: status.podIP}}]}\n"),
+            &[
+                "spec.volumes[0].projected.sources[0].downwardAPI.items[0].fieldRef.fieldPath: Unsupported value: \"status.podIP\": supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\"",
+            ],
+        ),
+        (
+            "a resource of no container",
+            v(
+                "      - downwardAPI: {items: [{path: mem, resourceFieldRef: {resource: limits.memory}}]}\n",
+            ),
+            &[
+                "spec.volumes[0].projected.sources[0].downwardAPI.items[0].resourceFieldRef.containerName: Required value",
+            ],
+        ),
+    ];
+    for (what, text, expected) in rows {
+        let expected: Vec<String> = expected
+            .iter()
+            .map(|e| format!("document 1: {e}"))
+            .collect();
+        assert_eq!(errors(text), expected, "{what}");
+    }
+}
+
+#[test]
+fn cluster_only_projected_sources_are_skipped_with_a_warning() {
+    let m = ok(&projected_pod(
+        "  - name: kube-api-access\n    projected:\n      sources:\n      - serviceAccountToken: {expirationSeconds: 3607, path: token}\n      - clusterTrustBundle: {signerName: example.com/s, path: ca.pem}\n      - podCertificate: {signerName: example.com/s, keyType: ED25519, credentialBundlePath: creds.pem}\n      - configMap: {name: cm, items: [{key: a, path: ca.crt}]}\n",
+    ));
+    assert_eq!(
+        m.warnings,
+        [
+            "spec.volumes[0].projected.sources[0].serviceAccountToken: ignored: cluster-only field (service accounts: no API server issues a token)",
+            "spec.volumes[0].projected.sources[1].clusterTrustBundle: ignored: cluster-only field (ClusterTrustBundle objects live in a cluster)",
+            "spec.volumes[0].projected.sources[2].podCertificate: ignored: cluster-only field (a cluster signer issues pod certificates)",
+        ]
+    );
+    assert_eq!(
+        projected_files(&m),
+        [("ca.crt".to_string(), b"A".to_vec(), 0o644)]
+    );
+}
+
+#[test]
+fn a_later_projected_source_replaces_an_earlier_ones_key_with_a_warning() {
+    let text = projected_pod(
+        "  - name: p\n    projected:\n      sources:\n      - configMap: {name: cm}\n      - secret: {name: s, items: [{key: pw, path: a}]}\n",
+    );
+    let m = ok(&text);
+    assert_eq!(
+        m.warnings,
+        [
+            "spec.volumes[0].projected.sources[1]: \"a\": replaces the file an earlier source projects there, as the kubelet does"
+        ]
+    );
+    assert_eq!(
+        projected_files(&m),
+        [
+            ("a".to_string(), b"hunter2".to_vec(), 0o644),
+            ("b".to_string(), b"B".to_vec(), 0o644),
+        ]
+    );
 }

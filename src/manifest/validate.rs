@@ -25,8 +25,8 @@ use crate::model::{
     self, AbsPath, AppArmor, AppArmorProfile, CapabilityName, ContainerKind, ContainerPort,
     ContainerSecurity, DnsConfig, DnsLabel, DnsPolicy, DnsSubdomain, DownwardItem, DownwardValue,
     EnvValue, FieldRef, FileMode, HostAlias, HostPathType, Id, ImageName, KeyFile,
-    MountPropagation, PodKey, PodUid, Protocol, PullPolicy, Quantity, RelPath, ResourceField,
-    ResourceRef, Resources, RestartPolicy, SeccompProfile, StorageMedium, Sysctl,
+    MountPropagation, PodKey, PodUid, ProjectedItem, Protocol, PullPolicy, Quantity, RelPath,
+    ResourceField, ResourceRef, Resources, RestartPolicy, SeccompProfile, StorageMedium, Sysctl,
     TerminationMessagePolicy, Volume, VolumeMount, VolumeSource,
 };
 
@@ -554,6 +554,7 @@ fn pod_spec(
         .collect();
     let volumes = volumes(
         errs,
+        warnings,
         spec.volumes.as_deref().unwrap_or_default(),
         refs,
         &all,
@@ -712,6 +713,7 @@ struct Declared {
 /// The pod's volumes in order.
 fn volumes(
     errs: &mut Errs,
+    warnings: &mut Vec<String>,
     volumes: &[k8s::Volume],
     refs: &Refs<'_>,
     all: &[&k8s::Container],
@@ -731,6 +733,7 @@ fn volumes(
             v.config_map.is_some(),
             v.secret.is_some(),
             v.downward_api.is_some(),
+            v.projected.is_some(),
         ];
         let before = errs.0.len();
         match kinds.iter().filter(|k| **k).count() {
@@ -753,6 +756,9 @@ fn volumes(
         }
         if let Some(d) = &v.downward_api {
             source = downward_api_volume(errs, &base, d, all);
+        }
+        if let Some(p) = &v.projected {
+            source = projected_volume(errs, warnings, &base, p, refs, all);
         }
         let ok = errs.0.len() == before;
         out.push(Declared {
@@ -817,7 +823,58 @@ fn empty_dir(errs: &mut Errs, base: &str, ed: &k8s::EmptyDirVolumeSource) -> Opt
     })
 }
 
-/// The files of a configMap or secret volume: every key, or the listed `items`.
+/// The paths of one volume's files taken so far, and how a second use of one is
+/// reported.
+struct Paths {
+    taken: HashSet<String>,
+    /// `None`: `Duplicate value` at the item (configMap, secret and downwardAPI
+    /// volumes). `Some((field, source))`: a projected volume, whose sources share
+    /// one set of paths; `validateProjectionSources` reports `Invalid value` at
+    /// the volume's `projected` naming the source: its ConfigMap's or Secret's
+    /// name, or (`None`, a downwardAPI source) the path itself.
+    projected: Option<(String, Option<String>)>,
+}
+
+impl Paths {
+    fn of_one_source() -> Paths {
+        Paths {
+            taken: HashSet::new(),
+            projected: None,
+        }
+    }
+}
+
+/// The ConfigMap or Secret a configMap or secret volume, or a source of a
+/// projected volume, names.
+struct Named<'a> {
+    /// Where its name is: `name`, or a secret volume's `secretName`.
+    name_field: &'static str,
+    name: &'a str,
+    /// Its data, when it is a document of the input.
+    data: Option<BTreeMap<String, Vec<u8>>>,
+    items: Option<&'a [k8s::KeyToPath]>,
+    optional: bool,
+}
+
+/// A ConfigMap's or Secret's keys as files: the name must be that of a document
+/// of the input unless `optional`; every key, or the listed `items`.
+fn named_key_files(
+    errs: &mut Errs,
+    src: &str,
+    named: Named<'_>,
+    default_mode: FileMode,
+    paths: &mut Paths,
+) -> Vec<KeyFile> {
+    let name_path = format!("{src}.{}", named.name_field);
+    name_subdomain(errs, &name_path, named.name);
+    if !named.name.is_empty() && named.data.is_none() && !named.optional {
+        errs.not_found(name_path, named.name);
+    }
+    let (data, items) = (named.data.as_ref(), named.items);
+    key_files(errs, src, data, items, default_mode, named.optional, paths)
+}
+
+/// The files of a configMap or secret source: every key, or the listed `items`.
 /// A missing optional source (or key) projects nothing.
 fn key_files(
     errs: &mut Errs,
@@ -826,6 +883,7 @@ fn key_files(
     items: Option<&[k8s::KeyToPath]>,
     default_mode: FileMode,
     optional: bool,
+    paths: &mut Paths,
 ) -> Vec<KeyFile> {
     let mut files = Vec::new();
     let Some(items) = items else {
@@ -841,7 +899,6 @@ fn key_files(
         }
         return files;
     };
-    let mut paths = HashSet::new();
     for (j, item) in items.iter().enumerate() {
         let ib = format!("{src}.items[{j}]");
         let content = if item.key.is_empty() {
@@ -858,7 +915,7 @@ fn key_files(
                 _ => None,
             }
         };
-        let path = item_path(errs, &format!("{ib}.path"), &item.path, &mut paths);
+        let path = item_path(errs, &format!("{ib}.path"), &item.path, paths);
         let mode = match item.mode {
             Some(_) => mode_bits(errs, &format!("{ib}.mode"), item.mode),
             None => Some(default_mode),
@@ -888,21 +945,15 @@ fn config_map_volume(
     refs: &Refs<'_>,
 ) -> Option<VolumeSource> {
     let src = format!("{base}.configMap");
-    name_subdomain(errs, &format!("{src}.name"), &cm.name);
     let mode = default_mode(errs, &format!("{src}.defaultMode"), cm.default_mode);
-    let optional = cm.optional == Some(true);
-    let data = refs.config_map_files(&cm.name);
-    if !cm.name.is_empty() && data.is_none() && !optional {
-        errs.not_found(format!("{src}.name"), &cm.name);
-    }
-    let files = key_files(
-        errs,
-        &src,
-        data.as_ref(),
-        cm.items.as_deref(),
-        mode,
-        optional,
-    );
+    let named = Named {
+        name_field: "name",
+        name: &cm.name,
+        data: refs.config_map_files(&cm.name),
+        items: cm.items.as_deref(),
+        optional: cm.optional == Some(true),
+    };
+    let files = named_key_files(errs, &src, named, mode, &mut Paths::of_one_source());
     Some(VolumeSource::ConfigMap { files })
 }
 
@@ -914,21 +965,15 @@ fn secret_volume(
 ) -> Option<VolumeSource> {
     let src = format!("{base}.secret");
     let name = s.secret_name.as_deref().unwrap_or_default();
-    name_subdomain(errs, &format!("{src}.secretName"), name);
     let mode = default_mode(errs, &format!("{src}.defaultMode"), s.default_mode);
-    let optional = s.optional == Some(true);
-    let data = refs.secret_data(name);
-    if !name.is_empty() && data.is_none() && !optional {
-        errs.not_found(format!("{src}.secretName"), name);
-    }
-    let files = key_files(
-        errs,
-        &src,
-        data.as_ref(),
-        s.items.as_deref(),
-        mode,
-        optional,
-    );
+    let named = Named {
+        name_field: "secretName",
+        name,
+        data: refs.secret_data(name),
+        items: s.items.as_deref(),
+        optional: s.optional == Some(true),
+    };
+    let files = named_key_files(errs, &src, named, mode, &mut Paths::of_one_source());
     Some(VolumeSource::Secret { files })
 }
 
@@ -940,11 +985,30 @@ fn downward_api_volume(
 ) -> Option<VolumeSource> {
     let src = format!("{base}.downwardAPI");
     let mode = default_mode(errs, &format!("{src}.defaultMode"), d.default_mode);
-    let mut paths = HashSet::new();
+    let items = downward_items(
+        errs,
+        &src,
+        d.items.as_deref().unwrap_or_default(),
+        mode,
+        all,
+        &mut Paths::of_one_source(),
+    );
+    Some(VolumeSource::DownwardApi { items })
+}
+
+/// The files of a downwardAPI volume or source.
+fn downward_items(
+    errs: &mut Errs,
+    src: &str,
+    files: &[k8s::DownwardAPIVolumeFile],
+    mode: FileMode,
+    all: &[&k8s::Container],
+    paths: &mut Paths,
+) -> Vec<DownwardItem> {
     let mut items = Vec::new();
-    for (j, item) in d.items.iter().flatten().enumerate() {
+    for (j, item) in files.iter().enumerate() {
         let ib = format!("{src}.items[{j}]");
-        let path = item_path(errs, &format!("{ib}.path"), &item.path, &mut paths);
+        let path = item_path(errs, &format!("{ib}.path"), &item.path, paths);
         let item_mode = match item.mode {
             Some(_) => mode_bits(errs, &format!("{ib}.mode"), item.mode),
             None => Some(mode),
@@ -997,16 +1061,92 @@ fn downward_api_volume(
             items.push(DownwardItem { path, value, mode });
         }
     }
-    Some(VolumeSource::DownwardApi { items })
+    items
+}
+
+/// A projected volume (`validateProjectedVolumeSource`): the files of its sources,
+/// each resolved as its configMap, secret or downwardAPI volume's would be, with
+/// the volume's `defaultMode`, into one directory (pkg/volume/projected).
+fn projected_volume(
+    errs: &mut Errs,
+    warnings: &mut Vec<String>,
+    base: &str,
+    p: &k8s::ProjectedVolumeSource,
+    refs: &Refs<'_>,
+    all: &[&k8s::Container],
+) -> Option<VolumeSource> {
+    let pb = format!("{base}.projected");
+    let mode = default_mode(errs, &format!("{pb}.defaultMode"), p.default_mode);
+    let mut paths = Paths::of_one_source();
+    let mut files: Vec<ProjectedItem> = Vec::new();
+    for (i, s) in p.sources.iter().flatten().enumerate() {
+        let sb = format!("{pb}.sources[{i}]");
+        let mut these = Vec::new();
+        // Projected sources name their Secret by `name`, not `secretName`.
+        let named = [
+            s.secret.as_ref().map(|x| {
+                let data = refs.secret_data(&x.name);
+                ("secret", &x.name, data, x.items.as_deref(), x.optional)
+            }),
+            s.config_map.as_ref().map(|x| {
+                let data = refs.config_map_files(&x.name);
+                ("configMap", &x.name, data, x.items.as_deref(), x.optional)
+            }),
+        ];
+        for (kind, name, data, items, optional) in named.into_iter().flatten() {
+            paths.projected = Some((pb.clone(), Some(name.clone())));
+            let named = Named {
+                name_field: "name",
+                name,
+                data,
+                items,
+                optional: optional == Some(true),
+            };
+            let keys = named_key_files(errs, &format!("{sb}.{kind}"), named, mode, &mut paths);
+            these.extend(keys.into_iter().map(ProjectedItem::Key));
+        }
+        if let Some(d) = &s.downward_api {
+            paths.projected = Some((pb.clone(), None));
+            let src = format!("{sb}.downwardAPI");
+            let items = d.items.as_deref().unwrap_or_default();
+            let items = downward_items(errs, &src, items, mode, all, &mut paths);
+            these.extend(items.into_iter().map(ProjectedItem::Downward));
+        }
+        // serviceAccountToken, clusterTrustBundle and podCertificate were warned
+        // about and are skipped (fields.rs says why), but they still count here.
+        let kinds = [
+            s.secret.is_some(),
+            s.config_map.is_some(),
+            s.downward_api.is_some(),
+            s.service_account_token.is_some(),
+            s.cluster_trust_bundle.is_some(),
+            s.pod_certificate.is_some(),
+        ];
+        // An entry of no kind asks for nothing; Kubernetes accepts it too.
+        if kinds.iter().filter(|k| **k).count() > 1 {
+            errs.forbidden(&sb, "may not specify more than 1 volume type per source");
+        }
+        for file in these {
+            // A source without `items` projects every key, so two sources can name
+            // one path where validation cannot see it; the kubelet's payload map
+            // keeps the later source's file (pkg/volume/projected collectData).
+            match files.iter().position(|f| f.path() == file.path()) {
+                Some(at) => {
+                    warnings.push(format!(
+                        "{sb}: {}: replaces the file an earlier source projects there, as the kubelet does",
+                        quote(file.path().as_str())
+                    ));
+                    files[at] = file;
+                }
+                None => files.push(file),
+            }
+        }
+    }
+    Some(VolumeSource::Projected { files })
 }
 
 /// A file path inside a projected volume: required, relative, no `..`, unique.
-fn item_path(
-    errs: &mut Errs,
-    path: &str,
-    value: &str,
-    seen: &mut HashSet<String>,
-) -> Option<RelPath> {
+fn item_path(errs: &mut Errs, path: &str, value: &str, seen: &mut Paths) -> Option<RelPath> {
     if value.is_empty() {
         errs.required(path);
         return None;
@@ -1018,8 +1158,15 @@ fn item_path(
         errs.invalid_str(path, value, "must not start with '..'");
         return None;
     }
-    if !seen.insert(value.to_string()) {
-        errs.duplicate(path, value);
+    if !seen.taken.insert(value.to_string()) {
+        match &seen.projected {
+            None => errs.duplicate(path, value),
+            Some((volume, source)) => errs.invalid_str(
+                volume,
+                source.as_deref().unwrap_or(value),
+                "conflicting duplicate paths",
+            ),
+        }
         return None;
     }
     parsed

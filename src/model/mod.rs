@@ -425,6 +425,12 @@ pub enum VolumeSource {
     DownwardApi {
         items: Vec<DownwardItem>,
     },
+    /// A projected volume: the files of its sources in one directory, every path
+    /// projected once (a later source's key replaced an earlier one's, as in the
+    /// kubelet's payload map).
+    Projected {
+        files: Vec<ProjectedItem>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -505,6 +511,23 @@ pub struct DownwardItem {
     pub path: RelPath,
     pub value: DownwardValue,
     pub mode: FileMode,
+}
+
+/// One file of a projected volume: a ConfigMap or Secret key, or a downward API
+/// item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectedItem {
+    Key(KeyFile),
+    Downward(DownwardItem),
+}
+
+impl ProjectedItem {
+    pub fn path(&self) -> &RelPath {
+        match self {
+            ProjectedItem::Key(k) => &k.path,
+            ProjectedItem::Downward(d) => &d.path,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -642,6 +642,45 @@ fn volumes_plan_their_host_side() {
 }
 
 #[test]
+fn a_projected_volume_is_one_tmpfs_of_its_sources_files_mounted_read_only() {
+    let yaml = format!(
+        "{CM_AND_SECRET}{}",
+        pod(
+            "  volumes:\n    - name: all\n      projected:\n        defaultMode: 0440\n        sources:\n          - {configMap: {name: cm, items: [{key: K, path: conf/k}]}}\n          - {secret: {name: s, items: [{key: PW, path: pw, mode: 0400}]}}\n          - {downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}\n",
+            "      volumeMounts: [{name: all, mountPath: /all, readOnly: false}]\n",
+        )
+    );
+    let plan = plan_of(&yaml);
+    let v = &plan.volumes[0];
+    assert_eq!(v.host_path.to_str(), Some("/pods/p/volumes/all"));
+    // pkg/volume/projected: always memory-backed, a Secret among the sources or not.
+    assert_eq!(v.source, VolumeSource::Tmpfs { size_bytes: None });
+    assert!(
+        v.projection,
+        "written by the AtomicWriter, mounted read-only"
+    );
+    let file = |path: &str, content: &[u8], mode| ProjectedFile {
+        path: path.into(),
+        content: content.to_vec(),
+        mode,
+    };
+    assert_eq!(
+        v.files,
+        [
+            file("conf/k", b"v", 0o440),
+            file("pw", b"secret", 0o400),
+            file("name", b"p", 0o440),
+        ]
+    );
+    // CVE-2017-1002102: read-only whatever the mount says.
+    let all = mount(app(&plan), "/all").unwrap();
+    assert_eq!(
+        all.options().as_deref().unwrap(),
+        ["rbind", "rprivate", "ro"]
+    );
+}
+
+#[test]
 fn optional_missing_config_map_volume_is_empty() {
     let plan = plan_of(&pod(
         "  volumes: [{name: cm, configMap: {name: absent, optional: true}}]\n",

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::downward::{self, Facts};
-use crate::model::{DownwardValue, HostPathType, StorageMedium, Volume, VolumeSource as Source};
+use crate::model::{
+    DownwardItem, DownwardValue, HostPathType, KeyFile, ProjectedItem, StorageMedium, Volume,
+    VolumeSource as Source,
+};
 use crate::paths::PodPaths;
 
 /// What must exist on the host before a container that mounts the volume starts.
@@ -23,11 +26,11 @@ pub enum VolumeSource {
     /// files).
     Directory,
     /// One tmpfs shared by every container of the pod (`emptyDir.medium: Memory`, and
-    /// Secret volumes, which the kubelet also keeps off disk).
+    /// Secret and projected volumes, which the kubelet also keeps off disk).
     Tmpfs { size_bytes: Option<u128> },
 }
 
-/// One file projected into a volume (configMap, secret, downwardAPI).
+/// One file projected into a volume (configMap, secret, downwardAPI, projected).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectedFile {
     /// Relative to the volume directory, without `..` (a model `RelPath`).
@@ -46,7 +49,7 @@ pub struct VolumePlan {
     pub source: VolumeSource,
     /// Files written into the volume before any container starts.
     pub files: Vec<ProjectedFile>,
-    /// A projection of the API (configMap, secret, downwardAPI): written the
+    /// A projection of the API (configMap, secret, downwardAPI, projected): written the
     /// kubelet's AtomicWriter way and mounted read-only into every container,
     /// whatever its `readOnly` says (the kubelet's fix for CVE-2017-1002102: one
     /// container must not rewrite what its siblings are given).
@@ -80,32 +83,48 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
             if matches!(volume.source, Source::Secret { .. }) {
                 plan.source = VolumeSource::Tmpfs { size_bytes: None };
             }
-            plan.files = files
-                .iter()
-                .map(|f| ProjectedFile {
-                    path: f.path.to_string(),
-                    content: f.content.clone(),
-                    mode: f.mode.bits(),
-                })
-                .collect();
+            plan.files = files.iter().map(key_file).collect();
         }
         Source::DownwardApi { items } => {
             plan.projection = true;
-            plan.files = items
+            plan.files = items.iter().map(|i| downward_file(facts, i)).collect();
+        }
+        Source::Projected { files } => {
+            plan.projection = true;
+            // The kubelet's projected volume is a memory-backed emptyDir whatever
+            // its sources (pkg/volume/projected wrappedVolumeSpec): a Secret in it
+            // never touches the disk, and neither does the rest.
+            plan.source = VolumeSource::Tmpfs { size_bytes: None };
+            plan.files = files
                 .iter()
-                .map(|item| ProjectedFile {
-                    path: item.path.to_string(),
-                    content: match &item.value {
-                        DownwardValue::Field(f) => downward::field(facts, f),
-                        DownwardValue::Resource(r) => downward::resource(facts.host, r),
-                    }
-                    .into_bytes(),
-                    mode: item.mode.bits(),
+                .map(|f| match f {
+                    ProjectedItem::Key(k) => key_file(k),
+                    ProjectedItem::Downward(d) => downward_file(facts, d),
                 })
                 .collect();
         }
     }
     plan
+}
+
+fn key_file(f: &KeyFile) -> ProjectedFile {
+    ProjectedFile {
+        path: f.path.to_string(),
+        content: f.content.clone(),
+        mode: f.mode.bits(),
+    }
+}
+
+fn downward_file(facts: &Facts<'_>, item: &DownwardItem) -> ProjectedFile {
+    ProjectedFile {
+        path: item.path.to_string(),
+        content: match &item.value {
+            DownwardValue::Field(f) => downward::field(facts, f),
+            DownwardValue::Resource(r) => downward::resource(facts.host, r),
+        }
+        .into_bytes(),
+        mode: item.mode.bits(),
+    }
 }
 
 #[cfg(test)]
