@@ -53,6 +53,66 @@ fn projections_are_read_only_in_every_container_and_reached_through_the_data_sym
 }
 
 #[test]
+fn a_projected_volume_combines_a_config_map_a_secret_and_the_downward_api_read_only_on_tmpfs() {
+    let pod = Pod::new("projd", "projected");
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: '{ns}'}\ndata: {mode: fast, unused: x}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: sec, namespace: '{ns}'}\nstringData: {pw: hunter2}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  volumes:\n    - name: all\n      projected:\n        defaultMode: 0440\n        sources:\n          - {configMap: {name: cfg, items: [{key: mode, path: conf/mode, mode: 0600}]}}\n          - {secret: {name: sec, items: [{key: pw, path: pw, mode: 0400}]}}\n          - {downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      volumeMounts: [{name: all, mountPath: /all, readOnly: false}]\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let out = exec(&pod, "app", "cat /all/conf/mode /all/pw /all/name");
+    assert_eq!(
+        stdout(&out),
+        format!("fasthunter2{}", pod.name),
+        "{}",
+        stderr(&out)
+    );
+    let out = exec(
+        &pod,
+        "app",
+        "stat -L -c '%n %a' /all/conf/mode /all/pw /all/name; ls /all",
+    );
+    assert_eq!(
+        stdout(&out),
+        "/all/conf/mode 600\n/all/pw 400\n/all/name 440\nconf\nname\npw\n",
+        "the modes, and only the listed items: {}",
+        stderr(&out)
+    );
+    // CVE-2017-1002102: read-only although the mount says `readOnly: false`.
+    for target in ["/all/pw", "/all/conf/mode", "/all/new"] {
+        let out = exec(&pod, "app", &format!("echo evil > {target}"));
+        assert!(!out.status.success(), "{target} was writable");
+        assert!(
+            stderr(&out).contains("Read-only file system"),
+            "{target}: {}",
+            stderr(&out)
+        );
+    }
+    // pkg/volume/projected: a memory-backed volume, mounted read-only.
+    let out = exec(
+        &pod,
+        "app",
+        "awk '$2 == \"/all\" {print $3, substr($4, 1, 2)}' /proc/mounts",
+    );
+    assert_eq!(stdout(&out), "tmpfs ro\n", "{}", stderr(&out));
+    // The AtomicWriter's layout: name -> ..data/name -> ..<timestamp>.<random>/name.
+    let out = exec(
+        &pod,
+        "app",
+        "for f in pw conf ..data; do readlink /all/$f; done",
+    );
+    let links = stdout(&out);
+    let mut lines = links.lines();
+    assert_eq!(lines.next(), Some("..data/pw"), "{links}");
+    assert_eq!(lines.next(), Some("..data/conf"), "{links}");
+    assert!(
+        lines.next().is_some_and(|l| l.starts_with("..2")),
+        "{links}"
+    );
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+}
+
+#[test]
 fn a_missing_host_path_without_a_type_is_created_as_a_0755_directory() {
     let pod = Pod::new("hpdir", "hostpath-unset");
     let host = pod.tmp.path().join("host/made/here");
