@@ -18,15 +18,11 @@ fn exec(pod: &Pod, container: &str, script: &str) -> std::process::Output {
     ])
 }
 
-#[test]
-fn projections_are_read_only_in_every_container_and_reached_through_the_data_symlink() {
-    let pod = Pod::new("proj", "projections");
-    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: '{ns}'}\ndata: {mode: fast}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: sec, namespace: '{ns}'}\nstringData: {pw: hunter2}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  volumes:\n    - {name: cm, configMap: {name: cfg}}\n    - {name: s, secret: {secretName: sec}}\n    - {name: info, downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}\n  containers:\n    - name: writer\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      volumeMounts:\n        - {name: cm, mountPath: /cm, readOnly: false}\n        - {name: s, mountPath: /s}\n        - {name: info, mountPath: /info}\n        - {name: cm, mountPath: /mode, subPath: mode}\n    - name: reader\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      volumeMounts:\n        - {name: cm, mountPath: /cm}\n        - {name: s, mountPath: /s}\n        - {name: info, mountPath: /info}\n";
-    let out = pod.up(yaml, &[]);
-    assert!(out.status.success(), "up: {}", stderr(&out));
-    // CVE-2017-1002102: no container can rewrite what its siblings read.
-    for target in ["/cm/mode", "/cm/new", "/s/pw", "/info/name", "/mode"] {
-        let out = exec(&pod, "writer", &format!("echo evil > {target}"));
+/// Writing each of `targets` fails with EROFS (CVE-2017-1002102: no container can
+/// rewrite what its siblings read).
+fn assert_read_only(pod: &Pod, container: &str, targets: &[&str]) {
+    for target in targets {
+        let out = exec(pod, container, &format!("echo evil > {target}"));
         assert!(!out.status.success(), "{target} was writable");
         assert!(
             stderr(&out).contains("Read-only file system"),
@@ -34,19 +30,35 @@ fn projections_are_read_only_in_every_container_and_reached_through_the_data_sym
             stderr(&out)
         );
     }
+}
+
+/// The kubelet's AtomicWriter layout in `dir`: name -> ..data/name, and
+/// ..data -> ..<timestamp>.<random>.
+fn assert_reached_through_data(pod: &Pod, container: &str, dir: &str, names: &[&str]) {
+    for name in names {
+        let out = exec(pod, container, &format!("readlink {dir}/{name}"));
+        assert_eq!(stdout(&out), format!("..data/{name}\n"), "{dir}/{name}");
+    }
+    let out = exec(pod, container, &format!("readlink {dir}/..data"));
+    assert!(stdout(&out).starts_with("..2"), "{}", stdout(&out));
+}
+
+#[test]
+fn projections_are_read_only_in_every_container_and_reached_through_the_data_symlink() {
+    let pod = Pod::new("proj", "projections");
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: '{ns}'}\ndata: {mode: fast}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: sec, namespace: '{ns}'}\nstringData: {pw: hunter2}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  volumes:\n    - {name: cm, configMap: {name: cfg}}\n    - {name: s, secret: {secretName: sec}}\n    - {name: info, downwardAPI: {items: [{path: name, fieldRef: {fieldPath: metadata.name}}]}}\n  containers:\n    - name: writer\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      volumeMounts:\n        - {name: cm, mountPath: /cm, readOnly: false}\n        - {name: s, mountPath: /s}\n        - {name: info, mountPath: /info}\n        - {name: cm, mountPath: /mode, subPath: mode}\n    - name: reader\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      volumeMounts:\n        - {name: cm, mountPath: /cm}\n        - {name: s, mountPath: /s}\n        - {name: info, mountPath: /info}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    assert_read_only(
+        &pod,
+        "writer",
+        &["/cm/mode", "/cm/new", "/s/pw", "/info/name", "/mode"],
+    );
     let out = exec(&pod, "writer", "rm /cm/..data || ln -sfn / /cm/..data");
     assert!(!out.status.success(), "the data symlink was replaceable");
     let out = exec(&pod, "reader", "cat /cm/mode /s/pw /info/name");
     assert_eq!(stdout(&out), format!("fasthunter2{}", pod.name));
-    // The kubelet's AtomicWriter layout: name -> ..data/name -> ..<timestamp>.<random>/name.
-    let out = exec(&pod, "reader", "readlink /cm/mode; readlink /cm/..data");
-    let links = stdout(&out);
-    let mut lines = links.lines();
-    assert_eq!(lines.next(), Some("..data/mode"), "{links}");
-    assert!(
-        lines.next().is_some_and(|l| l.starts_with("..2")),
-        "{links}"
-    );
+    assert_reached_through_data(&pod, "reader", "/cm", &["mode"]);
     let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     pod.assert_nothing_left();
@@ -76,16 +88,8 @@ fn a_projected_volume_combines_a_config_map_a_secret_and_the_downward_api_read_o
         "the modes, and only the listed items: {}",
         stderr(&out)
     );
-    // CVE-2017-1002102: read-only although the mount says `readOnly: false`.
-    for target in ["/all/pw", "/all/conf/mode", "/all/new"] {
-        let out = exec(&pod, "app", &format!("echo evil > {target}"));
-        assert!(!out.status.success(), "{target} was writable");
-        assert!(
-            stderr(&out).contains("Read-only file system"),
-            "{target}: {}",
-            stderr(&out)
-        );
-    }
+    // Read-only although the mount says `readOnly: false`.
+    assert_read_only(&pod, "app", &["/all/pw", "/all/conf/mode", "/all/new"]);
     // pkg/volume/projected: a memory-backed volume, mounted read-only.
     let out = exec(
         &pod,
@@ -93,20 +97,7 @@ fn a_projected_volume_combines_a_config_map_a_secret_and_the_downward_api_read_o
         "awk '$2 == \"/all\" {print $3, substr($4, 1, 2)}' /proc/mounts",
     );
     assert_eq!(stdout(&out), "tmpfs ro\n", "{}", stderr(&out));
-    // The AtomicWriter's layout: name -> ..data/name -> ..<timestamp>.<random>/name.
-    let out = exec(
-        &pod,
-        "app",
-        "for f in pw conf ..data; do readlink /all/$f; done",
-    );
-    let links = stdout(&out);
-    let mut lines = links.lines();
-    assert_eq!(lines.next(), Some("..data/pw"), "{links}");
-    assert_eq!(lines.next(), Some("..data/conf"), "{links}");
-    assert!(
-        lines.next().is_some_and(|l| l.starts_with("..2")),
-        "{links}"
-    );
+    assert_reached_through_data(&pod, "app", "/all", &["pw", "conf"]);
     let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     pod.assert_nothing_left();
