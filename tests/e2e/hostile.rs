@@ -697,3 +697,206 @@ fn assert_nothing_stored_but(dir: &Path, name: &str) {
         .collect();
     assert_eq!(names, [name]);
 }
+
+// ---------------------------------------------------------------------------
+// The bearer token flow (distribution spec, "Token Authentication
+// Specification"): `/v2/` challenges with a realm on this same server.
+
+/// The token the token endpoint hands out and the registry then requires.
+const TOKEN: &str = "t0ken-for-test-tok";
+/// A service name with a comma and a space: a challenge's quoted values may hold both.
+const SERVICE: &str = "hostile registry, test";
+
+/// `application/x-www-form-urlencoded` query parameters of a request target.
+fn query(path: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < b.len() => {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 2;
+                }
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).unwrap()
+    };
+    path.split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or("")
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// A 401 with a Bearer challenge whose realm is `/token` of the server the
+/// request came to (its Host header).
+fn challenge(req: &Req, repo: &str) -> Reply {
+    let host = req.header("Host").unwrap_or("127.0.0.1");
+    Reply::Full(
+        401,
+        vec![(
+            "WWW-Authenticate".into(),
+            format!(
+                r#"Bearer realm="http://{host}/token",service="{SERVICE}",scope="repository:{repo}:pull""#
+            ),
+        )],
+        br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+    )
+}
+
+/// A registry for `repo` whose every API path wants `Bearer TOKEN`, and whose
+/// token endpoint answers as `token` says.
+fn token_registry(
+    repo: &'static str,
+    token: impl Fn(&Req) -> Reply + Send + Sync + 'static,
+) -> Hostile {
+    Hostile::start(TestImage::plain(), move |req, _| {
+        if req.path.starts_with("/token") {
+            return Some(token(req));
+        }
+        if req.path == "/v2/" || req.header("Authorization") != Some(&*format!("Bearer {TOKEN}")) {
+            return Some(challenge(req, repo));
+        }
+        None
+    })
+}
+
+/// An auth file with `user:password` for `host`.
+fn auth_file(dir: &Path, host: &str, user_password: &str) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let path = dir.join("auth.json");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(user_password);
+    std::fs::write(
+        &path,
+        format!(r#"{{"auths": {{"{host}": {{"auth": "{b64}"}}}}}}"#),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_bearer_challenge_is_answered_with_a_token_from_its_realm_given_the_auth_files_credentials() {
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("tester:s3cret")
+    );
+    let reg = token_registry("test/tok", move |req| {
+        let mut q = query(&req.path);
+        q.sort();
+        let want = [
+            ("scope".to_string(), "repository:test/tok:pull".to_string()),
+            ("service".to_string(), SERVICE.to_string()),
+        ];
+        if req.header("Authorization") != Some(basic.as_str()) || q != want {
+            return Reply::Full(401, vec![], br#"{"details":"bad credentials"}"#.to_vec());
+        }
+        Reply::Full(
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#).into_bytes(),
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/tok:v1");
+    let auth = auth_file(tmp.path(), &reg.host(), "tester:s3cret");
+    let out = cli(tmp.path())
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args(["pull", "-q", &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(reg.requests("/manifests/v1").len(), 1);
+    let tokens: Vec<Req> = reg
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path.starts_with("/token"))
+        .cloned()
+        .collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_nothing_stored_but(tmp.path(), &name);
+}
+
+/// containers/image's `MaxAuthTokenBodySize`.
+const TOKEN_CAP: u64 = 1 << 20;
+
+#[test]
+fn an_endless_token_answer_is_refused_at_the_cap_without_buffering_it() {
+    // 512 MiB with no Content-Length from the token server the challenge names.
+    let reg = token_registry("test/endless-token", |_| {
+        Reply::Flood(
+            200,
+            vec![("Content-Type".into(), "application/json".into())],
+            b' ',
+            512 << 20,
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/endless-token:v1");
+    let t = Instant::now();
+    let (out, maxrss_kib) = run_measured(cli(tmp.path()).args(["pull", "-q", &name]));
+    let took = t.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&name) && err.contains("token") && err.contains(&TOKEN_CAP.to_string()),
+        "{err}"
+    );
+    assert!(
+        maxrss_kib < 64 << 10,
+        "podshim pull peaked at {maxrss_kib} KiB"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    let written = reg.written.load(Ordering::SeqCst);
+    assert!(written < 32 << 20, "the client read {written} bytes");
+    assert!(reg.requests("/manifests/v1").is_empty());
+    assert_nothing_stored(tmp.path());
+}
+
+#[test]
+fn a_token_server_answering_401_is_unauthorized_naming_the_registry() {
+    let reg = token_registry("test/denied", |_| {
+        Reply::Full(
+            401,
+            vec![],
+            br#"{"details":"incorrect username or password"}"#.to_vec(),
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/denied:v1");
+    let auth = auth_file(tmp.path(), &reg.host(), "tester:wrong");
+    let out = cli(tmp.path())
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args(["pull", "-q", &name])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("unauthorized") && err.contains(&format!("from {}", reg.host())),
+        "{err}"
+    );
+    // A refusal is not retried (the wrong password is not sent again).
+    let tokens = reg
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path.starts_with("/token"))
+        .count();
+    assert_eq!(tokens, 1);
+    assert!(
+        !err.contains("tester:wrong") && !err.contains("dGVzdGVyOndyb25n"),
+        "{err}"
+    );
+    assert_nothing_stored(tmp.path());
+}
