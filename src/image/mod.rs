@@ -29,6 +29,7 @@ pub mod reference;
 pub mod registries;
 pub mod retry;
 pub mod store;
+pub mod token;
 pub mod unpack;
 
 pub use auth::AuthFiles;
