@@ -1,14 +1,15 @@
 //! The distribution API's GETs, as podshim makes them: every body a registry
 //! sends is read with a bound *before* it is buffered.
 //!
-//! oci-client's manifest call buffers the whole response (`Response::bytes`),
-//! and so do its error paths, so a registry serving an endless manifest made a
-//! pull use all the memory it sent. podshim makes the requests itself with the
-//! same HTTP client (reqwest) and keeps oci-client for the token dance only.
+//! oci-client, which podshim used before, buffered manifests, error bodies and
+//! the token server's answer whole (`Response::bytes`, `Response::text`), so a
+//! registry serving an endless manifest made a pull use all the memory it
+//! sent. podshim makes every request itself with reqwest, the token exchange
+//! included ([`super::token`]).
 //! The bounds follow containerd (`remotes/docker`: manifests read through a
 //! limited reader of 4 MiB) and containers/image (`iolimits`: 4 MiB for
-//! manifests and configs): [`MAX_MANIFEST`]. Blobs are streamed, bounded by
-//! their descriptor's size.
+//! manifests and configs, 1 MiB for a token answer): [`MAX_MANIFEST`],
+//! [`MAX_TOKEN_BODY`]. Blobs are streamed, bounded by their descriptor's size.
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use futures_util::{Stream, StreamExt};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_RANGE, HeaderValue, RANGE, WWW_AUTHENTICATE};
 
 use super::retry::transient_status;
+use super::token::MAX_TOKEN_BODY;
 
 /// The most a manifest or index may have: containerd's `maxManifestSize` and
 /// containers/image's `MaxManifestBodySize`.
@@ -159,6 +161,32 @@ fn error_code(body: &[u8]) -> Option<(String, String)> {
     e.errors.into_iter().next().map(|i| (i.code, i.message))
 }
 
+/// Sends `req` (for `url`): its response if 2xx, else the status and a
+/// little of the error body as an [`HttpError::Status`].
+async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, HttpError> {
+    let resp = req.send().await.map_err(|e| HttpError::transport(&e))?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(resp);
+    }
+    let body = read_capped(resp.bytes_stream(), None, MAX_ERROR_BODY)
+        .await
+        .unwrap_or_default();
+    let code = error_code(&body);
+    let detail = match &code {
+        Some((c, m)) => format!("HTTP {status}: {c}: {m} ({url})"),
+        None => format!(
+            "HTTP {status}: {} ({url})",
+            super::pull::one_line(&String::from_utf8_lossy(&body[..body.len().min(200)]))
+        ),
+    };
+    Err(HttpError::Status {
+        status,
+        code: code.map(|(c, _)| c),
+        detail,
+    })
+}
+
 /// One repository of one registry, over one scheme.
 pub struct Repo {
     client: reqwest::Client,
@@ -190,6 +218,11 @@ impl Repo {
         })
     }
 
+    /// The repository's name in the registry (`library/busybox`).
+    pub fn repository(&self) -> &str {
+        &self.repository
+    }
+
     pub fn set_auth(&mut self, auth: Option<HeaderValue>) {
         self.auth = auth;
     }
@@ -210,27 +243,29 @@ impl Repo {
         if range_from > 0 {
             req = req.header(RANGE, format!("bytes={range_from}-"));
         }
-        let resp = req.send().await.map_err(|e| HttpError::transport(&e))?;
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(resp);
+        send(req, url).await
+    }
+
+    /// A token from a token server (see [`super::token`]): `url` is the
+    /// realm with its query, `basic` the credentials if there are any. The
+    /// answer is read with [`MAX_TOKEN_BODY`] as its bound: the realm is any
+    /// URL the registry's challenge names.
+    pub async fn token(
+        &self,
+        url: &reqwest::Url,
+        basic: Option<&HeaderValue>,
+    ) -> Result<Vec<u8>, HttpError> {
+        let mut req = self.client.get(url.clone());
+        if let Some(b) = basic {
+            req = req.header(AUTHORIZATION, b.clone());
         }
-        let body = read_capped(resp.bytes_stream(), None, MAX_ERROR_BODY)
-            .await
-            .unwrap_or_default();
-        let code = error_code(&body);
-        let detail = match &code {
-            Some((c, m)) => format!("HTTP {status}: {c}: {m} ({url})"),
-            None => format!(
-                "HTTP {status}: {} ({url})",
-                super::pull::one_line(&String::from_utf8_lossy(&body[..body.len().min(200)]))
-            ),
-        };
-        Err(HttpError::Status {
-            status,
-            code: code.map(|(c, _)| c),
-            detail,
-        })
+        // What errors quote: the URL without any user:password in it.
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        let resp = send(req, shown.as_str()).await?;
+        let len = resp.content_length();
+        read_capped(resp.bytes_stream(), len, MAX_TOKEN_BODY).await
     }
 
     /// `GET /v2/`: the authentication challenge, if the registry makes one

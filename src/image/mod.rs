@@ -7,7 +7,8 @@
 //!   unpacked once, read-only, for use as an overlayfs lowerdir.
 //! - [`import`]: `podman import`-like one-layer images from a rootfs tar or directory.
 //! - [`layout`]: `load` of an OCI image layout directory or a tar of one.
-//! - [`pull`]: `Store::pull` from OCI/Docker registries (oci-client), with
+//! - [`pull`]: `Store::pull` from OCI/Docker registries (podshim's own client
+//!   on reqwest; [`token`]: the bearer token exchange), with
 //!   [`registries`] (registries.conf v2: mirrors, rewrites, blocks, short names)
 //!   and [`auth`] (auth.json / docker config.json credentials).
 //! - [`unpack`]: the safe layer unpacker (no writes outside the layer dir,

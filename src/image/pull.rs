@@ -1,16 +1,18 @@
 //! `Store::pull`: images from OCI distribution registries (Docker Hub, quay,
 //! a local `docker-registry`, ...), into the store.
 //!
-//! The token dance (bearer challenges, token servers) is oci-client's, the
-//! ORAS project's maintained Rust client of the OCI distribution spec. The
-//! GETs of manifests, configs and layers are podshim's own ([`super::http`],
-//! the same reqwest client), because oci-client buffers manifests and error
-//! bodies whole: every body is bounded before it is buffered. It is async; a
-//! pull runs on a small current-thread tokio runtime of its own, so the rest
-//! of podshim stays synchronous.
+//! Every request is podshim's own, made with reqwest ([`super::http`]): the
+//! GETs of manifests, configs and layers and the bearer token exchange
+//! ([`super::token`]: the challenge of `GET /v2/`, the token server the
+//! registry names). It used oci-client (the ORAS project's client) before,
+//! which buffers manifests, error bodies and token answers whole: now every
+//! body is bounded before it is buffered. It is async; a pull runs on a small
+//! current-thread tokio runtime of its own, so the rest of podshim stays
+//! synchronous.
 //!
 //! What podshim adds on top, and why:
-//! - bounds: manifests 4 MiB, configs their descriptor's size, layers streamed;
+//! - bounds: manifests 4 MiB, configs their descriptor's size, token answers
+//!   1 MiB, layers streamed;
 //! - retries with back-off of what a registry did not mean ([`super::retry`]:
 //!   resets, 5xx, 429), a layer cut off mid-way resumed with a Range request,
 //!   and a deadline for the whole pull ([`PullOptions::deadline`]);
@@ -36,19 +38,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference, RegistryOperation};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 use reqwest::header::HeaderValue;
 
-use super::auth::AuthFiles;
+use super::auth::{AuthFiles, Credential};
 use super::http::{HttpError, MAX_MANIFEST, Repo};
 use super::layout::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, pick_platform};
 use super::registries::{Endpoint, RegistriesConf};
 use super::retry::{Backoff, with_retries};
 use super::store::Compression;
+use super::token::{Challenge, scope_for, token_from_body, token_url};
 use super::{Digest, ImageError, ImageRef, PullFailure, Store, StoredImage, host_arch};
 
 /// How a pull finds and authenticates to registries, and reports progress.
@@ -185,58 +184,6 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     one_line(&s)
 }
 
-fn classify(e: OciDistributionError) -> Fail {
-    use PullFailure::*;
-    let (kind, transport) = match &e {
-        OciDistributionError::RequestError(r) => {
-            let unreachable = r.is_connect() || r.is_timeout() || r.is_request();
-            (if unreachable { Unreachable } else { Failed }, true)
-        }
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => (Unauthorized, false),
-        OciDistributionError::RegistryError { envelope, .. } => {
-            let kind = envelope
-                .errors
-                .iter()
-                .map(|err| match err.code {
-                    OciErrorCode::NameUnknown => UnknownRepository,
-                    OciErrorCode::ManifestUnknown | OciErrorCode::NotFound => UnknownManifest,
-                    OciErrorCode::Unauthorized | OciErrorCode::Denied => Unauthorized,
-                    _ => Failed,
-                })
-                .next()
-                .unwrap_or(Failed);
-            (kind, false)
-        }
-        OciDistributionError::ServerError { code, .. } => (
-            match code {
-                401 | 403 => Unauthorized,
-                404 => UnknownManifest,
-                _ => Failed,
-            },
-            false,
-        ),
-        OciDistributionError::DigestError(_) => (DigestMismatch, false),
-        _ => (Failed, false),
-    };
-    let detail = match &e {
-        OciDistributionError::RegistryError { envelope, url } => {
-            let errs: Vec<String> = envelope
-                .errors
-                .iter()
-                .map(|x| format!("{:?}: {}", x.code, x.message))
-                .collect();
-            format!("{} ({url})", errs.join(", "))
-        }
-        _ => chain(&e),
-    };
-    Fail::Pull {
-        kind,
-        detail: one_line(&detail),
-        transport,
-    }
-}
-
 /// Reads what the download task sends; EOF when it stops sending.
 struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<Bytes>,
@@ -284,10 +231,8 @@ struct Attempt<'a> {
     store: &'a Store,
     image: String,
     reference: &'a ImageRef,
-    /// For the token dance only (bearer challenges, token servers).
-    client: Client,
-    oref: Reference,
-    auth: RegistryAuth,
+    /// The auth files' credentials for this registry and repository.
+    credential: Option<Credential>,
     /// The registry's API, every body read with a bound.
     repo: Repo,
     /// Tries of the first request (a plain-HTTP fallback follows a failed
@@ -310,8 +255,9 @@ impl Attempt<'_> {
     }
 
     /// The Authorization header the registry asks for (distribution spec,
-    /// "Authentication"; docker's token flow): a bearer token from oci-client,
-    /// or basic credentials for a Basic challenge.
+    /// "Token Authentication Specification"; docker's token flow): a bearer
+    /// token from the token server its challenge names, or the credentials
+    /// themselves for a Basic challenge.
     async fn authorize(&mut self) -> Result<(), Fail> {
         let challenge = with_retries(self.ping_backoff, sleep, HttpError::transient, |_| {
             self.repo.ping()
@@ -321,37 +267,48 @@ impl Attempt<'_> {
         let Some(challenge) = challenge else {
             return Ok(());
         };
-        let scheme = challenge
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        let header = match (scheme.as_str(), &self.auth) {
-            // oci-client reads the token server's answer whole (its `_auth`
-            // uses Response::text): the one body left unbounded, from the
-            // server the registry's own challenge names.
-            ("bearer", _) => self
-                .client
-                .auth(&self.oref, &self.auth, RegistryOperation::Pull)
+        let challenge = Challenge::parse(&challenge)
+            .map_err(|e| Fail::new(PullFailure::Failed, format!("GET /v2/: {e}")))?;
+        let basic = self.credential.as_ref().map(basic_auth).transpose()?;
+        let header = match challenge {
+            Challenge::Bearer {
+                realm,
+                service,
+                scope,
+            } => {
+                let scope = scope_for(scope.as_deref(), self.repo.repository());
+                let url = token_url(&realm, service.as_deref(), &scope);
+                let what = format!("token from {}", realm.origin().ascii_serialization());
+                let body = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| {
+                    self.repo.token(&url, basic.as_ref())
+                })
                 .await
-                .map_err(classify)?
-                .map(|t| format!("Bearer {t}")),
-            ("basic", RegistryAuth::Basic(u, p)) => {
-                use base64::Engine;
-                let b = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-                Some(format!("Basic {b}"))
-            }
-            _ => None,
-        };
-        let header = header
-            .map(|h| {
-                let mut v = HeaderValue::from_str(&h).map_err(|_| {
-                    Fail::new(PullFailure::Unauthorized, "the token is not a header value")
+                .map_err(|e| match http_fail(e, &what) {
+                    // The registry answered over this scheme: a token server
+                    // out of reach is no reason to try the registry over
+                    // plain HTTP.
+                    Fail::Pull { kind, detail, .. } => Fail::Pull {
+                        kind,
+                        detail,
+                        transport: false,
+                    },
+                    f => f,
+                })?;
+                let token = token_from_body(&body)
+                    .map_err(|e| Fail::new(PullFailure::Failed, format!("{what}: {e}")))?;
+                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                    Fail::new(
+                        PullFailure::Failed,
+                        format!("{what}: the token is not a header value"),
+                    )
                 })?;
                 v.set_sensitive(true);
-                Ok::<_, Fail>(v)
-            })
-            .transpose()?;
+                Some(v)
+            }
+            Challenge::Basic => basic,
+            // The requests go anonymous; the registry's answers tell.
+            Challenge::Other(_) => None,
+        };
         self.repo.set_auth(header);
         Ok(())
     }
@@ -693,14 +650,30 @@ fn media_type_of(bytes: &[u8]) -> Result<&'static str, Fail> {
     })
 }
 
-fn client_for(protocol: ClientProtocol, insecure: bool) -> Client {
-    Client::new(ClientConfig {
-        protocol,
-        accept_invalid_certificates: insecure,
-        connect_timeout: Some(std::time::Duration::from_secs(15)),
-        read_timeout: Some(std::time::Duration::from_secs(60)),
-        ..ClientConfig::default()
-    })
+/// `Authorization: Basic base64(user:password)` (RFC 7617), marked
+/// sensitive so that it is never logged.
+fn basic_auth(c: &Credential) -> Result<HeaderValue, Fail> {
+    use base64::Engine;
+    let b =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+    let mut v = HeaderValue::from_str(&format!("Basic {b}")).map_err(|_| {
+        Fail::new(
+            PullFailure::Unauthorized,
+            "credentials are not a header value",
+        )
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+/// The host that serves a registry's API: Docker Hub is named docker.io,
+/// its API is at index.docker.io (what oci-client's `resolve_registry` gave
+/// podshim before; docker itself uses registry-1.docker.io, the same API).
+fn api_host(registry: &str) -> &str {
+    match registry {
+        "docker.io" => "index.docker.io",
+        r => r,
+    }
 }
 
 impl Store {
@@ -773,52 +746,27 @@ impl Store {
         ep: &Endpoint,
         opts: &PullOptions,
     ) -> Result<StoredImage, Fail> {
-        let oref = match (&reference.digest, &reference.tag) {
-            (Some(d), _) => {
-                Reference::with_digest(ep.registry.clone(), ep.repository.clone(), d.clone())
-            }
-            (None, Some(t)) => {
-                Reference::with_tag(ep.registry.clone(), ep.repository.clone(), t.clone())
-            }
-            (None, None) => {
-                Reference::with_tag(ep.registry.clone(), ep.repository.clone(), "latest".into())
-            }
-        };
-        let auth = match opts.auth.lookup(&ep.registry, &ep.repository)? {
-            Some(c) => {
-                tracing::debug!(registry = %ep.registry, credential = ?c, "using credentials");
-                RegistryAuth::Basic(c.username, c.password)
-            }
-            None => RegistryAuth::Anonymous,
-        };
+        let credential = opts.auth.lookup(&ep.registry, &ep.repository)?;
+        if let Some(c) = &credential {
+            tracing::debug!(registry = %ep.registry, credential = ?c, "using credentials");
+        }
         // containers/image's rule for insecure registries: HTTPS without
         // certificate checks first, plain HTTP when that cannot connect.
-        let protocols = if ep.insecure {
-            vec![ClientProtocol::HttpsExcept(vec![]), ClientProtocol::Http]
+        let schemes: &[&str] = if ep.insecure {
+            &["https", "http"]
         } else {
-            vec![ClientProtocol::Https]
+            &["https"]
         };
-        let n = protocols.len();
+        let n = schemes.len();
         let mut last = None;
-        for (i, protocol) in protocols.into_iter().enumerate() {
-            let scheme = match protocol {
-                ClientProtocol::Http => "http",
-                _ => "https",
-            };
-            let repo = Repo::new(
-                scheme,
-                oref.resolve_registry(),
-                oref.repository(),
-                ep.insecure,
-            )
-            .map_err(|e| http_fail(e, "HTTP client"))?;
+        for (i, scheme) in schemes.iter().enumerate() {
+            let repo = Repo::new(scheme, api_host(&ep.registry), &ep.repository, ep.insecure)
+                .map_err(|e| http_fail(e, "HTTP client"))?;
             let attempt = Attempt {
                 store: self,
                 image: reference.to_string(),
                 reference,
-                client: client_for(protocol, ep.insecure),
-                oref: oref.clone(),
-                auth: auth.clone(),
+                credential: credential.clone(),
                 repo,
                 ping_backoff: if i + 1 < n {
                     Backoff::NONE
