@@ -848,7 +848,9 @@ fn an_endless_token_answer_is_refused_at_the_cap_without_buffering_it() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&name) && err.contains("token") && err.contains(&TOKEN_CAP.to_string()),
+        err.contains(&name)
+            && err.contains(&format!("token from http://{}", reg.host()))
+            && err.contains(&TOKEN_CAP.to_string()),
         "{err}"
     );
     assert!(
@@ -882,7 +884,9 @@ fn a_token_server_answering_401_is_unauthorized_naming_the_registry() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("unauthorized") && err.contains(&format!("from {}", reg.host())),
+        err.contains("unauthorized")
+            && err.contains(&format!("from {}", reg.host()))
+            && err.contains(&format!("token from http://{}: HTTP 401", reg.host())),
         "{err}"
     );
     // A refusal is not retried (the wrong password is not sent again).
@@ -898,5 +902,33 @@ fn a_token_server_answering_401_is_unauthorized_naming_the_registry() {
         !err.contains("tester:wrong") && !err.contains("dGVzdGVyOndyb25n"),
         "{err}"
     );
+    assert_nothing_stored(tmp.path());
+}
+
+#[test]
+fn a_bearer_realm_that_is_not_an_http_url_is_refused_naming_the_registry() {
+    let reg = Hostile::start(TestImage::plain(), |req, _| {
+        (req.path == "/v2/").then(|| {
+            Reply::Full(
+                401,
+                vec![(
+                    "WWW-Authenticate".into(),
+                    r#"Bearer realm="file:///etc/passwd",service="x""#.into(),
+                )],
+                vec![],
+            )
+        })
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/realm:v1");
+    let out = pull(tmp.path(), &name);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("from {}", reg.host()))
+            && err.contains(r#"realm "file:///etc/passwd" is not an http(s) URL"#),
+        "{err}"
+    );
+    assert!(reg.requests("/manifests/v1").is_empty());
     assert_nothing_stored(tmp.path());
 }
