@@ -826,6 +826,28 @@ fn a_bearer_challenge_is_answered_with_a_token_from_its_realm_given_the_auth_fil
     assert_nothing_stored_but(tmp.path(), &name);
 }
 
+#[test]
+fn a_token_server_answering_503_is_asked_again_and_the_pull_succeeds() {
+    let tries = Arc::new(AtomicU64::new(0));
+    let t = tries.clone();
+    let reg = token_registry("test/busy-token", move |_| {
+        if t.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Reply::Full(503, vec![], b"busy".to_vec());
+        }
+        Reply::Full(
+            200,
+            vec![],
+            format!(r#"{{"access_token":"{TOKEN}"}}"#).into_bytes(),
+        )
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/busy-token:v1");
+    let out = pull(tmp.path(), &name);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tries.load(Ordering::SeqCst), 2);
+    assert_nothing_stored_but(tmp.path(), &name);
+}
+
 /// containers/image's `MaxAuthTokenBodySize`.
 const TOKEN_CAP: u64 = 1 << 20;
 
