@@ -6,6 +6,7 @@ mod cli;
 mod generate;
 mod hardening;
 mod hostile;
+mod layers;
 mod pull;
 mod security;
 mod support;
