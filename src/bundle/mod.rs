@@ -8,6 +8,7 @@
 //! failed write undoes every mount it made (rule 7).
 
 mod mounts;
+pub mod overlay;
 pub mod projection;
 pub mod resolve;
 mod setup;
@@ -63,12 +64,19 @@ pub enum BundleError {
     #[error("container {container:?}: image {image} has no layers in the store")]
     MissingImage { container: String, image: String },
     #[error(
-        "container {container:?}: image {image} has {layers} layers: the overlay mount options exceed a page"
+        "container {container:?}: image {image} has {layers} layers: overlayfs stacks at most {max} (OVL_MAX_STACK)",
+        max = overlay::MAX_LOWER_LAYERS
     )]
     TooManyLayers {
         container: String,
         image: String,
         layers: usize,
+    },
+    #[error("container {container:?}: the rootfs overlay cannot name {path}: it {why}")]
+    OverlayPath {
+        container: String,
+        path: PathBuf,
+        why: &'static str,
     },
     #[error(
         "{path}: a memory-backed volume mounted anew has lost its files ({}); write the bundles again (podshim generate, or up from the manifest)",
@@ -110,9 +118,6 @@ pub(crate) fn rollback(
     }
 }
 
-/// The kernel's limit on mount option data (one page).
-const MOUNT_DATA_MAX: usize = 4095;
-
 /// The largest `/etc/passwd` or `/etc/group` of an image podshim reads.
 pub const MAX_ETC_FILE: u64 = 10 << 20;
 
@@ -149,13 +154,20 @@ pub fn layout(
             lower.push(empty);
         }
         let (upper, work) = (paths.overlay_upper(&c.id), paths.overlay_work(&c.id));
-        if SetupStep::overlay_options(&lower, &upper, &work).len() > MOUNT_DATA_MAX {
-            return Err(BundleError::TooManyLayers {
+        // Options longer than mount(2)'s page are no reason to refuse: the
+        // mounter passes layers one by one (`lowerdir+`), run.sh by short links.
+        overlay::check(&lower, &upper, &work).map_err(|refusal| match refusal {
+            overlay::OverlayRefusal::TooManyLayers(layers) => BundleError::TooManyLayers {
                 container: c.name.clone(),
-                image: name,
-                layers: lower.len(),
-            });
-        }
+                image: name.clone(),
+                layers,
+            },
+            overlay::OverlayRefusal::Path(path, why) => BundleError::OverlayPath {
+                container: c.name.clone(),
+                path,
+                why,
+            },
+        })?;
         setup.push(SetupStep::Overlay {
             target: paths.rootfs(&c.id),
             lower,

@@ -6,6 +6,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
+use super::overlay::{FSCONFIG_STRING_MAX, MOUNT_DATA_MAX, OverlayDirs};
+
 /// The mounts podshim makes on the host.
 pub trait Mounter {
     /// An overlay with `options` as [`crate::run_plan::SetupStep::overlay_options`]
@@ -19,11 +21,23 @@ pub trait Mounter {
     fn unmount(&self, target: &Path) -> io::Result<()>;
 }
 
-/// Real mounts with mount(2).
+/// Real mounts: mount(2), and the new mount API for overlays.
 pub struct SystemMounter;
 
 impl Mounter for SystemMounter {
+    /// With the new mount API, one `lowerdir+` per layer (Linux 6.8), where the
+    /// kernel has it: no page limit on the options, so images of many layers
+    /// (Docker's historic limit is 128) mount whatever the store's path. On older
+    /// kernels, classic mount(2), which takes the options only if they fit a page.
     fn mount_overlay(&self, target: &Path, options: &str) -> io::Result<()> {
+        let dirs = OverlayDirs::parse(options)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let why_not = match mount_overlay_by_layers(target, &dirs) {
+            Ok(()) => return Ok(()),
+            Err(NewApi::Failed(e)) => return Err(e),
+            Err(NewApi::Unsupported(why)) => why,
+        };
+        classic_mount_allowed(options.len(), dirs.lower.len(), &why_not)?;
         nix::mount::mount(
             Some("overlay"),
             target,
@@ -31,7 +45,10 @@ impl Mounter for SystemMounter {
             nix::mount::MsFlags::empty(),
             Some(options),
         )
-        .map_err(io::Error::from)
+        .map_err(|e| {
+            let e = io::Error::from(e);
+            io::Error::new(e.kind(), format!("{e} (mount(2), after {why_not})"))
+        })
     }
 
     fn mount_tmpfs(&self, target: &Path, options: &str) -> io::Result<()> {
@@ -60,6 +77,120 @@ impl Mounter for SystemMounter {
 
     fn unmount(&self, target: &Path) -> io::Result<()> {
         nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)
+    }
+}
+
+/// How the new mount API did not mount an overlay.
+#[derive(Debug)]
+enum NewApi {
+    /// This kernel cannot take the layers one by one: no fsopen(2) (before 5.2,
+    /// or filtered by seccomp), no `lowerdir+` (before 6.8: EINVAL, for an unknown
+    /// parameter or, through the legacy context of kernels before 6.5, at create),
+    /// or a path longer than fsconfig(2) copies. mount(2) may still do.
+    Unsupported(String),
+    /// A real failure (a missing layer, no permission): mount(2) would fail too.
+    Failed(io::Error),
+}
+
+/// fsopen("overlay"), `source`, each lower layer topmost first with `lowerdir+`
+/// (appended in order, as `lowerdir=` lists them), `upperdir`, `workdir`,
+/// create, fsmount, and move_mount onto `target` (mount_setattr-free: the mount
+/// gets the same flags mount(2) gave it, none).
+fn mount_overlay_by_layers(target: &Path, dirs: &OverlayDirs) -> Result<(), NewApi> {
+    use rustix::io::Errno;
+    use rustix::mount::{
+        FsMountFlags, FsOpenFlags, MountAttrFlags, MoveMountFlags, fsconfig_create,
+        fsconfig_set_string, fsmount, fsopen, move_mount,
+    };
+    let all = dirs.lower.iter().chain([&dirs.upper, &dirs.work]);
+    if let Some(long) = all
+        .into_iter()
+        .find(|p| p.as_os_str().len() > FSCONFIG_STRING_MAX)
+    {
+        return Err(NewApi::Unsupported(format!(
+            "{} is longer than the {FSCONFIG_STRING_MAX} bytes fsconfig(2) takes",
+            long.display()
+        )));
+    }
+    let fs = fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| match e {
+        Errno::NOSYS | Errno::PERM => NewApi::Unsupported(format!("fsopen: {e}")),
+        e => NewApi::Failed(with_context(e.into(), "fsopen overlay".into())),
+    })?;
+    // EINVAL is how a kernel without `lowerdir+` answers; anything else is the
+    // layer's own problem. The kernel's words (read from the context's fd) go
+    // with either: EINVAL alone says little.
+    let failed = |e: Errno, what: String| {
+        let what = format!("{what}{}", kernel_messages(&fs));
+        if e == Errno::INVAL {
+            NewApi::Unsupported(format!("the new mount API: {what}: {e}"))
+        } else {
+            NewApi::Failed(with_context(e.into(), what))
+        }
+    };
+    let set = |key: &str, value: &Path| {
+        fsconfig_set_string(&fs, key, value)
+            .map_err(|e| failed(e, format!("fsconfig {key} {}", value.display())))
+    };
+    set("source", Path::new("overlay"))?;
+    for layer in &dirs.lower {
+        set("lowerdir+", layer)?;
+    }
+    set("upperdir", &dirs.upper)?;
+    set("workdir", &dirs.work)?;
+    fsconfig_create(&fs).map_err(|e| failed(e, "fsconfig create".into()))?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| NewApi::Failed(with_context(e.into(), "fsmount".into())))?;
+    move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| NewApi::Failed(with_context(e.into(), "move_mount".into())))
+}
+
+/// Whether mount(2) may be tried after the new mount API could not: only with
+/// options that fit its page. Otherwise an error naming the layers and the limit,
+/// rather than the kernel's truncated, misleading ENAMETOOLONG/EINVAL.
+fn classic_mount_allowed(options: usize, layers: usize, why_not: &str) -> io::Result<()> {
+    if options <= MOUNT_DATA_MAX {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{layers} layers: their overlay options are {options} bytes, more than the \
+             {MOUNT_DATA_MAX} mount(2) takes, and this kernel cannot take them one by one \
+             (overlayfs lowerdir+, Linux 6.8): {why_not}"
+        ),
+    ))
+}
+
+fn with_context(e: io::Error, what: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// The messages the kernel left in an fs context (fsopen(2): one per read,
+/// prefixed "e ", "w " or "i "), as " (overlayfs: ...; ...)", or "".
+fn kernel_messages(fs: &std::os::fd::OwnedFd) -> String {
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 1024];
+    // The kernel keeps at most 8 (fs/fs_context.c); stop at ENODATA.
+    while messages.len() < 8 {
+        match rustix::io::read(fs, &mut buf) {
+            Ok(n) if n > 0 => {
+                let m = String::from_utf8_lossy(&buf[..n]);
+                let m = m.trim_end();
+                messages.push(m.get(2..).unwrap_or(m).to_string());
+            }
+            _ => break,
+        }
+    }
+    if messages.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", messages.join("; "))
     }
 }
 
@@ -142,6 +273,74 @@ pub fn unmount_all_under(dir: &Path, mounter: &dyn Mounter) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount2_is_tried_only_with_options_that_fit_its_page() {
+        assert!(classic_mount_allowed(MOUNT_DATA_MAX, 40, "fsopen: ENOSYS").is_ok());
+        let err = classic_mount_allowed(13_000, 128, "fsopen: ENOSYS").unwrap_err();
+        let msg = err.to_string();
+        for want in [
+            "128 layers",
+            "13000 bytes",
+            "4095",
+            "lowerdir+",
+            "fsopen: ENOSYS",
+        ] {
+            assert!(msg.contains(want), "{want:?} not in {msg}");
+        }
+    }
+
+    /// The real thing: an overlay of 128 layers whose options are three pages
+    /// long, mounted, with its first and last layer and a whiteout seen in order.
+    #[test]
+    fn system_mounter_mounts_128_layers_whose_options_exceed_a_page() {
+        if !nix::unistd::geteuid().is_root() {
+            return crate::testing::cannot_run("mounting an overlay needs root");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let long = tmp
+            .path()
+            .join("a-store-whose-path-is-as-long-as-a-real-one-is/layers");
+        let lower: Vec<PathBuf> = (0..128)
+            .map(|i| {
+                let l = long.join(format!("{i:064x}"));
+                fs::create_dir_all(&l).unwrap();
+                fs::write(l.join(format!("f{i}")), i.to_string()).unwrap();
+                l
+            })
+            .collect();
+        fs::write(lower[5].join("hidden"), "").unwrap();
+        // An overlay whiteout (a 0/0 character device) in a higher layer.
+        nix::sys::stat::mknod(
+            &lower[100].join("hidden"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+            0,
+        )
+        .unwrap();
+        let (upper, work, target) = (
+            tmp.path().join("upper"),
+            tmp.path().join("work"),
+            tmp.path().join("rootfs"),
+        );
+        for d in [&upper, &work, &target] {
+            fs::create_dir(d).unwrap();
+        }
+        let options = crate::run_plan::SetupStep::overlay_options(&lower, &upper, &work);
+        assert!(options.len() > 3 * 4096, "{}", options.len());
+        SystemMounter.mount_overlay(&target, &options).unwrap();
+        let seen = (
+            fs::read_to_string(target.join("f0")),
+            fs::read_to_string(target.join("f127")),
+            target.join("hidden").exists(),
+        );
+        SystemMounter.unmount(&target).unwrap();
+        let (first, last, hidden) = seen;
+        assert_eq!(
+            (first.unwrap(), last.unwrap(), hidden),
+            ("0".into(), "127".into(), false)
+        );
+    }
 
     #[test]
     fn mountinfo_escapes_are_undone() {
