@@ -9,6 +9,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::bundle::overlay;
 use crate::model::{ContainerKind, HostPathType};
 use crate::run_plan::{RunPlan, SetupStep};
 use crate::teardown::{self, Step};
@@ -29,6 +30,67 @@ fn kind_label(kind: ContainerKind) -> &'static str {
         ContainerKind::Sidecar => "sidecar (init, restartPolicy: Always)",
         ContainerKind::App => "app container",
     }
+}
+
+/// A rootfs whose options exceed mount(2)'s page, as shell. util-linux's mount(8)
+/// on Debian 12 (2.38) uses mount(2), which takes one page of options, and has no
+/// way to pass `lowerdir+` one layer at a time; so, as Docker's overlay2 does with
+/// its `l/` links and containerd's `mountAt`, the layers get short links `0`,
+/// `1`, ... in one directory, and mount runs from inside it with relative lower
+/// layers (overlayfs resolves them against the mounting process's working
+/// directory). Up to overlayfs's 500 layers then fit; options that still do not
+/// (a very long output path) make run.sh stop with a message, never mount wrong.
+fn overlay_from_links(
+    plan: &RunPlan,
+    target: &Path,
+    lower: &[std::path::PathBuf],
+    upper: &Path,
+    work: &Path,
+) -> String {
+    let mut s = String::new();
+    let links = std::iter::once(&plan.infra)
+        .chain(&plan.containers)
+        .find(|c| c.rootfs() == target)
+        .map(|c| crate::paths::layer_links_of(&c.bundle));
+    let (Some(links), Some(options)) =
+        (links, overlay::short_link_options(lower.len(), upper, work))
+    else {
+        let message = format!(
+            "run.sh: {}: {} layers: their overlay options do not fit mount(2)'s page even as short links; run it with podshim up --from",
+            target.display(),
+            lower.len()
+        );
+        let _ = writeln!(
+            s,
+            "mountpoint -q {} || {{ echo {} >&2; exit 1; }}",
+            qp(target),
+            q(message)
+        );
+        return s;
+    };
+    let _ = writeln!(
+        s,
+        "# {} layers: too many for one mount(2) page by their paths, so by short links in {}",
+        lower.len(),
+        links.display()
+    );
+    let _ = writeln!(s, "mkdir -p {}", qp(&links));
+    let _ = writeln!(
+        s,
+        "mountpoint -q {} || (cd {} && i=0 && for layer in \\",
+        qp(target),
+        qp(&links)
+    );
+    for layer in lower {
+        let _ = writeln!(s, "    {} \\", qp(layer));
+    }
+    let _ = writeln!(
+        s,
+        "    ; do rm -f \"$i\" && ln -s \"$layer\" \"$i\" && i=$((i + 1)) || exit 1; done && mount -t overlay -o {} overlay {})",
+        q(options),
+        qp(target)
+    );
+    s
 }
 
 /// The setup steps as shell, as [`crate::bundle::ensure`] makes them before a start.
@@ -72,12 +134,16 @@ pub fn setup_script(plan: &RunPlan) -> String {
                 work,
             } => {
                 let _ = writeln!(s, "mkdir -p {} {} {}", qp(target), qp(upper), qp(work));
-                let _ = writeln!(
-                    s,
-                    "mountpoint -q {t} || mount -t overlay -o {o} overlay {t}",
-                    t = qp(target),
-                    o = q(SetupStep::overlay_options(lower, upper, work))
-                );
+                if overlay::fits_one_page(lower, upper, work) {
+                    let _ = writeln!(
+                        s,
+                        "mountpoint -q {t} || mount -t overlay -o {o} overlay {t}",
+                        t = qp(target),
+                        o = q(SetupStep::overlay_options(lower, upper, work))
+                    );
+                } else {
+                    s.push_str(&overlay_from_links(plan, target, lower, upper, work));
+                }
             }
             SetupStep::HostPath { volume, path, kind } => {
                 let p = qp(path);
@@ -467,5 +533,131 @@ mod tests {
         assert_eq!(shown(None), path);
         assert_eq!(shown(Some("/usr/bin/podshim")), "/usr/bin/podshim");
         assert!(!marker.exists(), "the path was run as a command");
+    }
+
+    /// run.sh's mount of a deep image, run by sh with `mount` and `mountpoint`
+    /// replaced by recorders: it mounts from the links directory, by relative
+    /// names within a page, and each name leads to its layer, topmost first.
+    #[test]
+    fn run_sh_mounts_a_deep_image_from_short_links_topmost_first() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("out");
+        let paths = crate::paths::PodPaths::new(&base);
+        let mut plan = crate::run_plan::fixture(
+            crate::model::RestartPolicy::Always,
+            30,
+            &[("c", ContainerKind::App)],
+        );
+        plan.base = base.clone();
+        plan.containers[0].bundle = paths.bundle("ns_p_c");
+        let store = tmp
+            .path()
+            .join("a-store-with-a-realistic-path-length/layers");
+        let lower: Vec<std::path::PathBuf> =
+            (0..128).map(|i| store.join(format!("{i:064x}"))).collect();
+        let (target, upper, work) = (
+            paths.rootfs("ns_p_c"),
+            paths.overlay_upper("ns_p_c"),
+            paths.overlay_work("ns_p_c"),
+        );
+        assert!(!overlay::fits_one_page(&lower, &upper, &work));
+        plan.setup = vec![SetupStep::Overlay {
+            target: target.clone(),
+            lower: lower.clone(),
+            upper: upper.clone(),
+            work: work.clone(),
+        }];
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let record = tmp.path().join("mount-call");
+        for (name, body) in [
+            ("mountpoint", "exit 1".to_string()),
+            (
+                "mount",
+                format!(
+                    "pwd > '{0}'; printf '%s\\n' \"$@\" >> '{0}'",
+                    record.display()
+                ),
+            ),
+        ] {
+            let p = bin.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let script = format!("set -eu\n{}", setup_script(&plan));
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let call = std::fs::read_to_string(&record).unwrap();
+        let mut lines = call.lines();
+        let cwd = lines.next().unwrap();
+        let links = crate::paths::layer_links_of(&plan.containers[0].bundle);
+        assert_eq!(Path::new(cwd), links);
+        let args: Vec<&str> = lines.collect();
+        assert_eq!(args[..3], ["-t", "overlay", "-o"]);
+        assert_eq!(args[4..], ["overlay", target.to_str().unwrap()]);
+        let options = args[3];
+        assert!(
+            options.len() <= overlay::MOUNT_DATA_MAX,
+            "{}",
+            options.len()
+        );
+        let dirs = options
+            .strip_prefix("lowerdir=")
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
+        let resolved: Vec<std::path::PathBuf> = dirs
+            .split(':')
+            .map(|name| std::fs::read_link(links.join(name)).unwrap())
+            .collect();
+        let mut top_first = lower.clone();
+        top_first.reverse();
+        assert_eq!(resolved, top_first);
+        assert!(options.ends_with(&format!(
+            ",upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        )));
+    }
+
+    #[test]
+    fn run_sh_refuses_a_deep_image_whose_options_exceed_a_page_even_by_links() {
+        let long = std::path::PathBuf::from(format!("/{}", "o".repeat(2100)));
+        let paths = crate::paths::PodPaths::new(&long);
+        let mut plan = crate::run_plan::fixture(
+            crate::model::RestartPolicy::Always,
+            30,
+            &[("c", ContainerKind::App)],
+        );
+        plan.base = long.clone();
+        plan.containers[0].bundle = paths.bundle("ns_p_c");
+        let lower: Vec<std::path::PathBuf> = (0..128)
+            .map(|i| std::path::PathBuf::from(format!("/s/layers/{i:064x}")))
+            .collect();
+        let script = overlay_from_links(
+            &plan,
+            &paths.rootfs("ns_p_c"),
+            &lower,
+            &paths.overlay_upper("ns_p_c"),
+            &paths.overlay_work("ns_p_c"),
+        );
+        assert!(
+            script.contains("128 layers: their overlay options do not fit"),
+            "{script}"
+        );
+        assert!(script.contains("exit 1"), "{script}");
+        assert!(!script.contains("mount -t overlay"), "{script}");
     }
 }

@@ -93,6 +93,12 @@ pub fn rootfs_of(bundle: &Path) -> PathBuf {
     bundle.join("rootfs")
 }
 
+/// Short links `0`, `1`, ... to a container's layers (its image's first layer up),
+/// which `run.sh` mounts a deep image's rootfs from (Docker overlay2's `l/`).
+pub fn layer_links_of(bundle: &Path) -> PathBuf {
+    bundle.join("layers")
+}
+
 /// Where the runtime writes a container's init pid.
 pub fn pid_file(bundle: &Path) -> PathBuf {
     bundle.join("pid")
