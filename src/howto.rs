@@ -70,7 +70,7 @@ fn overlay_from_links(
     };
     let _ = writeln!(
         s,
-        "# {} layers: too many for one mount(2) page by their paths, so by short links in {}",
+        "# {} layers: their paths overflow mount(2)'s one page of options, so it is mounted from short links to them in {}",
         lower.len(),
         links.display()
     );

@@ -343,6 +343,31 @@ mod tests {
     }
 
     #[test]
+    fn system_mounter_names_the_missing_layer() {
+        if !nix::unistd::geteuid().is_root() {
+            return crate::testing::cannot_run("mounting an overlay needs root");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
+        for d in ["l0", "upper", "work", "rootfs"] {
+            fs::create_dir(t.join(d)).unwrap();
+        }
+        let lower = [t.join("l0"), t.join("gone")];
+        let options =
+            crate::run_plan::SetupStep::overlay_options(&lower, &t.join("upper"), &t.join("work"));
+        let err = SystemMounter
+            .mount_overlay(&t.join("rootfs"), &options)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("lowerdir+ {}", t.join("gone").display())),
+            "{err}"
+        );
+        assert!(!is_mount_point(&t.join("rootfs")).unwrap());
+    }
+
+    #[test]
     fn mountinfo_escapes_are_undone() {
         assert_eq!(unescape_mountinfo(r"/a\040b\011c"), "/a b\tc");
         assert_eq!(unescape_mountinfo(r"/plain"), "/plain");
