@@ -94,8 +94,9 @@ enum NewApi {
 
 /// fsopen("overlay"), `source`, each lower layer topmost first with `lowerdir+`
 /// (appended in order, as `lowerdir=` lists them), `upperdir`, `workdir`,
-/// create, fsmount, and move_mount onto `target` (mount_setattr-free: the mount
-/// gets the same flags mount(2) gave it, none).
+/// create, fsmount with no mount attributes (the mount(2) path passes no flags
+/// either), and move_mount onto `target`. The fds close on return; the mount
+/// stays attached at `target`.
 fn mount_overlay_by_layers(target: &Path, dirs: &OverlayDirs) -> Result<(), NewApi> {
     use rustix::io::Errno;
     use rustix::mount::{
