@@ -31,6 +31,12 @@ int main(int argc, char **argv) {
     if (sigaction(SIGINT, &stop, NULL) < 0 || sigaction(SIGTERM, &stop, NULL) < 0 ||
         sigaction(SIGCHLD, &child, NULL) < 0)
         return 1;
+    /* A mask inherited through the runtime would hold the stop signals back
+     * forever (as PID 1, nothing but SIGKILL reaches it then). */
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) < 0)
+        return 1;
     if (getpid() != 1)
         write(2, "podshim-pause: not PID 1, zombies are someone else's\n", 53);
     for (;;)

@@ -4,6 +4,7 @@
 //! <tmp> --log-format json`, so a failure reports the runtime's own message.
 
 use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -58,6 +59,24 @@ impl CliRuntime {
         // `cargo test`) they carry a backtrace of `<unknown>` frames that buries
         // the message. This turns anyhow's off and leaves panics' alone.
         cmd.env("RUST_LIB_BACKTRACE", "0");
+        // The supervisor blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD for its
+        // signalfd, and a signal mask survives fork and exec: std's spawn does not
+        // clear it, and youki passes it on to the container process (runc's Go
+        // runtime happens to clear it). A container with SIGTERM blocked never
+        // sees a graceful stop and is always SIGKILLed after the grace period, so
+        // every runtime starts with nothing blocked.
+        // SAFETY: the closure only calls sigemptyset and pthread_sigmask, both
+        // async-signal-safe, on a set on its own stack.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                match libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) {
+                    0 => Ok(()),
+                    e => Err(std::io::Error::from_raw_os_error(e)),
+                }
+            });
+        }
         cmd
     }
 

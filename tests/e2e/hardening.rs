@@ -328,3 +328,52 @@ fn a_pod_named_with_kubernetes_253_characters_runs_logs_and_goes_down() {
         Vec::<std::path::PathBuf>::new()
     );
 }
+
+/// The signals a process blocks (`SigBlk` in /proc/PID/status).
+fn blocked_signals(pid: i64) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn containers_start_with_no_signal_blocked(runtime: Option<String>) {
+    let mut pod = Pod::new("sigmask", "sigmask");
+    pod.runtime = runtime.clone();
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, 'trap \"exit 0\" TERM; while true; do sleep 0.1; done']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let program = runtime.unwrap_or_else(|| "runc".into());
+    for id in [pod.id(None), pod.id(Some("app"))] {
+        let out = std::process::Command::new(&program)
+            .args(["state", &id])
+            .output()
+            .unwrap();
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let pid = state["pid"].as_i64().unwrap();
+        // The supervisor blocks its stop signals for its signalfd; a container that
+        // inherited that mask would never see the SIGTERM of a graceful stop.
+        assert_eq!(
+            blocked_signals(pid),
+            "0000000000000000",
+            "{id} under {program}"
+        );
+    }
+    let out = pod.run(&["down", &pod.key()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn containers_start_with_no_signal_blocked_under_runc() {
+    containers_start_with_no_signal_blocked(None);
+}
+
+#[test]
+fn containers_start_with_no_signal_blocked_under_youki() {
+    let Some(youki) = youki() else { return };
+    containers_start_with_no_signal_blocked(Some(youki));
+}
