@@ -32,6 +32,13 @@ fn kind_label(kind: ContainerKind) -> &'static str {
     }
 }
 
+/// How run.sh calls mount(8) for an overlay. util-linux 2.39 and later use the new
+/// mount API and pass `lowerdir=a:b:...` as one fsconfig string, which the kernel
+/// cuts at 256 bytes (EINVAL from about three store layers on; util-linux issues
+/// 2287, 3171); `LIBMOUNT_FORCE_MOUNT2=always` keeps them on mount(2) and its page,
+/// and older util-linux ignores it.
+const MOUNT_OVERLAY: &str = "LIBMOUNT_FORCE_MOUNT2=always mount -t overlay";
+
 /// A rootfs whose options exceed mount(2)'s page, as shell. util-linux's mount(8)
 /// on Debian 12 (2.38) uses mount(2), which takes one page of options, and has no
 /// way to pass `lowerdir+` one layer at a time; so, as Docker's overlay2 does with
@@ -86,7 +93,7 @@ fn overlay_from_links(
     }
     let _ = writeln!(
         s,
-        "    ; do rm -f \"$i\" && ln -s \"$layer\" \"$i\" && i=$((i + 1)) || exit 1; done && mount -t overlay -o {} overlay {})",
+        "    ; do rm -f \"$i\" && ln -s \"$layer\" \"$i\" && i=$((i + 1)) || exit 1; done && {MOUNT_OVERLAY} -o {} overlay {})",
         q(options),
         qp(target)
     );
@@ -137,7 +144,7 @@ pub fn setup_script(plan: &RunPlan) -> String {
                 if overlay::fits_one_page(lower, upper, work) {
                     let _ = writeln!(
                         s,
-                        "mountpoint -q {t} || mount -t overlay -o {o} overlay {t}",
+                        "mountpoint -q {t} || {MOUNT_OVERLAY} -o {o} overlay {t}",
                         t = qp(target),
                         o = q(SetupStep::overlay_options(lower, upper, work))
                     );
@@ -576,7 +583,7 @@ mod tests {
             (
                 "mount",
                 format!(
-                    "pwd > '{0}'; printf '%s\\n' \"$@\" >> '{0}'",
+                    "pwd > '{0}'; echo \"${{LIBMOUNT_FORCE_MOUNT2:-unset}}\" >> '{0}'; printf '%s\\n' \"$@\" >> '{0}'",
                     record.display()
                 ),
             ),
@@ -603,6 +610,9 @@ mod tests {
         let cwd = lines.next().unwrap();
         let links = crate::paths::layer_links_of(&plan.containers[0].bundle);
         assert_eq!(Path::new(cwd), links);
+        // util-linux >= 2.39 would pass the lowerdir list through fsconfig's
+        // 256 bytes: run.sh keeps it on mount(2).
+        assert_eq!(lines.next(), Some("always"));
         let args: Vec<&str> = lines.collect();
         assert_eq!(args[..3], ["-t", "overlay", "-o"]);
         assert_eq!(args[4..], ["overlay", target.to_str().unwrap()]);
