@@ -166,8 +166,11 @@ fn apparmor() -> Option<BTreeSet<String>> {
     )
 }
 
-/// Lowering an OOM score takes CAP_SYS_RESOURCE (proc(5), oom_score_adj); without
-/// it in the effective set, a score below podshim's own would fail the start.
+/// Lowering an OOM score takes CAP_SYS_RESOURCE in the initial user namespace
+/// (proc(5), oom_score_adj: the kernel asks `capable()`); without it in the
+/// effective set, or inside a user namespace (an unprivileged LXC/LXD container,
+/// rootless), where CapEff shows capabilities the kernel does not honour for
+/// this, a score below podshim's own would fail the start.
 fn oom_score_adj_floor() -> Option<i32> {
     const CAP_SYS_RESOURCE: u32 = 24;
     let status = read_or_empty("/proc/self/status");
@@ -176,7 +179,9 @@ fn oom_score_adj_floor() -> Option<i32> {
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .unwrap_or(0);
-    if effective & (1 << CAP_SYS_RESOURCE) != 0 {
+    if effective & (1 << CAP_SYS_RESOURCE) != 0
+        && is_initial_user_namespace(&read_or_empty("/proc/self/uid_map"))
+    {
         return None;
     }
     read_or_empty("/proc/self/oom_score_adj")
@@ -186,9 +191,26 @@ fn oom_score_adj_floor() -> Option<i32> {
         .or(Some(0))
 }
 
+/// The initial user namespace maps every uid to itself: `0 0 4294967295`.
+fn is_initial_user_namespace(uid_map: &str) -> bool {
+    let fields: Vec<&str> = uid_map.split_whitespace().collect();
+    fields == ["0", "0", "4294967295"]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_identity_uid_map_is_the_initial_user_namespace() {
+        assert!(is_initial_user_namespace(
+            "         0          0 4294967295\n"
+        ));
+        assert!(!is_initial_user_namespace(
+            "         0     100000      65536\n"
+        ));
+        assert!(!is_initial_user_namespace(""));
+    }
 
     #[test]
     fn current_capabilities_are_the_effective_ones_within_the_bounding_set() {
