@@ -91,12 +91,35 @@ pub struct Budget {
     grace: Duration,
 }
 
+/// `at + d`, or as far after `at` as an `Instant` goes: a grace period may be up
+/// to 2^63-1 seconds (Kubernetes' int64), which no clock can add.
+pub fn far_after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).unwrap_or_else(|| {
+        // A century is beyond any pod's life and within every platform's Instant.
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        at.checked_add(d.min(century)).unwrap_or(at)
+    })
+}
+
 impl Budget {
     pub fn new(started: Instant, grace: Duration) -> Budget {
         Budget {
-            deadline: started + grace,
+            deadline: far_after(started, grace),
             grace,
         }
+    }
+
+    /// A later stop request with a shorter period: the budget only ever shrinks
+    /// (the kubelet's `calculateEffectiveGracePeriod`: a deletion's grace period
+    /// "can only decrease"). Whether it did.
+    pub fn shorten(&mut self, now: Instant, grace: Duration) -> bool {
+        let deadline = far_after(now, grace);
+        if deadline >= self.deadline {
+            return false;
+        }
+        self.deadline = deadline;
+        self.grace = self.grace.min(grace);
+        true
     }
 
     /// The grace of a step starting at `now`: what is left of the pod's period,
@@ -187,6 +210,15 @@ mod tests {
                 Step::Remove("/run/podshim/pods/ns_p".into())
             ]
         );
+    }
+
+    #[test]
+    fn a_grace_period_of_2_pow_63_seconds_is_a_budget_not_a_panic() {
+        let t0 = Instant::now();
+        let b = Budget::new(t0, Duration::from_secs(i64::MAX as u64));
+        assert!(b.for_step(t0) > Duration::from_secs(365 * 24 * 3600));
+        let b = Budget::new(t0, Duration::MAX);
+        assert!(b.for_step(t0) > Duration::from_secs(365 * 24 * 3600));
     }
 
     #[test]

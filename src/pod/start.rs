@@ -58,7 +58,7 @@ pub fn start(
     source: Source,
     opts: &StartOptions,
 ) -> Result<Started, PodError> {
-    let deadline = Instant::now() + opts.timeout;
+    let deadline = crate::teardown::far_after(Instant::now(), opts.timeout);
     let (key, uid, ids, generated) = match &source {
         Source::Manifest { manifest, .. } => {
             let pod = &manifest.pod;
@@ -266,7 +266,7 @@ enum Handshake {
 }
 
 fn wait_gone(pid: i32, pod_dir: &Path, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::teardown::far_after(Instant::now(), timeout);
     while list::supervisor_alive(pid, pod_dir) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }

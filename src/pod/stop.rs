@@ -69,7 +69,15 @@ pub fn stop(
             deleted: Vec::new(),
         });
     }
-    let Ok(pod) = state::read(&pod_dir) else {
+    let state = state::read(&pod_dir);
+    // A pod directory is named by the pod's id, which for long names is cut and
+    // hashed: a state naming another pod is that pod's, not ours to stop.
+    if let Ok(s) = &state
+        && (s.namespace != key.namespace.as_str() || s.name != key.name.as_str())
+    {
+        return Ok(StopReport::NotFound);
+    }
+    let Ok(pod) = state else {
         // No state: a wiped /run, a crashed `up`, a state file removed. Its
         // containers, if any, are found in the runtime.
         let report = stop_lost(paths, store, key, opts, existed);
@@ -97,16 +105,19 @@ pub fn stop(
             // Read by the supervisor when the signal arrives (a stale file from a
             // `down` that died first is overwritten; one it already read is gone).
             let file = crate::paths::stop_grace_file(&pod_dir);
-            crate::fsutil::write_atomic(&file, grace.to_string().as_bytes(), 0o600)
-                .map_err(super::io_err(&file, "write"))?;
+            match crate::fsutil::write_atomic(&file, grace.to_string().as_bytes(), 0o600) {
+                // The supervisor finished and removed the pod meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                r => r.map_err(super::io_err(&file, "write"))?,
+            }
         }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
         // The supervisor stops the pod within its grace period, plus a bounded wait
         // after SIGKILL per container and the runtime's deletes.
         let grace = opts.grace.unwrap_or(pod.termination_grace_period_seconds);
-        let deadline = Instant::now()
-            + Duration::from_secs(grace + 30)
-            + Duration::from_secs(4) * pod.containers.len() as u32;
+        let wait = Duration::from_secs(grace.saturating_add(30))
+            .saturating_add(Duration::from_secs(4) * pod.containers.len() as u32);
+        let deadline = crate::teardown::far_after(Instant::now(), wait);
         while list::supervisor_alive(pid, &pod_dir) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -273,7 +284,7 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 
 /// Waits up to `timeout` for every pidfd to become readable (its process exited).
 fn wait_all(fds: &[OwnedFd], timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::teardown::far_after(Instant::now(), timeout);
     let mut pending: Vec<&OwnedFd> = fds.iter().collect();
     while !pending.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());

@@ -294,7 +294,9 @@ impl Core {
             Input::InfraReady(result) => self.on_infra_ready(result, now),
             Input::Exited { ctr, exit } => self.on_exited(ctr, exit, now, logs),
             Input::StopRequested { grace } => {
-                if !matches!(self.phase, Phase::Stopping { .. }) {
+                if let (Phase::Stopping { .. }, Some(grace)) = (&self.phase, grace) {
+                    self.shorten_stop(grace, now);
+                } else if !matches!(self.phase, Phase::Stopping { .. }) {
                     if let Some(grace) = grace {
                         self.grace = grace;
                     }
@@ -646,6 +648,10 @@ impl Core {
                     return;
                 };
                 if let Phase::Stopping { expired, .. } = &mut self.phase {
+                    // A shortened stop re-armed this step: killed once is enough.
+                    if *expired {
+                        return;
+                    }
                     *expired = true;
                 }
                 // The stop signal was not enough: SIGKILL to every process of those
@@ -727,6 +733,28 @@ impl Core {
             cause,
         };
         self.begin_step(now);
+    }
+
+    /// A second stop request with a shorter grace period while stopping: the
+    /// rest of the stop, the current step included, gets what is left of it.
+    fn shorten_stop(&mut self, grace: Duration, now: Now) {
+        let Phase::Stopping {
+            step,
+            budget,
+            expired,
+            ..
+        } = &mut self.phase
+        else {
+            return;
+        };
+        if !budget.shorten(now.mono, grace) || *expired {
+            return;
+        }
+        let (step, left) = (*step, budget.for_step(now.mono));
+        self.out.push(Command::Arm {
+            at: now.mono + left,
+            timer: Timer::Grace { step },
+        });
     }
 
     fn begin_step(&mut self, now: Now) {

@@ -323,10 +323,14 @@ impl Sim {
     }
 
     fn stop(&mut self) {
+        self.stop_with(None);
+    }
+
+    fn stop_with(&mut self, grace: Option<Duration>) {
         let at = self.at();
         let c = self
             .core
-            .handle(Input::StopRequested { grace: None }, at, &NoLogs);
+            .handle(Input::StopRequested { grace }, at, &NoLogs);
         self.exec(c);
     }
 
@@ -894,4 +898,34 @@ fn an_oom_killed_run_is_reported_as_oomkilled_and_restarted_like_any_crash() {
     assert_eq!(terminated, Some(("OOMKilled", 137)));
     sim.run_for(Duration::from_secs(1));
     assert_eq!(sim.starts_of("a").len(), 2, "{:?}", sim.events());
+}
+
+#[test]
+fn a_stop_with_a_grace_period_overrides_the_pods_own() {
+    let mut sim = Sim::new(Always, 600, &[("a", App)])
+        .script("a", &[Run::IgnoresTerm])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop_with(Some(Duration::from_secs(3)));
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.times("signal a SIGTERM"), [1000]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [4000]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn a_second_stop_with_a_shorter_grace_period_shortens_the_stop_under_way() {
+    let mut sim = Sim::new(Always, 600, &[("a", App)])
+        .script("a", &[Run::IgnoresTerm])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(10));
+    // A longer one later changes nothing; a shorter one ends it after 2 s more.
+    sim.stop_with(Some(Duration::from_secs(900)));
+    sim.stop_with(Some(Duration::from_secs(2)));
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.times("signal a SIGTERM"), [1000]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [13000]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
 }
