@@ -1288,8 +1288,9 @@ fn container(
         Some(wd) if !wd.is_empty() => {
             let path = format!("{base}.workingDir");
             let dir = absolute_path(errs, &path, wd);
-            // runc refuses a cwd in /proc since CVE-2024-21626 (a leaked
-            // /proc/self/fd/N cwd reached the host); say so before it runs.
+            // A cwd of /proc/self/fd/N is how CVE-2024-21626 leads a container
+            // onto the host through a leaked fd: refused, so that a runc older
+            // than 1.1.12 cannot be led out (patched ones fail it at start).
             if dir.as_ref().is_some_and(|d| under(&d.clean(), "/proc")) {
                 errs.invalid_str(&path, wd, "must not be /proc or under /proc");
             }
@@ -1516,15 +1517,14 @@ fn security(
             );
         }
         // Kubernetes' ValidateSecurityContext: no_new_privs with CAP_SYS_ADMIN is a
-        // contradiction (it can lift no_new_privs' effect by mounting).
+        // contradiction (it can lift no_new_privs' effect by mounting). The API
+        // server compares the name as written, so `SYS_ADMIN` passes there and
+        // must here too: the same manifest means the same thing on a cluster.
         let adds_sys_admin = sc
             .capabilities
             .as_ref()
             .and_then(|c| c.add.as_ref())
-            .is_some_and(|add| {
-                add.iter()
-                    .any(|c| CapabilityName::parse(c).is_some_and(|c| c.is_sys_admin()))
-            });
+            .is_some_and(|add| add.iter().any(|c| c == "CAP_SYS_ADMIN"));
         if adds_sys_admin && sc.allow_privilege_escalation == Some(false) {
             errs.invalid(
                 format!("{base}.securityContext"),
@@ -1596,14 +1596,18 @@ const PROC_MOUNTABLE: &[&str] = &[
 ];
 
 /// Why a volume may not be mounted at `path` (cleaned): the container's root, its
-/// /proc, or its /dev, which the runtime itself mounts and the container needs.
-fn reserved_mount_path(path: &str) -> Option<&'static str> {
+/// /proc, or its /dev, which the runtime itself mounts and the container needs
+/// (over /dev, runc makes no /dev/null, /dev/pts, ...). A privileged container may
+/// take the host's /dev there, as CSI node plugins do.
+fn reserved_mount_path(path: &str, privileged: bool) -> Option<&'static str> {
     if path == "/" {
         Some("must not be '/': a volume cannot replace the container's root filesystem")
     } else if under(path, "/proc") && !PROC_MOUNTABLE.contains(&path) {
         Some("must not be /proc or under /proc: the runtime mounts procfs there")
-    } else if path == "/dev" {
-        Some("must not be /dev: the runtime mounts the container's devices there")
+    } else if path == "/dev" && !privileged {
+        Some(
+            "must not be /dev unless the container is privileged: the runtime mounts the container's devices there",
+        )
     } else {
         None
     }
@@ -1648,7 +1652,7 @@ fn volume_mounts(
             }
             if let Some(why) = mount_path
                 .as_ref()
-                .and_then(|p| reserved_mount_path(&p.clean()))
+                .and_then(|p| reserved_mount_path(&p.clean(), privileged))
             {
                 errs.invalid_str(&mp, &m.mount_path, why);
             }

@@ -334,14 +334,6 @@ impl CapabilityName {
         // oci-spec's FromStr takes the bare name; its serde form has the prefix.
         bare.parse().ok().map(CapabilityName::One)
     }
-
-    /// `CAP_SYS_ADMIN` named on its own (Kubernetes checks the name, not `ALL`).
-    pub fn is_sys_admin(&self) -> bool {
-        matches!(
-            self,
-            CapabilityName::One(oci_spec::runtime::Capability::SysAdmin)
-        )
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -163,9 +163,10 @@ impl PodKey {
 /// pod name in a 63-character namespace.
 pub const MAX_ID_LEN: usize = 100;
 
-/// `id` when it fits; else its first characters, `-` and 16 hex digits of its
-/// SHA-256, exactly [`MAX_ID_LEN`] long. Ids that fit are never that long with
-/// that ending unless they hash alike, so ids stay distinct, and the same pod
+/// `id` when it fits; else its first characters, `__` and 16 hex digits of its
+/// SHA-256, exactly [`MAX_ID_LEN`] long. An id that fits never holds `__`
+/// (names cannot contain `_`; they are joined by one), so no pod can be named
+/// to get a cut id; two cut ids meet only if their hashes do. The same pod
 /// always gets the same id (`down` finds it by name).
 fn bounded_id(id: String) -> String {
     use sha2::{Digest, Sha256};
@@ -174,8 +175,8 @@ fn bounded_id(id: String) -> String {
     }
     let hash = hex::encode(&Sha256::digest(id.as_bytes())[..8]);
     // Ids are ASCII (DNS names and `_`), so any byte index is a char boundary.
-    let keep = MAX_ID_LEN - 1 - hash.len();
-    format!("{}-{hash}", &id[..keep])
+    let keep = MAX_ID_LEN - 2 - hash.len();
+    format!("{}__{hash}", &id[..keep])
 }
 
 impl fmt::Display for PodKey {
@@ -260,7 +261,11 @@ mod tests {
         for id in [a.id(), b.id()] {
             assert_eq!(id.len(), MAX_ID_LEN, "{id}");
             assert!(id.starts_with(&format!("{ns}_aaaa")), "{id}");
+            assert_eq!(id.matches("__").count(), 1, "{id}");
         }
+        // A name written to look like a cut id is no cut id: names have no `_`.
+        let crafted = format!("{}-{}", &a.id()[ns.len() + 1..81], &a.id()[84..]);
+        assert!(PodKey::parse(&crafted, Some(&ns)).is_ok_and(|k| k.id() != a.id()));
         assert_ne!(a.id(), b.id(), "names that share a prefix stay apart");
         assert_eq!(a.id(), a.clone().id(), "stable");
         let c = DnsLabel::parse(&"c".repeat(63)).unwrap();

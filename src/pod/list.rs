@@ -30,8 +30,12 @@ pub fn all_pods(paths: &Paths) -> Vec<PodRecord> {
 pub fn read_pod(paths: &Paths, key: &PodKey) -> Result<PodRecord, PodError> {
     let dir = paths.pod_dir(&key.id());
     match state::read(&dir) {
-        Ok(s) => Ok((dir, s)),
-        Err(_) => Err(PodError::NotFound(key.clone())),
+        // The directory's name is the pod's id (cut and hashed when long): the
+        // state must name this pod.
+        Ok(s) if s.namespace == key.namespace.as_str() && s.name == key.name.as_str() => {
+            Ok((dir, s))
+        }
+        _ => Err(PodError::NotFound(key.clone())),
     }
 }
 

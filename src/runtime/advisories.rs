@@ -42,7 +42,9 @@ impl Version {
         }
     }
 
-    /// `1.1.5`, `1.1.5+ds1` (a distribution's suffix), `1.2.0-rc.3`.
+    /// `1.1.5`, `1.1.5+ds1` (a distribution's suffix), `1.2.0-rc.3`, `1.0.0-rc92`
+    /// (runc 1.0's candidates), `1.1.7-0ubuntu1~22.04.2` (a distribution's
+    /// revision of 1.1.7).
     pub fn parse(text: &str) -> Option<Version> {
         let text = text.split('+').next()?;
         let (release, pre) = match text.split_once('-') {
@@ -54,9 +56,10 @@ impl Version {
         if parts.next().is_some() {
             return None;
         }
-        let rc = match pre {
+        let rc = match pre.and_then(|p| p.strip_prefix("rc")) {
+            Some(n) => n.strip_prefix('.').unwrap_or(n).parse().ok()?,
+            // No suffix, or a packager's revision of the release.
             None => u32::MAX,
-            Some(p) => p.strip_prefix("rc.")?.parse().ok()?,
         };
         Some(Version::rc(major, minor, patch, rc))
     }
@@ -232,7 +235,12 @@ mod tests {
         assert_eq!(Version::parse("1.1.5+ds1"), Some(Version::new(1, 1, 5)));
         assert_eq!(Version::parse("1.2.0-rc.3"), Some(Version::rc(1, 2, 0, 3)));
         assert_eq!(Version::parse("1.2"), None);
-        assert_eq!(Version::parse("1.2.3-beta"), None);
+        assert_eq!(Version::parse("1.0.0-rc92"), Some(Version::rc(1, 0, 0, 92)));
+        assert_eq!(
+            Version::parse("1.1.7-0ubuntu1~22.04.2"),
+            Some(Version::new(1, 1, 7))
+        );
+        assert_eq!(Version::parse("1.2.3-rcx"), None);
         assert!(Version::rc(1, 4, 0, 2) < Version::rc(1, 4, 0, 3));
         assert!(Version::rc(1, 4, 0, 3) < Version::new(1, 4, 0));
         assert!(Version::new(1, 1, 14) < Version::rc(1, 2, 0, 1));
@@ -247,7 +255,8 @@ mod tests {
         ];
         let rows: &[(&str, &[&str])] = &[
             ("runc version 1.1.5+ds1\ncommit: x\n", &ALL3),
-            ("runc version 1.0.0-rc.92\n", &ALL3),
+            ("runc version 1.0.0-rc92\n", &ALL3),
+            ("runc version 1.1.7-0ubuntu1~22.04.2\n", &ALL3),
             ("runc version 1.1.12\n", &ALL3[1..]),
             ("runc version 1.1.14\n", &ALL3[2..]),
             ("runc version 1.2.0-rc.2\n", &ALL3[1..]),

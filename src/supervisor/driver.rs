@@ -457,15 +457,18 @@ impl<'a> Driver<'a> {
                             result: Ok(pid),
                         });
                         // Read while the process runs (a zombie's cgroup is `/`); a
-                        // run already gone gets the runtime's default place.
-                        self.oom[ctr] = OomCounter::of_process(pid)
-                            .or_else(|| OomCounter::of_own_child(&self.containers[ctr].id));
+                        // run already reaped (its pid may be another's by now) gets
+                        // the runtime's default place.
+                        let id = &self.containers[ctr].id;
                         match self.unclaimed.take(pid, spawned, now.mono) {
                             Some(exit) => {
+                                self.oom[ctr] = OomCounter::of_own_child(id);
                                 let exit = self.with_oom(ctr, exit);
                                 self.inputs.push_back(Input::Exited { ctr, exit })
                             }
                             None => {
+                                self.oom[ctr] = OomCounter::of_process(pid)
+                                    .or_else(|| OomCounter::of_own_child(id));
                                 self.inits.insert(pid, ctr);
                             }
                         }

@@ -24,14 +24,23 @@ impl OomCounter {
     }
 
     /// For a run whose process was gone before its cgroup could be read: runc's
-    /// rule for a spec without `cgroupsPath` (libcontainer's cgroupfs manager
-    /// joins the container id to the runtime's own cgroup, which is this
-    /// supervisor's, its parent's).
+    /// rule for a spec without `cgroupsPath`, from the runtime's own cgroup
+    /// (this supervisor's, its parent's): on v1 the container id joined to it,
+    /// on v2 to its parent (libcontainer/cgroups/fs2 `defaultDirPath`: a cgroup
+    /// with processes cannot enable controllers for a child). Other runtimes
+    /// place it elsewhere; then the file is missing and no kill is reported.
     pub fn of_own_child(id: &str) -> Option<OomCounter> {
         let text = read(Path::new("/proc/self/cgroup"))?;
-        let mut own = Self::from_lines(&text, Path::new(CGROUP_ROOT), true)?;
+        Self::child_of(&text, Path::new(CGROUP_ROOT), id)
+    }
+
+    fn child_of(own_cgroup: &str, root: &Path, id: &str) -> Option<OomCounter> {
+        let mut own = Self::from_lines(own_cgroup, root, true)?;
         let name = own.file.file_name()?.to_owned();
         own.file.pop();
+        if name == "memory.events" && own.file != root {
+            own.file.pop();
+        }
         own.file.push(id);
         own.file.push(name);
         Some(own)
@@ -117,6 +126,25 @@ mod tests {
             None
         );
         assert_eq!(OomCounter::from_cgroup_file("garbage", root), None);
+    }
+
+    #[test]
+    fn a_reaped_run_is_looked_for_where_runc_puts_a_container_without_cgroups_path() {
+        let root = Path::new("/sys/fs/cgroup");
+        let v1 = "4:memory:/process_api/ab\n0::/x\n";
+        assert_eq!(
+            OomCounter::child_of(v1, root, "ns_p_c").unwrap().file,
+            Path::new("/sys/fs/cgroup/memory/process_api/ab/ns_p_c/memory.oom_control")
+        );
+        let v2 = "0::/user.slice/session-1.scope\n";
+        assert_eq!(
+            OomCounter::child_of(v2, root, "ns_p_c").unwrap().file,
+            Path::new("/sys/fs/cgroup/user.slice/ns_p_c/memory.events")
+        );
+        assert_eq!(
+            OomCounter::child_of("0::/\n", root, "ns_p_c").unwrap().file,
+            Path::new("/sys/fs/cgroup/ns_p_c/memory.events")
+        );
     }
 
     #[test]

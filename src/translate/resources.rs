@@ -48,7 +48,9 @@ pub fn linux(r: &Resources, privileged: bool) -> LinuxResources {
         cpu = cpu.shares(shares);
         any_cpu = true;
     }
-    if let Some(limit) = r.cpu_limit {
+    // A zero limit is none: the kubelet's MilliCPUToQuota(0) is no quota, and a
+    // memory limit of 0 is the runtime's "unset".
+    if let Some(limit) = r.cpu_limit.filter(|q| !q.is_zero()) {
         let quota = (limit.millis_u64().saturating_mul(PERIOD) / 1000).max(MIN_QUOTA);
         if quota <= MAX_QUOTA {
             cpu = cpu.quota(quota as i64).period(PERIOD);
@@ -58,7 +60,7 @@ pub fn linux(r: &Resources, privileged: bool) -> LinuxResources {
     if any_cpu {
         res = res.cpu(cpu.build().expect("cpu"));
     }
-    if let Some(limit) = r.memory_limit {
+    if let Some(limit) = r.memory_limit.filter(|q| !q.is_zero()) {
         res = res.memory(
             LinuxMemoryBuilder::default()
                 .limit(limit.whole_i64())
@@ -81,7 +83,7 @@ mod tests {
     #[test]
     fn cpu_and_memory_become_shares_quota_and_limit() {
         type Row = (Resources, Option<u64>, Option<(i64, u64)>, Option<i64>);
-        let rows: [Row; 6] = [
+        let rows: [Row; 7] = [
             (Resources::default(), None, None, None),
             (
                 Resources {
@@ -127,6 +129,17 @@ mod tests {
                 },
                 Some(262_144),
                 Some((17_592_186_000_000, 100_000)),
+                None,
+            ),
+            // Zero limits are no limits.
+            (
+                Resources {
+                    cpu_limit: q("0"),
+                    memory_limit: q("0"),
+                    ..Default::default()
+                },
+                None,
+                None,
                 None,
             ),
             // A limit just above the kernel's largest quota cannot be enforced: none.
