@@ -312,21 +312,18 @@ fn a_pod_named_with_kubernetes_253_characters_runs_logs_and_goes_down() {
     let out = pod.run(&["exec", &pod.key(), "-c", c, "--", "hostname"]);
     // The kubelet's hostname: the name cut to 63 characters, no trailing '.'/'-'.
     assert_eq!(stdout(&out).trim(), "a".repeat(63), "{}", stderr(&out));
+    // The runtime's ids are podshim's cut ones, at most 100 characters.
+    let ids = runc_ids();
+    for id in [pod.id(None), pod.id(Some(c))] {
+        assert_eq!(id.len(), 100, "{id}");
+        assert!(ids.contains(&id), "{id} not in {ids:?}");
+    }
     let table = stdout(&pod.run(&["ps"]));
     assert!(table.contains(&pod.key()), "{table}");
     let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(pod.logs(c).contains("started"), "logs are kept after down");
-    let left: Vec<String> = runc_ids()
-        .into_iter()
-        .filter(|i| i.contains("longname"))
-        .filter(|i| i.contains(&pod.ns))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
-    assert_eq!(
-        mounts_under(pod.tmp.path()),
-        Vec::<std::path::PathBuf>::new()
-    );
+    pod.assert_nothing_left();
 }
 
 /// The signals a process blocks (`SigBlk` in /proc/PID/status).

@@ -213,10 +213,13 @@ impl Pod {
         stdout(&self.run(&["logs", &self.key(), "-c", container]))
     }
 
+    /// The runtime id podshim gives the infra (`None`) or a container: the
+    /// library's own rule, so long names are cut and hashed as podshim does.
     pub fn id(&self, container: Option<&str>) -> String {
+        let key = podshim::model::PodKey::parse(&self.name, Some(&self.ns)).unwrap();
         match container {
-            Some(c) => format!("{}_{}_{c}", self.ns, self.name),
-            None => format!("{}_{}", self.ns, self.name),
+            Some(c) => key.container_id(&podshim::model::DnsLabel::parse(c).unwrap()),
+            None => key.id(),
         }
     }
 
@@ -226,7 +229,9 @@ impl Pod {
 
     /// Nothing of the pod remains: no runtime container, no mount, no state.
     pub fn assert_nothing_left(&self) {
-        let prefix = self.id(None);
+        // Every id of the pod starts with its namespace, unique to the test
+        // (long ids are cut after it, so the infra's is not a prefix of them).
+        let prefix = format!("{}_", self.ns);
         let left: Vec<String> = runc_ids()
             .into_iter()
             .filter(|i| i.starts_with(&prefix))
@@ -260,7 +265,8 @@ impl Pod {
 impl Drop for Pod {
     fn drop(&mut self) {
         let _ = self.run(&["down", &self.key()]);
-        let prefix = self.id(None);
+        // The test's own namespace starts every id of its pods.
+        let prefix = format!("{}_", self.ns);
         for id in runc_ids().into_iter().filter(|i| i.starts_with(&prefix)) {
             let _ = Command::new("runc").args(["delete", "-f", &id]).output();
         }
