@@ -406,6 +406,8 @@ impl Store {
         let manifest: ImageManifest = serde_json::from_slice(&mbytes).map_err(|e| {
             ImageError::invalid(format!("image {image}: manifest {mdigest}"), e.to_string())
         })?;
+        super::check_layer_count(manifest.layers().len())
+            .map_err(|e| ImageError::invalid(format!("image {image}: manifest {mdigest}"), e))?;
         let (cdigest, cbytes) = source.json_blob(manifest.config(), &image)?;
         let config: ImageConfiguration = serde_json::from_slice(&cbytes).map_err(|e| {
             ImageError::invalid(format!("image {image}: config {cdigest}"), e.to_string())

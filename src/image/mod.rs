@@ -195,6 +195,20 @@ impl StoredImage {
     }
 }
 
+/// Refuses an image of more layers than a rootfs overlay stacks
+/// ([`crate::bundle::overlay::MAX_LOWER_LAYERS`]): such an image could never
+/// run, and fetching and unpacking its layers would only fill the store. Pull
+/// and load check it right after parsing the manifest.
+pub(crate) fn check_layer_count(layers: usize) -> Result<(), String> {
+    let max = crate::bundle::overlay::MAX_LOWER_LAYERS;
+    if layers > max {
+        return Err(format!(
+            "{layers} layers, more than the {max} an overlay rootfs stacks"
+        ));
+    }
+    Ok(())
+}
+
 /// The OCI name (GOARCH) of this host's architecture, as written in image
 /// configs and index platforms (image-spec config.md: "architecture").
 pub fn host_arch() -> &'static str {

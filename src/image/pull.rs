@@ -564,6 +564,10 @@ impl Attempt<'_> {
         }
         let manifest: ImageManifest = serde_json::from_slice(&bytes)
             .map_err(|e| Fail::new(PullFailure::Failed, format!("manifest {digest}: {e}")))?;
+        // Before the config or any layer is fetched: a 4 MiB manifest can
+        // list some 20 000 layers, which no rootfs could stack.
+        super::check_layer_count(manifest.layers().len())
+            .map_err(|e| Fail::new(PullFailure::Failed, format!("manifest {digest}: {e}")))?;
         let cbytes = self.small_blob(manifest.config()).await?;
         let config: ImageConfiguration = serde_json::from_slice(&cbytes).map_err(|e| {
             Fail::new(

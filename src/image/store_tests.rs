@@ -771,3 +771,38 @@ fn load_refuses_an_image_whose_cmd_exceeds_what_execve_accepts() {
     );
     assert!(store.list().unwrap().is_empty());
 }
+
+#[test]
+fn load_refuses_an_image_of_more_layers_than_an_overlay_stacks_before_reading_its_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("layout");
+    let max = crate::bundle::overlay::MAX_LOWER_LAYERS;
+    // Neither the config nor any layer is in the layout: reading either would fail
+    // with another error.
+    let missing = Digest::of_bytes(b"not in the layout").to_string();
+    let layer = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": missing, "size": 1});
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": missing, "size": 1},
+        "layers": vec![layer; max + 1],
+    });
+    let (md, ms) = put(&layout, &serde_json::to_vec(&manifest).unwrap());
+    write_index(
+        &layout,
+        serde_json::json!([{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+            "annotations": {"org.opencontainers.image.ref.name": "localhost/deep:1"}}]),
+    );
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let err = store.load(&layout, None).unwrap_err().to_string();
+    assert!(
+        err.contains("localhost/deep:1")
+            && err.contains(&format!("{} layers", max + 1))
+            && err.contains(&max.to_string()),
+        "{err}"
+    );
+    assert_nothing_stored(&store);
+}

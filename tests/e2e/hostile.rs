@@ -954,3 +954,34 @@ fn a_bearer_realm_that_is_not_an_http_url_is_refused_naming_the_registry() {
     assert!(reg.requests("/manifests/v1").is_empty());
     assert_nothing_stored(tmp.path());
 }
+
+#[test]
+fn a_manifest_of_more_layers_than_an_overlay_stacks_is_refused_before_any_blob_is_fetched() {
+    let max = 500; // podshim::bundle::overlay::MAX_LOWER_LAYERS
+    let img = TestImage::plain();
+    let manifest: serde_json::Value = serde_json::from_slice(&img.manifest).unwrap();
+    let layer = manifest["layers"][0].clone();
+    let mut deep = manifest.clone();
+    deep["layers"] = json!(vec![layer; max + 1]);
+    let deep = serde_json::to_vec(&deep).unwrap();
+    let reg = Hostile::start(img, move |req, _| {
+        req.path.contains("/manifests/").then(|| {
+            Reply::Full(
+                200,
+                vec![("Content-Type".into(), OCI_MANIFEST.into())],
+                deep.clone(),
+            )
+        })
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/deep:v1");
+    let out = pull(tmp.path(), &name);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&name) && err.contains("501 layers") && err.contains("500"),
+        "{err}"
+    );
+    assert!(reg.requests("").iter().all(|r| !r.path.contains("/blobs/")));
+    assert_nothing_stored(tmp.path());
+}
