@@ -36,6 +36,9 @@ pub enum HttpError {
         status: u16,
         code: Option<String>,
         detail: String,
+        /// A 401's `WWW-Authenticate` (RFC 9110 11.6.1): what to authenticate
+        /// with before the request is sent again.
+        challenge: Option<String>,
     },
     /// The body is larger than `cap`: `claimed` is its Content-Length when that
     /// said so (nothing was read), else reading stopped at `cap + 1` bytes.
@@ -169,6 +172,11 @@ async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Respon
     if (200..300).contains(&status) {
         return Ok(resp);
     }
+    let challenge = (status == 401)
+        .then(|| resp.headers().get(WWW_AUTHENTICATE))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = read_capped(resp.bytes_stream(), None, MAX_ERROR_BODY)
         .await
         .unwrap_or_default();
@@ -184,6 +192,7 @@ async fn send(req: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Respon
         status,
         code: code.map(|(c, _)| c),
         detail,
+        challenge,
     })
 }
 
@@ -193,7 +202,12 @@ pub struct Repo {
     /// `{scheme}://{host}/v2/`
     root: String,
     repository: String,
-    auth: Option<HeaderValue>,
+    /// Whether TLS goes unchecked (registries.conf `insecure`).
+    insecure: bool,
+    /// What every request is sent with; replaced when the registry asks
+    /// again or a token runs out (a pull is one task: never borrowed across
+    /// an await).
+    auth: std::cell::RefCell<Option<HeaderValue>>,
 }
 
 impl Repo {
@@ -214,7 +228,8 @@ impl Repo {
             client,
             root: format!("{scheme}://{host}/v2/"),
             repository: repository.to_string(),
-            auth: None,
+            insecure,
+            auth: std::cell::RefCell::new(None),
         })
     }
 
@@ -223,8 +238,17 @@ impl Repo {
         &self.repository
     }
 
-    pub fn set_auth(&mut self, auth: Option<HeaderValue>) {
-        self.auth = auth;
+    /// `https` or `http`: how the registry is reached.
+    pub fn scheme(&self) -> &str {
+        self.root.split_once(':').map_or("", |(s, _)| s)
+    }
+
+    pub fn insecure(&self) -> bool {
+        self.insecure
+    }
+
+    pub fn set_auth(&self, auth: Option<HeaderValue>) {
+        *self.auth.borrow_mut() = auth;
     }
 
     async fn get(
@@ -237,8 +261,8 @@ impl Repo {
         if let Some(a) = accept {
             req = req.header(ACCEPT, a);
         }
-        if let Some(a) = &self.auth {
-            req = req.header(AUTHORIZATION, a.clone());
+        if let Some(a) = self.auth.borrow().clone() {
+            req = req.header(AUTHORIZATION, a);
         }
         if range_from > 0 {
             req = req.header(RANGE, format!("bytes={range_from}-"));
@@ -283,6 +307,7 @@ impl Repo {
                 status,
                 code: None,
                 detail: format!("HTTP {status} ({})", self.root),
+                challenge: None,
             });
         }
         // Some registries do not serve /v2/ at all (404): the real requests tell.
@@ -414,6 +439,7 @@ mod tests {
             status,
             code: None,
             detail: String::new(),
+            challenge: None,
         };
         assert!(t(false).transient());
         assert!(!t(true).transient());

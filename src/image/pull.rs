@@ -47,7 +47,7 @@ use super::layout::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, pick_
 use super::registries::{Endpoint, RegistriesConf};
 use super::retry::{Backoff, with_retries};
 use super::store::Compression;
-use super::token::{Challenge, scope_for, token_from_body, token_url};
+use super::token::{Challenge, RealmUse, realm_use, scope_for, token_from_body, token_url};
 use super::{Digest, ImageError, ImageRef, PullFailure, Store, StoredImage, host_arch};
 
 /// How a pull finds and authenticates to registries, and reports progress.
@@ -239,6 +239,8 @@ struct Attempt<'a> {
     /// HTTPS one at once, without retries).
     ping_backoff: Backoff,
     opts: &'a PullOptions,
+    /// The Bearer challenge the current token answers, and when to renew it.
+    renew: std::cell::RefCell<Option<(Challenge, std::time::Instant)>>,
 }
 
 const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
@@ -254,58 +256,31 @@ impl Attempt<'_> {
         }
     }
 
-    /// The Authorization header the registry asks for (distribution spec,
-    /// "Token Authentication Specification"; docker's token flow): a bearer
-    /// token from the token server its challenge names, or the credentials
-    /// themselves for a Basic challenge.
-    async fn authorize(&mut self) -> Result<(), Fail> {
+    /// Authenticates as `GET /v2/` asks, if it does (the requests that
+    /// follow may still ask: see [`Attempt::request`]).
+    async fn authorize(&self) -> Result<(), Fail> {
         let challenge = with_retries(self.ping_backoff, sleep, HttpError::transient, |_| {
             self.repo.ping()
         })
         .await
         .map_err(|e| http_fail(e, "GET /v2/"))?;
-        let Some(challenge) = challenge else {
-            return Ok(());
-        };
-        let challenge = Challenge::parse(&challenge)
-            .map_err(|e| Fail::new(PullFailure::Failed, format!("GET /v2/: {e}")))?;
-        let basic = self.credential.as_ref().map(basic_auth).transpose()?;
-        let header = match challenge {
-            Challenge::Bearer {
-                realm,
-                service,
-                scope,
-            } => {
-                let scope = scope_for(scope.as_deref(), self.repo.repository());
-                let url = token_url(&realm, service.as_deref(), &scope);
-                let what = format!("token from {}", realm.origin().ascii_serialization());
-                let body = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| {
-                    self.repo.token(&url, basic.as_ref())
-                })
-                .await
-                .map_err(|e| match http_fail(e, &what) {
-                    // The registry answered over this scheme: a token server
-                    // out of reach is no reason to try the registry over
-                    // plain HTTP.
-                    Fail::Pull { kind, detail, .. } => Fail::Pull {
-                        kind,
-                        detail,
-                        transport: false,
-                    },
-                    f => f,
-                })?;
-                let token = token_from_body(&body)
-                    .map_err(|e| Fail::new(PullFailure::Failed, format!("{what}: {e}")))?;
-                let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                    Fail::new(
-                        PullFailure::Failed,
-                        format!("{what}: the token is not a header value"),
-                    )
-                })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            Challenge::Basic => basic,
+        match challenge {
+            Some(c) => self.authenticate(&c, "GET /v2/").await,
+            None => Ok(()),
+        }
+    }
+
+    /// Answers the challenge `header` of a 401 to `what`: the Authorization
+    /// header the registry asks for (distribution spec, "Token
+    /// Authentication Specification"; docker's token flow), a bearer token
+    /// from the token server it names or the credentials themselves for
+    /// Basic. A token is renewed before it runs out ([`Attempt::request`]).
+    async fn authenticate(&self, header: &str, what: &str) -> Result<(), Fail> {
+        let challenge = Challenge::parse(header)
+            .map_err(|e| Fail::new(PullFailure::Failed, format!("{what}: {e}")))?;
+        let header = match &challenge {
+            Challenge::Bearer { .. } => Some(self.bearer(&challenge).await?),
+            Challenge::Basic => self.credential.as_ref().map(basic_auth).transpose()?,
             // The requests go anonymous; the registry's answers tell.
             Challenge::Other(_) => None,
         };
@@ -313,12 +288,99 @@ impl Attempt<'_> {
         Ok(())
     }
 
-    async fn manifest_raw(&self, reference: &str) -> Result<(Vec<u8>, Digest), Fail> {
+    /// A token for a Bearer challenge; remembers when to renew it.
+    async fn bearer(&self, challenge: &Challenge) -> Result<HeaderValue, Fail> {
+        let Challenge::Bearer {
+            realm,
+            service,
+            scope,
+        } = challenge
+        else {
+            unreachable!("only Bearer challenges have realms");
+        };
+        let what = format!("token from {}", realm.origin().ascii_serialization());
+        // Checked for every challenge, a 401's as much as /v2/'s.
+        let basic = match realm_use(self.repo.scheme(), self.repo.insecure(), realm)
+            .map_err(|e| Fail::new(PullFailure::Failed, format!("{what}: {e}")))?
+        {
+            RealmUse::WithCredentials => self.credential.as_ref().map(basic_auth).transpose()?,
+            RealmUse::Anonymous => None,
+        };
+        let scope = scope_for(scope.as_deref(), self.repo.repository());
+        let url = token_url(realm, service.as_deref(), &scope);
         let body = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| {
-            self.repo.manifest(reference, MANIFEST_TYPES)
+            self.repo.token(&url, basic.as_ref())
         })
         .await
-        .map_err(|e| http_fail(e, &format!("manifest {reference}")))?;
+        .map_err(|e| match http_fail(e, &what) {
+            // The registry answered over this scheme: a token server
+            // out of reach is no reason to try the registry over
+            // plain HTTP.
+            Fail::Pull { kind, detail, .. } => Fail::Pull {
+                kind,
+                detail,
+                transport: false,
+            },
+            f => f,
+        })?;
+        let token = token_from_body(&body)
+            .map_err(|e| Fail::new(PullFailure::Failed, format!("{what}: {e}")))?;
+        let renew = std::time::Instant::now() + token.renew_after(std::time::SystemTime::now());
+        *self.renew.borrow_mut() = Some((challenge.clone(), renew));
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", token.token)).map_err(|_| {
+            Fail::new(
+                PullFailure::Failed,
+                format!("{what}: the token is not a header value"),
+            )
+        })?;
+        v.set_sensitive(true);
+        Ok(v)
+    }
+
+    /// Runs a registry request, retrying what failed transiently. A token
+    /// due for renewal is renewed first; a 401 that carries a challenge
+    /// (the registry wants other or fresh credentials, for any request) is
+    /// answered once and the request sent again, as containerd's docker
+    /// authorizer and containers/image do; a second 401 is the answer. The
+    /// outer error is the authentication's, the inner the request's.
+    async fn request<T, Op, Fut>(&self, mut op: Op) -> Result<Result<T, HttpError>, Fail>
+    where
+        Op: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, HttpError>>,
+    {
+        let due = self
+            .renew
+            .borrow()
+            .as_ref()
+            .filter(|(_, at)| std::time::Instant::now() >= *at)
+            .map(|(c, _)| c.clone());
+        if let Some(c) = due {
+            tracing::debug!(image = %self.image, "renewing the registry token");
+            let header = self.bearer(&c).await?;
+            self.repo.set_auth(Some(header));
+        }
+        let first = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| op()).await;
+        let challenge = match &first {
+            Err(HttpError::Status {
+                status: 401,
+                challenge: Some(c),
+                detail,
+                ..
+            }) => {
+                tracing::debug!(image = %self.image, %detail, "the registry asks for authentication");
+                c.clone()
+            }
+            _ => return Ok(first),
+        };
+        self.authenticate(&challenge, "HTTP 401").await?;
+        Ok(with_retries(self.opts.backoff, sleep, HttpError::transient, |_| op()).await)
+    }
+
+    async fn manifest_raw(&self, reference: &str) -> Result<(Vec<u8>, Digest), Fail> {
+        let body = self
+            .request(|| self.repo.manifest(reference, MANIFEST_TYPES))
+            .await?
+            .map_err(|e| http_fail(e, &format!("manifest {reference}")))?;
         let d = Digest::of_bytes(&body);
         Ok((body, d))
     }
@@ -337,21 +399,22 @@ impl Attempt<'_> {
             ));
         }
         let ds = d.to_string();
-        let buf = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| async {
-            let (_, body, len) = self.repo.blob(&ds, 0).await?;
-            super::http::read_capped(body, len, desc.size()).await
-        })
-        .await
-        .map_err(|e| match e {
-            HttpError::TooLarge { .. } => Fail::new(
-                PullFailure::DigestMismatch,
-                format!(
-                    "config {d}: longer than its descriptor's {} bytes",
-                    desc.size()
+        let buf = self
+            .request(|| async {
+                let (_, body, len) = self.repo.blob(&ds, 0).await?;
+                super::http::read_capped(body, len, desc.size()).await
+            })
+            .await?
+            .map_err(|e| match e {
+                HttpError::TooLarge { .. } => Fail::new(
+                    PullFailure::DigestMismatch,
+                    format!(
+                        "config {d}: longer than its descriptor's {} bytes",
+                        desc.size()
+                    ),
                 ),
-            ),
-            e => http_fail(e, &format!("config {d}")),
-        })?;
+                e => http_fail(e, &format!("config {d}")),
+            })?;
         let got = Digest::of_bytes(&buf);
         if buf.len() as u64 != desc.size() || got != d {
             return Err(Fail::new(
@@ -455,15 +518,12 @@ impl Attempt<'_> {
             store.ensure_layer(&ld2, compression, &id2, &image)
         });
         let sent = std::cell::Cell::new(0u64);
-        let downloaded = with_retries(self.opts.backoff, sleep, HttpError::transient, |_| {
-            self.blob_into(&ld, size, &sent, &tx)
-        })
-        .await;
+        let downloaded = self.request(|| self.blob_into(&ld, size, &sent, &tx)).await;
         drop(tx);
         let stored = writer
             .await
             .map_err(|e| Fail::new(PullFailure::Failed, e.to_string()))?;
-        if let Err(e) = downloaded {
+        if let Err(e) = downloaded? {
             return Err(match e {
                 HttpError::Transport { detail, .. } => Fail::Pull {
                     kind: PullFailure::Unreachable,
@@ -501,7 +561,7 @@ impl Attempt<'_> {
         }
     }
 
-    async fn run(mut self) -> Result<StoredImage, Fail> {
+    async fn run(self) -> Result<StoredImage, Fail> {
         self.authorize().await?;
         let image = &self.image;
         // The manifest, following an index to this host's platform.
@@ -778,6 +838,7 @@ impl Store {
                     opts.backoff
                 },
                 opts,
+                renew: std::cell::RefCell::new(None),
             };
             let run = async {
                 match opts.deadline {

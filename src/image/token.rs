@@ -10,6 +10,8 @@
 //! with [`MAX_TOKEN_BODY`] as its bound ([`super::http::Repo::token`]),
 //! because the realm is whatever the registry names.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use reqwest::Url;
 
 /// The most a token server's answer may have: containers/image's
@@ -43,6 +45,41 @@ pub enum TokenError {
     NotJson(String),
     #[error("the token server's answer has neither a token nor an access_token")]
     NoToken,
+    #[error(
+        "the Bearer challenge's realm {0:?} is plain http for a registry reached over https: the credentials and the token would cross in cleartext"
+    )]
+    CleartextRealm(String),
+}
+
+/// What the token exchange may send to a realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RealmUse {
+    /// The auth files' credentials (Basic) with the token request.
+    WithCredentials,
+    /// The token request goes without credentials.
+    Anonymous,
+}
+
+/// Whether a token may be asked of `realm`, by a client that reached the
+/// registry over `registry_scheme`, and with what. A registry reached over
+/// https (and not marked insecure) may name a realm on another host (Docker
+/// Hub's is auth.docker.io) but not a plain-http one: a man in the middle of
+/// that request would read the password and the token, which https to the
+/// registry was to protect (containerd's authorizer fetches tokens with the
+/// registry's own TLS settings for the same reason). An insecure registry may
+/// name an http realm, but the credentials of an https registry never go to
+/// one in cleartext; over plain http to the registry they cross in cleartext
+/// anyway.
+pub fn realm_use(
+    registry_scheme: &str,
+    insecure: bool,
+    realm: &Url,
+) -> Result<RealmUse, TokenError> {
+    match (registry_scheme, realm.scheme()) {
+        ("https", "http") if !insecure => Err(TokenError::CleartextRealm(realm.to_string())),
+        ("https", "http") => Ok(RealmUse::Anonymous),
+        _ => Ok(RealmUse::WithCredentials),
+    }
 }
 
 impl Challenge {
@@ -155,23 +192,134 @@ pub fn token_url(realm: &Url, service: Option<&str>, scope: &str) -> Url {
     url
 }
 
+/// How long a token is valid when its answer does not say (the spec's
+/// `expires_in`: "When omitted, this defaults to 60 seconds").
+pub const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(60);
+/// The most of a token's lifetime left unused: it is renewed this long (or a
+/// tenth of its lifetime, if less) before it runs out, so that a request
+/// does not reach the registry with a token that expired on the way.
+const RENEW_MARGIN: Duration = Duration::from_secs(10);
+
+/// A token server's answer, as used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub token: String,
+    /// `expires_in`, else [`DEFAULT_EXPIRES_IN`].
+    pub expires_in: Duration,
+    /// `issued_at` (RFC 3339), when given and understood.
+    pub issued_at: Option<SystemTime>,
+}
+
+impl Token {
+    /// How long after `now` the token is to be renewed: its lifetime from
+    /// `issued_at` (else from now), less a margin. A token issued "in the
+    /// future" (clocks differ) counts from now.
+    pub fn renew_after(&self, now: SystemTime) -> Duration {
+        let age = self
+            .issued_at
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or(Duration::ZERO);
+        let left = self.expires_in.saturating_sub(age);
+        left.saturating_sub(RENEW_MARGIN.min(self.expires_in / 10))
+    }
+}
+
 /// The token of a token server's answer: `token`, else `access_token`
-/// (OAuth2, which the spec allows in its place); other fields (`expires_in`,
-/// `issued_at`, `refresh_token`) are not used: one pull asks once.
-pub fn token_from_body(body: &[u8]) -> Result<String, TokenError> {
+/// (OAuth2, which the spec allows in its place), with its `expires_in` and
+/// `issued_at` (containerd and containers/image renew a token before then);
+/// `refresh_token` is not used (no OAuth2 flow).
+pub fn token_from_body(body: &[u8]) -> Result<Token, TokenError> {
     #[derive(serde::Deserialize)]
     struct Answer {
         #[serde(default)]
         token: Option<String>,
         #[serde(default)]
         access_token: Option<String>,
+        #[serde(default)]
+        expires_in: Option<serde_json::Value>,
+        #[serde(default)]
+        issued_at: Option<serde_json::Value>,
     }
     let a: Answer = serde_json::from_slice(body).map_err(|e| TokenError::NotJson(e.to_string()))?;
-    [a.token, a.access_token]
+    let token = [a.token, a.access_token]
         .into_iter()
         .flatten()
         .find(|t| !t.is_empty())
-        .ok_or(TokenError::NoToken)
+        .ok_or(TokenError::NoToken)?;
+    // A lifetime that is no positive number of seconds is the default's.
+    let expires_in = a
+        .expires_in
+        .and_then(|v| v.as_u64())
+        .filter(|n| *n > 0)
+        .map_or(DEFAULT_EXPIRES_IN, Duration::from_secs);
+    let issued_at = a
+        .issued_at
+        .as_ref()
+        .and_then(|v| v.as_str())
+        .and_then(parse_rfc3339);
+    Ok(Token {
+        token,
+        expires_in,
+        issued_at,
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` (RFC 3339 5.6), as token servers
+/// write `issued_at`; `None` for anything else.
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        let frac = &s[start..i];
+        if frac.is_empty() {
+            return None;
+        }
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        nanos = digits.parse().ok()?;
+    }
+    let offset = match s.get(i..)? {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && matches!(&o[..1], "+" | "-") && &o[3..4] == ":" => {
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            let off = oh * 3600 + om * 60;
+            if &o[..1] == "-" { -off } else { off }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (H. Hinnant's days_from_civil).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
 }
 
 #[cfg(test)]
@@ -248,6 +396,105 @@ mod tests {
     }
 
     #[test]
+    fn an_http_realm_of_an_https_registry_is_refused_and_never_gets_credentials() {
+        let http = Url::parse("http://auth.example/token").unwrap();
+        let https = Url::parse("https://auth.docker.io/token").unwrap();
+        assert_eq!(
+            realm_use("https", false, &http),
+            Err(TokenError::CleartextRealm(http.to_string()))
+        );
+        // An insecure registry may name one, but gets no password sent there.
+        assert_eq!(realm_use("https", true, &http), Ok(RealmUse::Anonymous));
+        // A cross-host https realm is fine (Docker Hub's).
+        for insecure in [false, true] {
+            assert_eq!(
+                realm_use("https", insecure, &https),
+                Ok(RealmUse::WithCredentials)
+            );
+        }
+        // Over plain http to the registry the credentials cross in cleartext anyway.
+        assert_eq!(
+            realm_use("http", true, &http),
+            Ok(RealmUse::WithCredentials)
+        );
+        assert_eq!(
+            realm_use("http", true, &https),
+            Ok(RealmUse::WithCredentials)
+        );
+    }
+
+    #[test]
+    fn a_tokens_lifetime_is_expires_in_from_issued_at_else_60_seconds() {
+        let at = |s: &str| parse_rfc3339(s).unwrap();
+        let t = token_from_body(br#"{"token":"t"}"#).unwrap();
+        assert_eq!((t.expires_in, t.issued_at), (DEFAULT_EXPIRES_IN, None));
+        for zero in [
+            &br#"{"token":"t","expires_in":0}"#[..],
+            br#"{"token":"t","expires_in":"x"}"#,
+        ] {
+            assert_eq!(
+                token_from_body(zero).unwrap().expires_in,
+                DEFAULT_EXPIRES_IN
+            );
+        }
+        let t = token_from_body(
+            br#"{"token":"t","expires_in":300,"issued_at":"2020-01-01T00:00:00.5Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(t.expires_in, Duration::from_secs(300));
+        assert_eq!(
+            t.issued_at,
+            Some(UNIX_EPOCH + Duration::new(1_577_836_800, 500_000_000))
+        );
+        assert_eq!(at("2020-01-01T02:00:00+02:00"), at("2020-01-01T00:00:00Z"));
+        assert_eq!(
+            at("1970-01-01T00:00:01Z"),
+            UNIX_EPOCH + Duration::from_secs(1)
+        );
+        assert_eq!(
+            at("2024-02-29T12:00:00Z"),
+            UNIX_EPOCH + Duration::from_secs(1_709_208_000)
+        );
+        for bad in [
+            "",
+            "2020-01-01",
+            "2020-13-01T00:00:00Z",
+            "2020-01-01T00:00:00",
+            "yesterday",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+        // Renewed a tenth of its lifetime (at most 10 s) before it runs out,
+        // counted from issued_at.
+        let issued = at("2020-01-01T00:00:00Z");
+        let t = Token {
+            token: "t".into(),
+            expires_in: Duration::from_secs(300),
+            issued_at: Some(issued),
+        };
+        assert_eq!(t.renew_after(issued), Duration::from_secs(290));
+        assert_eq!(
+            t.renew_after(issued + Duration::from_secs(100)),
+            Duration::from_secs(190)
+        );
+        assert_eq!(
+            t.renew_after(issued + Duration::from_secs(400)),
+            Duration::ZERO
+        );
+        // Issued "later" than now (clock skew): counted from now.
+        assert_eq!(
+            t.renew_after(issued - Duration::from_secs(5)),
+            Duration::from_secs(290)
+        );
+        let short = Token {
+            expires_in: Duration::from_secs(1),
+            issued_at: None,
+            ..t
+        };
+        assert_eq!(short.renew_after(issued), Duration::from_millis(900));
+    }
+
+    #[test]
     fn the_scope_is_the_challenges_for_this_repository_else_pull_of_it() {
         let table = [
             (None, "repository:a/b:pull"),
@@ -292,7 +539,7 @@ mod tests {
             (br#"{"token":""}"#, Err(TokenError::NoToken)),
         ];
         for (body, want) in table {
-            let got = token_from_body(body);
+            let got = token_from_body(body).map(|t| t.token);
             assert_eq!(got.as_deref(), want.as_ref().map(|s| *s), "{body:?}");
         }
         for body in [&b"<html>"[..], b"\"t\"", b"", b"{\"token\":5}"] {

@@ -957,7 +957,7 @@ fn a_bearer_realm_that_is_not_an_http_url_is_refused_naming_the_registry() {
 
 #[test]
 fn a_manifest_of_more_layers_than_an_overlay_stacks_is_refused_before_any_blob_is_fetched() {
-    let max = 500; // podshim::bundle::overlay::MAX_LOWER_LAYERS
+    let max = podshim::bundle::overlay::MAX_LOWER_LAYERS;
     let img = TestImage::plain();
     let manifest: serde_json::Value = serde_json::from_slice(&img.manifest).unwrap();
     let layer = manifest["layers"][0].clone();
@@ -979,9 +979,132 @@ fn a_manifest_of_more_layers_than_an_overlay_stacks_is_refused_before_any_blob_i
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&name) && err.contains("501 layers") && err.contains("500"),
+        err.contains(&name)
+            && err.contains(&format!("{} layers", max + 1))
+            && err.contains(&max.to_string()),
         "{err}"
     );
     assert!(reg.requests("").iter().all(|r| !r.path.contains("/blobs/")));
+    assert_nothing_stored(tmp.path());
+}
+
+// ---------------------------------------------------------------------------
+// Authentication asked for after /v2/, and tokens that run out.
+
+/// The answer of a token endpoint that wants `tester:s3cret`.
+fn token_answer(req: &Req, token: &str, expires_in: u64) -> Reply {
+    use base64::Engine as _;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("tester:s3cret")
+    );
+    if req.header("Authorization") != Some(basic.as_str()) {
+        return Reply::Full(401, vec![], br#"{"details":"bad credentials"}"#.to_vec());
+    }
+    Reply::Full(
+        200,
+        vec![("Content-Type".into(), "application/json".into())],
+        format!(r#"{{"token":"{token}","expires_in":{expires_in}}}"#).into_bytes(),
+    )
+}
+
+fn token_requests(reg: &Hostile) -> usize {
+    let log = reg.log.lock().unwrap();
+    log.iter().filter(|r| r.path.starts_with("/token")).count()
+}
+
+fn pull_with_auth(dir: &Path, reg: &Hostile, name: &str) -> Output {
+    let auth = auth_file(dir, &reg.host(), "tester:s3cret");
+    cli(dir)
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args(["pull", "-q", name])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_bearer_challenge_of_the_manifest_request_is_answered_though_v2_asked_for_none() {
+    // `/v2/` is open (200, no challenge); the repository's paths want a token.
+    let reg = Hostile::start(TestImage::plain(), |req, _| {
+        if req.path.starts_with("/token") {
+            return Some(token_answer(req, TOKEN, 300));
+        }
+        let authed = req.header("Authorization") == Some(&*format!("Bearer {TOKEN}"));
+        (req.path != "/v2/" && !authed).then(|| challenge(req, "test/late"))
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/late:v1");
+    let out = pull_with_auth(tmp.path(), &reg, &name);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // One 401, one token, the manifest sent again with it.
+    assert_eq!(reg.requests("/manifests/v1").len(), 2);
+    assert_eq!(token_requests(&reg), 1);
+    assert_nothing_stored_but(tmp.path(), &name);
+}
+
+#[test]
+fn a_token_that_runs_out_during_the_pull_is_renewed_before_the_registry_refuses_it() {
+    // Tokens live 1 s; the config is answered after 1.5 s, so the token of
+    // the manifest is stale by the layer. A stale token gets a bare 401 (no
+    // challenge): only the token's expiry tells podshim to renew it.
+    let issued: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let img = TestImage::plain();
+    let config = sha(&img.config);
+    let iss = issued.clone();
+    let reg = Hostile::start(img, move |req, _| {
+        if req.path.starts_with("/token") {
+            let mut iss = iss.lock().unwrap();
+            iss.push(Instant::now());
+            return Some(token_answer(req, &format!("tok-{}", iss.len() - 1), 1));
+        }
+        if req.path == "/v2/" {
+            return Some(challenge(req, "test/short"));
+        }
+        let fresh = req
+            .header("Authorization")
+            .and_then(|a| a.strip_prefix("Bearer tok-"))
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|n| iss.lock().unwrap().get(n).copied())
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(1));
+        if !fresh {
+            return Some(Reply::Full(
+                401,
+                vec![],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"token expired"}]}"#.to_vec(),
+            ));
+        }
+        if req.path.ends_with(&config) {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        None
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/short:v1");
+    let out = pull_with_auth(tmp.path(), &reg, &name);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        issued.lock().unwrap().len() >= 2,
+        "the token was not renewed"
+    );
+    assert_nothing_stored_but(tmp.path(), &name);
+}
+
+#[test]
+fn a_401_again_after_authenticating_anew_is_unauthorized_without_asking_again() {
+    // Every token is refused: podshim answers the manifest's challenge once.
+    let reg = Hostile::start(TestImage::plain(), |req, _| {
+        if req.path.starts_with("/token") {
+            return Some(token_answer(req, TOKEN, 300));
+        }
+        (req.path != "/v2/").then(|| challenge(req, "test/never"))
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let name = reg.name("test/never:v1");
+    let out = pull_with_auth(tmp.path(), &reg, &name);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&name) && err.contains("unauthorized"), "{err}");
+    assert_eq!(reg.requests("/manifests/v1").len(), 2);
+    assert_eq!(token_requests(&reg), 1);
     assert_nothing_stored(tmp.path());
 }
