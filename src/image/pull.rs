@@ -35,6 +35,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -46,7 +47,7 @@ use super::http::{HttpError, MAX_MANIFEST, Repo};
 use super::layout::{DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, pick_platform};
 use super::registries::{Endpoint, RegistriesConf};
 use super::retry::{Backoff, with_retries};
-use super::store::Compression;
+use super::store::{Compression, StopReader};
 use super::token::{Challenge, RealmUse, realm_use, scope_for, token_from_body, token_url};
 use super::{Digest, ImageError, ImageRef, PullFailure, Store, StoredImage, host_arch};
 
@@ -241,6 +242,9 @@ struct Attempt<'a> {
     opts: &'a PullOptions,
     /// The Bearer challenge the current token answers, and when to renew it.
     renew: std::cell::RefCell<Option<(Challenge, std::time::Instant)>>,
+    /// Set when the attempt is over: its blocking threads (blob writes,
+    /// unpacking), which dropping their futures does not stop, stop soon.
+    stop: Arc<AtomicBool>,
 }
 
 const MANIFEST_TYPES: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
@@ -492,9 +496,9 @@ impl Attempt<'_> {
         if store.has_blob(&ld) {
             self.event(&ld, LayerEvent::Present { size });
             if !store.layer_path(&diff_id).is_dir() {
-                let (ld2, id2) = (ld.clone(), diff_id.clone());
+                let (ld2, id2, stop) = (ld.clone(), diff_id.clone(), self.stop.clone());
                 tokio::task::spawn_blocking(move || {
-                    store.ensure_layer(&ld2, compression, &id2, &image)
+                    store.ensure_layer_until(&ld2, compression, &id2, &image, &stop)
                 })
                 .await
                 .map_err(|e| Fail::new(PullFailure::Failed, e.to_string()))??;
@@ -504,18 +508,23 @@ impl Attempt<'_> {
         self.event(&ld, LayerEvent::Start { size });
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(32);
         let progress = self.opts.progress.clone();
-        let (ld2, id2) = (ld.clone(), diff_id.clone());
+        let (ld2, id2, stop) = (ld.clone(), diff_id.clone(), self.stop.clone());
         let writer = tokio::task::spawn_blocking(move || {
-            let mut r = ChannelReader {
-                rx,
-                cur: Bytes::new(),
+            // The channel ends when the download's future is dropped; the
+            // flag stops it too, wherever a read is.
+            let mut r = StopReader {
+                inner: ChannelReader {
+                    rx,
+                    cur: Bytes::new(),
+                },
+                stop: &stop,
             };
             store.put_blob(&mut r, Some((&ld2, size)), &image)?;
             drop(r);
             if let Some(p) = &progress {
                 p.layer(&image, &ld2, LayerEvent::Unpacking);
             }
-            store.ensure_layer(&ld2, compression, &id2, &image)
+            store.ensure_layer_until(&ld2, compression, &id2, &image, &stop)
         });
         let sent = std::cell::Cell::new(0u64);
         let downloaded = self.request(|| self.blob_into(&ld, size, &sent, &tx)).await;
@@ -753,11 +762,15 @@ impl Store {
         // reqwest is built without a default rustls provider (no aws-lc):
         // ring is ours. Installing twice is harmless (the first one stays).
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Taken before the runtime is made, so dropped after it: dropping a
+        // runtime waits for its blocking threads, and one still unpacking a
+        // layer (an attempt that ended at its deadline) writes
+        // `layers/.tmp-*`, which prune must not sweep meanwhile.
+        let _lock = self.lock_shared()?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| ImageError::Other(format!("pulling {reference}: tokio runtime: {e}")))?;
-        let _lock = self.lock_shared()?;
         let mut failures: Vec<(&Endpoint, PullFailure, String)> = Vec::new();
         for ep in &endpoints {
             match self.pull_endpoint(&rt, reference, ep, opts) {
@@ -824,6 +837,7 @@ impl Store {
         let n = schemes.len();
         let mut last = None;
         for (i, scheme) in schemes.iter().enumerate() {
+            let stop = Arc::new(AtomicBool::new(false));
             let repo = Repo::new(scheme, api_host(&ep.registry), &ep.repository, ep.insecure)
                 .map_err(|e| http_fail(e, "HTTP client"))?;
             let attempt = Attempt {
@@ -839,6 +853,7 @@ impl Store {
                 },
                 opts,
                 renew: std::cell::RefCell::new(None),
+                stop: stop.clone(),
             };
             let run = async {
                 match opts.deadline {
@@ -857,7 +872,10 @@ impl Store {
                     None => attempt.run().await,
                 }
             };
-            match rt.block_on(run) {
+            let result = rt.block_on(run);
+            // Over, whichever way: what still runs of it is for nothing.
+            stop.store(true, Ordering::Relaxed);
+            match result {
                 Err(Fail::Pull {
                     transport: true, ..
                 }) if i + 1 < n => continue,

@@ -23,6 +23,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
@@ -117,6 +118,22 @@ impl Compression {
             Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
             Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
         })
+    }
+}
+
+/// Reads `inner` until `stop` is set, then fails.
+pub(crate) struct StopReader<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) stop: &'a AtomicBool,
+}
+
+impl<R: Read> Read for StopReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            // Not `Interrupted`: io::copy would read again.
+            return Err(io::Error::other("the pull was stopped"));
+        }
+        self.inner.read(buf)
     }
 }
 
@@ -299,6 +316,21 @@ impl Store {
         diff_id: &Digest,
         image: &str,
     ) -> Result<PathBuf, ImageError> {
+        self.ensure_layer_until(blob, compression, diff_id, image, &AtomicBool::new(false))
+    }
+
+    /// [`Store::ensure_layer`], which stops (an error, its temporary
+    /// directory removed) soon after `stop` is set: a pull whose deadline
+    /// passed does not go on writing a large layer out (its runtime, which
+    /// cannot cancel a blocking thread, waits for it, and so does `up`).
+    pub(crate) fn ensure_layer_until(
+        &self,
+        blob: &Digest,
+        compression: Compression,
+        diff_id: &Digest,
+        image: &str,
+        stop: &AtomicBool,
+    ) -> Result<PathBuf, ImageError> {
         let dst = self.layer_path(diff_id);
         if dst.is_dir() {
             return Ok(dst);
@@ -313,7 +345,9 @@ impl Store {
         let dec = compression
             .decoder(io::BufReader::new(f))
             .map_err(|e| ImageError::io(&src, e))?;
-        let mut hr = HashingReader::new(dec);
+        // Checked on the decompressed side: a few KiB of gzip may be MiBs
+        // of layer.
+        let mut hr = HashingReader::new(StopReader { inner: dec, stop });
         unpack_layer(&mut hr, tmp.path(), &blob.to_string())?;
         let (got, _) = hr.finish().map_err(|e| ImageError::Verify {
             image: image.to_string(),

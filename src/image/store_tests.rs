@@ -806,3 +806,27 @@ fn load_refuses_an_image_of_more_layers_than_an_overlay_stacks_before_reading_it
     );
     assert_nothing_stored(&store);
 }
+
+#[test]
+fn a_stopped_unpack_fails_and_leaves_no_temporary_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let layer = RawTar::new().file("f", b"1").build();
+    let blob = gz(&layer);
+    let (ld, _) = store
+        .put_blob(&mut &blob[..], None, "localhost/t:1")
+        .unwrap();
+    let diff_id = Digest::of_bytes(&layer);
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let err = store
+        .ensure_layer_until(&ld, Compression::Gzip, &diff_id, "localhost/t:1", &stop)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("stopped"), "{err}");
+    assert_eq!(count(&store.root().join("layers")), 0);
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    store
+        .ensure_layer_until(&ld, Compression::Gzip, &diff_id, "localhost/t:1", &stop)
+        .unwrap();
+    assert!(store.layer_path(&diff_id).is_dir());
+}

@@ -1108,3 +1108,94 @@ fn a_401_again_after_authenticating_anew_is_unauthorized_without_asking_again() 
     assert_eq!(token_requests(&reg), 1);
     assert_nothing_stored(tmp.path());
 }
+
+// ---------------------------------------------------------------------------
+// A deadline that passes while a layer unpacks.
+
+/// An image of one gzip'd layer that unpacks to a file of `gib` GiB of zeros,
+/// made of gzip members (gzip allows several in a row; the store's decoder
+/// reads them all), so that it is generated in milliseconds. The config's
+/// diff_id is not the layer's: the pull never gets that far.
+fn zeros_image(gib: u64) -> TestImage {
+    use std::io::Write as _;
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let chunk = 16u64 << 20;
+    let size = gib << 30;
+    let mut h = tar::Header::new_gnu();
+    h.set_path("zeros").unwrap();
+    h.set_mtime(1_700_000_000);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(size);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let zeros = gz(&vec![0u8; chunk as usize]);
+    let mut layer = gz(h.as_bytes());
+    for _ in 0..size / chunk {
+        layer.extend_from_slice(&zeros);
+    }
+    // The two zero blocks that end a tar.
+    layer.extend_from_slice(&gz(&[0u8; 1024]));
+    let config = serde_json::to_vec(&json!({
+        "architecture": podshim::image::host_arch(),
+        "os": "linux",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha(b"not this layer")]},
+    }))
+    .unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": sha(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": sha(&layer), "size": layer.len()}],
+    }))
+    .unwrap();
+    TestImage {
+        layer,
+        config,
+        manifest,
+    }
+}
+
+#[test]
+fn up_timeout_stops_a_layer_being_unpacked_and_leaves_no_temporary_files() {
+    let reg = Hostile::start(zeros_image(8), |_, _| None);
+    let pod = Pod::new("unpack-timeout", "unpack");
+    let store = pod.tmp.path().join("store");
+    let image = reg.name("test/zeros:v1");
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {}\n  namespace: {}\nspec:\n  containers:\n  - name: app\n    image: {image}\n",
+        pod.name, pod.ns
+    );
+    let path = pod.tmp.path().join("pod.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let t = Instant::now();
+    let out = pod
+        .cmd()
+        .env("PODSHIM_STORE", &store)
+        .arg("up")
+        .arg(&path)
+        .args(["--timeout", "2"])
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&image) && err.contains("timed out"), "{err}");
+    // Loose: without the cancellation the 8 GiB are written out first (some 30 s).
+    assert!(took < Duration::from_secs(20), "up took {took:?}: {err}");
+    let leftovers: Vec<_> = ["tmp", "layers"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(store.join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(leftovers.is_empty(), "left in the store: {leftovers:?}");
+    pod.assert_nothing_left();
+}
