@@ -3,8 +3,8 @@
 //!
 //! Every request is podshim's own, made with reqwest ([`super::http`]): the
 //! GETs of manifests, configs and layers and the bearer token exchange
-//! ([`super::token`]: the challenge of `GET /v2/`, the token server the
-//! registry names). It used oci-client (the ORAS project's client) before,
+//! ([`super::token`]: the challenge of `GET /v2/` or of any later 401, the
+//! token server the registry names, the token renewed before it expires). It used oci-client (the ORAS project's client) before,
 //! which buffers manifests, error bodies and token answers whole: now every
 //! body is bounded before it is buffered. It is async; a pull runs on a small
 //! current-thread tokio runtime of its own, so the rest of podshim stays

@@ -6,6 +6,8 @@
 //! realm="…",service="…",scope="…"`; the client asks the realm for a token
 //! (`GET realm?service=…&scope=repository:<name>:pull`, with Basic
 //! credentials when it has some) and sends it as `Authorization: Bearer …`.
+//! Any later request may answer 401 with a challenge too (a registry whose
+//! `/v2/` is open, a token that ran out): it is answered the same way, once.
 //! The answer is JSON with `token` (or OAuth2's `access_token`); it is read
 //! with [`MAX_TOKEN_BODY`] as its bound ([`super::http::Repo::token`]),
 //! because the realm is whatever the registry names.
