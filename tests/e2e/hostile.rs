@@ -420,6 +420,15 @@ fn pull(dir: &Path, name: &str) -> Output {
     cli(dir).args(["pull", "-q", name]).output().unwrap()
 }
 
+/// A pull that must fail (exit 1) and store nothing; its stderr.
+fn pull_refused(dir: &Path, name: &str) -> String {
+    let out = pull(dir, name);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_nothing_stored(dir);
+    err
+}
+
 const CAP: u64 = 4 << 20;
 
 // ---------------------------------------------------------------------------
@@ -475,14 +484,11 @@ fn a_manifest_whose_content_length_exceeds_the_cap_is_refused_before_reading() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let name = reg.name("test/big:v1");
-    let out = pull(tmp.path(), &name);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = pull_refused(tmp.path(), &name);
     assert!(
         err.contains(&name) && err.contains("4194305") && err.contains("4194304"),
         "{err}"
     );
-    assert_nothing_stored(tmp.path());
 }
 
 #[test]
@@ -632,15 +638,12 @@ fn a_blob_cut_off_every_time_fails_after_the_retries_and_leaves_no_temp_file() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let name = reg.name("test/broken:v1");
-    let out = pull(tmp.path(), &name);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = pull_refused(tmp.path(), &name);
     assert!(
         err.contains(&name) && err.contains(&reg.image.layer_digest()),
         "{err}"
     );
     assert_eq!(reg.requests(&reg.image.layer_digest()).len(), 3);
-    assert_nothing_stored(tmp.path());
 }
 
 #[test]
@@ -656,14 +659,11 @@ fn an_image_whose_env_exceeds_what_execve_accepts_is_refused_at_pull() {
     );
     let tmp = tempfile::tempdir().unwrap();
     let name = reg.name("test/bigenv:v1");
-    let out = pull(tmp.path(), &name);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = pull_refused(tmp.path(), &name);
     assert!(
         err.contains(&name) && err.contains("Env") && err.contains("execve"),
         "{err}"
     );
-    assert_nothing_stored(tmp.path());
 }
 
 #[test]
@@ -943,16 +943,13 @@ fn a_bearer_realm_that_is_not_an_http_url_is_refused_naming_the_registry() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let name = reg.name("test/realm:v1");
-    let out = pull(tmp.path(), &name);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = pull_refused(tmp.path(), &name);
     assert!(
         err.contains(&format!("from {}", reg.host()))
             && err.contains(r#"realm "file:///etc/passwd" is not an http(s) URL"#),
         "{err}"
     );
     assert!(reg.requests("/manifests/v1").is_empty());
-    assert_nothing_stored(tmp.path());
 }
 
 #[test]
@@ -975,9 +972,7 @@ fn a_manifest_of_more_layers_than_an_overlay_stacks_is_refused_before_any_blob_i
     });
     let tmp = tempfile::tempdir().unwrap();
     let name = reg.name("test/deep:v1");
-    let out = pull(tmp.path(), &name);
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = pull_refused(tmp.path(), &name);
     assert!(
         err.contains(&name)
             && err.contains(&format!("{} layers", max + 1))
@@ -985,7 +980,6 @@ fn a_manifest_of_more_layers_than_an_overlay_stacks_is_refused_before_any_blob_i
         "{err}"
     );
     assert!(reg.requests("").iter().all(|r| !r.path.contains("/blobs/")));
-    assert_nothing_stored(tmp.path());
 }
 
 // ---------------------------------------------------------------------------
