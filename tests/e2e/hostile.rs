@@ -250,13 +250,18 @@ impl TestImage {
         let layer = b.into_inner().unwrap();
         let mut config = config;
         config["rootfs"] = json!({"type": "layers", "diff_ids": [sha(&layer)]});
-        let config = serde_json::to_vec(&config).unwrap();
+        TestImage::of(layer, "application/vnd.oci.image.layer.v1.tar", &config)
+    }
+
+    /// An image of one layer of `media_type` and `config`, its manifest made.
+    pub fn of(layer: Vec<u8>, media_type: &str, config: &serde_json::Value) -> TestImage {
+        let config = serde_json::to_vec(config).unwrap();
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
                        "digest": sha(&config), "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+            "layers": [{"mediaType": media_type,
                         "digest": sha(&layer), "size": layer.len()}],
         }))
         .unwrap();
@@ -342,19 +347,7 @@ fn sha(data: &[u8]) -> String {
 // ---------------------------------------------------------------------------
 // Helpers.
 
-/// `podshim` with a private store under `dir` and no auth files.
-fn cli(dir: &Path) -> Command {
-    let mut c = Command::new(podshim_bin());
-    c.env("PODSHIM_STORE", dir.join("store"))
-        .env("PODSHIM_ROOT", dir.join("run"))
-        .env("PODSHIM_LOGS", dir.join("log"))
-        .env("HOME", dir)
-        .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("CONTAINERS_REGISTRIES_CONF");
-    c
-}
+use crate::pull::cli;
 
 /// Runs `cmd` and returns its output with its peak resident set (KiB): the
 /// last `VmHWM` of `/proc/<pid>/status` read while it ran (the high-water mark
@@ -1135,27 +1128,17 @@ fn zeros_image(gib: u64) -> TestImage {
     }
     // The two zero blocks that end a tar.
     layer.extend_from_slice(&gz(&[0u8; 1024]));
-    let config = serde_json::to_vec(&json!({
+    let config = json!({
         "architecture": podshim::image::host_arch(),
         "os": "linux",
         "config": {"Cmd": ["sh"]},
         "rootfs": {"type": "layers", "diff_ids": [sha(b"not this layer")]},
-    }))
-    .unwrap();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": sha(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": sha(&layer), "size": layer.len()}],
-    }))
-    .unwrap();
-    TestImage {
+    });
+    TestImage::of(
         layer,
-        config,
-        manifest,
-    }
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+        &config,
+    )
 }
 
 #[test]

@@ -332,7 +332,7 @@ fn r(s: &str) -> ImageRef {
 }
 
 /// `podshim` with a private store (and state) under `dir`, no auth files from $HOME.
-fn cli(dir: &Path) -> Command {
+pub(crate) fn cli(dir: &Path) -> Command {
     let mut c = Command::new(podshim_bin());
     c.env("PODSHIM_STORE", dir.join("store"))
         .env("PODSHIM_ROOT", dir.join("run"))
