@@ -374,3 +374,27 @@ fn containers_start_with_no_signal_blocked_under_youki() {
     let Some(youki) = youki() else { return };
     containers_start_with_no_signal_blocked(Some(youki));
 }
+
+#[test]
+fn a_pod_directory_whose_state_names_another_pod_is_not_stopped_by_this_name() {
+    // Ids are cut and hashed for long names; a directory found by a name must hold
+    // that pod's state, or `down` of the name would stop another pod.
+    let pod = Pod::new("keycheck", "owner");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let state_file = pod.pod_dir().join("state.json");
+    let real = std::fs::read_to_string(&state_file).unwrap();
+    let mut forged: serde_json::Value = serde_json::from_str(&real).unwrap();
+    forged["name"] = "someone-else".into();
+    std::fs::write(&state_file, forged.to_string()).unwrap();
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("is not running"), "{}", stdout(&out));
+    assert!(runc_ids().contains(&pod.id(Some("app"))), "left running");
+    assert!(pod.pod_dir().exists());
+    std::fs::write(&state_file, real).unwrap();
+    let out = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.assert_nothing_left();
+}
