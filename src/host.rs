@@ -65,6 +65,10 @@ pub fn read() -> HostInfo {
         memory_bytes: memory_bytes(),
         oom_score_adj_floor: oom_score_adj_floor(),
         security: security(),
+        exec_limits: crate::translate::ExecLimits {
+            max_string: crate::image::exec_limits::max_arg_strlen(),
+            total: crate::image::exec_limits::arg_limit(),
+        },
     }
 }
 

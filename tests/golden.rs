@@ -40,6 +40,7 @@ fn host() -> HostInfo {
         memory_bytes: 8 << 30,
         oom_score_adj_floor: None,
         security: host_security(),
+        exec_limits: Default::default(),
     }
 }
 

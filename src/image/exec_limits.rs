@@ -13,7 +13,8 @@
 //!   container inherits podshim's stack rlimit: podshim sets none of its own).
 //!
 //! The pod's own `env`, `command` and `args` add to the image's at `up`; this
-//! check is of what the image alone brings.
+//! check is of what the image alone brings (`translate` checks the final argv
+//! and environment of each container with the same rules).
 
 /// Bytes of one string, NUL included (MAX_ARG_STRLEN, 32 pages).
 pub fn max_arg_strlen() -> u64 {

@@ -90,6 +90,7 @@ mod tests {
             memory_bytes: 8 << 30,
             oom_score_adj_floor: None,
             security: Default::default(),
+            exec_limits: Default::default(),
         };
         let q = |s: &str| Quantity::parse(s).unwrap();
         let r = |field, limit: Option<&str>, divisor: &str| ResourceRef {

@@ -67,6 +67,27 @@ pub struct HostInfo {
     /// score, the lowest a container can be given.
     pub oom_score_adj_floor: Option<i32>,
     pub security: HostSecurity,
+    /// What execve accepts here (a container inherits podshim's stack rlimit).
+    pub exec_limits: ExecLimits,
+}
+
+/// execve(2)'s limits on a process's arguments and environment, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecLimits {
+    /// One string, its NUL included (MAX_ARG_STRLEN).
+    pub max_string: u64,
+    /// Every string with its NUL and a pointer each (ARG_MAX as sysconf says).
+    pub total: u64,
+}
+
+impl Default for ExecLimits {
+    /// Linux with 4 KiB pages and the usual 8 MiB stack rlimit.
+    fn default() -> Self {
+        ExecLimits {
+            max_string: 128 << 10,
+            total: 2 << 20,
+        }
+    }
 }
 
 /// What the host offers containers' confinement (read by `host::read`).
@@ -523,6 +544,11 @@ impl<'a> PodContext<'a> {
                 "Required value: the image has no ENTRYPOINT or CMD, so the container needs a command".into(),
             ));
         }
+        issues.extend(process::exec_size_issue(
+            field,
+            &proc,
+            self.input.host.exec_limits,
+        ));
         let (user, stop_signal) = self.image_facts(c, field, key, config, issues);
         let sc = &c.security;
         let security = &self.input.host.security;

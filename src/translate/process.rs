@@ -122,6 +122,55 @@ pub fn process(facts: &Facts<'_>, c: &Container, image: Option<&ImageConfig>) ->
     }
 }
 
+/// What execve(2) would refuse of the final argv and environment (the image's
+/// and the pod's together): the kernel's E2BIG, named by field here instead of
+/// after the runtime has tried (fs/exec.c counts each string with its NUL, and a
+/// pointer for each against the total).
+pub fn exec_size_issue(
+    field: &str,
+    p: &Process,
+    limits: super::ExecLimits,
+) -> Option<(String, String)> {
+    let len = |s: &String| s.len() as u64 + 1;
+    if let Some((i, a)) = p
+        .argv
+        .iter()
+        .enumerate()
+        .find(|(_, a)| len(a) > limits.max_string)
+    {
+        return Some((
+            format!("{field}.command"),
+            format!(
+                "argument {i} of command and args is {} bytes, more than the {} bytes execve accepts for one string (MAX_ARG_STRLEN)",
+                len(a),
+                limits.max_string
+            ),
+        ));
+    }
+    if let Some(e) = p.env.iter().find(|e| len(e) > limits.max_string) {
+        let name = e.split('=').next().unwrap_or_default();
+        return Some((
+            format!("{field}.env"),
+            format!(
+                "variable {name} is {} bytes, more than the {} bytes execve accepts for one string (MAX_ARG_STRLEN)",
+                len(e),
+                limits.max_string
+            ),
+        ));
+    }
+    let pointer = std::mem::size_of::<usize>() as u64;
+    let total: u64 = p.argv.iter().chain(&p.env).map(|s| len(s) + pointer).sum();
+    (total > limits.total).then(|| {
+        (
+            field.to_string(),
+            format!(
+                "command, args and environment take {total} bytes (strings and pointers), more than the {} bytes execve accepts (ARG_MAX)",
+                limits.total
+            ),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +217,41 @@ mod tests {
     #[test]
     fn an_environment_without_path_gets_the_default_one() {
         assert_eq!(merge_env(&[], &[]), [DEFAULT_PATH]);
+    }
+
+    #[test]
+    fn what_execve_would_refuse_is_named_by_field() {
+        let limits = crate::translate::ExecLimits {
+            max_string: 100,
+            total: 1000,
+        };
+        let p = |argv: &[String], env: &[String]| Process {
+            argv: argv.to_vec(),
+            env: env.to_vec(),
+            cwd: "/".into(),
+        };
+        let f = "spec.containers[0]";
+        assert_eq!(
+            exec_size_issue(f, &p(&s(&["sh"]), &s(&["A=1"])), limits),
+            None
+        );
+        let long = "x".repeat(100);
+        let (path, why) = exec_size_issue(f, &p(std::slice::from_ref(&long), &[]), limits).unwrap();
+        assert_eq!(path, "spec.containers[0].command");
+        assert!(
+            why.starts_with("argument 0 of command and args is 101 bytes"),
+            "{why}"
+        );
+        let (path, why) =
+            exec_size_issue(f, &p(&s(&["sh"]), &[format!("BIG={long}")]), limits).unwrap();
+        assert_eq!(path, "spec.containers[0].env");
+        assert!(why.starts_with("variable BIG is 105 bytes"), "{why}");
+        // 20 strings of 50 bytes: each fits, together with their pointers they do not.
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("V{i:02}={}", "y".repeat(45)))
+            .collect();
+        let (path, why) = exec_size_issue(f, &p(&s(&["sh"]), &many), limits).unwrap();
+        assert_eq!(path, "spec.containers[0]");
+        assert!(why.contains("(ARG_MAX)"), "{why}");
     }
 }

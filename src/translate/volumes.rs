@@ -145,6 +145,7 @@ mod tests {
             memory_bytes: 1 << 30,
             oom_score_adj_floor: None,
             security: Default::default(),
+            exec_limits: Default::default(),
         };
         let facts = Facts {
             pod: &pod,

@@ -398,3 +398,21 @@ fn a_pod_directory_whose_state_names_another_pod_is_not_stopped_by_this_name() {
     assert!(out.status.success(), "{}", stderr(&out));
     pod.assert_nothing_left();
 }
+
+#[test]
+fn an_environment_execve_would_refuse_is_refused_by_field_before_anything_runs() {
+    let pod = Pod::new("e2big", "e2big");
+    let big = "x".repeat(200 << 10);
+    let yaml = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: '{{name}}', namespace: '{{ns}}'}}\nspec:\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      env: [{{name: BIG, value: {big}}}]\n"
+    );
+    let out = pod.up(&yaml, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("spec.containers[0].env: variable BIG is 204805 bytes")
+            && err.contains("(MAX_ARG_STRLEN)"),
+        "{err}"
+    );
+    pod.assert_nothing_left();
+}
