@@ -26,6 +26,9 @@ pub fn field(f: &Facts<'_>, field: &FieldRef) -> String {
             .clone()
             .unwrap_or_else(|| f.host.node_name.clone()),
         FieldRef::ServiceAccountName => pod.spec.service_account_name.clone().unwrap_or_default(),
+        // A hostNetwork pod's IPs are the node's (the kubelet reports the host's
+        // addresses as its podIPs).
+        FieldRef::PodIp | FieldRef::PodIps if pod.spec.host_network => f.host.host_ip.clone(),
         FieldRef::PodIp | FieldRef::PodIps => f.pod_ip.unwrap_or_default().to_string(),
         FieldRef::HostIp | FieldRef::HostIps => f.host.host_ip.clone(),
         FieldRef::Labels => labels_file(&pod.labels),
@@ -80,8 +83,29 @@ mod tests {
     }
 
     #[test]
-    fn resource_values_divide_and_fall_back_to_the_node() {
-        let host = HostInfo {
+    fn a_host_network_pods_ip_is_the_hosts() {
+        let host = host();
+        let pod = |host_network: bool| {
+            crate::manifest::parse(
+                &format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  hostNetwork: {host_network}\n  containers: [{{name: c, image: x}}]\n"),
+                "t",
+            )
+            .unwrap()
+            .pod
+        };
+        let (on, off) = (pod(true), pod(false));
+        let facts = |p| Facts {
+            pod: p,
+            host: &host,
+            pod_ip: Some("10.89.0.7"),
+        };
+        assert_eq!(field(&facts(&on), &FieldRef::PodIp), "192.0.2.1");
+        assert_eq!(field(&facts(&on), &FieldRef::PodIps), "192.0.2.1");
+        assert_eq!(field(&facts(&off), &FieldRef::PodIp), "10.89.0.7");
+    }
+
+    fn host() -> HostInfo {
+        HostInfo {
             node_name: "n".into(),
             host_ip: "192.0.2.1".into(),
             resolv_conf: String::new(),
@@ -91,7 +115,12 @@ mod tests {
             oom_score_adj_floor: None,
             security: Default::default(),
             exec_limits: Default::default(),
-        };
+        }
+    }
+
+    #[test]
+    fn resource_values_divide_and_fall_back_to_the_node() {
+        let host = host();
         let q = |s: &str| Quantity::parse(s).unwrap();
         let r = |field, limit: Option<&str>, divisor: &str| ResourceRef {
             resources: crate::model::Resources {
