@@ -25,7 +25,7 @@ fn default_route_interface() -> Option<String> {
 
 /// The node's IP as the kubelet reports it: the address of the default route's
 /// interface, else loopback.
-fn host_ip() -> String {
+pub fn host_ip() -> String {
     let iface = default_route_interface();
     nix::ifaddrs::getifaddrs()
         .ok()

@@ -125,9 +125,30 @@ pub struct PodState {
     pub keep_on_failure: bool,
     /// Infra first, then the others in start order.
     pub containers: Vec<ContainerStatus>,
+    /// The node's address (Kubernetes' `status.hostIP`).
+    #[serde(rename = "hostIP", default, skip_serializing_if = "Option::is_none")]
+    pub host_ip: Option<String>,
+    /// The pod's first address (`status.podIP`), once its network is up.
+    #[serde(rename = "podIP", default, skip_serializing_if = "Option::is_none")]
+    pub pod_ip: Option<String>,
+    /// Every address of the pod, IPv4 first (`status.podIPs`).
+    #[serde(rename = "podIPs", default, skip_serializing_if = "Vec::is_empty")]
+    pub pod_ips: Vec<PodIp>,
+}
+
+/// One of a pod's addresses, as Kubernetes' `PodIP`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodIp {
+    pub ip: String,
 }
 
 impl PodState {
+    /// The pod's addresses, IPv4 first: `podIP` is the first, `podIPs` all.
+    pub fn set_pod_ips(&mut self, ips: Vec<String>) {
+        self.pod_ip = ips.first().cloned();
+        self.pod_ips = ips.into_iter().map(|ip| PodIp { ip }).collect();
+    }
+
     /// The containers of a pod about to start: all Waiting (ContainerCreating).
     pub fn initial_statuses(plan: &crate::run_plan::RunPlan) -> Vec<ContainerStatus> {
         plan.all()
@@ -345,6 +366,11 @@ mod tests {
                 ready: false,
                 stop_signal: Signal::TERM,
             }],
+            host_ip: Some("192.0.2.1".into()),
+            pod_ip: Some("10.89.0.2".into()),
+            pod_ips: vec![PodIp {
+                ip: "10.89.0.2".into(),
+            }],
         }
     }
 
@@ -360,6 +386,12 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [STATE_FILE]);
+        // Kubernetes' PodStatus names for the addresses.
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!(json["hostIP"], "192.0.2.1");
+        assert_eq!(json["podIP"], "10.89.0.2");
+        assert_eq!(json["podIPs"], serde_json::json!([{"ip": "10.89.0.2"}]));
     }
 
     #[test]

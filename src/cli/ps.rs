@@ -65,7 +65,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
         "AGE",
     ];
     if wide {
-        header.extend(["ID", "IMAGE"]);
+        header.extend(["ID", "IMAGE", "IP"]);
     }
     for (dir, pod) in pods {
         let apps: Vec<_> = pod
@@ -86,7 +86,8 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
             age(&pod.created_at),
         ];
         if wide {
-            row.extend([pod.pod_id.clone(), "-".into()]);
+            let ip = pod.pod_ip.clone().unwrap_or_else(|| "-".into());
+            row.extend([pod.pod_id.clone(), "-".into(), ip]);
         }
         rows.push(row);
         for c in pod
@@ -132,7 +133,11 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
                 age(&since),
             ];
             if wide {
-                row.extend([c.id.clone(), c.image.clone().unwrap_or_default()]);
+                row.extend([
+                    c.id.clone(),
+                    c.image.clone().unwrap_or_default(),
+                    "-".into(),
+                ]);
             }
             rows.push(row);
         }

@@ -156,6 +156,9 @@ pub fn start(
         bundle_dir: bundle_dir.clone(),
         keep_on_failure: opts.keep,
         containers: PodState::initial_statuses(&plan),
+        host_ip: Some(crate::host::host_ip()),
+        pod_ip: None,
+        pod_ips: Vec::new(),
     };
     // A new pod starts with new logs: those of a previous pod of the same name (kept
     // by `down` for `podshim logs`) would otherwise mix with its `0.log`.

@@ -79,7 +79,9 @@ pub enum Input {
     },
     /// The infra runs: its namespaces were written into the other bundles (and its
     /// loopback brought up), or that failed.
-    InfraReady(Result<(), String>),
+    /// The infra's namespaces are ready; `Ok` carries the pod's IPs (IPv4 first;
+    /// none for a pod with only its loopback).
+    InfraReady(Result<Vec<String>, String>),
     /// `ctr`'s init process exited.
     Exited {
         ctr: Ctr,
@@ -421,12 +423,16 @@ impl Core {
         self.fail(format!("{what}: {error}"), now);
     }
 
-    fn on_infra_ready(&mut self, result: Result<(), String>, now: Now) {
+    fn on_infra_ready(&mut self, result: Result<Vec<String>, String>, now: Now) {
         if self.stopping() {
             return;
         }
         match result {
-            Ok(()) => self.next_init(1, now),
+            Ok(ips) => {
+                self.state.set_pod_ips(ips);
+                self.out.push(Command::Publish);
+                self.next_init(1, now)
+            }
             Err(e) => self.fail(format!("infra container: {e}"), now),
         }
     }

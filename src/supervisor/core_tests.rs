@@ -100,6 +100,9 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
                 stop_signal: c.stop_signal,
             })
             .collect(),
+        host_ip: None,
+        pod_ip: None,
+        pod_ips: Vec::new(),
     }
 }
 
@@ -237,7 +240,7 @@ impl Sim {
                     }
                 }
                 Command::PrepareInfra { .. } => {
-                    self.schedule(Duration::ZERO, Input::InfraReady(Ok(())), None)
+                    self.schedule(Duration::ZERO, Input::InfraReady(Ok(Vec::new())), None)
                 }
                 Command::Signal { ctr, signal, all } => {
                     let name = self.name(ctr);
@@ -778,7 +781,7 @@ fn the_state_is_written_before_up_is_told_the_pod_started() {
         now,
         &NoLogs,
     );
-    core.handle(Input::InfraReady(Ok(())), now, &NoLogs);
+    core.handle(Input::InfraReady(Ok(Vec::new())), now, &NoLogs);
     let out = core.handle(
         Input::Started {
             ctr: 1,

@@ -724,15 +724,18 @@ impl<'a> Driver<'a> {
 
     /// Once the infra runs: the pod's loopback is up (runc brings it up, youki does
     /// not); the other bundles get its pid before their first start.
-    fn prepare_infra(&mut self, pid: i32) -> Result<(), String> {
+    /// The infra's network: its loopback up; the pod's IPs. A hostNetwork pod has
+    /// no network namespace of its own, and the host's address is its IP (as the
+    /// kubelet reports it).
+    fn prepare_infra(&mut self, pid: i32) -> Result<Vec<String>, String> {
         self.infra_pid = Some(pid);
-        // A hostNetwork pod has no network namespace of its own: nothing to do.
         let own_netns = fs::read_link(format!("/proc/{pid}/ns/net")).ok()
             != fs::read_link("/proc/self/ns/net").ok();
         if own_netns {
             super::netns::loopback_up(pid).map_err(|e| format!("bring lo up: {e}"))?;
+            return Ok(Vec::new());
         }
-        Ok(())
+        Ok(self.core.state().host_ip.iter().cloned().collect())
     }
 
     /// Reads what is in pump `i`'s pipe; at its end, writes the remainder and

@@ -540,3 +540,42 @@ fn a_running_pods_bundles_name_the_infras_real_namespaces_and_their_pod() {
         pod.pod_dir().display().to_string()
     );
 }
+
+#[test]
+fn a_host_network_pods_ip_is_the_hosts_in_ps_and_the_downward_api() {
+    let pod = Pod::new("hostip", "host-net");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  hostNetwork: true\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      env:\n        - {name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n        - {name: HOST_IP, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let state = pod.state();
+    let host_ip = state["hostIP"].as_str().unwrap().to_string();
+    assert!(!host_ip.is_empty());
+    assert_eq!(state["podIP"], host_ip.as_str(), "{state:#}");
+    assert_eq!(state["podIPs"], serde_json::json!([{"ip": host_ip}]));
+    let out = pod.run(&[
+        "exec",
+        &pod.key(),
+        "-c",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "echo $POD_IP $HOST_IP",
+    ]);
+    assert_eq!(stdout(&out).trim(), format!("{host_ip} {host_ip}"));
+    let wide = stdout(&pod.run(&["ps", &pod.key(), "-o", "wide"]));
+    assert!(wide.lines().next().unwrap().ends_with("IP"), "{wide}");
+    assert!(wide.contains(&host_ip), "{wide}");
+    // A pod of its own network namespace has only its loopback yet: no podIP.
+    let own = Pod::new("hostip", "own-net");
+    let out = own.up("apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sleep, '600']}\n", &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let state = own.state();
+    assert_eq!(state["hostIP"], host_ip.as_str());
+    assert!(state.get("podIP").is_none(), "{state:#}");
+    for p in [&pod, &own] {
+        let out = p.run(&["down", &p.key(), "--grace-period", "1"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        p.assert_nothing_left();
+    }
+}
