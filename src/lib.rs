@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod cni;
 pub mod fsutil;
 pub mod host;
 pub mod howto;

@@ -275,7 +275,7 @@ fn execute(
 
 /// A pidfd of `pid` (Linux 5.3): readable once the process has exited, whoever its
 /// parent is. `None` when it is gone already.
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+pub(crate) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
     // SAFETY: a plain syscall; the result is checked before it is owned.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     // SAFETY: a fresh descriptor returned by the kernel.
@@ -283,7 +283,7 @@ fn pidfd_open(pid: i32) -> Option<OwnedFd> {
 }
 
 /// Waits up to `timeout` for every pidfd to become readable (its process exited).
-fn wait_all(fds: &[OwnedFd], timeout: Duration) -> bool {
+pub(crate) fn wait_all(fds: &[OwnedFd], timeout: Duration) -> bool {
     let deadline = crate::teardown::far_after(Instant::now(), timeout);
     let mut pending: Vec<&OwnedFd> = fds.iter().collect();
     while !pending.is_empty() {
