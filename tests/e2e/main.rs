@@ -3,6 +3,7 @@
 
 mod attacks;
 mod cli;
+mod cni;
 mod generate;
 mod hardening;
 mod hostile;
