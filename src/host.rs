@@ -49,6 +49,7 @@ fn memory_bytes() -> u64 {
 }
 
 pub fn read() -> HostInfo {
+    let status = read_or_empty("/proc/self/status");
     let node_name = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -63,8 +64,8 @@ pub fn read() -> HostInfo {
             .map(|n| n.get() as u32)
             .unwrap_or(1),
         memory_bytes: memory_bytes(),
-        oom_score_adj_floor: oom_score_adj_floor(),
-        security: security(),
+        oom_score_adj_floor: oom_score_adj_floor(&status),
+        security: security(&status),
         exec_limits: crate::translate::ExecLimits {
             max_string: crate::image::exec_limits::max_arg_strlen(),
             total: crate::image::exec_limits::arg_limit(),
@@ -72,9 +73,9 @@ pub fn read() -> HostInfo {
     }
 }
 
-fn security() -> HostSecurity {
+fn security(status: &str) -> HostSecurity {
     HostSecurity {
-        capabilities: current_capabilities(&read_or_empty("/proc/self/status")),
+        capabilities: current_capabilities(status),
         devices: host_devices(Path::new("/dev")),
         arch: std::env::consts::ARCH.to_string(),
         apparmor: apparmor(),
@@ -84,18 +85,20 @@ fn security() -> HostSecurity {
 /// The capabilities this process holds: `CapEff` (containerd's cap.Current),
 /// within `CapBnd` (nothing outside the bounding set can be given on).
 fn current_capabilities(status: &str) -> HashSet<Capability> {
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(from_bitmap)
-            .unwrap_or_default()
-    };
-    let bounding = field("CapBnd:");
-    field("CapEff:")
+    let bounding = capability_set(status, "CapBnd:");
+    capability_set(status, "CapEff:")
         .into_iter()
         .filter(|c| bounding.contains(c))
         .collect()
+}
+
+/// One capability line of `/proc/self/status` (`CapEff:`, `CapBnd:`).
+fn capability_set(status: &str, name: &str) -> HashSet<Capability> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(from_bitmap)
+        .unwrap_or_default()
 }
 
 /// The device nodes under `dir`, as containerd's HostDevices finds them: every
@@ -175,15 +178,8 @@ fn apparmor() -> Option<BTreeSet<String>> {
 /// effective set, or inside a user namespace (an unprivileged LXC/LXD container,
 /// rootless), where CapEff shows capabilities the kernel does not honour for
 /// this, a score below podshim's own would fail the start.
-fn oom_score_adj_floor() -> Option<i32> {
-    const CAP_SYS_RESOURCE: u32 = 24;
-    let status = read_or_empty("/proc/self/status");
-    let effective = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        .unwrap_or(0);
-    if effective & (1 << CAP_SYS_RESOURCE) != 0
+fn oom_score_adj_floor(status: &str) -> Option<i32> {
+    if capability_set(status, "CapEff:").contains(&Capability::SysResource)
         && is_initial_user_namespace(&read_or_empty("/proc/self/uid_map"))
     {
         return None;
