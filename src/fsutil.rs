@@ -28,10 +28,7 @@ impl std::fmt::Display for ReadError {
 pub fn read_bounded(file: fs::File, max: u64) -> Result<Vec<u8>, ReadError> {
     let meta = file.metadata().map_err(ReadError::Io)?;
     if !meta.is_file() {
-        return Err(ReadError::Io(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
+        return Err(ReadError::Io(not_regular()));
     }
     // The file may grow while it is read: the bound holds whatever stat said.
     let mut out = Vec::with_capacity(meta.len().min(max) as usize);
@@ -44,16 +41,28 @@ pub fn read_bounded(file: fs::File, max: u64) -> Result<Vec<u8>, ReadError> {
     Ok(out)
 }
 
-/// Opens `path` for reading without following a symlink at its last component and
-/// without blocking (a FIFO must not hang podshim), then reads it with
-/// [`read_bounded`].
-pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+/// Opens `path` for reading only if it is a regular file: without following a
+/// symlink at its last component (ELOOP), without blocking (a FIFO must not hang
+/// podshim), never a device (InvalidInput "not a regular file"). For readers that
+/// stream; [`read_regular`] reads it whole.
+pub fn open_regular(path: &Path) -> io::Result<fs::File> {
     let file = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(ReadError::Io)?;
-    read_bounded(file, max)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
+fn not_regular() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file")
+}
+
+/// [`open_regular`], then [`read_bounded`].
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    read_bounded(open_regular(path).map_err(ReadError::Io)?, max)
 }
 
 /// Creates `path` (and missing parents) and gives it exactly `mode`, whatever the

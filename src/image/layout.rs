@@ -147,27 +147,21 @@ impl Source {
     }
 }
 
-/// Opens a file of a layout directory only if it is a regular file: not through
-/// a symlink at its last component (to /dev/zero it would read forever), without
-/// blocking on a FIFO (the open would hang), never a device (the same rule as
-/// [`crate::fsutil::read_regular`], for readers that stream).
+/// Opens a file of a layout directory only if it is a regular file
+/// ([`crate::fsutil::open_regular`]): a symlink at its last component (to
+/// /dev/zero it would read forever), a FIFO (the open would hang) or a device is
+/// refused as invalid input.
 fn open_regular(p: &Path) -> Result<File, ImageError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(p)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => {
-                ImageError::invalid(p.display(), "is a symlink, not a regular file")
-            }
-            _ => ImageError::io(p, e),
-        })?;
-    let meta = f.metadata().map_err(|e| ImageError::io(p, e))?;
-    if !meta.is_file() {
-        return Err(ImageError::invalid(p.display(), "not a regular file"));
-    }
-    Ok(f)
+    crate::fsutil::open_regular(p).map_err(|e| match (e.raw_os_error(), e.kind()) {
+        (Some(libc::ELOOP), _) => {
+            ImageError::invalid(p.display(), "is a symlink, not a regular file")
+        }
+        // fsutil's own refusal (an OS error has its errno).
+        (None, std::io::ErrorKind::InvalidInput) => {
+            ImageError::invalid(p.display(), "not a regular file")
+        }
+        _ => ImageError::io(p, e),
+    })
 }
 
 fn verify(image: &str, d: &Digest, size: u64, bytes: &[u8]) -> Result<(), ImageError> {
