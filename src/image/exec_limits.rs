@@ -60,11 +60,21 @@ pub enum ExecTooBig {
 }
 
 /// Bytes the kernel counts for `strings`: each one with its NUL, and a pointer.
-fn counted(strings: &[String]) -> u64 {
+pub fn counted(strings: &[String]) -> u64 {
     strings
         .iter()
         .map(|s| s.len() as u64 + 1 + std::mem::size_of::<usize>() as u64)
         .sum()
+}
+
+/// The first of `strings` longer than `max_string` with its NUL: its index and
+/// that length.
+pub fn first_too_long(strings: &[String], max_string: u64) -> Option<(usize, u64)> {
+    strings
+        .iter()
+        .map(|s| s.len() as u64 + 1)
+        .enumerate()
+        .find(|(_, len)| *len > max_string)
 }
 
 /// Checks the image's `Env`, `Entrypoint` and `Cmd` against the limits: each
@@ -78,15 +88,11 @@ pub fn check(
     limit: u64,
 ) -> Result<(), ExecTooBig> {
     for (field, strings) in [("Env", env), ("Entrypoint", entrypoint), ("Cmd", cmd)] {
-        if let Some((index, s)) = strings
-            .iter()
-            .enumerate()
-            .find(|(_, s)| s.len() as u64 + 1 > max_string)
-        {
+        if let Some((index, len)) = first_too_long(strings, max_string) {
             return Err(ExecTooBig::String {
                 field,
                 index,
-                len: s.len() as u64 + 1,
+                len,
                 max: max_string,
             });
         }

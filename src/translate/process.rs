@@ -131,35 +131,27 @@ pub fn exec_size_issue(
     p: &Process,
     limits: super::ExecLimits,
 ) -> Option<(String, String)> {
-    let len = |s: &String| s.len() as u64 + 1;
-    if let Some((i, a)) = p
-        .argv
-        .iter()
-        .enumerate()
-        .find(|(_, a)| len(a) > limits.max_string)
-    {
+    use crate::image::exec_limits::{counted, first_too_long};
+    if let Some((i, len)) = first_too_long(&p.argv, limits.max_string) {
         return Some((
             format!("{field}.command"),
             format!(
-                "argument {i} of command and args is {} bytes, more than the {} bytes execve accepts for one string (MAX_ARG_STRLEN)",
-                len(a),
+                "argument {i} of command and args is {len} bytes, more than the {} bytes execve accepts for one string (MAX_ARG_STRLEN)",
                 limits.max_string
             ),
         ));
     }
-    if let Some(e) = p.env.iter().find(|e| len(e) > limits.max_string) {
-        let name = e.split('=').next().unwrap_or_default();
+    if let Some((i, len)) = first_too_long(&p.env, limits.max_string) {
+        let name = p.env[i].split('=').next().unwrap_or_default();
         return Some((
             format!("{field}.env"),
             format!(
-                "variable {name} is {} bytes, more than the {} bytes execve accepts for one string (MAX_ARG_STRLEN)",
-                len(e),
+                "variable {name} is {len} bytes, more than the {} bytes execve accepts for one string (MAX_ARG_STRLEN)",
                 limits.max_string
             ),
         ));
     }
-    let pointer = std::mem::size_of::<usize>() as u64;
-    let total: u64 = p.argv.iter().chain(&p.env).map(|s| len(s) + pointer).sum();
+    let total = counted(&p.argv) + counted(&p.env);
     (total > limits.total).then(|| {
         (
             field.to_string(),
