@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod model;
 pub mod paths;
 pub mod pause;
+pub mod pidfd;
 pub mod pod;
 pub mod run_plan;
 pub mod runtime;

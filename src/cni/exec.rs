@@ -85,7 +85,7 @@ impl PluginExec for SystemExec {
         let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
         let pid = child.id() as i32;
         // Taken before anything can reap it: the pid names this child until then.
-        let pidfd = crate::pod::stop::pidfd_open(pid);
+        let pidfd = crate::pidfd::open(pid);
 
         let mut child_stdin = child.stdin.take().expect("piped");
         let input = stdin.to_vec();
@@ -112,7 +112,7 @@ impl PluginExec for SystemExec {
             let _ = child.wait();
         };
         let exited = match &pidfd {
-            Some(fd) => crate::pod::stop::wait_all(std::slice::from_ref(fd), timeout),
+            Some(fd) => crate::pidfd::wait_all(std::slice::from_ref(fd), timeout),
             // pidfd_open failed (a kernel before 5.3): wait without a timeout.
             None => true,
         };

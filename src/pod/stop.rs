@@ -5,11 +5,9 @@
 //! bundles). Only containers running this pod's bundles are ever signalled or
 //! deleted, and "stopped" is only said once none of them remains.
 
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::{PodError, io_err, list};
 use crate::bundle::{self, SystemMounter};
@@ -244,16 +242,16 @@ fn execute(
                     .collect();
                 let pidfds: Vec<OwnedFd> = live
                     .iter()
-                    .filter_map(|(_, pid)| pidfd_open(*pid))
+                    .filter_map(|(_, pid)| crate::pidfd::open(*pid))
                     .collect();
                 for (t, _) in &live {
                     let _ = runtime.kill(&t.id, &t.signal.runtime_arg(), false);
                 }
-                if !wait_all(&pidfds, budget.for_step(Instant::now())) {
+                if !crate::pidfd::wait_all(&pidfds, budget.for_step(Instant::now())) {
                     for (t, _) in &live {
                         let _ = runtime.kill(&t.id, "KILL", true);
                     }
-                    wait_all(&pidfds, teardown::AFTER_KILL);
+                    crate::pidfd::wait_all(&pidfds, teardown::AFTER_KILL);
                 }
                 for (t, _) in &ours {
                     match runtime.delete(&t.id, true) {
@@ -271,52 +269,6 @@ fn execute(
         }
     }
     Ok(deleted)
-}
-
-/// A pidfd of `pid` (Linux 5.3): readable once the process has exited, whoever its
-/// parent is. `None` when it is gone already.
-pub(crate) fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: a plain syscall; the result is checked before it is owned.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: a fresh descriptor returned by the kernel.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-/// Waits up to `timeout` for every pidfd to become readable (its process exited).
-pub(crate) fn wait_all(fds: &[OwnedFd], timeout: Duration) -> bool {
-    let deadline = crate::teardown::far_after(Instant::now(), timeout);
-    let mut pending: Vec<&OwnedFd> = fds.iter().collect();
-    while !pending.is_empty() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let ms = left.as_millis().min(i32::MAX as u128) as i32;
-        let mut polls: Vec<PollFd> = pending
-            .iter()
-            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
-            .collect();
-        match poll(
-            &mut polls,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(0) => return false,
-            Ok(_) => {
-                let done: Vec<bool> = polls
-                    .iter()
-                    .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
-                    .collect();
-                let mut i = 0;
-                pending.retain(|_| {
-                    i += 1;
-                    !done[i - 1]
-                });
-            }
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => return false,
-        }
-    }
-    true
 }
 
 /// The teardown of containers known only from the runtime: the workload
@@ -452,19 +404,5 @@ mod tests {
             ]
         );
         assert_eq!(lost_steps(&[], Path::new("/p")).len(), 3);
-    }
-
-    #[test]
-    fn pidfds_tell_when_a_process_exits() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("1000")
-            .spawn()
-            .unwrap();
-        let fd = pidfd_open(child.id() as i32).unwrap();
-        // Still running: not readable.
-        assert!(!wait_all(std::slice::from_ref(&fd), Duration::ZERO));
-        child.kill().unwrap();
-        assert!(wait_all(std::slice::from_ref(&fd), Duration::from_secs(30)));
-        let _ = child.wait();
     }
 }
