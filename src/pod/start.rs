@@ -14,7 +14,7 @@ use crate::manifest::Manifest;
 use crate::model::PodKey;
 use crate::paths::Paths;
 use crate::run_plan::{self, RunPlan};
-use crate::runtime::{CliRuntime, ContainerState, OciRuntime, RuntimeConfig};
+use crate::runtime::{CliRuntime, ContainerState, RuntimeConfig};
 use crate::state::{self, PodPhase, PodState, RuntimeRecord, rfc3339};
 use crate::supervisor::handshake::Report;
 use crate::translate::annotations;
@@ -228,7 +228,7 @@ pub fn describe(state: &ContainerState) -> String {
 /// is refused before anything is made, naming who holds the id. One `list` of the
 /// runtime answers for every id.
 fn preflight(runtime: &CliRuntime, key: &PodKey, ids: &[String]) -> Result<(), PodError> {
-    let taken = runtime.list()?;
+    let taken = runtime.list_matching(&|id| ids.iter().any(|i| i == id))?;
     match taken.iter().find(|s| ids.contains(&s.id)) {
         Some(state) => Err(PodError::IdInUse {
             pod: key.clone(),

@@ -14,6 +14,12 @@ use super::error::{Invocation, RuntimeError, failure_message};
 use super::state::{ContainerState, parse_list, parse_pids, parse_state};
 use super::{CreateOptions, DirectSpawner, OciRuntime, RuntimeConfig, Spawner, Stdio3};
 
+/// How often a read verb is tried while it meets a torn state file, and the first
+/// pause between tries (doubling: 1.27 s at most in all, for a writer that a
+/// loaded machine leaves unscheduled between its truncate and its write).
+const TORN_STATE_TRIES: u32 = 8;
+const TORN_STATE_FIRST_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// The runtime CLI (runc, youki, crun) as an [`OciRuntime`].
 #[derive(Clone)]
 pub struct CliRuntime {
@@ -166,6 +172,57 @@ impl CliRuntime {
         Ok(out)
     }
 
+    /// A verb that only reads state (`state`, `list`), run again while the
+    /// runtime saw a state file mid-write ([`RuntimeError::is_torn_state`]): the
+    /// writer finishes within microseconds, and reading it as an error would make a
+    /// teardown skip a container that is there.
+    fn run_read(
+        &self,
+        at: Invocation,
+        argv: impl Fn(Option<&Path>) -> Vec<OsString>,
+    ) -> Result<Output, RuntimeError> {
+        let mut pause = TORN_STATE_FIRST_PAUSE;
+        for _ in 1..TORN_STATE_TRIES {
+            match self.run(at.clone(), &argv, None) {
+                Err(e) if e.is_torn_state() => {
+                    tracing::debug!(%at, "state file mid-write; reading again");
+                    std::thread::sleep(pause);
+                    pause = pause.saturating_mul(2);
+                }
+                r => return r,
+            }
+        }
+        self.run(at, &argv, None)
+    }
+
+    /// The containers whose ids `wanted` accepts. Under youki, whose `list` is a
+    /// table of ids, only those are asked for their state: a check of a pod's own
+    /// ids does not read (or wait on) every other container's state file.
+    pub fn list_matching(
+        &self,
+        wanted: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<ContainerState>, RuntimeError> {
+        let at = self.at("list", None);
+        let out = self.run_read(at.clone(), |log| args::list_args(&self.config, log))?;
+        if let Some(ids) = table_ids(&out.stdout) {
+            // youki 0.7 knows no `list --format json` and prints its table
+            // anyway: take the ids from it and ask for each one's state.
+            let mut states = Vec::new();
+            for id in ids.into_iter().filter(|id| wanted(id)) {
+                match self.state(&id) {
+                    Ok(s) => states.push(s),
+                    // Deleted since the list was printed.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok(states);
+        }
+        let mut all = Self::parse(at, &out, parse_list)?;
+        all.retain(|s| wanted(&s.id));
+        Ok(all)
+    }
+
     /// Starts a verb and returns without waiting: whoever reaps the runtime's
     /// process (the supervisor's event loop, its one waiter) hands its status to
     /// [`PendingRun::finish`].
@@ -308,11 +365,7 @@ impl OciRuntime for CliRuntime {
 
     fn state(&self, id: &str) -> Result<ContainerState, RuntimeError> {
         let at = self.at("state", Some(id));
-        let out = self.run(
-            at.clone(),
-            |log| args::state_args(&self.config, log, id),
-            None,
-        )?;
+        let out = self.run_read(at.clone(), |log| args::state_args(&self.config, log, id))?;
         Self::parse(at, &out, parse_state)
     }
 
@@ -337,23 +390,7 @@ impl OciRuntime for CliRuntime {
     }
 
     fn list(&self) -> Result<Vec<ContainerState>, RuntimeError> {
-        let at = self.at("list", None);
-        let out = self.run(at.clone(), |log| args::list_args(&self.config, log), None)?;
-        if let Some(ids) = table_ids(&out.stdout) {
-            // youki 0.7 knows no `list --format json` and prints its table
-            // anyway: take the ids from it and ask for each one's state.
-            let mut states = Vec::with_capacity(ids.len());
-            for id in ids {
-                match self.state(&id) {
-                    Ok(s) => states.push(s),
-                    // Deleted since the list was printed.
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            return Ok(states);
-        }
-        Self::parse(at, &out, parse_list)
+        self.list_matching(&|_| true)
     }
 
     fn ps(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {

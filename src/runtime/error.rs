@@ -93,6 +93,16 @@ impl RuntimeError {
         self.runtime_message()
             .is_some_and(|m| m.to_ascii_lowercase().contains("not running"))
     }
+
+    /// The runtime read a container's state file while another runtime process
+    /// was rewriting it. youki 0.7 saves `state.json` by truncating and writing in
+    /// place (runc writes a temporary file and renames it), so a `state` or `list`
+    /// concurrent with a `kill`, `start` or `delete` of the same container can see
+    /// it empty or half-written: "failed to parse container state file".
+    pub fn is_torn_state(&self) -> bool {
+        self.runtime_message()
+            .is_some_and(|m| m.contains("failed to parse container state"))
+    }
 }
 
 pub(crate) fn is_not_found_message(message: &str) -> bool {

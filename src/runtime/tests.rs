@@ -668,3 +668,86 @@ fn run_detached_args_create_and_start_in_one_call() {
         ]
     );
 }
+
+/// Answers each command with the next (exit code, stdout, log line) of a script.
+struct ScriptedSpawner {
+    answers: Mutex<std::collections::VecDeque<(i32, &'static str, &'static str)>>,
+    calls: Mutex<usize>,
+}
+
+impl Spawner for ScriptedSpawner {
+    fn output(&self, cmd: Command) -> std::io::Result<Output> {
+        *self.calls.lock().unwrap() += 1;
+        let (code, stdout, log_line) = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("no more answers");
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        if let Some(i) = args.iter().position(|a| a == "--log") {
+            std::fs::write(&args[i + 1], log_line)?;
+        }
+        Ok(Output {
+            status: ExitStatus::from_raw(code << 8),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: Vec::new(),
+        })
+    }
+}
+
+fn scripted(answers: &[(i32, &'static str, &'static str)]) -> (CliRuntime, Arc<ScriptedSpawner>) {
+    let sp = Arc::new(ScriptedSpawner {
+        answers: Mutex::new(answers.iter().copied().collect()),
+        calls: Mutex::new(0),
+    });
+    (CliRuntime::new(config(), sp.clone()), sp)
+}
+
+const TORN: &str = r#"{"level":"ERROR","fields":{"message":"failed to parse container state file \"/run/youki/a/state.json\""}}"#;
+const STATE_A: &str =
+    r#"{"ociVersion":"1.0.2","id":"a","status":"running","pid":42,"bundle":"/b","annotations":{}}"#;
+
+#[test]
+fn state_and_list_read_again_while_youki_rewrites_a_state_file() {
+    let (rt, sp) = scripted(&[(1, "", TORN), (1, "", TORN), (0, STATE_A, "")]);
+    let s = rt.state("a").unwrap();
+    assert_eq!((s.id.as_str(), s.pid), ("a", Some(42)));
+    assert_eq!(*sp.calls.lock().unwrap(), 3);
+
+    let (rt, sp) = scripted(&[(1, "", TORN), (0, "null", "")]);
+    assert!(rt.list().unwrap().is_empty());
+    assert_eq!(*sp.calls.lock().unwrap(), 2);
+}
+
+#[test]
+fn a_state_file_that_stays_torn_is_an_error_after_bounded_tries() {
+    let (rt, sp) = scripted(&[(1, "", TORN); 8]);
+    let err = rt.state("a").unwrap_err();
+    assert!(err.is_torn_state(), "{err}");
+    assert_eq!(*sp.calls.lock().unwrap(), 8);
+}
+
+#[test]
+fn other_state_failures_are_not_read_again() {
+    let (rt, sp) = scripted(&[(
+        1,
+        "",
+        r#"{"level":"error","msg":"container does not exist"}"#,
+    )]);
+    assert!(rt.state("a").unwrap_err().is_not_found());
+    assert_eq!(*sp.calls.lock().unwrap(), 1);
+}
+
+#[test]
+fn a_youki_list_of_some_ids_asks_only_those_for_their_state() {
+    let table = "ID  PID  STATUS  BUNDLE  CREATED  CREATOR\nother 1 Running /x 2026 root\na 42 Running /b 2026 root\n";
+    let (rt, sp) = scripted(&[(0, table, ""), (0, STATE_A, "")]);
+    let found = rt.list_matching(&|id| id == "a").unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].id, "a");
+    assert_eq!(*sp.calls.lock().unwrap(), 2);
+}

@@ -27,6 +27,7 @@ use nix::unistd::Pid;
 
 use super::core::{Command, Core, Ctr, Exit, Input, Logs, Now, Outcome, Timer};
 use super::oom::OomCounter;
+use super::serial::{Op, Serial};
 use crate::bundle::{self, Mounter, SystemMounter, is_mount_point};
 use crate::logs::{self, LogWriter, RotateLimits, Stream, StreamPump};
 use crate::model::ContainerKind;
@@ -85,6 +86,10 @@ impl Unclaimed {
     }
 }
 
+/// How often a delete that met a torn state file ([`Serial`]'s module doc) is
+/// run again.
+const TORN_DELETES: u32 = 5;
+
 /// What a runtime process is doing for the pod.
 enum Call {
     /// `run --detach` of a container: its pid file names the container's init.
@@ -136,6 +141,10 @@ pub struct Driver<'a> {
     /// A start (its restart number) waiting for a `delete` of the same container
     /// still under way: `run` would find the old container under the same id.
     deferred: Vec<Option<u32>>,
+    /// One `kill` or `delete` at a time per container.
+    serial: Serial,
+    /// How often each container's current delete met a torn state file.
+    torn_deletes: Vec<u32>,
     /// The infra's pid, once it runs.
     infra_pid: Option<i32>,
     pumps: Vec<Pump>,
@@ -260,6 +269,8 @@ impl<'a> Driver<'a> {
             created: vec![false; n],
             claimed: vec![false; n],
             deferred: vec![None; n],
+            serial: Serial::new(n),
+            torn_deletes: vec![0; n],
             infra_pid: None,
             pumps: Vec::new(),
             inputs: VecDeque::new(),
@@ -489,11 +500,25 @@ impl<'a> Driver<'a> {
                 pending,
                 delete,
             } => {
-                if let Err(e) = pending.finish(exit.as_exit_status())
-                    && !e.is_not_found()
-                    && !e.is_not_running()
-                {
-                    tracing::warn!("{:?}: {e}", self.containers[ctr].name);
+                let mut again = None;
+                match pending.finish(exit.as_exit_status()) {
+                    Err(e)
+                        if delete && e.is_torn_state() && self.torn_deletes[ctr] < TORN_DELETES =>
+                    {
+                        self.torn_deletes[ctr] += 1;
+                        tracing::debug!("{:?}: {e}; deleting again", self.containers[ctr].name);
+                        again = Some(Op::Delete);
+                    }
+                    Err(e) if !e.is_not_found() && !e.is_not_running() => {
+                        tracing::warn!("{:?}: {e}", self.containers[ctr].name);
+                    }
+                    _ => {}
+                }
+                if delete && again.is_none() {
+                    self.torn_deletes[ctr] = 0;
+                }
+                if let Some(next) = self.serial.done(ctr, again) {
+                    self.spawn_op(ctr, next);
                 }
                 if delete
                     && !self.deleting(ctr)
@@ -505,12 +530,14 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Whether a `delete` of `ctr` is under way (the one just reaped is no longer
-    /// in `calls`).
+    /// Whether a `delete` of `ctr` is under way or waits its turn (the one just
+    /// reaped is no longer in `calls`).
     fn deleting(&self, ctr: Ctr) -> bool {
-        self.calls
-            .values()
-            .any(|call| matches!(call, Call::Other { ctr: c, delete: true, .. } if *c == ctr))
+        self.serial.delete_queued(ctr)
+            || self
+                .calls
+                .values()
+                .any(|call| matches!(call, Call::Other { ctr: c, delete: true, .. } if *c == ctr))
     }
 
     /// A restart that waited for its previous run's delete. The pod may have
@@ -558,18 +585,13 @@ impl<'a> Driver<'a> {
                 }
                 Command::Signal { ctr, signal, all } => {
                     if self.created[ctr] {
-                        let id = self.containers[ctr].id.clone();
-                        self.spawn_other(
-                            ctr,
-                            self.runtime.spawn_kill(&id, &signal.runtime_arg(), all),
-                            false,
-                        );
+                        let signal = signal.runtime_arg();
+                        self.submit(ctr, Op::Kill { signal, all });
                     }
                 }
                 Command::Remove { ctr } => {
                     if std::mem::take(&mut self.created[ctr]) {
-                        let id = self.containers[ctr].id.clone();
-                        self.spawn_other(ctr, self.runtime.spawn_delete(&id), true);
+                        self.submit(ctr, Op::Delete);
                     }
                 }
                 Command::Arm { at, timer } => {
@@ -591,12 +613,19 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn spawn_other(
-        &mut self,
-        ctr: Ctr,
-        spawned: Result<PendingRun, crate::runtime::RuntimeError>,
-        delete: bool,
-    ) {
+    /// Runs `op` now, or once the verb under way for `ctr` ends.
+    fn submit(&mut self, ctr: Ctr, op: Op) {
+        if let Some(op) = self.serial.submit(ctr, op) {
+            self.spawn_op(ctr, op);
+        }
+    }
+
+    fn spawn_op(&mut self, ctr: Ctr, op: Op) {
+        let id = &self.containers[ctr].id;
+        let (spawned, delete) = match &op {
+            Op::Kill { signal, all } => (self.runtime.spawn_kill(id, signal, *all), false),
+            Op::Delete => (self.runtime.spawn_delete(id), true),
+        };
         match spawned {
             Ok(pending) => {
                 self.calls.insert(
@@ -608,7 +637,12 @@ impl<'a> Driver<'a> {
                     },
                 );
             }
-            Err(e) => tracing::warn!("{:?}: {e}", self.containers[ctr].name),
+            Err(e) => {
+                tracing::warn!("{:?}: {e}", self.containers[ctr].name);
+                if let Some(next) = self.serial.not_started(ctr) {
+                    self.spawn_op(ctr, next);
+                }
+            }
         }
     }
 

@@ -14,6 +14,7 @@ pub mod driver;
 pub mod handshake;
 pub mod netns;
 pub mod oom;
+pub mod serial;
 
 use std::path::Path;
 use std::time::Duration;
