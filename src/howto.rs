@@ -414,8 +414,15 @@ pub fn stop_script(plan: &RunPlan) -> String {
                     }
                 }
             }
+            Step::Detach(n) => {
+                let _ = writeln!(
+                    s,
+                    "# CNI network {}: `podshim down` detaches it (DEL, with its result cache).",
+                    n.name
+                );
+            }
             // Scope::Bundles: the files and the lease stay with the output.
-            Step::Release(_) | Step::Remove(_) => {}
+            Step::DetachLost { .. } | Step::Release(_) | Step::Remove(_) => {}
         }
     }
     let _ = writeln!(s, "exit 0");

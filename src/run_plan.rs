@@ -47,6 +47,36 @@ pub struct RunPlan {
     /// The images the rootfs overlays are made of: the pod's lease in the store,
     /// which `prune` and `rmi` never collect.
     pub images: Vec<ImageUse>,
+    /// The pod's CNI attachment, made by `up` before the bundles were written;
+    /// none for `--network none`, hostNetwork and `generate` output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<PodNetwork>,
+}
+
+/// What a pod's CNI attachment is: everything DEL needs, whoever runs it (the
+/// supervisor, `down` without one, `down` after a reboot).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodNetwork {
+    /// The network list's name (the CNI result cache's key).
+    pub name: String,
+    /// The list as ADD ran it (DEL prefers the copy in the result cache).
+    pub config: String,
+    /// Where the list was read from (`built-in` for the default network).
+    pub source: PathBuf,
+    pub bin_dirs: Vec<PathBuf>,
+    pub cache_dir: PathBuf,
+    /// The pinned network namespace, `<base>/netns` ([`crate::cni::netns`]).
+    pub netns: PathBuf,
+    /// The infra's id: CNI_CONTAINERID.
+    pub container_id: String,
+    pub ifname: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_mappings: Vec<crate::cni::PortMapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<crate::cni::Bandwidth>,
+    /// The pod's addresses from ADD, IPv4 first.
+    pub ips: Vec<String>,
 }
 
 impl RunPlan {
@@ -263,5 +293,6 @@ pub(crate) fn fixture(
             .map(|(n, k)| c(n, format!("ns_p_{n}"), *k))
             .collect(),
         images: vec![],
+        network: None,
     }
 }

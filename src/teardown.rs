@@ -29,6 +29,12 @@ pub enum Step {
     /// the step's grace is over; then it is deleted from the runtime. Only
     /// containers of this pod's bundles are touched.
     Stop(Vec<usize>),
+    /// Detach the pod from its CNI network (DEL), then unpin its network
+    /// namespace: after the containers, before the pod's files go.
+    Detach(Box<crate::run_plan::PodNetwork>),
+    /// The same for a pod whose plan is gone: its attachments found in the CNI
+    /// result cache by the infra's id, its namespace at `<pod_dir>/netns`.
+    DetachLost { infra_id: String, pod_dir: PathBuf },
     /// Unmount everything podshim mounted under this directory (rootfs overlays,
     /// tmpfs volumes, /dev/shm, subPath binds), deepest first.
     Unmount(PathBuf),
@@ -71,6 +77,9 @@ pub fn stop_order(kinds: &[ContainerKind]) -> Vec<Step> {
 pub fn plan(run: &RunPlan, scope: &Scope) -> Vec<Step> {
     let kinds: Vec<ContainerKind> = run.all().map(|c| c.kind).collect();
     let mut steps = stop_order(&kinds);
+    if let Some(network) = &run.network {
+        steps.push(Step::Detach(Box::new(network.clone())));
+    }
     steps.push(Step::Unmount(run.base.clone()));
     if let Scope::Pod { pod_dir } = scope {
         if *pod_dir == run.base {
@@ -208,6 +217,45 @@ mod tests {
                 Step::Unmount("/b".into()),
                 Step::Unmount("/run/podshim/pods/ns_p".into()),
                 Step::Remove("/run/podshim/pods/ns_p".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_networked_pod_is_detached_after_its_containers_and_before_its_files() {
+        let network = crate::run_plan::PodNetwork {
+            name: "podshim".into(),
+            config: "{}".into(),
+            source: "built-in".into(),
+            bin_dirs: vec![],
+            cache_dir: "/var/lib/cni".into(),
+            netns: "/b/netns".into(),
+            container_id: "ns_p".into(),
+            ifname: "eth0".into(),
+            port_mappings: vec![],
+            bandwidth: None,
+            ips: vec!["10.87.0.2".into()],
+        };
+        let with = RunPlan {
+            network: Some(network.clone()),
+            ..run(&[Init, App])
+        };
+        let steps = plan(
+            &with,
+            &Scope::Pod {
+                pod_dir: "/b".into(),
+            },
+        );
+        assert_eq!(
+            steps,
+            [
+                Step::Stop(vec![2]),
+                Step::Stop(vec![1]),
+                Step::Stop(vec![0]),
+                Step::Detach(Box::new(network)),
+                Step::Unmount("/b".into()),
+                Step::Release("/b".into()),
+                Step::Remove("/b".into())
             ]
         );
     }

@@ -146,6 +146,7 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
         paths: &paths,
         host: &host,
         pod_ip: None,
+        netns: None,
         seccomp_profiles: &golden_seccomp_profiles(example),
     })
     .unwrap_or_else(|e| panic!("{example}: {e}"));

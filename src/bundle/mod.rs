@@ -204,6 +204,7 @@ pub fn layout(
                 manifest_digest,
             })
             .collect(),
+        network: None,
     })
 }
 

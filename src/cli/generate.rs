@@ -51,6 +51,8 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         &dir,
         HostPaths::Defer,
         &args.file.display().to_string(),
+        // Bundles for any runc tooling: a loopback-only pod, no CNI attachment.
+        None,
     )?;
     outln!(
         "pod {}/{}: {} bundles in {}; run them with {}/run.sh",

@@ -30,6 +30,49 @@ pub struct Args {
     /// How long to wait for the images (pulls included) and the app containers to run.
     #[arg(long, default_value = "300", value_name = "SECONDS")]
     pub timeout: u64,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+/// The pod network, as containerd's CRI configures it.
+#[derive(Debug, clap::Args)]
+pub struct NetworkArgs {
+    /// The CNI network to attach pods to: a network name in --cni-conf-dir, or
+    /// `none` for a loopback-only pod. Default: the first configuration there, or
+    /// the built-in `podshim` network when there is none.
+    #[arg(long, value_name = "NAME|none", env = "PODSHIM_NETWORK")]
+    pub network: Option<String>,
+    /// Where CNI network configurations are.
+    #[arg(long, default_value = crate::cni::DEFAULT_CONF_DIR, value_name = "DIR")]
+    pub cni_conf_dir: PathBuf,
+    /// Where CNI plugins are (repeatable; default /opt/cni/bin, then /usr/lib/cni).
+    #[arg(long, value_name = "DIR")]
+    pub cni_bin_dir: Vec<PathBuf>,
+    /// The built-in network's subnet.
+    #[arg(long, default_value = crate::cni::config::DEFAULT_SUBNET, value_name = "CIDR")]
+    pub pod_subnet: String,
+    /// The built-in network's bridge.
+    #[arg(long, default_value = crate::cni::config::DEFAULT_BRIDGE, value_name = "NAME")]
+    pub pod_bridge: String,
+}
+
+impl NetworkArgs {
+    pub fn options(&self) -> pod::network::NetworkOptions {
+        let defaults = pod::network::NetworkOptions::default();
+        pod::network::NetworkOptions {
+            none: self.network.as_deref() == Some("none"),
+            name: self.network.clone().filter(|n| n != "none"),
+            conf_dir: self.cni_conf_dir.clone(),
+            bin_dirs: if self.cni_bin_dir.is_empty() {
+                defaults.bin_dirs
+            } else {
+                self.cni_bin_dir.clone()
+            },
+            cache_dir: defaults.cache_dir,
+            subnet: self.pod_subnet.clone(),
+            bridge: self.pod_bridge.clone(),
+        }
+    }
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
@@ -40,6 +83,11 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             let manifest = crate::manifest::load(file)?;
             for warning in &manifest.warnings {
                 eprintln!("warning: {warning}");
+            }
+            if args.network.network.as_deref() == Some("none") {
+                for field in pod::network::host_port_fields(&manifest.pod) {
+                    eprintln!("warning: {field}: not published: the pod runs with --network none");
+                }
             }
             let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
             pull.progress = Some(Arc::new(super::pull::Progress::new()));
@@ -62,6 +110,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         timeout: Duration::from_secs(args.timeout),
         runtime,
         seccomp_root: global.seccomp_profile_root.clone(),
+        network: args.network.options(),
     };
     let started = match pod::start(&paths, &store, source, &opts) {
         Ok(started) => started,

@@ -131,6 +131,45 @@ pub fn read(path: &Path) -> Result<Option<CacheEntry>, CacheError> {
     Ok(Some(entry))
 }
 
+/// The entries of `container_id` on `ifname`, whatever their network: what a DEL
+/// needs when the pod's plan is gone. Network names may hold `-`, so entries are
+/// matched by their suffix and then by what they say of themselves.
+pub fn find(
+    cache_dir: &Path,
+    container_id: &str,
+    ifname: &str,
+) -> Result<Vec<(PathBuf, CacheEntry)>, CacheError> {
+    let dir = cache_dir.join("results");
+    let suffix = format!("-{container_id}-{ifname}");
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(CacheError::Read {
+                path: dir,
+                problem: e.to_string(),
+            });
+        }
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.ends_with(&suffix) {
+            continue;
+        }
+        let path = entry.path();
+        if let Some(e) = read(&path)?
+            && e.container_id == container_id
+            && e.if_name == ifname
+        {
+            found.push((path, e));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
 pub fn remove(path: &Path) -> Result<(), CacheError> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(CacheError::Write {

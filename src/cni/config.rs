@@ -58,6 +58,10 @@ pub enum ConfigError {
     },
     #[error("CNI default network: subnet {0:?} is not an IPv4 network such as 10.87.0.0/24")]
     BadSubnet(String),
+    #[error(
+        "CNI default network: bridge {0:?} is not an interface name (1 to 15 of A-Z a-z 0-9 - _ .)"
+    )]
+    BadBridge(String),
 }
 
 /// One plugin of a list: its type (the executable's name), the capabilities it
@@ -202,7 +206,16 @@ impl NetworkList {
     /// hostPorts (`portmap`, SNAT so that 127.0.0.1 reaches them) and the
     /// `firewall` plugin, which lets the pods' traffic through a FORWARD policy of
     /// DROP (Docker sets one).
-    pub fn default_network(subnet: &str) -> Result<NetworkList, ConfigError> {
+    pub fn default_network(subnet: &str, bridge: &str) -> Result<NetworkList, ConfigError> {
+        // IFNAMSIZ: 15 bytes and a NUL; no '/', ':' or blanks (dev_valid_name).
+        if bridge.is_empty()
+            || bridge.len() > 15
+            || !bridge
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err(ConfigError::BadBridge(bridge.to_string()));
+        }
         match IpNet::parse(subnet) {
             Some(net) if net.addr.is_ipv4() && net.prefix <= 30 => {}
             _ => return Err(ConfigError::BadSubnet(subnet.to_string())),
@@ -213,7 +226,7 @@ impl NetworkList {
             "plugins": [
                 {
                     "type": "bridge",
-                    "bridge": DEFAULT_BRIDGE,
+                    "bridge": bridge,
                     "isGateway": true,
                     "ipMasq": true,
                     "hairpinMode": true,
@@ -224,7 +237,9 @@ impl NetworkList {
                     }
                 },
                 {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
-                {"type": "firewall"}
+                {"type": "firewall"},
+                // A no-op unless the pod's bandwidth annotations ask for a rate.
+                {"type": "bandwidth", "capabilities": {"bandwidth": true}}
             ]
         });
         let bytes = serde_json::to_vec_pretty(&list).expect("JSON values serialize");
@@ -441,27 +456,38 @@ mod tests {
 
     #[test]
     fn the_default_network_is_bridge_portmap_firewall_on_its_subnet() {
-        let list = NetworkList::default_network(DEFAULT_SUBNET).unwrap();
+        let list = NetworkList::default_network(DEFAULT_SUBNET, DEFAULT_BRIDGE).unwrap();
         assert_eq!(list.name, "podshim");
         let types: Vec<&str> = list
             .plugins
             .iter()
             .map(|p| p.plugin_type.as_str())
             .collect();
-        assert_eq!(types, ["bridge", "portmap", "firewall"]);
+        assert_eq!(types, ["bridge", "portmap", "firewall", "bandwidth"]);
+        assert!(list.plugins[3].capabilities.contains("bandwidth"));
         assert_eq!(list.plugins[0].raw["bridge"], "podshim0");
         assert_eq!(
             list.plugins[0].raw["ipam"]["ranges"][0][0]["subnet"],
             "10.87.0.0/24"
         );
         assert!(list.plugins[1].capabilities.contains("portMappings"));
-        let other = NetworkList::default_network("10.123.0.0/16").unwrap();
+        let other = NetworkList::default_network("10.123.0.0/16", "pb0").unwrap();
         assert_eq!(
             other.plugins[0].raw["ipam"]["ranges"][0][0]["subnet"],
             "10.123.0.0/16"
         );
+        assert_eq!(other.plugins[0].raw["bridge"], "pb0");
+        for bad in ["", "sixteen-bytes-xx", "a/b", "a b", "a:b"] {
+            assert!(
+                NetworkList::default_network(DEFAULT_SUBNET, bad).is_err(),
+                "{bad}"
+            );
+        }
         for bad in ["10.87.0.0", "fd00::/64", "10.87.0.0/31", "x"] {
-            assert!(NetworkList::default_network(bad).is_err(), "{bad}");
+            assert!(
+                NetworkList::default_network(bad, DEFAULT_BRIDGE).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -2,11 +2,13 @@
 //! network list (ADD, plugin by plugin, each given the previous one's result) and
 //! detaches it (DEL, in reverse, each given the cached final result).
 //!
-//! Not wired into `up` yet; see ARCHITECTURE.md "Networking (CNI)".
+//! `up` attaches a pod through [`crate::pod::network`]; see ARCHITECTURE.md
+//! "Networking (CNI)".
 
 pub mod cache;
 pub mod config;
 pub mod exec;
+pub mod netns;
 pub mod result;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +39,8 @@ pub struct PodRef {
     pub infra_container_id: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -57,7 +60,8 @@ impl Protocol {
 }
 
 /// A container port with a `hostPort`: the `portMappings` capability.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PortMapping {
     pub host_port: u16,
     pub container_port: u16,
@@ -66,7 +70,8 @@ pub struct PortMapping {
 }
 
 /// The `bandwidth` capability, in bits per second.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Bandwidth {
     pub ingress_rate: Option<u64>,
     pub egress_rate: Option<u64>,

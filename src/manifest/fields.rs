@@ -174,14 +174,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "startupProbe",
         "probes are not run; a running container counts as ready",
     ),
-    (
-        "ports[*].hostPort",
-        "the pod has no network but its loopback; nothing is published",
-    ),
-    (
-        "ports[*].hostIP",
-        "the pod has no network but its loopback; nothing is published",
-    ),
 ];
 
 const CLUSTER_ONLY: &[(&str, &str)] = &[

@@ -600,14 +600,12 @@ data: {mode: fast}
     let m = ok(text);
     assert_eq!(m.pod.namespace(), "shop");
     assert_eq!(m.pod.uid.as_str(), "0c2b5e1c-1111-4222-8333-444455556666");
-    // Probes and host ports are accepted, each with a warning that says they are not
-    // acted on yet; nothing else warns.
+    // Probes are accepted, each with a warning that says they are not acted on
+    // yet; nothing else warns (host ports are published through CNI).
     assert_eq!(
         m.warnings,
         [
             "spec.initContainers[1].readinessProbe: ignored: not implemented yet (probes are not run; a running container counts as ready)",
-            "spec.containers[0].ports[0].hostPort: ignored: not implemented yet (the pod has no network but its loopback; nothing is published)",
-            "spec.containers[0].ports[0].hostIP: ignored: not implemented yet (the pod has no network but its loopback; nothing is published)",
             "spec.containers[0].livenessProbe: ignored: not implemented yet (probes are not run; a running container counts as ready)",
             "spec.containers[0].startupProbe: ignored: not implemented yet (probes are not run; a running container counts as ready)",
         ]

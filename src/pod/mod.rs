@@ -5,6 +5,7 @@
 //! image). The CLI parses, calls one of these, prints.
 
 pub mod list;
+pub mod network;
 pub mod prepare;
 pub mod start;
 pub mod stop;
@@ -81,6 +82,19 @@ pub enum PodError {
     ForeignOutput(PathBuf),
     #[error("output directory {} is in use: {by}; refusing to replace bundles that run", dir.display())]
     OutputInUse { dir: PathBuf, by: String },
+    /// The pod's CNI network could not be found, attached or detached.
+    #[error("{0}")]
+    Network(String),
+    /// What the manifest asks of the network is malformed (a bandwidth annotation).
+    #[error("{0}")]
+    NetworkInput(String),
+    #[error("pod {pod}: {field}: host port {port} is in use by pod {holder}")]
+    HostPortInUse {
+        pod: PodKey,
+        field: String,
+        port: String,
+        holder: String,
+    },
     #[error("{path}: {action}: {err}")]
     Io {
         path: PathBuf,
@@ -100,6 +114,7 @@ impl PodError {
                 | PodError::Translate(_)
                 | PodError::SeccompProfile { .. }
                 | PodError::Key(_)
+                | PodError::NetworkInput(_)
         )
     }
 }

@@ -43,6 +43,8 @@ pub struct StartOptions {
     pub runtime: RuntimeConfig,
     /// Where Localhost seccomp profiles are (`--seccomp-profile-root`).
     pub seccomp_root: PathBuf,
+    /// The pod network (`--network`, `--cni-*`).
+    pub network: super::network::NetworkOptions,
 }
 
 /// A pod that runs: its directory and state.
@@ -99,6 +101,9 @@ pub fn start(
         return Err(e);
     }
 
+    // Held from the hostPort check until this pod's state is written: a pod
+    // started meanwhile sees its ports.
+    let mut host_ports_lock = None;
     let (bundle_dir, plan): (PathBuf, RunPlan) = match (source, generated) {
         (
             Source::Manifest {
@@ -115,7 +120,8 @@ pub fn start(
             let written =
                 super::seccomp_profiles(&manifest.pod, &opts.seccomp_root).and_then(|profiles| {
                     let images = super::prepare(&manifest.pod, store, &pull)?;
-                    super::write(
+                    let network = attach(paths, &manifest.pod, &pod_dir, &opts.network)?;
+                    let written = super::write(
                         &manifest.pod,
                         &images,
                         &profiles,
@@ -123,10 +129,22 @@ pub fn start(
                         &pod_dir,
                         HostPaths::Create,
                         &file,
-                    )
+                        network.as_ref().map(|(n, _)| n),
+                    );
+                    if written.is_err()
+                        && let Some((n, _)) = &network
+                    {
+                        // Undone by write already if its bundles failed; again (a
+                        // no-op then) for a translation that failed before them.
+                        let _ = super::network::detach(n);
+                    }
+                    written.map(|plan| (plan, network.map(|(_, lock)| lock)))
                 });
             match written {
-                Ok(plan) => (pod_dir.clone(), plan),
+                Ok((plan, ports_lock)) => {
+                    host_ports_lock = ports_lock.flatten();
+                    (pod_dir.clone(), plan)
+                }
                 Err(e) => {
                     let _ = std::fs::remove_dir_all(&pod_dir);
                     return Err(e);
@@ -160,12 +178,17 @@ pub fn start(
         pod_ip: None,
         pod_ips: Vec::new(),
     };
+    let mut pod = pod;
+    if let Some(net) = &plan.network {
+        pod.set_pod_ips(net.ips.clone());
+    }
     // A new pod starts with new logs: those of a previous pod of the same name (kept
     // by `down` for `podshim logs`) would otherwise mix with its `0.log`.
     if pod.log_dir.exists() {
         std::fs::remove_dir_all(&pod.log_dir).map_err(io_err(&pod.log_dir, "remove"))?;
     }
     state::write(&pod_dir, &pod)?;
+    drop(host_ports_lock);
 
     let left = deadline.saturating_duration_since(Instant::now());
     let (pid, result) = start_supervisor(&pod_dir, left)?;
@@ -221,6 +244,43 @@ pub fn describe(state: &ContainerState) -> String {
         _ => String::new(),
     };
     format!("{}, bundle {}{pod}", state.status, state.bundle.display())
+}
+
+/// The pod's network attachment (none with `--network none` or hostNetwork),
+/// with the lock on the root's hostPorts when it publishes any (held until the
+/// pod's state is written). A hostPort another pod of this root holds is
+/// refused before anything is attached.
+fn attach(
+    paths: &Paths,
+    pod: &crate::model::Pod,
+    pod_dir: &Path,
+    opts: &super::network::NetworkOptions,
+) -> Result<Option<(crate::run_plan::PodNetwork, Option<state::PodLock>)>, PodError> {
+    use super::network;
+    if pod.spec.host_network {
+        return Ok(None);
+    }
+    let Some(list) = opts.resolve()? else {
+        return Ok(None);
+    };
+    let wanted = network::port_mappings(pod);
+    let lock = if wanted.is_empty() {
+        None
+    } else {
+        let lock = state::PodLock::acquire(&paths.root.join("hostports"))?;
+        let others: Vec<(String, Vec<crate::cni::PortMapping>)> = super::all_pods(paths)
+            .into_iter()
+            .filter_map(|(_, s)| {
+                let plan = run_plan::read(&s.bundle_dir).ok()?;
+                let ports = plan.network?.port_mappings;
+                Some((format!("{}/{}", s.namespace, s.name), ports))
+            })
+            .collect();
+        network::check_host_ports(pod, &wanted, &others)?;
+        Some(lock)
+    };
+    let net = network::attach(opts, &list, pod, pod_dir)?;
+    Ok(Some((net, lock)))
 }
 
 /// podshim never kills or deletes a runtime container it did not create: a start

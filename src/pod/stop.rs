@@ -146,7 +146,7 @@ pub fn stop(
                         signal: c.stop_signal,
                     })
                     .collect();
-                let steps = lost_steps(&all, &pod_dir);
+                let steps = lost_steps(&all, &pod_dir, &pod.pod_id);
                 deleted = execute(&runtime, store, &all, &steps, grace)?;
             }
         }
@@ -155,6 +155,11 @@ pub fn stop(
     if pod.bundle_dir == pod_dir && !pod_dir.exists() {
         // The supervisor removed the pod; its lease goes with it.
         store.release(&pod_dir)?;
+    }
+    if !pod_dir.exists() {
+        // An attachment the supervisor could not detach is still in the CNI
+        // result cache: DEL again now.
+        lost_network(&pod.pod_id, &pod_dir)?;
     }
     let left = remaining(&runtime, &expected);
     if !left.is_empty() {
@@ -261,6 +266,13 @@ fn execute(
                     }
                 }
             }
+            Step::Detach(network) => super::network::detach(network)?,
+            Step::DetachLost { infra_id, pod_dir } => {
+                lost_network(infra_id, pod_dir)?;
+                // A pinned namespace without a cache entry (ADD never finished).
+                crate::cni::netns::unpin(&pod_dir.join(super::network::NETNS_FILE))
+                    .map_err(io_err(pod_dir, "unpin the network namespace in"))?
+            }
             Step::Unmount(dir) => {
                 bundle::unmount_all_under(dir, &SystemMounter).map_err(io_err(dir, "unmount"))?
             }
@@ -271,9 +283,19 @@ fn execute(
     Ok(deleted)
 }
 
+/// DEL of what the CNI result cache still holds for the infra `infra_id`.
+fn lost_network(infra_id: &str, pod_dir: &Path) -> Result<(), PodError> {
+    if super::network::lost_attachments(infra_id).is_empty() {
+        return Ok(());
+    }
+    let defaults = super::network::NetworkOptions::default();
+    super::network::detach_lost(&defaults.cache_dir, &defaults.bin_dirs, infra_id, pod_dir)
+}
+
 /// The teardown of containers known only from the runtime: the workload
-/// containers together, then the infra (the last target); then the pod's files.
-fn lost_steps(targets: &[Target], pod_dir: &Path) -> Vec<Step> {
+/// containers together, then the infra (the last target); then the pod's
+/// network, found by the infra's id; then the pod's files.
+fn lost_steps(targets: &[Target], pod_dir: &Path, infra_id: &str) -> Vec<Step> {
     let n = targets.len();
     let mut steps = Vec::new();
     if n > 1 {
@@ -282,6 +304,10 @@ fn lost_steps(targets: &[Target], pod_dir: &Path) -> Vec<Step> {
     if n > 0 {
         steps.push(Step::Stop(vec![n - 1]));
     }
+    steps.push(Step::DetachLost {
+        infra_id: infra_id.to_string(),
+        pod_dir: pod_dir.to_path_buf(),
+    });
     steps.push(Step::Unmount(pod_dir.to_path_buf()));
     steps.push(Step::Release(pod_dir.to_path_buf()));
     steps.push(Step::Remove(pod_dir.to_path_buf()));
@@ -333,7 +359,10 @@ fn stop_lost(
     let mounted = !bundle::mounts_under(&pod_dir)
         .map_err(io_err(&pod_dir, "list the mounts under"))?
         .is_empty();
-    if ours.is_empty() && !mounted && !existed {
+    // After a reboot nothing of the pod is left but its CNI attachment: the IP
+    // lease and NAT rules the plugins keep on disk, found by the infra's id.
+    let attached = !super::network::lost_attachments(&key.id()).is_empty();
+    if ours.is_empty() && !mounted && !existed && !attached {
         return Ok(if others.is_empty() {
             StopReport::NotFound
         } else {
@@ -363,7 +392,7 @@ fn stop_lost(
         .iter()
         .map(|t| (t.id.clone(), t.bundle.clone()))
         .collect();
-    let steps = lost_steps(&targets, &pod_dir);
+    let steps = lost_steps(&targets, &pod_dir, &key.id());
     let deleted = execute(
         &runtime,
         store,
@@ -392,17 +421,21 @@ mod tests {
             bundle: PathBuf::from("/b"),
             signal: Signal::TERM,
         };
-        let steps = lost_steps(&[t("a"), t("b"), t("infra")], Path::new("/p"));
+        let steps = lost_steps(&[t("a"), t("b"), t("infra")], Path::new("/p"), "ns_p");
         assert_eq!(
             steps,
             [
                 Step::Stop(vec![0, 1]),
                 Step::Stop(vec![2]),
+                Step::DetachLost {
+                    infra_id: "ns_p".into(),
+                    pod_dir: "/p".into()
+                },
                 Step::Unmount("/p".into()),
                 Step::Release("/p".into()),
                 Step::Remove("/p".into()),
             ]
         );
-        assert_eq!(lost_steps(&[], Path::new("/p")).len(), 3);
+        assert_eq!(lost_steps(&[], Path::new("/p"), "ns_p").len(), 4);
     }
 }

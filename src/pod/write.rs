@@ -11,7 +11,7 @@ use crate::bundle::{self, HostPaths, SystemMounter};
 use crate::image::Store;
 use crate::model::Pod;
 use crate::paths::{Paths, PodPaths};
-use crate::run_plan::{self, PLAN_FILE, RunPlan};
+use crate::run_plan::{self, PLAN_FILE, PodNetwork, RunPlan};
 use crate::runtime::OciRuntime;
 use crate::translate::{self, PlanInput};
 use crate::{host, howto};
@@ -77,6 +77,9 @@ pub fn prepare_output(
 /// lease (holder: `dir`). On failure the mounts are undone, `dir` removed and the
 /// lease dropped. `source` names the manifest in the generated README;
 /// `seccomp_profiles` are the Localhost profiles [`super::seccomp_profiles`] read.
+/// `network` is the pod's attachment, made before ([`super::network::attach`]):
+/// its first address is the pod IP the bundles carry, its namespace the infra's.
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     pod: &Pod,
     images: &PodImages,
@@ -85,6 +88,7 @@ pub fn write(
     dir: &Path,
     host_paths: HostPaths,
     source: &str,
+    network: Option<&PodNetwork>,
 ) -> Result<RunPlan, PodError> {
     let paths = PodPaths::new(dir);
     let host = host::read();
@@ -93,11 +97,17 @@ pub fn write(
         images: &images.infos,
         paths: &paths,
         host: &host,
-        pod_ip: None,
+        pod_ip: network.and_then(|n| n.ips.first()).map(String::as_str),
+        netns: network.map(|n| n.netns.as_path()),
         seccomp_profiles,
     })?;
     let layout = bundle::layout(&plan, &images.stored, dir)?;
+    // On failure the attachment goes first, while its namespace is pinned (the
+    // bridge plugin finds its NAT chain through the pod's interface).
     let undo = || {
+        if let Some(n) = network {
+            let _ = super::network::detach(n);
+        }
         let _ = bundle::remove(dir, &SystemMounter);
         let _ = store.release(dir);
     };
@@ -113,7 +123,10 @@ pub fn write(
         return Err(e.into());
     }
     let run = match bundle::write(&plan, layout, &SystemMounter, host_paths) {
-        Ok(run) => run,
+        Ok(run) => RunPlan {
+            network: network.cloned(),
+            ..run
+        },
         Err(err) => {
             // bundle::write undid its mounts; the half-written directory goes too.
             undo();

@@ -766,8 +766,14 @@ impl<'a> Driver<'a> {
         let own_netns = fs::read_link(format!("/proc/{pid}/ns/net")).ok()
             != fs::read_link("/proc/self/ns/net").ok();
         if own_netns {
-            super::netns::loopback_up(pid).map_err(|e| format!("bring lo up: {e}"))?;
-            return Ok(Vec::new());
+            crate::cni::netns::loopback_up(pid).map_err(|e| format!("bring lo up: {e}"))?;
+            // Attached to its network by `up`, before the infra ran.
+            return Ok(self
+                .plan
+                .network
+                .as_ref()
+                .map(|n| n.ips.clone())
+                .unwrap_or_default());
         }
         Ok(self.core.state().host_ip.iter().cloned().collect())
     }

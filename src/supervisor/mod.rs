@@ -12,7 +12,6 @@ pub mod backoff;
 pub mod core;
 pub mod driver;
 pub mod handshake;
-pub mod netns;
 pub mod oom;
 pub mod serial;
 
@@ -126,6 +125,16 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     };
     let keep = pod_state.keep_on_failure;
     let log_dir = pod_state.log_dir.clone();
+    let network = plan.network.clone();
+    // The pod's network goes with it, after its containers (teardown::plan's
+    // Detach step). A DEL that fails is logged; its cache entry stays for `down`.
+    let detach = || {
+        if let Some(net) = &network
+            && let Err(e) = crate::pod::network::detach(net)
+        {
+            tracing::error!("{e}");
+        }
+    };
     let core = Core::new(&plan, pod_state, timing());
     let clock = SystemClock;
     let mut driver = Driver::new(
@@ -143,6 +152,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     match &outcome {
         Outcome::Failed(message) if !started => {
             if !keep {
+                detach();
                 // The pod never ran: nothing of it stays (issue #3's rollback); the
                 // logs go too, their last lines are in the message.
                 let _ = remove_pod_files(pod_dir, &bundle_dir);
@@ -153,6 +163,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
             });
         }
         Outcome::Stopped if !started => {
+            detach();
             let _ = remove_pod_files(pod_dir, &bundle_dir);
             status.send(&Report::Failed {
                 message: "stopped while starting".into(),
@@ -160,6 +171,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
         }
         Outcome::Stopped => {
             // Stopped on request (`down`): the pod goes; its logs stay.
+            detach();
             remove_pod_files(pod_dir, &bundle_dir)?;
         }
         Outcome::Completed(_) | Outcome::Failed(_) => {

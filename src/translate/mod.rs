@@ -122,6 +122,9 @@ pub struct PlanInput<'a> {
     pub paths: &'a PodPaths,
     pub host: &'a HostInfo,
     pub pod_ip: Option<&'a str>,
+    /// The pod's pinned network namespace, attached to its network (none: the
+    /// infra makes a loopback-only one).
+    pub netns: Option<&'a std::path::Path>,
     /// The Localhost seccomp profiles' text, by `localhostProfile` (read inside
     /// the profile root by `pod::prepare`).
     pub seccomp_profiles: &'a BTreeMap<String, String>,
@@ -201,7 +204,7 @@ pub const SHM_SIZE: u64 = 64 << 20;
 
 /// The field path of each container: `spec.initContainers[i]` for init containers
 /// and sidecars, `spec.containers[i]` for app containers.
-fn field_paths(pod: &Pod) -> Vec<String> {
+pub(crate) fn field_paths(pod: &Pod) -> Vec<String> {
     let mut init = 0;
     let mut app = 0;
     pod.spec
@@ -374,7 +377,10 @@ impl<'a> PodContext<'a> {
             .build()
             .expect("process with args and cwd is valid");
         let mut linux = LinuxBuilder::default()
-            .namespaces(namespaces::infra(&pod.spec))
+            .namespaces(namespaces::infra(
+                &pod.spec,
+                self.input.netns.and_then(std::path::Path::to_str),
+            ))
             .resources(
                 LinuxResourcesBuilder::default()
                     .devices(resources::device_rules(false))

@@ -27,8 +27,10 @@ pub fn namespace(typ: LinuxNamespaceType, path: Option<String>) -> LinuxNamespac
 }
 
 /// The infra container's namespaces: a mount namespace of its own, and new PID, IPC,
-/// network and UTS namespaces unless the pod uses the host's.
-pub fn infra(spec: &PodSpec) -> Vec<LinuxNamespace> {
+/// network and UTS namespaces unless the pod uses the host's. With a pod network
+/// the network namespace is the one `up` made and attached first, joined by its
+/// pinned path (containerd's CRI does the same).
+pub fn infra(spec: &PodSpec, netns: Option<&str>) -> Vec<LinuxNamespace> {
     let mut ns = vec![namespace(LinuxNamespaceType::Mount, None)];
     if !spec.host_pid {
         ns.push(namespace(LinuxNamespaceType::Pid, None));
@@ -37,7 +39,10 @@ pub fn infra(spec: &PodSpec) -> Vec<LinuxNamespace> {
         ns.push(namespace(LinuxNamespaceType::Ipc, None));
     }
     if !spec.host_network {
-        ns.push(namespace(LinuxNamespaceType::Network, None));
+        ns.push(namespace(
+            LinuxNamespaceType::Network,
+            netns.map(str::to_string),
+        ));
         ns.push(namespace(LinuxNamespaceType::Uts, None));
     }
     ns

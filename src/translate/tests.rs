@@ -105,6 +105,7 @@ fn try_plan_on(
         paths: &paths,
         host,
         pod_ip: None,
+        netns: None,
         seccomp_profiles: profiles,
     })
 }

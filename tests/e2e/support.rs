@@ -40,7 +40,10 @@ pub fn podshim(state: &Path) -> Command {
     let mut cmd = Command::new(podshim_bin());
     cmd.env("PODSHIM_STORE", store())
         .env("PODSHIM_ROOT", state.join("run"))
-        .env("PODSHIM_LOGS", state.join("log"));
+        .env("PODSHIM_LOGS", state.join("log"))
+        // Loopback-only pods unless a test brings a network of its own (a bridge
+        // and subnet it made, tests/e2e/network.rs): the host's is not touched.
+        .env("PODSHIM_NETWORK", "none");
     cmd
 }
 
