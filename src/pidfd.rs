@@ -16,6 +16,12 @@ pub fn open(pid: i32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Whether the process of `fd` has exited, now (a pidfd is readable then).
+pub fn has_exited(fd: &OwnedFd) -> bool {
+    let mut polls = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut polls, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
 /// Waits up to `timeout` for every pidfd to become readable (its process exited).
 pub fn wait_all(fds: &[OwnedFd], timeout: Duration) -> bool {
     let deadline = crate::teardown::far_after(Instant::now(), timeout);

@@ -33,8 +33,13 @@ pub enum Step {
     /// namespace: after the containers, before the pod's files go.
     Detach(Box<crate::run_plan::PodNetwork>),
     /// The same for a pod whose plan is gone: its attachments found in the CNI
-    /// result cache by the infra's id, its namespace at `<pod_dir>/netns`.
-    DetachLost { infra_id: String, pod_dir: PathBuf },
+    /// result cache by the infra's id, its namespace at `<pod_dir>/netns` or,
+    /// when that pin went with the state, the running infra's (`infra_pid`).
+    DetachLost {
+        infra_id: String,
+        pod_dir: PathBuf,
+        infra_pid: Option<i32>,
+    },
     /// Unmount everything podshim mounted under this directory (rootfs overlays,
     /// tmpfs volumes, /dev/shm, subPath binds), deepest first.
     Unmount(PathBuf),

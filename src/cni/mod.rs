@@ -370,7 +370,9 @@ impl<E: PluginExec> Cni<E> {
             .as_ref()
             .map(|c| c.capability_args.clone())
             .unwrap_or_else(|| capability_args(att));
-        let netns = if att.netns.exists() {
+        // Only a namespace (a pin, or /proc/<pid>/ns/net of a live process):
+        // a plain file left by a crash, or a path gone, is passed as none.
+        let netns = if netns::is_pinned(&att.netns) {
             att.netns.to_string_lossy().into_owned()
         } else {
             String::new()

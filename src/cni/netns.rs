@@ -48,6 +48,39 @@ pub fn pin_new(path: &Path) -> io::Result<()> {
     made
 }
 
+/// Pins the network namespace of the running process `pid` at `path` (which
+/// must not exist): for a DEL of a pod whose pin was lost with its state while
+/// its infra still runs. The namespace is opened, then the process checked to be
+/// alive through a pidfd taken before: a pid the kernel has given again is never
+/// mistaken for it.
+pub fn pin_from(pid: i32, path: &Path) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let gone = || io::Error::new(io::ErrorKind::NotFound, format!("process {pid} has exited"));
+    let pidfd = crate::pidfd::open(pid).ok_or_else(gone)?;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
+    if crate::pidfd::has_exited(&pidfd) {
+        return Err(gone());
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(path)?;
+    let source = format!("/proc/self/fd/{}", ns.as_raw_fd());
+    let pinned = mount(
+        Some(source.as_str()),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(io::Error::from);
+    if pinned.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    pinned
+}
+
 /// Whether `path` is a pinned namespace (not a plain file left by a crash).
 pub fn is_pinned(path: &Path) -> bool {
     nix::sys::statfs::statfs(path).is_ok_and(|s| s.filesystem_type().0 == NSFS_MAGIC)
@@ -143,6 +176,41 @@ mod tests {
         assert!(!path.exists());
         // Unpinning what is gone is fine (a second teardown).
         unpin(&path).unwrap();
+    }
+
+    #[test]
+    fn a_running_processs_namespace_is_pinned_and_an_exited_ones_is_not() {
+        if !nix::unistd::geteuid().is_root() {
+            crate::testing::cannot_run("pinning a network namespace needs root");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let own = tmp.path().join("own");
+        pin_new(&own).unwrap();
+        let mut child = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", own.display()))
+            .args(["sleep", "30"])
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        // nsenter execs sleep once it has joined: wait for that.
+        let joined =
+            || std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e.ends_with("sleep"));
+        let t0 = std::time::Instant::now();
+        while !joined() && t0.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let again = tmp.path().join("again");
+        pin_from(pid, &again).unwrap();
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        assert_eq!(ino(&again), ino(&own), "the same namespace");
+        unpin(&again).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let err = pin_from(pid, &again).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert!(!again.exists());
+        unpin(&own).unwrap();
     }
 
     #[test]

@@ -256,9 +256,11 @@ fn add_caches_the_final_result_and_the_configuration_as_libcni_does() {
 
 #[test]
 fn del_runs_plugins_in_reverse_with_the_cached_result_and_removes_the_cache() {
-    let s = setup(Fake::default());
+    let mut s = setup(Fake::default());
     s.cni.add(&network(), &s.att).unwrap();
     s.cni.exec.calls.borrow_mut().clear();
+    // DEL names a namespace only when it is one (this process's, here).
+    s.att.netns = PathBuf::from("/proc/self/ns/net");
     s.cni.del(&network(), &s.att).unwrap();
     assert_eq!(
         s.cni.exec.calls(),
@@ -269,6 +271,17 @@ fn del_runs_plugins_in_reverse_with_the_cached_result_and_removes_the_cache() {
         assert_eq!(call.env["CNI_NETNS"], s.att.netns.to_str().unwrap());
     }
     assert!(!cache_file(&s).exists());
+}
+
+#[test]
+fn del_names_no_namespace_for_a_plain_file_a_crash_left_at_its_path() {
+    let s = setup(Fake::default());
+    // setup's netns is an empty file, as a crash between creating the pin and
+    // mounting it leaves one.
+    s.cni.del(&network(), &s.att).unwrap();
+    for call in s.cni.exec.calls.borrow().iter() {
+        assert_eq!(call.env["CNI_NETNS"], "");
+    }
 }
 
 #[test]

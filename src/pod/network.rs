@@ -223,13 +223,9 @@ fn pod_ref(pod: &Pod) -> PodRef {
 fn attachment(net: &PodNetwork, pod: PodRef) -> Attachment {
     Attachment {
         container_id: net.container_id.clone(),
-        // DEL without a pinned namespace (a reboot unpinned it) passes none: the
-        // plugins then free what they hold by container id.
-        netns: if cni::netns::is_pinned(&net.netns) {
-            net.netns.clone()
-        } else {
-            PathBuf::new()
-        },
+        // DEL without the pinned namespace (a reboot unpinned it) passes none
+        // ([`Cni::del`]): the plugins then free what they hold by container id.
+        netns: net.netns.clone(),
         ifname: net.ifname.clone(),
         pod,
         port_mappings: net.port_mappings.clone(),

@@ -146,7 +146,7 @@ pub fn stop(
                         signal: c.stop_signal,
                     })
                     .collect();
-                let steps = lost_steps(&all, &pod_dir, &pod.pod_id);
+                let steps = lost_steps(&all, &pod_dir, &pod.pod_id, None);
                 deleted = execute(&runtime, store, &all, &steps, grace)?;
             }
         }
@@ -267,11 +267,27 @@ fn execute(
                 }
             }
             Step::Detach(network) => super::network::detach(network)?,
-            Step::DetachLost { infra_id, pod_dir } => {
+            Step::DetachLost {
+                infra_id,
+                pod_dir,
+                infra_pid,
+            } => {
+                use crate::cni::netns;
+                let pin = pod_dir.join(super::network::NETNS_FILE);
+                if let Some(pid) = infra_pid
+                    && !netns::is_pinned(&pin)
+                    && !super::network::lost_attachments(infra_id).is_empty()
+                {
+                    // The pin went with the state; the infra still holds the
+                    // namespace, where bridge finds the NAT chain it made.
+                    let _ = std::fs::remove_file(&pin);
+                    if let Err(e) = netns::pin_from(*pid, &pin) {
+                        tracing::warn!("{e}: DEL without the pod's network namespace");
+                    }
+                }
                 lost_network(infra_id, pod_dir)?;
                 // A pinned namespace without a cache entry (ADD never finished).
-                crate::cni::netns::unpin(&pod_dir.join(super::network::NETNS_FILE))
-                    .map_err(io_err(pod_dir, "unpin the network namespace in"))?
+                netns::unpin(&pin).map_err(io_err(pod_dir, "unpin the network namespace in"))?
             }
             Step::Unmount(dir) => {
                 bundle::unmount_all_under(dir, &SystemMounter).map_err(io_err(dir, "unmount"))?
@@ -293,21 +309,28 @@ fn lost_network(infra_id: &str, pod_dir: &Path) -> Result<(), PodError> {
 }
 
 /// The teardown of containers known only from the runtime: the workload
-/// containers together, then the infra (the last target); then the pod's
-/// network, found by the infra's id; then the pod's files.
-fn lost_steps(targets: &[Target], pod_dir: &Path, infra_id: &str) -> Vec<Step> {
+/// containers together; the pod's network, found by the infra's id (while the
+/// infra, `infra_pid`, still holds its namespace); the infra (the last target);
+/// then the pod's files.
+fn lost_steps(
+    targets: &[Target],
+    pod_dir: &Path,
+    infra_id: &str,
+    infra_pid: Option<i32>,
+) -> Vec<Step> {
     let n = targets.len();
     let mut steps = Vec::new();
     if n > 1 {
         steps.push(Step::Stop((0..n - 1).collect()));
     }
-    if n > 0 {
-        steps.push(Step::Stop(vec![n - 1]));
-    }
     steps.push(Step::DetachLost {
         infra_id: infra_id.to_string(),
         pod_dir: pod_dir.to_path_buf(),
+        infra_pid,
     });
+    if n > 0 {
+        steps.push(Step::Stop(vec![n - 1]));
+    }
     steps.push(Step::Unmount(pod_dir.to_path_buf()));
     steps.push(Step::Release(pod_dir.to_path_buf()));
     steps.push(Step::Remove(pod_dir.to_path_buf()));
@@ -392,7 +415,17 @@ fn stop_lost(
         .iter()
         .map(|t| (t.id.clone(), t.bundle.clone()))
         .collect();
-    let steps = lost_steps(&targets, &pod_dir, &key.id());
+    let infra_pid = ours
+        .last()
+        .filter(|s| {
+            s.annotations
+                .get(annotations::CONTAINER_TYPE)
+                .map(String::as_str)
+                == Some(annotations::TYPE_SANDBOX)
+                && s.status == Status::Running
+        })
+        .and_then(|s| s.pid);
+    let steps = lost_steps(&targets, &pod_dir, &key.id(), infra_pid);
     let deleted = execute(
         &runtime,
         store,
@@ -421,21 +454,27 @@ mod tests {
             bundle: PathBuf::from("/b"),
             signal: Signal::TERM,
         };
-        let steps = lost_steps(&[t("a"), t("b"), t("infra")], Path::new("/p"), "ns_p");
+        let steps = lost_steps(
+            &[t("a"), t("b"), t("infra")],
+            Path::new("/p"),
+            "ns_p",
+            Some(42),
+        );
         assert_eq!(
             steps,
             [
                 Step::Stop(vec![0, 1]),
-                Step::Stop(vec![2]),
                 Step::DetachLost {
                     infra_id: "ns_p".into(),
-                    pod_dir: "/p".into()
+                    pod_dir: "/p".into(),
+                    infra_pid: Some(42),
                 },
+                Step::Stop(vec![2]),
                 Step::Unmount("/p".into()),
                 Step::Release("/p".into()),
                 Step::Remove("/p".into()),
             ]
         );
-        assert_eq!(lost_steps(&[], Path::new("/p"), "ns_p").len(), 4);
+        assert_eq!(lost_steps(&[], Path::new("/p"), "ns_p", None).len(), 4);
     }
 }

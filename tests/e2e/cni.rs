@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 const PLUGINS: &str = "/usr/lib/cni";
 
-fn can_run() -> bool {
+pub(crate) fn can_run() -> bool {
     if !nix::unistd::geteuid().is_root() {
         podshim::testing::cannot_run("CNI tests need root");
         return false;
@@ -40,11 +40,11 @@ fn can_run() -> bool {
     true
 }
 
-fn sh(program: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn sh(program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program).args(args).output().unwrap()
 }
 
-fn ok(program: &str, args: &[&str]) -> String {
+pub(crate) fn ok(program: &str, args: &[&str]) -> String {
     let out = sh(program, args);
     assert!(
         out.status.success(),
@@ -55,20 +55,26 @@ fn ok(program: &str, args: &[&str]) -> String {
 }
 
 /// One test's network: names unique to this process and test, removed on drop.
-struct TestNet {
-    tmp: tempfile::TempDir,
-    network: String,
-    bridge: String,
-    subnet: String,
+pub(crate) struct TestNet {
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) network: String,
+    pub(crate) bridge: String,
+    pub(crate) subnet: String,
     /// `10.231.N.`: every address of the subnet starts so (iptables cleanup).
-    prefix: String,
+    pub(crate) prefix: String,
     netns: Vec<String>,
-    container_ids: Vec<String>,
+    pub(crate) container_ids: Vec<String>,
     listeners: Vec<Child>,
+    /// CNI result cache entries podshim wrote for this test's pods (removed
+    /// when a test fails before `down`).
+    pub(crate) cache_entries: Vec<PathBuf>,
+    /// host-local lease directories outside the test's own (the built-in
+    /// network's `/var/lib/cni/networks/podshim`): our subnet's leases go.
+    pub(crate) shared_lease_dirs: Vec<PathBuf>,
 }
 
 impl TestNet {
-    fn new() -> TestNet {
+    pub(crate) fn new() -> TestNet {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let pid = std::process::id();
@@ -90,10 +96,32 @@ impl TestNet {
             netns: Vec::new(),
             container_ids: Vec::new(),
             listeners: Vec::new(),
+            cache_entries: Vec::new(),
+            shared_lease_dirs: Vec::new(),
         }
     }
 
-    fn ipam_dir(&self) -> PathBuf {
+    /// A conf dir holding this network's conflist (`extra` plugins after
+    /// bridge, portmap and firewall), for `up --cni-conf-dir`.
+    pub(crate) fn conf_dir(&self, extra: &[Value]) -> PathBuf {
+        let dir = self.tmp.path().join("net.d");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(format!("10-{}.conflist", self.network)),
+            &self.conflist(extra).bytes,
+        )
+        .unwrap();
+        dir
+    }
+
+    /// A pod's infra id, whose rules, leases and cache entry go on drop.
+    pub(crate) fn track(&mut self, infra_id: &str, network: &str) {
+        self.container_ids.push(infra_id.to_string());
+        self.cache_entries
+            .push(Path::new("/var/lib/cni/results").join(format!("{network}-{infra_id}-eth0")));
+    }
+
+    pub(crate) fn ipam_dir(&self) -> PathBuf {
         self.tmp.path().join("ipam")
     }
 
@@ -156,7 +184,7 @@ impl TestNet {
         }
     }
 
-    fn lease_files(&self) -> Vec<String> {
+    pub(crate) fn lease_files(&self) -> Vec<String> {
         let dir = self.ipam_dir().join(&self.network);
         let Ok(entries) = std::fs::read_dir(dir) else {
             return Vec::new();
@@ -170,13 +198,13 @@ impl TestNet {
     }
 
     /// The bridge's ports (the host ends of the pods' veths).
-    fn bridge_ports(&self) -> String {
+    pub(crate) fn bridge_ports(&self) -> String {
         let out = sh("ip", &["-o", "link", "show", "master", &self.bridge]);
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The rules of `table` naming one of our container ids, `needle`, or our subnet.
-    fn rules(&self, table: &str, needle: Option<&str>) -> Vec<String> {
+    pub(crate) fn rules(&self, table: &str, needle: Option<&str>) -> Vec<String> {
         ok("iptables-save", &["-t", table])
             .lines()
             .filter(|l| l.starts_with("-A "))
@@ -192,6 +220,16 @@ impl TestNet {
 
 impl Drop for TestNet {
     fn drop(&mut self) {
+        for entry in &self.cache_entries {
+            let _ = std::fs::remove_file(entry);
+        }
+        for dir in &self.shared_lease_dirs {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.file_name().to_string_lossy().starts_with(&self.prefix) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
         for l in &mut self.listeners {
             let _ = l.kill();
             let _ = l.wait();
@@ -241,7 +279,7 @@ impl Drop for TestNet {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

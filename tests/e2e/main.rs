@@ -8,6 +8,7 @@ mod generate;
 mod hardening;
 mod hostile;
 mod layers;
+mod network;
 mod pull;
 mod security;
 mod support;

@@ -1,0 +1,624 @@
+//! Pods on a CNI network through `up`, with Debian's real plugins: each test has
+//! its own bridge, subnet and network (tests/e2e/cni.rs' `TestNet`, removed by
+//! those names and its pods' ids on drop) and talks only to 127.0.0.1 and to the
+//! pod IPs of the pods it started there.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::cni::{TestNet, can_run, free_port, ok};
+use crate::support::*;
+
+/// `GET /` over HTTP/1.0; the body.
+fn http_get(addr: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    Ok(text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default())
+}
+
+/// The body of `GET /` once the server answers (it starts after `up` returns).
+fn get_eventually(addr: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match http_get(addr) {
+            Ok(body) if !body.is_empty() => return body,
+            r if Instant::now() > deadline => panic!(
+                "{addr} did not answer: {r:?}\n{}",
+                ok("iptables-save", &["-t", "nat"])
+            ),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// A web server pod: its page names its pod IP (from the downward API), its log
+/// the pod's `/etc/hosts` line, its podIPs and its interfaces.
+fn web_yaml(host_port: Option<u16>) -> String {
+    let ports = host_port
+        .map(|p| format!("    ports: [{{containerPort: 80, hostPort: {p}}}]\n"))
+        .unwrap_or_default();
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {{name: "{{name}}", namespace: "{{ns}}"}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: web
+    image: localhost/busybox:latest
+    env:
+    - {{name: POD_IP, valueFrom: {{fieldRef: {{fieldPath: status.podIP}}}}}}
+    - {{name: POD_IPS, valueFrom: {{fieldRef: {{fieldPath: status.podIPs}}}}}}
+    command: [sh, -c, 'mkdir -p /www && echo "hello from $POD_IP" > /www/index.html && grep -v "^#" /etc/hosts | tail -1 && echo "ips=$POD_IPS" && echo "links:" $(ls /sys/class/net) && echo READY && exec httpd -f -p 80 -h /www']
+{ports}"#
+    )
+}
+
+fn sleeper_yaml(command: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: \"{{name}}\", namespace: \"{{ns}}\"}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: localhost/busybox:latest\n    command: {command}\n"
+    )
+}
+
+/// `up` of `yaml` on `net`'s network (its conf dir, asked for by name).
+fn up_on(net: &TestNet, conf: &Path, pod: &Pod, yaml: &str) -> std::process::Output {
+    let conf = conf.to_str().unwrap();
+    pod.up(yaml, &["--network", &net.network, "--cni-conf-dir", conf])
+}
+
+/// The CNI result cache entry of `pod` on network `network`.
+fn cache_entry(network: &str, pod: &Pod) -> PathBuf {
+    Path::new("/var/lib/cni/results").join(format!("{network}-{}-eth0", pod.id(None)))
+}
+
+/// Nothing of the pod's network remains: no lease, no rule naming its id or
+/// our subnet, no cache entry, no veth on the bridge.
+fn assert_network_gone(net: &TestNet, network: &str, pod: &Pod) {
+    assert_eq!(net.lease_files(), Vec::<String>::new(), "leases left");
+    assert_eq!(
+        net.rules("nat", None),
+        Vec::<String>::new(),
+        "nat rules left"
+    );
+    assert_eq!(
+        net.rules("filter", None),
+        Vec::<String>::new(),
+        "filter rules left"
+    );
+    assert!(
+        !cache_entry(network, pod).exists(),
+        "{} left",
+        cache_entry(network, pod).display()
+    );
+    assert_eq!(net.bridge_ports(), "", "veths left on {}", net.bridge);
+}
+
+#[test]
+fn a_pod_has_an_ip_in_ps_the_downward_api_and_etc_hosts_and_serves_on_it_and_its_host_port() {
+    if !can_run() {
+        return;
+    }
+    for rt in runtimes() {
+        let mut net = TestNet::new();
+        let conf = net.conf_dir(&[]);
+        let mut pod = Pod::new("net", "web");
+        pod.runtime = rt.clone();
+        net.track(&pod.id(None), &net.network.clone());
+        let port = free_port();
+        let out = up_on(&net, &conf, &pod, &web_yaml(Some(port)));
+        assert!(out.status.success(), "{rt:?}: {}", stderr(&out));
+
+        let state = pod.state();
+        let ip = state["podIP"].as_str().unwrap_or_default().to_string();
+        assert!(
+            ip.starts_with(&net.prefix),
+            "{rt:?}: podIP {ip:?} not in {}",
+            net.subnet
+        );
+        assert_eq!(state["podIPs"], serde_json::json!([{"ip": ip}]));
+        assert!(
+            !state["hostIP"].as_str().unwrap_or_default().is_empty(),
+            "{state:#}"
+        );
+        let wide = stdout(&pod.run(&["ps", &pod.key(), "-o", "wide"]));
+        assert!(wide.lines().next().unwrap().ends_with("IP"), "{wide}");
+        assert!(wide.contains(&ip), "{wide}");
+        pod.wait_until("the server's log", Duration::from_secs(20), |p| {
+            p.logs("web").contains("READY")
+        });
+        let log = pod.logs("web");
+        assert!(
+            log.contains(&format!("{ip}\tweb\n")),
+            "the kubelet's hosts line: {log}"
+        );
+        assert!(log.contains(&format!("ips={ip}\n")), "{log}");
+        assert!(log.contains("links: eth0 lo\n"), "{log}");
+        assert_eq!(net.lease_files(), std::slice::from_ref(&ip));
+        assert!(cache_entry(&net.network, &pod).exists());
+
+        let page = format!("hello from {ip}\n");
+        assert_eq!(get_eventually(&format!("{ip}:80")), page, "by pod IP");
+        assert_eq!(
+            get_eventually(&format!("127.0.0.1:{port}")),
+            page,
+            "by hostPort"
+        );
+
+        let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+        assert!(down.status.success(), "{}", stderr(&down));
+        assert_network_gone(&net, &net.network, &pod);
+        pod.assert_nothing_left();
+    }
+}
+
+#[test]
+fn two_pods_on_one_network_reach_each_other_by_pod_ip() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let server = Pod::new("net", "server");
+    let client = Pod::new("net", "client");
+    net.track(&server.id(None), &net.network.clone());
+    net.track(&client.id(None), &net.network.clone());
+    let out = up_on(&net, &conf, &server, &web_yaml(None));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip = server.state()["podIP"].as_str().unwrap().to_string();
+    let fetch = format!(
+        // busybox-static's wget crashes in static glibc's resolver; its nc does not.
+        "[sh, -c, 'until printf \"GET / HTTP/1.0\\r\\n\\r\\n\" | nc -w 2 {ip} 80; do sleep 0.2; done; echo DONE; sleep 3600']"
+    );
+    let out = up_on(&net, &conf, &client, &sleeper_yaml(&fetch));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let client_ip = client.state()["podIP"].as_str().unwrap().to_string();
+    assert_ne!(client_ip, ip);
+    client.wait_until("the client's fetch", Duration::from_secs(20), |p| {
+        p.logs("c").contains("DONE")
+    });
+    assert!(
+        client.logs("c").contains(&format!("hello from {ip}")),
+        "{}",
+        client.logs("c")
+    );
+    for pod in [&client, &server] {
+        let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+        assert!(down.status.success(), "{}", stderr(&down));
+        pod.assert_nothing_left();
+    }
+    assert_network_gone(&net, &net.network, &server);
+}
+
+#[test]
+fn ten_pods_started_at_once_get_ten_distinct_ips_and_down_frees_them() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let pods: Vec<Pod> = (0..10).map(|i| Pod::new("net", &format!("p{i}"))).collect();
+    for pod in &pods {
+        net.track(&pod.id(None), &net.network.clone());
+    }
+    let yaml = sleeper_yaml("[sleep, '3600']");
+    let ips: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = pods
+            .iter()
+            .map(|pod| {
+                let (net, conf, yaml) = (&net, &conf, &yaml);
+                s.spawn(move || {
+                    let out = up_on(net, conf, pod, yaml);
+                    assert!(out.status.success(), "{}: {}", pod.key(), stderr(&out));
+                    pod.state()["podIP"].as_str().unwrap().to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut distinct = ips.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 10, "{ips:?}");
+    assert!(ips.iter().all(|ip| ip.starts_with(&net.prefix)), "{ips:?}");
+    assert_eq!(net.lease_files(), distinct);
+    std::thread::scope(|s| {
+        for pod in &pods {
+            s.spawn(move || {
+                let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+                assert!(down.status.success(), "{}", stderr(&down));
+            });
+        }
+    });
+    for pod in &pods {
+        pod.assert_nothing_left();
+    }
+    assert_network_gone(&net, &net.network, &pods[0]);
+}
+
+#[test]
+fn a_host_port_another_pod_holds_is_refused_naming_the_port_and_the_holder() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let first = Pod::new("net", "web");
+    net.track(&first.id(None), &net.network.clone());
+    let port = free_port();
+    let out = up_on(&net, &conf, &first, &web_yaml(Some(port)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A second pod in the same state root asks for the same port.
+    let second = first.tmp.path().join("second.yaml");
+    std::fs::write(
+        &second,
+        web_yaml(Some(port))
+            .replace("{ns}", &first.ns)
+            .replace("{name}", "second"),
+    )
+    .unwrap();
+    let out = first
+        .cmd()
+        .arg("up")
+        .arg(&second)
+        .args([
+            "--network",
+            &net.network,
+            "--cni-conf-dir",
+            conf.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "pod {ns}/second: spec.containers[0].ports[0].hostPort: host port {port}/TCP is in use by pod {ns}/web",
+            ns = first.ns
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing of the second pod was made; the first still serves.
+    assert_eq!(net.lease_files().len(), 1);
+    assert!(
+        !first
+            .tmp
+            .path()
+            .join("run/pods")
+            .join(format!("{}_second", first.ns))
+            .exists()
+    );
+    let ip = first.state()["podIP"].as_str().unwrap().to_string();
+    assert_eq!(
+        get_eventually(&format!("127.0.0.1:{port}")),
+        format!("hello from {ip}\n")
+    );
+    let down = first.run(&["down", &first.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_network_gone(&net, &net.network, &first);
+}
+
+#[test]
+fn nothing_of_the_network_is_left_after_a_failed_up_a_killed_supervisor_or_a_wiped_state_root() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let port = free_port();
+
+    // A container that cannot start: up fails and rolls the network back.
+    let failed = Pod::new("net", "failed");
+    net.track(&failed.id(None), &net.network.clone());
+    let out = up_on(
+        &net,
+        &conf,
+        &failed,
+        &web_yaml(Some(port)).replace("command: [sh, -c,", "command: [/no/such/program, -c,"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("/no/such/program"),
+        "{}",
+        stderr(&out)
+    );
+    assert_network_gone(&net, &net.network, &failed);
+    failed.assert_nothing_left();
+
+    // The supervisor SIGKILLed, then down.
+    let killed = Pod::new("net", "killed");
+    net.track(&killed.id(None), &net.network.clone());
+    let out = up_on(&net, &conf, &killed, &web_yaml(Some(port)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let supervisor = killed.state()["supervisorPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let down = killed.run(&["down", &killed.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_network_gone(&net, &net.network, &killed);
+    killed.assert_nothing_left();
+
+    // The state root wiped (its mounts, the pinned namespace among them, undone)
+    // while the containers run: down finds the attachment in the CNI cache and
+    // detaches it in the infra's namespace.
+    let wiped = Pod::new("net", "wiped");
+    net.track(&wiped.id(None), &net.network.clone());
+    let out = up_on(&net, &conf, &wiped, &web_yaml(Some(port)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let supervisor = wiped.state()["supervisorPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    let root = wiped.tmp.path().join("run");
+    podshim::bundle::unmount_all_under(&root, &podshim::bundle::SystemMounter).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    let down = wiped.run(&["down", &wiped.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(
+        stdout(&down).contains("its state was gone"),
+        "{}",
+        stdout(&down)
+    );
+    assert_network_gone(&net, &net.network, &wiped);
+    wiped.assert_nothing_left();
+}
+
+#[test]
+fn after_a_reboot_down_frees_the_ip_lease_and_the_port_mappings() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let pod = Pod::new("net", "boot");
+    net.track(&pod.id(None), &net.network.clone());
+    let port = free_port();
+    let out = up_on(&net, &conf, &pod, &web_yaml(Some(port)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(net.lease_files().len(), 1);
+    // What a reboot leaves: no process, no runtime state, no /run; the plugins'
+    // files on disk (host-local's lease, the CNI cache) and, here, their rules.
+    let supervisor = pod.state()["supervisorPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    for id in [pod.id(Some("web")), pod.id(None)] {
+        ok("runc", &["delete", "-f", &id]);
+    }
+    let root = pod.tmp.path().join("run");
+    podshim::bundle::unmount_all_under(&root, &podshim::bundle::SystemMounter).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    let down = pod.run(&["down", &pod.key()]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(
+        net.lease_files(),
+        Vec::<String>::new(),
+        "the lease is freed"
+    );
+    assert!(!cache_entry(&net.network, &pod).exists());
+    // portmap's rules name the pod's id; all of them go. (bridge 1.1.1 finds its
+    // masquerade chain through the pod's interface, which went with the
+    // namespace: that chain is what a reboot flushes; TestNet removes it here.)
+    let dnat: Vec<String> = net
+        .rules("nat", None)
+        .into_iter()
+        .filter(|r| r.contains("dnat name") || r.contains(&port.to_string()))
+        .collect();
+    assert_eq!(dnat, Vec::<String>::new());
+    assert_eq!(net.rules("filter", None), Vec::<String>::new());
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn network_none_keeps_a_loopback_only_pod_and_says_its_host_ports_are_not_published() {
+    if !can_run() {
+        return;
+    }
+    let pod = Pod::new("net", "none");
+    let out = pod.up(&web_yaml(Some(free_port())), &["--network", "none"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "warning: spec.containers[0].ports[0].hostPort: not published: the pod runs with --network none"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    pod.wait_until("the server's log", Duration::from_secs(20), |p| {
+        p.logs("web").contains("READY")
+    });
+    assert!(
+        pod.logs("web").contains("links: lo\n"),
+        "{}",
+        pod.logs("web")
+    );
+    assert!(pod.state().get("podIP").is_none(), "{:#}", pod.state());
+    assert!(!pod.pod_dir().join("netns").exists());
+    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn an_unknown_network_name_fails_naming_it_and_the_conf_dir_and_leaves_nothing() {
+    if !can_run() {
+        return;
+    }
+    let net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let pod = Pod::new("net", "nosuch");
+    let out = pod.up(
+        &web_yaml(None),
+        &[
+            "--network",
+            "nosuch",
+            "--cni-conf-dir",
+            conf.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "CNI configuration directory {}: no network named \"nosuch\" (networks: [\"{}\"])",
+            conf.display(),
+            net.network
+        )),
+        "{}",
+        stderr(&out)
+    );
+    pod.assert_nothing_left();
+    // A conf dir that is not there has no such network either.
+    let missing = net.tmp.path().join("missing.d");
+    let out = pod.up(
+        &web_yaml(None),
+        &[
+            "--network",
+            "nosuch",
+            "--cni-conf-dir",
+            missing.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "--network nosuch: no network of that name in {}",
+            missing.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn the_built_in_network_is_used_when_the_conf_dir_has_none() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let empty = net.tmp.path().join("empty.d");
+    std::fs::create_dir_all(&empty).unwrap();
+    let leases = PathBuf::from("/var/lib/cni/networks/podshim");
+    net.shared_lease_dirs.push(leases.clone());
+    let pod = Pod::new("net", "builtin");
+    net.track(&pod.id(None), "podshim");
+    let out = pod.up(
+        &web_yaml(None),
+        &[
+            "--network",
+            "podshim",
+            "--cni-conf-dir",
+            empty.to_str().unwrap(),
+            "--pod-subnet",
+            &net.subnet,
+            "--pod-bridge",
+            &net.bridge,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip = pod.state()["podIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with(&net.prefix), "{ip} not in {}", net.subnet);
+    assert!(leases.join(&ip).exists());
+    assert!(
+        net.bridge_ports().contains("veth"),
+        "{}",
+        net.bridge_ports()
+    );
+    assert_eq!(
+        get_eventually(&format!("{ip}:80")),
+        format!("hello from {ip}\n")
+    );
+    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(!leases.join(&ip).exists(), "the lease is freed");
+    assert!(!cache_entry("podshim", &pod).exists());
+    assert_eq!(net.rules("nat", None), Vec::<String>::new());
+    assert_eq!(net.bridge_ports(), "");
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn bandwidth_annotations_shape_the_pods_traffic_and_a_bad_one_is_refused_by_name() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[serde_json::json!({
+        "type": "bandwidth",
+        "capabilities": {"bandwidth": true}
+    })]);
+    let with = |ingress: &str| {
+        sleeper_yaml("[sleep, '3600']").replace(
+            "namespace: \"{ns}\"}",
+            &format!(
+                "namespace: \"{{ns}}\", annotations: {{kubernetes.io/ingress-bandwidth: {ingress}, kubernetes.io/egress-bandwidth: 20M}}}}"
+            ),
+        )
+    };
+    let bad = Pod::new("net", "badbw");
+    let out = up_on(&net, &conf, &bad, &with("lots"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("metadata.annotations: annotation kubernetes.io/ingress-bandwidth:"),
+        "{}",
+        stderr(&out)
+    );
+    bad.assert_nothing_left();
+    assert_eq!(net.lease_files(), Vec::<String>::new());
+
+    let pod = Pod::new("net", "bw");
+    net.track(&pod.id(None), &net.network.clone());
+    let out = up_on(&net, &conf, &pod, &with("10M"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The host end of the pod's veth is shaped to the ingress rate; the egress
+    // rate is on the ifb device the plugin made for it.
+    let veth = net
+        .bridge_ports()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .split('@')
+        .next()
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let qdisc = ok("tc", &["qdisc", "show", "dev", &veth]);
+    assert!(
+        qdisc.contains("tbf") && qdisc.contains("rate 10Mbit"),
+        "{qdisc}"
+    );
+    let ifbs = || -> Vec<String> {
+        ok("ip", &["-o", "link", "show", "type", "ifb"])
+            .lines()
+            .filter_map(|l| {
+                l.split(": ")
+                    .nth(1)
+                    .map(|n| n.split('@').next().unwrap().to_string())
+            })
+            .collect()
+    };
+    let ours: Vec<String> = ifbs()
+        .into_iter()
+        .filter(|n| ok("tc", &["qdisc", "show", "dev", n]).contains("rate 20Mbit"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{:?}", ifbs());
+    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert!(!ifbs().contains(&ours[0]), "{} left", ours[0]);
+    assert_network_gone(&net, &net.network, &pod);
+    pod.assert_nothing_left();
+}
