@@ -71,6 +71,7 @@ impl NetworkArgs {
             cache_dir: defaults.cache_dir,
             subnet: self.pod_subnet.clone(),
             bridge: self.pod_bridge.clone(),
+            timeout: defaults.timeout,
         }
     }
 }
@@ -97,7 +98,17 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                 pull: Box::new(pull),
             }
         }
-        (None, Some(dir)) => Source::Generated(std::path::absolute(dir)?),
+        (None, Some(dir)) => {
+            if let Some(name) = args.network.network.as_deref().filter(|n| *n != "none") {
+                // The bundles carry what `generate` wrote: no pod IP, a namespace
+                // of the infra's own. Attaching them afterwards would leave the
+                // downward API and /etc/hosts without the address.
+                anyhow::bail!(
+                    "--network {name}: `up --from` runs generated bundles as they are, loopback-only; run `podshim up MANIFEST` for a pod network"
+                );
+            }
+            Source::Generated(std::path::absolute(dir)?)
+        }
         (None, None) => unreachable!("clap requires FILE or --from"),
     };
     let runtime = global.runtime()?;

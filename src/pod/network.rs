@@ -31,6 +31,9 @@ pub struct NetworkOptions {
     /// The built-in default network's subnet and bridge.
     pub subnet: String,
     pub bridge: String,
+    /// How long each plugin may take on ADD (`up` gives it what is left of its
+    /// `--timeout`).
+    pub timeout: std::time::Duration,
 }
 
 impl Default for NetworkOptions {
@@ -43,6 +46,7 @@ impl Default for NetworkOptions {
             cache_dir: PathBuf::from(cni::cache::DEFAULT_CACHE_DIR),
             subnet: cni::config::DEFAULT_SUBNET.to_string(),
             bridge: cni::config::DEFAULT_BRIDGE.to_string(),
+            timeout: cni::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -74,6 +78,7 @@ impl NetworkOptions {
         Cni {
             bin_dirs: self.bin_dirs.clone(),
             cache_dir: self.cache_dir.clone(),
+            timeout: self.timeout,
             ..Cni::default()
         }
     }

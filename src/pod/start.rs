@@ -120,7 +120,13 @@ pub fn start(
             let written =
                 super::seccomp_profiles(&manifest.pod, &opts.seccomp_root).and_then(|profiles| {
                     let images = super::prepare(&manifest.pod, store, &pull)?;
-                    let network = attach(paths, &manifest.pod, &pod_dir, &opts.network)?;
+                    // ADD spends from the same budget.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let net_opts = super::network::NetworkOptions {
+                        timeout: opts.network.timeout.min(left.max(Duration::from_secs(1))),
+                        ..opts.network.clone()
+                    };
+                    let network = attach(paths, &manifest.pod, &pod_dir, &net_opts)?;
                     let written = super::write(
                         &manifest.pod,
                         &images,

@@ -125,13 +125,13 @@ impl TestNet {
         self.tmp.path().join("ipam")
     }
 
-    fn bin_dir(&self) -> PathBuf {
+    pub(crate) fn bin_dir(&self) -> PathBuf {
         self.tmp.path().join("bin")
     }
 
     /// bridge (host-local IPAM in the test's directory), portmap, firewall, then
     /// `extra` plugins.
-    fn conflist(&self, extra: &[Value]) -> NetworkList {
+    pub(crate) fn conflist(&self, extra: &[Value]) -> NetworkList {
         let mut plugins = vec![
             json!({
                 "type": "bridge",
@@ -463,7 +463,7 @@ fn cni_del_after_the_namespace_is_gone_still_frees_the_lease_and_the_nat_rules()
     cni.del(&list, &att).unwrap();
 }
 
-fn script(net: &TestNet, name: &str, body: &str) {
+pub(crate) fn script(net: &TestNet, name: &str, body: &str) {
     std::fs::create_dir_all(net.bin_dir()).unwrap();
     let path = net.bin_dir().join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::cni::{TestNet, can_run, free_port, ok};
+use crate::cni::{TestNet, can_run, free_port, ok, script};
 use crate::support::*;
 
 /// `GET /` over HTTP/1.0; the body.
@@ -142,6 +142,27 @@ fn a_pod_has_an_ip_in_ps_the_downward_api_and_etc_hosts_and_serves_on_it_and_its
         assert!(log.contains(&format!("ips={ip}\n")), "{log}");
         assert!(log.contains("links: eth0 lo\n"), "{log}");
         assert_eq!(net.lease_files(), std::slice::from_ref(&ip));
+        // exec (and the probes of the next issue) see the pod's network.
+        let exec = pod.run(&[
+            "exec",
+            &pod.key(),
+            "-c",
+            "web",
+            "--",
+            "ip",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "eth0",
+        ]);
+        assert!(
+            stdout(&exec).contains(&format!("inet {ip}/24")),
+            "{}{}",
+            stdout(&exec),
+            stderr(&exec)
+        );
         assert!(cache_entry(&net.network, &pod).exists());
 
         let page = format!("hello from {ip}\n");
@@ -454,6 +475,20 @@ fn network_none_keeps_a_loopback_only_pod_and_says_its_host_ports_are_not_publis
 }
 
 #[test]
+fn up_from_generated_bundles_refuses_a_network_it_cannot_give_them() {
+    let pod = Pod::new("net", "from");
+    let out = pod.run(&["up", "--from", "/nonexistent", "--network", "podshim"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(
+            "--network podshim: `up --from` runs generated bundles as they are, loopback-only"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn an_unknown_network_name_fails_naming_it_and_the_conf_dir_and_leaves_nothing() {
     if !can_run() {
         return;
@@ -621,4 +656,68 @@ fn bandwidth_annotations_shape_the_pods_traffic_and_a_bad_one_is_refused_by_name
     assert!(!ifbs().contains(&ours[0]), "{} left", ours[0]);
     assert_network_gone(&net, &net.network, &pod);
     pod.assert_nothing_left();
+}
+
+#[test]
+fn a_plugin_that_fails_or_hangs_fails_up_with_its_message_or_a_timeout_and_rolls_back() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    script(
+        &net,
+        "e2e-refuse",
+        "cat >/dev/null\n[ \"$CNI_COMMAND\" = DEL ] && exit 0\n\
+         echo '{\"cniVersion\":\"1.0.0\",\"code\":100,\"msg\":\"e2e refuses\",\"details\":\"on purpose\"}'\nexit 1",
+    );
+    script(
+        &net,
+        "e2e-hang",
+        "cat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] && exec sleep 1000\nexit 0",
+    );
+    let bin = net.bin_dir();
+    for (plugin, want, extra) in [
+        (
+            "e2e-refuse",
+            "ADD of plugin e2e-refuse failed: e2e refuses (code 100; on purpose)",
+            vec![],
+        ),
+        // `up --timeout` bounds the plugins too.
+        (
+            "e2e-hang",
+            "ADD of plugin e2e-hang: it did not finish within",
+            vec!["--timeout", "4"],
+        ),
+    ] {
+        let conf = net.tmp.path().join(format!("{plugin}.d"));
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("10-test.conflist"),
+            &net.conflist(&[serde_json::json!({"type": plugin})]).bytes,
+        )
+        .unwrap();
+        let pod = Pod::new("net", plugin);
+        net.track(&pod.id(None), &net.network.clone());
+        let mut args = vec![
+            "--network",
+            net.network.as_str(),
+            "--cni-conf-dir",
+            conf.to_str().unwrap(),
+            "--cni-bin-dir",
+            bin.to_str().unwrap(),
+            "--cni-bin-dir",
+            "/usr/lib/cni",
+        ];
+        args.extend(extra);
+        let out = pod.up(&web_yaml(Some(free_port())), &args);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("undoing it failed"),
+            "{}",
+            stderr(&out)
+        );
+        assert_network_gone(&net, &net.network, &pod);
+        pod.assert_nothing_left();
+    }
 }
