@@ -206,7 +206,11 @@ impl NetworkList {
     /// hostPorts (`portmap`, SNAT so that 127.0.0.1 reaches them) and the
     /// `firewall` plugin, which lets the pods' traffic through a FORWARD policy of
     /// DROP (Docker sets one).
-    pub fn default_network(subnet: &str, bridge: &str) -> Result<NetworkList, ConfigError> {
+    pub fn default_network(
+        subnet: &str,
+        bridge: &str,
+        plugins: DefaultPlugins,
+    ) -> Result<NetworkList, ConfigError> {
         // IFNAMSIZ: 15 bytes and a NUL; no '/', ':' or blanks (dev_valid_name).
         if bridge.is_empty()
             || bridge.len() > 15
@@ -220,31 +224,59 @@ impl NetworkList {
             Some(net) if net.addr.is_ipv4() && net.prefix <= 30 => {}
             _ => return Err(ConfigError::BadSubnet(subnet.to_string())),
         }
+        let mut chain = vec![json!({
+            "type": "bridge",
+            "bridge": bridge,
+            "isGateway": true,
+            "ipMasq": true,
+            "hairpinMode": true,
+            "ipam": {
+                "type": "host-local",
+                "ranges": [[{"subnet": subnet}]],
+                "routes": [{"dst": "0.0.0.0/0"}]
+            }
+        })];
+        if plugins.port_map {
+            chain.push(
+                json!({"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}),
+            );
+        }
+        if plugins.firewall {
+            chain.push(json!({"type": "firewall"}));
+        }
+        if plugins.bandwidth {
+            chain.push(json!({"type": "bandwidth", "capabilities": {"bandwidth": true}}));
+        }
         let list = json!({
             "cniVersion": "1.0.0",
             "name": DEFAULT_NETWORK,
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": bridge,
-                    "isGateway": true,
-                    "ipMasq": true,
-                    "hairpinMode": true,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": [[{"subnet": subnet}]],
-                        "routes": [{"dst": "0.0.0.0/0"}]
-                    }
-                },
-                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true},
-                {"type": "firewall"},
-                // A no-op unless the pod's bandwidth annotations ask for a rate.
-                {"type": "bandwidth", "capabilities": {"bandwidth": true}}
-            ]
+            "plugins": chain
         });
         let bytes = serde_json::to_vec_pretty(&list).expect("JSON values serialize");
         NetworkList::parse(&bytes, Path::new("built-in"), false)
     }
+}
+
+/// Which plugins the built-in network chains after bridge, per pod: each costs
+/// its own execution (portmap's DEL, with iptables-nft, ~100 ms), so only what
+/// the pod uses. The list ADD ran is cached, and DEL runs that one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DefaultPlugins {
+    /// The pod has hostPorts.
+    pub port_map: bool,
+    /// The pod has bandwidth annotations.
+    pub bandwidth: bool,
+    /// The host's FORWARD chain would drop the pod's traffic (its policy is not
+    /// ACCEPT, as Docker leaves it): the firewall plugin lets it through.
+    pub firewall: bool,
+}
+
+impl DefaultPlugins {
+    pub const ALL: DefaultPlugins = DefaultPlugins {
+        port_map: true,
+        bandwidth: true,
+        firewall: true,
+    };
 }
 
 pub(crate) fn valid_identifier(s: &str) -> bool {
@@ -455,8 +487,10 @@ mod tests {
     }
 
     #[test]
-    fn the_default_network_is_bridge_portmap_firewall_on_its_subnet() {
-        let list = NetworkList::default_network(DEFAULT_SUBNET, DEFAULT_BRIDGE).unwrap();
+    fn the_default_network_is_bridge_then_what_the_pod_uses_on_its_subnet() {
+        let list =
+            NetworkList::default_network(DEFAULT_SUBNET, DEFAULT_BRIDGE, DefaultPlugins::ALL)
+                .unwrap();
         assert_eq!(list.name, "podshim");
         let types: Vec<&str> = list
             .plugins
@@ -471,7 +505,11 @@ mod tests {
             "10.87.0.0/24"
         );
         assert!(list.plugins[1].capabilities.contains("portMappings"));
-        let other = NetworkList::default_network("10.123.0.0/16", "pb0").unwrap();
+        let other = NetworkList::default_network("10.123.0.0/16", "pb0", DefaultPlugins::default())
+            .unwrap();
+        // Only bridge for a pod without hostPorts or bandwidth, on a host that
+        // forwards.
+        assert_eq!(other.plugins.len(), 1);
         assert_eq!(
             other.plugins[0].raw["ipam"]["ranges"][0][0]["subnet"],
             "10.123.0.0/16"
@@ -479,13 +517,13 @@ mod tests {
         assert_eq!(other.plugins[0].raw["bridge"], "pb0");
         for bad in ["", "sixteen-bytes-xx", "a/b", "a b", "a:b"] {
             assert!(
-                NetworkList::default_network(DEFAULT_SUBNET, bad).is_err(),
+                NetworkList::default_network(DEFAULT_SUBNET, bad, DefaultPlugins::ALL).is_err(),
                 "{bad}"
             );
         }
         for bad in ["10.87.0.0", "fd00::/64", "10.87.0.0/31", "x"] {
             assert!(
-                NetworkList::default_network(bad, DEFAULT_BRIDGE).is_err(),
+                NetworkList::default_network(bad, DEFAULT_BRIDGE, DefaultPlugins::ALL).is_err(),
                 "{bad}"
             );
         }

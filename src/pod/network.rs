@@ -55,7 +55,7 @@ impl NetworkOptions {
     /// The network list a pod is attached to: none for `--network none`; the conf
     /// dir's first (or named) list; the built-in default when the dir has none
     /// (and no other name was asked for).
-    pub fn resolve(&self) -> Result<Option<NetworkList>, PodError> {
+    pub fn resolve(&self, pod: &Pod) -> Result<Option<NetworkList>, PodError> {
         if self.none {
             return Ok(None);
         }
@@ -68,9 +68,19 @@ impl NetworkOptions {
                 "--network {name}: no network of that name in {}",
                 self.conf_dir.display()
             ))),
-            _ => NetworkList::default_network(&self.subnet, &self.bridge)
-                .map(Some)
-                .map_err(bad),
+            _ => {
+                let plugins = cni::config::DefaultPlugins {
+                    port_map: !port_mappings(pod).is_empty(),
+                    bandwidth: pod
+                        .annotations
+                        .keys()
+                        .any(|k| k == cni::INGRESS_ANNOTATION || k == cni::EGRESS_ANNOTATION),
+                    firewall: !forward_policy_accepts(),
+                };
+                NetworkList::default_network(&self.subnet, &self.bridge, plugins)
+                    .map(Some)
+                    .map_err(bad)
+            }
         }
     }
 
@@ -82,6 +92,22 @@ impl NetworkOptions {
             ..Cni::default()
         }
     }
+}
+
+/// Whether the host's iptables FORWARD chain accepts by policy (`-P FORWARD
+/// ACCEPT`, the kernel's default). When it cannot be read, it is taken not to.
+fn forward_policy_accepts() -> bool {
+    std::process::Command::new("iptables")
+        .args(["-w", "-S", "FORWARD"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .is_ok_and(|o| {
+            o.status.success()
+                && String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == "-P FORWARD ACCEPT")
+        })
 }
 
 /// The `portMappings` of a pod: every container port with a hostPort.

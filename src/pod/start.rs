@@ -266,7 +266,7 @@ fn attach(
     if pod.spec.host_network {
         return Ok(None);
     }
-    let Some(list) = opts.resolve()? else {
+    let Some(list) = opts.resolve(pod)? else {
         return Ok(None);
     };
     let wanted = network::port_mappings(pod);
