@@ -365,6 +365,9 @@ fn stop_lost(
     });
     let mut ours = Vec::new();
     let mut others = Vec::new();
+    // The infra's id held by another state root's pod: the CNI attachment under
+    // that id (the result cache is keyed by it alone) is that pod's.
+    let mut foreign_infra = false;
     for s in runtime.list()? {
         let a = &s.annotations;
         let names_pod = a.get(annotations::SANDBOX_NAMESPACE).map(String::as_str)
@@ -376,6 +379,7 @@ fn stop_lost(
         if started_here(&pod_dir, &s) {
             ours.push(s);
         } else {
+            foreign_infra |= s.id == key.id();
             others.push(format!("{} ({})", s.id, super::start::describe(&s)));
         }
     }
@@ -384,7 +388,7 @@ fn stop_lost(
         .is_empty();
     // After a reboot nothing of the pod is left but its CNI attachment: the IP
     // lease and NAT rules the plugins keep on disk, found by the infra's id.
-    let attached = !super::network::lost_attachments(&key.id()).is_empty();
+    let attached = !foreign_infra && !super::network::lost_attachments(&key.id()).is_empty();
     if ours.is_empty() && !mounted && !existed && !attached {
         return Ok(if others.is_empty() {
             StopReport::NotFound
@@ -425,7 +429,10 @@ fn stop_lost(
                 && s.status == Status::Running
         })
         .and_then(|s| s.pid);
-    let steps = lost_steps(&targets, &pod_dir, &key.id(), infra_pid);
+    let mut steps = lost_steps(&targets, &pod_dir, &key.id(), infra_pid);
+    if foreign_infra {
+        steps.retain(|s| !matches!(s, Step::DetachLost { .. }));
+    }
     let deleted = execute(
         &runtime,
         store,
