@@ -94,7 +94,7 @@ pub fn start(
         return Err(PodError::AlreadyExists(key));
     }
     // Leftovers of a crashed `up` (no state was written): cleared, keeping our lock.
-    clear_leftovers(&pod_dir, store)?;
+    clear_leftovers(&pod_dir, &key.id(), store)?;
     let runtime = CliRuntime::direct(opts.runtime.clone());
     if let Err(e) = preflight(&runtime, &key, &ids) {
         let _ = std::fs::remove_dir_all(&pod_dir);
@@ -305,9 +305,17 @@ fn preflight(runtime: &CliRuntime, key: &PodKey, ids: &[String]) -> Result<(), P
     }
 }
 
-/// A pod directory without state: a crashed `up`. Its mounts, files and lease go;
-/// the lock file we hold stays.
-fn clear_leftovers(pod_dir: &Path, store: &Store) -> Result<(), PodError> {
+/// A pod directory without state: a crashed `up`. Its network attachment (found in
+/// the CNI result cache by the infra's id, detached while its pin is there), mounts,
+/// files and lease go; the lock file we hold stays.
+fn clear_leftovers(pod_dir: &Path, infra_id: &str, store: &Store) -> Result<(), PodError> {
+    // Its pin in our directory says the attachment under the id is ours (the
+    // cache is keyed by the id alone).
+    let pinned = pod_dir.join(super::network::NETNS_FILE).exists();
+    if pinned && !super::network::lost_attachments(infra_id).is_empty() {
+        let defaults = super::network::NetworkOptions::default();
+        super::network::detach_lost(&defaults.cache_dir, &defaults.bin_dirs, infra_id, pod_dir)?;
+    }
     bundle::unmount_all_under(pod_dir, &SystemMounter).map_err(io_err(pod_dir, "unmount"))?;
     for entry in std::fs::read_dir(pod_dir).map_err(io_err(pod_dir, "read"))? {
         let entry = entry.map_err(io_err(pod_dir, "read"))?;

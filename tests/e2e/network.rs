@@ -721,3 +721,139 @@ fn a_plugin_that_fails_or_hangs_fails_up_with_its_message_or_a_timeout_and_rolls
         pod.assert_nothing_left();
     }
 }
+
+#[test]
+fn a_host_port_with_a_host_ip_is_published_on_that_address() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let pod = Pod::new("net", "hostip");
+    net.track(&pod.id(None), &net.network.clone());
+    let port = free_port();
+    let yaml = web_yaml(Some(port)).replace(
+        &format!("hostPort: {port}}}"),
+        &format!("hostPort: {port}, hostIP: 127.0.0.1}}"),
+    );
+    assert!(yaml.contains("hostIP: 127.0.0.1"), "{yaml}");
+    let out = up_on(&net, &conf, &pod, &yaml);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip = pod.state()["podIP"].as_str().unwrap().to_string();
+    assert_eq!(
+        get_eventually(&format!("127.0.0.1:{port}")),
+        format!("hello from {ip}\n")
+    );
+    // portmap matches the host IP in its DNAT rule for the port.
+    let port_text = port.to_string();
+    let dnat = net.rules("nat", Some(&port_text));
+    assert!(
+        dnat.iter()
+            .any(|r| r.contains("-d 127.0.0.1/32") && r.contains(&port_text)),
+        "{dnat:?}"
+    );
+    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_network_gone(&net, &net.network, &pod);
+    pod.assert_nothing_left();
+}
+
+/// The pids whose command line names `needle` (a path unique to the test).
+fn pids_naming(needle: &Path) -> Vec<i32> {
+    let needle = needle.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+        })
+        .collect()
+}
+
+#[test]
+fn an_up_that_crashed_after_attaching_is_detached_by_the_next_up() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let pod = Pod::new("net", "crash");
+    net.track(&pod.id(None), &net.network.clone());
+    // Attached, then stuck before the infra runs; the supervisor and the runtime
+    // die, and the state goes: what a crash between ADD and the state leaves.
+    let wrapper = slow_runc(pod.tmp.path(), "run", 60);
+    let path = pod.tmp.path().join("pod.yaml");
+    std::fs::write(
+        &path,
+        web_yaml(None)
+            .replace("{ns}", &pod.ns)
+            .replace("{name}", &pod.name),
+    )
+    .unwrap();
+    let mut up = pod
+        .cmd()
+        .arg("--runtime")
+        .arg(&wrapper)
+        .arg("up")
+        .arg(&path)
+        .args([
+            "--keep",
+            "--network",
+            &net.network,
+            "--cni-conf-dir",
+            conf.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its `run` of the infra (the runtime is asked for its version first).
+    let running = || {
+        pids_naming(&wrapper).into_iter().any(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == b"run"))
+        })
+    };
+    let t0 = Instant::now();
+    while !running() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the runtime never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(net.lease_files().len(), 1);
+    let supervisor = pod.state()["supervisorPid"].as_i64().unwrap() as i32;
+    // The wrapper and its `sleep`.
+    let wrappers = pids_naming(&wrapper);
+    let children: Vec<i32> = wrappers
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/task/{p}/children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    for pid in std::iter::once(supervisor).chain(wrappers).chain(children) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    }
+    let _ = up.wait();
+    std::fs::remove_file(pod.pod_dir().join("state.json")).unwrap();
+    assert!(pod.pod_dir().join("netns").exists());
+
+    let out = up_on(&net, &conf, &pod, &web_yaml(None));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip = pod.state()["podIP"].as_str().unwrap().to_string();
+    assert_eq!(
+        net.lease_files(),
+        std::slice::from_ref(&ip),
+        "the first lease was freed"
+    );
+    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_network_gone(&net, &net.network, &pod);
+    pod.assert_nothing_left();
+}
