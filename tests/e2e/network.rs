@@ -173,8 +173,7 @@ fn a_pod_has_an_ip_in_ps_the_downward_api_and_etc_hosts_and_serves_on_it_and_its
             "by hostPort"
         );
 
-        let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-        assert!(down.status.success(), "{}", stderr(&down));
+        pod.down();
         assert_network_gone(&net, &net.network, &pod);
         pod.assert_nothing_left();
     }
@@ -211,8 +210,7 @@ fn two_pods_on_one_network_reach_each_other_by_pod_ip() {
         client.logs("c")
     );
     for pod in [&client, &server] {
-        let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-        assert!(down.status.success(), "{}", stderr(&down));
+        pod.down();
         pod.assert_nothing_left();
     }
     assert_network_gone(&net, &net.network, &server);
@@ -253,8 +251,7 @@ fn ten_pods_started_at_once_get_ten_distinct_ips_and_down_frees_them() {
     std::thread::scope(|s| {
         for pod in &pods {
             s.spawn(move || {
-                let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-                assert!(down.status.success(), "{}", stderr(&down));
+                pod.down();
             });
         }
     });
@@ -321,8 +318,7 @@ fn a_host_port_another_pod_holds_is_refused_naming_the_port_and_the_holder() {
         get_eventually(&format!("127.0.0.1:{port}")),
         format!("hello from {ip}\n")
     );
-    let down = first.run(&["down", &first.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    first.down();
     assert_network_gone(&net, &net.network, &first);
 }
 
@@ -358,14 +354,8 @@ fn nothing_of_the_network_is_left_after_a_failed_up_a_killed_supervisor_or_a_wip
     net.track(&killed.id(None), &net.network.clone());
     let out = up_on(&net, &conf, &killed, &web_yaml(Some(port)));
     assert!(out.status.success(), "{}", stderr(&out));
-    let supervisor = killed.state()["supervisorPid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(supervisor),
-        nix::sys::signal::SIGKILL,
-    )
-    .unwrap();
-    let down = killed.run(&["down", &killed.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    killed.kill_supervisor();
+    killed.down();
     assert_network_gone(&net, &net.network, &killed);
     killed.assert_nothing_left();
 
@@ -376,17 +366,11 @@ fn nothing_of_the_network_is_left_after_a_failed_up_a_killed_supervisor_or_a_wip
     net.track(&wiped.id(None), &net.network.clone());
     let out = up_on(&net, &conf, &wiped, &web_yaml(Some(port)));
     assert!(out.status.success(), "{}", stderr(&out));
-    let supervisor = wiped.state()["supervisorPid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(supervisor),
-        nix::sys::signal::SIGKILL,
-    )
-    .unwrap();
+    wiped.kill_supervisor();
     let root = wiped.tmp.path().join("run");
     podshim::bundle::unmount_all_under(&root, &podshim::bundle::SystemMounter).unwrap();
     std::fs::remove_dir_all(&root).unwrap();
-    let down = wiped.run(&["down", &wiped.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    let down = wiped.down();
     assert!(
         stdout(&down).contains("its state was gone"),
         "{}",
@@ -411,12 +395,7 @@ fn after_a_reboot_down_frees_the_ip_lease_and_the_port_mappings() {
     assert_eq!(net.lease_files().len(), 1);
     // What a reboot leaves: no process, no runtime state, no /run; the plugins'
     // files on disk (host-local's lease, the CNI cache) and, here, their rules.
-    let supervisor = pod.state()["supervisorPid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(supervisor),
-        nix::sys::signal::SIGKILL,
-    )
-    .unwrap();
+    pod.kill_supervisor();
     for id in [pod.id(Some("web")), pod.id(None)] {
         ok("runc", &["delete", "-f", &id]);
     }
@@ -469,8 +448,7 @@ fn network_none_keeps_a_loopback_only_pod_and_says_its_host_ports_are_not_publis
     );
     assert!(pod.state().get("podIP").is_none(), "{:#}", pod.state());
     assert!(!pod.pod_dir().join("netns").exists());
-    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    pod.down();
     pod.assert_nothing_left();
 }
 
@@ -577,8 +555,7 @@ fn the_built_in_network_is_used_when_the_conf_dir_has_none() {
         get_eventually(&format!("{ip}:80")),
         format!("hello from {ip}\n")
     );
-    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    pod.down();
     assert!(!leases.join(&ip).exists(), "the lease is freed");
     assert!(!cache_entry("podshim", &pod).exists());
     assert_eq!(net.rules("nat", None), Vec::<String>::new());
@@ -651,8 +628,7 @@ fn bandwidth_annotations_shape_the_pods_traffic_and_a_bad_one_is_refused_by_name
         .filter(|n| ok("tc", &["qdisc", "show", "dev", n]).contains("rate 20Mbit"))
         .collect();
     assert_eq!(ours.len(), 1, "{:?}", ifbs());
-    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    pod.down();
     assert!(!ifbs().contains(&ours[0]), "{} left", ours[0]);
     assert_network_gone(&net, &net.network, &pod);
     pod.assert_nothing_left();
@@ -752,8 +728,7 @@ fn a_host_port_with_a_host_ip_is_published_on_that_address() {
             .any(|r| r.contains("-d 127.0.0.1/32") && r.contains(&port_text)),
         "{dnat:?}"
     );
-    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    pod.down();
     assert_network_gone(&net, &net.network, &pod);
     pod.assert_nothing_left();
 }
@@ -852,8 +827,7 @@ fn an_up_that_crashed_after_attaching_is_detached_by_the_next_up() {
         std::slice::from_ref(&ip),
         "the first lease was freed"
     );
-    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
-    assert!(down.status.success(), "{}", stderr(&down));
+    pod.down();
     assert_network_gone(&net, &net.network, &pod);
     pod.assert_nothing_left();
 }

@@ -194,6 +194,19 @@ impl Pod {
         self.cmd().args(args).output().unwrap()
     }
 
+    /// SIGKILLs the pod's supervisor (as the OOM killer or a crash would).
+    pub fn kill_supervisor(&self) {
+        let pid = self.state()["supervisorPid"].as_i64().unwrap() as i32;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    }
+
+    /// `down` with a 1 s grace period, which must succeed.
+    pub fn down(&self) -> Output {
+        let out = self.run(&["down", &self.key(), "--grace-period", "1"]);
+        assert!(out.status.success(), "down: {}", stderr(&out));
+        out
+    }
+
     pub fn state(&self) -> serde_json::Value {
         let out = self.run(&["ps", &self.key(), "-o", "json"]);
         assert!(out.status.success(), "ps: {}", stderr(&out));
