@@ -20,6 +20,10 @@ pub struct Args {
     /// Remove the pod's logs too.
     #[arg(long)]
     pub rm_logs: bool,
+    /// Where CNI plugins are, for a pod whose plan is gone (a wiped state root, a
+    /// reboot); repeatable. Default: /opt/cni/bin, then /usr/lib/cni.
+    #[arg(long, value_name = "DIR")]
+    pub cni_bin_dir: Vec<std::path::PathBuf>,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
@@ -34,6 +38,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let opts = StopOptions {
         grace: args.grace_period,
         runtime: Some(global.runtime()?),
+        cni_bin_dirs: args.cni_bin_dir.clone(),
     };
     for key in keys {
         let log_dir = pod::read_pod(&paths, &key).ok().map(|(_, s)| s.log_dir);

@@ -28,6 +28,9 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let store = global.store()?;
     let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
     pull.progress = Some(Arc::new(super::pull::Progress::new()));
+    for field in pod::network::host_port_fields(&manifest.pod) {
+        eprintln!("warning: {field}: not published: generated bundles are loopback-only");
+    }
     let profiles = pod::seccomp_profiles(&manifest.pod, &global.seccomp_profile_root)?;
     let images = pod::prepare(&manifest.pod, &store, &pull)?;
     let dir = std::path::absolute(&args.output)?;

@@ -134,21 +134,17 @@ pub fn read(path: &Path) -> Result<Option<CacheEntry>, CacheError> {
 /// The entries of `container_id` on `ifname`, whatever their network: what a DEL
 /// needs when the pod's plan is gone. Network names may hold `-`, so entries are
 /// matched by their suffix and then by what they say of themselves.
-pub fn find(
-    cache_dir: &Path,
-    container_id: &str,
-    ifname: &str,
-) -> Result<Vec<(PathBuf, CacheEntry)>, CacheError> {
+/// An entry that cannot be read is skipped with a warning naming it: DEL must not
+/// be stopped by a broken cache.
+pub fn find(cache_dir: &Path, container_id: &str, ifname: &str) -> Vec<(PathBuf, CacheEntry)> {
     let dir = cache_dir.join("results");
     let suffix = format!("-{container_id}-{ifname}");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            return Err(CacheError::Read {
-                path: dir,
-                problem: e.to_string(),
-            });
+            tracing::warn!("{}: {e}; no cached CNI result is used", dir.display());
+            return Vec::new();
         }
     };
     let mut found = Vec::new();
@@ -159,15 +155,16 @@ pub fn find(
             continue;
         }
         let path = entry.path();
-        if let Some(e) = read(&path)?
-            && e.container_id == container_id
-            && e.if_name == ifname
-        {
-            found.push((path, e));
+        match read(&path) {
+            Ok(Some(e)) if e.container_id == container_id && e.if_name == ifname => {
+                found.push((path, e))
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("{e}; skipped"),
         }
     }
     found.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(found)
+    found
 }
 
 pub fn remove(path: &Path) -> Result<(), CacheError> {

@@ -192,12 +192,24 @@ impl NetworkList {
                 raw,
             });
         }
+        // What is kept (in the result cache and the plan, for DEL) is a list:
+        // a single plugin's file as the list libcni's `ConfListFromConf` makes of it.
+        let bytes = if single {
+            serde_json::to_vec(&serde_json::json!({
+                "cniVersion": cni_version,
+                "name": name,
+                "plugins": [Value::Object(top)],
+            }))
+            .expect("JSON values serialize")
+        } else {
+            bytes.to_vec()
+        };
         Ok(NetworkList {
             name,
             cni_version,
             plugins,
             source: source.to_path_buf(),
-            bytes: bytes.to_vec(),
+            bytes,
         })
     }
 
@@ -403,6 +415,10 @@ mod tests {
         assert_eq!(list.plugins[0].plugin_type, "bridge");
         assert_eq!(list.plugins[0].raw["bridge"], "br9");
         assert!(list.plugins[0].capabilities.contains("portMappings"));
+        // What DEL reads back (the cache, the plan) is that list, parsed as one.
+        let again = NetworkList::parse(&list.bytes, Path::new("cache"), false).unwrap();
+        assert_eq!(again.name, "one");
+        assert_eq!(again.plugins, list.plugins);
     }
 
     #[test]

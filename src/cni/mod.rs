@@ -262,6 +262,15 @@ impl<E: PluginExec> Cni<E> {
     /// failed too).
     pub fn add(&self, network: &NetworkList, att: &Attachment) -> Result<CniResult, CniError> {
         validate(att)?;
+        // bridge would move the host's interface and address it: a pod's
+        // namespace is never the one podshim runs in.
+        if netns::is_hosts(&att.netns) {
+            return Err(CniError::Invalid {
+                field: "netns",
+                value: att.netns.display().to_string(),
+                problem: "is this host's network namespace",
+            });
+        }
         let cni_args = cni_args(&att.pod);
         let capability_args = capability_args(att);
         let inv = Invocation {
@@ -372,7 +381,7 @@ impl<E: PluginExec> Cni<E> {
             .unwrap_or_else(|| capability_args(att));
         // Only a namespace (a pin, or /proc/<pid>/ns/net of a live process):
         // a plain file left by a crash, or a path gone, is passed as none.
-        let netns = if netns::is_pinned(&att.netns) {
+        let netns = if netns::is_pinned(&att.netns) && !netns::is_hosts(&att.netns) {
             att.netns.to_string_lossy().into_owned()
         } else {
             String::new()

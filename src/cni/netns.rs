@@ -51,8 +51,10 @@ pub fn pin_new(path: &Path) -> io::Result<()> {
 /// Pins the network namespace of the running process `pid` at `path` (which
 /// must not exist): for a DEL of a pod whose pin was lost with its state while
 /// its infra still runs. The namespace is opened, then the process checked to be
-/// alive through a pidfd taken before: a pid the kernel has given again is never
-/// mistaken for it.
+/// alive through a pidfd taken before: the namespace is that process's. Whether
+/// that process is still the infra (its pid may have been given again since the
+/// caller learnt it) the caller checks after, with the runtime. The host's own
+/// namespace is refused.
 pub fn pin_from(pid: i32, path: &Path) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let gone = || io::Error::new(io::ErrorKind::NotFound, format!("process {pid} has exited"));
@@ -60,6 +62,13 @@ pub fn pin_from(pid: i32, path: &Path) -> io::Result<()> {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))?;
     if crate::pidfd::has_exited(&pidfd) {
         return Err(gone());
+    }
+    // A hostNetwork pod's infra, or a pid given to a host process: never pinned
+    // as a pod's (bridge's DEL would remove the host's eth0).
+    if same_namespace(&ns.metadata()?, Path::new(HOST)) {
+        return Err(io::Error::other(format!(
+            "process {pid} is in this host's network namespace"
+        )));
     }
     std::fs::OpenOptions::new()
         .write(true)
@@ -79,6 +88,19 @@ pub fn pin_from(pid: i32, path: &Path) -> io::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     pinned
+}
+
+/// The network namespace podshim itself runs in: the host's.
+const HOST: &str = "/proc/self/ns/net";
+
+fn same_namespace(ns: &std::fs::Metadata, other: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(other).is_ok_and(|o| o.dev() == ns.dev() && o.ino() == ns.ino())
+}
+
+/// Whether `path` is the network namespace podshim runs in (the host's).
+pub fn is_hosts(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| same_namespace(&m, Path::new(HOST)))
 }
 
 /// Whether `path` is a pinned namespace (not a plain file left by a crash).

@@ -259,8 +259,15 @@ fn del_runs_plugins_in_reverse_with_the_cached_result_and_removes_the_cache() {
     let mut s = setup(Fake::default());
     s.cni.add(&network(), &s.att).unwrap();
     s.cni.exec.calls.borrow_mut().clear();
-    // DEL names a namespace only when it is one (this process's, here).
-    s.att.netns = PathBuf::from("/proc/self/ns/net");
+    // DEL names a namespace only when it is one, not the host's: a pinned one.
+    if !nix::unistd::geteuid().is_root() {
+        crate::testing::cannot_run("making a network namespace needs root");
+        return;
+    }
+    let ns_dir = tempfile::tempdir().unwrap();
+    s.att.netns = ns_dir.path().join("ns");
+    netns::pin_new(&s.att.netns).unwrap();
+    let _unpin = Unpin(s.att.netns.clone());
     s.cni.del(&network(), &s.att).unwrap();
     assert_eq!(
         s.cni.exec.calls(),
@@ -505,4 +512,26 @@ fn bandwidth_comes_from_the_kubernetes_annotations() {
         "{err}"
     );
     assert!(Bandwidth::from_annotations([("kubernetes.io/ingress-bandwidth", "0")]).is_err());
+}
+
+#[test]
+fn the_hosts_own_namespace_is_never_attached_nor_named_to_del() {
+    let mut s = setup(Fake::default());
+    s.att.netns = PathBuf::from("/proc/self/ns/net");
+    let err = s.cni.add(&network(), &s.att).unwrap_err().to_string();
+    assert!(err.contains("is this host's network namespace"), "{err}");
+    assert!(s.cni.exec.calls().is_empty());
+    s.cni.del(&network(), &s.att).unwrap();
+    for call in s.cni.exec.calls.borrow().iter() {
+        assert_eq!(call.env["CNI_NETNS"], "");
+    }
+}
+
+/// Unpins a test's namespace when dropped.
+struct Unpin(PathBuf);
+
+impl Drop for Unpin {
+    fn drop(&mut self) {
+        let _ = netns::unpin(&self.0);
+    }
 }

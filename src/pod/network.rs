@@ -17,6 +17,18 @@ pub const IFNAME: &str = "eth0";
 /// The file under the pod's directory that pins its network namespace.
 pub const NETNS_FILE: &str = "netns";
 
+/// The pod's CNI_CONTAINERID: the infra's id and 12 hex digits of the SHA-256 of
+/// its pod directory. The result cache, host-local's leases and portmap's chains
+/// are keyed by this id alone, in directories every state root shares
+/// (`/var/lib/cni`): two roots running a pod of the same name must not free each
+/// other's attachment (rule: never delete what podshim did not create here).
+pub fn cni_container_id(infra_id: &str, pod_dir: &Path) -> String {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::ffi::OsStrExt;
+    let hash = hex::encode(&Sha256::digest(pod_dir.as_os_str().as_bytes())[..6]);
+    format!("{infra_id}-{hash}")
+}
+
 /// How `up` networks its pods (`--network`, `--cni-conf-dir`, `--cni-bin-dir`,
 /// `--pod-subnet`, `--pod-bridge`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +228,7 @@ pub fn attach(
         bin_dirs: opts.bin_dirs.clone(),
         cache_dir: opts.cache_dir.clone(),
         netns: netns.clone(),
-        container_id: pod.key.id(),
+        container_id: cni_container_id(&pod.key.id(), pod_dir),
         ifname: IFNAME.to_string(),
         port_mappings: port_mappings(pod),
         bandwidth,
@@ -280,43 +292,37 @@ pub fn detach(net: &PodNetwork) -> Result<(), PodError> {
         namespace: String::new(),
         name: String::new(),
         uid: String::new(),
-        infra_container_id: net.container_id.clone(),
+        infra_container_id: String::new(),
     };
     cni.del(&network, &attachment(net, pod))
         .map_err(|e| PodError::Network(e.to_string()))?;
     cni::netns::unpin(&net.netns).map_err(super::io_err(&net.netns, "unpin"))
 }
 
-/// The result cache's entries for the infra `infra_id` in the default cache
-/// directory (an unreadable cache counts as none: DEL is then impossible anyway).
-pub fn lost_attachments(infra_id: &str) -> Vec<PathBuf> {
+/// The result cache's entries of the pod whose directory is `pod_dir` and
+/// infra `infra_id`, in the default cache directory. An entry that cannot be read
+/// is skipped with a warning naming it (DEL then runs without it, as libcni's does).
+pub fn lost_attachments(infra_id: &str, pod_dir: &Path) -> Vec<(PathBuf, cni::cache::CacheEntry)> {
     let cache = PathBuf::from(cni::cache::DEFAULT_CACHE_DIR);
-    cni::cache::find(&cache, infra_id, IFNAME)
-        .map(|found| found.into_iter().map(|(p, _)| p).collect())
-        .unwrap_or_default()
+    cni::cache::find(&cache, &cni_container_id(infra_id, pod_dir), IFNAME)
 }
 
 /// The attachments of a pod whose state and plan are gone (a wiped `/run`, a
-/// crashed `up`): found in the result cache by the infra's id, each detached
-/// with the configuration ADD cached; then `<pod_dir>/netns` unpinned.
-pub fn detach_lost(
-    cache_dir: &Path,
-    bin_dirs: &[PathBuf],
-    infra_id: &str,
-    pod_dir: &Path,
-) -> Result<(), PodError> {
+/// crashed `up`, a reboot): found in the result cache by the pod's CNI id (its
+/// infra's and its directory's), each detached with the configuration ADD cached,
+/// plugins looked for in `bin_dirs`; then `<pod_dir>/netns` unpinned.
+pub fn detach_lost(bin_dirs: &[PathBuf], infra_id: &str, pod_dir: &Path) -> Result<(), PodError> {
     let netns = pod_dir.join(NETNS_FILE);
-    for (path, entry) in cni::cache::find(cache_dir, infra_id, IFNAME)
-        .map_err(|e| PodError::Network(e.to_string()))?
-    {
+    let cache_dir = PathBuf::from(cni::cache::DEFAULT_CACHE_DIR);
+    for (path, entry) in lost_attachments(infra_id, pod_dir) {
         let net = PodNetwork {
             name: entry.network_name.clone(),
             config: String::from_utf8_lossy(&entry.config).into_owned(),
             source: path,
             bin_dirs: bin_dirs.to_vec(),
-            cache_dir: cache_dir.to_path_buf(),
+            cache_dir: cache_dir.clone(),
             netns: netns.clone(),
-            container_id: infra_id.to_string(),
+            container_id: entry.container_id.clone(),
             ifname: IFNAME.to_string(),
             port_mappings: Vec::new(),
             bandwidth: None,

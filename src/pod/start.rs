@@ -94,7 +94,7 @@ pub fn start(
         return Err(PodError::AlreadyExists(key));
     }
     // Leftovers of a crashed `up` (no state was written): cleared, keeping our lock.
-    clear_leftovers(&pod_dir, &key.id(), store)?;
+    clear_leftovers(&pod_dir, &key.id(), &opts.network.bin_dirs, store)?;
     let runtime = CliRuntime::direct(opts.runtime.clone());
     if let Err(e) = preflight(&runtime, &key, &ids) {
         let _ = std::fs::remove_dir_all(&pod_dir);
@@ -157,7 +157,19 @@ pub fn start(
                 }
             }
         }
-        (Source::Generated(_), Some((dir, plan))) => (dir, plan),
+        (Source::Generated(_), Some((dir, plan))) => {
+            // `generate` writes no attachment: a plan that names one is another
+            // pod's state directory, whose network is not this pod's to detach.
+            if let Some(net) = &plan.network {
+                let _ = std::fs::remove_dir_all(&pod_dir);
+                return Err(PodError::Network(format!(
+                    "{}: names the CNI network {} of a pod that `up` started; `up --from` runs `generate` output only",
+                    run_plan::RunPlan::file(&dir).display(),
+                    net.name
+                )));
+            }
+            (dir, plan)
+        }
         (Source::Generated(_), None) => unreachable!("read above"),
     };
     let pod = PodState {
@@ -193,11 +205,30 @@ pub fn start(
     if pod.log_dir.exists() {
         std::fs::remove_dir_all(&pod.log_dir).map_err(io_err(&pod.log_dir, "remove"))?;
     }
-    state::write(&pod_dir, &pod)?;
+    let written = state::write(&pod_dir, &pod);
     drop(host_ports_lock);
-
     let left = deadline.saturating_duration_since(Instant::now());
-    let (pid, result) = start_supervisor(&pod_dir, left)?;
+    let started = written
+        .map_err(PodError::from)
+        .and_then(|()| start_supervisor(&pod_dir, left));
+    let (pid, result) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            // No supervisor to roll back what is made (bundles, mounts, the
+            // network): the teardown without it.
+            drop(lock);
+            if !opts.keep {
+                let stop_opts = stop::StopOptions {
+                    cni_bin_dirs: opts.network.bin_dirs.clone(),
+                    ..Default::default()
+                };
+                if let Err(undo) = stop::stop(paths, store, &key, &stop_opts) {
+                    tracing::error!("undoing the start: {undo}");
+                }
+            }
+            return Err(e);
+        }
+    };
     drop(lock);
     match result {
         Handshake::Yes => Ok(Started {
@@ -270,6 +301,19 @@ fn attach(
         return Ok(None);
     };
     let wanted = network::port_mappings(pod);
+    if !wanted.is_empty()
+        && !list
+            .plugins
+            .iter()
+            .any(|p| p.capabilities.contains("portMappings"))
+    {
+        for field in network::host_port_fields(pod) {
+            tracing::warn!(
+                "{field}: not published: no plugin of CNI network {} has the portMappings capability",
+                list.name
+            );
+        }
+    }
     let lock = if wanted.is_empty() {
         None
     } else {
@@ -306,15 +350,17 @@ fn preflight(runtime: &CliRuntime, key: &PodKey, ids: &[String]) -> Result<(), P
 }
 
 /// A pod directory without state: a crashed `up`. Its network attachment (found in
-/// the CNI result cache by the infra's id, detached while its pin is there), mounts,
-/// files and lease go; the lock file we hold stays.
-fn clear_leftovers(pod_dir: &Path, infra_id: &str, store: &Store) -> Result<(), PodError> {
-    // Its pin in our directory says the attachment under the id is ours (the
-    // cache is keyed by the id alone).
-    let pinned = pod_dir.join(super::network::NETNS_FILE).exists();
-    if pinned && !super::network::lost_attachments(infra_id).is_empty() {
-        let defaults = super::network::NetworkOptions::default();
-        super::network::detach_lost(&defaults.cache_dir, &defaults.bin_dirs, infra_id, pod_dir)?;
+/// the CNI result cache by the pod's CNI id, which names this directory: ours, even
+/// after a reboot took the pin), mounts, files and lease go; the lock file we hold
+/// stays.
+fn clear_leftovers(
+    pod_dir: &Path,
+    infra_id: &str,
+    cni_bin_dirs: &[PathBuf],
+    store: &Store,
+) -> Result<(), PodError> {
+    if !super::network::lost_attachments(infra_id, pod_dir).is_empty() {
+        super::network::detach_lost(cni_bin_dirs, infra_id, pod_dir)?;
     }
     bundle::unmount_all_under(pod_dir, &SystemMounter).map_err(io_err(pod_dir, "unmount"))?;
     for entry in std::fs::read_dir(pod_dir).map_err(io_err(pod_dir, "read"))? {

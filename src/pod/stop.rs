@@ -27,6 +27,19 @@ pub struct StopOptions {
     pub grace: Option<u64>,
     /// The runtime to look in when the pod's state (which names its runtime) is lost.
     pub runtime: Option<RuntimeConfig>,
+    /// Where CNI plugins are when the pod's plan (which names them) is lost; empty:
+    /// the default directories.
+    pub cni_bin_dirs: Vec<PathBuf>,
+}
+
+impl StopOptions {
+    fn cni_bin_dirs(&self) -> Vec<PathBuf> {
+        if self.cni_bin_dirs.is_empty() {
+            super::network::NetworkOptions::default().bin_dirs
+        } else {
+            self.cni_bin_dirs.clone()
+        }
+    }
 }
 
 /// What a stop did.
@@ -113,8 +126,17 @@ pub fn stop(
         // The supervisor stops the pod within its grace period, plus a bounded wait
         // after SIGKILL per container and the runtime's deletes.
         let grace = opts.grace.unwrap_or(pod.termination_grace_period_seconds);
+        // And its DEL: each plugin may take its timeout.
+        let plugins = run_plan::read(&pod.bundle_dir)
+            .ok()
+            .and_then(|p| p.network)
+            .and_then(|n| {
+                crate::cni::NetworkList::parse(n.config.as_bytes(), &n.source, false).ok()
+            })
+            .map_or(0, |l| l.plugins.len() as u32);
         let wait = Duration::from_secs(grace.saturating_add(30))
-            .saturating_add(Duration::from_secs(4) * pod.containers.len() as u32);
+            .saturating_add(Duration::from_secs(4) * pod.containers.len() as u32)
+            .saturating_add(crate::cni::DEFAULT_TIMEOUT * plugins);
         let deadline = crate::teardown::far_after(Instant::now(), wait);
         while list::supervisor_alive(pid, &pod_dir) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
@@ -132,7 +154,14 @@ pub fn stop(
                         pod_dir: pod_dir.clone(),
                     },
                 );
-                deleted = execute(&runtime, store, &targets_of(&plan), &steps, grace)?;
+                deleted = execute(
+                    &runtime,
+                    store,
+                    &targets_of(&plan),
+                    &steps,
+                    grace,
+                    &opts.cni_bin_dirs(),
+                )?;
             }
             Err(_) => {
                 // No plan (a crashed write): the containers its state names, then
@@ -147,7 +176,7 @@ pub fn stop(
                     })
                     .collect();
                 let steps = lost_steps(&all, &pod_dir, &pod.pod_id, None);
-                deleted = execute(&runtime, store, &all, &steps, grace)?;
+                deleted = execute(&runtime, store, &all, &steps, grace, &opts.cni_bin_dirs())?;
             }
         }
     }
@@ -155,11 +184,6 @@ pub fn stop(
     if pod.bundle_dir == pod_dir && !pod_dir.exists() {
         // The supervisor removed the pod; its lease goes with it.
         store.release(&pod_dir)?;
-    }
-    if !pod_dir.exists() {
-        // An attachment the supervisor could not detach is still in the CNI
-        // result cache: DEL again now.
-        lost_network(&pod.pod_id, &pod_dir)?;
     }
     let left = remaining(&runtime, &expected);
     if !left.is_empty() {
@@ -217,6 +241,7 @@ fn execute(
     targets: &[Target],
     steps: &[Step],
     grace: u64,
+    cni_bin_dirs: &[PathBuf],
 ) -> Result<Vec<String>, PodError> {
     let budget = Budget::new(Instant::now(), Duration::from_secs(grace));
     let mut deleted = Vec::new();
@@ -276,16 +301,26 @@ fn execute(
                 let pin = pod_dir.join(super::network::NETNS_FILE);
                 if let Some(pid) = infra_pid
                     && !netns::is_pinned(&pin)
-                    && !super::network::lost_attachments(infra_id).is_empty()
+                    && !super::network::lost_attachments(infra_id, pod_dir).is_empty()
                 {
                     // The pin went with the state; the infra still holds the
                     // namespace, where bridge finds the NAT chain it made.
                     let _ = std::fs::remove_file(&pin);
-                    if let Err(e) = netns::pin_from(*pid, &pin) {
-                        tracing::warn!("{e}: DEL without the pod's network namespace");
+                    match netns::pin_from(*pid, &pin) {
+                        // The pid, checked alive through a pidfd, may have been
+                        // given again since the runtime was listed: it must still
+                        // be this pod's infra, running.
+                        Ok(()) if !is_running_infra(runtime, infra_id, *pid) => {
+                            tracing::warn!(
+                                "the infra {infra_id} is gone: DEL without its namespace"
+                            );
+                            let _ = netns::unpin(&pin);
+                        }
+                        Ok(()) => {}
+                        Err(e) => tracing::warn!("{e}: DEL without the pod's network namespace"),
                     }
                 }
-                lost_network(infra_id, pod_dir)?;
+                lost_network(infra_id, pod_dir, cni_bin_dirs)?;
                 // A pinned namespace without a cache entry (ADD never finished).
                 netns::unpin(&pin).map_err(io_err(pod_dir, "unpin the network namespace in"))?
             }
@@ -299,13 +334,19 @@ fn execute(
     Ok(deleted)
 }
 
-/// DEL of what the CNI result cache still holds for the infra `infra_id`.
-fn lost_network(infra_id: &str, pod_dir: &Path) -> Result<(), PodError> {
-    if super::network::lost_attachments(infra_id).is_empty() {
+/// DEL of what the CNI result cache still holds for the pod of `pod_dir`.
+fn lost_network(infra_id: &str, pod_dir: &Path, bin_dirs: &[PathBuf]) -> Result<(), PodError> {
+    if super::network::lost_attachments(infra_id, pod_dir).is_empty() {
         return Ok(());
     }
-    let defaults = super::network::NetworkOptions::default();
-    super::network::detach_lost(&defaults.cache_dir, &defaults.bin_dirs, infra_id, pod_dir)
+    super::network::detach_lost(bin_dirs, infra_id, pod_dir)
+}
+
+/// Whether the runtime's container `id` runs, with `pid` as its init.
+fn is_running_infra(runtime: &CliRuntime, id: &str, pid: i32) -> bool {
+    runtime
+        .state(id)
+        .is_ok_and(|s| s.status == Status::Running && s.pid == Some(pid))
 }
 
 /// The teardown of containers known only from the runtime: the workload
@@ -365,9 +406,6 @@ fn stop_lost(
     });
     let mut ours = Vec::new();
     let mut others = Vec::new();
-    // The infra's id held by another state root's pod: the CNI attachment under
-    // that id (the result cache is keyed by it alone) is that pod's.
-    let mut foreign_infra = false;
     for s in runtime.list()? {
         let a = &s.annotations;
         let names_pod = a.get(annotations::SANDBOX_NAMESPACE).map(String::as_str)
@@ -379,7 +417,6 @@ fn stop_lost(
         if started_here(&pod_dir, &s) {
             ours.push(s);
         } else {
-            foreign_infra |= s.id == key.id();
             others.push(format!("{} ({})", s.id, super::start::describe(&s)));
         }
     }
@@ -388,7 +425,8 @@ fn stop_lost(
         .is_empty();
     // After a reboot nothing of the pod is left but its CNI attachment: the IP
     // lease and NAT rules the plugins keep on disk, found by the infra's id.
-    let attached = !foreign_infra && !super::network::lost_attachments(&key.id()).is_empty();
+    // (Keyed by the pod directory too: another root's pod of this name is not it.)
+    let attached = !super::network::lost_attachments(&key.id(), &pod_dir).is_empty();
     if ours.is_empty() && !mounted && !existed && !attached {
         return Ok(if others.is_empty() {
             StopReport::NotFound
@@ -429,16 +467,14 @@ fn stop_lost(
                 && s.status == Status::Running
         })
         .and_then(|s| s.pid);
-    let mut steps = lost_steps(&targets, &pod_dir, &key.id(), infra_pid);
-    if foreign_infra {
-        steps.retain(|s| !matches!(s, Step::DetachLost { .. }));
-    }
+    let steps = lost_steps(&targets, &pod_dir, &key.id(), infra_pid);
     let deleted = execute(
         &runtime,
         store,
         &targets,
         &steps,
         opts.grace.unwrap_or(DEFAULT_GRACE),
+        &opts.cni_bin_dirs(),
     )?;
     let left = remaining(&runtime, &expected);
     if !left.is_empty() {

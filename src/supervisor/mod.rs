@@ -68,6 +68,36 @@ pub fn remove_pod_files(pod_dir: &Path, bundle_dir: &Path) -> Result<()> {
         .with_context(|| format!("removing {}", pod_dir.display()))
 }
 
+/// Detaches the pod's network (teardown::plan's Detach step, after the
+/// containers). When DEL fails, the pod stays — its pinned namespace, through
+/// which bridge finds its NAT chain, and its plan — recorded as Failed with the
+/// plugin's message, for `down` to run the step again; `false` then.
+fn detached(
+    network: Option<&crate::run_plan::PodNetwork>,
+    pod_dir: &Path,
+    state: &crate::state::PodState,
+) -> bool {
+    let Some(net) = network else {
+        return true;
+    };
+    match crate::pod::network::detach(net) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!("{e}");
+            let mut kept = state.clone();
+            kept.supervisor_pid = None;
+            kept.phase = PodPhase::Failed;
+            kept.message = Some(format!(
+                "the pod's network could not be detached ({e}): podshim down retries"
+            ));
+            if let Err(e) = state::write(pod_dir, &kept) {
+                tracing::error!("{e}");
+            }
+            false
+        }
+    }
+}
+
 /// The supervisor must outlive its containers under memory pressure, or nothing
 /// reaps, logs or restarts them: -1000 exempts it from the OOM killer, as conmon
 /// does. Lowering a score takes CAP_SYS_RESOURCE; without it (a container, a VM,
@@ -106,8 +136,9 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
         HostPaths::Create,
         When::Starting,
     ) {
-        // Nothing ran yet: roll back like any failed start (unless `up --keep`).
-        if !pod_state.keep_on_failure {
+        // Nothing ran yet: roll back like any failed start (unless `up --keep`),
+        // the network first; a DEL that fails keeps the pod for `down`.
+        if !pod_state.keep_on_failure && detached(plan.network.as_ref(), pod_dir, &pod_state) {
             let _ = remove_pod_files(pod_dir, &bundle_dir);
         }
         status.send(&Report::Failed {
@@ -126,15 +157,6 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     let keep = pod_state.keep_on_failure;
     let log_dir = pod_state.log_dir.clone();
     let network = plan.network.clone();
-    // The pod's network goes with it, after its containers (teardown::plan's
-    // Detach step). A DEL that fails is logged; its cache entry stays for `down`.
-    let detach = || {
-        if let Some(net) = &network
-            && let Err(e) = crate::pod::network::detach(net)
-        {
-            tracing::error!("{e}");
-        }
-    };
     let core = Core::new(&plan, pod_state, timing());
     let clock = SystemClock;
     let mut driver = Driver::new(
@@ -151,8 +173,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     let mut final_state = driver.core().state().clone();
     match &outcome {
         Outcome::Failed(message) if !started => {
-            if !keep {
-                detach();
+            if !keep && detached(network.as_ref(), pod_dir, &final_state) {
                 // The pod never ran: nothing of it stays (issue #3's rollback); the
                 // logs go too, their last lines are in the message.
                 let _ = remove_pod_files(pod_dir, &bundle_dir);
@@ -163,16 +184,18 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
             });
         }
         Outcome::Stopped if !started => {
-            detach();
-            let _ = remove_pod_files(pod_dir, &bundle_dir);
+            if detached(network.as_ref(), pod_dir, &final_state) {
+                let _ = remove_pod_files(pod_dir, &bundle_dir);
+            }
             status.send(&Report::Failed {
                 message: "stopped while starting".into(),
             });
         }
         Outcome::Stopped => {
             // Stopped on request (`down`): the pod goes; its logs stay.
-            detach();
-            remove_pod_files(pod_dir, &bundle_dir)?;
+            if detached(network.as_ref(), pod_dir, &final_state) {
+                remove_pod_files(pod_dir, &bundle_dir)?;
+            }
         }
         Outcome::Completed(_) | Outcome::Failed(_) => {
             // Completed, or the infra died: the record stays for `ps` until `down`.

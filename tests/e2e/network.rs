@@ -74,9 +74,14 @@ fn up_on(net: &TestNet, conf: &Path, pod: &Pod, yaml: &str) -> std::process::Out
     pod.up(yaml, &["--network", &net.network, "--cni-conf-dir", conf])
 }
 
+/// The pod's CNI container id: its infra's id and its pod directory's hash.
+fn cid(pod: &Pod) -> String {
+    podshim::pod::network::cni_container_id(&pod.id(None), &pod.pod_dir())
+}
+
 /// The CNI result cache entry of `pod` on network `network`.
 fn cache_entry(network: &str, pod: &Pod) -> PathBuf {
-    Path::new("/var/lib/cni/results").join(format!("{network}-{}-eth0", pod.id(None)))
+    Path::new("/var/lib/cni/results").join(format!("{network}-{}-eth0", cid(pod)))
 }
 
 /// Nothing of the pod's network remains: no lease, no rule naming its id or
@@ -111,7 +116,7 @@ fn a_pod_has_an_ip_in_ps_the_downward_api_and_etc_hosts_and_serves_on_it_and_its
         let conf = net.conf_dir(&[]);
         let mut pod = Pod::new("net", "web");
         pod.runtime = rt.clone();
-        net.track(&pod.id(None), &net.network.clone());
+        net.track(&cid(&pod), &net.network.clone());
         let port = free_port();
         let out = up_on(&net, &conf, &pod, &web_yaml(Some(port)));
         assert!(out.status.success(), "{rt:?}: {}", stderr(&out));
@@ -188,8 +193,8 @@ fn two_pods_on_one_network_reach_each_other_by_pod_ip() {
     let conf = net.conf_dir(&[]);
     let server = Pod::new("net", "server");
     let client = Pod::new("net", "client");
-    net.track(&server.id(None), &net.network.clone());
-    net.track(&client.id(None), &net.network.clone());
+    net.track(&cid(&server), &net.network.clone());
+    net.track(&cid(&client), &net.network.clone());
     let out = up_on(&net, &conf, &server, &web_yaml(None));
     assert!(out.status.success(), "{}", stderr(&out));
     let ip = server.state()["podIP"].as_str().unwrap().to_string();
@@ -225,7 +230,7 @@ fn ten_pods_started_at_once_get_ten_distinct_ips_and_down_frees_them() {
     let conf = net.conf_dir(&[]);
     let pods: Vec<Pod> = (0..10).map(|i| Pod::new("net", &format!("p{i}"))).collect();
     for pod in &pods {
-        net.track(&pod.id(None), &net.network.clone());
+        net.track(&cid(pod), &net.network.clone());
     }
     let yaml = sleeper_yaml("[sleep, '3600']");
     let ips: Vec<String> = std::thread::scope(|s| {
@@ -269,7 +274,7 @@ fn a_host_port_another_pod_holds_is_refused_naming_the_port_and_the_holder() {
     let mut net = TestNet::new();
     let conf = net.conf_dir(&[]);
     let first = Pod::new("net", "web");
-    net.track(&first.id(None), &net.network.clone());
+    net.track(&cid(&first), &net.network.clone());
     let port = free_port();
     let out = up_on(&net, &conf, &first, &web_yaml(Some(port)));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -333,7 +338,7 @@ fn nothing_of_the_network_is_left_after_a_failed_up_a_killed_supervisor_or_a_wip
 
     // A container that cannot start: up fails and rolls the network back.
     let failed = Pod::new("net", "failed");
-    net.track(&failed.id(None), &net.network.clone());
+    net.track(&cid(&failed), &net.network.clone());
     let out = up_on(
         &net,
         &conf,
@@ -351,7 +356,7 @@ fn nothing_of_the_network_is_left_after_a_failed_up_a_killed_supervisor_or_a_wip
 
     // The supervisor SIGKILLed, then down.
     let killed = Pod::new("net", "killed");
-    net.track(&killed.id(None), &net.network.clone());
+    net.track(&cid(&killed), &net.network.clone());
     let out = up_on(&net, &conf, &killed, &web_yaml(Some(port)));
     assert!(out.status.success(), "{}", stderr(&out));
     killed.kill_supervisor();
@@ -363,7 +368,7 @@ fn nothing_of_the_network_is_left_after_a_failed_up_a_killed_supervisor_or_a_wip
     // while the containers run: down finds the attachment in the CNI cache and
     // detaches it in the infra's namespace.
     let wiped = Pod::new("net", "wiped");
-    net.track(&wiped.id(None), &net.network.clone());
+    net.track(&cid(&wiped), &net.network.clone());
     let out = up_on(&net, &conf, &wiped, &web_yaml(Some(port)));
     assert!(out.status.success(), "{}", stderr(&out));
     wiped.kill_supervisor();
@@ -388,7 +393,7 @@ fn after_a_reboot_down_frees_the_ip_lease_and_the_port_mappings() {
     let mut net = TestNet::new();
     let conf = net.conf_dir(&[]);
     let pod = Pod::new("net", "boot");
-    net.track(&pod.id(None), &net.network.clone());
+    net.track(&cid(&pod), &net.network.clone());
     let port = free_port();
     let out = up_on(&net, &conf, &pod, &web_yaml(Some(port)));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -528,7 +533,7 @@ fn the_built_in_network_is_used_when_the_conf_dir_has_none() {
     let leases = PathBuf::from("/var/lib/cni/networks/podshim");
     net.shared_lease_dirs.push(leases.clone());
     let pod = Pod::new("net", "builtin");
-    net.track(&pod.id(None), "podshim");
+    net.track(&cid(&pod), "podshim");
     let out = pod.up(
         &web_yaml(None),
         &[
@@ -593,7 +598,7 @@ fn bandwidth_annotations_shape_the_pods_traffic_and_a_bad_one_is_refused_by_name
     assert_eq!(net.lease_files(), Vec::<String>::new());
 
     let pod = Pod::new("net", "bw");
-    net.track(&pod.id(None), &net.network.clone());
+    net.track(&cid(&pod), &net.network.clone());
     let out = up_on(&net, &conf, &pod, &with("10M"));
     assert!(out.status.success(), "{}", stderr(&out));
     // The host end of the pod's veth is shaped to the ingress rate; the egress
@@ -673,7 +678,7 @@ fn a_plugin_that_fails_or_hangs_fails_up_with_its_message_or_a_timeout_and_rolls
         )
         .unwrap();
         let pod = Pod::new("net", plugin);
-        net.track(&pod.id(None), &net.network.clone());
+        net.track(&cid(&pod), &net.network.clone());
         let mut args = vec![
             "--network",
             net.network.as_str(),
@@ -706,7 +711,7 @@ fn a_host_port_with_a_host_ip_is_published_on_that_address() {
     let mut net = TestNet::new();
     let conf = net.conf_dir(&[]);
     let pod = Pod::new("net", "hostip");
-    net.track(&pod.id(None), &net.network.clone());
+    net.track(&cid(&pod), &net.network.clone());
     let port = free_port();
     let yaml = web_yaml(Some(port)).replace(
         &format!("hostPort: {port}}}"),
@@ -755,7 +760,7 @@ fn an_up_that_crashed_after_attaching_is_detached_by_the_next_up() {
     let mut net = TestNet::new();
     let conf = net.conf_dir(&[]);
     let pod = Pod::new("net", "crash");
-    net.track(&pod.id(None), &net.network.clone());
+    net.track(&cid(&pod), &net.network.clone());
     // Attached, then stuck before the infra runs; the supervisor and the runtime
     // die, and the state goes: what a crash between ADD and the state leaves.
     let wrapper = slow_runc(pod.tmp.path(), "run", 60);
@@ -827,6 +832,172 @@ fn an_up_that_crashed_after_attaching_is_detached_by_the_next_up() {
         std::slice::from_ref(&ip),
         "the first lease was freed"
     );
+    pod.down();
+    assert_network_gone(&net, &net.network, &pod);
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn a_single_plugin_conf_network_attaches_and_detaches() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    // The bridge plugin alone, as a `.conf` (the CNI README's form).
+    let list = net.conflist(&[]);
+    let mut conf: serde_json::Value = serde_json::from_slice(&list.bytes).unwrap();
+    let mut bridge = conf["plugins"][0].take();
+    bridge["name"] = conf["name"].clone();
+    bridge["cniVersion"] = conf["cniVersion"].clone();
+    let dir = net.tmp.path().join("conf.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("10-one.conf"), bridge.to_string()).unwrap();
+    let pod = Pod::new("net", "one");
+    net.track(&cid(&pod), &net.network.clone());
+    let out = up_on(&net, &dir, &pod, &web_yaml(None));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip = pod.state()["podIP"].as_str().unwrap().to_string();
+    assert_eq!(
+        get_eventually(&format!("{ip}:80")),
+        format!("hello from {ip}\n")
+    );
+    pod.down();
+    assert_network_gone(&net, &net.network, &pod);
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn pods_of_one_name_in_two_state_roots_keep_their_own_attachments() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let a = Pod::new("net", "twin");
+    // Same namespace and name, another state root and runtime root (so that the
+    // runtime ids do not collide either).
+    let mut b = Pod::new("net", "twin");
+    b.ns = a.ns.clone();
+    let b_runtime_root = b.tmp.path().join("runc-root");
+    for pod in [&a, &b] {
+        net.track(&cid(pod), &net.network.clone());
+    }
+    let out = up_on(&net, &conf, &a, &web_yaml(None));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let conf_s = conf.to_str().unwrap();
+    let out = b
+        .cmd()
+        .arg("--runtime-root")
+        .arg(&b_runtime_root)
+        .arg("up")
+        .arg({
+            let p = b.tmp.path().join("pod.yaml");
+            std::fs::write(
+                &p,
+                web_yaml(None)
+                    .replace("{ns}", &b.ns)
+                    .replace("{name}", &b.name),
+            )
+            .unwrap();
+            p
+        })
+        .args(["--network", &net.network, "--cni-conf-dir", conf_s])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip_a = a.state()["podIP"].as_str().unwrap().to_string();
+    let ip_b = stdout(
+        &b.cmd()
+            .args(["ps", &b.key(), "-o", "json"])
+            .output()
+            .unwrap(),
+    );
+    let ip_b: serde_json::Value = serde_json::from_str(&ip_b).unwrap();
+    let ip_b = ip_b[0]["podIP"].as_str().unwrap().to_string();
+    assert_ne!(ip_a, ip_b);
+    assert_eq!(net.lease_files().len(), 2);
+    // Down of b, and a down in a third root where the pod does not exist, leave
+    // a's attachment alone.
+    let down = b
+        .cmd()
+        .arg("--runtime-root")
+        .arg(&b_runtime_root)
+        .args(["down", &b.key(), "--grace-period", "1"])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", stderr(&down));
+    let third = Pod::new("net", "twin");
+    let down = third
+        .cmd()
+        .args(["down", &format!("{}/twin", a.ns)])
+        .output()
+        .unwrap();
+    assert!(down.status.success(), "{}", stderr(&down));
+    assert_eq!(net.lease_files(), std::slice::from_ref(&ip_a));
+    assert_eq!(
+        get_eventually(&format!("{ip_a}:80")),
+        format!("hello from {ip_a}\n")
+    );
+    a.down();
+    assert_eq!(net.lease_files(), Vec::<String>::new());
+    a.assert_nothing_left();
+}
+
+#[test]
+fn a_del_that_fails_keeps_the_pod_and_its_namespace_until_a_down_finishes_it() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let fails = net.tmp.path().join("del-failures");
+    // Last in the list: on ADD it passes the previous result on; its first two
+    // DELs fail (the supervisor's and the first `down`'s).
+    script(
+        &net,
+        "e2e-del-once",
+        &format!(
+            "conf=$(cat)\n\
+             if [ \"$CNI_COMMAND\" = DEL ] && [ \"$(cat {fails} 2>/dev/null | wc -l)\" -lt 2 ]; then echo x >> {fails}; \
+             echo '{{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":\"e2e DEL fails twice\"}}'; exit 1; fi\n\
+             [ \"$CNI_COMMAND\" = ADD ] && printf '%s' \"$conf\" | jq -c .prevResult\n\
+             exit 0",
+            fails = fails.display()
+        ),
+    );
+    let dir = net.conf_dir(&[serde_json::json!({"type": "e2e-del-once"})]);
+    let pod = Pod::new("net", "delonce");
+    net.track(&cid(&pod), &net.network.clone());
+    let bin = net.bin_dir();
+    let out = pod.up(
+        &web_yaml(Some(free_port())),
+        &[
+            "--network",
+            &net.network,
+            "--cni-conf-dir",
+            dir.to_str().unwrap(),
+            "--cni-bin-dir",
+            bin.to_str().unwrap(),
+            "--cni-bin-dir",
+            "/usr/lib/cni",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
+    assert!(
+        !down.status.success(),
+        "the first down reports the plugin's failure"
+    );
+    assert!(
+        stderr(&down).contains("e2e DEL fails twice"),
+        "{}",
+        stderr(&down)
+    );
+    assert!(
+        pod.pod_dir().join("netns").exists(),
+        "the pin is kept for the retry"
+    );
+    let state = pod.state();
+    assert_eq!(state["phase"], "Failed", "{state:#}");
     pod.down();
     assert_network_gone(&net, &net.network, &pod);
     pod.assert_nothing_left();
