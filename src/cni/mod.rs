@@ -282,39 +282,54 @@ impl<E: PluginExec> Cni<E> {
             cni_args: &cni_args,
             capability_args: &capability_args,
         };
-        let mut prev: Option<Value> = None;
-        let mut failed = None;
-        for (i, plugin) in network.plugins.iter().enumerate() {
-            match self.run_plugin(&inv, plugin, prev.as_ref()) {
-                Ok(result) => prev = Some(result),
-                Err(e) => {
-                    failed = Some((i, e));
-                    break;
-                }
-            }
-        }
         let cache_path = cache::path(
             &self.cache_dir,
             &network.name,
             &att.container_id,
             &att.ifname,
         );
+        let entry = |result: &Value| {
+            cache::CacheEntry::new(
+                &network.name,
+                &att.container_id,
+                &att.ifname,
+                &network.bytes,
+                cni_args.clone(),
+                capability_args.clone(),
+                result.clone(),
+            )
+        };
+        let mut prev: Option<Value> = None;
+        let mut failed = None;
+        for (i, plugin) in network.plugins.iter().enumerate() {
+            match self.run_plugin(&inv, plugin, prev.as_ref()) {
+                Ok(result) => {
+                    // Cached after each plugin, not only at the end as libcni
+                    // does: a runtime killed in the middle of the chain leaves what
+                    // its DEL needs (firewall removes its rules only by the
+                    // addresses in prevResult).
+                    if i + 1 < network.plugins.len()
+                        && let Err(e) = cache::write(&cache_path, &entry(&result))
+                    {
+                        prev = Some(result);
+                        failed = Some((i, e.into()));
+                        break;
+                    }
+                    prev = Some(result);
+                }
+                Err(e) => {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+        }
         let outcome = match failed {
             Some((i, e)) => Err((i, e)),
             None => {
                 let result = prev.clone().unwrap_or(Value::Null);
-                let entry = cache::CacheEntry::new(
-                    &network.name,
-                    &att.container_id,
-                    &att.ifname,
-                    &network.bytes,
-                    cni_args.clone(),
-                    capability_args.clone(),
-                    result.clone(),
-                );
                 // The list's result is the last plugin's (checked when it ran).
                 let parsed = CniResult::parse(&result).expect("checked when the plugin returned");
-                match cache::write(&cache_path, &entry) {
+                match cache::write(&cache_path, &entry(&result)) {
                     Ok(()) => Ok(parsed),
                     // Not cached, the attachment could not be undone with the
                     // result it got: undo it now.
@@ -330,6 +345,11 @@ impl<E: PluginExec> Cni<E> {
                     ..inv
                 };
                 let errors = self.del_plugins(&inv, &network.plugins[..=ran], prev.as_ref());
+                // Undone: the partial entry goes too (kept if the undo failed, for
+                // a later DEL).
+                if errors.is_empty() {
+                    let _ = cache::remove(&cache_path);
+                }
                 let rollback = (!errors.is_empty()).then(|| Box::new(CniError::Del(errors)));
                 Err(CniError::Add {
                     add: Box::new(add),

@@ -299,6 +299,45 @@ pub fn detach(net: &PodNetwork) -> Result<(), PodError> {
     cni::netns::unpin(&net.netns).map_err(super::io_err(&net.netns, "unpin"))
 }
 
+/// What an `up` killed during ADD left: the pod's pin, and no cache entry (ADD
+/// writes it last). Its plugins may hold a lease and rules under the pod's CNI id,
+/// which only a DEL with the network frees: run it with the network this `up`
+/// resolves, in the pinned namespace (where bridge finds its chain), before the
+/// leftovers are cleared. A failure is a warning: ADD then says what is wrong.
+pub fn free_stale(opts: &NetworkOptions, pod: &Pod, pod_dir: &Path) {
+    let pin = pod_dir.join(NETNS_FILE);
+    if pod.spec.host_network
+        || !cni::netns::is_pinned(&pin)
+        || !lost_attachments(&pod.key.id(), pod_dir).is_empty()
+    {
+        return;
+    }
+    let network = match opts.resolve(pod) {
+        Ok(Some(network)) => network,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!("{e}");
+            return;
+        }
+    };
+    let net = PodNetwork {
+        name: network.name.clone(),
+        config: String::new(),
+        source: network.source.clone(),
+        bin_dirs: opts.bin_dirs.clone(),
+        cache_dir: opts.cache_dir.clone(),
+        netns: pin,
+        container_id: cni_container_id(&pod.key.id(), pod_dir),
+        ifname: IFNAME.to_string(),
+        port_mappings: port_mappings(pod),
+        bandwidth: None,
+        ips: Vec::new(),
+    };
+    if let Err(e) = opts.cni().del(&network, &attachment(&net, pod_ref(pod))) {
+        tracing::warn!("freeing what a crashed up left: {e}");
+    }
+}
+
 /// The result cache's entries of the pod whose directory is `pod_dir` and
 /// infra `infra_id`, in the default cache directory. An entry that cannot be read
 /// is skipped with a warning naming it (DEL then runs without it, as libcni's does).

@@ -94,6 +94,9 @@ pub fn start(
         return Err(PodError::AlreadyExists(key));
     }
     // Leftovers of a crashed `up` (no state was written): cleared, keeping our lock.
+    if let Source::Manifest { manifest, .. } = &source {
+        super::network::free_stale(&opts.network, &manifest.pod, &pod_dir);
+    }
     clear_leftovers(&pod_dir, &key.id(), &opts.network.bin_dirs, store)?;
     let runtime = CliRuntime::direct(opts.runtime.clone());
     if let Err(e) = preflight(&runtime, &key, &ids) {

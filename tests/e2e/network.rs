@@ -1002,3 +1002,97 @@ fn a_del_that_fails_keeps_the_pod_and_its_namespace_until_a_down_finishes_it() {
     assert_network_gone(&net, &net.network, &pod);
     pod.assert_nothing_left();
 }
+
+#[test]
+fn an_up_killed_during_add_leaves_nothing_the_next_up_does_not_free() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    // A plugin that never ends, after bridge has leased the pod an address (no
+    // `exec`, so that its command line names it).
+    script(
+        &net,
+        "e2e-stall",
+        "cat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] && while :; do sleep 1; done\nexit 0",
+    );
+    let stall = net.bin_dir().join("e2e-stall");
+    let stalled = net.tmp.path().join("stall.d");
+    std::fs::create_dir_all(&stalled).unwrap();
+    std::fs::write(
+        stalled.join("10-stall.conflist"),
+        &net.conflist(&[serde_json::json!({"type": "e2e-stall"})])
+            .bytes,
+    )
+    .unwrap();
+    let pod = Pod::new("net", "stall");
+    net.track(&cid(&pod), &net.network.clone());
+    let path = pod.tmp.path().join("pod.yaml");
+    std::fs::write(
+        &path,
+        web_yaml(None)
+            .replace("{ns}", &pod.ns)
+            .replace("{name}", &pod.name),
+    )
+    .unwrap();
+    let bin = net.bin_dir();
+    let mut up = pod
+        .cmd()
+        .arg("up")
+        .arg(&path)
+        .args([
+            "--network",
+            &net.network,
+            "--cni-conf-dir",
+            stalled.to_str().unwrap(),
+        ])
+        .args([
+            "--cni-bin-dir",
+            bin.to_str().unwrap(),
+            "--cni-bin-dir",
+            "/usr/lib/cni",
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while pids_naming(&stall).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the plugin never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(net.lease_files().len(), 1, "bridge leased an address");
+    up.kill().unwrap();
+    let _ = up.wait();
+    for pid in pids_naming(&stall) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+    }
+    assert!(pod.pod_dir().join("netns").exists());
+    // What ran of the chain is cached after each plugin: the next up's DEL has
+    // bridge's result (firewall removes its rules only by those addresses).
+    assert!(cache_entry(&net.network, &pod).exists());
+
+    // (The cached list names the stalling plugin: its directory stays given.)
+    let conf = net.conf_dir(&[]);
+    let out = pod.up(
+        &web_yaml(None),
+        &[
+            "--network",
+            &net.network,
+            "--cni-conf-dir",
+            conf.to_str().unwrap(),
+            "--cni-bin-dir",
+            bin.to_str().unwrap(),
+            "--cni-bin-dir",
+            "/usr/lib/cni",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ip = pod.state()["podIP"].as_str().unwrap().to_string();
+    assert_eq!(net.lease_files(), std::slice::from_ref(&ip));
+    pod.down();
+    assert_network_gone(&net, &net.network, &pod);
+    pod.assert_nothing_left();
+}
