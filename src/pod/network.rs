@@ -220,6 +220,13 @@ pub fn attach(
     )
     .map_err(|e| PodError::NetworkInput(format!("metadata.annotations: {e}")))?;
     let netns = pod_dir.join(NETNS_FILE);
+    // The infra's config.json names the pin by this path (a JSON string).
+    if netns.to_str().is_none() {
+        return Err(PodError::Network(format!(
+            "{}: a pod network needs a state root whose path is UTF-8 (--root)",
+            netns.display()
+        )));
+    }
     cni::netns::pin_new(&netns).map_err(super::io_err(&netns, "make a network namespace at"))?;
     let mut net = PodNetwork {
         name: network.name.clone(),

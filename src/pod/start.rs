@@ -155,7 +155,11 @@ pub fn start(
                     (pod_dir.clone(), plan)
                 }
                 Err(e) => {
-                    let _ = std::fs::remove_dir_all(&pod_dir);
+                    // Unless a failed DEL left the pod's pin (and mounts) for the
+                    // next `up` or `down`: never remove_dir_all over a mount.
+                    if bundle::mounts_under(&pod_dir).is_ok_and(|m| m.is_empty()) {
+                        let _ = std::fs::remove_dir_all(&pod_dir);
+                    }
                     return Err(e);
                 }
             }

@@ -105,8 +105,13 @@ pub fn write(
     // On failure the attachment goes first, while its namespace is pinned (the
     // bridge plugin finds its NAT chain through the pod's interface).
     let undo = || {
-        if let Some(n) = network {
-            let _ = super::network::detach(n);
+        // A DEL that fails leaves the directory (its pin, its cache entry) for the
+        // next `up` or `down` of the pod, which detach it from the cache.
+        if let Some(n) = network
+            && let Err(e) = super::network::detach(n)
+        {
+            tracing::error!("{e}");
+            return;
         }
         let _ = bundle::remove(dir, &SystemMounter);
         let _ = store.release(dir);
