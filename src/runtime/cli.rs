@@ -173,9 +173,11 @@ impl CliRuntime {
     }
 
     /// A verb that only reads state (`state`, `list`), run again while the
-    /// runtime saw a state file mid-write ([`RuntimeError::is_torn_state`]): the
-    /// writer finishes within microseconds, and reading it as an error would make a
-    /// teardown skip a container that is there.
+    /// runtime saw a state file mid-write ([`RuntimeError::is_torn_state`]) or a
+    /// container deleted in the middle of its listing
+    /// ([`RuntimeError::is_list_race`]): both pass within microseconds, and
+    /// reading them as errors would make a teardown skip a container that is
+    /// there, or an `up` fail because another pod went down.
     fn run_read(
         &self,
         at: Invocation,
@@ -184,8 +186,8 @@ impl CliRuntime {
         let mut pause = TORN_STATE_FIRST_PAUSE;
         for _ in 1..TORN_STATE_TRIES {
             match self.run(at.clone(), &argv, None) {
-                Err(e) if e.is_torn_state() => {
-                    tracing::debug!(%at, "state file mid-write; reading again");
+                Err(e) if e.is_torn_state() || e.is_list_race() => {
+                    tracing::debug!(%at, "{e}; reading again");
                     std::thread::sleep(pause);
                     pause = pause.saturating_mul(2);
                 }

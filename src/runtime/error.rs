@@ -103,6 +103,16 @@ impl RuntimeError {
         self.runtime_message()
             .is_some_and(|m| m.contains("failed to parse container state"))
     }
+
+    /// `list` met a container deleted while it listed: runc 1.1 reads its state
+    /// directory, then stats each entry, and fails the whole list with "stat
+    /// /run/runc/<id>: no such file or directory" for one removed in between.
+    pub fn is_list_race(&self) -> bool {
+        self.invocation().verb == "list"
+            && self
+                .runtime_message()
+                .is_some_and(|m| m.contains("stat ") && m.contains("no such file or directory"))
+    }
 }
 
 pub(crate) fn is_not_found_message(message: &str) -> bool {

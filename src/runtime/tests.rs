@@ -751,3 +751,16 @@ fn a_youki_list_of_some_ids_asks_only_those_for_their_state() {
     assert_eq!(found[0].id, "a");
     assert_eq!(*sp.calls.lock().unwrap(), 2);
 }
+
+#[test]
+fn a_runc_list_that_met_a_container_deleted_meanwhile_is_read_again() {
+    const RACE: &str =
+        r#"{"level":"error","msg":"stat /run/runc/ns_gone: no such file or directory"}"#;
+    let (rt, sp) = scripted(&[(1, "", RACE), (0, "null", "")]);
+    assert!(rt.list().unwrap().is_empty());
+    assert_eq!(*sp.calls.lock().unwrap(), 2);
+    // The same words from another verb are not a listing race.
+    let (rt, sp) = scripted(&[(1, "", RACE)]);
+    assert!(!rt.start("a").unwrap_err().is_list_race());
+    assert_eq!(*sp.calls.lock().unwrap(), 1);
+}
