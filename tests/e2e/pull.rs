@@ -338,6 +338,8 @@ pub(crate) fn cli(dir: &Path) -> Command {
         .env("PODSHIM_ROOT", dir.join("run"))
         .env("PODSHIM_LOGS", dir.join("log"))
         .env("HOME", dir)
+        // Loopback-only pods, as support::podshim's (the host's network untouched).
+        .env("PODSHIM_NETWORK", "none")
         .env_remove("REGISTRY_AUTH_FILE")
         .env_remove("XDG_RUNTIME_DIR")
         .env_remove("DOCKER_CONFIG")
