@@ -358,9 +358,18 @@ pub fn lost_attachments(infra_id: &str, pod_dir: &Path) -> Vec<(PathBuf, cni::ca
 /// infra's and its directory's), each detached with the configuration ADD cached,
 /// plugins looked for in `bin_dirs`; then `<pod_dir>/netns` unpinned.
 pub fn detach_lost(bin_dirs: &[PathBuf], infra_id: &str, pod_dir: &Path) -> Result<(), PodError> {
+    detach_found(lost_attachments(infra_id, pod_dir), bin_dirs, pod_dir)
+}
+
+/// [`detach_lost`] of the entries [`lost_attachments`] already found.
+pub fn detach_found(
+    found: Vec<(PathBuf, cni::cache::CacheEntry)>,
+    bin_dirs: &[PathBuf],
+    pod_dir: &Path,
+) -> Result<(), PodError> {
     let netns = pod_dir.join(NETNS_FILE);
     let cache_dir = PathBuf::from(cni::cache::DEFAULT_CACHE_DIR);
-    for (path, entry) in lost_attachments(infra_id, pod_dir) {
+    for (path, entry) in found {
         let net = PodNetwork {
             name: entry.network_name.clone(),
             config: String::from_utf8_lossy(&entry.config).into_owned(),

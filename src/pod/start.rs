@@ -366,9 +366,7 @@ fn clear_leftovers(
     cni_bin_dirs: &[PathBuf],
     store: &Store,
 ) -> Result<(), PodError> {
-    if !super::network::lost_attachments(infra_id, pod_dir).is_empty() {
-        super::network::detach_lost(cni_bin_dirs, infra_id, pod_dir)?;
-    }
+    super::network::detach_lost(cni_bin_dirs, infra_id, pod_dir)?;
     bundle::unmount_all_under(pod_dir, &SystemMounter).map_err(io_err(pod_dir, "unmount"))?;
     for entry in std::fs::read_dir(pod_dir).map_err(io_err(pod_dir, "read"))? {
         let entry = entry.map_err(io_err(pod_dir, "read"))?;

@@ -299,9 +299,10 @@ fn execute(
             } => {
                 use crate::cni::netns;
                 let pin = pod_dir.join(super::network::NETNS_FILE);
+                let found = super::network::lost_attachments(infra_id, pod_dir);
                 if let Some(pid) = infra_pid
                     && !netns::is_pinned(&pin)
-                    && !super::network::lost_attachments(infra_id, pod_dir).is_empty()
+                    && !found.is_empty()
                 {
                     // The pin went with the state; the infra still holds the
                     // namespace, where bridge finds the NAT chain it made.
@@ -320,9 +321,9 @@ fn execute(
                         Err(e) => tracing::warn!("{e}: DEL without the pod's network namespace"),
                     }
                 }
-                lost_network(infra_id, pod_dir, cni_bin_dirs)?;
-                // A pinned namespace without a cache entry (ADD never finished).
-                netns::unpin(&pin).map_err(io_err(pod_dir, "unpin the network namespace in"))?
+                // DEL of each, then the pin unpinned (one left by an ADD that never
+                // finished too).
+                super::network::detach_found(found, cni_bin_dirs, pod_dir)?
             }
             Step::Unmount(dir) => {
                 bundle::unmount_all_under(dir, &SystemMounter).map_err(io_err(dir, "unmount"))?
@@ -332,14 +333,6 @@ fn execute(
         }
     }
     Ok(deleted)
-}
-
-/// DEL of what the CNI result cache still holds for the pod of `pod_dir`.
-fn lost_network(infra_id: &str, pod_dir: &Path, bin_dirs: &[PathBuf]) -> Result<(), PodError> {
-    if super::network::lost_attachments(infra_id, pod_dir).is_empty() {
-        return Ok(());
-    }
-    super::network::detach_lost(bin_dirs, infra_id, pod_dir)
 }
 
 /// Whether the runtime's container `id` runs, with `pid` as its init.

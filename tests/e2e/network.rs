@@ -70,8 +70,42 @@ fn sleeper_yaml(command: &str) -> String {
 
 /// `up` of `yaml` on `net`'s network (its conf dir, asked for by name).
 fn up_on(net: &TestNet, conf: &Path, pod: &Pod, yaml: &str) -> std::process::Output {
-    let conf = conf.to_str().unwrap();
-    pod.up(yaml, &["--network", &net.network, "--cni-conf-dir", conf])
+    up_with(net, conf, pod, yaml, false, &[])
+}
+
+/// `--network` and `--cni-conf-dir` for `net`'s network in `conf`; with
+/// `own_plugins`, the test's plugin directory (then Debian's) as `--cni-bin-dir`.
+fn network_args(net: &TestNet, conf: &Path, own_plugins: bool) -> Vec<String> {
+    let mut args = vec![
+        "--network".to_string(),
+        net.network.clone(),
+        "--cni-conf-dir".to_string(),
+        conf.to_str().unwrap().to_string(),
+    ];
+    if own_plugins {
+        args.extend([
+            "--cni-bin-dir".to_string(),
+            net.bin_dir().to_str().unwrap().to_string(),
+            "--cni-bin-dir".to_string(),
+            "/usr/lib/cni".to_string(),
+        ]);
+    }
+    args
+}
+
+/// [`up_on`] with [`network_args`]' plugin choice and `extra` arguments.
+fn up_with(
+    net: &TestNet,
+    conf: &Path,
+    pod: &Pod,
+    yaml: &str,
+    own_plugins: bool,
+    extra: &[&str],
+) -> std::process::Output {
+    let args = network_args(net, conf, own_plugins);
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend(extra);
+    pod.up(yaml, &all)
 }
 
 /// The pod's CNI container id: its infra's id and its pod directory's hash.
@@ -656,7 +690,6 @@ fn a_plugin_that_fails_or_hangs_fails_up_with_its_message_or_a_timeout_and_rolls
         "e2e-hang",
         "cat >/dev/null\n[ \"$CNI_COMMAND\" = ADD ] && exec sleep 1000\nexit 0",
     );
-    let bin = net.bin_dir();
     for (plugin, want, extra) in [
         (
             "e2e-refuse",
@@ -679,18 +712,14 @@ fn a_plugin_that_fails_or_hangs_fails_up_with_its_message_or_a_timeout_and_rolls
         .unwrap();
         let pod = Pod::new("net", plugin);
         net.track(&cid(&pod), &net.network.clone());
-        let mut args = vec![
-            "--network",
-            net.network.as_str(),
-            "--cni-conf-dir",
-            conf.to_str().unwrap(),
-            "--cni-bin-dir",
-            bin.to_str().unwrap(),
-            "--cni-bin-dir",
-            "/usr/lib/cni",
-        ];
-        args.extend(extra);
-        let out = pod.up(&web_yaml(Some(free_port())), &args);
+        let out = up_with(
+            &net,
+            &conf,
+            &pod,
+            &web_yaml(Some(free_port())),
+            true,
+            &extra,
+        );
         assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
         assert!(stderr(&out).contains(want), "{}", stderr(&out));
         assert!(
@@ -967,20 +996,7 @@ fn a_del_that_fails_keeps_the_pod_and_its_namespace_until_a_down_finishes_it() {
     let dir = net.conf_dir(&[serde_json::json!({"type": "e2e-del-once"})]);
     let pod = Pod::new("net", "delonce");
     net.track(&cid(&pod), &net.network.clone());
-    let bin = net.bin_dir();
-    let out = pod.up(
-        &web_yaml(Some(free_port())),
-        &[
-            "--network",
-            &net.network,
-            "--cni-conf-dir",
-            dir.to_str().unwrap(),
-            "--cni-bin-dir",
-            bin.to_str().unwrap(),
-            "--cni-bin-dir",
-            "/usr/lib/cni",
-        ],
-    );
+    let out = up_with(&net, &dir, &pod, &web_yaml(Some(free_port())), true, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let down = pod.run(&["down", &pod.key(), "--grace-period", "1"]);
     assert!(
@@ -1035,23 +1051,11 @@ fn an_up_killed_during_add_leaves_nothing_the_next_up_does_not_free() {
             .replace("{name}", &pod.name),
     )
     .unwrap();
-    let bin = net.bin_dir();
     let mut up = pod
         .cmd()
         .arg("up")
         .arg(&path)
-        .args([
-            "--network",
-            &net.network,
-            "--cni-conf-dir",
-            stalled.to_str().unwrap(),
-        ])
-        .args([
-            "--cni-bin-dir",
-            bin.to_str().unwrap(),
-            "--cni-bin-dir",
-            "/usr/lib/cni",
-        ])
+        .args(network_args(&net, &stalled, true))
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
@@ -1076,19 +1080,7 @@ fn an_up_killed_during_add_leaves_nothing_the_next_up_does_not_free() {
 
     // (The cached list names the stalling plugin: its directory stays given.)
     let conf = net.conf_dir(&[]);
-    let out = pod.up(
-        &web_yaml(None),
-        &[
-            "--network",
-            &net.network,
-            "--cni-conf-dir",
-            conf.to_str().unwrap(),
-            "--cni-bin-dir",
-            bin.to_str().unwrap(),
-            "--cni-bin-dir",
-            "/usr/lib/cni",
-        ],
-    );
+    let out = up_with(&net, &conf, &pod, &web_yaml(None), true, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let ip = pod.state()["podIP"].as_str().unwrap().to_string();
     assert_eq!(net.lease_files(), std::slice::from_ref(&ip));
