@@ -18,6 +18,7 @@ pub mod paths;
 pub mod pause;
 pub mod pidfd;
 pub mod pod;
+pub mod probe;
 pub mod run_plan;
 pub mod runtime;
 pub mod state;

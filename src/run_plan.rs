@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ContainerKind, HostPathType, RelPath, RestartPolicy, Signal};
+use crate::model::{ContainerKind, HostPathType, Probes, RelPath, RestartPolicy, Signal};
 
 /// The format of `plan.json`; a plan of another version is refused by name.
 pub const VERSION: u32 = 1;
@@ -172,6 +172,9 @@ pub struct RunContainer {
     /// subPath mounts, resolved inside their volume and bound to `target` before
     /// every start (CVE-2017-1002101).
     pub sub_paths: Vec<SubPathBind>,
+    /// What the supervisor probes (none for the infra and init containers).
+    #[serde(default, skip_serializing_if = "Probes::is_empty")]
+    pub probes: Probes,
 }
 
 impl RunContainer {
@@ -276,6 +279,7 @@ pub(crate) fn fixture(
         bundle: PathBuf::from(format!("/b/{name}")),
         joins: vec![],
         sub_paths: vec![],
+        probes: Probes::default(),
     };
     RunPlan {
         version: VERSION,

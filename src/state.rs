@@ -67,6 +67,9 @@ pub enum ContainerState {
     Terminated {
         exit_code: i32,
         reason: String,
+        /// Why it was stopped when podshim stopped it (a failed probe).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
         started_at: String,
         finished_at: String,
     },
@@ -90,7 +93,27 @@ pub struct ContainerStatus {
     pub last_state: Option<ContainerState>,
     pub restart_count: u32,
     pub ready: bool,
+    /// Kubernetes' `started`: the startup probe passed (or there is none); set
+    /// for sidecars and app containers once they ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
     pub stop_signal: Signal,
+    /// Each probe's last result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeRecord>,
+}
+
+/// The last result of one probe of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProbeRecord {
+    pub probe: crate::model::ProbeKind,
+    pub success: bool,
+    /// Why it failed (empty for a success).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// When it ended (RFC 3339).
+    pub at: String,
 }
 
 /// The runtime the pod was started with, so `down`, `exec` and `ps` use the same.
@@ -163,7 +186,9 @@ impl PodState {
                 last_state: None,
                 restart_count: 0,
                 ready: false,
+                started: None,
                 stop_signal: c.stop_signal,
+                probes: Vec::new(),
             })
             .collect()
     }
@@ -358,13 +383,16 @@ mod tests {
                 state: ContainerState::Terminated {
                     exit_code: 1,
                     reason: "Error".into(),
+                    message: None,
                     started_at: "2026-11-26T21:00:00Z".into(),
                     finished_at: "2026-11-26T21:00:01Z".into(),
                 },
                 last_state: None,
                 restart_count: 3,
                 ready: false,
+                started: None,
                 stop_signal: Signal::TERM,
+                probes: Vec::new(),
             }],
             host_ip: Some("192.0.2.1".into()),
             pod_ip: Some("10.89.0.2".into()),

@@ -184,6 +184,7 @@ pub fn layout(
         bundle: paths.bundle(&c.id),
         joins: c.joins.clone(),
         sub_paths: c.sub_paths.clone(),
+        probes: c.probes.clone(),
     };
     Ok(RunPlan {
         version: crate::run_plan::VERSION,

@@ -14,7 +14,7 @@ use super::de::FieldPath;
 
 /// Fields of a container (`spec.containers[*]` and `spec.initContainers[*]`) that
 /// podshim implements. A path names a leaf: its whole value is accepted as is (maps
-/// with free-form keys, lists of scalars, and probes, which the supervisor owns).
+/// with free-form keys, lists of scalars).
 const CONTAINER: &[&str] = &[
     "name",
     "image",
@@ -163,18 +163,40 @@ const POD: &[&str] = &[
 /// use gets a one-line warning saying so (ARCHITECTURE.md rule 5: never a silent ignore).
 const NOT_YET: &[(&str, &str)] = &[
     (
-        "livenessProbe",
-        "probes are not run; a running container counts as ready",
+        "startupProbe.grpc",
+        "gRPC probes are not run yet: this probe is left out",
     ),
     (
-        "readinessProbe",
-        "probes are not run; a running container counts as ready",
+        "livenessProbe.grpc",
+        "gRPC probes are not run yet: this probe is left out",
     ),
     (
-        "startupProbe",
-        "probes are not run; a running container counts as ready",
+        "readinessProbe.grpc",
+        "gRPC probes are not run yet: this probe is left out",
     ),
 ];
+
+/// The probe fields the supervisor runs, under each of the three probes of a
+/// container.
+const PROBE: &[&str] = &[
+    "exec.command",
+    "httpGet.path",
+    "httpGet.port",
+    "httpGet.host",
+    "httpGet.scheme",
+    "httpGet.httpHeaders[*].name",
+    "httpGet.httpHeaders[*].value",
+    "tcpSocket.port",
+    "tcpSocket.host",
+    "initialDelaySeconds",
+    "timeoutSeconds",
+    "periodSeconds",
+    "successThreshold",
+    "failureThreshold",
+    "terminationGracePeriodSeconds",
+];
+
+const PROBES: &[&str] = &["startupProbe", "livenessProbe", "readinessProbe"];
 
 const CLUSTER_ONLY: &[(&str, &str)] = &[
     ("metadata.resourceVersion", "API server bookkeeping"),
@@ -233,6 +255,9 @@ fn tables() -> &'static Tables {
         let mut leaves: HashSet<String> = POD.iter().map(|s| s.to_string()).collect();
         for base in ["spec.containers[*]", "spec.initContainers[*]"] {
             leaves.extend(CONTAINER.iter().map(|f| format!("{base}.{f}")));
+            for probe in PROBES {
+                leaves.extend(PROBE.iter().map(|f| format!("{base}.{probe}.{f}")));
+            }
         }
         leaves.extend(
             INIT_CONTAINER_ONLY

@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::{HttpHeader, HttpScheme, Probe, ProbeAction};
 
 /// Parses `text`, expecting success.
 fn ok(text: &str) -> Manifest {
@@ -600,15 +601,38 @@ data: {mode: fast}
     let m = ok(text);
     assert_eq!(m.pod.namespace(), "shop");
     assert_eq!(m.pod.uid.as_str(), "0c2b5e1c-1111-4222-8333-444455556666");
-    // Probes are accepted, each with a warning that says they are not acted on
-    // yet; nothing else warns (host ports are published through CNI).
+    // Nothing warns: probes are run, host ports are published through CNI.
+    assert_eq!(m.warnings, Vec::<String>::new());
+    let web = m
+        .pod
+        .spec
+        .containers
+        .iter()
+        .find(|c| c.name.as_str() == "web")
+        .unwrap();
     assert_eq!(
-        m.warnings,
-        [
-            "spec.initContainers[1].readinessProbe: ignored: not implemented yet (probes are not run; a running container counts as ready)",
-            "spec.containers[0].livenessProbe: ignored: not implemented yet (probes are not run; a running container counts as ready)",
-            "spec.containers[0].startupProbe: ignored: not implemented yet (probes are not run; a running container counts as ready)",
-        ]
+        web.probes.liveness.as_ref().map(|p| &p.action),
+        Some(&ProbeAction::HttpGet {
+            scheme: HttpScheme::Http,
+            host: None,
+            port: 80,
+            path: "/".into(),
+            headers: vec![],
+        })
+    );
+    let proxy = m
+        .pod
+        .spec
+        .containers
+        .iter()
+        .find(|c| c.name.as_str() == "proxy")
+        .unwrap();
+    assert_eq!(
+        proxy.probes.readiness.as_ref().map(|p| &p.action),
+        Some(&ProbeAction::TcpSocket {
+            host: None,
+            port: 9901
+        })
     );
 }
 
@@ -2024,4 +2048,194 @@ fn a_later_projected_source_replaces_an_earlier_ones_key_with_a_warning() {
             ("b".to_string(), b"B".to_vec(), 0o644),
         ]
     );
+}
+
+// --- probes ----------------------------------------------------------------------------
+
+#[test]
+fn probes_get_the_api_servers_defaults() {
+    let m = ok(&pod_with(
+        "    readinessProbe: {exec: {command: [cat, /ready]}}\n",
+        "",
+    ));
+    let p = m.pod.spec.containers[0].probes.readiness.clone().unwrap();
+    assert_eq!(
+        p,
+        Probe {
+            action: ProbeAction::Exec {
+                command: vec!["cat".into(), "/ready".into()]
+            },
+            initial_delay_seconds: 0,
+            timeout_seconds: 1,
+            period_seconds: 10,
+            success_threshold: 1,
+            failure_threshold: 3,
+            termination_grace_period_seconds: None,
+        }
+    );
+}
+
+#[test]
+fn a_named_probe_port_is_resolved_against_the_containers_ports() {
+    let m = ok(&pod_with(
+        "    ports: [{name: web, containerPort: 8080}]\n    livenessProbe: {tcpSocket: {port: web}, periodSeconds: 2, failureThreshold: 1}\n",
+        "",
+    ));
+    let p = m.pod.spec.containers[0].probes.liveness.clone().unwrap();
+    assert_eq!(
+        p.action,
+        ProbeAction::TcpSocket {
+            host: None,
+            port: 8080
+        }
+    );
+    assert_eq!((p.period_seconds, p.failure_threshold), (2, 1));
+}
+
+#[test]
+fn a_probe_port_name_no_container_port_has_is_refused() {
+    one_error(
+        &pod_with("    livenessProbe: {httpGet: {port: metrics}}\n", ""),
+        "spec.containers[0].livenessProbe.httpGet.port: Invalid value: \"metrics\": must name one of the container's ports",
+    );
+}
+
+#[test]
+fn a_probe_needs_exactly_one_handler() {
+    one_error(
+        &pod_with("    readinessProbe: {periodSeconds: 3}\n", ""),
+        "spec.containers[0].readinessProbe: Required value: must specify a handler type",
+    );
+    one_error(
+        &pod_with(
+            "    readinessProbe: {exec: {command: [\"true\"]}, tcpSocket: {port: 80}}\n",
+            "",
+        ),
+        "spec.containers[0].readinessProbe: Forbidden: may not specify more than 1 handler type",
+    );
+    one_error(
+        &pod_with("    readinessProbe: {exec: {command: []}}\n", ""),
+        "spec.containers[0].readinessProbe.exec.command: Required value",
+    );
+}
+
+#[test]
+fn liveness_and_startup_probes_act_on_one_success() {
+    one_error(
+        &pod_with(
+            "    livenessProbe: {exec: {command: [\"true\"]}, successThreshold: 2}\n",
+            "",
+        ),
+        "spec.containers[0].livenessProbe.successThreshold: Invalid value: 2: must be 1",
+    );
+    one_error(
+        &pod_with(
+            "    startupProbe: {exec: {command: [\"true\"]}, successThreshold: 3}\n",
+            "",
+        ),
+        "spec.containers[0].startupProbe.successThreshold: Invalid value: 3: must be 1",
+    );
+    // Readiness may ask for more than one.
+    let m = ok(&pod_with(
+        "    readinessProbe: {exec: {command: [\"true\"]}, successThreshold: 2}\n",
+        "",
+    ));
+    assert_eq!(
+        m.pod.spec.containers[0]
+            .probes
+            .readiness
+            .as_ref()
+            .map(|p| p.success_threshold),
+        Some(2)
+    );
+}
+
+#[test]
+fn probe_timings_must_not_be_negative() {
+    assert_eq!(
+        errors(&pod_with(
+            "    livenessProbe: {exec: {command: [\"true\"]}, periodSeconds: -1, timeoutSeconds: -2}\n",
+            ""
+        )),
+        [
+            "spec.containers[0].livenessProbe.timeoutSeconds: Invalid value: -2: must be greater than or equal to 0",
+            "spec.containers[0].livenessProbe.periodSeconds: Invalid value: -1: must be greater than or equal to 0",
+        ]
+    );
+}
+
+#[test]
+fn a_probe_grace_period_is_positive_and_not_for_readiness() {
+    one_error(
+        &pod_with(
+            "    livenessProbe: {exec: {command: [\"true\"]}, terminationGracePeriodSeconds: 0}\n",
+            "",
+        ),
+        "spec.containers[0].livenessProbe.terminationGracePeriodSeconds: Invalid value: 0: must be greater than 0",
+    );
+    one_error(
+        &pod_with(
+            "    readinessProbe: {exec: {command: [\"true\"]}, terminationGracePeriodSeconds: 5}\n",
+            "",
+        ),
+        "spec.containers[0].readinessProbe.terminationGracePeriodSeconds: Invalid value: 5: must not be set for readinessProbes",
+    );
+}
+
+#[test]
+fn http_probe_headers_and_schemes_are_checked() {
+    one_error(
+        &pod_with(
+            "    readinessProbe: {httpGet: {port: 80, scheme: FTP}}\n",
+            "",
+        ),
+        "spec.containers[0].readinessProbe.httpGet.scheme: Unsupported value: \"FTP\": supported values: \"HTTP\", \"HTTPS\"",
+    );
+    one_error(
+        &pod_with(
+            "    readinessProbe: {httpGet: {port: 80, httpHeaders: [{name: \"X Bad\", value: v}]}}\n",
+            "",
+        ),
+        "spec.containers[0].readinessProbe.httpGet.httpHeaders[0].name: Invalid value: \"X Bad\": a valid HTTP header must consist of alphanumeric characters or '-' (e.g. 'X-Header-Name', regex used for validation is '[-A-Za-z0-9]+')",
+    );
+    one_error(
+        &pod_with(
+            "    readinessProbe: {httpGet: {port: 80, httpHeaders: [{name: X-A, value: \"a\\r\\nEvil: 1\"}]}}\n",
+            "",
+        ),
+        "spec.containers[0].readinessProbe.httpGet.httpHeaders[0].value: Invalid value: \"a\\r\\nEvil: 1\": must not contain line breaks or NUL",
+    );
+    let m = ok(&pod_with(
+        "    readinessProbe: {httpGet: {port: 443, scheme: HTTPS, path: /healthz, host: 127.0.0.1, httpHeaders: [{name: Host, value: example.test}]}}\n",
+        "",
+    ));
+    assert_eq!(
+        m.pod.spec.containers[0]
+            .probes
+            .readiness
+            .as_ref()
+            .map(|p| &p.action),
+        Some(&ProbeAction::HttpGet {
+            scheme: HttpScheme::Https,
+            host: Some("127.0.0.1".into()),
+            port: 443,
+            path: "/healthz".into(),
+            headers: vec![HttpHeader {
+                name: "Host".into(),
+                value: "example.test".into()
+            }],
+        })
+    );
+}
+
+#[test]
+fn a_grpc_probe_is_left_out_with_a_warning() {
+    let m = ok(&pod_with("    livenessProbe: {grpc: {port: 9000}}\n", ""));
+    assert_eq!(
+        m.warnings,
+        [
+            "spec.containers[0].livenessProbe.grpc: ignored: not implemented yet (gRPC probes are not run yet: this probe is left out)"
+        ]
+    );
+    assert!(m.pod.spec.containers[0].probes.is_empty());
 }

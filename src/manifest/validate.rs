@@ -20,6 +20,9 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1 as k8s;
 
 use super::defaults;
+
+#[path = "probes.rs"]
+mod probes;
 use crate::image::ImageRef;
 use crate::model::{
     self, AbsPath, AppArmor, AppArmorProfile, CapabilityName, ContainerKind, ContainerPort,
@@ -1358,6 +1361,7 @@ fn container(
     }
 
     let ports = ports(errs, base, c, ctx.host_network, host_ports);
+    let probes = probes::probes(errs, base, c, &ports);
 
     let security = security(errs, base, c, ctx.pod_sc);
     let mounts = volume_mounts(errs, base, c, ctx.volumes, security.privileged);
@@ -1397,6 +1401,7 @@ fn container(
         stdin: c.stdin == Some(true),
         termination_message_path: termination_message_path?,
         termination_message_policy,
+        probes,
     })
 }
 

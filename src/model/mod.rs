@@ -9,6 +9,7 @@
 //! references left to dangle.
 
 mod names;
+mod probe;
 mod quantity;
 mod signal;
 mod values;
@@ -23,6 +24,7 @@ pub use names::{
     DEFAULT_NAMESPACE, DNS1123_LABEL_MSG, DNS1123_SUBDOMAIN_MSG, DnsLabel, DnsSubdomain, NameError,
     POD_UID_MSG, PodKey, PodKeyError, PodUid,
 };
+pub use probe::{HttpHeader, HttpScheme, Probe, ProbeAction, ProbeKind, Probes};
 pub use quantity::{Quantity, QuantityError};
 pub use signal::Signal;
 pub use values::{AbsPath, FileMode, Id, RelPath};
@@ -192,6 +194,8 @@ pub struct Container {
     /// Defaulted to `/dev/termination-log`.
     pub termination_message_path: AbsPath,
     pub termination_message_policy: TerminationMessagePolicy,
+    /// Run by the supervisor; only sidecars and app containers have any.
+    pub probes: Probes,
 }
 
 /// One environment variable.

@@ -155,6 +155,23 @@ pub fn ps_args(config: &RuntimeConfig, log: Option<&Path>, id: &str) -> Vec<OsSt
     a
 }
 
+/// `exec --pid-file F <id> <args>...`: a probe's or hook's command, in the
+/// container's process settings (no `--` after the id: see [`exec_args`]).
+pub fn exec_probe_args(
+    config: &RuntimeConfig,
+    log: Option<&Path>,
+    id: &str,
+    args: &[String],
+    pid_file: &Path,
+) -> Vec<OsString> {
+    let mut a = verb(config, log, "exec");
+    a.push(os("--pid-file"));
+    a.push(os(pid_file));
+    a.push(os(id));
+    a.extend(args.iter().map(os));
+    a
+}
+
 /// `exec [--tty] [--env K=V]... [--cwd dir] <id> <args>...`. No `--` after the
 /// id: runc stops parsing flags at the id and would take a `--` as the program.
 pub fn exec_args(

@@ -270,6 +270,32 @@ impl CliRuntime {
         )
     }
 
+    /// `exec --pid-file`, not waited for (see [`CliRuntime::spawn_run_detached`]):
+    /// a probe's command, its stdout and stderr both into `output`. The process's
+    /// host pid is in `pid_file` once it runs, so that a timeout can kill it.
+    pub fn spawn_exec(
+        &self,
+        id: &str,
+        argv: &[String],
+        pid_file: &Path,
+        output: std::os::fd::OwnedFd,
+    ) -> Result<PendingRun, RuntimeError> {
+        let stderr = output.try_clone().map_err(|source| RuntimeError::Spawn {
+            at: self.at("exec", Some(id)),
+            program: self.config.program.clone(),
+            source,
+        })?;
+        self.spawn(
+            self.at("exec", Some(id)),
+            |log| args::exec_probe_args(&self.config, log, id, argv, pid_file),
+            Stdio3 {
+                stdin: None,
+                stdout: Some(output),
+                stderr: Some(stderr),
+            },
+        )
+    }
+
     /// Starts `run --detach` and returns without waiting: whoever reaps the
     /// runtime's process (the supervisor's event loop) hands its status to
     /// [`PendingRun::finish`]. The container's stdio is handed over here.

@@ -15,7 +15,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::backoff::Backoff;
-use crate::model::{ContainerKind, RestartPolicy, Signal};
+use super::probing::{ProbeResult, Worker};
+use crate::model::{ContainerKind, Probe, ProbeKind, Probes, RestartPolicy, Signal};
 use crate::run_plan::{RunContainer, RunPlan};
 use crate::state::{ContainerState, PodPhase, PodState, rfc3339};
 use crate::teardown::{self, Budget, Step};
@@ -68,6 +69,14 @@ pub enum Timer {
     Grace { step: usize },
     /// SIGKILL did not end it either: delete it anyway.
     Kill { step: usize },
+    /// Time for `ctr`'s `kind` probe (of run `generation`).
+    Probe {
+        ctr: Ctr,
+        kind: ProbeKind,
+        generation: u64,
+    },
+    /// The grace of a kill for a failed liveness or startup probe is over.
+    ProbeKill { ctr: Ctr, generation: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +102,13 @@ pub enum Input {
         grace: Option<Duration>,
     },
     Timer(Timer),
+    /// A probe run asked for by [`Command::Probe`] ended (its timeout enforced).
+    Probed {
+        ctr: Ctr,
+        kind: ProbeKind,
+        generation: u64,
+        result: ProbeResult,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +125,13 @@ pub enum Command {
     Remove { ctr: Ctr },
     /// Answer with [`Input::Timer`] at `at`.
     Arm { at: Instant, timer: Timer },
+    /// Run `ctr`'s `kind` probe once, within its timeout; answered by
+    /// [`Input::Probed`] with the same `generation`.
+    Probe {
+        ctr: Ctr,
+        kind: ProbeKind,
+        generation: u64,
+    },
     /// The pod's state changed: write it for `ps`.
     Publish,
     /// Tell `up` the app containers run.
@@ -174,6 +197,14 @@ struct Slot {
     /// When SIGKILL was sent to the current run: it is deleted anyway only once
     /// [`teardown::AFTER_KILL`] has passed since.
     killed: Option<Instant>,
+    /// When the current run began: probes' initial delays count from it.
+    run_started: Option<Instant>,
+    /// The current run passed its startup probe, or has none.
+    probes_started: bool,
+    /// The current run's probe workers, by [`ProbeKind`] (`as usize`).
+    workers: [Worker; 3],
+    /// Why a probe is killing the current run, for its terminated state.
+    probe_kill: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +238,7 @@ pub struct Core {
     kinds: Vec<ContainerKind>,
     stop_signals: Vec<Signal>,
     names: Vec<String>,
+    probes: Vec<Probes>,
     policy: RestartPolicy,
     grace: Duration,
     timing: Timing,
@@ -243,11 +275,16 @@ impl Core {
             done: false,
             signalled: false,
             killed: None,
+            run_started: None,
+            probes_started: false,
+            workers: Default::default(),
+            probe_kill: None,
         };
         Core {
             kinds: all.iter().map(|c| c.kind).collect(),
             stop_signals: all.iter().map(|c| c.stop_signal).collect(),
             names: all.iter().map(|c| c.name.clone()).collect(),
+            probes: all.iter().map(|c| c.probes.clone()).collect(),
             policy: plan.restart_policy,
             grace: Duration::from_secs(plan.termination_grace_period_seconds),
             keep_on_failure: state.keep_on_failure,
@@ -306,6 +343,12 @@ impl Core {
                 }
             }
             Input::Timer(t) => self.on_timer(t, now),
+            Input::Probed {
+                ctr,
+                kind,
+                generation,
+                result,
+            } => self.on_probed(ctr, kind, generation, result, now),
         }
         self.flush()
     }
@@ -360,24 +403,41 @@ impl Core {
             Ok(pid) => pid,
             Err(e) => return self.start_failed(ctr, e, now),
         };
-        self.slots[ctr].run = Run::Running { pid };
         let kind = self.kinds[ctr];
+        let probed = matches!(kind, ContainerKind::App | ContainerKind::Sidecar);
+        // Kubernetes (prober_manager UpdatePodStatus): started once the startup
+        // probe succeeded (at once without one); ready once started and the
+        // readiness probe succeeded (at once without one); an init container never.
+        let started = !probed || self.probes[ctr].startup.is_none();
+        let ready = probed && started && self.probes[ctr].readiness.is_none();
+        let slot = &mut self.slots[ctr];
+        slot.run = Run::Running { pid };
+        slot.run_started = Some(now.mono);
+        slot.probes_started = started;
+        slot.workers = Default::default();
+        slot.probe_kill = None;
         let at = rfc3339(now.wall);
         self.set_status(ctr, |s| {
             s.state = ContainerState::Running {
                 pid,
                 started_at: at,
             };
-            // No probes yet: a running container is ready (Kubernetes' rule without
-            // a readinessProbe); an init container never is.
-            s.ready = kind != ContainerKind::Init;
+            s.started = probed.then_some(started);
+            s.ready = ready;
         });
+        if probed && !self.stopping() {
+            match self.probes[ctr].startup.is_some() {
+                true => self.arm_probe_after_delay(ctr, ProbeKind::Startup, now),
+                false => self.arm_after_startup(ctr, now),
+            }
+        }
         match &mut self.phase {
             // Started while the pod stops (a restart in flight): stopped with its step.
             Phase::Stopping { .. } => self.signal_if_in_step(ctr, now),
             Phase::Infra if ctr == 0 => self.out.push(Command::PrepareInfra { pid }),
-            // A sidecar without a startup probe lets the next init container go.
-            Phase::Init(i) if *i == ctr && kind == ContainerKind::Sidecar => {
+            // A sidecar lets the next init container go once it started: at once
+            // without a startup probe, else when that succeeds (KEP-753).
+            Phase::Init(i) if *i == ctr && kind == ContainerKind::Sidecar && started => {
                 self.next_init(ctr + 1, now)
             }
             // A first start frees a start worker (a restart was not one).
@@ -489,6 +549,7 @@ impl Core {
         slot.run = Run::Exited;
         slot.finished = Some(now.mono);
         slot.generation += 1;
+        let message = slot.probe_kill.take();
         let at = rfc3339(now.wall);
         self.set_status(ctr, |s| {
             let started_at = match &s.state {
@@ -498,10 +559,12 @@ impl Core {
             s.state = ContainerState::Terminated {
                 exit_code: exit.code,
                 reason: reason_for(&exit).into(),
+                message,
                 started_at,
                 finished_at: at,
             };
             s.ready = false;
+            s.started = s.started.map(|_| false);
         });
         if self.stopping() {
             self.out.push(Command::Remove { ctr });
@@ -607,6 +670,180 @@ impl Core {
         self.stop(Cause::Completed(phase), now);
     }
 
+    /// Arms `kind`'s first run of the current run: its initial delay after the
+    /// container started.
+    fn arm_probe_after_delay(&mut self, ctr: Ctr, kind: ProbeKind, now: Now) {
+        let Some(probe) = self.probes[ctr].get(kind) else {
+            return;
+        };
+        let delay = Duration::from_secs(probe.initial_delay_seconds.into());
+        let since = self.slots[ctr].run_started.unwrap_or(now.mono);
+        let at = (since + delay).max(now.mono);
+        let generation = self.slots[ctr].generation;
+        self.out.push(Command::Arm {
+            at,
+            timer: Timer::Probe {
+                ctr,
+                kind,
+                generation,
+            },
+        });
+    }
+
+    /// Liveness and readiness wait for the startup probe (worker.go: "the
+    /// container has not started"); from then on, each after its initial delay.
+    fn arm_after_startup(&mut self, ctr: Ctr, now: Now) {
+        for kind in [ProbeKind::Liveness, ProbeKind::Readiness] {
+            self.arm_probe_after_delay(ctr, kind, now);
+        }
+    }
+
+    fn probe_due(&mut self, ctr: Ctr, kind: ProbeKind, generation: u64, now: Now) {
+        if self.stopping() {
+            return;
+        }
+        let slot = &mut self.slots[ctr];
+        if slot.generation != generation
+            || !matches!(slot.run, Run::Running { .. })
+            || (kind != ProbeKind::Startup && !slot.probes_started)
+        {
+            return;
+        }
+        let w = &mut slot.workers[kind as usize];
+        if w.hold || w.in_flight {
+            return;
+        }
+        w.in_flight = true;
+        w.launched = Some(now.mono);
+        self.out.push(Command::Probe {
+            ctr,
+            kind,
+            generation,
+        });
+    }
+
+    fn on_probed(
+        &mut self,
+        ctr: Ctr,
+        kind: ProbeKind,
+        generation: u64,
+        result: ProbeResult,
+        now: Now,
+    ) {
+        let Some(probe) = self.probes[ctr].get(kind).cloned() else {
+            return;
+        };
+        if self.stopping() {
+            return;
+        }
+        let slot = &mut self.slots[ctr];
+        let current = slot.generation == generation && matches!(slot.run, Run::Running { .. });
+        let w = &mut slot.workers[kind as usize];
+        if !current || !w.in_flight {
+            return;
+        }
+        let ok = result.is_ok();
+        let committed = w.record(ok, &probe);
+        let next =
+            w.launched.unwrap_or(now.mono) + Duration::from_secs(probe.period_seconds.into());
+        let message = match &result {
+            Ok(_) => String::new(),
+            Err(e) => e.clone(),
+        };
+        if !ok {
+            tracing::info!(
+                "{:?}: {} probe failed: {message}",
+                self.name(ctr),
+                kind.title()
+            );
+        }
+        let at = rfc3339(now.wall);
+        let record = crate::state::ProbeRecord {
+            probe: kind,
+            success: ok,
+            message: message.clone(),
+            at,
+        };
+        let changed = self.state.containers.get(ctr).is_none_or(|s| {
+            s.probes
+                .iter()
+                .find(|r| r.probe == kind)
+                .is_none_or(|r| (r.success, &r.message) != (ok, &message))
+        });
+        if changed {
+            self.set_status(ctr, |s| {
+                s.probes.retain(|r| r.probe != kind);
+                s.probes.push(record);
+                s.probes.sort_by_key(|r| r.probe);
+            });
+        }
+        let mut again = true;
+        match (kind, committed) {
+            (ProbeKind::Startup, Some(true)) => {
+                again = false;
+                self.slots[ctr].workers[kind as usize].hold = true;
+                self.startup_succeeded(ctr, now);
+            }
+            (ProbeKind::Startup | ProbeKind::Liveness, Some(false)) => {
+                again = false;
+                self.slots[ctr].workers[kind as usize].hold = true;
+                self.probe_failed(ctr, kind, &message, &probe, now);
+            }
+            (ProbeKind::Readiness, Some(ready)) => {
+                let ready = ready && self.slots[ctr].probes_started;
+                self.set_status(ctr, |s| s.ready = ready);
+            }
+            _ => {}
+        }
+        if again {
+            self.out.push(Command::Arm {
+                at: next.max(now.mono),
+                timer: Timer::Probe {
+                    ctr,
+                    kind,
+                    generation,
+                },
+            });
+        }
+    }
+
+    fn startup_succeeded(&mut self, ctr: Ctr, now: Now) {
+        self.slots[ctr].probes_started = true;
+        let ready = self.probes[ctr].readiness.is_none();
+        self.set_status(ctr, |s| {
+            s.started = Some(true);
+            s.ready = ready;
+        });
+        self.arm_after_startup(ctr, now);
+        if self.phase == Phase::Init(ctr) && self.kinds[ctr] == ContainerKind::Sidecar {
+            self.next_init(ctr + 1, now);
+        }
+    }
+
+    /// A liveness or startup probe failed: the container is killed (its stop
+    /// signal, SIGKILL after the grace period) and restarted under its policy,
+    /// as the kubelet does ("Container ... failed liveness probe, will be
+    /// restarted").
+    fn probe_failed(&mut self, ctr: Ctr, kind: ProbeKind, why: &str, probe: &Probe, now: Now) {
+        let message = format!("{} probe failed: {why}", kind.title());
+        tracing::warn!("{:?}: {message}; stopping it", self.name(ctr));
+        self.slots[ctr].probe_kill = Some(message);
+        self.set_status(ctr, |s| s.ready = false);
+        self.signal_stop(ctr);
+        // The probe's own grace period (KEP-2238), else the pod's; never less
+        // than the kubelet's minimum of 2 s (minimumGracePeriodInSeconds).
+        let grace = probe
+            .termination_grace_period_seconds
+            .map(Duration::from_secs)
+            .unwrap_or(self.grace)
+            .max(teardown::MIN_GRACE);
+        let generation = self.slots[ctr].generation;
+        self.out.push(Command::Arm {
+            at: now.mono + grace,
+            timer: Timer::ProbeKill { ctr, generation },
+        });
+    }
+
     fn failure_message(&self, ctr: Ctr, exit: &Exit, logs: &dyn Logs) -> String {
         let mut msg = format!(
             "{} container {:?} exited with code {}",
@@ -689,6 +926,21 @@ impl Core {
                     self.slots[ctr].run = Run::Idle;
                 }
                 self.step_progress(now);
+            }
+            Timer::Probe {
+                ctr,
+                kind,
+                generation,
+            } => self.probe_due(ctr, kind, generation, now),
+            Timer::ProbeKill { ctr, generation } => {
+                let slot = &self.slots[ctr];
+                if slot.generation == generation
+                    && matches!(slot.run, Run::Running { .. })
+                    && !self.stopping()
+                {
+                    // The stop signal was not enough within the grace period.
+                    self.kill(ctr, now);
+                }
             }
         }
     }

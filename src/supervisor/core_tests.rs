@@ -8,7 +8,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::model::{ContainerKind, RestartPolicy, Signal};
+use crate::model::{ContainerKind, Probe, ProbeAction, ProbeKind, Probes, RestartPolicy, Signal};
 use crate::run_plan::RunPlan;
 use crate::state::{ContainerStatus, PodPhase, PodState, RuntimeRecord};
 
@@ -58,6 +58,9 @@ struct Sim {
     trace: Vec<(u64, String)>,
     outcome: Option<Outcome>,
     next_id: usize,
+    /// Each probe's scripted results (ok, how long it takes in ms); the last
+    /// repeats. Unscripted probes succeed at once.
+    probe_script: HashMap<(String, ProbeKind), VecDeque<(bool, u64)>>,
 }
 
 fn plan(policy: RestartPolicy, grace: u64, containers: &[(&str, ContainerKind)]) -> RunPlan {
@@ -97,7 +100,9 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
                 last_state: None,
                 restart_count: 0,
                 ready: false,
+                started: None,
                 stop_signal: c.stop_signal,
+                probes: Vec::new(),
             })
             .collect(),
         host_ip: None,
@@ -121,7 +126,29 @@ impl Sim {
         timing: Timing,
         keep: bool,
     ) -> Sim {
-        let plan = plan(policy, grace, containers);
+        Sim::with_plan(plan(policy, grace, containers), timing, keep)
+    }
+
+    /// A pod whose containers have the given probes.
+    fn probed(
+        policy: RestartPolicy,
+        grace: u64,
+        containers: &[(&str, ContainerKind)],
+        probes: &[(&str, Probes)],
+    ) -> Sim {
+        let mut plan = plan(policy, grace, containers);
+        for (name, p) in probes {
+            let c = plan
+                .containers
+                .iter_mut()
+                .find(|c| c.name == *name)
+                .unwrap();
+            c.probes = p.clone();
+        }
+        Sim::with_plan(plan, Timing::default(), false)
+    }
+
+    fn with_plan(plan: RunPlan, timing: Timing, keep: bool) -> Sim {
         let names = plan.all().map(|c| c.name.clone()).collect();
         let t0 = Instant::now();
         Sim {
@@ -138,7 +165,14 @@ impl Sim {
             trace: Vec::new(),
             outcome: None,
             next_id: 0,
+            probe_script: HashMap::new(),
         }
+    }
+
+    fn script_probe(mut self, name: &str, kind: ProbeKind, results: &[(bool, u64)]) -> Sim {
+        self.probe_script
+            .insert((name.into(), kind), results.iter().copied().collect());
+        self
     }
 
     fn script(mut self, name: &str, runs: &[Run]) -> Sim {
@@ -282,6 +316,34 @@ impl Sim {
                 Command::Arm { at, timer } => {
                     let after = at.saturating_duration_since(self.now);
                     self.schedule(after, Input::Timer(timer), None);
+                }
+                Command::Probe {
+                    ctr,
+                    kind,
+                    generation,
+                } => {
+                    let name = self.name(ctr);
+                    self.log(format!("probe {name} {}", kind.title()));
+                    let (ok, ms) = match self.probe_script.get_mut(&(name.clone(), kind)) {
+                        Some(q) if q.len() > 1 => q.pop_front().unwrap(),
+                        Some(q) => *q.front().unwrap(),
+                        None => (true, 0),
+                    };
+                    let result = if ok {
+                        Ok(String::new())
+                    } else {
+                        Err(format!("{name} is unwell"))
+                    };
+                    self.schedule(
+                        Duration::from_millis(ms),
+                        Input::Probed {
+                            ctr,
+                            kind,
+                            generation,
+                            result,
+                        },
+                        None,
+                    );
                 }
                 Command::Publish => {}
                 Command::ReportStarted => self.log("started".into()),
@@ -931,4 +993,320 @@ fn a_second_stop_with_a_shorter_grace_period_shortens_the_stop_under_way() {
     assert_eq!(sim.times("signal a SIGTERM"), [1000]);
     assert_eq!(sim.times("signal a SIGKILL all"), [13000]);
     assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+// --- probes ------------------------------------------------------------------------
+
+/// An exec probe with the given timings (seconds) and thresholds.
+fn probe(delay: u32, period: u32, success: u32, failure: u32) -> Probe {
+    Probe {
+        action: ProbeAction::Exec {
+            command: vec!["check".into()],
+        },
+        initial_delay_seconds: delay,
+        timeout_seconds: 1,
+        period_seconds: period,
+        success_threshold: success,
+        failure_threshold: failure,
+        termination_grace_period_seconds: None,
+    }
+}
+
+fn readiness(p: Probe) -> Probes {
+    Probes {
+        readiness: Some(p),
+        ..Default::default()
+    }
+}
+
+fn liveness(p: Probe) -> Probes {
+    Probes {
+        liveness: Some(p),
+        ..Default::default()
+    }
+}
+
+impl Sim {
+    fn probes_of(&self, name: &str, kind: ProbeKind) -> Vec<u64> {
+        self.times(&format!("probe {name} {}", kind.title()))
+    }
+
+    fn ready(&self, name: &str) -> bool {
+        self.status(name).ready
+    }
+}
+
+#[test]
+fn without_probes_a_running_container_is_ready_at_once() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)]).begin();
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.ready("a"));
+    assert_eq!(sim.status("a").started, Some(true));
+}
+
+#[test]
+fn a_container_is_ready_only_once_its_readiness_probe_succeeds_after_its_initial_delay() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", readiness(probe(5, 2, 1, 3)))],
+    )
+    .script_probe("a", ProbeKind::Readiness, &[(false, 100), (true, 100)])
+    .begin();
+    sim.run_for(Duration::from_secs(4));
+    assert!(!sim.ready("a"), "not ready before any probe succeeded");
+    assert!(
+        sim.events().contains(&"started"),
+        "up is told it runs all the same"
+    );
+    sim.run_for(Duration::from_secs(4));
+    // First at 5 s (the initial delay), failing; then every period from the last start.
+    assert_eq!(sim.probes_of("a", ProbeKind::Readiness), [5 * SEC, 7 * SEC]);
+    assert!(sim.ready("a"));
+    assert_eq!(sim.status("a").probes.len(), 1);
+    assert!(sim.status("a").probes[0].success);
+}
+
+#[test]
+fn readiness_flips_only_after_its_thresholds_and_never_restarts_anything() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", readiness(probe(0, 1, 2, 3)))],
+    )
+    .script_probe(
+        "a",
+        ProbeKind::Readiness,
+        &[
+            (true, 0),
+            (true, 0),
+            (false, 0),
+            (false, 0),
+            (false, 0),
+            (true, 0),
+        ],
+    )
+    .begin();
+    sim.run_for(Duration::from_millis(500));
+    assert!(!sim.ready("a"), "one success of the two it needs");
+    sim.run_for(Duration::from_secs(1));
+    assert!(sim.ready("a"), "two successes");
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.ready("a"), "two failures of the three it needs");
+    sim.run_for(Duration::from_secs(1));
+    assert!(!sim.ready("a"), "three failures");
+    let record = &sim.status("a").probes[0];
+    assert_eq!(
+        (record.success, record.message.as_str()),
+        (false, "a is unwell")
+    );
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(sim.starts_of("a"), [0], "readiness restarts nothing");
+}
+
+#[test]
+fn a_liveness_failure_stops_the_container_with_its_signal_and_restarts_it() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", liveness(probe(0, 10, 1, 3)))],
+    )
+    .script_probe("a", ProbeKind::Liveness, &[(true, 0), (false, 0)])
+    .begin();
+    sim.run_for(Duration::from_secs(35));
+    // Probed at 0 (ok), then fails at 10, 20, 30: the third failure acts.
+    assert_eq!(
+        sim.probes_of("a", ProbeKind::Liveness)[..4],
+        [0, 10 * SEC, 20 * SEC, 30 * SEC]
+    );
+    assert_eq!(sim.times("signal a SIGTERM"), [30 * SEC]);
+    // The first restart comes at once (the kubelet's back-off starts at 0).
+    assert_eq!(sim.starts_of("a"), [0, 30 * SEC]);
+    let s = sim.status("a");
+    assert_eq!(s.restart_count, 1);
+    match &s.last_state {
+        Some(ContainerState::Terminated {
+            exit_code,
+            reason,
+            message,
+            ..
+        }) => {
+            assert_eq!((*exit_code, reason.as_str()), (143, "Error"));
+            assert_eq!(
+                message.as_deref(),
+                Some("Liveness probe failed: a is unwell")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // The new run is probed again from its own start.
+    assert_eq!(sim.probes_of("a", ProbeKind::Liveness)[4], 30 * SEC);
+}
+
+#[test]
+fn a_liveness_kill_ends_with_sigkill_after_the_probes_own_grace_period() {
+    let mut p = probe(0, 1, 1, 1);
+    p.termination_grace_period_seconds = Some(5);
+    let mut sim = Sim::probed(Always, 600, &[("a", App)], &[("a", liveness(p))])
+        .script("a", &[Run::IgnoresTerm, Run::UntilSignalled])
+        .script_probe("a", ProbeKind::Liveness, &[(false, 0), (true, 0)])
+        .begin();
+    sim.run_for(Duration::from_secs(20));
+    assert_eq!(sim.times("signal a SIGTERM"), [0]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [5 * SEC]);
+    assert_eq!(sim.starts_of("a"), [0, 5 * SEC]);
+}
+
+#[test]
+fn a_liveness_failure_under_never_ends_the_container_for_good() {
+    let mut sim = Sim::probed(
+        Never,
+        30,
+        &[("a", App)],
+        &[("a", liveness(probe(0, 1, 1, 1)))],
+    )
+    .script_probe("a", ProbeKind::Liveness, &[(false, 0)])
+    .begin();
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(sim.starts_of("a"), [0]);
+    assert_eq!(sim.outcome, Some(Outcome::Completed(PodPhase::Failed)));
+}
+
+#[test]
+fn liveness_and_readiness_wait_for_the_startup_probe() {
+    let probes = Probes {
+        startup: Some(probe(0, 1, 1, 30)),
+        liveness: Some(probe(0, 10, 1, 3)),
+        readiness: Some(probe(0, 10, 1, 3)),
+    };
+    let mut sim = Sim::probed(Always, 30, &[("a", App)], &[("a", probes)])
+        .script_probe(
+            "a",
+            ProbeKind::Startup,
+            &[(false, 0), (false, 0), (false, 0), (true, 0)],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(20));
+    assert_eq!(
+        sim.probes_of("a", ProbeKind::Startup),
+        [0, SEC, 2 * SEC, 3 * SEC]
+    );
+    // Both begin at the startup probe's success, and it is not run again.
+    assert_eq!(sim.probes_of("a", ProbeKind::Liveness), [3 * SEC, 13 * SEC]);
+    assert_eq!(
+        sim.probes_of("a", ProbeKind::Readiness),
+        [3 * SEC, 13 * SEC]
+    );
+    assert_eq!(sim.status("a").started, Some(true));
+    assert!(sim.ready("a"));
+}
+
+#[test]
+fn a_startup_probe_that_keeps_failing_restarts_the_container() {
+    let probes = Probes {
+        startup: Some(probe(0, 1, 1, 3)),
+        ..Default::default()
+    };
+    let mut sim = Sim::probed(Always, 30, &[("a", App)], &[("a", probes)])
+        .script_probe("a", ProbeKind::Startup, &[(false, 0)])
+        .begin();
+    sim.run_for(Duration::from_millis(2500));
+    assert_eq!(sim.status("a").started, Some(false));
+    assert!(!sim.ready("a"));
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.times("signal a SIGTERM"), [2 * SEC]);
+    assert_eq!(sim.starts_of("a"), [0, 2 * SEC]);
+    match &sim.status("a").last_state {
+        Some(ContainerState::Terminated { message, .. }) => {
+            assert_eq!(
+                message.as_deref(),
+                Some("Startup probe failed: a is unwell")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_sidecars_startup_probe_gates_the_containers_after_it() {
+    let probes = Probes {
+        startup: Some(probe(0, 1, 1, 30)),
+        ..Default::default()
+    };
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("s", Sidecar), ("i", Init), ("a", App)],
+        &[("s", probes)],
+    )
+    .script("i", &[Run::ExitAfter(0, 10)])
+    .script_probe(
+        "s",
+        ProbeKind::Startup,
+        &[(false, 0), (false, 0), (true, 0)],
+    )
+    .begin();
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(sim.starts_of("s"), [0]);
+    assert_eq!(
+        sim.starts_of("i"),
+        [2 * SEC],
+        "after the sidecar's startup probe succeeded"
+    );
+    assert_eq!(sim.starts_of("a"), [2 * SEC + 10]);
+}
+
+#[test]
+fn a_sidecars_readiness_counts_and_its_failures_restart_nothing() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("s", Sidecar), ("a", App)],
+        &[("s", readiness(probe(0, 1, 1, 1)))],
+    )
+    .script_probe("s", ProbeKind::Readiness, &[(false, 0)])
+    .begin();
+    sim.run_for(Duration::from_secs(5));
+    // Without a startup probe, the app container does not wait for readiness.
+    assert_eq!(sim.starts_of("a"), [0]);
+    assert!(!sim.ready("s"));
+    assert!(sim.ready("a"));
+    assert_eq!(sim.starts_of("s"), [0]);
+}
+
+#[test]
+fn no_probe_runs_while_the_pod_stops_and_a_late_result_is_dropped() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", liveness(probe(0, 1, 1, 1)))],
+    )
+    .script_probe("a", ProbeKind::Liveness, &[(true, 0), (false, 1500)])
+    .begin();
+    sim.run_for(Duration::from_millis(1100));
+    // A failing probe is under way; the pod is stopped before it answers.
+    sim.stop();
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.probes_of("a", ProbeKind::Liveness), [0, SEC]);
+    assert_eq!(sim.starts_of("a"), [0]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn a_probe_that_takes_longer_than_its_period_is_not_run_twice_at_once() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", readiness(probe(0, 1, 1, 3)))],
+    )
+    .script_probe("a", ProbeKind::Readiness, &[(true, 2500)])
+    .begin();
+    sim.run_for(Duration::from_secs(6));
+    // Each run takes 2.5 s; the next starts when it ends (its period is over).
+    assert_eq!(sim.probes_of("a", ProbeKind::Readiness), [0, 2500, 5000]);
 }

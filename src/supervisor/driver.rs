@@ -16,7 +16,7 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -30,7 +30,7 @@ use super::oom::OomCounter;
 use super::serial::{Op, Serial};
 use crate::bundle::{self, Mounter, SystemMounter, is_mount_point};
 use crate::logs::{self, LogWriter, RotateLimits, Stream, StreamPump};
-use crate::model::ContainerKind;
+use crate::model::{ContainerKind, ProbeAction, ProbeKind};
 use crate::run_plan::{RunContainer, RunPlan, SetupStep};
 use crate::runtime::{CliRuntime, CreateOptions, OciRuntime, PendingRun, Stdio3};
 
@@ -106,7 +106,29 @@ enum Call {
         pending: PendingRun,
         delete: bool,
     },
+    /// `exec` of an exec probe's command.
+    Probe {
+        ctr: Ctr,
+        kind: ProbeKind,
+        generation: u64,
+        pending: PendingRun,
+        /// Where the runtime writes the command's host pid.
+        pid_file: PathBuf,
+        command: Vec<String>,
+        /// Its timeout passed and it was killed.
+        timed_out: bool,
+    },
 }
+
+/// What an exec probe printed, read as it comes so that a chatty command does
+/// not block on a full pipe; kept up to [`PROBE_OUTPUT`].
+struct ProbeOutput {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+/// The kubelet keeps at most 10 KiB of a probe's output (`maxReadLength`).
+const PROBE_OUTPUT: usize = 10 * 1024;
 
 /// One stream of one container run, read as it comes.
 struct Pump {
@@ -148,6 +170,19 @@ pub struct Driver<'a> {
     /// The infra's pid, once it runs.
     infra_pid: Option<i32>,
     pumps: Vec<Pump>,
+    /// The pod's network namespace, which network probes enter (none: the
+    /// host's, for a hostNetwork pod).
+    netns: Option<Arc<OwnedFd>>,
+    /// Network probes send their results from their threads, then wake the loop
+    /// with a byte on `wake`.
+    probe_tx: mpsc::Sender<Input>,
+    probe_rx: mpsc::Receiver<Input>,
+    wake_read: OwnedFd,
+    wake_write: Arc<OwnedFd>,
+    /// Exec probes' output, by their runtime process's pid.
+    probe_outputs: HashMap<i32, ProbeOutput>,
+    /// When each exec probe's time is up, by its runtime process's pid.
+    probe_deadlines: BinaryHeap<Reverse<(Instant, i32)>>,
     /// Inputs produced while carrying out commands (a start that failed at once).
     inputs: VecDeque<Input>,
     outcome: Option<Outcome>,
@@ -251,6 +286,9 @@ impl<'a> Driver<'a> {
         .map_err(io::Error::from)?;
         let containers: Vec<RunContainer> = plan.all().cloned().collect();
         let n = containers.len();
+        let (probe_tx, probe_rx) = mpsc::channel();
+        let (wake_read, wake_write) = pipe()?;
+        set_nonblocking(&wake_read)?;
         Ok(Driver {
             core,
             plan,
@@ -273,6 +311,13 @@ impl<'a> Driver<'a> {
             torn_deletes: vec![0; n],
             infra_pid: None,
             pumps: Vec::new(),
+            netns: None,
+            probe_tx,
+            probe_rx,
+            wake_read,
+            wake_write: Arc::new(wake_write),
+            probe_outputs: HashMap::new(),
+            probe_deadlines: BinaryHeap::new(),
             inputs: VecDeque::new(),
             outcome: None,
         })
@@ -297,10 +342,13 @@ impl<'a> Driver<'a> {
 
     /// One turn of the loop: wait for an event or the next timer, handle it all.
     fn turn(&mut self, on_started: &mut dyn FnMut()) {
-        let timeout = self
-            .timers
-            .peek()
-            .map(|Reverse((at, _, _))| at.saturating_duration_since(Instant::now()));
+        let next_timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
+        let next_deadline = self.probe_deadlines.peek().map(|Reverse((at, _))| *at);
+        let timeout = [next_timer, next_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(Instant::now()));
         let ready = self.wait(timeout);
         let now = self.clock.now();
         if ready.signals {
@@ -308,6 +356,23 @@ impl<'a> Driver<'a> {
         }
         for i in ready.pumps.into_iter().rev() {
             self.read_pump(i);
+        }
+        for pid in ready.probe_outputs {
+            self.read_probe_output(pid);
+        }
+        if ready.wake {
+            let mut buf = [0u8; 64];
+            while matches!(nix::unistd::read(&self.wake_read, &mut buf), Ok(n) if n > 0) {}
+            while let Ok(input) = self.probe_rx.try_recv() {
+                self.inputs.push_back(input);
+            }
+        }
+        while let Some(Reverse((at, pid))) = self.probe_deadlines.peek().copied() {
+            if at > now.mono {
+                break;
+            }
+            self.probe_deadlines.pop();
+            self.probe_timed_out(pid);
         }
         while let Some(Reverse((at, _, _))) = self.timers.peek().copied() {
             if at > now.mono {
@@ -348,9 +413,19 @@ impl<'a> Driver<'a> {
                 PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
             }
         };
-        let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![
+            PollFd::new(self.signals.as_fd(), PollFlags::POLLIN),
+            PollFd::new(self.wake_read.as_fd(), PollFlags::POLLIN),
+        ];
         for p in &self.pumps {
             fds.push(PollFd::new(p.fd.as_fd(), PollFlags::POLLIN));
+        }
+        let outputs: Vec<i32> = self.probe_outputs.keys().copied().collect();
+        for pid in &outputs {
+            fds.push(PollFd::new(
+                self.probe_outputs[pid].fd.as_fd(),
+                PollFlags::POLLIN,
+            ));
         }
         match poll(&mut fds, timeout) {
             Ok(_) => {}
@@ -366,11 +441,17 @@ impl<'a> Driver<'a> {
                 r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             })
         };
+        let pumps_end = 2 + self.pumps.len();
         Ready {
             signals: hit(&fds[0]),
-            pumps: (1..fds.len())
+            wake: hit(&fds[1]),
+            pumps: (2..pumps_end)
                 .filter(|&i| hit(&fds[i]))
-                .map(|i| i - 1)
+                .map(|i| i - 2)
+                .collect(),
+            probe_outputs: (pumps_end..fds.len())
+                .filter(|&i| hit(&fds[i]))
+                .map(|i| outputs[i - pumps_end])
                 .collect(),
         }
     }
@@ -495,6 +576,42 @@ impl<'a> Driver<'a> {
                     }
                 }
             }
+            Call::Probe {
+                ctr,
+                kind,
+                generation,
+                pending,
+                pid_file,
+                command,
+                timed_out,
+            } => {
+                let pid = pending.pid;
+                self.read_probe_output(pid);
+                let output = self
+                    .probe_outputs
+                    .remove(&pid)
+                    .map(|o| String::from_utf8_lossy(&o.buf).into_owned())
+                    .unwrap_or_default();
+                let _ = fs::remove_file(&pid_file);
+                // The kubelet's exec prober: exit 0 is a success; otherwise the
+                // command's output is the message ("command ... timed out" when
+                // the timeout killed it).
+                let result = if timed_out {
+                    Err(format!("command {:?} timed out", command.join(" ")))
+                } else {
+                    match pending.finish(exit.as_exit_status()) {
+                        Ok(()) => Ok(output),
+                        Err(e) if output.trim().is_empty() => Err(e.to_string()),
+                        Err(_) => Err(output),
+                    }
+                };
+                self.inputs.push_back(Input::Probed {
+                    ctr,
+                    kind,
+                    generation,
+                    result,
+                });
+            }
             Call::Other {
                 ctr,
                 pending,
@@ -598,6 +715,11 @@ impl<'a> Driver<'a> {
                     self.seq += 1;
                     self.timers.push(Reverse((at, self.seq, timer)));
                 }
+                Command::Probe {
+                    ctr,
+                    kind,
+                    generation,
+                } => self.probe(ctr, kind, generation),
                 Command::Publish => {
                     if let Err(e) = crate::state::write(&self.pod_dir, self.core.state()) {
                         tracing::error!("{e}");
@@ -642,6 +764,144 @@ impl<'a> Driver<'a> {
                 if let Some(next) = self.serial.not_started(ctr) {
                     self.spawn_op(ctr, next);
                 }
+            }
+        }
+    }
+
+    /// Runs one probe: an exec probe as a runtime `exec` this loop waits for, a
+    /// network probe on a thread of its own in the pod's network namespace. Both
+    /// answer with [`Input::Probed`] within the probe's timeout.
+    fn probe(&mut self, ctr: Ctr, kind: ProbeKind, generation: u64) {
+        let Some(probe) = self.containers[ctr].probes.get(kind).cloned() else {
+            return;
+        };
+        let timeout = Duration::from_secs(probe.timeout_seconds.max(1).into());
+        let failed = |result: String| Input::Probed {
+            ctr,
+            kind,
+            generation,
+            result: Err(result),
+        };
+        match probe.action {
+            ProbeAction::Exec { command } => {
+                if let Err(e) = self.exec_probe(ctr, kind, generation, command, timeout) {
+                    self.inputs.push_back(failed(e));
+                }
+            }
+            action => {
+                let netns = self.netns.clone();
+                let tx = self.probe_tx.clone();
+                let wake = Arc::clone(&self.wake_write);
+                // The kubelet's default host is the pod IP; a pod with only its
+                // loopback is probed on 127.0.0.1.
+                let pod_ip = self
+                    .core
+                    .state()
+                    .pod_ip
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1".into());
+                let spawned = std::thread::Builder::new()
+                    .name(format!("probe-{ctr}"))
+                    .spawn(move || {
+                        let result =
+                            crate::probe::run_network(netns.as_deref(), &action, &pod_ip, timeout);
+                        let _ = tx.send(Input::Probed {
+                            ctr,
+                            kind,
+                            generation,
+                            result,
+                        });
+                        let _ = nix::unistd::write(&*wake, &[1]);
+                    });
+                if let Err(e) = spawned {
+                    self.inputs
+                        .push_back(failed(format!("start the probe: {e}")));
+                }
+            }
+        }
+    }
+
+    fn exec_probe(
+        &mut self,
+        ctr: Ctr,
+        kind: ProbeKind,
+        generation: u64,
+        command: Vec<String>,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let c = &self.containers[ctr];
+        let pid_file = c
+            .bundle
+            .join(format!("probe-{}.pid", kind.title().to_lowercase()));
+        let _ = fs::remove_file(&pid_file);
+        let (read, write) = pipe().map_err(|e| format!("pipe: {e}"))?;
+        set_nonblocking(&read).map_err(|e| format!("pipe: {e}"))?;
+        let pending = self
+            .runtime
+            .spawn_exec(&c.id, &command, &pid_file, write)
+            .map_err(|e| e.to_string())?;
+        let pid = pending.pid;
+        self.calls.insert(
+            pid,
+            Call::Probe {
+                ctr,
+                kind,
+                generation,
+                pending,
+                pid_file,
+                command,
+                timed_out: false,
+            },
+        );
+        self.probe_outputs.insert(
+            pid,
+            ProbeOutput {
+                fd: read,
+                buf: Vec::new(),
+            },
+        );
+        self.probe_deadlines
+            .push(Reverse((self.clock.now().mono + timeout, pid)));
+        Ok(())
+    }
+
+    /// An exec probe's time is up: its command is killed (by the host pid the
+    /// runtime wrote), and the runtime's `exec` then ends; before that pid is
+    /// known, the `exec` itself is.
+    fn probe_timed_out(&mut self, runtime_pid: i32) {
+        let Some(Call::Probe {
+            pid_file,
+            timed_out,
+            ..
+        }) = self.calls.get_mut(&runtime_pid)
+        else {
+            return;
+        };
+        *timed_out = true;
+        let command_pid = crate::fsutil::read_regular(pid_file, 32)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1);
+        let target = command_pid.unwrap_or(runtime_pid);
+        let _ = nix::sys::signal::kill(Pid::from_raw(target), NixSignal::SIGKILL);
+    }
+
+    /// Reads what an exec probe's pipe holds, keeping up to [`PROBE_OUTPUT`].
+    fn read_probe_output(&mut self, pid: i32) {
+        let Some(out) = self.probe_outputs.get_mut(&pid) else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(&out.fd, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let room = PROBE_OUTPUT.saturating_sub(out.buf.len());
+                    out.buf.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => break,
             }
         }
     }
@@ -767,6 +1027,11 @@ impl<'a> Driver<'a> {
             != fs::read_link("/proc/self/ns/net").ok();
         if own_netns {
             crate::cni::netns::loopback_up(pid).map_err(|e| format!("bring lo up: {e}"))?;
+            // Held for the network probes: the infra's pid cannot be reused while
+            // this loop has not reaped it, and the fd outlives it anyway.
+            let ns = fs::File::open(format!("/proc/{pid}/ns/net"))
+                .map_err(|e| format!("open the pod's network namespace: {e}"))?;
+            self.netns = Some(Arc::new(OwnedFd::from(ns)));
             // Attached to its network by `up`, before the infra ran.
             return Ok(self
                 .plan
@@ -840,7 +1105,11 @@ impl<'a> Driver<'a> {
 #[derive(Default)]
 struct Ready {
     signals: bool,
+    /// A network probe reported.
+    wake: bool,
     pumps: Vec<usize>,
+    /// Exec probes whose output pipe has something (by runtime pid).
+    probe_outputs: Vec<i32>,
 }
 
 #[cfg(test)]

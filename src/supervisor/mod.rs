@@ -13,6 +13,7 @@ pub mod core;
 pub mod driver;
 pub mod handshake;
 pub mod oom;
+pub mod probing;
 pub mod serial;
 
 use std::path::Path;

@@ -43,7 +43,7 @@ pub use spec::{render_config, render_value};
 pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
 
-use crate::model::{Container, ContainerKind, Pod, RestartPolicy, Signal};
+use crate::model::{Container, ContainerKind, Pod, Probes, RestartPolicy, Signal};
 use crate::paths::PodPaths;
 use downward::Facts;
 
@@ -153,6 +153,9 @@ pub struct ContainerPlan {
     pub run_as_non_root: bool,
     /// Host file bind-mounted at `terminationMessagePath`.
     pub termination_log: Option<PathBuf>,
+    /// What the supervisor probes.
+    #[serde(default, skip_serializing_if = "Probes::is_empty")]
+    pub probes: Probes,
 }
 
 /// A file of the pod's own (`/etc/hosts`, ...), written before any container runs.
@@ -443,6 +446,7 @@ impl<'a> PodContext<'a> {
             user_lookup: None,
             run_as_non_root: false,
             termination_log: None,
+            probes: Probes::default(),
         }
     }
 
@@ -647,6 +651,7 @@ impl<'a> PodContext<'a> {
             user_lookup: user.lookup,
             run_as_non_root: sc.run_as_non_root,
             termination_log: Some(termination_log),
+            probes: c.probes.clone(),
         }
     }
 }

@@ -1,0 +1,115 @@
+//! The network probes (`httpGet`, `tcpSocket`), run from the host side inside the
+//! pod's network namespace, as the kubelet's `pkg/probe/{http,tcp}` do them: the
+//! image needs no HTTP client, and a loopback-only pod is probed like one with a
+//! pod IP. Each probe runs on a thread of its own that enters the namespace
+//! (`setns(2)` affects only the calling thread), so its sockets are made there,
+//! and ends within the probe's timeout.
+
+mod http;
+mod tls;
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use crate::model::ProbeAction;
+
+pub use http::{HttpRequest, Url};
+
+/// The Kubernetes version whose API podshim implements: the kubelet's
+/// `User-Agent` is `kube-probe/<major>.<minor>`.
+pub const KUBE_VERSION: &str = "1.37";
+
+/// What a probe found: `Ok` (its body or a warning) or `Err` (why it failed), as
+/// the kubelet's probe results Success/Warning and Failure.
+pub type Outcome = Result<String, String>;
+
+/// Runs a network probe in `netns` (none: the supervisor's own, for a
+/// hostNetwork pod). `pod_ip` is the default host. Blocks for at most `timeout`
+/// (plus name resolution); meant for a thread of its own.
+pub fn run_network(
+    netns: Option<&OwnedFd>,
+    action: &ProbeAction,
+    pod_ip: &str,
+    timeout: Duration,
+) -> Outcome {
+    if let Some(ns) = netns {
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("enter the pod's network namespace: {e}"))?;
+    }
+    let deadline = Instant::now() + timeout;
+    match action {
+        ProbeAction::TcpSocket { host, port } => {
+            let host = host.as_deref().unwrap_or(pod_ip);
+            let target = join_host_port(host, *port);
+            dial(&target, deadline).map(|_| String::new())
+        }
+        ProbeAction::HttpGet {
+            scheme,
+            host,
+            port,
+            path,
+            headers,
+        } => {
+            let url = Url::new(*scheme, host.as_deref().unwrap_or(pod_ip), *port, path);
+            http::probe(&HttpRequest { url, headers }, deadline)
+        }
+        ProbeAction::Exec { .. } => Err("an exec probe runs in the container".into()),
+    }
+}
+
+/// `host:port`, with an IPv6 address in brackets (net.JoinHostPort).
+pub fn join_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Connects to `target` before `deadline`, with Go's wording of what went wrong
+/// (`dial tcp 10.88.0.5:80: connect: connection refused`).
+pub(crate) fn dial(target: &str, deadline: Instant) -> Result<TcpStream, String> {
+    let addrs: Vec<SocketAddr> = target
+        .to_socket_addrs()
+        .map_err(|e| format!("dial tcp {target}: lookup: {e}"))?
+        .collect();
+    let mut last = None;
+    for addr in addrs {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match TcpStream::connect_timeout(&addr, left) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    Err(match last {
+        Some((addr, e)) if e.kind() == io::ErrorKind::TimedOut => {
+            format!("dial tcp {addr}: i/o timeout")
+        }
+        Some((addr, e)) => format!("dial tcp {addr}: connect: {}", errno_text(&e)),
+        None => format!("dial tcp {target}: i/o timeout"),
+    })
+}
+
+/// An I/O error as Go prints a syscall error: "connection refused", without
+/// Rust's " (os error 111)".
+pub(crate) fn errno_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.find(" (os error") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    // Go lowercases strerror's first letter.
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,278 @@
+//! The network probes against servers of the test's own on 127.0.0.1 (in the
+//! test's network namespace: `run_network` with no namespace to enter).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+
+use super::*;
+use crate::model::{HttpHeader, HttpScheme};
+
+/// A server that answers each of `answers` to one connection, in turn, and
+/// hands back the requests it read.
+fn serve(answers: Vec<Vec<u8>>) -> (u16, thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let mut seen = Vec::new();
+        for answer in answers {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = s.read(&mut chunk).unwrap();
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            seen.push(String::from_utf8_lossy(&buf).into_owned());
+            let _ = s.write_all(&answer);
+        }
+        seen
+    });
+    (port, handle)
+}
+
+fn http(port: u16, path: &str, headers: Vec<HttpHeader>) -> ProbeAction {
+    ProbeAction::HttpGet {
+        scheme: HttpScheme::Http,
+        host: None,
+        port,
+        path: path.into(),
+        headers,
+    }
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn an_http_probe_succeeds_on_2xx_and_3xx_and_fails_on_4xx_with_the_status() {
+    let (port, server) = serve(vec![
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+        b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        b"HTTP/1.1 404 Not Found\r\n\r\n".to_vec(),
+    ]);
+    let probe = http(port, "/healthz", vec![]);
+    assert_eq!(
+        run_network(None, &probe, "127.0.0.1", SECOND),
+        Ok("ok".into())
+    );
+    assert_eq!(
+        run_network(None, &probe, "127.0.0.1", SECOND),
+        Err("HTTP probe failed with statuscode: 500".into())
+    );
+    assert_eq!(
+        run_network(None, &probe, "127.0.0.1", SECOND),
+        Err("HTTP probe failed with statuscode: 404".into())
+    );
+    let seen = server.join().unwrap();
+    assert!(
+        seen[0].starts_with(&format!(
+            "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: kube-probe/{KUBE_VERSION}\r\n"
+        )),
+        "{}",
+        seen[0]
+    );
+}
+
+#[test]
+fn an_http_probe_sends_the_probes_host_and_headers() {
+    let (port, server) = serve(vec![b"HTTP/1.1 204 No Content\r\n\r\n".to_vec()]);
+    let probe = http(
+        port,
+        "ready",
+        vec![
+            HttpHeader {
+                name: "Host".into(),
+                value: "app.example".into(),
+            },
+            HttpHeader {
+                name: "X-Probe".into(),
+                value: "1".into(),
+            },
+        ],
+    );
+    assert_eq!(
+        run_network(None, &probe, "127.0.0.1", SECOND),
+        Ok(String::new())
+    );
+    let seen = server.join().unwrap();
+    assert!(
+        seen[0].starts_with("GET /ready HTTP/1.1\r\nHost: app.example\r\n"),
+        "{}",
+        seen[0]
+    );
+    assert!(seen[0].contains("\r\nX-Probe: 1\r\n"), "{}", seen[0]);
+}
+
+#[test]
+fn an_http_probe_follows_a_redirect_to_the_same_host_only() {
+    let (port, server) = serve(vec![
+        b"HTTP/1.1 302 Found\r\nLocation: /next\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        b"HTTP/1.1 503 Unavailable\r\n\r\n".to_vec(),
+    ]);
+    assert_eq!(
+        run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND),
+        Err("HTTP probe failed with statuscode: 503".into())
+    );
+    let seen = server.join().unwrap();
+    assert!(seen[1].starts_with("GET /next HTTP/1.1\r\n"), "{}", seen[1]);
+
+    // Elsewhere: not followed; the redirect is the answer, a warning (success).
+    let (port, server) = serve(vec![
+        b"HTTP/1.1 301 Moved\r\nLocation: http://192.0.2.1/x\r\nContent-Length: 5\r\n\r\nmoved"
+            .to_vec(),
+    ]);
+    assert_eq!(
+        run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND),
+        Ok("Probe terminated redirects, Response body: moved".into())
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn an_http_probe_stops_after_ten_redirects() {
+    let hop = b"HTTP/1.1 307 Again\r\nLocation: /loop\r\n\r\n".to_vec();
+    let (port, server) = serve(vec![hop; 11]);
+    let e = run_network(
+        None,
+        &http(port, "/", vec![]),
+        "127.0.0.1",
+        Duration::from_secs(5),
+    )
+    .unwrap_err();
+    assert!(e.ends_with("stopped after 10 redirects"), "{e}");
+    server.join().unwrap();
+}
+
+#[test]
+fn an_http_probe_that_gets_no_answer_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepted (by the kernel's backlog) and never answered.
+    let e = run_network(
+        None,
+        &http(port, "/", vec![]),
+        "127.0.0.1",
+        Duration::from_millis(200),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "Get \"http://127.0.0.1:{port}/\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+        )
+    );
+    drop(listener);
+}
+
+#[test]
+fn an_endless_response_head_is_refused_and_a_body_is_read_only_to_its_cap() {
+    let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
+    endless.extend(std::iter::repeat_n(b'a', 100 * 1024));
+    let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
+    big.extend(std::iter::repeat_n(b'b', 50 * 1024));
+    let (port, server) = serve(vec![endless, big]);
+    let e = run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND).unwrap_err();
+    assert!(e.ends_with("response head larger than 65536 bytes"), "{e}");
+    let body = run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND).unwrap();
+    assert_eq!(body.len(), 10 * 1024);
+    server.join().unwrap();
+}
+
+#[test]
+fn a_tcp_probe_succeeds_on_connect_and_fails_with_gos_message() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tcp = ProbeAction::TcpSocket { host: None, port };
+    assert_eq!(
+        run_network(None, &tcp, "127.0.0.1", SECOND),
+        Ok(String::new())
+    );
+    drop(listener);
+    assert_eq!(
+        run_network(None, &tcp, "127.0.0.1", SECOND),
+        Err(format!(
+            "dial tcp 127.0.0.1:{port}: connect: connection refused"
+        ))
+    );
+}
+
+/// A TLS server with a self-signed certificate for `probe.invalid` (made once
+/// with openssl; testdata/), answering one request with 200.
+fn serve_tls() -> (u16, thread::JoinHandle<String>) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = CertificateDer::from(include_bytes!("testdata/cert.der").to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("testdata/key.der").to_vec(),
+    ));
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut chunk).unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")
+            .unwrap();
+        s.flush().unwrap();
+        s.conn.send_close_notify();
+        let _ = s.flush();
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    (port, handle)
+}
+
+#[test]
+fn an_https_probe_does_not_verify_the_certificate() {
+    // The certificate is self-signed and names another host: the kubelet's
+    // probe client skips verification (InsecureSkipVerify).
+    let (port, server) = serve_tls();
+    let probe = ProbeAction::HttpGet {
+        scheme: HttpScheme::Https,
+        host: None,
+        port,
+        path: "/tls".into(),
+        headers: vec![],
+    };
+    assert_eq!(
+        run_network(None, &probe, "127.0.0.1", Duration::from_secs(5)),
+        Ok("secure".into())
+    );
+    assert!(server.join().unwrap().starts_with("GET /tls HTTP/1.1\r\n"));
+}
+
+#[test]
+fn an_https_probe_of_a_plain_http_server_fails_with_a_tls_error() {
+    let (port, server) = serve(vec![b"HTTP/1.1 200 OK\r\n\r\n".to_vec()]);
+    let probe = ProbeAction::HttpGet {
+        scheme: HttpScheme::Https,
+        host: None,
+        port,
+        path: "/".into(),
+        headers: vec![],
+    };
+    let e = run_network(None, &probe, "127.0.0.1", SECOND).unwrap_err();
+    assert!(
+        e.starts_with(&format!("Get \"https://127.0.0.1:{port}/\": ")),
+        "{e}"
+    );
+    let _ = server.join();
+}
