@@ -27,7 +27,12 @@ pub struct Args {
     /// Stay in the foreground streaming the logs; Ctrl-C stops the pod.
     #[arg(long)]
     pub wait: bool,
-    /// How long to wait for the images (pulls included) and the app containers to run.
+    /// Return once every container is ready (its readiness probe passed), not
+    /// only running; fail with the probes' last messages at --timeout.
+    #[arg(long)]
+    pub wait_ready: bool,
+    /// How long to wait for the images (pulls included) and the app containers to
+    /// run (and with --wait-ready, to be ready).
     #[arg(long, default_value = "300", value_name = "SECONDS")]
     pub timeout: u64,
     #[command(flatten)]
@@ -122,6 +127,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         runtime,
         seccomp_root: global.seccomp_profile_root.clone(),
         network: args.network.options(),
+        wait_ready: args.wait_ready,
     };
     let started = match pod::start(&paths, &store, source, &opts) {
         Ok(started) => started,

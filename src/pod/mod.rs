@@ -7,6 +7,7 @@
 pub mod list;
 pub mod network;
 pub mod prepare;
+pub mod ready;
 pub mod start;
 pub mod stop;
 pub mod users;
@@ -76,6 +77,15 @@ pub enum PodError {
         "pod {pod} did not start within {seconds} s; it is still starting (podshim ps {pod}; podshim down {pod})"
     )]
     TimedOut { pod: PodKey, seconds: u64 },
+    /// `up --wait-ready`: the pod runs, but is not ready in time.
+    #[error(
+        "pod {pod} is not ready after {seconds} s: {why}; it keeps running (podshim ps {pod}; podshim down {pod})"
+    )]
+    NotReady {
+        pod: PodKey,
+        seconds: u64,
+        why: String,
+    },
     #[error("pod {pod}: containers remain after the teardown: {}", ids.join(", "))]
     ContainersRemain { pod: PodKey, ids: Vec<String> },
     #[error("output directory {} is not empty and holds no plan.json: refusing to overwrite it", .0.display())]

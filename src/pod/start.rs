@@ -45,6 +45,8 @@ pub struct StartOptions {
     pub seccomp_root: PathBuf,
     /// The pod network (`--network`, `--cni-*`).
     pub network: super::network::NetworkOptions,
+    /// Return only once the pod is ready (`up --wait-ready`), within `timeout`.
+    pub wait_ready: bool,
 }
 
 /// A pod that runs: its directory and state.
@@ -238,11 +240,17 @@ pub fn start(
     };
     drop(lock);
     match result {
-        Handshake::Yes => Ok(Started {
-            key,
-            state: state::read(&pod_dir)?,
-            pod_dir,
-        }),
+        Handshake::Yes => {
+            let state = match opts.wait_ready {
+                true => super::ready::wait_ready(&pod_dir, &key, deadline, opts.timeout.as_secs())?,
+                false => state::read(&pod_dir)?,
+            };
+            Ok(Started {
+                key,
+                state,
+                pod_dir,
+            })
+        }
         Handshake::Failed(message) => {
             wait_gone(pid, &pod_dir, Duration::from_secs(30));
             if !opts.keep && bundle_dir == pod_dir {

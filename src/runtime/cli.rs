@@ -365,6 +365,13 @@ impl PendingRun {
     pub fn finish(self, status: std::process::ExitStatus) -> Result<(), RuntimeError> {
         CliRuntime::check(self.at, self.log.path(), &[], status)
     }
+
+    /// For an `exec`: the runtime's own error, when it failed itself (its
+    /// `--log` has an error entry), as opposed to the command exiting non-zero.
+    pub fn runtime_error(&self) -> Option<String> {
+        let log = std::fs::read(self.log.path()).ok()?;
+        super::error::last_log_error(&log)
+    }
 }
 
 /// The signature of [`args::create_args`] and [`args::run_detached_args`].

@@ -596,14 +596,20 @@ impl<'a> Driver<'a> {
                 // The kubelet's exec prober: exit 0 is a success; otherwise the
                 // command's output is the message ("command ... timed out" when
                 // the timeout killed it).
+                let command = command.join(" ");
                 let result = if timed_out {
-                    Err(format!("command {:?} timed out", command.join(" ")))
+                    Err(format!("command {command:?} timed out"))
+                } else if exit.code == 0 && exit.signal.is_none() {
+                    Ok(output)
+                } else if let Some(e) = pending.runtime_error() {
+                    Err(e)
+                } else if !output.trim().is_empty() {
+                    Err(output.trim_end().to_string())
                 } else {
-                    match pending.finish(exit.as_exit_status()) {
-                        Ok(()) => Ok(output),
-                        Err(e) if output.trim().is_empty() => Err(e.to_string()),
-                        Err(_) => Err(output),
-                    }
+                    Err(format!(
+                        "command {command:?} exited with code {}",
+                        exit.code
+                    ))
                 };
                 self.inputs.push_back(Input::Probed {
                     ctr,

@@ -9,6 +9,7 @@ mod hardening;
 mod hostile;
 mod layers;
 mod network;
+mod probes;
 mod pull;
 mod security;
 mod support;

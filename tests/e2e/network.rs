@@ -1088,3 +1088,43 @@ fn an_up_killed_during_add_leaves_nothing_the_next_up_does_not_free() {
     assert_network_gone(&net, &net.network, &pod);
     pod.assert_nothing_left();
 }
+
+#[test]
+fn probes_reach_a_cni_pod_on_its_pod_ip_from_the_host_side() {
+    if !can_run() {
+        return;
+    }
+    let net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let pod = Pod::new("net", "probed");
+    let mut net = net;
+    net.track(&cid(&pod), &net.network.clone());
+    // The server listens on the pod IP only: a probe of 127.0.0.1 would be
+    // refused. The kubelet's default host is the pod IP.
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: \"{name}\", namespace: \"{ns}\"}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: localhost/busybox:latest\n    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n    command: [sh, -c, 'mkdir -p /www && echo up > /www/index.html && exec httpd -f -p $POD_IP:8080 -h /www']\n    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}\n    livenessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1, failureThreshold: 1}\n";
+    let out = up_with(&net, &conf, &pod, yaml, false, &["--wait-ready"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let ip = pod.state()["podIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with(&net.prefix), "{ip}");
+    assert_eq!(pod.container("web")["ready"], true);
+    // Liveness (tcpSocket on the pod IP) keeps passing: no restart.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(pod.container("web")["restartCount"], 0);
+    let refused = pod.run(&[
+        "exec",
+        &pod.key(),
+        "-c",
+        "web",
+        "--",
+        "wget",
+        "-q",
+        "-O-",
+        "http://127.0.0.1:8080/",
+    ]);
+    assert!(
+        !refused.status.success(),
+        "the server answers on 127.0.0.1 too"
+    );
+    pod.down();
+    assert_network_gone(&net, &net.network.clone(), &pod);
+}
