@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ContainerKind, HostPathType, Probes, RelPath, RestartPolicy, Signal};
+use crate::model::{ContainerKind, Hooks, HostPathType, Probes, RelPath, RestartPolicy, Signal};
 
 /// The format of `plan.json`; a plan of another version is refused by name.
 pub const VERSION: u32 = 1;
@@ -175,6 +175,9 @@ pub struct RunContainer {
     /// What the supervisor probes (none for the infra and init containers).
     #[serde(default, skip_serializing_if = "Probes::is_empty")]
     pub probes: Probes,
+    /// The lifecycle hooks the supervisor runs (likewise).
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
 }
 
 impl RunContainer {
@@ -280,6 +283,7 @@ pub(crate) fn fixture(
         joins: vec![],
         sub_paths: vec![],
         probes: Probes::default(),
+        hooks: Hooks::default(),
     };
     RunPlan {
         version: VERSION,

@@ -185,6 +185,7 @@ pub fn layout(
         joins: c.joins.clone(),
         sub_paths: c.sub_paths.clone(),
         probes: c.probes.clone(),
+        hooks: c.hooks.clone(),
     };
     Ok(RunPlan {
         version: crate::run_plan::VERSION,

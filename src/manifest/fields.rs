@@ -70,6 +70,25 @@ const CONTAINER: &[&str] = &[
     "tty",
     "terminationMessagePath",
     "terminationMessagePolicy",
+    "lifecycle.postStart.exec.command",
+    "lifecycle.postStart.httpGet.path",
+    "lifecycle.postStart.httpGet.port",
+    "lifecycle.postStart.httpGet.host",
+    "lifecycle.postStart.httpGet.scheme",
+    "lifecycle.postStart.httpGet.httpHeaders[*].name",
+    "lifecycle.postStart.httpGet.httpHeaders[*].value",
+    "lifecycle.postStart.sleep.seconds",
+    "lifecycle.postStart.tcpSocket",
+    "lifecycle.preStop.exec.command",
+    "lifecycle.preStop.httpGet.path",
+    "lifecycle.preStop.httpGet.port",
+    "lifecycle.preStop.httpGet.host",
+    "lifecycle.preStop.httpGet.scheme",
+    "lifecycle.preStop.httpGet.httpHeaders[*].name",
+    "lifecycle.preStop.httpGet.httpHeaders[*].value",
+    "lifecycle.preStop.sleep.seconds",
+    "lifecycle.preStop.tcpSocket",
+    "lifecycle.stopSignal",
 ];
 
 /// Fields only init containers have: `restartPolicy: Always` makes a native sidecar.
@@ -155,6 +174,7 @@ const POD: &[&str] = &[
     "spec.securityContext.appArmorProfile.localhostProfile",
     "spec.enableServiceLinks",
     "spec.nodeName",
+    "spec.os.name",
 ];
 
 /// Fields that only mean something to a cluster (scheduler, API server, controllers):

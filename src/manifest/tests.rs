@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{HttpHeader, HttpScheme, Probe, ProbeAction};
+use crate::model::{Hook, HttpGet, HttpHeader, HttpScheme, Probe, ProbeAction};
 
 /// Parses `text`, expecting success.
 fn ok(text: &str) -> Manifest {
@@ -405,10 +405,10 @@ fn octal_modes_are_read_as_kubectl_does() {
 fn unsupported_field_is_refused_by_name() {
     one_error(
         &pod_with(
-            "    lifecycle:\n      preStop:\n        exec:\n          command: [sh]\n",
+            "    volumeDevices:\n      - name: d\n        devicePath: /dev/xvda\n",
             "",
         ),
-        "not supported: spec.containers[0].lifecycle",
+        "not supported: spec.containers[0].volumeDevices",
     );
 }
 
@@ -612,13 +612,13 @@ data: {mode: fast}
         .unwrap();
     assert_eq!(
         web.probes.liveness.as_ref().map(|p| &p.action),
-        Some(&ProbeAction::HttpGet {
+        Some(&ProbeAction::HttpGet(HttpGet {
             scheme: HttpScheme::Http,
             host: None,
             port: 80,
             path: "/".into(),
             headers: vec![],
-        })
+        }))
     );
     let proxy = m
         .pod
@@ -1162,13 +1162,13 @@ spec:
 #[test]
 fn three_problems_yield_three_errors() {
     let errs = errors(&pod_with(
-        "    lifecycle: {preStop: {sleep: {seconds: 1}}}\n    workingDir: app\n",
+        "    volumeDevices: [{name: d, devicePath: /dev/xvda}]\n    workingDir: app\n",
         "  restartPolicy: Sometimes\n",
     ));
     assert_eq!(
         errs,
         vec![
-            "not supported: spec.containers[0].lifecycle",
+            "not supported: spec.containers[0].volumeDevices",
             "spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
             "spec.containers[0].workingDir: Invalid value: \"app\": must be an absolute path",
         ]
@@ -2215,7 +2215,7 @@ fn http_probe_headers_and_schemes_are_checked() {
             .readiness
             .as_ref()
             .map(|p| &p.action),
-        Some(&ProbeAction::HttpGet {
+        Some(&ProbeAction::HttpGet(HttpGet {
             scheme: HttpScheme::Https,
             host: Some("127.0.0.1".into()),
             port: 443,
@@ -2224,7 +2224,7 @@ fn http_probe_headers_and_schemes_are_checked() {
                 name: "Host".into(),
                 value: "example.test".into()
             }],
-        })
+        }))
     );
 }
 
@@ -2238,4 +2238,92 @@ fn a_grpc_probe_is_left_out_with_a_warning() {
         ]
     );
     assert!(m.pod.spec.containers[0].probes.is_empty());
+}
+
+// --- lifecycle -------------------------------------------------------------------------
+
+#[test]
+fn lifecycle_hooks_and_the_stop_signal_are_lowered() {
+    let m = ok(&pod_with(
+        "    ports: [{name: admin, containerPort: 9000}]\n    lifecycle:\n      postStart: {exec: {command: [sh, -c, 'echo hi']}}\n      preStop: {httpGet: {path: /quit, port: admin}}\n      stopSignal: SIGUSR1\n",
+        "  os: {name: linux}\n",
+    ));
+    let c = &m.pod.spec.containers[0];
+    assert_eq!(
+        c.hooks.post_start,
+        Some(Hook::Exec {
+            command: vec!["sh".into(), "-c".into(), "echo hi".into()]
+        })
+    );
+    assert_eq!(
+        c.hooks.pre_stop,
+        Some(Hook::HttpGet(HttpGet {
+            scheme: HttpScheme::Http,
+            host: None,
+            port: 9000,
+            path: "/quit".into(),
+            headers: vec![],
+        }))
+    );
+    assert_eq!(
+        c.stop_signal,
+        Some(crate::model::Signal::parse("USR1").unwrap())
+    );
+    let m = ok(&pod_with(
+        "    lifecycle: {preStop: {sleep: {seconds: 5}}}\n",
+        "",
+    ));
+    assert_eq!(
+        m.pod.spec.containers[0].hooks.pre_stop,
+        Some(Hook::Sleep { seconds: 5 })
+    );
+}
+
+#[test]
+fn a_stop_signal_needs_spec_os_name_and_a_linux_signal_name() {
+    one_error(
+        &pod_with("    lifecycle: {stopSignal: SIGUSR1}\n", ""),
+        "spec.containers[0].lifecycle.stopSignal: Forbidden: may not be set for containers with empty `spec.os.name`",
+    );
+    one_error(
+        &pod_with(
+            "    lifecycle: {stopSignal: USR1}\n",
+            "  os: {name: linux}\n",
+        ),
+        "spec.containers[0].lifecycle.stopSignal: Invalid value: \"USR1\": must be the name of a Linux signal, such as \"SIGTERM\" or \"SIGRTMIN+3\"",
+    );
+    one_error(
+        &pod_with("", "  os: {name: windows}\n"),
+        "spec.os.name: not supported: podshim runs Linux containers",
+    );
+}
+
+#[test]
+fn a_sleep_hook_may_not_outlast_the_grace_period_and_tcp_socket_hooks_are_refused() {
+    one_error(
+        &pod_with(
+            "    lifecycle: {preStop: {sleep: {seconds: 45}}}\n",
+            "  terminationGracePeriodSeconds: 40\n",
+        ),
+        "spec.containers[0].lifecycle.preStop.sleep: Invalid value: 45: must be non-negative and less than terminationGracePeriodSeconds (40)",
+    );
+    one_error(
+        &pod_with("    lifecycle: {postStart: {tcpSocket: {port: 80}}}\n", ""),
+        "spec.containers[0].lifecycle.postStart.tcpSocket: not supported: tcpSocket is not a lifecycle handler (the kubelet fails it at run time)",
+    );
+    one_error(
+        &pod_with("    lifecycle: {postStart: {}}\n", ""),
+        "spec.containers[0].lifecycle.postStart: Required value: must specify a handler type",
+    );
+}
+
+#[test]
+fn lifecycle_on_a_plain_init_container_is_forbidden() {
+    one_error(
+        &pod_with(
+            "",
+            "  initContainers:\n  - name: init\n    image: busybox\n    lifecycle: {preStop: {sleep: {seconds: 1}}}\n",
+        ),
+        "spec.initContainers[0].lifecycle: Forbidden: may not be set for init containers without restartPolicy=Always",
+    );
 }

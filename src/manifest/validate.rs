@@ -21,8 +21,8 @@ use k8s_openapi::api::core::v1 as k8s;
 
 use super::defaults;
 
-#[path = "probes.rs"]
-mod probes;
+#[path = "handlers.rs"]
+mod handlers;
 use crate::image::ImageRef;
 use crate::model::{
     self, AbsPath, AppArmor, AppArmorProfile, CapabilityName, ContainerKind, ContainerPort,
@@ -474,6 +474,19 @@ fn pod_spec(
             RestartPolicy::parse,
         )
         .unwrap_or(RestartPolicy::Always);
+    // `spec.os.name` (validateOS): podshim runs Linux containers only.
+    let os_linux = match spec.os.as_ref().map(|o| o.name.as_str()) {
+        None => false,
+        Some("linux") => true,
+        Some("windows") => {
+            errs.not_supported("spec.os.name", "podshim runs Linux containers");
+            false
+        }
+        Some(other) => {
+            errs.unsupported("spec.os.name", other, &["linux", "windows"]);
+            false
+        }
+    };
     let grace = spec.termination_grace_period_seconds.unwrap_or(30);
     if grace < 0 {
         errs.invalid(
@@ -597,6 +610,8 @@ fn pod_spec(
                 host_network,
                 all: &all,
                 pod_sc: &pod_sc,
+                os_linux,
+                grace,
             };
             if let Some(c) = container(errs, warnings, c, &ctx, &mut names, &mut host_ports) {
                 containers.push(c);
@@ -1244,6 +1259,10 @@ struct ContainerCtx<'a> {
     /// name them.
     all: &'a [&'a k8s::Container],
     pod_sc: &'a PodSecurityDefaults,
+    /// `spec.os.name: linux`.
+    os_linux: bool,
+    /// `spec.terminationGracePeriodSeconds` (a sleep hook may not outlast it).
+    grace: i64,
 }
 
 fn container(
@@ -1327,6 +1346,7 @@ fn container(
                 ("livenessProbe", c.liveness_probe.is_some()),
                 ("readinessProbe", c.readiness_probe.is_some()),
                 ("startupProbe", c.startup_probe.is_some()),
+                ("lifecycle", c.lifecycle.is_some()),
             ] {
                 if set {
                     errs.forbidden(
@@ -1361,7 +1381,8 @@ fn container(
     }
 
     let ports = ports(errs, base, c, ctx.host_network, host_ports);
-    let probes = probes::probes(errs, base, c, &ports);
+    let probes = handlers::probes(errs, base, c, &ports);
+    let (hooks, stop_signal) = handlers::lifecycle(errs, base, c, &ports, ctx.os_linux, ctx.grace);
 
     let security = security(errs, base, c, ctx.pod_sc);
     let mounts = volume_mounts(errs, base, c, ctx.volumes, security.privileged);
@@ -1402,6 +1423,8 @@ fn container(
         termination_message_path: termination_message_path?,
         termination_message_policy,
         probes,
+        hooks,
+        stop_signal,
     })
 }
 

@@ -24,7 +24,9 @@ pub use names::{
     DEFAULT_NAMESPACE, DNS1123_LABEL_MSG, DNS1123_SUBDOMAIN_MSG, DnsLabel, DnsSubdomain, NameError,
     POD_UID_MSG, PodKey, PodKeyError, PodUid,
 };
-pub use probe::{HttpHeader, HttpScheme, Probe, ProbeAction, ProbeKind, Probes};
+pub use probe::{
+    Hook, HookKind, Hooks, HttpGet, HttpHeader, HttpScheme, Probe, ProbeAction, ProbeKind, Probes,
+};
 pub use quantity::{Quantity, QuantityError};
 pub use signal::Signal;
 pub use values::{AbsPath, FileMode, Id, RelPath};
@@ -196,6 +198,10 @@ pub struct Container {
     pub termination_message_policy: TerminationMessagePolicy,
     /// Run by the supervisor; only sidecars and app containers have any.
     pub probes: Probes,
+    /// `lifecycle.postStart` and `preStop`, run by the supervisor.
+    pub hooks: Hooks,
+    /// `lifecycle.stopSignal` (KEP-4960), over the image's STOPSIGNAL.
+    pub stop_signal: Option<Signal>,
 }
 
 /// One environment variable.

@@ -82,22 +82,27 @@ pub enum ProbeAction {
     Exec { command: Vec<String> },
     /// An HTTP GET from the host side in the pod's network namespace; 200-399 is
     /// success.
-    HttpGet {
-        scheme: HttpScheme,
-        /// Defaults to the pod IP.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        host: Option<String>,
-        port: u16,
-        path: String,
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        headers: Vec<HttpHeader>,
-    },
+    HttpGet(HttpGet),
     /// A TCP connection from the host side in the pod's network namespace.
     TcpSocket {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host: Option<String>,
         port: u16,
     },
+}
+
+/// An `httpGet` handler of a probe or a lifecycle hook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpGet {
+    pub scheme: HttpScheme,
+    /// Defaults to the pod IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    pub port: u16,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<HttpHeader>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,4 +118,59 @@ pub enum HttpScheme {
 pub struct HttpHeader {
     pub name: String,
     pub value: String,
+}
+
+/// A container's lifecycle hooks (`lifecycle.postStart`, `lifecycle.preStop`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hooks {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_start: Option<Hook>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_stop: Option<Hook>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.post_start.is_none() && self.pre_stop.is_none()
+    }
+
+    pub fn get(&self, kind: HookKind) -> Option<&Hook> {
+        match kind {
+            HookKind::PostStart => self.post_start.as_ref(),
+            HookKind::PreStop => self.pre_stop.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HookKind {
+    PostStart,
+    PreStop,
+}
+
+impl HookKind {
+    /// As in the kubelet's events (`FailedPostStartHook`).
+    pub fn title(self) -> &'static str {
+        match self {
+            HookKind::PostStart => "PostStart",
+            HookKind::PreStop => "PreStop",
+        }
+    }
+}
+
+/// What a lifecycle hook does (`LifecycleHandler`; its deprecated `tcpSocket`
+/// is refused, as the kubelet fails it at run time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum Hook {
+    /// Run in the container; exit 0 is success.
+    Exec { command: Vec<String> },
+    /// An HTTP GET from the host side in the pod's network namespace: any
+    /// answer is a success, only a failed request is not (the kubelet's
+    /// `runHTTPHandler`).
+    HttpGet(HttpGet),
+    /// Wait (KEP-3960).
+    Sleep { seconds: u64 },
 }

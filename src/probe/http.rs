@@ -9,7 +9,7 @@
 use std::io::{Read, Write};
 use std::time::Instant;
 
-use super::{KUBE_VERSION, dial, errno_text, join_host_port, tls};
+use super::{dial, errno_text, join_host_port, tls};
 use crate::model::{HttpHeader, HttpScheme};
 
 /// The kubelet reads at most this much of a probe's body (`maxRespBodyLength`).
@@ -141,6 +141,17 @@ impl Url {
 pub struct HttpRequest<'a> {
     pub url: Url,
     pub headers: &'a [HttpHeader],
+    /// `kube-probe/<version>` or `kube-lifecycle/<version>`.
+    pub user_agent: &'a str,
+}
+
+/// How a GET ended.
+#[derive(Debug)]
+pub enum Answer {
+    /// The last hop's status and (the start of) its body.
+    Final { status: u16, body: String },
+    /// A redirect to another host, which is not followed.
+    RedirectedAway { body: String },
 }
 
 /// The head of a response, and the start of its body.
@@ -151,13 +162,26 @@ struct Response {
     body: Vec<u8>,
 }
 
-/// Runs the probe before `deadline`.
+/// Runs the probe before `deadline`: 200-399 is a success, a redirect to
+/// another host a warning (a success).
 pub fn probe(req: &HttpRequest<'_>, deadline: Instant) -> Result<String, String> {
+    match fetch(req, deadline)? {
+        Answer::RedirectedAway { body } => {
+            Ok(format!("Probe terminated redirects, Response body: {body}"))
+        }
+        Answer::Final { status, body } if (200..400).contains(&status) => Ok(body),
+        Answer::Final { status, .. } => Err(format!("HTTP probe failed with statuscode: {status}")),
+    }
+}
+
+/// GETs the request's URL before `deadline`, following redirects to the same
+/// host.
+pub fn fetch(req: &HttpRequest<'_>, deadline: Instant) -> Result<Answer, String> {
     let mut url = req.url.clone();
     let first_host = url.host.clone();
     let mut host_override = header(req.headers, "Host").map(str::to_string);
     for hop in 0..=MAX_REDIRECTS {
-        let res = get(&url, req.headers, host_override.as_deref(), deadline)
+        let res = get(&url, req, host_override.as_deref(), deadline)
             .map_err(|e| format!("Get \"{}\": {e}", url.display()))?;
         let body = String::from_utf8_lossy(&res.body).into_owned();
         let redirect = matches!(res.status, 301 | 302 | 303 | 307 | 308);
@@ -172,7 +196,7 @@ pub fn probe(req: &HttpRequest<'_>, deadline: Instant) -> Result<String, String>
                 // The kubelet follows redirects only to the same host name; the
                 // redirect response itself is then the result (a warning).
                 if next.host != first_host {
-                    return Ok(format!("Probe terminated redirects, Response body: {body}"));
+                    return Ok(Answer::RedirectedAway { body });
                 }
                 if hop == MAX_REDIRECTS {
                     return Err(format!(
@@ -186,9 +210,11 @@ pub fn probe(req: &HttpRequest<'_>, deadline: Instant) -> Result<String, String>
                 }
                 url = next;
             }
-            _ if (200..400).contains(&res.status) => return Ok(body),
             _ => {
-                return Err(format!("HTTP probe failed with statuscode: {}", res.status));
+                return Ok(Answer::Final {
+                    status: res.status,
+                    body,
+                });
             }
         }
     }
@@ -206,7 +232,12 @@ fn header<'a>(headers: &'a [HttpHeader], name: &str) -> Option<&'a str> {
 /// The request's bytes. The probe's own headers come last but replace the
 /// defaults of the same name; `Host` is the request's host, not a header line
 /// of its own; an empty `Accept` removes it (the kubelet's rules).
-fn request_bytes(url: &Url, headers: &[HttpHeader], host: Option<&str>) -> Vec<u8> {
+fn request_bytes(
+    url: &Url,
+    headers: &[HttpHeader],
+    host: Option<&str>,
+    user_agent: &str,
+) -> Vec<u8> {
     let mut out = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\n",
         url.path,
@@ -214,7 +245,7 @@ fn request_bytes(url: &Url, headers: &[HttpHeader], host: Option<&str>) -> Vec<u
             .unwrap_or_else(|| url.host_header())
     );
     if header(headers, "User-Agent").is_none() {
-        out.push_str(&format!("User-Agent: kube-probe/{KUBE_VERSION}\r\n"));
+        out.push_str(&format!("User-Agent: {user_agent}\r\n"));
     }
     if header(headers, "Accept").is_none() {
         out.push_str("Accept: */*\r\n");
@@ -233,7 +264,7 @@ fn request_bytes(url: &Url, headers: &[HttpHeader], host: Option<&str>) -> Vec<u
 
 fn get(
     url: &Url,
-    headers: &[HttpHeader],
+    req: &HttpRequest<'_>,
     host: Option<&str>,
     deadline: Instant,
 ) -> Result<Response, String> {
@@ -246,7 +277,7 @@ fn get(
         .map_err(|e| e.to_string())?;
     tcp.set_write_timeout(Some(left))
         .map_err(|e| e.to_string())?;
-    let request = request_bytes(url, headers, host);
+    let request = request_bytes(url, req.headers, host, req.user_agent);
     match url.scheme {
         HttpScheme::Http => exchange(tcp, &request, deadline),
         HttpScheme::Https => {
@@ -277,9 +308,9 @@ fn exchange(
     s.flush().map_err(io_text)?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = find(&buf, b"\r\n\r\n") {
-            break i;
+    let (head_end, body_start) = loop {
+        if let Some(end) = head_end(&buf) {
+            break end;
         }
         if buf.len() > MAX_HEAD {
             return Err(format!("response head larger than {MAX_HEAD} bytes"));
@@ -295,7 +326,7 @@ fn exchange(
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.split("\r\n");
+    let mut lines = head.split('\n').map(|l| l.trim_end_matches('\r'));
     let status_line = lines.next().unwrap_or_default();
     let status = parse_status(status_line)
         .ok_or_else(|| format!("malformed HTTP response {status_line:?}"))?;
@@ -315,7 +346,7 @@ fn exchange(
             chunked = value.to_ascii_lowercase().contains("chunked");
         }
     }
-    let mut body = buf[head_end + 4..].to_vec();
+    let mut body = buf[body_start..].to_vec();
     let want = length.unwrap_or(usize::MAX).min(MAX_BODY);
     // The body is only the probe's message: what arrives in time, capped.
     while body.len() < want && Instant::now() < deadline {
@@ -334,6 +365,21 @@ fn exchange(
         status,
         location,
         body,
+    })
+}
+
+/// Where the head ends (the empty line) and the body begins. Lines end in LF,
+/// optionally after CR (RFC 9112 section 2.2, as Go's textproto reads them).
+fn head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    (0..buf.len()).find_map(|i| {
+        if buf[i] != b'\n' {
+            return None;
+        }
+        match buf.get(i + 1..) {
+            Some([b'\n', ..]) => Some((i, i + 2)),
+            Some([b'\r', b'\n', ..]) => Some((i, i + 3)),
+            _ => None,
+        }
     })
 }
 
@@ -379,6 +425,7 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::KUBE_VERSION;
 
     fn url(path: &str) -> Url {
         Url::new(HttpScheme::Http, "10.0.0.5", 8080, path)
@@ -413,7 +460,8 @@ mod tests {
 
     #[test]
     fn the_request_has_the_kubelets_default_headers_unless_the_probe_sets_them() {
-        let req = String::from_utf8(request_bytes(&url("/h"), &[], None)).unwrap();
+        let agent = format!("kube-probe/{KUBE_VERSION}");
+        let req = String::from_utf8(request_bytes(&url("/h"), &[], None, &agent)).unwrap();
         assert_eq!(
             req,
             format!(
@@ -434,8 +482,8 @@ mod tests {
                 value: "".into(),
             },
         ];
-        let req =
-            String::from_utf8(request_bytes(&url("/h"), &headers, Some("example.test"))).unwrap();
+        let host = Some("example.test");
+        let req = String::from_utf8(request_bytes(&url("/h"), &headers, host, &agent)).unwrap();
         assert_eq!(
             req,
             "GET /h HTTP/1.1\r\nHost: example.test\r\nuser-agent: mine\r\nConnection: close\r\n\r\n"

@@ -1,7 +1,7 @@
-//! The network probes (`httpGet`, `tcpSocket`), run from the host side inside the
-//! pod's network namespace, as the kubelet's `pkg/probe/{http,tcp}` do them: the
-//! image needs no HTTP client, and a loopback-only pod is probed like one with a
-//! pod IP. Each probe runs on a thread of its own that enters the namespace
+//! The network probes (`httpGet`, `tcpSocket`) and httpGet lifecycle hooks, run
+//! from the host side inside the pod's network namespace, as the kubelet's
+//! `pkg/probe/{http,tcp}` and lifecycle handlers do them: the image needs no HTTP
+//! client, and a loopback-only pod is probed like one with a pod IP. Each probe runs on a thread of its own that enters the namespace
 //! (`setns(2)` affects only the calling thread), so its sockets are made there,
 //! and ends within the probe's timeout.
 
@@ -13,13 +13,17 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use crate::model::ProbeAction;
+use crate::model::{HttpGet, ProbeAction};
 
-pub use http::{HttpRequest, Url};
+pub use http::{Answer, HttpRequest, Url};
 
 /// The Kubernetes version whose API podshim implements: the kubelet's
 /// `User-Agent` is `kube-probe/<major>.<minor>`.
 pub const KUBE_VERSION: &str = "1.37";
+
+/// A deadline so far away that it is none: the kubelet gives a postStart HTTP
+/// hook no timeout of its own.
+pub const NO_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// What a probe found: `Ok` (its body or a warning) or `Err` (why it failed), as
 /// the kubelet's probe results Success/Warning and Failure.
@@ -45,17 +49,36 @@ pub fn run_network(
             let target = join_host_port(host, *port);
             dial(&target, deadline).map(|_| String::new())
         }
-        ProbeAction::HttpGet {
-            scheme,
-            host,
-            port,
-            path,
-            headers,
-        } => {
-            let url = Url::new(*scheme, host.as_deref().unwrap_or(pod_ip), *port, path);
-            http::probe(&HttpRequest { url, headers }, deadline)
+        ProbeAction::HttpGet(get) => {
+            let agent = format!("kube-probe/{KUBE_VERSION}");
+            http::probe(&request(get, pod_ip, &agent), deadline)
         }
         ProbeAction::Exec { .. } => Err("an exec probe runs in the container".into()),
+    }
+}
+
+/// An httpGet lifecycle hook, run like [`run_network`]: any answer is a success
+/// (the kubelet's `runHTTPHandler` fails only a request that fails).
+pub fn run_hook(
+    netns: Option<&OwnedFd>,
+    get: &HttpGet,
+    pod_ip: &str,
+    timeout: Duration,
+) -> Outcome {
+    if let Some(ns) = netns {
+        nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(|e| format!("enter the pod's network namespace: {e}"))?;
+    }
+    let agent = format!("kube-lifecycle/{KUBE_VERSION}");
+    http::fetch(&request(get, pod_ip, &agent), Instant::now() + timeout).map(|_| String::new())
+}
+
+fn request<'a>(get: &'a HttpGet, pod_ip: &str, user_agent: &'a str) -> HttpRequest<'a> {
+    let host = get.host.as_deref().unwrap_or(pod_ip);
+    HttpRequest {
+        url: Url::new(get.scheme, host, get.port, &get.path),
+        headers: &get.headers,
+        user_agent,
     }
 }
 

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::*;
-use crate::model::{HttpHeader, HttpScheme};
+use crate::model::{HttpGet, HttpHeader, HttpScheme};
 
 /// A server that answers each of `answers` to one connection, in turn, and
 /// hands back the requests it read.
@@ -36,13 +36,13 @@ fn serve(answers: Vec<Vec<u8>>) -> (u16, thread::JoinHandle<Vec<String>>) {
 }
 
 fn http(port: u16, path: &str, headers: Vec<HttpHeader>) -> ProbeAction {
-    ProbeAction::HttpGet {
+    ProbeAction::HttpGet(HttpGet {
         scheme: HttpScheme::Http,
         host: None,
         port,
         path: path.into(),
         headers,
-    }
+    })
 }
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -245,13 +245,13 @@ fn an_https_probe_does_not_verify_the_certificate() {
     // The certificate is self-signed and names another host: the kubelet's
     // probe client skips verification (InsecureSkipVerify).
     let (port, server) = serve_tls();
-    let probe = ProbeAction::HttpGet {
+    let probe = ProbeAction::HttpGet(HttpGet {
         scheme: HttpScheme::Https,
         host: None,
         port,
         path: "/tls".into(),
         headers: vec![],
-    };
+    });
     assert_eq!(
         run_network(None, &probe, "127.0.0.1", Duration::from_secs(5)),
         Ok("secure".into())
@@ -262,17 +262,39 @@ fn an_https_probe_does_not_verify_the_certificate() {
 #[test]
 fn an_https_probe_of_a_plain_http_server_fails_with_a_tls_error() {
     let (port, server) = serve(vec![b"HTTP/1.1 200 OK\r\n\r\n".to_vec()]);
-    let probe = ProbeAction::HttpGet {
+    let probe = ProbeAction::HttpGet(HttpGet {
         scheme: HttpScheme::Https,
         host: None,
         port,
         path: "/".into(),
         headers: vec![],
-    };
+    });
     let e = run_network(None, &probe, "127.0.0.1", SECOND).unwrap_err();
     assert!(
         e.starts_with(&format!("Get \"https://127.0.0.1:{port}/\": ")),
         "{e}"
     );
     let _ = server.join();
+}
+
+#[test]
+fn a_response_head_with_bare_line_feeds_is_read() {
+    // busybox httpd relays a CGI script's `\n` line ends as they are; Go's
+    // client accepts them (RFC 9112 section 2.2), so the kubelet does too.
+    let (port, server) = serve(vec![
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\n\nok\n".to_vec(),
+        b"HTTP/1.1 302 Found\nLocation: /x\n\n".to_vec(),
+        b"HTTP/1.1 503 No\r\n\r\n".to_vec(),
+    ]);
+    let probe = http(port, "/", vec![]);
+    assert_eq!(
+        run_network(None, &probe, "127.0.0.1", SECOND),
+        Ok("ok\n".into())
+    );
+    assert_eq!(
+        run_network(None, &probe, "127.0.0.1", SECOND),
+        Err("HTTP probe failed with statuscode: 503".into())
+    );
+    let seen = server.join().unwrap();
+    assert!(seen[2].starts_with("GET /x HTTP/1.1\r\n"), "{}", seen[2]);
 }

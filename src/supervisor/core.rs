@@ -16,7 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::backoff::Backoff;
 use super::probing::{ProbeResult, Worker};
-use crate::model::{ContainerKind, Probe, ProbeKind, Probes, RestartPolicy, Signal};
+use crate::model::{
+    ContainerKind, Hook, HookKind, Hooks, Probe, ProbeKind, Probes, RestartPolicy, Signal,
+};
 use crate::run_plan::{RunContainer, RunPlan};
 use crate::state::{ContainerState, PodPhase, PodState, rfc3339};
 use crate::teardown::{self, Budget, Step};
@@ -75,8 +77,17 @@ pub enum Timer {
         kind: ProbeKind,
         generation: u64,
     },
-    /// The grace of a kill for a failed liveness or startup probe is over.
-    ProbeKill { ctr: Ctr, generation: u64 },
+    /// The grace of a kill while the pod runs (a failed probe or postStart
+    /// hook) is over.
+    GraceOver { ctr: Ctr, generation: u64 },
+    /// A sleep hook is over.
+    HookSlept {
+        ctr: Ctr,
+        hook: HookKind,
+        generation: u64,
+    },
+    /// SIGKILL to `ctr`, the kubelet's minimum 2 s after its preStop hook.
+    KillOne { ctr: Ctr, generation: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +113,13 @@ pub enum Input {
         grace: Option<Duration>,
     },
     Timer(Timer),
+    /// A hook run asked for by [`Command::Hook`] ended.
+    Hooked {
+        ctr: Ctr,
+        hook: HookKind,
+        generation: u64,
+        result: Result<(), String>,
+    },
     /// A probe run asked for by [`Command::Probe`] ended (its timeout enforced).
     Probed {
         ctr: Ctr,
@@ -125,6 +143,12 @@ pub enum Command {
     Remove { ctr: Ctr },
     /// Answer with [`Input::Timer`] at `at`.
     Arm { at: Instant, timer: Timer },
+    /// Run `ctr`'s `hook` (exec or httpGet); answered by [`Input::Hooked`].
+    Hook {
+        ctr: Ctr,
+        hook: HookKind,
+        generation: u64,
+    },
     /// Run `ctr`'s `kind` probe once, within its timeout; answered by
     /// [`Input::Probed`] with the same `generation`.
     Probe {
@@ -203,8 +227,24 @@ struct Slot {
     probes_started: bool,
     /// The current run's probe workers, by [`ProbeKind`] (`as usize`).
     workers: [Worker; 3],
-    /// Why a probe is killing the current run, for its terminated state.
-    probe_kill: Option<String>,
+    /// Why podshim is killing the current run (a failed probe or postStart
+    /// hook), for its terminated state.
+    kill_reason: Option<String>,
+    /// When the current run began, as the state says it.
+    started_at: String,
+    /// Its postStart hook is under way.
+    post_start: bool,
+    pre_stop: PreStop,
+    /// When its stop signal was sent (after its preStop hook).
+    stop_signalled: Option<Instant>,
+}
+
+/// Where a run's preStop hook is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PreStop {
+    Idle,
+    Running,
+    Done,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -239,6 +279,7 @@ pub struct Core {
     stop_signals: Vec<Signal>,
     names: Vec<String>,
     probes: Vec<Probes>,
+    hooks: Vec<Hooks>,
     policy: RestartPolicy,
     grace: Duration,
     timing: Timing,
@@ -278,13 +319,18 @@ impl Core {
             run_started: None,
             probes_started: false,
             workers: Default::default(),
-            probe_kill: None,
+            kill_reason: None,
+            started_at: String::new(),
+            post_start: false,
+            pre_stop: PreStop::Idle,
+            stop_signalled: None,
         };
         Core {
             kinds: all.iter().map(|c| c.kind).collect(),
             stop_signals: all.iter().map(|c| c.stop_signal).collect(),
             names: all.iter().map(|c| c.name.clone()).collect(),
             probes: all.iter().map(|c| c.probes.clone()).collect(),
+            hooks: all.iter().map(|c| c.hooks.clone()).collect(),
             policy: plan.restart_policy,
             grace: Duration::from_secs(plan.termination_grace_period_seconds),
             keep_on_failure: state.keep_on_failure,
@@ -349,6 +395,12 @@ impl Core {
                 generation,
                 result,
             } => self.on_probed(ctr, kind, generation, result, now),
+            Input::Hooked {
+                ctr,
+                hook,
+                generation,
+                result,
+            } => self.on_hooked(ctr, hook, generation, result, now),
         }
         self.flush()
     }
@@ -403,6 +455,46 @@ impl Core {
             Ok(pid) => pid,
             Err(e) => return self.start_failed(ctr, e, now),
         };
+        let slot = &mut self.slots[ctr];
+        slot.run = Run::Running { pid };
+        slot.run_started = Some(now.mono);
+        slot.started_at = rfc3339(now.wall);
+        slot.workers = Default::default();
+        slot.kill_reason = None;
+        slot.pre_stop = PreStop::Idle;
+        slot.stop_signalled = None;
+        // The kubelet runs postStart once the runtime started the container; it
+        // is not Running (not probed; a sidecar does not let the next container
+        // go) until the hook completed.
+        let post_start = !self.stopping() && self.hooks[ctr].post_start.is_some();
+        self.slots[ctr].post_start = post_start;
+        if post_start {
+            self.run_hook(ctr, HookKind::PostStart, now);
+        } else {
+            self.became_running(ctr, now);
+        }
+        match &mut self.phase {
+            // Started while the pod stops (a restart in flight): stopped with its step.
+            Phase::Stopping { .. } => self.signal_if_in_step(ctr, now),
+            Phase::Infra if ctr == 0 => self.out.push(Command::PrepareInfra { pid }),
+            // A first start frees a start worker (a restart was not one).
+            Phase::Apps { in_flight, .. } => {
+                let first_start = in_flight.remove(&ctr);
+                if first_start {
+                    self.start_apps(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The container runs (its postStart hook, if any, completed): its state says
+    /// so, its probes begin, and a sidecar that has started lets the next
+    /// container go.
+    fn became_running(&mut self, ctr: Ctr, now: Now) {
+        let Run::Running { pid } = self.slots[ctr].run else {
+            return;
+        };
         let kind = self.kinds[ctr];
         let probed = matches!(kind, ContainerKind::App | ContainerKind::Sidecar);
         // Kubernetes (prober_manager UpdatePodStatus): started once the startup
@@ -410,13 +502,8 @@ impl Core {
         // readiness probe succeeded (at once without one); an init container never.
         let started = !probed || self.probes[ctr].startup.is_none();
         let ready = probed && started && self.probes[ctr].readiness.is_none();
-        let slot = &mut self.slots[ctr];
-        slot.run = Run::Running { pid };
-        slot.run_started = Some(now.mono);
-        slot.probes_started = started;
-        slot.workers = Default::default();
-        slot.probe_kill = None;
-        let at = rfc3339(now.wall);
+        self.slots[ctr].probes_started = started;
+        let at = self.slots[ctr].started_at.clone();
         self.set_status(ctr, |s| {
             s.state = ContainerState::Running {
                 pid,
@@ -431,24 +518,133 @@ impl Core {
                 false => self.arm_after_startup(ctr, now),
             }
         }
-        match &mut self.phase {
-            // Started while the pod stops (a restart in flight): stopped with its step.
-            Phase::Stopping { .. } => self.signal_if_in_step(ctr, now),
-            Phase::Infra if ctr == 0 => self.out.push(Command::PrepareInfra { pid }),
-            // A sidecar lets the next init container go once it started: at once
-            // without a startup probe, else when that succeeds (KEP-753).
-            Phase::Init(i) if *i == ctr && kind == ContainerKind::Sidecar && started => {
-                self.next_init(ctr + 1, now)
-            }
-            // A first start frees a start worker (a restart was not one).
-            Phase::Apps { in_flight, .. } => {
-                let first_start = in_flight.remove(&ctr);
-                if first_start {
-                    self.start_apps(now);
+        // A sidecar lets the next init container go once it started: at once
+        // without a startup probe, else when that succeeds (KEP-753).
+        if self.phase == Phase::Init(ctr) && kind == ContainerKind::Sidecar && started {
+            self.next_init(ctr + 1, now)
+        }
+    }
+
+    /// Runs `ctr`'s `hook`: a sleep is a timer of the core's own, the others the
+    /// event loop's (answered by [`Input::Hooked`]).
+    fn run_hook(&mut self, ctr: Ctr, hook: HookKind, now: Now) {
+        let generation = self.slots[ctr].generation;
+        match self.hooks[ctr].get(hook) {
+            Some(Hook::Sleep { seconds }) => self.out.push(Command::Arm {
+                at: now.mono + Duration::from_secs(*seconds),
+                timer: Timer::HookSlept {
+                    ctr,
+                    hook,
+                    generation,
+                },
+            }),
+            Some(_) => self.out.push(Command::Hook {
+                ctr,
+                hook,
+                generation,
+            }),
+            None => {}
+        }
+    }
+
+    fn on_hooked(
+        &mut self,
+        ctr: Ctr,
+        hook: HookKind,
+        generation: u64,
+        result: Result<(), String>,
+        now: Now,
+    ) {
+        let slot = &self.slots[ctr];
+        if slot.generation != generation || !matches!(slot.run, Run::Running { .. }) {
+            return;
+        }
+        match hook {
+            HookKind::PostStart => {
+                if !std::mem::take(&mut self.slots[ctr].post_start) || self.stopping() {
+                    return;
+                }
+                match result {
+                    Ok(()) => self.became_running(ctr, now),
+                    Err(e) => {
+                        // The kubelet kills the container (FailedPostStartHook) and
+                        // restarts it under its policy; the hook's output is why.
+                        tracing::warn!("{:?}: PostStart hook failed: {e}", self.name(ctr));
+                        let grace = self.grace;
+                        self.kill_for(ctr, format!("PostStartHookError: {e}"), grace, now);
+                    }
                 }
             }
-            _ => {}
+            HookKind::PreStop => {
+                if self.slots[ctr].pre_stop != PreStop::Running {
+                    return;
+                }
+                self.slots[ctr].pre_stop = PreStop::Done;
+                if let Err(e) = result {
+                    // FailedPreStopHook: the stop goes on.
+                    tracing::warn!("{:?}: PreStop hook failed: {e}", self.name(ctr));
+                }
+                self.signal_stop(ctr);
+                self.slots[ctr].stop_signalled = Some(now.mono);
+            }
         }
+    }
+
+    /// Begins stopping `ctr`: its preStop hook first if it has one (once per run),
+    /// else its stop signal at once.
+    fn begin_kill(&mut self, ctr: Ctr, now: Now) {
+        match self.slots[ctr].pre_stop {
+            PreStop::Running => {}
+            PreStop::Idle if self.hooks[ctr].pre_stop.is_some() => {
+                self.slots[ctr].pre_stop = PreStop::Running;
+                self.run_hook(ctr, HookKind::PreStop, now);
+            }
+            _ => {
+                self.signal_stop(ctr);
+                self.slots[ctr].stop_signalled = Some(now.mono);
+            }
+        }
+    }
+
+    /// `ctr`'s grace period is over. A preStop hook still under way has had its
+    /// time: the stop signal goes now. The kubelet leaves at least 2 s between
+    /// a preStop hook's end and SIGKILL (minimumGracePeriodInSeconds); otherwise
+    /// SIGKILL now.
+    fn grace_over(&mut self, ctr: Ctr, now: Now) {
+        let generation = self.slots[ctr].generation;
+        let kill_at = |at: Instant| Command::Arm {
+            at,
+            timer: Timer::KillOne { ctr, generation },
+        };
+        if self.slots[ctr].pre_stop == PreStop::Running {
+            self.slots[ctr].pre_stop = PreStop::Done;
+            self.signal_stop(ctr);
+            self.slots[ctr].stop_signalled = Some(now.mono);
+            self.out.push(kill_at(now.mono + teardown::MIN_GRACE));
+            return;
+        }
+        let after_hook = self.hooks[ctr].pre_stop.is_some();
+        match self.slots[ctr].stop_signalled {
+            Some(at) if after_hook && now.mono < at + teardown::MIN_GRACE => {
+                self.out.push(kill_at(at + teardown::MIN_GRACE));
+            }
+            _ => self.kill(ctr, now),
+        }
+    }
+
+    /// Stops `ctr` for good reason while the pod runs (a failed probe or
+    /// postStart hook): its preStop hook, its stop signal, SIGKILL after
+    /// `grace`; it is then restarted under its policy, `why` in its terminated
+    /// state.
+    fn kill_for(&mut self, ctr: Ctr, why: String, grace: Duration, now: Now) {
+        self.slots[ctr].kill_reason = Some(why);
+        self.set_status(ctr, |s| s.ready = false);
+        self.begin_kill(ctr, now);
+        let generation = self.slots[ctr].generation;
+        self.out.push(Command::Arm {
+            at: now.mono + grace,
+            timer: Timer::GraceOver { ctr, generation },
+        });
     }
 
     fn start_failed(&mut self, ctr: Ctr, error: String, now: Now) {
@@ -549,7 +745,8 @@ impl Core {
         slot.run = Run::Exited;
         slot.finished = Some(now.mono);
         slot.generation += 1;
-        let message = slot.probe_kill.take();
+        let message = slot.kill_reason.take();
+        slot.post_start = false;
         let at = rfc3339(now.wall);
         self.set_status(ctr, |s| {
             let started_at = match &s.state {
@@ -698,6 +895,12 @@ impl Core {
         }
     }
 
+    /// Whether `generation` is `ctr`'s current run, and it runs.
+    fn current(&self, ctr: Ctr, generation: u64) -> bool {
+        let slot = &self.slots[ctr];
+        slot.generation == generation && matches!(slot.run, Run::Running { .. })
+    }
+
     fn probe_due(&mut self, ctr: Ctr, kind: ProbeKind, generation: u64, now: Now) {
         if self.stopping() {
             return;
@@ -827,9 +1030,6 @@ impl Core {
     fn probe_failed(&mut self, ctr: Ctr, kind: ProbeKind, why: &str, probe: &Probe, now: Now) {
         let message = format!("{} probe failed: {why}", kind.title());
         tracing::warn!("{:?}: {message}; stopping it", self.name(ctr));
-        self.slots[ctr].probe_kill = Some(message);
-        self.set_status(ctr, |s| s.ready = false);
-        self.signal_stop(ctr);
         // The probe's own grace period (KEP-2238), else the pod's; never less
         // than the kubelet's minimum of 2 s (minimumGracePeriodInSeconds).
         let grace = probe
@@ -837,11 +1037,7 @@ impl Core {
             .map(Duration::from_secs)
             .unwrap_or(self.grace)
             .max(teardown::MIN_GRACE);
-        let generation = self.slots[ctr].generation;
-        self.out.push(Command::Arm {
-            at: now.mono + grace,
-            timer: Timer::ProbeKill { ctr, generation },
-        });
+        self.kill_for(ctr, message, grace, now);
     }
 
     fn failure_message(&self, ctr: Ctr, exit: &Exit, logs: &dyn Logs) -> String {
@@ -898,9 +1094,10 @@ impl Core {
                     *expired = true;
                 }
                 // The stop signal was not enough: SIGKILL to every process of those
-                // still running, as the kubelet's final kill.
+                // still running, as the kubelet's final kill (after a preStop
+                // hook, at least 2 s after the stop signal).
                 for ctr in running {
-                    self.kill(ctr, now);
+                    self.grace_over(ctr, now);
                 }
                 self.out.push(Command::Arm {
                     at: now.mono + teardown::AFTER_KILL,
@@ -932,14 +1129,27 @@ impl Core {
                 kind,
                 generation,
             } => self.probe_due(ctr, kind, generation, now),
-            Timer::ProbeKill { ctr, generation } => {
-                let slot = &self.slots[ctr];
-                if slot.generation == generation
-                    && matches!(slot.run, Run::Running { .. })
-                    && !self.stopping()
-                {
-                    // The stop signal was not enough within the grace period.
-                    self.kill(ctr, now);
+            Timer::GraceOver { ctr, generation } => {
+                if self.current(ctr, generation) && !self.stopping() {
+                    self.grace_over(ctr, now);
+                }
+            }
+            Timer::HookSlept {
+                ctr,
+                hook,
+                generation,
+            } => self.on_hooked(ctr, hook, generation, Ok(()), now),
+            Timer::KillOne { ctr, generation } => {
+                if !self.current(ctr, generation) {
+                    return;
+                }
+                self.kill(ctr, now);
+                if let Phase::Stopping { step, .. } = self.phase {
+                    // Deleted anyway if even SIGKILL does not end it.
+                    self.out.push(Command::Arm {
+                        at: now.mono + teardown::AFTER_KILL,
+                        timer: Timer::Kill { step },
+                    });
                 }
             }
         }
@@ -1031,7 +1241,7 @@ impl Core {
         for ctr in ctrs {
             self.slots[ctr].signalled = false;
             match self.slots[ctr].run {
-                Run::Running { .. } => self.signal_stop(ctr),
+                Run::Running { .. } => self.begin_kill(ctr, now),
                 // Its start finishes first; then it is signalled (on_started).
                 Run::Starting => {}
                 Run::Exited => {
@@ -1093,7 +1303,7 @@ impl Core {
                     timer: Timer::Kill { step },
                 });
             } else {
-                self.signal_stop(ctr);
+                self.begin_kill(ctr, now);
             }
         }
         self.step_progress(now);

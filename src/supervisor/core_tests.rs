@@ -8,7 +8,10 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::*;
-use crate::model::{ContainerKind, Probe, ProbeAction, ProbeKind, Probes, RestartPolicy, Signal};
+use crate::model::{
+    ContainerKind, Hook, HookKind, Hooks, Probe, ProbeAction, ProbeKind, Probes, RestartPolicy,
+    Signal,
+};
 use crate::run_plan::RunPlan;
 use crate::state::{ContainerStatus, PodPhase, PodState, RuntimeRecord};
 
@@ -61,6 +64,8 @@ struct Sim {
     /// Each probe's scripted results (ok, how long it takes in ms); the last
     /// repeats. Unscripted probes succeed at once.
     probe_script: HashMap<(String, ProbeKind), VecDeque<(bool, u64)>>,
+    /// Each hook's result and duration (ms); unscripted hooks succeed at once.
+    hook_script: HashMap<(String, HookKind), (bool, u64)>,
 }
 
 fn plan(policy: RestartPolicy, grace: u64, containers: &[(&str, ContainerKind)]) -> RunPlan {
@@ -166,7 +171,32 @@ impl Sim {
             outcome: None,
             next_id: 0,
             probe_script: HashMap::new(),
+            hook_script: HashMap::new(),
         }
+    }
+
+    /// A pod whose containers have the given hooks.
+    fn hooked(
+        policy: RestartPolicy,
+        grace: u64,
+        containers: &[(&str, ContainerKind)],
+        hooks: &[(&str, Hooks)],
+    ) -> Sim {
+        let mut plan = plan(policy, grace, containers);
+        for (name, h) in hooks {
+            let c = plan
+                .containers
+                .iter_mut()
+                .find(|c| c.name == *name)
+                .unwrap();
+            c.hooks = h.clone();
+        }
+        Sim::with_plan(plan, Timing::default(), false)
+    }
+
+    fn script_hook(mut self, name: &str, hook: HookKind, ok: bool, ms: u64) -> Sim {
+        self.hook_script.insert((name.into(), hook), (ok, ms));
+        self
     }
 
     fn script_probe(mut self, name: &str, kind: ProbeKind, results: &[(bool, u64)]) -> Sim {
@@ -339,6 +369,34 @@ impl Sim {
                         Input::Probed {
                             ctr,
                             kind,
+                            generation,
+                            result,
+                        },
+                        None,
+                    );
+                }
+                Command::Hook {
+                    ctr,
+                    hook,
+                    generation,
+                } => {
+                    let name = self.name(ctr);
+                    self.log(format!("hook {name} {}", hook.title()));
+                    let (ok, ms) = self
+                        .hook_script
+                        .get(&(name.clone(), hook))
+                        .copied()
+                        .unwrap_or((true, 0));
+                    let result = if ok {
+                        Ok(())
+                    } else {
+                        Err(format!("{name}'s hook failed"))
+                    };
+                    self.schedule(
+                        Duration::from_millis(ms),
+                        Input::Hooked {
+                            ctr,
+                            hook,
                             generation,
                             result,
                         },
@@ -1309,4 +1367,198 @@ fn a_probe_that_takes_longer_than_its_period_is_not_run_twice_at_once() {
     sim.run_for(Duration::from_secs(6));
     // Each run takes 2.5 s; the next starts when it ends (its period is over).
     assert_eq!(sim.probes_of("a", ProbeKind::Readiness), [0, 2500, 5000]);
+}
+
+// --- lifecycle hooks ----------------------------------------------------------------
+
+fn exec_hook() -> Hook {
+    Hook::Exec {
+        command: vec!["hook".into()],
+    }
+}
+
+fn post_start() -> Hooks {
+    Hooks {
+        post_start: Some(exec_hook()),
+        ..Default::default()
+    }
+}
+
+fn pre_stop(hook: Hook) -> Hooks {
+    Hooks {
+        pre_stop: Some(hook),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_container_is_not_running_and_not_probed_until_its_post_start_hook_completes() {
+    let mut plan = plan(Always, 30, &[("a", App)]);
+    plan.containers[0].hooks = post_start();
+    plan.containers[0].probes = readiness(probe(0, 1, 1, 3));
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script_hook("a", HookKind::PostStart, true, 3000)
+        .begin();
+    sim.run_for(Duration::from_secs(2));
+    assert!(matches!(
+        &sim.status("a").state,
+        ContainerState::Waiting { reason } if reason == "ContainerCreating"
+    ));
+    assert!(sim.probes_of("a", ProbeKind::Readiness).is_empty());
+    sim.run_for(Duration::from_secs(2));
+    assert!(sim.status("a").state.is_running());
+    // Its start time is the runtime's start, not the hook's end (as in Kubernetes).
+    assert!(matches!(
+        &sim.status("a").state,
+        ContainerState::Running { started_at, .. } if started_at == "1970-01-01T00:00:00Z"
+    ));
+    assert_eq!(sim.probes_of("a", ProbeKind::Readiness)[0], 3 * SEC);
+    assert_eq!(sim.times("hook a PostStart"), [0]);
+}
+
+#[test]
+fn a_failed_post_start_hook_kills_the_container_and_restarts_it_with_the_hooks_output() {
+    let mut sim = Sim::hooked(Always, 30, &[("a", App)], &[("a", post_start())])
+        .script("a", &[Run::UntilSignalled, Run::UntilSignalled])
+        .script_hook("a", HookKind::PostStart, false, 500)
+        .begin();
+    sim.run_for(Duration::from_millis(700));
+    assert_eq!(sim.times("signal a SIGTERM"), [500]);
+    assert_eq!(sim.starts_of("a"), [0, 500]);
+    match &sim.status("a").last_state {
+        Some(ContainerState::Terminated { message, .. }) => assert_eq!(
+            message.as_deref(),
+            Some("PostStartHookError: a's hook failed")
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_sidecars_post_start_hook_holds_the_next_container() {
+    let mut sim = Sim::hooked(
+        Always,
+        30,
+        &[("s", Sidecar), ("a", App)],
+        &[("s", post_start())],
+    )
+    .script_hook("s", HookKind::PostStart, true, 1500)
+    .begin();
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(sim.starts_of("a"), [1500]);
+}
+
+#[test]
+fn pre_stop_runs_before_the_stop_signal_and_sigkill_comes_at_the_end_of_the_grace_period() {
+    let mut sim = Sim::hooked(Always, 10, &[("a", App)], &[("a", pre_stop(exec_hook()))])
+        .script("a", &[Run::IgnoresTerm])
+        .script_hook("a", HookKind::PreStop, true, 3000)
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    sim.run_for(Duration::from_secs(20));
+    assert_eq!(sim.times("hook a PreStop"), [1000]);
+    assert_eq!(sim.times("signal a SIGTERM"), [4000]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [11000]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+#[test]
+fn a_pre_stop_hook_that_outlasts_the_grace_period_is_followed_by_the_signal_and_sigkill_2s_later() {
+    let mut sim = Sim::hooked(Always, 5, &[("a", App)], &[("a", pre_stop(exec_hook()))])
+        .script("a", &[Run::IgnoresTerm])
+        .script_hook("a", HookKind::PreStop, true, 60_000)
+        .begin();
+    sim.run_for(Duration::ZERO);
+    sim.stop();
+    sim.run_for(Duration::from_secs(20));
+    assert_eq!(sim.times("signal a SIGTERM"), [5000]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [7000]);
+}
+
+#[test]
+fn sigkill_comes_at_least_2s_after_a_late_pre_stop_hook() {
+    let mut sim = Sim::hooked(Always, 5, &[("a", App)], &[("a", pre_stop(exec_hook()))])
+        .script("a", &[Run::IgnoresTerm])
+        .script_hook("a", HookKind::PreStop, true, 4500)
+        .begin();
+    sim.run_for(Duration::ZERO);
+    sim.stop();
+    sim.run_for(Duration::from_secs(20));
+    assert_eq!(sim.times("signal a SIGTERM"), [4500]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [6500]);
+}
+
+#[test]
+fn a_sleep_pre_stop_hook_is_waited_out_by_the_supervisor_itself() {
+    let mut sim = Sim::hooked(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", pre_stop(Hook::Sleep { seconds: 2 }))],
+    )
+    .begin();
+    sim.run_for(Duration::ZERO);
+    sim.stop();
+    sim.run_for(Duration::from_secs(10));
+    assert!(
+        sim.times("hook a PreStop").is_empty(),
+        "no command for a sleep"
+    );
+    assert_eq!(sim.times("signal a SIGTERM"), [2000]);
+}
+
+#[test]
+fn sidecars_stop_after_the_apps_in_reverse_each_after_its_pre_stop_hook() {
+    let hooks = pre_stop(exec_hook());
+    let mut sim = Sim::hooked(
+        Always,
+        30,
+        &[("s1", Sidecar), ("s2", Sidecar), ("a", App)],
+        &[("s1", hooks.clone()), ("s2", hooks.clone()), ("a", hooks)],
+    )
+    .script_hook("a", HookKind::PreStop, true, 1000)
+    .script_hook("s2", HookKind::PreStop, true, 1000)
+    .script_hook("s1", HookKind::PreStop, true, 1000)
+    .begin();
+    sim.run_for(Duration::from_secs(1));
+    let before = sim.trace.len();
+    sim.stop();
+    sim.run_for(Duration::from_secs(30));
+    let after: Vec<&str> = sim.trace[before..]
+        .iter()
+        .map(|(_, e)| e.as_str())
+        .collect();
+    assert_eq!(
+        after,
+        [
+            "hook a PreStop",
+            "signal a SIGTERM",
+            "remove a",
+            "hook s2 PreStop",
+            "signal s2 SIGTERM",
+            "remove s2",
+            "hook s1 PreStop",
+            "signal s1 SIGTERM",
+            "remove s1",
+            "signal POD SIGTERM",
+            "remove POD",
+            "finish Stopped",
+        ]
+    );
+}
+
+#[test]
+fn a_liveness_kill_runs_the_pre_stop_hook_first() {
+    let mut plan = plan(Always, 30, &[("a", App)]);
+    plan.containers[0].hooks = pre_stop(exec_hook());
+    plan.containers[0].probes = liveness(probe(0, 1, 1, 1));
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script_probe("a", ProbeKind::Liveness, &[(false, 0), (true, 0)])
+        .script_hook("a", HookKind::PreStop, true, 500)
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.times("hook a PreStop"), [0]);
+    assert_eq!(sim.times("signal a SIGTERM"), [500]);
+    assert_eq!(sim.starts_of("a"), [0, 500]);
 }

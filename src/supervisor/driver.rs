@@ -30,7 +30,7 @@ use super::oom::OomCounter;
 use super::serial::{Op, Serial};
 use crate::bundle::{self, Mounter, SystemMounter, is_mount_point};
 use crate::logs::{self, LogWriter, RotateLimits, Stream, StreamPump};
-use crate::model::{ContainerKind, ProbeAction, ProbeKind};
+use crate::model::{ContainerKind, Hook, HookKind, ProbeAction, ProbeKind};
 use crate::run_plan::{RunContainer, RunPlan, SetupStep};
 use crate::runtime::{CliRuntime, CreateOptions, OciRuntime, PendingRun, Stdio3};
 
@@ -106,10 +106,10 @@ enum Call {
         pending: PendingRun,
         delete: bool,
     },
-    /// `exec` of an exec probe's command.
-    Probe {
+    /// `exec` of an exec probe's or hook's command.
+    Exec {
         ctr: Ctr,
-        kind: ProbeKind,
+        purpose: ExecFor,
         generation: u64,
         pending: PendingRun,
         /// Where the runtime writes the command's host pid.
@@ -118,6 +118,39 @@ enum Call {
         /// Its timeout passed and it was killed.
         timed_out: bool,
     },
+}
+
+/// What an `exec` in a container is for: its result goes back as that input.
+#[derive(Debug, Clone, Copy)]
+enum ExecFor {
+    Probe(ProbeKind),
+    Hook(HookKind),
+}
+
+impl ExecFor {
+    fn name(self) -> String {
+        match self {
+            ExecFor::Probe(k) => format!("probe-{}", k.title().to_lowercase()),
+            ExecFor::Hook(h) => format!("hook-{}", h.title().to_lowercase()),
+        }
+    }
+
+    fn input(self, ctr: Ctr, generation: u64, result: Result<String, String>) -> Input {
+        match self {
+            ExecFor::Probe(kind) => Input::Probed {
+                ctr,
+                kind,
+                generation,
+                result,
+            },
+            ExecFor::Hook(hook) => Input::Hooked {
+                ctr,
+                hook,
+                generation,
+                result: result.map(|_| ()),
+            },
+        }
+    }
 }
 
 /// What an exec probe printed, read as it comes so that a chatty command does
@@ -576,9 +609,9 @@ impl<'a> Driver<'a> {
                     }
                 }
             }
-            Call::Probe {
+            Call::Exec {
                 ctr,
-                kind,
+                purpose,
                 generation,
                 pending,
                 pid_file,
@@ -611,12 +644,16 @@ impl<'a> Driver<'a> {
                         exit.code
                     ))
                 };
-                self.inputs.push_back(Input::Probed {
-                    ctr,
-                    kind,
-                    generation,
-                    result,
-                });
+                let result = match (purpose, result) {
+                    // The kubelet's words for a failed exec hook.
+                    (ExecFor::Hook(_), Err(e)) => Err(format!(
+                        "Exec lifecycle hook ([{command}]) for Container {:?} failed: {e}",
+                        self.containers[ctr].name
+                    )),
+                    (_, r) => r,
+                };
+                self.inputs
+                    .push_back(purpose.input(ctr, generation, result));
             }
             Call::Other {
                 ctr,
@@ -726,6 +763,11 @@ impl<'a> Driver<'a> {
                     kind,
                     generation,
                 } => self.probe(ctr, kind, generation),
+                Command::Hook {
+                    ctr,
+                    hook,
+                    generation,
+                } => self.hook(ctr, hook, generation),
                 Command::Publish => {
                     if let Err(e) = crate::state::write(&self.pod_dir, self.core.state()) {
                         tracing::error!("{e}");
@@ -782,63 +824,109 @@ impl<'a> Driver<'a> {
             return;
         };
         let timeout = Duration::from_secs(probe.timeout_seconds.max(1).into());
-        let failed = |result: String| Input::Probed {
-            ctr,
-            kind,
-            generation,
-            result: Err(result),
-        };
+        let purpose = ExecFor::Probe(kind);
         match probe.action {
             ProbeAction::Exec { command } => {
-                if let Err(e) = self.exec_probe(ctr, kind, generation, command, timeout) {
-                    self.inputs.push_back(failed(e));
-                }
+                self.exec_in(ctr, purpose, generation, command, Some(timeout))
             }
-            action => {
-                let netns = self.netns.clone();
-                let tx = self.probe_tx.clone();
-                let wake = Arc::clone(&self.wake_write);
-                // The kubelet's default host is the pod IP; a pod with only its
-                // loopback is probed on 127.0.0.1.
-                let pod_ip = self
-                    .core
-                    .state()
-                    .pod_ip
-                    .clone()
-                    .unwrap_or_else(|| "127.0.0.1".into());
-                let spawned = std::thread::Builder::new()
-                    .name(format!("probe-{ctr}"))
-                    .spawn(move || {
-                        let result =
-                            crate::probe::run_network(netns.as_deref(), &action, &pod_ip, timeout);
-                        let _ = tx.send(Input::Probed {
-                            ctr,
-                            kind,
-                            generation,
-                            result,
-                        });
-                        let _ = nix::unistd::write(&*wake, &[1]);
-                    });
-                if let Err(e) = spawned {
-                    self.inputs
-                        .push_back(failed(format!("start the probe: {e}")));
-                }
-            }
+            action => self.on_thread(ctr, purpose, generation, move |netns, pod_ip| {
+                crate::probe::run_network(netns, &action, pod_ip, timeout)
+            }),
         }
     }
 
-    fn exec_probe(
+    /// Runs a hook: exec in the container (no timeout of its own, as the
+    /// kubelet's: stopping the container ends it), httpGet from the host side
+    /// (any answer is a success; only a failed request is not).
+    fn hook(&mut self, ctr: Ctr, hook: HookKind, generation: u64) {
+        let Some(h) = self.containers[ctr].hooks.get(hook).cloned() else {
+            return;
+        };
+        let purpose = ExecFor::Hook(hook);
+        // A preStop hook cannot outlast the grace period; a postStart request
+        // that gets no answer ends with the container at the latest.
+        let timeout = match hook {
+            HookKind::PreStop => {
+                Duration::from_secs(self.plan.termination_grace_period_seconds.max(2))
+            }
+            HookKind::PostStart => crate::probe::NO_TIMEOUT,
+        };
+        let name = self.containers[ctr].name.clone();
+        match h {
+            Hook::Exec { command } => self.exec_in(ctr, purpose, generation, command, None),
+            Hook::HttpGet(get) => self.on_thread(ctr, purpose, generation, move |netns, pod_ip| {
+                crate::probe::run_hook(netns, &get, pod_ip, timeout).map_err(|e| {
+                    format!(
+                        "HTTP lifecycle hook ({}) for Container {name:?} failed: {e}",
+                        get.path
+                    )
+                })
+            }),
+            // The core waits out a sleep itself.
+            Hook::Sleep { .. } => {}
+        }
+    }
+
+    /// Runs `f` on a thread of its own (given the pod's network namespace and
+    /// the pod IP, the default host); its result comes back through the wake
+    /// pipe.
+    fn on_thread(
         &mut self,
         ctr: Ctr,
-        kind: ProbeKind,
+        purpose: ExecFor,
+        generation: u64,
+        f: impl FnOnce(Option<&OwnedFd>, &str) -> Result<String, String> + Send + 'static,
+    ) {
+        let netns = self.netns.clone();
+        let tx = self.probe_tx.clone();
+        let wake = Arc::clone(&self.wake_write);
+        // The kubelet's default host is the pod IP; a pod with only its
+        // loopback is probed on 127.0.0.1.
+        let pod_ip = self
+            .core
+            .state()
+            .pod_ip
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-{ctr}", purpose.name()))
+            .spawn(move || {
+                let result = f(netns.as_deref(), &pod_ip);
+                let _ = tx.send(purpose.input(ctr, generation, result));
+                let _ = nix::unistd::write(&*wake, &[1]);
+            });
+        if let Err(e) = spawned {
+            let input = purpose.input(ctr, generation, Err(format!("start a thread: {e}")));
+            self.inputs.push_back(input);
+        }
+    }
+
+    /// `exec` of `command` in `ctr`, waited for by this loop; with a timeout, its
+    /// command is killed when that is up.
+    fn exec_in(
+        &mut self,
+        ctr: Ctr,
+        purpose: ExecFor,
         generation: u64,
         command: Vec<String>,
-        timeout: Duration,
+        timeout: Option<Duration>,
+    ) {
+        if let Err(e) = self.spawn_exec(ctr, purpose, generation, command, timeout) {
+            self.inputs
+                .push_back(purpose.input(ctr, generation, Err(e)));
+        }
+    }
+
+    fn spawn_exec(
+        &mut self,
+        ctr: Ctr,
+        purpose: ExecFor,
+        generation: u64,
+        command: Vec<String>,
+        timeout: Option<Duration>,
     ) -> Result<(), String> {
         let c = &self.containers[ctr];
-        let pid_file = c
-            .bundle
-            .join(format!("probe-{}.pid", kind.title().to_lowercase()));
+        let pid_file = c.bundle.join(format!("{}.pid", purpose.name()));
         let _ = fs::remove_file(&pid_file);
         let (read, write) = pipe().map_err(|e| format!("pipe: {e}"))?;
         set_nonblocking(&read).map_err(|e| format!("pipe: {e}"))?;
@@ -849,9 +937,9 @@ impl<'a> Driver<'a> {
         let pid = pending.pid;
         self.calls.insert(
             pid,
-            Call::Probe {
+            Call::Exec {
                 ctr,
-                kind,
+                purpose,
                 generation,
                 pending,
                 pid_file,
@@ -866,8 +954,10 @@ impl<'a> Driver<'a> {
                 buf: Vec::new(),
             },
         );
-        self.probe_deadlines
-            .push(Reverse((self.clock.now().mono + timeout, pid)));
+        if let Some(timeout) = timeout {
+            self.probe_deadlines
+                .push(Reverse((self.clock.now().mono + timeout, pid)));
+        }
         Ok(())
     }
 
@@ -875,7 +965,7 @@ impl<'a> Driver<'a> {
     /// runtime wrote), and the runtime's `exec` then ends; before that pid is
     /// known, the `exec` itself is.
     fn probe_timed_out(&mut self, runtime_pid: i32) {
-        let Some(Call::Probe {
+        let Some(Call::Exec {
             pid_file,
             timed_out,
             ..

@@ -43,7 +43,7 @@ pub use spec::{render_config, render_value};
 pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
 
-use crate::model::{Container, ContainerKind, Pod, Probes, RestartPolicy, Signal};
+use crate::model::{Container, ContainerKind, Hooks, Pod, Probes, RestartPolicy, Signal};
 use crate::paths::PodPaths;
 use downward::Facts;
 
@@ -156,6 +156,9 @@ pub struct ContainerPlan {
     /// What the supervisor probes.
     #[serde(default, skip_serializing_if = "Probes::is_empty")]
     pub probes: Probes,
+    /// The lifecycle hooks the supervisor runs.
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
 }
 
 /// A file of the pod's own (`/etc/hosts`, ...), written before any container runs.
@@ -447,6 +450,7 @@ impl<'a> PodContext<'a> {
             run_as_non_root: false,
             termination_log: None,
             probes: Probes::default(),
+            hooks: Hooks::default(),
         }
     }
 
@@ -515,7 +519,10 @@ impl<'a> PodContext<'a> {
                 }
             }
         };
-        let stop_signal = match config.and_then(|c| c.stop_signal().as_deref()) {
+        // `lifecycle.stopSignal` first (KEP-4960), then the image's STOPSIGNAL
+        // (an image's that does not parse is an error even when overridden: the
+        // image is broken), then SIGTERM.
+        let image_signal = match config.and_then(|c| c.stop_signal().as_deref()) {
             None => Signal::TERM,
             Some(text) => Signal::parse(text).unwrap_or_else(|e| {
                 issues.push((
@@ -525,7 +532,7 @@ impl<'a> PodContext<'a> {
                 Signal::TERM
             }),
         };
-        (user, stop_signal)
+        (user, c.stop_signal.unwrap_or(image_signal))
     }
 
     fn container(
@@ -652,6 +659,7 @@ impl<'a> PodContext<'a> {
             run_as_non_root: sc.run_as_non_root,
             termination_log: Some(termination_log),
             probes: c.probes.clone(),
+            hooks: c.hooks.clone(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod cni;
 mod generate;
 mod hardening;
+mod hooks;
 mod hostile;
 mod layers;
 mod network;
