@@ -104,6 +104,11 @@ pub fn pid_file(bundle: &Path) -> PathBuf {
     bundle.join("pid")
 }
 
+/// The host file behind a container's `terminationMessagePath`.
+pub fn termination_log_of(bundle: &Path) -> PathBuf {
+    bundle.join("termination-log")
+}
+
 /// Where one pod's files live. Every path the translator writes into a bundle comes
 /// from here, so `up` (under the pod state dir) and `generate` (under `-o DIR`) share
 /// one translation.
@@ -158,7 +163,7 @@ impl PodPaths {
     }
     /// The host file behind a container's `terminationMessagePath`.
     pub fn termination_log(&self, container_id: &str) -> PathBuf {
-        self.bundle(container_id).join("termination-log")
+        termination_log_of(&self.bundle(container_id))
     }
     /// The pod's `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
     pub fn etc(&self) -> PathBuf {

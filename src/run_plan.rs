@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{ContainerKind, Hooks, HostPathType, Probes, RelPath, RestartPolicy, Signal};
+use crate::model::{
+    ContainerKind, Hooks, HostPathType, Probes, RelPath, RestartPolicy, Signal,
+    TerminationMessagePolicy,
+};
 
 /// The format of `plan.json`; a plan of another version is refused by name.
 pub const VERSION: u32 = 1;
@@ -178,6 +181,9 @@ pub struct RunContainer {
     /// The lifecycle hooks the supervisor runs (likewise).
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    /// Whether a failed run without a termination message takes its log's end.
+    #[serde(default, skip_serializing_if = "TerminationMessagePolicy::is_file")]
+    pub termination_message_policy: TerminationMessagePolicy,
 }
 
 impl RunContainer {
@@ -284,6 +290,7 @@ pub(crate) fn fixture(
         sub_paths: vec![],
         probes: Probes::default(),
         hooks: Hooks::default(),
+        termination_message_policy: TerminationMessagePolicy::File,
     };
     RunPlan {
         version: VERSION,

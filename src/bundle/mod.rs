@@ -186,6 +186,7 @@ pub fn layout(
         sub_paths: c.sub_paths.clone(),
         probes: c.probes.clone(),
         hooks: c.hooks.clone(),
+        termination_message_policy: c.termination_message_policy,
     };
     Ok(RunPlan {
         version: crate::run_plan::VERSION,

@@ -346,10 +346,17 @@ impl CapabilityName {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TerminationMessagePolicy {
+    #[default]
     File,
     FallbackToLogsOnError,
+}
+
+impl TerminationMessagePolicy {
+    pub fn is_file(&self) -> bool {
+        *self == TerminationMessagePolicy::File
+    }
 }
 
 /// One `ports` entry.

@@ -18,6 +18,7 @@ use super::backoff::Backoff;
 use super::probing::{ProbeResult, Worker};
 use crate::model::{
     ContainerKind, Hook, HookKind, Hooks, Probe, ProbeKind, Probes, RestartPolicy, Signal,
+    TerminationMessagePolicy,
 };
 use crate::run_plan::{RunContainer, RunPlan};
 use crate::state::{ContainerState, PodPhase, PodState, rfc3339};
@@ -183,11 +184,22 @@ enum Cause {
     Failed(String),
 }
 
-/// What the last lines of a container's log say, for failure messages (the only
-/// thing the core reads, behind a trait so tests pass their own).
+/// What a container's run left to read: the last lines of its log (for
+/// failure messages) and its termination message file (the only things the core
+/// reads, behind a trait so tests pass their own).
 pub trait Logs {
-    fn last_lines(&self, ctr: Ctr, restart: u32) -> String;
+    fn last_lines(&self, ctr: Ctr, restart: u32, lines: usize) -> String;
+    /// What the run wrote at its `terminationMessagePath`, at most
+    /// [`MAX_TERMINATION_MESSAGE`] bytes of it.
+    fn termination_message(&self, ctr: Ctr) -> String;
 }
+
+/// The kubelet keeps 4096 bytes of a termination message (`maxMessageLength`).
+pub const MAX_TERMINATION_MESSAGE: usize = 4096;
+/// `FallbackToLogsOnError` takes the last 80 lines of the log, at most 2048 bytes
+/// (MaxContainerTerminationMessageLogLines, ...LogLength).
+const FALLBACK_LINES: usize = 80;
+const FALLBACK_BYTES: usize = 2048;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Run {
@@ -280,6 +292,7 @@ pub struct Core {
     names: Vec<String>,
     probes: Vec<Probes>,
     hooks: Vec<Hooks>,
+    message_policies: Vec<TerminationMessagePolicy>,
     policy: RestartPolicy,
     grace: Duration,
     timing: Timing,
@@ -331,6 +344,7 @@ impl Core {
             names: all.iter().map(|c| c.name.clone()).collect(),
             probes: all.iter().map(|c| c.probes.clone()).collect(),
             hooks: all.iter().map(|c| c.hooks.clone()).collect(),
+            message_policies: all.iter().map(|c| c.termination_message_policy).collect(),
             policy: plan.restart_policy,
             grace: Duration::from_secs(plan.termination_grace_period_seconds),
             keep_on_failure: state.keep_on_failure,
@@ -745,8 +759,9 @@ impl Core {
         slot.run = Run::Exited;
         slot.finished = Some(now.mono);
         slot.generation += 1;
-        let message = slot.kill_reason.take();
+        let killed_for = slot.kill_reason.take();
         slot.post_start = false;
+        let message = self.termination_message(ctr, &exit, killed_for, logs);
         let at = rfc3339(now.wall);
         self.set_status(ctr, |s| {
             let started_at = match &s.state {
@@ -1040,6 +1055,39 @@ impl Core {
         self.kill_for(ctr, message, grace, now);
     }
 
+    /// The terminated state's message, as the kubelet finds it: the file at the
+    /// container's `terminationMessagePath` first; else why podshim stopped it;
+    /// else, under `FallbackToLogsOnError` for a run that failed, its log's end.
+    fn termination_message(
+        &self,
+        ctr: Ctr,
+        exit: &Exit,
+        killed_for: Option<String>,
+        logs: &dyn Logs,
+    ) -> Option<String> {
+        if self.kinds[ctr] == ContainerKind::Infra {
+            return killed_for;
+        }
+        let written = logs.termination_message(ctr);
+        if !written.is_empty() {
+            return Some(written);
+        }
+        if killed_for.is_some() {
+            return killed_for;
+        }
+        let failed = exit.code != 0 || exit.oom_killed;
+        if failed && self.message_policies[ctr] == TerminationMessagePolicy::FallbackToLogsOnError {
+            let lines = logs.last_lines(ctr, self.slots[ctr].restarts, FALLBACK_LINES);
+            let mut start = lines.len().saturating_sub(FALLBACK_BYTES);
+            while !lines.is_char_boundary(start) {
+                start += 1;
+            }
+            let tail = &lines[start..];
+            return (!tail.is_empty()).then(|| tail.to_string());
+        }
+        None
+    }
+
     fn failure_message(&self, ctr: Ctr, exit: &Exit, logs: &dyn Logs) -> String {
         let mut msg = format!(
             "{} container {:?} exited with code {}",
@@ -1047,7 +1095,7 @@ impl Core {
             self.name(ctr),
             exit.code
         );
-        let lines = logs.last_lines(ctr, self.slots[ctr].restarts);
+        let lines = logs.last_lines(ctr, self.slots[ctr].restarts, 10);
         if !lines.trim().is_empty() {
             msg.push_str("; its last log lines:\n");
             msg.push_str(lines.trim_end());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use super::*;
 use crate::model::{
     ContainerKind, Hook, HookKind, Hooks, Probe, ProbeAction, ProbeKind, Probes, RestartPolicy,
-    Signal,
+    Signal, TerminationMessagePolicy,
 };
 use crate::run_plan::RunPlan;
 use crate::state::{ContainerStatus, PodPhase, PodState, RuntimeRecord};
@@ -39,8 +39,11 @@ enum Run {
 
 struct NoLogs;
 impl Logs for NoLogs {
-    fn last_lines(&self, _: Ctr, _: u32) -> String {
+    fn last_lines(&self, _: Ctr, _: u32, _: usize) -> String {
         "the last words\n".into()
+    }
+    fn termination_message(&self, _: Ctr) -> String {
+        String::new()
     }
 }
 
@@ -1561,4 +1564,63 @@ fn a_liveness_kill_runs_the_pre_stop_hook_first() {
     assert_eq!(sim.times("hook a PreStop"), [0]);
     assert_eq!(sim.times("signal a SIGTERM"), [500]);
     assert_eq!(sim.starts_of("a"), [0, 500]);
+}
+
+// --- termination messages ------------------------------------------------------------
+
+struct Written(&'static str, &'static str);
+impl Logs for Written {
+    fn last_lines(&self, _: Ctr, _: u32, lines: usize) -> String {
+        assert_eq!(lines, 80, "FallbackToLogsOnError reads 80 lines");
+        self.1.into()
+    }
+    fn termination_message(&self, _: Ctr) -> String {
+        self.0.into()
+    }
+}
+
+fn exit(code: i32) -> Exit {
+    Exit {
+        code,
+        signal: None,
+        oom_killed: false,
+    }
+}
+
+#[test]
+fn the_termination_message_file_wins_then_the_kill_reason_then_the_logs_of_a_failed_run() {
+    let mut plan = plan(Always, 30, &[("a", App)]);
+    plan.containers[0].termination_message_policy = TerminationMessagePolicy::FallbackToLogsOnError;
+    let sim = Sim::with_plan(plan, Timing::default(), false);
+    let core = &sim.core;
+    let m = |code, kill: Option<&str>, logs: &Written| {
+        core.termination_message(1, &exit(code), kill.map(str::to_string), logs)
+    };
+    assert_eq!(
+        m(1, Some("Liveness probe failed: x"), &Written("bye", "log")),
+        Some("bye".into())
+    );
+    assert_eq!(
+        m(1, Some("Liveness probe failed: x"), &Written("", "log")),
+        Some("Liveness probe failed: x".into())
+    );
+    assert_eq!(
+        m(1, None, &Written("", "the end\n")),
+        Some("the end\n".into())
+    );
+    // A run that succeeded takes nothing from its log.
+    assert_eq!(m(0, None, &Written("", "the end\n")), None);
+    // At most 2048 bytes of the log's end.
+    let long: &'static str = Box::leak("x".repeat(5000).into_boxed_str());
+    assert_eq!(m(1, None, &Written("", long)).unwrap().len(), 2048);
+}
+
+#[test]
+fn under_the_file_policy_a_failed_run_takes_nothing_from_its_log() {
+    let sim = Sim::new(Always, 30, &[("a", App)]);
+    assert_eq!(
+        sim.core
+            .termination_message(1, &exit(3), None, &Written("", "the end\n")),
+        None
+    );
 }

@@ -282,21 +282,59 @@ impl Exit {
     }
 }
 
-/// The last lines of a container run's log, read back for failure messages.
+/// Empties `c`'s termination message file for a new run: opened without
+/// following a link, and only if it is a regular file.
+fn empty_termination_log(c: &RunContainer) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = crate::paths::termination_log_of(&c.bundle);
+    match fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path)
+    {
+        Ok(f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+            f.set_len(0).map_err(|e| format!("{}: {e}", path.display()))
+        }
+        Ok(_) => Err(format!("{}: not a regular file", path.display())),
+        // Generated bundles of an older podshim may have none.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// What a container run left: its log, read back for failure messages, and its
+/// termination message file.
 struct LogTail<'a> {
     log_dir: &'a Path,
-    names: Vec<String>,
+    containers: &'a [RunContainer],
 }
 
 impl Logs for LogTail<'_> {
-    fn last_lines(&self, ctr: Ctr, restart: u32) -> String {
-        let path = logs::log_file(&self.log_dir.join(&self.names[ctr]), restart);
+    fn last_lines(&self, ctr: Ctr, restart: u32, lines: usize) -> String {
+        let dir = self.log_dir.join(&self.containers[ctr].name);
+        let path = logs::log_file(&dir, restart);
         let mut out = Vec::new();
         let opts = logs::ReadOptions {
-            tail: Some(10),
+            tail: Some(lines),
             ..Default::default()
         };
         let _ = logs::read_log(&path, &opts, &mut out, &|| true);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The container writes this file (bind-mounted at its
+    /// terminationMessagePath): a regular file only, never through a link,
+    /// and only its first 4096 bytes.
+    fn termination_message(&self, ctr: Ctr) -> String {
+        use std::io::Read;
+        let path = crate::paths::termination_log_of(&self.containers[ctr].bundle);
+        let Ok(file) = crate::fsutil::open_regular(&path) else {
+            return String::new();
+        };
+        let mut out = Vec::new();
+        let _ = file
+            .take(super::core::MAX_TERMINATION_MESSAGE as u64)
+            .read_to_end(&mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
 }
@@ -430,7 +468,7 @@ impl<'a> Driver<'a> {
             let now = self.clock.now();
             let tail = LogTail {
                 log_dir: &self.log_dir,
-                names: self.containers.iter().map(|c| c.name.clone()).collect(),
+                containers: &self.containers,
             };
             let commands = self.core.handle(input, now, &tail);
             self.execute(commands, on_started);
@@ -1041,6 +1079,9 @@ impl<'a> Driver<'a> {
             if c.kind != ContainerKind::Infra {
                 if restart > 0 {
                     self.fresh_rootfs(&c)?;
+                    // Each run writes its own termination message (the kubelet
+                    // gives every container instance a new file).
+                    empty_termination_log(&c)?;
                 }
                 // Resolved again at every start: a container may have swapped a
                 // subPath for a symlink since the last one (CVE-2017-1002101).

@@ -43,7 +43,9 @@ pub use spec::{render_config, render_value};
 pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
 
-use crate::model::{Container, ContainerKind, Hooks, Pod, Probes, RestartPolicy, Signal};
+use crate::model::{
+    Container, ContainerKind, Hooks, Pod, Probes, RestartPolicy, Signal, TerminationMessagePolicy,
+};
 use crate::paths::PodPaths;
 use downward::Facts;
 
@@ -159,6 +161,8 @@ pub struct ContainerPlan {
     /// The lifecycle hooks the supervisor runs.
     #[serde(default, skip_serializing_if = "Hooks::is_empty")]
     pub hooks: Hooks,
+    #[serde(default, skip_serializing_if = "TerminationMessagePolicy::is_file")]
+    pub termination_message_policy: TerminationMessagePolicy,
 }
 
 /// A file of the pod's own (`/etc/hosts`, ...), written before any container runs.
@@ -451,6 +455,7 @@ impl<'a> PodContext<'a> {
             termination_log: None,
             probes: Probes::default(),
             hooks: Hooks::default(),
+            termination_message_policy: TerminationMessagePolicy::File,
         }
     }
 
@@ -660,6 +665,7 @@ impl<'a> PodContext<'a> {
             termination_log: Some(termination_log),
             probes: c.probes.clone(),
             hooks: c.hooks.clone(),
+            termination_message_policy: c.termination_message_policy,
         }
     }
 }

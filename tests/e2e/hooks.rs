@@ -162,3 +162,27 @@ fn lifecycle_stop_signal_replaces_sigterm() {
     );
     pod.assert_nothing_left();
 }
+
+#[test]
+fn a_containers_termination_message_is_its_file_or_under_fallback_its_logs_end() {
+    let pod = Pod::new("hooks", "termmsg");
+    let spec = "  restartPolicy: Never\n  containers:\n    - name: file\n      image: localhost/busybox:latest\n      terminationMessagePath: /tmp/why\n      command: [sh, -c, 'echo config missing > /tmp/why; exit 2']\n    - name: fallback\n      image: localhost/busybox:latest\n      terminationMessagePolicy: FallbackToLogsOnError\n      command: [sh, -c, 'echo starting; sleep 0.2; echo disk full >&2; exit 3']\n    - name: quiet\n      image: localhost/busybox:latest\n      command: [sh, -c, 'echo only a log; sleep 1; exit 4']\n";
+    let out = pod.up(&yaml(1, spec), &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    pod.wait_until("all three ended", Duration::from_secs(15), |p| {
+        ["file", "fallback", "quiet"]
+            .iter()
+            .all(|c| p.container(c)["state"]["state"] == "terminated")
+    });
+    assert_eq!(
+        pod.container("file")["state"]["message"],
+        "config missing\n"
+    );
+    assert_eq!(
+        pod.container("fallback")["state"]["message"],
+        "starting\ndisk full\n"
+    );
+    assert!(pod.container("quiet")["state"].get("message").is_none());
+    pod.down();
+    pod.assert_nothing_left();
+}
