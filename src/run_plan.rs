@@ -37,6 +37,10 @@ pub struct RunPlan {
     pub uid: String,
     pub restart_policy: RestartPolicy,
     pub termination_grace_period_seconds: u64,
+    /// `activeDeadlineSeconds`: the supervisor fails the pod once it has run
+    /// this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<u64>,
     /// The directory holding `bundles/`, `volumes/`, `etc/`: the pod's state
     /// directory for `up FILE`, the output directory of `generate`.
     pub base: PathBuf,
@@ -300,6 +304,7 @@ pub(crate) fn fixture(
         uid: "u".into(),
         restart_policy: policy,
         termination_grace_period_seconds: grace,
+        active_deadline_seconds: None,
         base: "/b".into(),
         setup: vec![],
         infra: c("POD", "ns_p".into(), ContainerKind::Infra),

@@ -135,6 +135,9 @@ pub struct PodState {
     pub phase: PodPhase,
     /// Why the pod failed, with the container, exit code and last log lines.
     pub message: Option<String>,
+    /// Kubernetes' `status.reason` (`DeadlineExceeded`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub created_at: String,
     pub supervisor_pid: Option<i32>,
     pub runtime: RuntimeRecord,
@@ -363,6 +366,7 @@ mod tests {
             uid: "u".into(),
             phase: PodPhase::Running,
             message: None,
+            reason: None,
             created_at: "2026-11-26T21:00:00Z".into(),
             supervisor_pid: Some(42),
             runtime: RuntimeRecord {

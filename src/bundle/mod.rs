@@ -196,6 +196,7 @@ pub fn layout(
         uid: plan.uid.clone(),
         restart_policy: plan.restart_policy,
         termination_grace_period_seconds: plan.termination_grace_period_seconds,
+        active_deadline_seconds: plan.active_deadline_seconds,
         base: base.to_path_buf(),
         setup,
         infra: run(&plan.infra),

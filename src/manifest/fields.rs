@@ -149,6 +149,7 @@ const POD: &[&str] = &[
     "spec.volumes[*].projected.sources[*].downwardAPI.items[*].mode",
     "spec.restartPolicy",
     "spec.terminationGracePeriodSeconds",
+    "spec.activeDeadlineSeconds",
     "spec.hostname",
     "spec.subdomain",
     "spec.hostAliases[*].ip",

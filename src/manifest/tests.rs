@@ -2327,3 +2327,13 @@ fn lifecycle_on_a_plain_init_container_is_forbidden() {
         "spec.initContainers[0].lifecycle: Forbidden: may not be set for init containers without restartPolicy=Always",
     );
 }
+
+#[test]
+fn active_deadline_seconds_is_positive() {
+    let m = ok(&pod_with("", "  activeDeadlineSeconds: 60\n"));
+    assert_eq!(m.pod.spec.active_deadline_seconds, Some(60));
+    one_error(
+        &pod_with("", "  activeDeadlineSeconds: 0\n"),
+        "spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive",
+    );
+}

@@ -495,6 +495,18 @@ fn pod_spec(
             "must be greater than or equal to 0",
         );
     }
+    // validatePodSpec: 1..=MaxInt32.
+    let active_deadline_seconds = match spec.active_deadline_seconds {
+        Some(v) if !(1..=i32::MAX as i64).contains(&v) => {
+            errs.invalid(
+                "spec.activeDeadlineSeconds",
+                v,
+                "must be between 1 and 2147483647, inclusive",
+            );
+            None
+        }
+        v => v.map(|v| v as u64),
+    };
     let hostname = spec
         .hostname
         .as_deref()
@@ -621,6 +633,7 @@ fn pod_spec(
     Some(model::PodSpec {
         restart_policy,
         termination_grace_period_seconds: grace.max(0) as u64,
+        active_deadline_seconds,
         hostname,
         subdomain,
         host_aliases,

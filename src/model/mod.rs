@@ -56,6 +56,8 @@ pub struct PodSpec {
     pub restart_policy: RestartPolicy,
     /// Defaulted to 30, as the API server does.
     pub termination_grace_period_seconds: u64,
+    /// `activeDeadlineSeconds`: how long the pod may be active.
+    pub active_deadline_seconds: Option<u64>,
     pub hostname: Option<DnsLabel>,
     pub subdomain: Option<DnsLabel>,
     pub host_aliases: Vec<HostAlias>,

@@ -188,6 +188,7 @@ pub fn start(
         uid: uid.clone(),
         phase: PodPhase::Pending,
         message: None,
+        reason: None,
         created_at: rfc3339(SystemTime::now()),
         supervisor_pid: None,
         runtime: RuntimeRecord {

@@ -81,6 +81,8 @@ pub enum Timer {
     /// The grace of a kill while the pod runs (a failed probe or postStart
     /// hook) is over.
     GraceOver { ctr: Ctr, generation: u64 },
+    /// `activeDeadlineSeconds` have passed since the pod started.
+    Deadline,
     /// A sleep hook is over.
     HookSlept {
         ctr: Ctr,
@@ -295,6 +297,8 @@ pub struct Core {
     message_policies: Vec<TerminationMessagePolicy>,
     policy: RestartPolicy,
     grace: Duration,
+    /// `activeDeadlineSeconds`.
+    deadline: Option<Duration>,
     timing: Timing,
     keep_on_failure: bool,
     slots: Vec<Slot>,
@@ -347,6 +351,7 @@ impl Core {
             message_policies: all.iter().map(|c| c.termination_message_policy).collect(),
             policy: plan.restart_policy,
             grace: Duration::from_secs(plan.termination_grace_period_seconds),
+            deadline: plan.active_deadline_seconds.map(Duration::from_secs),
             keep_on_failure: state.keep_on_failure,
             timing,
             slots: vec![slot; all.len()],
@@ -376,9 +381,15 @@ impl Core {
         self.stopping()
     }
 
-    /// The first commands: start the infra.
-    pub fn start(&mut self, _now: Now) -> Vec<Command> {
+    /// The first commands: start the infra (and arm the pod's deadline).
+    pub fn start(&mut self, now: Now) -> Vec<Command> {
         self.state.phase = PodPhase::Pending;
+        if let Some(deadline) = self.deadline {
+            self.out.push(Command::Arm {
+                at: now.mono + deadline,
+                timer: Timer::Deadline,
+            });
+        }
         self.run(0);
         self.flush()
     }
@@ -1187,6 +1198,17 @@ impl Core {
                 hook,
                 generation,
             } => self.on_hooked(ctr, hook, generation, Ok(()), now),
+            Timer::Deadline => {
+                if self.stopping() {
+                    return;
+                }
+                // The kubelet's active deadline handler: the pod fails, its
+                // containers are stopped with the pod's grace period.
+                self.state.reason = Some("DeadlineExceeded".into());
+                let message = "Pod was active on the node longer than the specified deadline";
+                tracing::warn!("{message}");
+                self.fail(message.to_string(), now);
+            }
             Timer::KillOne { ctr, generation } => {
                 if !self.current(ctr, generation) {
                     return;

@@ -83,6 +83,7 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
         uid: "u".into(),
         phase: PodPhase::Pending,
         message: None,
+        reason: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         supervisor_pid: None,
         runtime: RuntimeRecord {
@@ -1623,4 +1624,38 @@ fn under_the_file_policy_a_failed_run_takes_nothing_from_its_log() {
             .termination_message(1, &exit(3), None, &Written("", "the end\n")),
         None
     );
+}
+
+// --- activeDeadlineSeconds ---------------------------------------------------------------
+
+#[test]
+fn a_pod_past_its_active_deadline_is_stopped_and_fails_with_deadline_exceeded() {
+    let mut plan = plan(Always, 3, &[("a", App)]);
+    plan.active_deadline_seconds = Some(10);
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::IgnoresTerm])
+        .begin();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.times("signal a SIGTERM"), [10 * SEC]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [13 * SEC]);
+    assert_eq!(
+        sim.outcome,
+        Some(Outcome::Failed(
+            "Pod was active on the node longer than the specified deadline".into()
+        ))
+    );
+    assert_eq!(sim.core.state().phase, PodPhase::Failed);
+    assert_eq!(sim.core.state().reason.as_deref(), Some("DeadlineExceeded"));
+}
+
+#[test]
+fn a_pod_that_completes_before_its_deadline_is_not_failed_by_it() {
+    let mut plan = plan(Never, 3, &[("a", App)]);
+    plan.active_deadline_seconds = Some(10);
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::ExitAfter(0, 1000)])
+        .begin();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.outcome, Some(Outcome::Completed(PodPhase::Succeeded)));
+    assert_eq!(sim.core.state().reason, None);
 }

@@ -184,6 +184,7 @@ pub struct PodPlan {
     pub uid: String,
     pub restart_policy: RestartPolicy,
     pub termination_grace_period_seconds: u64,
+    pub active_deadline_seconds: Option<u64>,
     pub infra: ContainerPlan,
     /// Init containers and sidecars in `initContainers` order, then app containers.
     pub containers: Vec<ContainerPlan>,
@@ -268,6 +269,7 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         uid: pod.uid.to_string(),
         restart_policy: pod.spec.restart_policy,
         termination_grace_period_seconds: pod.spec.termination_grace_period_seconds,
+        active_deadline_seconds: pod.spec.active_deadline_seconds,
         infra: ctx.infra(),
         containers,
         volumes,

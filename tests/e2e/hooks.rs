@@ -186,3 +186,27 @@ fn a_containers_termination_message_is_its_file_or_under_fallback_its_logs_end()
     pod.down();
     pod.assert_nothing_left();
 }
+
+#[test]
+fn a_pod_past_its_active_deadline_fails_with_deadline_exceeded() {
+    let pod = Pod::new("hooks", "deadline");
+    let spec = "  activeDeadlineSeconds: 2\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n";
+    let out = pod.up(&yaml(1, spec), &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    pod.wait_until("the deadline", Duration::from_secs(15), |p| {
+        p.state()["phase"] == "Failed"
+    });
+    let state = pod.state();
+    assert_eq!(state["reason"], "DeadlineExceeded", "{state:#}");
+    assert_eq!(
+        state["message"],
+        "Pod was active on the node longer than the specified deadline"
+    );
+    // Its containers are gone from the runtime; the record stays until down.
+    pod.wait_until("the supervisor's end", Duration::from_secs(10), |p| {
+        p.state()["supervisorPid"].is_null()
+    });
+    assert!(!runc_ids().contains(&pod.id(Some("app"))));
+    pod.down();
+    pod.assert_nothing_left();
+}
