@@ -22,6 +22,7 @@ pub mod probe;
 pub mod run_plan;
 pub mod runtime;
 pub mod state;
+pub mod status;
 pub mod supervisor;
 pub mod teardown;
 #[doc(hidden)]

@@ -112,8 +112,9 @@ pub struct ProbeRecord {
     /// Why it failed (empty for a success).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
-    /// When it ended (RFC 3339).
-    pub at: String,
+    /// Since when the probe has found this (RFC 3339): the record is written
+    /// only when the result or its message changes, not at every run.
+    pub since: String,
 }
 
 /// The runtime the pod was started with, so `down`, `exec` and `ps` use the same.
@@ -160,6 +161,13 @@ pub struct PodState {
     /// Every address of the pod, IPv4 first (`status.podIPs`).
     #[serde(rename = "podIPs", default, skip_serializing_if = "Vec::is_empty")]
     pub pod_ips: Vec<PodIp>,
+    /// Kubernetes' pod conditions, kept by the supervisor.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<crate::status::PodCondition>,
+    /// What happened to the pod, oldest first, at most
+    /// [`crate::status::MAX_EVENTS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<crate::status::Event>,
 }
 
 /// One of a pod's addresses, as Kubernetes' `PodIP`.
@@ -403,6 +411,8 @@ mod tests {
             pod_ips: vec![PodIp {
                 ip: "10.89.0.2".into(),
             }],
+            conditions: Vec::new(),
+            events: Vec::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! arguments, calls one operation of [`crate::pod`] or [`crate::image`], and
 //! prints; the domain work lives there.
 
+mod describe;
 mod down;
 mod exec;
 mod generate;
@@ -154,6 +155,8 @@ pub enum Command {
     Down(down::Args),
     /// List pods and their containers.
     Ps(ps::Args),
+    /// Show a pod in detail: containers, probes, conditions, events.
+    Describe(describe::Args),
     /// Print a container's logs.
     Logs(logs::Args),
     /// Run a command in a container of a pod.
@@ -219,6 +222,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Up(args) => ok(up::run(args, g)),
         Command::Down(args) => ok(down::run(args, g)),
         Command::Ps(args) => ok(ps::run(args, g)),
+        Command::Describe(args) => ok(describe::run(args, g)),
         Command::Logs(args) => ok(logs::run(args, g)),
         Command::Exec(args) => exec::run(args, g),
         Command::Rm(args) => ok(rm::run(args, g)),

@@ -142,7 +142,7 @@ mod tests {
             probe: ProbeKind::Readiness,
             success: false,
             message: "HTTP probe failed with statuscode: 503".into(),
-            at: "2026-01-01T00:00:01Z".into(),
+            since: "2026-01-01T00:00:01Z".into(),
         });
         let mut side = container("side", ContainerKind::Sidecar, false);
         side.started = Some(false);

@@ -205,6 +205,8 @@ pub fn start(
         host_ip: Some(crate::host::host_ip()),
         pod_ip: None,
         pod_ips: Vec::new(),
+        conditions: Vec::new(),
+        events: Vec::new(),
     };
     let mut pod = pod;
     if let Some(net) = &plan.network {

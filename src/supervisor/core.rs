@@ -304,8 +304,13 @@ pub struct Core {
     slots: Vec<Slot>,
     phase: Phase,
     started: bool,
+    /// Every init container completed and every sidecar started (the pod's
+    /// Initialized condition).
+    initialized: bool,
     state: PodState,
     out: Vec<Command>,
+    /// The wall time of the input being handled, for conditions and events.
+    now: String,
 }
 
 /// The kubelet's terminated reasons: `OOMKilled` when the kernel killed a process
@@ -357,8 +362,10 @@ impl Core {
             slots: vec![slot; all.len()],
             phase: Phase::Infra,
             started: false,
+            initialized: false,
             state,
             out: Vec::new(),
+            now: String::new(),
         }
     }
 
@@ -383,7 +390,9 @@ impl Core {
 
     /// The first commands: start the infra (and arm the pod's deadline).
     pub fn start(&mut self, now: Now) -> Vec<Command> {
+        self.now = rfc3339(now.wall);
         self.state.phase = PodPhase::Pending;
+        self.out.push(Command::Publish);
         if let Some(deadline) = self.deadline {
             self.out.push(Command::Arm {
                 at: now.mono + deadline,
@@ -399,6 +408,7 @@ impl Core {
         if self.phase == Phase::Done {
             return Vec::new();
         }
+        self.now = rfc3339(now.wall);
         match input {
             Input::Started { ctr, result } => self.on_started(ctr, result, now),
             Input::InfraReady(result) => self.on_infra_ready(result, now),
@@ -441,6 +451,13 @@ impl Core {
             .filter(|c| *c != Command::Publish)
             .collect();
         if publish {
+            crate::status::update(
+                &mut self.state.conditions,
+                self.state.phase,
+                self.initialized,
+                &self.state.containers,
+                &self.now,
+            );
             let at = out
                 .iter()
                 .position(|c| matches!(c, Command::ReportStarted | Command::Finish(_)))
@@ -456,6 +473,21 @@ impl Core {
 
     fn name(&self, ctr: Ctr) -> &str {
         &self.names[ctr]
+    }
+
+    /// Records an event (about `ctr`, or the pod), as the kubelet's recorder.
+    fn event(&mut self, warning: bool, reason: &str, ctr: Option<Ctr>, message: String) {
+        let container = ctr.map(|c| self.names[c].clone());
+        let now = self.now.clone();
+        crate::status::record(
+            &mut self.state.events,
+            warning,
+            reason,
+            container.as_deref(),
+            message,
+            &now,
+        );
+        self.out.push(Command::Publish);
     }
 
     fn set_status(&mut self, ctr: Ctr, f: impl FnOnce(&mut crate::state::ContainerStatus)) {
@@ -480,6 +512,10 @@ impl Core {
             Ok(pid) => pid,
             Err(e) => return self.start_failed(ctr, e, now),
         };
+        if ctr != 0 {
+            let message = format!("Started container {}", self.name(ctr));
+            self.event(false, "Started", Some(ctr), message);
+        }
         let slot = &mut self.slots[ctr];
         slot.run = Run::Running { pid };
         slot.run_started = Some(now.mono);
@@ -595,6 +631,8 @@ impl Core {
                         // The kubelet kills the container (FailedPostStartHook) and
                         // restarts it under its policy; the hook's output is why.
                         tracing::warn!("{:?}: PostStart hook failed: {e}", self.name(ctr));
+                        self.event(true, "FailedPostStartHook", Some(ctr), e.clone());
+                        self.event(false, "Killing", Some(ctr), "FailedPostStartHook".into());
                         let grace = self.grace;
                         self.kill_for(ctr, format!("PostStartHookError: {e}"), grace, now);
                     }
@@ -608,6 +646,7 @@ impl Core {
                 if let Err(e) = result {
                     // FailedPreStopHook: the stop goes on.
                     tracing::warn!("{:?}: PreStop hook failed: {e}", self.name(ctr));
+                    self.event(true, "FailedPreStopHook", Some(ctr), e);
                 }
                 self.signal_stop(ctr);
                 self.slots[ctr].stop_signalled = Some(now.mono);
@@ -618,6 +657,10 @@ impl Core {
     /// Begins stopping `ctr`: its preStop hook first if it has one (once per run),
     /// else its stop signal at once.
     fn begin_kill(&mut self, ctr: Ctr, now: Now) {
+        if self.stopping() && ctr != 0 {
+            let message = format!("Stopping container {}", self.name(ctr));
+            self.event(false, "Killing", Some(ctr), message);
+        }
         match self.slots[ctr].pre_stop {
             PreStop::Running => {}
             PreStop::Idle if self.hooks[ctr].pre_stop.is_some() => {
@@ -673,6 +716,7 @@ impl Core {
     }
 
     fn start_failed(&mut self, ctr: Ctr, error: String, now: Now) {
+        self.event(true, "Failed", Some(ctr), format!("Error: {error}"));
         self.slots[ctr].run = Run::Idle;
         let kind = self.kinds[ctr];
         self.set_status(ctr, |s| {
@@ -728,6 +772,7 @@ impl Core {
             return;
         }
         let queue = (from..self.kinds.len()).collect();
+        self.initialized = true;
         self.phase = Phase::Apps {
             queue,
             in_flight: BTreeSet::new(),
@@ -771,6 +816,14 @@ impl Core {
         slot.finished = Some(now.mono);
         slot.generation += 1;
         let killed_for = slot.kill_reason.take();
+        if exit.oom_killed {
+            let message = format!(
+                "Container {} was killed for running out of memory",
+                self.names[ctr]
+            );
+            self.event(true, "OOMKilled", Some(ctr), message);
+        }
+        let slot = &mut self.slots[ctr];
         slot.post_start = false;
         let message = self.termination_message(ctr, &exit, killed_for, logs);
         let at = rfc3339(now.wall);
@@ -861,6 +914,13 @@ impl Core {
         slot.backoff.restarted(finished, now.mono);
         slot.run = Run::BackOff;
         let generation = slot.generation;
+        if !delay.is_zero() {
+            let message = format!(
+                "Back-off restarting failed container {} in pod {}_{}({})",
+                self.names[ctr], self.state.name, self.state.namespace, self.state.uid
+            );
+            self.event(true, "BackOff", Some(ctr), message);
+        }
         self.out.push(Command::Arm {
             at: now.mono + delay,
             timer: Timer::Restart { ctr, generation },
@@ -985,13 +1045,15 @@ impl Core {
                 self.name(ctr),
                 kind.title()
             );
+            let text = format!("{} probe failed: {message}", kind.title());
+            self.event(true, "Unhealthy", Some(ctr), text);
         }
         let at = rfc3339(now.wall);
         let record = crate::state::ProbeRecord {
             probe: kind,
             success: ok,
             message: message.clone(),
-            at,
+            since: at,
         };
         let changed = self.state.containers.get(ctr).is_none_or(|s| {
             s.probes
@@ -1056,6 +1118,12 @@ impl Core {
     fn probe_failed(&mut self, ctr: Ctr, kind: ProbeKind, why: &str, probe: &Probe, now: Now) {
         let message = format!("{} probe failed: {why}", kind.title());
         tracing::warn!("{:?}: {message}; stopping it", self.name(ctr));
+        let killing = format!(
+            "Container {} failed {} probe, will be restarted",
+            self.name(ctr),
+            kind.title().to_lowercase()
+        );
+        self.event(false, "Killing", Some(ctr), killing);
         // The probe's own grace period (KEP-2238), else the pod's; never less
         // than the kubelet's minimum of 2 s (minimumGracePeriodInSeconds).
         let grace = probe
@@ -1207,6 +1275,7 @@ impl Core {
                 self.state.reason = Some("DeadlineExceeded".into());
                 let message = "Pod was active on the node longer than the specified deadline";
                 tracing::warn!("{message}");
+                self.event(true, "DeadlineExceeded", None, message.to_string());
                 self.fail(message.to_string(), now);
             }
             Timer::KillOne { ctr, generation } => {

@@ -117,6 +117,8 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
         host_ip: None,
         pod_ip: None,
         pod_ips: Vec::new(),
+        conditions: Vec::new(),
+        events: Vec::new(),
     }
 }
 
@@ -1658,4 +1660,98 @@ fn a_pod_that_completes_before_its_deadline_is_not_failed_by_it() {
     sim.run_for(Duration::from_secs(30));
     assert_eq!(sim.outcome, Some(Outcome::Completed(PodPhase::Succeeded)));
     assert_eq!(sim.core.state().reason, None);
+}
+
+// --- conditions and events ------------------------------------------------------------
+
+impl Sim {
+    fn condition(&self, kind: &str) -> (String, Option<String>) {
+        let c = self
+            .core
+            .state()
+            .conditions
+            .iter()
+            .find(|c| c.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} condition"));
+        (c.status.clone(), c.reason.clone())
+    }
+
+    fn event_reasons(&self) -> Vec<(String, Option<String>, u32)> {
+        self.core
+            .state()
+            .events
+            .iter()
+            .map(|e| (e.reason.clone(), e.container.clone(), e.count))
+            .collect()
+    }
+}
+
+#[test]
+fn the_conditions_follow_init_containers_and_readiness() {
+    let mut plan = plan(Always, 30, &[("i", Init), ("a", App)]);
+    plan.containers[1].probes = readiness(probe(0, 1, 1, 1));
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("i", &[Run::ExitAfter(0, 2000)])
+        .script_probe("a", ProbeKind::Readiness, &[(false, 0), (true, 0)])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(sim.condition("PodReadyToStartContainers").0, "True");
+    assert_eq!(
+        sim.condition("Initialized"),
+        ("False".into(), Some("ContainersNotInitialized".into()))
+    );
+    sim.run_for(Duration::from_millis(1500));
+    assert_eq!(sim.condition("Initialized").0, "True");
+    assert_eq!(
+        sim.condition("Ready"),
+        ("False".into(), Some("ContainersNotReady".into()))
+    );
+    sim.run_for(Duration::from_secs(2));
+    assert_eq!(sim.condition("Ready").0, "True");
+    assert_eq!(sim.condition("ContainersReady").0, "True");
+}
+
+#[test]
+fn probe_failures_kills_and_back_offs_are_events() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", liveness(probe(0, 1, 1, 2)))],
+    )
+    .script(
+        "a",
+        &[
+            Run::UntilSignalled,
+            Run::ExitAfter(1, 0),
+            Run::UntilSignalled,
+        ],
+    )
+    .script_probe(
+        "a",
+        ProbeKind::Liveness,
+        &[(false, 0), (false, 0), (true, 0)],
+    )
+    .begin();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(
+        sim.event_reasons(),
+        // In the order of last occurrence, repeats counted (kubectl's view).
+        [
+            ("Unhealthy".to_string(), Some("a".to_string()), 2),
+            ("Killing".into(), Some("a".into()), 1),
+            ("BackOff".into(), Some("a".into()), 1),
+            ("Started".into(), Some("a".into()), 3),
+        ]
+    );
+    let killing = &sim.core.state().events[1];
+    assert_eq!(
+        killing.message,
+        "Container a failed liveness probe, will be restarted"
+    );
+    assert_eq!(killing.kind, "Normal");
+    assert_eq!(
+        sim.core.state().events[0].message,
+        "Liveness probe failed: a is unwell"
+    );
 }

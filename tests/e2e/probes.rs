@@ -243,3 +243,58 @@ fn up_wait_ready_fails_with_the_probes_last_message_and_leaves_the_pod_running()
     pod.down();
     pod.assert_nothing_left();
 }
+
+#[test]
+fn describe_shows_states_probes_conditions_and_events_and_ps_json_the_conditions() {
+    let pod = Pod::new("probe", "described");
+    let spec = "  initContainers:\n    - name: setup\n      image: localhost/busybox:latest\n      command: ['true']\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sh, -c, 'touch /tmp/ok; sleep 1; rm /tmp/ok; exec sleep 600']\n      livenessProbe: {exec: {command: [test, -e, /tmp/ok]}, periodSeconds: 1, failureThreshold: 1}\n";
+    let out = pod.up(&yaml(spec), &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    pod.wait_until("a restart", Duration::from_secs(20), |p| {
+        restarts(p, "app") >= 1
+    });
+    let state = pod.state();
+    let conditions: Vec<(String, String)> = state["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let types: Vec<&str> = conditions.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "PodReadyToStartContainers",
+            "Initialized",
+            "Ready",
+            "ContainersReady",
+            "PodScheduled"
+        ]
+    );
+    assert!(
+        conditions.contains(&("Initialized".into(), "True".into())),
+        "{conditions:?}"
+    );
+    let text = stdout(&pod.run(&["describe", &pod.key()]));
+    for want in [
+        &format!("Name:             {}", pod.name),
+        "Init Containers:\n  setup:\n",
+        "      Reason:       Completed\n",
+        "    Liveness:       exec [test -e /tmp/ok] delay=0s timeout=1s period=1s #success=1 #failure=1\n",
+        "    Last State:     Terminated\n",
+        "      Message:      Liveness probe failed: command \"test -e /tmp/ok\" exited with code 1\n",
+        "  Initialized                 True\n",
+        "Unhealthy",
+        "Container app failed liveness probe, will be restarted",
+        "Started container app",
+    ] {
+        assert!(text.contains(want), "describe lacks {want:?}:\n{text}");
+    }
+    pod.down();
+    pod.assert_nothing_left();
+}
