@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    ContainerKind, Hooks, HostPathType, Probes, RelPath, RestartPolicy, Signal,
+    ContainerKind, Hooks, HostPathType, Probes, RelPath, RestartPolicy, RestartRule, Signal,
     TerminationMessagePolicy,
 };
 
@@ -188,6 +188,12 @@ pub struct RunContainer {
     /// Whether a failed run without a termination message takes its log's end.
     #[serde(default, skip_serializing_if = "TerminationMessagePolicy::is_file")]
     pub termination_message_policy: TerminationMessagePolicy,
+    /// The container's own `restartPolicy` (none: the pod's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// `restartPolicyRules`, checked in order at each exit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart_rules: Vec<RestartRule>,
 }
 
 impl RunContainer {
@@ -295,6 +301,8 @@ pub(crate) fn fixture(
         probes: Probes::default(),
         hooks: Hooks::default(),
         termination_message_policy: TerminationMessagePolicy::File,
+        restart_policy: None,
+        restart_rules: vec![],
     };
     RunPlan {
         version: VERSION,

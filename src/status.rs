@@ -27,6 +27,7 @@ pub struct PodCondition {
 pub fn desired(
     phase: PodPhase,
     initialized: bool,
+    restarting_all: Option<bool>,
     containers: &[ContainerStatus],
 ) -> Vec<(&'static str, bool, Option<String>, Option<String>)> {
     let infra_runs = containers
@@ -81,14 +82,19 @@ pub fn desired(
             )),
         )
     };
-    vec![
+    let mut out = vec![
         ("PodReadyToStartContainers", infra_runs, None, None),
         ("Initialized", init.0, init.1, init.2),
         ("Ready", ready.0, ready.1.clone(), ready.2.clone()),
         ("ContainersReady", ready.0, ready.1, ready.2),
         // The pod is on this machine by definition.
         ("PodScheduled", true, None, None),
-    ]
+    ];
+    // KEP-5532: shown once the pod restarted in place; True while it does.
+    if let Some(restarting) = restarting_all {
+        out.push(("AllContainersRestarting", restarting, None, None));
+    }
+    out
 }
 
 /// `conditions` brought up to date at `now`: a condition's transition time
@@ -97,10 +103,11 @@ pub fn update(
     conditions: &mut Vec<PodCondition>,
     phase: PodPhase,
     initialized: bool,
+    restarting_all: Option<bool>,
     containers: &[ContainerStatus],
     now: &str,
 ) {
-    let next: Vec<PodCondition> = desired(phase, initialized, containers)
+    let next: Vec<PodCondition> = desired(phase, initialized, restarting_all, containers)
         .into_iter()
         .map(|(kind, ok, reason, message)| {
             let status = if ok { "True" } else { "False" }.to_string();
@@ -238,6 +245,7 @@ mod tests {
         let d = desired(
             PodPhase::Pending,
             false,
+            None,
             &[
                 c("POD", ContainerKind::Infra, running(), false),
                 c("init", ContainerKind::Init, running(), false),
@@ -265,6 +273,7 @@ mod tests {
         let d = desired(
             PodPhase::Running,
             true,
+            None,
             &[
                 c("POD", ContainerKind::Infra, running(), false),
                 c("init", ContainerKind::Init, completed(0), false),
@@ -280,6 +289,7 @@ mod tests {
         let d = desired(
             PodPhase::Succeeded,
             true,
+            None,
             &[c("app", ContainerKind::App, completed(0), false)],
         );
         assert_eq!(get(&d, "Ready").2.as_deref(), Some("PodCompleted"));
@@ -290,8 +300,22 @@ mod tests {
     fn a_transition_time_changes_only_with_the_status() {
         let mut conds = Vec::new();
         let waiting_app = [c("app", ContainerKind::App, waiting(), false)];
-        update(&mut conds, PodPhase::Pending, true, &waiting_app, "t1");
-        update(&mut conds, PodPhase::Pending, true, &waiting_app, "t2");
+        update(
+            &mut conds,
+            PodPhase::Pending,
+            true,
+            None,
+            &waiting_app,
+            "t1",
+        );
+        update(
+            &mut conds,
+            PodPhase::Pending,
+            true,
+            None,
+            &waiting_app,
+            "t2",
+        );
         let ready = |conds: &[PodCondition]| {
             conds
                 .iter()
@@ -301,7 +325,7 @@ mod tests {
         };
         assert_eq!(ready(&conds), ("False".into(), "t1".into()));
         let ready_app = [c("app", ContainerKind::App, running(), true)];
-        update(&mut conds, PodPhase::Running, true, &ready_app, "t3");
+        update(&mut conds, PodPhase::Running, true, None, &ready_app, "t3");
         assert_eq!(ready(&conds), ("True".into(), "t3".into()));
     }
 

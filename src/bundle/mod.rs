@@ -187,6 +187,8 @@ pub fn layout(
         probes: c.probes.clone(),
         hooks: c.hooks.clone(),
         termination_message_policy: c.termination_message_policy,
+        restart_policy: c.restart_policy,
+        restart_rules: c.restart_rules.clone(),
     };
     Ok(RunPlan {
         version: crate::run_plan::VERSION,

@@ -89,10 +89,13 @@ const CONTAINER: &[&str] = &[
     "lifecycle.preStop.sleep.seconds",
     "lifecycle.preStop.tcpSocket",
     "lifecycle.stopSignal",
+    // Container-level restarts (KEP-5307); on an init container `Always` makes
+    // a native sidecar.
+    "restartPolicy",
+    "restartPolicyRules[*].action",
+    "restartPolicyRules[*].exitCodes.operator",
+    "restartPolicyRules[*].exitCodes.values",
 ];
-
-/// Fields only init containers have: `restartPolicy: Always` makes a native sidecar.
-const INIT_CONTAINER_ONLY: &[&str] = &["restartPolicy"];
 
 /// Pod fields (outside containers) that podshim implements; leaves as in `CONTAINER`.
 const POD: &[&str] = &[
@@ -280,11 +283,6 @@ fn tables() -> &'static Tables {
                 leaves.extend(PROBE.iter().map(|f| format!("{base}.{probe}.{f}")));
             }
         }
-        leaves.extend(
-            INIT_CONTAINER_ONLY
-                .iter()
-                .map(|f| format!("spec.initContainers[*].{f}")),
-        );
         let mut interior = HashSet::new();
         for leaf in &leaves {
             for (i, c) in leaf.char_indices() {

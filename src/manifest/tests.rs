@@ -442,10 +442,14 @@ fn generate_name_is_not_supported() {
 }
 
 #[test]
-fn restart_policy_on_an_app_container_is_not_supported() {
-    one_error(
-        &pod_with("    restartPolicy: Always\n", ""),
-        "not supported: spec.containers[0].restartPolicy",
+fn a_container_restart_policy_overrides_the_pods() {
+    let m = ok(&pod_with(
+        "    restartPolicy: Never\n",
+        "  restartPolicy: Always\n",
+    ));
+    assert_eq!(
+        m.pod.spec.containers[0].restart_policy,
+        Some(crate::model::RestartPolicy::Never)
     );
 }
 
@@ -1082,13 +1086,77 @@ fn restart_policy_must_be_known() {
 }
 
 #[test]
-fn init_container_restart_policy_may_only_be_always() {
+fn an_init_container_restart_policy_is_never_on_failure_or_always_for_a_sidecar() {
+    let m = ok(&pod_with(
+        "",
+        "  initContainers:\n  - name: init\n    image: busybox\n    restartPolicy: OnFailure\n",
+    ));
+    let init = &m.pod.spec.containers[0];
+    assert_eq!(init.kind, crate::model::ContainerKind::Init);
+    assert_eq!(
+        init.restart_policy,
+        Some(crate::model::RestartPolicy::OnFailure)
+    );
     one_error(
         &pod_with(
             "",
-            "  initContainers:\n  - name: init\n    image: busybox\n    restartPolicy: Never\n",
+            "  initContainers:\n  - name: init\n    image: busybox\n    restartPolicy: Sometimes\n",
         ),
-        "spec.initContainers[0].restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"",
+        "spec.initContainers[0].restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnFailure\", \"Never\"",
+    );
+}
+
+#[test]
+fn restart_rules_are_lowered_in_order() {
+    let m = ok(&pod_with(
+        "    restartPolicy: Never\n    restartPolicyRules:\n    - {action: Restart, exitCodes: {operator: In, values: [42]}}\n    - {action: RestartAllContainers, exitCodes: {operator: NotIn, values: [0, 1]}}\n",
+        "",
+    ));
+    use crate::model::{ExitCodeOperator, RestartAction, RestartRule};
+    assert_eq!(
+        m.pod.spec.containers[0].restart_rules,
+        [
+            RestartRule {
+                action: RestartAction::Restart,
+                operator: ExitCodeOperator::In,
+                values: vec![42]
+            },
+            RestartRule {
+                action: RestartAction::RestartAllContainers,
+                operator: ExitCodeOperator::NotIn,
+                values: vec![0, 1]
+            },
+        ]
+    );
+}
+
+#[test]
+fn restart_rules_need_the_containers_own_policy_and_valid_parts() {
+    one_error(
+        &pod_with(
+            "    restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [42]}}]\n",
+            "",
+        ),
+        "spec.containers[0].restartPolicy: Required value: must be set when restartPolicyRules are specified",
+    );
+    assert_eq!(
+        errors(&pod_with(
+            "    restartPolicy: Never\n    restartPolicyRules: [{action: Reboot, exitCodes: {operator: Near, values: [1, 1]}}, {action: Restart}]\n",
+            "",
+        )),
+        [
+            "spec.containers[0].restartPolicyRules[0].action: Unsupported value: \"Reboot\": supported values: \"Restart\", \"RestartAllContainers\"",
+            "spec.containers[0].restartPolicyRules[0].exitCodes.operator: Unsupported value: \"Near\": supported values: \"In\", \"NotIn\"",
+            "spec.containers[0].restartPolicyRules[0].exitCodes.values[1]: Duplicate value: \"1\"",
+            "spec.containers[0].restartPolicyRules[1].exitCodes: Required value",
+        ]
+    );
+    one_error(
+        &pod_with(
+            "",
+            "  initContainers:\n  - name: side\n    image: busybox\n    restartPolicy: Always\n    restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [1]}}]\n",
+        ),
+        "spec.initContainers[0].restartPolicyRules: Forbidden: may not be set for init containers with restartPolicy=Always",
     );
 }
 

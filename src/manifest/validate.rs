@@ -1345,28 +1345,26 @@ fn container(
             },
         )
         .unwrap_or(TerminationMessagePolicy::File);
-    let sidecar = ctx.init && c.restart_policy.as_deref() == Some("Always");
-    if ctx.init {
-        // Only `Always` (a native sidecar) is allowed on an init container.
-        errs.one_of(
-            format!("{base}.restartPolicy"),
-            c.restart_policy.as_deref(),
-            &["Always"],
-            |p| (p == "Always").then_some(()),
-        );
-        if !sidecar {
-            for (field, set) in [
-                ("livenessProbe", c.liveness_probe.is_some()),
-                ("readinessProbe", c.readiness_probe.is_some()),
-                ("startupProbe", c.startup_probe.is_some()),
-                ("lifecycle", c.lifecycle.is_some()),
-            ] {
-                if set {
-                    errs.forbidden(
-                        format!("{base}.{field}"),
-                        "may not be set for init containers without restartPolicy=Always",
-                    );
-                }
+    let restart_policy = errs.one_of(
+        format!("{base}.restartPolicy"),
+        c.restart_policy.as_deref(),
+        RestartPolicy::NAMES,
+        RestartPolicy::parse,
+    );
+    let sidecar = ctx.init && restart_policy == Some(RestartPolicy::Always);
+    let restart_rules = restart_rules(errs, base, c, sidecar);
+    if ctx.init && !sidecar {
+        for (field, set) in [
+            ("livenessProbe", c.liveness_probe.is_some()),
+            ("readinessProbe", c.readiness_probe.is_some()),
+            ("startupProbe", c.startup_probe.is_some()),
+            ("lifecycle", c.lifecycle.is_some()),
+        ] {
+            if set {
+                errs.forbidden(
+                    format!("{base}.{field}"),
+                    "may not be set for init containers without restartPolicy=Always",
+                );
             }
         }
     }
@@ -1438,7 +1436,94 @@ fn container(
         probes,
         hooks,
         stop_signal,
+        // A sidecar's `Always` is its kind.
+        restart_policy: restart_policy.filter(|_| !sidecar),
+        restart_rules,
     })
+}
+
+/// `restartPolicyRules` (KEP-5307, KEP-5532's `RestartAllContainers`): at most
+/// 20, only with the container's own `restartPolicy`, never on a sidecar.
+fn restart_rules(
+    errs: &mut Errs,
+    base: &str,
+    c: &k8s::Container,
+    sidecar: bool,
+) -> Vec<model::RestartRule> {
+    use model::{ExitCodeOperator, RestartAction, RestartRule};
+    let rules = c.restart_policy_rules.as_deref().unwrap_or_default();
+    if rules.is_empty() {
+        return Vec::new();
+    }
+    let path = format!("{base}.restartPolicyRules");
+    if sidecar {
+        errs.forbidden(
+            &path,
+            "may not be set for init containers with restartPolicy=Always",
+        );
+        return Vec::new();
+    }
+    if c.restart_policy.is_none() {
+        errs.required_because(
+            format!("{base}.restartPolicy"),
+            "must be set when restartPolicyRules are specified",
+        );
+    }
+    if rules.len() > 20 {
+        errs.push(
+            &path,
+            format!("Too many: {}: must have at most 20 items", rules.len()),
+        );
+    }
+    let mut out = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        let rb = format!("{path}[{i}]");
+        let action = errs.one_of(
+            format!("{rb}.action"),
+            Some(r.action.as_str()),
+            &["Restart", "RestartAllContainers"],
+            |a| match a {
+                "Restart" => Some(RestartAction::Restart),
+                "RestartAllContainers" => Some(RestartAction::RestartAllContainers),
+                _ => None,
+            },
+        );
+        let Some(codes) = &r.exit_codes else {
+            errs.required(format!("{rb}.exitCodes"));
+            continue;
+        };
+        let operator = errs.one_of(
+            format!("{rb}.exitCodes.operator"),
+            Some(codes.operator.as_str()),
+            &["In", "NotIn"],
+            |o| match o {
+                "In" => Some(ExitCodeOperator::In),
+                "NotIn" => Some(ExitCodeOperator::NotIn),
+                _ => None,
+            },
+        );
+        let values = codes.values.clone().unwrap_or_default();
+        if values.len() > 255 {
+            errs.push(
+                format!("{rb}.exitCodes.values"),
+                format!("Too many: {}: must have at most 255 items", values.len()),
+            );
+        }
+        let mut seen = HashSet::new();
+        for (j, v) in values.iter().enumerate() {
+            if !seen.insert(*v) {
+                errs.duplicate(format!("{rb}.exitCodes.values[{j}]"), &v.to_string());
+            }
+        }
+        if let (Some(action), Some(operator)) = (action, operator) {
+            out.push(RestartRule {
+                action,
+                operator,
+                values,
+            });
+        }
+    }
+    out
 }
 
 fn ports(

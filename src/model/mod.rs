@@ -11,6 +11,7 @@
 mod names;
 mod probe;
 mod quantity;
+mod restart;
 mod signal;
 mod values;
 
@@ -28,6 +29,7 @@ pub use probe::{
     Hook, HookKind, Hooks, HttpGet, HttpHeader, HttpScheme, Probe, ProbeAction, ProbeKind, Probes,
 };
 pub use quantity::{Quantity, QuantityError};
+pub use restart::{AfterExit, ExitCodeOperator, RestartAction, RestartRule, after_exit};
 pub use signal::Signal;
 pub use values::{AbsPath, FileMode, Id, RelPath};
 
@@ -204,6 +206,11 @@ pub struct Container {
     pub hooks: Hooks,
     /// `lifecycle.stopSignal` (KEP-4960), over the image's STOPSIGNAL.
     pub stop_signal: Option<Signal>,
+    /// The container's own `restartPolicy` (KEP-5307), over the pod's; a
+    /// sidecar's is `Always` (its kind says so).
+    pub restart_policy: Option<RestartPolicy>,
+    /// `restartPolicyRules`, in order.
+    pub restart_rules: Vec<RestartRule>,
 }
 
 /// One environment variable.

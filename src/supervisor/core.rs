@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime};
 use super::backoff::Backoff;
 use super::probing::{ProbeResult, Worker};
 use crate::model::{
-    ContainerKind, Hook, HookKind, Hooks, Probe, ProbeKind, Probes, RestartPolicy, Signal,
-    TerminationMessagePolicy,
+    AfterExit, ContainerKind, Hook, HookKind, Hooks, Probe, ProbeKind, Probes, RestartPolicy,
+    RestartRule, Signal, TerminationMessagePolicy,
 };
 use crate::run_plan::{RunContainer, RunPlan};
 use crate::state::{ContainerState, PodPhase, PodState, rfc3339};
@@ -184,6 +184,10 @@ enum Cause {
     Requested,
     Completed(PodPhase),
     Failed(String),
+    /// A `RestartAllContainers` rule matched this container's exit: once all
+    /// are stopped (the infra stays), the pod starts again from its first init
+    /// container (KEP-5532).
+    RestartAll(Ctr),
 }
 
 /// What a container's run left to read: the last lines of its log (for
@@ -295,6 +299,8 @@ pub struct Core {
     probes: Vec<Probes>,
     hooks: Vec<Hooks>,
     message_policies: Vec<TerminationMessagePolicy>,
+    container_policies: Vec<Option<RestartPolicy>>,
+    restart_rules: Vec<Vec<RestartRule>>,
     policy: RestartPolicy,
     grace: Duration,
     /// `activeDeadlineSeconds`.
@@ -307,6 +313,9 @@ pub struct Core {
     /// Every init container completed and every sidecar started (the pod's
     /// Initialized condition).
     initialized: bool,
+    /// Whether the pod restarts in place now (none: it never did), the
+    /// AllContainersRestarting condition.
+    restarting_all: Option<bool>,
     state: PodState,
     out: Vec<Command>,
     /// The wall time of the input being handled, for conditions and events.
@@ -354,6 +363,8 @@ impl Core {
             probes: all.iter().map(|c| c.probes.clone()).collect(),
             hooks: all.iter().map(|c| c.hooks.clone()).collect(),
             message_policies: all.iter().map(|c| c.termination_message_policy).collect(),
+            container_policies: all.iter().map(|c| c.restart_policy).collect(),
+            restart_rules: all.iter().map(|c| c.restart_rules.clone()).collect(),
             policy: plan.restart_policy,
             grace: Duration::from_secs(plan.termination_grace_period_seconds),
             deadline: plan.active_deadline_seconds.map(Duration::from_secs),
@@ -363,6 +374,7 @@ impl Core {
             phase: Phase::Infra,
             started: false,
             initialized: false,
+            restarting_all: None,
             state,
             out: Vec::new(),
             now: String::new(),
@@ -414,6 +426,14 @@ impl Core {
             Input::InfraReady(result) => self.on_infra_ready(result, now),
             Input::Exited { ctr, exit } => self.on_exited(ctr, exit, now, logs),
             Input::StopRequested { grace } => {
+                // A stop while the pod restarts in place ends it instead, the
+                // infra last.
+                if let Phase::Stopping { steps, cause, .. } = &mut self.phase
+                    && matches!(cause, Cause::RestartAll(_))
+                {
+                    *cause = Cause::Requested;
+                    steps.push(vec![0]);
+                }
                 if let (Phase::Stopping { .. }, Some(grace)) = (&self.phase, grace) {
                     self.shorten_stop(grace, now);
                 } else if !matches!(self.phase, Phase::Stopping { .. }) {
@@ -455,6 +475,7 @@ impl Core {
                 &mut self.state.conditions,
                 self.state.phase,
                 self.initialized,
+                self.restarting_all,
                 &self.state.containers,
                 &self.now,
             );
@@ -661,9 +682,17 @@ impl Core {
             let message = format!("Stopping container {}", self.name(ctr));
             self.event(false, "Killing", Some(ctr), message);
         }
+        // An in-place restart of the whole pod runs no preStop hook (KEP-5532).
+        let restarting_all = matches!(
+            self.phase,
+            Phase::Stopping {
+                cause: Cause::RestartAll(_),
+                ..
+            }
+        );
         match self.slots[ctr].pre_stop {
             PreStop::Running => {}
-            PreStop::Idle if self.hooks[ctr].pre_stop.is_some() => {
+            PreStop::Idle if self.hooks[ctr].pre_stop.is_some() && !restarting_all => {
                 self.slots[ctr].pre_stop = PreStop::Running;
                 self.run_hook(ctr, HookKind::PreStop, now);
             }
@@ -799,10 +828,15 @@ impl Core {
         }
         if all_started {
             self.phase = Phase::Running;
-            self.started = true;
             self.state.phase = PodPhase::Running;
             self.out.push(Command::Publish);
-            self.out.push(Command::ReportStarted);
+            // `up` is told once (not again after an in-place restart).
+            if !std::mem::replace(&mut self.started, true) {
+                self.out.push(Command::ReportStarted);
+            }
+            if self.restarting_all == Some(true) {
+                self.restarting_all = Some(false);
+            }
             self.check_completion(now);
         }
     }
@@ -860,17 +894,22 @@ impl Core {
             ContainerKind::Init => {
                 self.out.push(Command::Remove { ctr });
                 self.slots[ctr].run = Run::Idle;
+                // Init containers run to completion: a success is final.
                 if exit.code == 0 {
                     self.slots[ctr].done = true;
                     return self.next_init(ctr + 1, now);
                 }
-                // Kubernetes: a failed init container fails the pod under Never, and
-                // is retried with back-off under OnFailure and Always.
-                if self.policy == RestartPolicy::Never {
-                    let message = self.failure_message(ctr, &exit, logs);
-                    return self.fail(message, now);
+                // Kubernetes: a failed init container fails the pod under Never
+                // (its own, else the pod's), and is retried with back-off under
+                // OnFailure and Always, unless a restart rule decides.
+                match self.after_exit(ctr, exit.code) {
+                    AfterExit::Restart => self.back_off(ctr, now),
+                    AfterExit::RestartAll => self.stop(Cause::RestartAll(ctr), now),
+                    AfterExit::Done => {
+                        let message = self.failure_message(ctr, &exit, logs);
+                        self.fail(message, now)
+                    }
                 }
-                self.back_off(ctr, now);
             }
             // A native sidecar is always restarted, whatever the pod's policy.
             ContainerKind::Sidecar => {
@@ -879,15 +918,27 @@ impl Core {
             }
             ContainerKind::App => {
                 self.out.push(Command::Remove { ctr });
-                if self.policy.restarts(exit.code) {
-                    self.back_off(ctr, now);
-                } else {
-                    self.slots[ctr].run = Run::Idle;
-                    self.slots[ctr].done = true;
-                    self.check_completion(now);
+                match self.after_exit(ctr, exit.code) {
+                    AfterExit::Restart => self.back_off(ctr, now),
+                    AfterExit::RestartAll => {
+                        self.slots[ctr].run = Run::Idle;
+                        self.stop(Cause::RestartAll(ctr), now)
+                    }
+                    AfterExit::Done => {
+                        self.slots[ctr].run = Run::Idle;
+                        self.slots[ctr].done = true;
+                        self.check_completion(now);
+                    }
                 }
             }
         }
+    }
+
+    /// What `ctr`'s exit with `code` leads to: its restart rules, then its own
+    /// restart policy, then the pod's.
+    fn after_exit(&self, ctr: Ctr, code: i32) -> AfterExit {
+        let policy = self.container_policies[ctr].unwrap_or(self.policy);
+        crate::model::after_exit(&self.restart_rules[ctr], policy, code)
     }
 
     /// Waits the kubelet's back-off, then restarts `ctr` (its old run removed):
@@ -1319,15 +1370,20 @@ impl Core {
         if matches!(self.phase, Phase::Stopping { .. } | Phase::Done) {
             return;
         }
-        if self.state.phase != PodPhase::Failed {
+        if self.state.phase != PodPhase::Failed && !matches!(cause, Cause::RestartAll(_)) {
             self.state.phase = PodPhase::Terminating;
         }
         self.out.push(Command::Publish);
         // The plan's order over this pod's containers; the rest of the teardown
         // (unmounts, files) is the event loop's once everything is stopped.
+        let keep_infra = matches!(cause, Cause::RestartAll(_));
+        if keep_infra {
+            self.restarting_all = Some(true);
+        }
         let steps: Vec<Vec<Ctr>> = teardown::stop_order(&self.kinds)
             .into_iter()
             .filter_map(|s| match s {
+                Step::Stop(ctrs) if keep_infra && ctrs == [0] => None,
                 Step::Stop(ctrs) => Some(ctrs),
                 _ => None,
             })
@@ -1450,6 +1506,54 @@ impl Core {
 
     /// Moves to the next step once nothing of the current one runs or starts;
     /// after the last, the pod is done.
+    /// Everything but the infra stopped for an in-place restart: every
+    /// container's run counts as a restart, and the pod starts again from its
+    /// first init container. Without its infra it cannot: it fails.
+    fn restart_all(&mut self, now: Now) {
+        if !matches!(self.slots[0].run, Run::Running { .. }) {
+            let message = "infra container exited while the pod restarted".to_string();
+            self.phase = Phase::Stopping {
+                steps: vec![vec![0]],
+                step: 0,
+                budget: Budget::new(now.mono, self.grace),
+                expired: false,
+                cause: Cause::Failed(message),
+            };
+            return self.begin_step(now);
+        }
+        for ctr in 1..self.slots.len() {
+            let slot = &mut self.slots[ctr];
+            let ran = slot.run_started.is_some();
+            slot.run = Run::Idle;
+            slot.done = false;
+            slot.generation += 1;
+            slot.run_started = None;
+            if ran {
+                slot.restarts += 1;
+            }
+            self.set_status(ctr, |s| {
+                if ran {
+                    s.last_state = Some(s.state.clone());
+                    s.restart_count += 1;
+                }
+                s.state = ContainerState::Waiting {
+                    reason: "PodInitializing".into(),
+                };
+                s.ready = false;
+                s.started = s.started.map(|_| false);
+            });
+        }
+        self.initialized = false;
+        self.state.phase = PodPhase::Running;
+        self.event(
+            false,
+            "Started",
+            None,
+            "Restarting all containers in place".into(),
+        );
+        self.next_init(1, now);
+    }
+
     fn step_progress(&mut self, now: Now) {
         let Phase::Stopping { steps, step, .. } = &mut self.phase else {
             return;
@@ -1465,11 +1569,19 @@ impl Core {
             // A step with nothing to wait on comes back here at once.
             return self.begin_step(now);
         }
+        if let Phase::Stopping {
+            cause: Cause::RestartAll(_),
+            ..
+        } = &self.phase
+        {
+            return self.restart_all(now);
+        }
         let Phase::Stopping { cause, .. } = std::mem::replace(&mut self.phase, Phase::Done) else {
             unreachable!("matched above");
         };
         let outcome = match cause {
             Cause::Requested => Outcome::Stopped,
+            Cause::RestartAll(_) => unreachable!("handled above"),
             Cause::Completed(phase) => {
                 self.state.phase = phase;
                 Outcome::Completed(phase)

@@ -1755,3 +1755,115 @@ fn probe_failures_kills_and_back_offs_are_events() {
         "Liveness probe failed: a is unwell"
     );
 }
+
+// --- container restart policies and rules ----------------------------------------------
+
+fn rule(action: crate::model::RestartAction, codes: &[i32]) -> crate::model::RestartRule {
+    crate::model::RestartRule {
+        action,
+        operator: crate::model::ExitCodeOperator::In,
+        values: codes.to_vec(),
+    }
+}
+
+#[test]
+fn a_containers_own_restart_policy_overrides_the_pods() {
+    let mut plan = plan(Always, 30, &[("once", App), ("a", App)]);
+    plan.containers[0].restart_policy = Some(Never);
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("once", &[Run::ExitAfter(1, 100)])
+        .begin();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.starts_of("once"), [0]);
+    assert_eq!(sim.outcome, None, "the other app container runs on");
+}
+
+#[test]
+fn a_restart_rule_restarts_on_its_exit_codes_even_under_never() {
+    let mut plan = plan(Never, 30, &[("a", App)]);
+    plan.containers[0].restart_policy = Some(Never);
+    plan.containers[0].restart_rules = vec![rule(crate::model::RestartAction::Restart, &[42])];
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script(
+            "a",
+            &[
+                Run::ExitAfter(42, 100),
+                Run::ExitAfter(42, 100),
+                Run::ExitAfter(1, 100),
+            ],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.starts_of("a").len(), 3);
+    assert_eq!(sim.outcome, Some(Outcome::Completed(PodPhase::Failed)));
+}
+
+#[test]
+fn an_init_container_follows_its_own_restart_policy() {
+    let mut plan = plan(Always, 30, &[("i", Init), ("a", App)]);
+    plan.containers[0].restart_policy = Some(Never);
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("i", &[Run::ExitAfter(1, 10)])
+        .begin();
+    sim.run_for(Duration::from_secs(5));
+    assert!(sim.starts_of("a").is_empty());
+    assert!(matches!(sim.outcome, Some(Outcome::Failed(_))));
+
+    let mut retried = super::tests::plan(Never, 30, &[("i", Init), ("a", App)]);
+    retried.containers[0].restart_policy = Some(OnFailure);
+    let mut sim = Sim::with_plan(retried, Timing::default(), false)
+        .script("i", &[Run::ExitAfter(1, 10), Run::ExitAfter(0, 10)])
+        .begin();
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.starts_of("i").len(), 2);
+    assert_eq!(sim.starts_of("a").len(), 1);
+}
+
+#[test]
+fn restart_all_containers_stops_every_container_but_the_infra_and_starts_the_pod_again() {
+    let mut plan = plan(
+        Always,
+        3,
+        &[("i", Init), ("s", Sidecar), ("a", App), ("b", App)],
+    );
+    plan.containers[2].restart_policy = Some(Never);
+    plan.containers[2].restart_rules = vec![rule(
+        crate::model::RestartAction::RestartAllContainers,
+        &[7],
+    )];
+    plan.containers[1].hooks = pre_stop(exec_hook());
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("i", &[Run::ExitAfter(0, 10)])
+        .script("a", &[Run::ExitAfter(7, 1000), Run::UntilSignalled])
+        .script("s", &[Run::SlowStartIgnoresTerm(0), Run::UntilSignalled])
+        .begin();
+    // a exits at 1010 ms (it started after the init container's 10 ms); the
+    // sidecar's stop is under way.
+    sim.run_for(Duration::from_millis(1010));
+    assert_eq!(
+        sim.condition("AllContainersRestarting"),
+        ("True".into(), None)
+    );
+    sim.run_for(Duration::from_secs(10));
+    // b and the sidecar were stopped, without the sidecar's preStop hook; the
+    // infra was not; then the init container ran again and everything started.
+    assert!(sim.times("hook s PreStop").is_empty());
+    assert!(sim.times("signal POD SIGTERM").is_empty());
+    assert_eq!(sim.starts_of("POD"), [0]);
+    assert_eq!(sim.starts_of("i").len(), 2);
+    assert_eq!(sim.starts_of("s").len(), 2);
+    assert_eq!(sim.starts_of("a").len(), 2);
+    assert_eq!(sim.starts_of("b").len(), 2);
+    assert_eq!(sim.times("started").len(), 1, "up is told once");
+    for c in ["i", "s", "a", "b"] {
+        assert_eq!(sim.status(c).restart_count, 1, "{c}");
+    }
+    assert_eq!(
+        sim.condition("AllContainersRestarting"),
+        ("False".into(), None)
+    );
+    assert_eq!(sim.core.state().phase, PodPhase::Running);
+    sim.stop();
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}

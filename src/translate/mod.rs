@@ -44,7 +44,8 @@ pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
 
 use crate::model::{
-    Container, ContainerKind, Hooks, Pod, Probes, RestartPolicy, Signal, TerminationMessagePolicy,
+    Container, ContainerKind, Hooks, Pod, Probes, RestartPolicy, RestartRule, Signal,
+    TerminationMessagePolicy,
 };
 use crate::paths::PodPaths;
 use downward::Facts;
@@ -163,6 +164,12 @@ pub struct ContainerPlan {
     pub hooks: Hooks,
     #[serde(default, skip_serializing_if = "TerminationMessagePolicy::is_file")]
     pub termination_message_policy: TerminationMessagePolicy,
+    /// The container's own `restartPolicy` (none: the pod's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// `restartPolicyRules`, checked in order at each exit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restart_rules: Vec<RestartRule>,
 }
 
 /// A file of the pod's own (`/etc/hosts`, ...), written before any container runs.
@@ -458,6 +465,8 @@ impl<'a> PodContext<'a> {
             probes: Probes::default(),
             hooks: Hooks::default(),
             termination_message_policy: TerminationMessagePolicy::File,
+            restart_policy: None,
+            restart_rules: Vec::new(),
         }
     }
 
@@ -668,6 +677,8 @@ impl<'a> PodContext<'a> {
             probes: c.probes.clone(),
             hooks: c.hooks.clone(),
             termination_message_policy: c.termination_message_policy,
+            restart_policy: c.restart_policy,
+            restart_rules: c.restart_rules.clone(),
         }
     }
 }

@@ -210,3 +210,52 @@ fn a_pod_past_its_active_deadline_fails_with_deadline_exceeded() {
     pod.down();
     pod.assert_nothing_left();
 }
+
+#[test]
+fn a_restart_rule_restarts_on_its_exit_code_under_never() {
+    let pod = Pod::new("hooks", "rules");
+    let spec = "  restartPolicy: Never\n  volumes: [{name: m, emptyDir: {}}]\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      volumeMounts: [{name: m, mountPath: /m}]\n      command: [sh, -c, '[ -e /m/again ] && exit 1; touch /m/again; exit 42']\n      restartPolicy: Never\n      restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [42]}}]\n";
+    let out = pod.up(&yaml(1, spec), &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    pod.wait_until("the pod's end", Duration::from_secs(20), |p| {
+        p.state()["phase"] == "Failed"
+    });
+    let app = pod.container("app");
+    assert_eq!(app["restartCount"], 1, "{app:#}");
+    assert_eq!(app["lastState"]["exitCode"], 42, "{app:#}");
+    assert_eq!(app["state"]["exitCode"], 1, "{app:#}");
+    pod.down();
+    pod.assert_nothing_left();
+}
+
+#[test]
+fn restart_all_containers_runs_the_init_containers_again_in_the_same_sandbox() {
+    let pod = Pod::new("hooks", "restartall");
+    let spec = "  volumes: [{name: m, emptyDir: {}}]\n  initContainers:\n    - name: setup\n      image: localhost/busybox:latest\n      volumeMounts: [{name: m, mountPath: /m}]\n      command: [sh, -c, 'echo ran >> /m/inits']\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      volumeMounts: [{name: m, mountPath: /m}]\n      command: [sh, -c, '[ $(wc -l < /m/inits) -ge 2 ] && exec sleep 600; exit 7']\n      restartPolicy: Always\n      restartPolicyRules: [{action: RestartAllContainers, exitCodes: {operator: In, values: [7]}}]\n";
+    let out = pod.up(&yaml(1, spec), &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    let infra_pid = |p: &Pod| p.container("POD")["state"]["pid"].clone();
+    let first_infra = infra_pid(&pod);
+    pod.wait_until("the app running again", Duration::from_secs(20), |p| {
+        p.container("app")["restartCount"] == 1 && p.container("app")["state"]["state"] == "running"
+    });
+    assert_eq!(pod.container("setup")["restartCount"], 1);
+    assert_eq!(infra_pid(&pod), first_infra, "the sandbox stays");
+    let inits = pod.run(&["exec", &pod.key(), "-c", "app", "--", "cat", "/m/inits"]);
+    assert_eq!(
+        stdout(&inits),
+        "ran\nran\n",
+        "the emptyDir stays; the init container ran again"
+    );
+    let state = pod.state();
+    let restarting = state["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "AllContainersRestarting")
+        .cloned()
+        .unwrap();
+    assert_eq!(restarting["status"], "False", "{state:#}");
+    pod.down();
+    pod.assert_nothing_left();
+}
