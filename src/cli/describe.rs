@@ -67,6 +67,12 @@ fn probe_line(p: &Probe) -> String {
         ProbeAction::TcpSocket { host, port } => {
             format!("tcp-socket {}:{port}", host.as_deref().unwrap_or_default())
         }
+        ProbeAction::Grpc { port, service } => {
+            format!(
+                "grpc <pod>:{port} {}",
+                service.as_deref().unwrap_or_default()
+            )
+        }
     };
     format!(
         "{what} delay={}s timeout={}s period={}s #success={} #failure={}",

@@ -181,25 +181,6 @@ const POD: &[&str] = &[
     "spec.os.name",
 ];
 
-/// Fields that only mean something to a cluster (scheduler, API server, controllers):
-/// accepted, ignored, and reported with one warning line each.
-/// Container fields accepted so that real manifests run, but not acted on yet: each
-/// use gets a one-line warning saying so (ARCHITECTURE.md rule 5: never a silent ignore).
-const NOT_YET: &[(&str, &str)] = &[
-    (
-        "startupProbe.grpc",
-        "gRPC probes are not run yet: this probe is left out",
-    ),
-    (
-        "livenessProbe.grpc",
-        "gRPC probes are not run yet: this probe is left out",
-    ),
-    (
-        "readinessProbe.grpc",
-        "gRPC probes are not run yet: this probe is left out",
-    ),
-];
-
 /// The probe fields the supervisor runs, under each of the three probes of a
 /// container.
 const PROBE: &[&str] = &[
@@ -212,6 +193,8 @@ const PROBE: &[&str] = &[
     "httpGet.httpHeaders[*].value",
     "tcpSocket.port",
     "tcpSocket.host",
+    "grpc.port",
+    "grpc.service",
     "initialDelaySeconds",
     "timeoutSeconds",
     "periodSeconds",
@@ -222,6 +205,8 @@ const PROBE: &[&str] = &[
 
 const PROBES: &[&str] = &["startupProbe", "livenessProbe", "readinessProbe"];
 
+/// Fields that only mean something to a cluster (scheduler, API server, controllers):
+/// accepted, ignored, and reported with one warning line each.
 const CLUSTER_ONLY: &[(&str, &str)] = &[
     ("metadata.resourceVersion", "API server bookkeeping"),
     ("metadata.generation", "API server bookkeeping"),
@@ -327,14 +312,6 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
                 if let Some((_, why)) = CLUSTER_ONLY.iter().find(|(p, _)| *p == pattern) {
                     out.warnings
                         .push(format!("{child_path}: ignored: cluster-only field ({why})"));
-                } else if let Some((_, why)) = NOT_YET.iter().find(|(p, _)| {
-                    ["spec.containers[*].", "spec.initContainers[*]."]
-                        .iter()
-                        .any(|base| format!("{base}{p}") == pattern)
-                }) {
-                    out.warnings.push(format!(
-                        "{child_path}: ignored: not implemented yet ({why})"
-                    ));
                 } else if tables().leaves.contains(&pattern) {
                     // Accepted whole.
                 } else if tables().interior.contains(&pattern) {

@@ -13,8 +13,7 @@ use crate::model::{
     Probes, Signal,
 };
 
-/// The container's three probes. A probe whose only handler is `grpc` is not run
-/// yet: the field walk warned about it, and it is left out.
+/// The container's three probes.
 pub(super) fn probes(
     errs: &mut Errs,
     base: &str,
@@ -128,7 +127,7 @@ fn probe(
     })
 }
 
-/// The one handler. `None` (with no error) for `grpc`, which is not run yet.
+/// The one handler.
 fn action(
     errs: &mut Errs,
     base: &str,
@@ -145,6 +144,13 @@ fn action(
     }
     if let Some(h) = &p.http_get {
         return http_get(errs, &format!("{base}.httpGet"), h, ports).map(ProbeAction::HttpGet);
+    }
+    if let Some(g) = &p.grpc {
+        let port = port_number(errs, &format!("{base}.grpc.port"), g.port);
+        return Some(ProbeAction::Grpc {
+            port: port?,
+            service: g.service.clone().filter(|s| !s.is_empty()),
+        });
     }
     if let Some(t) = &p.tcp_socket {
         let b = format!("{base}.tcpSocket");

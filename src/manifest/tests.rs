@@ -2297,15 +2297,27 @@ fn http_probe_headers_and_schemes_are_checked() {
 }
 
 #[test]
-fn a_grpc_probe_is_left_out_with_a_warning() {
-    let m = ok(&pod_with("    livenessProbe: {grpc: {port: 9000}}\n", ""));
+fn a_grpc_probe_is_lowered_and_its_port_checked() {
+    let m = ok(&pod_with(
+        "    livenessProbe: {grpc: {port: 9000, service: db}}\n",
+        "",
+    ));
+    assert_eq!(m.warnings, Vec::<String>::new());
     assert_eq!(
-        m.warnings,
-        [
-            "spec.containers[0].livenessProbe.grpc: ignored: not implemented yet (gRPC probes are not run yet: this probe is left out)"
-        ]
+        m.pod.spec.containers[0]
+            .probes
+            .liveness
+            .as_ref()
+            .map(|p| &p.action),
+        Some(&ProbeAction::Grpc {
+            port: 9000,
+            service: Some("db".into())
+        })
     );
-    assert!(m.pod.spec.containers[0].probes.is_empty());
+    one_error(
+        &pod_with("    livenessProbe: {grpc: {port: 0}}\n", ""),
+        "spec.containers[0].livenessProbe.grpc.port: Invalid value: 0: must be between 1 and 65535, inclusive",
+    );
 }
 
 // --- lifecycle -------------------------------------------------------------------------

@@ -89,6 +89,13 @@ pub enum ProbeAction {
         host: Option<String>,
         port: u16,
     },
+    /// `grpc.health.v1.Health/Check` on the pod IP, from the host side in the
+    /// pod's network namespace; SERVING is success.
+    Grpc {
+        port: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<String>,
+    },
 }
 
 /// An `httpGet` handler of a probe or a lifecycle hook.

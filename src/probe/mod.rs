@@ -5,6 +5,7 @@
 //! (`setns(2)` affects only the calling thread), so its sockets are made there,
 //! and ends within the probe's timeout.
 
+mod grpc;
 mod http;
 mod tls;
 
@@ -53,6 +54,11 @@ pub fn run_network(
             let agent = format!("kube-probe/{KUBE_VERSION}");
             http::probe(&request(get, pod_ip, &agent), deadline)
         }
+        ProbeAction::Grpc { port, service } => grpc::check(
+            &join_host_port(pod_ip, *port),
+            service.as_deref().unwrap_or_default(),
+            timeout,
+        ),
         ProbeAction::Exec { .. } => Err("an exec probe runs in the container".into()),
     }
 }

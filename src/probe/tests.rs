@@ -298,3 +298,122 @@ fn a_response_head_with_bare_line_feeds_is_read() {
     let seen = server.join().unwrap();
     assert!(seen[2].starts_with("GET /x HTTP/1.1\r\n"), "{}", seen[2]);
 }
+
+/// A gRPC health server of the test's own (h2 on 127.0.0.1): `answer` is the
+/// ServingStatus it gives, or `None` for a server without the health service
+/// (UNIMPLEMENTED, as a trailers-only response). Hands back the request paths
+/// and user agents it saw.
+fn serve_grpc(answer: Option<u8>) -> (u16, thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut conn = h2::server::handshake(tcp).await.unwrap();
+            let mut seen = Vec::new();
+            if let Some(request) = conn.accept().await {
+                let (request, mut respond) = request.unwrap();
+                seen.push(format!(
+                    "{} {}",
+                    request.uri().path(),
+                    request.headers()["user-agent"].to_str().unwrap()
+                ));
+                let mut body = request.into_body();
+                while let Some(chunk) = body.data().await {
+                    let _ = chunk.unwrap();
+                }
+                let ok = ::http::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/grpc");
+                match answer {
+                    Some(status) => {
+                        let mut send = respond.send_response(ok.body(()).unwrap(), false).unwrap();
+                        send.send_data(
+                            bytes::Bytes::from(vec![0, 0, 0, 0, 2, 0x08, status]),
+                            false,
+                        )
+                        .unwrap();
+                        let mut trailers = ::http::HeaderMap::new();
+                        trailers.insert("grpc-status", "0".parse().unwrap());
+                        send.send_trailers(trailers).unwrap();
+                    }
+                    None => {
+                        let response = ok
+                            .header("grpc-status", "12")
+                            .header("grpc-message", "unknown%20service%20grpc.health.v1.Health")
+                            .body(())
+                            .unwrap();
+                        respond.send_response(response, true).unwrap();
+                    }
+                }
+                // Let the client read it all before the connection goes.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.accept()).await;
+            }
+            seen
+        })
+    });
+    (port, handle)
+}
+
+fn grpc(port: u16) -> ProbeAction {
+    ProbeAction::Grpc {
+        port,
+        service: None,
+    }
+}
+
+#[test]
+fn a_grpc_probe_succeeds_on_serving_and_says_what_else_it_got() {
+    let (port, server) = serve_grpc(Some(1));
+    assert_eq!(
+        run_network(None, &grpc(port), "127.0.0.1", SECOND),
+        Ok(String::new())
+    );
+    assert_eq!(
+        server.join().unwrap(),
+        [format!(
+            "/grpc.health.v1.Health/Check kube-probe/{KUBE_VERSION}"
+        )]
+    );
+    let (port, server) = serve_grpc(Some(2));
+    assert_eq!(
+        run_network(None, &grpc(port), "127.0.0.1", SECOND),
+        Err("service unhealthy (responded with \"NOT_SERVING\")".into())
+    );
+    server.join().unwrap();
+    let (port, server) = serve_grpc(None);
+    assert_eq!(
+        run_network(None, &grpc(port), "127.0.0.1", SECOND),
+        Err("this server does not implement the grpc health protocol (grpc.health.v1.Health): unknown service grpc.health.v1.Health".into())
+    );
+    server.join().unwrap();
+}
+
+#[test]
+fn a_grpc_probe_with_no_server_fails_as_a_connect_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let e = run_network(None, &grpc(port), "127.0.0.1", SECOND).unwrap_err();
+    assert_eq!(
+        e,
+        format!(
+            "timeout: failed to connect service \"127.0.0.1:{port}\" within 1s: dial tcp 127.0.0.1:{port}: connect: connection refused"
+        )
+    );
+}
+
+#[test]
+fn a_grpc_server_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let e = run_network(None, &grpc(port), "127.0.0.1", Duration::from_millis(300)).unwrap_err();
+    assert_eq!(e, "timeout: health rpc did not complete within 300ms");
+    drop(listener);
+}

@@ -298,3 +298,116 @@ fn describe_shows_states_probes_conditions_and_events_and_ps_json_the_conditions
     pod.down();
     pod.assert_nothing_left();
 }
+
+/// A gRPC health server of the test's own, listening on 127.0.0.1:`port` inside
+/// the network namespace of the process `pid` (the pod's infra): an image needs
+/// no gRPC server for this test, and only a probe made inside the pod's
+/// namespace can reach it. Each call answers the ServingStatus in `status`. The
+/// server (and its hold on the namespace) ends when the guard is dropped.
+fn serve_grpc_in(
+    pid: i64,
+    port: u16,
+    status: std::sync::Arc<std::sync::atomic::AtomicU8>,
+) -> GrpcServer {
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    let thread = std::thread::spawn(move || {
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        bound_tx.send(()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            listener.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                let accepted =
+                    tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+                let Ok(Ok((tcp, _))) = accepted else {
+                    continue;
+                };
+                let status = status.clone();
+                tokio::spawn(async move {
+                    let Ok(mut conn) = h2::server::handshake(tcp).await else {
+                        return;
+                    };
+                    while let Some(Ok((request, mut respond))) = conn.accept().await {
+                        let mut body = request.into_body();
+                        while let Some(chunk) = body.data().await {
+                            if chunk.is_err() {
+                                break;
+                            }
+                        }
+                        let head = http::Response::builder()
+                            .status(200)
+                            .header("content-type", "application/grpc")
+                            .body(())
+                            .unwrap();
+                        let Ok(mut send) = respond.send_response(head, false) else {
+                            continue;
+                        };
+                        let s = status.load(std::sync::atomic::Ordering::SeqCst);
+                        let _ =
+                            send.send_data(bytes::Bytes::from(vec![0, 0, 0, 0, 2, 0x08, s]), false);
+                        let mut trailers = http::HeaderMap::new();
+                        trailers.insert("grpc-status", "0".parse().unwrap());
+                        let _ = send.send_trailers(trailers);
+                    }
+                });
+            }
+        });
+    });
+    bound_rx.recv().unwrap();
+    GrpcServer {
+        stop,
+        thread: Some(thread),
+    }
+}
+
+struct GrpcServer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for GrpcServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_grpc_probe_checks_the_health_service_inside_the_pods_network() {
+    let pod = Pod::new("probe", "grpc");
+    let spec = "  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      readinessProbe: {grpc: {port: 50051}, periodSeconds: 1, failureThreshold: 1}\n";
+    let out = pod.up(&yaml(spec), &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    // Nothing listens yet.
+    pod.wait_until("a failed gRPC probe", Duration::from_secs(10), |p| {
+        probe_records(p, "app").contains(&("readiness".into(), false))
+    });
+    let status = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(1));
+    let infra = pod.container("POD")["state"]["pid"].as_i64().unwrap();
+    let server = serve_grpc_in(infra, 50051, status.clone());
+    pod.wait_until("ready", Duration::from_secs(10), |p| {
+        p.container("app")["ready"] == true
+    });
+    status.store(2, std::sync::atomic::Ordering::SeqCst);
+    pod.wait_until("not ready", Duration::from_secs(10), |p| {
+        p.container("app")["ready"] == false
+    });
+    let record = pod.container("app")["probes"][0].clone();
+    assert_eq!(
+        record["message"],
+        "service unhealthy (responded with \"NOT_SERVING\")"
+    );
+    drop(server);
+    pod.down();
+    pod.assert_nothing_left();
+}
