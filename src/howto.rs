@@ -500,6 +500,26 @@ pub fn readme(plan: &RunPlan, source: &str) -> String {
             "resolves each subPath inside its volume and binds it under `subpaths/` (run.sh does)."
         );
     }
+    let supervised: Vec<&str> = plan
+        .all()
+        .filter(|c| !c.probes.is_empty() || !c.hooks.is_empty() || !c.restart_rules.is_empty())
+        .map(|c| c.name.as_str())
+        .collect();
+    if !supervised.is_empty() || plan.active_deadline_seconds.is_some() {
+        let _ = writeln!(
+            s,
+            "\n`run.sh` starts each container once. Probes, lifecycle hooks, restarts and the"
+        );
+        let _ = writeln!(
+            s,
+            "active deadline{} are the supervisor's: `podshim up --from DIR` runs them.",
+            if supervised.is_empty() {
+                String::new()
+            } else {
+                format!(" (of {})", supervised.join(", "))
+            }
+        );
+    }
     let _ = writeln!(
         s,
         "\n`plan.json` holds the same plan for programs. The rootfs overlays, the pod's `/dev/shm`"
@@ -514,6 +534,33 @@ pub fn readme(plan: &RunPlan, source: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_says_who_runs_probes_and_hooks() {
+        let mut plan = crate::run_plan::fixture(
+            crate::model::RestartPolicy::Always,
+            30,
+            &[("web", crate::model::ContainerKind::App)],
+        );
+        assert!(!readme(&plan, "pod.yaml").contains("Probes, lifecycle hooks"));
+        plan.containers[0].probes.readiness = Some(crate::model::Probe {
+            action: crate::model::ProbeAction::TcpSocket {
+                host: None,
+                port: 80,
+            },
+            initial_delay_seconds: 0,
+            timeout_seconds: 1,
+            period_seconds: 10,
+            success_threshold: 1,
+            failure_threshold: 3,
+            termination_grace_period_seconds: None,
+        });
+        let text = readme(&plan, "pod.yaml");
+        assert!(
+            text.contains("active deadline (of web) are the supervisor's: `podshim up --from DIR`"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn quoting_survives_quotes() {

@@ -16,6 +16,27 @@ pub fn open(pid: i32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// Sends `signal` to the process of `fd` (pidfd_send_signal(2), Linux 5.1):
+/// never to another process that got its pid since the pidfd was opened.
+pub fn send_signal(fd: &OwnedFd, signal: i32) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain syscall on a descriptor we own; no siginfo is passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether the process of `fd` has exited, now (a pidfd is readable then).
 pub fn has_exited(fd: &OwnedFd) -> bool {
     let mut polls = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];

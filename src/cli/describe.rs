@@ -20,13 +20,24 @@ pub struct Args {
     pub pod: String,
 }
 
+/// Text a container wrote (termination messages, probe output) without the
+/// control characters that would drive the reader's terminal.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .collect()
+}
+
 pub fn run(args: Args, global: &Global) -> Result<()> {
     let paths = global.paths();
     let (_, state) = pod::read_pod(&paths, &global.pod_key(&args.pod)?)?;
     // The probes' settings are in the run plan; without it (a pod directory
     // being removed) the rest is still worth showing.
     let plan = crate::run_plan::read(&state.bundle_dir).ok();
-    outln!("{}", render(&state, plan.as_ref(), SystemTime::now()));
+    outln!(
+        "{}",
+        printable(&render(&state, plan.as_ref(), SystemTime::now()))
+    );
     Ok(())
 }
 
@@ -321,6 +332,11 @@ mod tests {
             })),
             "exec [cat /ready] delay=5s timeout=1s period=10s #success=1 #failure=3"
         );
+    }
+
+    #[test]
+    fn what_containers_wrote_cannot_drive_the_terminal() {
+        assert_eq!(printable("ok\n\x1b[2Jgone\r"), "ok\n?[2Jgone?");
     }
 
     #[test]

@@ -5,22 +5,23 @@
 
 use std::time::{Duration, Instant};
 
-use super::{KUBE_VERSION, Outcome, dial};
+use super::{KUBE_VERSION, Outcome, Resolved, dial, join_host_port};
 
 /// A health response is a few bytes; more than this is not one.
 const MAX_RESPONSE: usize = 64 * 1024;
 
 /// Checks `service` ("" for the server as a whole) at `addr` (host:port) before
 /// `timeout` ends.
-pub fn check(addr: &str, service: &str, timeout: Duration) -> Outcome {
-    let deadline = Instant::now() + timeout;
+pub fn check(names: &Resolved, port: u16, service: &str, timeout: Duration) -> Outcome {
+    let addr = &join_host_port(&names.host, port);
+    let deadline = crate::teardown::far_after(Instant::now(), timeout);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
         .map_err(|e| format!("error: health rpc probe failed: {e}"))?;
     // Dialled here, in the thread's network namespace; handed to the runtime.
-    let tcp = dial(addr, deadline).map_err(|e| {
+    let tcp = dial(names, port, deadline).map_err(|e| {
         format!("timeout: failed to connect service {addr:?} within {timeout:?}: {e}")
     })?;
     runtime.block_on(async {

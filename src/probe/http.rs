@@ -7,9 +7,13 @@
 //! at most 10 KiB of the body read.
 
 use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Instant;
 
-use super::{dial, errno_text, join_host_port, tls};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::{Resolved, dial, errno_text, join_host_port, tls};
 use crate::model::{HttpHeader, HttpScheme};
 
 /// The kubelet reads at most this much of a probe's body (`maxRespBodyLength`).
@@ -143,6 +147,11 @@ pub struct HttpRequest<'a> {
     pub headers: &'a [HttpHeader],
     /// `kube-probe/<version>` or `kube-lifecycle/<version>`.
     pub user_agent: &'a str,
+    /// The URL's host, resolved before the namespace was entered (redirects
+    /// are followed to the same host only).
+    pub names: &'a Resolved,
+    /// Set when whoever waits for the answer no longer does.
+    pub cancel: Option<&'a AtomicBool>,
 }
 
 /// How a GET ended.
@@ -268,21 +277,60 @@ fn get(
     host: Option<&str>,
     deadline: Instant,
 ) -> Result<Response, String> {
-    let tcp = dial(&url.authority(), deadline)?;
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
+    let tcp = dial(req.names, url.port, deadline)?;
+    if Instant::now() >= deadline {
         return Err(timeout_text());
     }
+    let left = deadline.saturating_duration_since(Instant::now());
     tcp.set_read_timeout(Some(left))
         .map_err(|e| e.to_string())?;
     tcp.set_write_timeout(Some(left))
         .map_err(|e| e.to_string())?;
+    let socket = tcp.try_clone().map_err(|e| e.to_string())?;
     let request = request_bytes(url, req.headers, host, req.user_agent);
+    let live = Live {
+        deadline,
+        cancel: req.cancel,
+    };
     match url.scheme {
-        HttpScheme::Http => exchange(tcp, &request, deadline),
+        HttpScheme::Http => exchange(tcp, &socket, &request, &live),
         HttpScheme::Https => {
             let stream = tls::connect(tcp, &url.host)?;
-            exchange(stream, &request, deadline)
+            exchange(stream, &socket, &request, &live)
+        }
+    }
+}
+
+/// When an exchange must end.
+struct Live<'a> {
+    deadline: Instant,
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl Live<'_> {
+    fn over(&self) -> Option<String> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Some("cancelled: the container's run ended".into());
+        }
+        (Instant::now() >= self.deadline).then(timeout_text)
+    }
+}
+
+/// One read, waiting out short timeouts until the exchange is over.
+fn read_some(s: &mut impl Read, buf: &mut [u8], live: &Live<'_>) -> Result<usize, String> {
+    loop {
+        if let Some(why) = live.over() {
+            return Err(why);
+        }
+        match s.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(io_text(e)),
         }
     }
 }
@@ -299,13 +347,19 @@ fn io_text(e: std::io::Error) -> String {
 }
 
 /// Sends the request and reads the head and up to [`MAX_BODY`] of the body.
+/// `socket` is the TCP socket under `s`: once the request (and a TLS handshake)
+/// is out, reads wait in short steps so that a cancel is seen.
 fn exchange(
     mut s: impl Read + Write,
+    socket: &TcpStream,
     request: &[u8],
-    deadline: Instant,
+    live: &Live<'_>,
 ) -> Result<Response, String> {
     s.write_all(request).map_err(io_text)?;
     s.flush().map_err(io_text)?;
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (head_end, body_start) = loop {
@@ -315,14 +369,9 @@ fn exchange(
         if buf.len() > MAX_HEAD {
             return Err(format!("response head larger than {MAX_HEAD} bytes"));
         }
-        if Instant::now() >= deadline {
-            return Err(timeout_text());
-        }
-        match s.read(&mut chunk) {
-            Ok(0) => return Err("EOF before the response head ended".into()),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_text(e)),
+        match read_some(&mut s, &mut chunk, live)? {
+            0 => return Err("EOF before the response head ended".into()),
+            n => buf.extend_from_slice(&chunk[..n]),
         }
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
@@ -349,12 +398,10 @@ fn exchange(
     let mut body = buf[body_start..].to_vec();
     let want = length.unwrap_or(usize::MAX).min(MAX_BODY);
     // The body is only the probe's message: what arrives in time, capped.
-    while body.len() < want && Instant::now() < deadline {
-        match s.read(&mut chunk) {
-            Ok(0) => break,
+    while body.len() < want {
+        match read_some(&mut s, &mut chunk, live) {
+            Ok(0) | Err(_) => break,
             Ok(n) => body.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
         }
     }
     if chunked {

@@ -47,6 +47,11 @@ fn http(port: u16, path: &str, headers: Vec<HttpHeader>) -> ProbeAction {
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// A network probe from this test's namespace (nothing to enter): its result.
+fn net(action: &ProbeAction, timeout: Duration) -> Outcome {
+    run_network(None, action, "127.0.0.1", timeout).expect("the probe has a result")
+}
+
 #[test]
 fn an_http_probe_succeeds_on_2xx_and_3xx_and_fails_on_4xx_with_the_status() {
     let (port, server) = serve(vec![
@@ -55,16 +60,13 @@ fn an_http_probe_succeeds_on_2xx_and_3xx_and_fails_on_4xx_with_the_status() {
         b"HTTP/1.1 404 Not Found\r\n\r\n".to_vec(),
     ]);
     let probe = http(port, "/healthz", vec![]);
+    assert_eq!(net(&probe, SECOND), Ok("ok".into()));
     assert_eq!(
-        run_network(None, &probe, "127.0.0.1", SECOND),
-        Ok("ok".into())
-    );
-    assert_eq!(
-        run_network(None, &probe, "127.0.0.1", SECOND),
+        net(&probe, SECOND),
         Err("HTTP probe failed with statuscode: 500".into())
     );
     assert_eq!(
-        run_network(None, &probe, "127.0.0.1", SECOND),
+        net(&probe, SECOND),
         Err("HTTP probe failed with statuscode: 404".into())
     );
     let seen = server.join().unwrap();
@@ -94,10 +96,7 @@ fn an_http_probe_sends_the_probes_host_and_headers() {
             },
         ],
     );
-    assert_eq!(
-        run_network(None, &probe, "127.0.0.1", SECOND),
-        Ok(String::new())
-    );
+    assert_eq!(net(&probe, SECOND), Ok(String::new()));
     let seen = server.join().unwrap();
     assert!(
         seen[0].starts_with("GET /ready HTTP/1.1\r\nHost: app.example\r\n"),
@@ -114,7 +113,7 @@ fn an_http_probe_follows_a_redirect_to_the_same_host_only() {
         b"HTTP/1.1 503 Unavailable\r\n\r\n".to_vec(),
     ]);
     assert_eq!(
-        run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND),
+        net(&http(port, "/", vec![]), SECOND),
         Err("HTTP probe failed with statuscode: 503".into())
     );
     let seen = server.join().unwrap();
@@ -126,7 +125,7 @@ fn an_http_probe_follows_a_redirect_to_the_same_host_only() {
             .to_vec(),
     ]);
     assert_eq!(
-        run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND),
+        net(&http(port, "/", vec![]), SECOND),
         Ok("Probe terminated redirects, Response body: moved".into())
     );
     server.join().unwrap();
@@ -136,13 +135,7 @@ fn an_http_probe_follows_a_redirect_to_the_same_host_only() {
 fn an_http_probe_stops_after_ten_redirects() {
     let hop = b"HTTP/1.1 307 Again\r\nLocation: /loop\r\n\r\n".to_vec();
     let (port, server) = serve(vec![hop; 11]);
-    let e = run_network(
-        None,
-        &http(port, "/", vec![]),
-        "127.0.0.1",
-        Duration::from_secs(5),
-    )
-    .unwrap_err();
+    let e = net(&http(port, "/", vec![]), Duration::from_secs(5)).unwrap_err();
     assert!(e.ends_with("stopped after 10 redirects"), "{e}");
     server.join().unwrap();
 }
@@ -152,13 +145,7 @@ fn an_http_probe_that_gets_no_answer_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     // Accepted (by the kernel's backlog) and never answered.
-    let e = run_network(
-        None,
-        &http(port, "/", vec![]),
-        "127.0.0.1",
-        Duration::from_millis(200),
-    )
-    .unwrap_err();
+    let e = net(&http(port, "/", vec![]), Duration::from_millis(200)).unwrap_err();
     assert_eq!(
         e,
         format!(
@@ -175,9 +162,9 @@ fn an_endless_response_head_is_refused_and_a_body_is_read_only_to_its_cap() {
     let mut big = b"HTTP/1.1 200 OK\r\n\r\n".to_vec();
     big.extend(std::iter::repeat_n(b'b', 50 * 1024));
     let (port, server) = serve(vec![endless, big]);
-    let e = run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND).unwrap_err();
+    let e = net(&http(port, "/", vec![]), SECOND).unwrap_err();
     assert!(e.ends_with("response head larger than 65536 bytes"), "{e}");
-    let body = run_network(None, &http(port, "/", vec![]), "127.0.0.1", SECOND).unwrap();
+    let body = net(&http(port, "/", vec![]), SECOND).unwrap();
     assert_eq!(body.len(), 10 * 1024);
     server.join().unwrap();
 }
@@ -187,13 +174,10 @@ fn a_tcp_probe_succeeds_on_connect_and_fails_with_gos_message() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let tcp = ProbeAction::TcpSocket { host: None, port };
-    assert_eq!(
-        run_network(None, &tcp, "127.0.0.1", SECOND),
-        Ok(String::new())
-    );
+    assert_eq!(net(&tcp, SECOND), Ok(String::new()));
     drop(listener);
     assert_eq!(
-        run_network(None, &tcp, "127.0.0.1", SECOND),
+        net(&tcp, SECOND),
         Err(format!(
             "dial tcp 127.0.0.1:{port}: connect: connection refused"
         ))
@@ -252,10 +236,7 @@ fn an_https_probe_does_not_verify_the_certificate() {
         path: "/tls".into(),
         headers: vec![],
     });
-    assert_eq!(
-        run_network(None, &probe, "127.0.0.1", Duration::from_secs(5)),
-        Ok("secure".into())
-    );
+    assert_eq!(net(&probe, Duration::from_secs(5)), Ok("secure".into()));
     assert!(server.join().unwrap().starts_with("GET /tls HTTP/1.1\r\n"));
 }
 
@@ -269,7 +250,7 @@ fn an_https_probe_of_a_plain_http_server_fails_with_a_tls_error() {
         path: "/".into(),
         headers: vec![],
     });
-    let e = run_network(None, &probe, "127.0.0.1", SECOND).unwrap_err();
+    let e = net(&probe, SECOND).unwrap_err();
     assert!(
         e.starts_with(&format!("Get \"https://127.0.0.1:{port}/\": ")),
         "{e}"
@@ -287,12 +268,9 @@ fn a_response_head_with_bare_line_feeds_is_read() {
         b"HTTP/1.1 503 No\r\n\r\n".to_vec(),
     ]);
     let probe = http(port, "/", vec![]);
+    assert_eq!(net(&probe, SECOND), Ok("ok\n".into()));
     assert_eq!(
-        run_network(None, &probe, "127.0.0.1", SECOND),
-        Ok("ok\n".into())
-    );
-    assert_eq!(
-        run_network(None, &probe, "127.0.0.1", SECOND),
+        net(&probe, SECOND),
         Err("HTTP probe failed with statuscode: 503".into())
     );
     let seen = server.join().unwrap();
@@ -371,10 +349,7 @@ fn grpc(port: u16) -> ProbeAction {
 #[test]
 fn a_grpc_probe_succeeds_on_serving_and_says_what_else_it_got() {
     let (port, server) = serve_grpc(Some(1));
-    assert_eq!(
-        run_network(None, &grpc(port), "127.0.0.1", SECOND),
-        Ok(String::new())
-    );
+    assert_eq!(net(&grpc(port), SECOND), Ok(String::new()));
     assert_eq!(
         server.join().unwrap(),
         [format!(
@@ -383,13 +358,13 @@ fn a_grpc_probe_succeeds_on_serving_and_says_what_else_it_got() {
     );
     let (port, server) = serve_grpc(Some(2));
     assert_eq!(
-        run_network(None, &grpc(port), "127.0.0.1", SECOND),
+        net(&grpc(port), SECOND),
         Err("service unhealthy (responded with \"NOT_SERVING\")".into())
     );
     server.join().unwrap();
     let (port, server) = serve_grpc(None);
     assert_eq!(
-        run_network(None, &grpc(port), "127.0.0.1", SECOND),
+        net(&grpc(port), SECOND),
         Err("this server does not implement the grpc health protocol (grpc.health.v1.Health): unknown service grpc.health.v1.Health".into())
     );
     server.join().unwrap();
@@ -400,7 +375,7 @@ fn a_grpc_probe_with_no_server_fails_as_a_connect_timeout() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
-    let e = run_network(None, &grpc(port), "127.0.0.1", SECOND).unwrap_err();
+    let e = net(&grpc(port), SECOND).unwrap_err();
     assert_eq!(
         e,
         format!(
@@ -413,7 +388,7 @@ fn a_grpc_probe_with_no_server_fails_as_a_connect_timeout() {
 fn a_grpc_server_that_never_answers_times_out() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let e = run_network(None, &grpc(port), "127.0.0.1", Duration::from_millis(300)).unwrap_err();
+    let e = net(&grpc(port), Duration::from_millis(300)).unwrap_err();
     assert_eq!(e, "timeout: health rpc did not complete within 300ms");
     drop(listener);
 }

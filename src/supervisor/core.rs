@@ -64,20 +64,37 @@ impl Default for Timing {
 /// A container, by its index in [`RunPlan::all`] (0 is the infra).
 pub type Ctr = usize;
 
+/// One run of one probe: its container, which probe, the container's run
+/// (`generation`) and the probe's own run number, so that an answer that comes
+/// after a later run began is told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProbeRun {
+    pub ctr: Ctr,
+    pub kind: ProbeKind,
+    pub generation: u64,
+    pub run: u64,
+}
+
+/// How long past its timeout a probe's answer may come before the run is
+/// given up (a thread or runtime process that never ends).
+const PROBE_SLACK: Duration = Duration::from_secs(10);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
     /// Restart `ctr` after its back-off; stale unless `generation` is its current.
     Restart { ctr: Ctr, generation: u64 },
-    /// The grace of stop step `step` is over: SIGKILL.
-    Grace { step: usize },
+    /// The grace of stop step `step` (of the `epoch`-th stop) is over: SIGKILL.
+    Grace { epoch: u64, step: usize },
     /// SIGKILL did not end it either: delete it anyway.
-    Kill { step: usize },
+    Kill { epoch: u64, step: usize },
     /// Time for `ctr`'s `kind` probe (of run `generation`).
     Probe {
         ctr: Ctr,
         kind: ProbeKind,
         generation: u64,
     },
+    /// A probe run is long past its timeout without an answer.
+    ProbeLost(ProbeRun),
     /// The grace of a kill while the pod runs (a failed probe or postStart
     /// hook) is over.
     GraceOver { ctr: Ctr, generation: u64 },
@@ -125,10 +142,14 @@ pub enum Input {
     },
     /// A probe run asked for by [`Command::Probe`] ended (its timeout enforced).
     Probed {
-        ctr: Ctr,
-        kind: ProbeKind,
-        generation: u64,
+        probe: ProbeRun,
         result: ProbeResult,
+    },
+    /// A probe run had no result (the runtime could not exec, the network
+    /// namespace could not be entered): the kubelet throws such a run away.
+    ProbeErrored {
+        probe: ProbeRun,
+        message: String,
     },
 }
 
@@ -152,13 +173,9 @@ pub enum Command {
         hook: HookKind,
         generation: u64,
     },
-    /// Run `ctr`'s `kind` probe once, within its timeout; answered by
-    /// [`Input::Probed`] with the same `generation`.
-    Probe {
-        ctr: Ctr,
-        kind: ProbeKind,
-        generation: u64,
-    },
+    /// Run one probe once, within its timeout; answered by [`Input::Probed`]
+    /// (or [`Input::ProbeErrored`]) with the same [`ProbeRun`].
+    Probe(ProbeRun),
     /// The pod's state changed: write it for `ps`.
     Publish,
     /// Tell `up` the app containers run.
@@ -316,6 +333,9 @@ pub struct Core {
     /// Whether the pod restarts in place now (none: it never did), the
     /// AllContainersRestarting condition.
     restarting_all: Option<bool>,
+    /// How many stops began (an in-place restart is one): stale stop timers
+    /// are told by it.
+    stop_epoch: u64,
     state: PodState,
     out: Vec<Command>,
     /// The wall time of the input being handled, for conditions and events.
@@ -375,6 +395,7 @@ impl Core {
             started: false,
             initialized: false,
             restarting_all: None,
+            stop_epoch: 0,
             state,
             out: Vec::new(),
             now: String::new(),
@@ -407,7 +428,7 @@ impl Core {
         self.out.push(Command::Publish);
         if let Some(deadline) = self.deadline {
             self.out.push(Command::Arm {
-                at: now.mono + deadline,
+                at: teardown::far_after(now.mono, deadline),
                 timer: Timer::Deadline,
             });
         }
@@ -444,12 +465,10 @@ impl Core {
                 }
             }
             Input::Timer(t) => self.on_timer(t, now),
-            Input::Probed {
-                ctr,
-                kind,
-                generation,
-                result,
-            } => self.on_probed(ctr, kind, generation, result, now),
+            Input::Probed { probe, result } => self.on_probed(probe, result, now),
+            Input::ProbeErrored { probe, message } => {
+                self.probe_without_result(probe, &message, now)
+            }
             Input::Hooked {
                 ctr,
                 hook,
@@ -613,7 +632,7 @@ impl Core {
         let generation = self.slots[ctr].generation;
         match self.hooks[ctr].get(hook) {
             Some(Hook::Sleep { seconds }) => self.out.push(Command::Arm {
-                at: now.mono + Duration::from_secs(*seconds),
+                at: teardown::far_after(now.mono, Duration::from_secs(*seconds)),
                 timer: Timer::HookSlept {
                     ctr,
                     hook,
@@ -739,7 +758,7 @@ impl Core {
         self.begin_kill(ctr, now);
         let generation = self.slots[ctr].generation;
         self.out.push(Command::Arm {
-            at: now.mono + grace,
+            at: teardown::far_after(now.mono, grace),
             timer: Timer::GraceOver { ctr, generation },
         });
     }
@@ -973,7 +992,7 @@ impl Core {
             self.event(true, "BackOff", Some(ctr), message);
         }
         self.out.push(Command::Arm {
-            at: now.mono + delay,
+            at: teardown::far_after(now.mono, delay),
             timer: Timer::Restart { ctr, generation },
         });
     }
@@ -1012,7 +1031,7 @@ impl Core {
         };
         let delay = Duration::from_secs(probe.initial_delay_seconds.into());
         let since = self.slots[ctr].run_started.unwrap_or(now.mono);
-        let at = (since + delay).max(now.mono);
+        let at = teardown::far_after(since, delay).max(now.mono);
         let generation = self.slots[ctr].generation;
         self.out.push(Command::Arm {
             at,
@@ -1055,21 +1074,68 @@ impl Core {
         }
         w.in_flight = true;
         w.launched = Some(now.mono);
-        self.out.push(Command::Probe {
+        w.seq += 1;
+        let run = ProbeRun {
             ctr,
             kind,
             generation,
+            run: w.seq,
+        };
+        let timeout = self.probes[ctr].get(kind).map_or(Duration::ZERO, |p| {
+            Duration::from_secs(p.timeout_seconds.into())
+        });
+        self.out.push(Command::Probe(run));
+        self.out.push(Command::Arm {
+            at: teardown::far_after(now.mono, timeout + PROBE_SLACK),
+            timer: Timer::ProbeLost(run),
         });
     }
 
-    fn on_probed(
-        &mut self,
-        ctr: Ctr,
-        kind: ProbeKind,
-        generation: u64,
-        result: ProbeResult,
-        now: Now,
-    ) {
+    /// A probe run that had no result (or never answered): nothing counts, the
+    /// next run comes at its time (worker.go: "Prober error, throw away the
+    /// result").
+    fn probe_without_result(&mut self, run: ProbeRun, why: &str, now: Now) {
+        let ProbeRun {
+            ctr,
+            kind,
+            generation,
+            ..
+        } = run;
+        let Some(period) = self.probes[ctr].get(kind).map(|p| p.period_seconds) else {
+            return;
+        };
+        if self.stopping() || !self.current(ctr, generation) {
+            return;
+        }
+        let w = &mut self.slots[ctr].workers[kind as usize];
+        if !w.in_flight || w.seq != run.run {
+            return;
+        }
+        w.in_flight = false;
+        let next = teardown::far_after(
+            w.launched.unwrap_or(now.mono),
+            Duration::from_secs(period.into()),
+        );
+        let message = format!("{} probe errored: {why}", kind.title());
+        tracing::warn!("{:?}: {message}", self.name(ctr));
+        self.event(true, "Unhealthy", Some(ctr), message);
+        self.out.push(Command::Arm {
+            at: next.max(now.mono),
+            timer: Timer::Probe {
+                ctr,
+                kind,
+                generation,
+            },
+        });
+    }
+
+    fn on_probed(&mut self, run: ProbeRun, result: ProbeResult, now: Now) {
+        let ProbeRun {
+            ctr,
+            kind,
+            generation,
+            ..
+        } = run;
         let Some(probe) = self.probes[ctr].get(kind).cloned() else {
             return;
         };
@@ -1079,13 +1145,15 @@ impl Core {
         let slot = &mut self.slots[ctr];
         let current = slot.generation == generation && matches!(slot.run, Run::Running { .. });
         let w = &mut slot.workers[kind as usize];
-        if !current || !w.in_flight {
+        if !current || !w.in_flight || w.seq != run.run {
             return;
         }
         let ok = result.is_ok();
         let committed = w.record(ok, &probe);
-        let next =
-            w.launched.unwrap_or(now.mono) + Duration::from_secs(probe.period_seconds.into());
+        let next = teardown::far_after(
+            w.launched.unwrap_or(now.mono),
+            Duration::from_secs(probe.period_seconds.into()),
+        );
         let message = match &result {
             Ok(_) => String::new(),
             Err(e) => e.clone(),
@@ -1260,8 +1328,8 @@ impl Core {
                 }
                 self.run(ctr);
             }
-            Timer::Grace { step } => {
-                let Some(running) = self.running_in(step) else {
+            Timer::Grace { epoch, step } => {
+                let Some(running) = self.running_in(epoch, step) else {
                     return;
                 };
                 if let Phase::Stopping { expired, .. } = &mut self.phase {
@@ -1279,11 +1347,14 @@ impl Core {
                 }
                 self.out.push(Command::Arm {
                     at: now.mono + teardown::AFTER_KILL,
-                    timer: Timer::Kill { step },
+                    timer: Timer::Kill {
+                        epoch: self.stop_epoch,
+                        step,
+                    },
                 });
             }
-            Timer::Kill { step } => {
-                let Some(running) = self.running_in(step) else {
+            Timer::Kill { epoch, step } => {
+                let Some(running) = self.running_in(epoch, step) else {
                     return;
                 };
                 // Not one killed since (it started late): its own Kill timer comes.
@@ -1307,6 +1378,9 @@ impl Core {
                 kind,
                 generation,
             } => self.probe_due(ctr, kind, generation, now),
+            Timer::ProbeLost(run) => {
+                self.probe_without_result(run, "no answer within its timeout", now)
+            }
             Timer::GraceOver { ctr, generation } => {
                 if self.current(ctr, generation) && !self.stopping() {
                     self.grace_over(ctr, now);
@@ -1318,13 +1392,22 @@ impl Core {
                 generation,
             } => self.on_hooked(ctr, hook, generation, Ok(()), now),
             Timer::Deadline => {
-                if self.stopping() {
+                let message = "Pod was active on the node longer than the specified deadline";
+                // While the pod restarts in place, the stop under way becomes
+                // the pod's end (the infra last).
+                if let Phase::Stopping { steps, cause, .. } = &mut self.phase {
+                    if !matches!(cause, Cause::RestartAll(_)) {
+                        return;
+                    }
+                    *cause = Cause::Failed(message.to_string());
+                    steps.push(vec![0]);
+                    self.restarting_all = Some(false);
+                } else if self.stopping() {
                     return;
                 }
                 // The kubelet's active deadline handler: the pod fails, its
                 // containers are stopped with the pod's grace period.
                 self.state.reason = Some("DeadlineExceeded".into());
-                let message = "Pod was active on the node longer than the specified deadline";
                 tracing::warn!("{message}");
                 self.event(true, "DeadlineExceeded", None, message.to_string());
                 self.fail(message.to_string(), now);
@@ -1338,7 +1421,10 @@ impl Core {
                     // Deleted anyway if even SIGKILL does not end it.
                     self.out.push(Command::Arm {
                         at: now.mono + teardown::AFTER_KILL,
-                        timer: Timer::Kill { step },
+                        timer: Timer::Kill {
+                            epoch: self.stop_epoch,
+                            step,
+                        },
                     });
                 }
             }
@@ -1346,8 +1432,12 @@ impl Core {
     }
 
     /// The containers of stop step `step` that still run, if it is the current
-    /// step (a timer of an earlier step is stale).
-    fn running_in(&self, step: usize) -> Option<Vec<Ctr>> {
+    /// step of the current stop (a timer of an earlier step, or of an earlier
+    /// stop such as an in-place restart's, is stale).
+    fn running_in(&self, epoch: u64, step: usize) -> Option<Vec<Ctr>> {
+        if epoch != self.stop_epoch {
+            return None;
+        }
         let Phase::Stopping {
             steps,
             step: current,
@@ -1370,6 +1460,7 @@ impl Core {
         if matches!(self.phase, Phase::Stopping { .. } | Phase::Done) {
             return;
         }
+        self.stop_epoch += 1;
         if self.state.phase != PodPhase::Failed && !matches!(cause, Cause::RestartAll(_)) {
             self.state.phase = PodPhase::Terminating;
         }
@@ -1415,8 +1506,11 @@ impl Core {
         }
         let (step, left) = (*step, budget.for_step(now.mono));
         self.out.push(Command::Arm {
-            at: now.mono + left,
-            timer: Timer::Grace { step },
+            at: teardown::far_after(now.mono, left),
+            timer: Timer::Grace {
+                epoch: self.stop_epoch,
+                step,
+            },
         });
     }
 
@@ -1447,8 +1541,11 @@ impl Core {
             }
         }
         self.out.push(Command::Arm {
-            at: now.mono + grace,
-            timer: Timer::Grace { step },
+            at: teardown::far_after(now.mono, grace),
+            timer: Timer::Grace {
+                epoch: self.stop_epoch,
+                step,
+            },
         });
         self.step_progress(now);
     }
@@ -1495,7 +1592,10 @@ impl Core {
                 self.kill(ctr, now);
                 self.out.push(Command::Arm {
                     at: now.mono + teardown::AFTER_KILL,
-                    timer: Timer::Kill { step },
+                    timer: Timer::Kill {
+                        epoch: self.stop_epoch,
+                        step,
+                    },
                 });
             } else {
                 self.begin_kill(ctr, now);
@@ -1512,6 +1612,10 @@ impl Core {
     fn restart_all(&mut self, now: Now) {
         if !matches!(self.slots[0].run, Run::Running { .. }) {
             let message = "infra container exited while the pod restarted".to_string();
+            self.state.message = Some(message.clone());
+            self.state.phase = PodPhase::Failed;
+            self.restarting_all = Some(false);
+            self.stop_epoch += 1;
             self.phase = Phase::Stopping {
                 steps: vec![vec![0]],
                 step: 0,

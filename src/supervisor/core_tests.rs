@@ -353,11 +353,8 @@ impl Sim {
                     let after = at.saturating_duration_since(self.now);
                     self.schedule(after, Input::Timer(timer), None);
                 }
-                Command::Probe {
-                    ctr,
-                    kind,
-                    generation,
-                } => {
+                Command::Probe(run) => {
+                    let ProbeRun { ctr, kind, .. } = run;
                     let name = self.name(ctr);
                     self.log(format!("probe {name} {}", kind.title()));
                     let (ok, ms) = match self.probe_script.get_mut(&(name.clone(), kind)) {
@@ -372,12 +369,7 @@ impl Sim {
                     };
                     self.schedule(
                         Duration::from_millis(ms),
-                        Input::Probed {
-                            ctr,
-                            kind,
-                            generation,
-                            result,
-                        },
+                        Input::Probed { probe: run, result },
                         None,
                     );
                 }
@@ -1349,13 +1341,26 @@ fn no_probe_runs_while_the_pod_stops_and_a_late_result_is_dropped() {
         &[("a", App)],
         &[("a", liveness(probe(0, 1, 1, 1)))],
     )
+    // It outlives its stop signal, so the pod is still stopping when the
+    // failing answer comes (at 2.5 s).
+    .script("a", &[Run::IgnoresTerm])
     .script_probe("a", ProbeKind::Liveness, &[(true, 0), (false, 1500)])
     .begin();
     sim.run_for(Duration::from_millis(1100));
-    // A failing probe is under way; the pod is stopped before it answers.
     sim.stop();
     sim.run_for(Duration::from_secs(5));
+    assert!(sim.outcome.is_none(), "still stopping when the answer came");
     assert_eq!(sim.probes_of("a", ProbeKind::Liveness), [0, SEC]);
+    assert_eq!(
+        sim.times("signal a SIGTERM"),
+        [1100],
+        "no second stop signal"
+    );
+    assert!(
+        !sim.event_reasons().iter().any(|(r, _, _)| r == "Unhealthy"),
+        "the late failure counts for nothing"
+    );
+    sim.run_for(Duration::from_secs(40));
     assert_eq!(sim.starts_of("a"), [0]);
     assert_eq!(sim.outcome, Some(Outcome::Stopped));
 }
@@ -1866,4 +1871,128 @@ fn restart_all_containers_stops_every_container_but_the_infra_and_starts_the_pod
     sim.stop();
     sim.run_for(Duration::from_secs(10));
     assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+// --- review findings ---------------------------------------------------------------------
+
+#[test]
+fn a_stop_after_an_in_place_restart_is_not_cut_short_by_the_restarts_timers() {
+    let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
+    plan.containers[0].restart_policy = Some(Never);
+    plan.containers[0].restart_rules = vec![rule(
+        crate::model::RestartAction::RestartAllContainers,
+        &[7],
+    )];
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::ExitAfter(7, 1000), Run::UntilSignalled])
+        .script("b", &[Run::UntilSignalled, Run::IgnoresTerm])
+        .begin();
+    // The restart's teardown ends at once (b stops on SIGTERM); its Grace timer
+    // for step 0 is due at 31 s.
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(sim.starts_of("b").len(), 2);
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    // The stop at 10 s gives b its full 30 s: SIGKILL at 40 s, not at 31 s.
+    assert_eq!(sim.times("signal b SIGKILL all"), [40 * SEC]);
+}
+
+#[test]
+fn the_active_deadline_ends_a_pod_that_is_restarting_in_place() {
+    let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
+    plan.active_deadline_seconds = Some(5);
+    plan.containers[0].restart_policy = Some(Never);
+    plan.containers[0].restart_rules = vec![rule(
+        crate::model::RestartAction::RestartAllContainers,
+        &[7],
+    )];
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::ExitAfter(7, 4000)])
+        .script("b", &[Run::IgnoresTerm])
+        .begin();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(
+        sim.outcome,
+        Some(Outcome::Failed(
+            "Pod was active on the node longer than the specified deadline".into()
+        ))
+    );
+    assert_eq!(sim.core.state().reason.as_deref(), Some("DeadlineExceeded"));
+    assert_eq!(sim.starts_of("a"), [0], "no restart after the deadline");
+}
+
+#[test]
+fn a_probe_run_that_never_answers_is_given_up_and_the_probe_goes_on() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", readiness(probe(0, 1, 1, 1)))],
+    )
+    // The first run's answer never comes (an hour), the next ones at once.
+    .script_probe("a", ProbeKind::Readiness, &[(true, 3_600_000), (true, 0)])
+    .begin();
+    sim.run_for(Duration::from_secs(20));
+    let runs = sim.probes_of("a", ProbeKind::Readiness);
+    // Given up 1 s (timeout) + 10 s after it began; then probed every second.
+    assert_eq!(runs[..3], [0, 11 * SEC, 12 * SEC]);
+    assert!(sim.ready("a"));
+    assert!(
+        sim.core
+            .state()
+            .events
+            .iter()
+            .any(|e| e.message == "Readiness probe errored: no answer within its timeout")
+    );
+}
+
+#[test]
+fn a_probe_run_without_a_result_counts_for_nothing() {
+    let mut sim = Sim::probed(
+        Always,
+        30,
+        &[("a", App)],
+        &[("a", liveness(probe(0, 1, 1, 1)))],
+    )
+    .begin();
+    sim.run_for(Duration::from_millis(500));
+    // The first run is under way; it errors (the runtime could not exec).
+    let at = sim.at();
+    let run = ProbeRun {
+        ctr: 1,
+        kind: ProbeKind::Liveness,
+        generation: 0,
+        run: 1,
+    };
+    let c = sim.core.handle(
+        Input::ProbeErrored {
+            probe: run,
+            message: "exec failed".into(),
+        },
+        at,
+        &NoLogs,
+    );
+    sim.exec(c);
+    sim.run_for(Duration::from_secs(5));
+    assert!(
+        sim.times("signal a SIGTERM").is_empty(),
+        "an error is not a failure"
+    );
+}
+
+#[test]
+fn grace_periods_beyond_any_instant_do_not_panic() {
+    let mut p = probe(0, 1, 1, 1);
+    p.termination_grace_period_seconds = Some(u64::MAX / 2);
+    let mut plan = plan(Always, u64::MAX / 2, &[("a", App)]);
+    plan.containers[0].probes = liveness(p);
+    plan.containers[0].hooks = pre_stop(Hook::Sleep {
+        seconds: u64::MAX / 2,
+    });
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script_probe("a", ProbeKind::Liveness, &[(false, 0)])
+        .begin();
+    sim.run_for(Duration::from_secs(5));
+    sim.stop();
+    sim.run_for(Duration::from_secs(5));
 }

@@ -25,12 +25,12 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::core::{Command, Core, Ctr, Exit, Input, Logs, Now, Outcome, Timer};
+use super::core::{Command, Core, Ctr, Exit, Input, Logs, Now, Outcome, ProbeRun, Timer};
 use super::oom::OomCounter;
 use super::serial::{Op, Serial};
 use crate::bundle::{self, Mounter, SystemMounter, is_mount_point};
 use crate::logs::{self, LogWriter, RotateLimits, Stream, StreamPump};
-use crate::model::{ContainerKind, Hook, HookKind, ProbeAction, ProbeKind};
+use crate::model::{ContainerKind, Hook, HookKind, ProbeAction};
 use crate::run_plan::{RunContainer, RunPlan, SetupStep};
 use crate::runtime::{CliRuntime, CreateOptions, OciRuntime, PendingRun, Stdio3};
 
@@ -117,38 +117,45 @@ enum Call {
         command: Vec<String>,
         /// Its timeout passed and it was killed.
         timed_out: bool,
+        /// This exec's number: its pid file's name and its deadline's key.
+        serial: u64,
     },
 }
 
-/// What an `exec` in a container is for: its result goes back as that input.
+/// What an `exec` (or a network thread) in a container is for: its result goes
+/// back as that input.
 #[derive(Debug, Clone, Copy)]
 enum ExecFor {
-    Probe(ProbeKind),
+    Probe(ProbeRun),
     Hook(HookKind),
 }
 
 impl ExecFor {
     fn name(self) -> String {
         match self {
-            ExecFor::Probe(k) => format!("probe-{}", k.title().to_lowercase()),
+            ExecFor::Probe(r) => format!("probe-{}", r.kind.title().to_lowercase()),
             ExecFor::Hook(h) => format!("hook-{}", h.title().to_lowercase()),
         }
     }
 
+    /// A result: success or failure.
     fn input(self, ctr: Ctr, generation: u64, result: Result<String, String>) -> Input {
         match self {
-            ExecFor::Probe(kind) => Input::Probed {
-                ctr,
-                kind,
-                generation,
-                result,
-            },
+            ExecFor::Probe(probe) => Input::Probed { probe, result },
             ExecFor::Hook(hook) => Input::Hooked {
                 ctr,
                 hook,
                 generation,
                 result: result.map(|_| ()),
             },
+        }
+    }
+
+    /// No result at all: a probe's run is thrown away, a hook failed.
+    fn errored(self, ctr: Ctr, generation: u64, message: String) -> Input {
+        match self {
+            ExecFor::Probe(probe) => Input::ProbeErrored { probe, message },
+            ExecFor::Hook(_) => self.input(ctr, generation, Err(message)),
         }
     }
 }
@@ -215,7 +222,12 @@ pub struct Driver<'a> {
     /// Exec probes' output, by their runtime process's pid.
     probe_outputs: HashMap<i32, ProbeOutput>,
     /// When each exec probe's time is up, by its runtime process's pid.
-    probe_deadlines: BinaryHeap<Reverse<(Instant, i32)>>,
+    probe_deadlines: BinaryHeap<Reverse<(Instant, i32, u64)>>,
+    /// The number of the last exec started (see [`Call::Exec`]).
+    exec_serial: u64,
+    /// Set when a container's current run ends: a hook request of that run
+    /// still waiting for an answer gives up.
+    run_over: Vec<Arc<std::sync::atomic::AtomicBool>>,
     /// Inputs produced while carrying out commands (a start that failed at once).
     inputs: VecDeque<Input>,
     outcome: Option<Outcome>,
@@ -280,6 +292,16 @@ impl Exit {
             None => std::process::ExitStatus::from_raw((self.code & 0xff) << 8),
         }
     }
+}
+
+/// The parent of process `pid` (`PPid:` in /proc/<pid>/status), if it exists.
+fn parent_of(pid: i32) -> Option<i32> {
+    let status =
+        crate::fsutil::read_regular(Path::new(&format!("/proc/{pid}/status")), 64 * 1024).ok()?;
+    String::from_utf8_lossy(&status)
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Empties `c`'s termination message file for a new run: opened without
@@ -389,6 +411,10 @@ impl<'a> Driver<'a> {
             wake_write: Arc::new(wake_write),
             probe_outputs: HashMap::new(),
             probe_deadlines: BinaryHeap::new(),
+            exec_serial: 0,
+            run_over: (0..n)
+                .map(|_| Arc::new(std::sync::atomic::AtomicBool::new(false)))
+                .collect(),
             inputs: VecDeque::new(),
             outcome: None,
         })
@@ -414,7 +440,7 @@ impl<'a> Driver<'a> {
     /// One turn of the loop: wait for an event or the next timer, handle it all.
     fn turn(&mut self, on_started: &mut dyn FnMut()) {
         let next_timer = self.timers.peek().map(|Reverse((at, _, _))| *at);
-        let next_deadline = self.probe_deadlines.peek().map(|Reverse((at, _))| *at);
+        let next_deadline = self.probe_deadlines.peek().map(|Reverse((at, _, _))| *at);
         let timeout = [next_timer, next_deadline]
             .into_iter()
             .flatten()
@@ -438,12 +464,12 @@ impl<'a> Driver<'a> {
                 self.inputs.push_back(input);
             }
         }
-        while let Some(Reverse((at, pid))) = self.probe_deadlines.peek().copied() {
+        while let Some(Reverse((at, pid, serial))) = self.probe_deadlines.peek().copied() {
             if at > now.mono {
                 break;
             }
             self.probe_deadlines.pop();
-            self.probe_timed_out(pid);
+            self.probe_timed_out(pid, serial);
         }
         while let Some(Reverse((at, _, _))) = self.timers.peek().copied() {
             if at > now.mono {
@@ -464,6 +490,8 @@ impl<'a> Driver<'a> {
                 // Its last words are in the pipe already: into the log first, so a
                 // failure message can quote them.
                 self.drain_pumps_of(ctr);
+                // A hook request of the run that ended is waited for no more.
+                self.run_over[ctr].store(true, std::sync::atomic::Ordering::SeqCst);
             }
             let now = self.clock.now();
             let tail = LogTail {
@@ -655,6 +683,7 @@ impl<'a> Driver<'a> {
                 pid_file,
                 command,
                 timed_out,
+                serial: _,
             } => {
                 let pid = pending.pid;
                 self.read_probe_output(pid);
@@ -668,12 +697,27 @@ impl<'a> Driver<'a> {
                 // command's output is the message ("command ... timed out" when
                 // the timeout killed it).
                 let command = command.join(" ");
+                // The runtime could not exec (the command is not there, the
+                // container is going): no result, as the kubelet has none.
+                let failed = exit.code != 0 || exit.signal.is_some();
+                let runtime_error = (!timed_out && failed)
+                    .then(|| pending.runtime_error())
+                    .flatten();
+                if let Some(e) = runtime_error {
+                    let e = match purpose {
+                        ExecFor::Hook(_) => format!(
+                            "Exec lifecycle hook ([{command}]) for Container {:?} failed: {e}",
+                            self.containers[ctr].name
+                        ),
+                        ExecFor::Probe(_) => e,
+                    };
+                    self.inputs.push_back(purpose.errored(ctr, generation, e));
+                    return;
+                }
                 let result = if timed_out {
                     Err(format!("command {command:?} timed out"))
-                } else if exit.code == 0 && exit.signal.is_none() {
+                } else if !failed {
                     Ok(output)
-                } else if let Some(e) = pending.runtime_error() {
-                    Err(e)
                 } else if !output.trim().is_empty() {
                     Err(output.trim_end().to_string())
                 } else {
@@ -796,11 +840,7 @@ impl<'a> Driver<'a> {
                     self.seq += 1;
                     self.timers.push(Reverse((at, self.seq, timer)));
                 }
-                Command::Probe {
-                    ctr,
-                    kind,
-                    generation,
-                } => self.probe(ctr, kind, generation),
+                Command::Probe(run) => self.probe(run),
                 Command::Hook {
                     ctr,
                     hook,
@@ -856,13 +896,15 @@ impl<'a> Driver<'a> {
 
     /// Runs one probe: an exec probe as a runtime `exec` this loop waits for, a
     /// network probe on a thread of its own in the pod's network namespace. Both
-    /// answer with [`Input::Probed`] within the probe's timeout.
-    fn probe(&mut self, ctr: Ctr, kind: ProbeKind, generation: u64) {
-        let Some(probe) = self.containers[ctr].probes.get(kind).cloned() else {
+    /// answer with [`Input::Probed`] (or [`Input::ProbeErrored`]) within the
+    /// probe's timeout.
+    fn probe(&mut self, run: ProbeRun) {
+        let Some(probe) = self.containers[run.ctr].probes.get(run.kind).cloned() else {
             return;
         };
         let timeout = Duration::from_secs(probe.timeout_seconds.max(1).into());
-        let purpose = ExecFor::Probe(kind);
+        let purpose = ExecFor::Probe(run);
+        let (ctr, generation) = (run.ctr, run.generation);
         match probe.action {
             ProbeAction::Exec { command } => {
                 self.exec_in(ctr, purpose, generation, command, Some(timeout))
@@ -882,7 +924,7 @@ impl<'a> Driver<'a> {
         };
         let purpose = ExecFor::Hook(hook);
         // A preStop hook cannot outlast the grace period; a postStart request
-        // that gets no answer ends with the container at the latest.
+        // that gets no answer is given up when the container's run ends.
         let timeout = match hook {
             HookKind::PreStop => {
                 Duration::from_secs(self.plan.termination_grace_period_seconds.max(2))
@@ -890,14 +932,17 @@ impl<'a> Driver<'a> {
             HookKind::PostStart => crate::probe::NO_TIMEOUT,
         };
         let name = self.containers[ctr].name.clone();
+        let cancel = Arc::clone(&self.run_over[ctr]);
         match h {
             Hook::Exec { command } => self.exec_in(ctr, purpose, generation, command, None),
             Hook::HttpGet(get) => self.on_thread(ctr, purpose, generation, move |netns, pod_ip| {
-                crate::probe::run_hook(netns, &get, pod_ip, timeout).map_err(|e| {
-                    format!(
-                        "HTTP lifecycle hook ({}) for Container {name:?} failed: {e}",
-                        get.path
-                    )
+                crate::probe::run_hook(netns, &get, pod_ip, timeout, &cancel).map(|r| {
+                    r.map_err(|e| {
+                        format!(
+                            "HTTP lifecycle hook ({}) for Container {name:?} failed: {e}",
+                            get.path
+                        )
+                    })
                 })
             }),
             // The core waits out a sleep itself.
@@ -907,13 +952,15 @@ impl<'a> Driver<'a> {
 
     /// Runs `f` on a thread of its own (given the pod's network namespace and
     /// the pod IP, the default host); its result comes back through the wake
-    /// pipe.
+    /// pipe. An `Err` of `f` is no result at all; so is a panic.
     fn on_thread(
         &mut self,
         ctr: Ctr,
         purpose: ExecFor,
         generation: u64,
-        f: impl FnOnce(Option<&OwnedFd>, &str) -> Result<String, String> + Send + 'static,
+        f: impl FnOnce(Option<&OwnedFd>, &str) -> Result<Result<String, String>, String>
+        + Send
+        + 'static,
     ) {
         let netns = self.netns.clone();
         let tx = self.probe_tx.clone();
@@ -929,12 +976,19 @@ impl<'a> Driver<'a> {
         let spawned = std::thread::Builder::new()
             .name(format!("{}-{ctr}", purpose.name()))
             .spawn(move || {
-                let result = f(netns.as_deref(), &pod_ip);
-                let _ = tx.send(purpose.input(ctr, generation, result));
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    f(netns.as_deref(), &pod_ip)
+                }));
+                let input = match ran {
+                    Ok(Ok(result)) => purpose.input(ctr, generation, result),
+                    Ok(Err(e)) => purpose.errored(ctr, generation, e),
+                    Err(_) => purpose.errored(ctr, generation, "the prober panicked".into()),
+                };
+                let _ = tx.send(input);
                 let _ = nix::unistd::write(&*wake, &[1]);
             });
         if let Err(e) = spawned {
-            let input = purpose.input(ctr, generation, Err(format!("start a thread: {e}")));
+            let input = purpose.errored(ctr, generation, format!("start a thread: {e}"));
             self.inputs.push_back(input);
         }
     }
@@ -950,8 +1004,7 @@ impl<'a> Driver<'a> {
         timeout: Option<Duration>,
     ) {
         if let Err(e) = self.spawn_exec(ctr, purpose, generation, command, timeout) {
-            self.inputs
-                .push_back(purpose.input(ctr, generation, Err(e)));
+            self.inputs.push_back(purpose.errored(ctr, generation, e));
         }
     }
 
@@ -963,8 +1016,11 @@ impl<'a> Driver<'a> {
         command: Vec<String>,
         timeout: Option<Duration>,
     ) -> Result<(), String> {
+        self.exec_serial += 1;
+        let serial = self.exec_serial;
         let c = &self.containers[ctr];
-        let pid_file = c.bundle.join(format!("{}.pid", purpose.name()));
+        // Its own file: an exec of an earlier run still under way keeps its own.
+        let pid_file = c.bundle.join(format!("{}-{serial}.pid", purpose.name()));
         let _ = fs::remove_file(&pid_file);
         let (read, write) = pipe().map_err(|e| format!("pipe: {e}"))?;
         set_nonblocking(&read).map_err(|e| format!("pipe: {e}"))?;
@@ -983,6 +1039,7 @@ impl<'a> Driver<'a> {
                 pid_file,
                 command,
                 timed_out: false,
+                serial,
             },
         );
         self.probe_outputs.insert(
@@ -993,41 +1050,56 @@ impl<'a> Driver<'a> {
             },
         );
         if let Some(timeout) = timeout {
-            self.probe_deadlines
-                .push(Reverse((self.clock.now().mono + timeout, pid)));
+            let at = crate::teardown::far_after(self.clock.now().mono, timeout);
+            self.probe_deadlines.push(Reverse((at, pid, serial)));
         }
         Ok(())
     }
 
-    /// An exec probe's time is up: its command is killed (by the host pid the
-    /// runtime wrote), and the runtime's `exec` then ends; before that pid is
-    /// known, the `exec` itself is.
-    fn probe_timed_out(&mut self, runtime_pid: i32) {
+    /// An exec probe's time is up: its command is killed, and the runtime's
+    /// `exec` then ends. The command's pid is taken from the runtime's pid file
+    /// only while it is still the runtime process's child (a pidfd held while
+    /// that is checked, so a pid given to another process since is never
+    /// signalled); before that, the `exec` itself is killed.
+    fn probe_timed_out(&mut self, runtime_pid: i32, serial: u64) {
         let Some(Call::Exec {
             pid_file,
             timed_out,
+            serial: current,
             ..
         }) = self.calls.get_mut(&runtime_pid)
         else {
             return;
         };
+        if *current != serial {
+            return;
+        }
         *timed_out = true;
         let command_pid = crate::fsutil::read_regular(pid_file, 32)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<i32>().ok())
             .filter(|p| *p > 1);
-        let target = command_pid.unwrap_or(runtime_pid);
-        let _ = nix::sys::signal::kill(Pid::from_raw(target), NixSignal::SIGKILL);
+        if let Some(pid) = command_pid
+            && let Some(fd) = crate::pidfd::open(pid)
+            && parent_of(pid) == Some(runtime_pid)
+        {
+            let _ = crate::pidfd::send_signal(&fd, libc::SIGKILL);
+            return;
+        }
+        // Our own child, not yet reaped (it is in `calls`): its pid is its own.
+        let _ = nix::sys::signal::kill(Pid::from_raw(runtime_pid), NixSignal::SIGKILL);
     }
 
-    /// Reads what an exec probe's pipe holds, keeping up to [`PROBE_OUTPUT`].
+    /// Reads what an exec's pipe holds, keeping up to [`PROBE_OUTPUT`], and at
+    /// most 64 KiB per turn of the loop (a command that floods its output
+    /// shares the loop with the rest of the pod).
     fn read_probe_output(&mut self, pid: i32) {
         let Some(out) = self.probe_outputs.get_mut(&pid) else {
             return;
         };
         let mut buf = [0u8; 4096];
-        loop {
+        for _ in 0..16 {
             match nix::unistd::read(&out.fd, &mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -1079,10 +1151,13 @@ impl<'a> Driver<'a> {
             if c.kind != ContainerKind::Infra {
                 if restart > 0 {
                     self.fresh_rootfs(&c)?;
-                    // Each run writes its own termination message (the kubelet
-                    // gives every container instance a new file).
-                    empty_termination_log(&c)?;
                 }
+                // Each run writes its own termination message (the kubelet gives
+                // every container instance a new file; `up --from` reuses
+                // bundles another pod's runs wrote into).
+                empty_termination_log(&c)?;
+                self.run_over[ctr].store(true, std::sync::atomic::Ordering::SeqCst);
+                self.run_over[ctr] = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 // Resolved again at every start: a container may have swapped a
                 // subPath for a symlink since the last one (CVE-2017-1002101).
                 bundle::subpath::bind_all(&c, &SystemMounter).map_err(|e| e.to_string())?;

@@ -24,6 +24,8 @@ pub struct Worker {
     /// Stopped for this run of the container: its startup probe succeeded, or a
     /// liveness/startup failure is killing it.
     pub hold: bool,
+    /// The number of the last run launched (answers of another are stale).
+    pub seq: u64,
 }
 
 impl Worker {
