@@ -18,21 +18,26 @@ fn serve(answers: Vec<Vec<u8>>) -> (u16, thread::JoinHandle<Vec<String>>) {
         let mut seen = Vec::new();
         for answer in answers {
             let (mut s, _) = listener.accept().unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = s.read(&mut chunk).unwrap();
-                if n == 0 {
-                    break;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            seen.push(String::from_utf8_lossy(&buf).into_owned());
+            seen.push(read_head(&mut s));
             let _ = s.write_all(&answer);
         }
         seen
     });
     (port, handle)
+}
+
+/// A request's head, as a server reads it.
+fn read_head(s: &mut impl Read) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = s.read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
 }
 
 fn http(port: u16, path: &str, headers: Vec<HttpHeader>) -> ProbeAction {
@@ -205,21 +210,13 @@ fn serve_tls() -> (u16, thread::JoinHandle<String>) {
         let (tcp, _) = listener.accept().unwrap();
         let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
         let mut s = rustls::StreamOwned::new(conn, tcp);
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 1024];
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = s.read(&mut chunk).unwrap();
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
+        let head = read_head(&mut s);
         s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")
             .unwrap();
         s.flush().unwrap();
         s.conn.send_close_notify();
         let _ = s.flush();
-        String::from_utf8_lossy(&buf).into_owned()
+        head
     });
     (port, handle)
 }

@@ -1112,13 +1112,28 @@ impl Core {
             return;
         }
         w.in_flight = false;
-        let next = teardown::far_after(
-            w.launched.unwrap_or(now.mono),
-            Duration::from_secs(period.into()),
-        );
+        let launched = w.launched;
         let message = format!("{} probe errored: {why}", kind.title());
         tracing::warn!("{:?}: {message}", self.name(ctr));
         self.event(true, "Unhealthy", Some(ctr), message);
+        self.arm_next_run(ctr, kind, generation, launched, period, now);
+    }
+
+    /// The probe's next run: a period after the last one began, or now if that
+    /// is past.
+    fn arm_next_run(
+        &mut self,
+        ctr: Ctr,
+        kind: ProbeKind,
+        generation: u64,
+        launched: Option<Instant>,
+        period: u32,
+        now: Now,
+    ) {
+        let next = teardown::far_after(
+            launched.unwrap_or(now.mono),
+            Duration::from_secs(period.into()),
+        );
         self.out.push(Command::Arm {
             at: next.max(now.mono),
             timer: Timer::Probe {
@@ -1150,10 +1165,7 @@ impl Core {
         }
         let ok = result.is_ok();
         let committed = w.record(ok, &probe);
-        let next = teardown::far_after(
-            w.launched.unwrap_or(now.mono),
-            Duration::from_secs(probe.period_seconds.into()),
-        );
+        let launched = w.launched;
         let message = match &result {
             Ok(_) => String::new(),
             Err(e) => e.clone(),
@@ -1206,14 +1218,7 @@ impl Core {
             _ => {}
         }
         if again {
-            self.out.push(Command::Arm {
-                at: next.max(now.mono),
-                timer: Timer::Probe {
-                    ctr,
-                    kind,
-                    generation,
-                },
-            });
+            self.arm_next_run(ctr, kind, generation, launched, probe.period_seconds, now);
         }
     }
 
