@@ -52,6 +52,30 @@ fn age(since: &str) -> String {
     }
 }
 
+/// Why the container's current or last run ended, when podshim or the
+/// container said (a failed probe or hook, the termination message): its
+/// first line, shortened, without control characters.
+fn reason(c: &crate::state::ContainerStatus) -> String {
+    let message = match (&c.state, &c.last_state) {
+        (ContainerState::Terminated { message, .. }, _) => message.as_deref(),
+        (_, Some(ContainerState::Terminated { message, .. })) => message.as_deref(),
+        _ => None,
+    };
+    let Some(line) = message.and_then(|m| m.lines().find(|l| !l.trim().is_empty())) else {
+        return "-".into();
+    };
+    let line: String = line
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if line.chars().count() > 60 {
+        format!("{}...", line.chars().take(57).collect::<String>())
+    } else {
+        line
+    }
+}
+
 pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec![
@@ -63,6 +87,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
         "RESTARTS",
         "EXIT",
         "AGE",
+        "REASON",
     ];
     if wide {
         header.extend(["ID", "IMAGE", "IP"]);
@@ -84,6 +109,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
             restarts.to_string(),
             "-".into(),
             age(&pod.created_at),
+            pod.reason.clone().unwrap_or_else(|| "-".into()),
         ];
         if wide {
             let ip = pod.pod_ip.clone().unwrap_or_else(|| "-".into());
@@ -131,6 +157,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
                 c.restart_count.to_string(),
                 exit,
                 age(&since),
+                reason(c),
             ];
             if wide {
                 row.extend([

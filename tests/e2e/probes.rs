@@ -280,6 +280,9 @@ fn describe_shows_states_probes_conditions_and_events_and_ps_json_the_conditions
         conditions.contains(&("Initialized".into(), "True".into())),
         "{conditions:?}"
     );
+    let table = stdout(&pod.run(&["ps", &pod.key()]));
+    assert!(table.lines().next().unwrap().ends_with("REASON"), "{table}");
+    assert!(table.contains("Liveness probe failed: command"), "{table}");
     let text = stdout(&pod.run(&["describe", &pod.key()]));
     for want in [
         &format!("Name:             {}", pod.name),
@@ -302,12 +305,14 @@ fn describe_shows_states_probes_conditions_and_events_and_ps_json_the_conditions
 /// A gRPC health server of the test's own, listening on 127.0.0.1:`port` inside
 /// the network namespace of the process `pid` (the pod's infra): an image needs
 /// no gRPC server for this test, and only a probe made inside the pod's
-/// namespace can reach it. Each call answers the ServingStatus in `status`. The
-/// server (and its hold on the namespace) ends when the guard is dropped.
+/// namespace can reach it. A call for the service `live` answers the
+/// ServingStatus in `live`, any other service the one in `status`. The server
+/// (and its hold on the namespace) ends when the guard is dropped.
 fn serve_grpc_in(
     pid: i64,
     port: u16,
     status: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    live: std::sync::Arc<std::sync::atomic::AtomicU8>,
 ) -> GrpcServer {
     let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).unwrap();
     let (bound_tx, bound_rx) = std::sync::mpsc::channel();
@@ -330,16 +335,18 @@ fn serve_grpc_in(
                 let Ok(Ok((tcp, _))) = accepted else {
                     continue;
                 };
-                let status = status.clone();
+                let (status, live) = (status.clone(), live.clone());
                 tokio::spawn(async move {
                     let Ok(mut conn) = h2::server::handshake(tcp).await else {
                         return;
                     };
                     while let Some(Ok((request, mut respond))) = conn.accept().await {
                         let mut body = request.into_body();
+                        let mut asked = Vec::new();
                         while let Some(chunk) = body.data().await {
-                            if chunk.is_err() {
-                                break;
+                            match chunk {
+                                Ok(c) => asked.extend_from_slice(&c),
+                                Err(_) => break,
                             }
                         }
                         let head = http::Response::builder()
@@ -350,7 +357,12 @@ fn serve_grpc_in(
                         let Ok(mut send) = respond.send_response(head, false) else {
                             continue;
                         };
-                        let s = status.load(std::sync::atomic::Ordering::SeqCst);
+                        let which = if asked.windows(4).any(|w| w == b"live") {
+                            &live
+                        } else {
+                            &status
+                        };
+                        let s = which.load(std::sync::atomic::Ordering::SeqCst);
                         let _ =
                             send.send_data(bytes::Bytes::from(vec![0, 0, 0, 0, 2, 0x08, s]), false);
                         let mut trailers = http::HeaderMap::new();
@@ -383,29 +395,53 @@ impl Drop for GrpcServer {
 }
 
 #[test]
-fn a_grpc_probe_checks_the_health_service_inside_the_pods_network() {
+fn grpc_probes_of_every_kind_check_the_health_service_inside_the_pods_network() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
     let pod = Pod::new("probe", "grpc");
-    let spec = "  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      readinessProbe: {grpc: {port: 50051}, periodSeconds: 1, failureThreshold: 1}\n";
+    let spec = "  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      startupProbe: {grpc: {port: 50051}, periodSeconds: 1, failureThreshold: 30}\n      livenessProbe: {grpc: {port: 50051, service: live}, periodSeconds: 1, failureThreshold: 1}\n      readinessProbe: {grpc: {port: 50051}, periodSeconds: 1, failureThreshold: 1}\n";
     let out = pod.up(&yaml(spec), &[]);
     assert!(out.status.success(), "up: {}", stderr(&out));
-    // Nothing listens yet.
-    pod.wait_until("a failed gRPC probe", Duration::from_secs(10), |p| {
-        probe_records(p, "app").contains(&("readiness".into(), false))
+    // Nothing listens yet: the startup probe fails, and holds the other two.
+    pod.wait_until("a failed startup probe", Duration::from_secs(10), |p| {
+        probe_records(p, "app").contains(&("startup".into(), false))
     });
-    let status = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(1));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(probe_records(&pod, "app"), [("startup".to_string(), false)]);
+    assert_eq!(pod.container("app")["started"], false);
+    let (status, live) = (Arc::new(AtomicU8::new(1)), Arc::new(AtomicU8::new(1)));
     let infra = pod.container("POD")["state"]["pid"].as_i64().unwrap();
-    let server = serve_grpc_in(infra, 50051, status.clone());
+    let server = serve_grpc_in(infra, 50051, status.clone(), live.clone());
     pod.wait_until("ready", Duration::from_secs(10), |p| {
         p.container("app")["ready"] == true
     });
-    status.store(2, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(pod.container("app")["started"], true);
+    // Readiness fails: not ready, and nothing restarts.
+    status.store(2, Ordering::SeqCst);
     pod.wait_until("not ready", Duration::from_secs(10), |p| {
         p.container("app")["ready"] == false
     });
-    let record = pod.container("app")["probes"][0].clone();
+    let readiness = pod.container("app")["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["probe"] == "readiness")
+        .cloned()
+        .unwrap();
     assert_eq!(
-        record["message"],
+        readiness["message"],
         "service unhealthy (responded with \"NOT_SERVING\")"
+    );
+    assert_eq!(restarts(&pod, "app"), 0);
+    // Liveness fails: the container is restarted, with the probe's words.
+    status.store(1, Ordering::SeqCst);
+    live.store(2, Ordering::SeqCst);
+    pod.wait_until("a restart", Duration::from_secs(20), |p| {
+        restarts(p, "app") >= 1
+    });
+    assert_eq!(
+        last_message(&pod, "app"),
+        "Liveness probe failed: service unhealthy (responded with \"NOT_SERVING\")"
     );
     drop(server);
     pod.down();
