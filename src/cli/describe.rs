@@ -21,10 +21,19 @@ pub struct Args {
 }
 
 /// Text a container wrote (termination messages, probe output) without the
-/// control characters that would drive the reader's terminal.
-fn printable(s: &str) -> String {
+/// characters that would drive or reorder the reader's terminal: control
+/// characters and the bidirectional and invisible format characters (the
+/// "Trojan Source" ones, CVE-2021-42574).
+pub(crate) fn printable(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_control() && c != '\n' { '?' } else { c })
+        .map(|c| {
+            let format = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+            if (c.is_control() && c != '\n') || format {
+                '?'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -337,6 +346,7 @@ mod tests {
     #[test]
     fn what_containers_wrote_cannot_drive_the_terminal() {
         assert_eq!(printable("ok\n\x1b[2Jgone\r"), "ok\n?[2Jgone?");
+        assert_eq!(printable("a\u{202e}b\u{2066}c"), "a?b?c");
     }
 
     #[test]

@@ -64,11 +64,7 @@ fn reason(c: &crate::state::ContainerStatus) -> String {
     let Some(line) = message.and_then(|m| m.lines().find(|l| !l.trim().is_empty())) else {
         return "-".into();
     };
-    let line: String = line
-        .trim()
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let line = super::describe::printable(line.trim());
     if line.chars().count() > 60 {
         format!("{}...", line.chars().take(57).collect::<String>())
     } else {

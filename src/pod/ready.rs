@@ -55,19 +55,23 @@ pub fn wait_ready(
 ) -> Result<PodState, PodError> {
     loop {
         let pod = state::read(pod_dir)?;
-        // A supervisor that died cannot make the pod ready.
-        if let Some(pid) = pod.supervisor_pid
-            && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err()
-        {
-            return Err(PodError::StartFailed {
-                pod: key.clone(),
-                message: format!("its supervisor (pid {pid}) exited before it was ready"),
-                kept: false,
-            });
-        }
         let why = match pod.phase {
             PodPhase::Running | PodPhase::Pending => match not_ready(&pod) {
                 None => return Ok(pod),
+                // A supervisor that is gone cannot make the pod ready (only a
+                // pid that no process has, ESRCH, is gone).
+                Some(_)
+                    if pod.supervisor_pid.is_some_and(|pid| {
+                        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                            == Err(nix::errno::Errno::ESRCH)
+                    }) =>
+                {
+                    return Err(PodError::StartFailed {
+                        pod: key.clone(),
+                        message: "its supervisor exited before it was ready".into(),
+                        kept: false,
+                    });
+                }
                 Some(why) => why,
             },
             phase => {

@@ -278,34 +278,46 @@ fn get(
     deadline: Instant,
 ) -> Result<Response, String> {
     let tcp = dial(req.names, url.port, deadline)?;
-    if Instant::now() >= deadline {
-        return Err(timeout_text());
-    }
-    let left = deadline.saturating_duration_since(Instant::now());
-    tcp.set_read_timeout(Some(left))
-        .map_err(|e| e.to_string())?;
-    tcp.set_write_timeout(Some(left))
-        .map_err(|e| e.to_string())?;
     let socket = tcp.try_clone().map_err(|e| e.to_string())?;
     let request = request_bytes(url, req.headers, host, req.user_agent);
     let live = Live {
         deadline,
         cancel: req.cancel,
+        socket: &socket,
     };
+    live.step()?;
     match url.scheme {
-        HttpScheme::Http => exchange(tcp, &socket, &request, &live),
+        HttpScheme::Http => exchange(tcp, &request, &live),
         HttpScheme::Https => {
-            let stream = tls::connect(tcp, &url.host)?;
-            exchange(stream, &socket, &request, &live)
+            let mut stream = tls::connect(tcp, &url.host)?;
+            // The handshake in short steps too, so that a server that stays
+            // silent (or trickles) is given up at the deadline or a cancel.
+            while stream.conn.is_handshaking() {
+                if let Some(why) = live.over() {
+                    return Err(why);
+                }
+                live.step()?;
+                match stream.conn.complete_io(&mut stream.sock) {
+                    Ok(_) => {}
+                    Err(e) if waits(&e) => {}
+                    Err(e) => return Err(io_text(e)),
+                }
+            }
+            exchange(stream, &request, &live)
         }
     }
 }
 
-/// When an exchange must end.
+/// When an exchange must end, and the socket whose timeouts make it end then.
 struct Live<'a> {
     deadline: Instant,
     cancel: Option<&'a AtomicBool>,
+    socket: &'a TcpStream,
 }
+
+/// How long one blocking read or write may wait before the loop looks at the
+/// deadline and the cancel flag again.
+const STEP: Duration = Duration::from_millis(500);
 
 impl Live<'_> {
     fn over(&self) -> Option<String> {
@@ -314,6 +326,30 @@ impl Live<'_> {
         }
         (Instant::now() >= self.deadline).then(timeout_text)
     }
+
+    /// Sets the socket's timeouts to the next step, never past the deadline
+    /// (nor zero, which would mean none).
+    fn step(&self) -> Result<(), String> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timeout_text());
+        }
+        let step = Some(left.min(STEP));
+        self.socket
+            .set_read_timeout(step)
+            .and_then(|()| self.socket.set_write_timeout(step))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A socket timeout, not an error.
+fn waits(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
 }
 
 /// One read, waiting out short timeouts until the exchange is over.
@@ -322,14 +358,10 @@ fn read_some(s: &mut impl Read, buf: &mut [u8], live: &Live<'_>) -> Result<usize
         if let Some(why) = live.over() {
             return Err(why);
         }
+        live.step()?;
         match s.read(buf) {
             Ok(n) => return Ok(n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if waits(&e) => {}
             Err(e) => return Err(io_text(e)),
         }
     }
@@ -346,20 +378,13 @@ fn io_text(e: std::io::Error) -> String {
     }
 }
 
-/// Sends the request and reads the head and up to [`MAX_BODY`] of the body.
-/// `socket` is the TCP socket under `s`: once the request (and a TLS handshake)
-/// is out, reads wait in short steps so that a cancel is seen.
-fn exchange(
-    mut s: impl Read + Write,
-    socket: &TcpStream,
-    request: &[u8],
-    live: &Live<'_>,
-) -> Result<Response, String> {
+/// Sends the request and reads the head and up to [`MAX_BODY`] of the body,
+/// each read waiting at most a step (see [`Live`]).
+fn exchange(mut s: impl Read + Write, request: &[u8], live: &Live<'_>) -> Result<Response, String> {
+    // A few hundred bytes: one write, within the deadline's timeout.
+    live.step()?;
     s.write_all(request).map_err(io_text)?;
     s.flush().map_err(io_text)?;
-    socket
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (head_end, body_start) = loop {

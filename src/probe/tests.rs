@@ -389,3 +389,49 @@ fn a_grpc_server_that_never_answers_times_out() {
     assert_eq!(e, "timeout: health rpc did not complete within 300ms");
     drop(listener);
 }
+
+#[test]
+fn an_https_probe_of_a_server_that_never_answers_the_handshake_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let probe = ProbeAction::HttpGet(HttpGet {
+        scheme: HttpScheme::Https,
+        host: None,
+        port,
+        path: "/".into(),
+        headers: vec![],
+    });
+    let began = std::time::Instant::now();
+    let e = net(&probe, Duration::from_millis(300)).unwrap_err();
+    assert!(
+        e.ends_with("context deadline exceeded (Client.Timeout exceeded while awaiting headers)"),
+        "{e}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+    drop(listener);
+}
+
+#[test]
+fn an_http_hook_waiting_for_an_answer_gives_up_when_cancelled() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let get = HttpGet {
+        scheme: HttpScheme::Http,
+        host: None,
+        port,
+        path: "/".into(),
+        headers: vec![],
+    };
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = cancel.clone();
+    let hook = thread::spawn(move || run_hook(None, &get, "127.0.0.1", NO_TIMEOUT, &flag));
+    thread::sleep(Duration::from_millis(200));
+    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    let e = hook.join().unwrap().unwrap().unwrap_err();
+    assert!(e.ends_with("cancelled: the container's run ended"), "{e}");
+    drop(listener);
+}

@@ -100,6 +100,8 @@ pub enum Timer {
     GraceOver { ctr: Ctr, generation: u64 },
     /// `activeDeadlineSeconds` have passed since the pod started.
     Deadline,
+    /// An in-place restart's back-off is over: the pod starts again.
+    RestartAll,
     /// A sleep hook is over.
     HookSlept {
         ctr: Ctr,
@@ -296,6 +298,9 @@ enum Phase {
         in_flight: BTreeSet<Ctr>,
     },
     Running,
+    /// Everything but the infra stopped for an in-place restart; the pod starts
+    /// again when the back-off of the container that asked for it is over.
+    RestartWait,
     Stopping {
         steps: Vec<Vec<Ctr>>,
         step: usize,
@@ -454,6 +459,10 @@ impl Core {
                 {
                     *cause = Cause::Requested;
                     steps.push(vec![0]);
+                    self.restarting_all = Some(false);
+                    if self.state.phase != PodPhase::Failed {
+                        self.state.phase = PodPhase::Terminating;
+                    }
                 }
                 if let (Phase::Stopping { .. }, Some(grace)) = (&self.phase, grace) {
                     self.shorten_stop(grace, now);
@@ -776,15 +785,23 @@ impl Core {
             self.step_progress(now);
             return;
         }
-        let first_start = match &mut self.phase {
-            Phase::Apps { in_flight, .. } => in_flight.remove(&ctr),
-            _ => !self.started && self.slots[ctr].restarts == 0,
+        // After an in-place restart the pod has run: a start that fails then is
+        // a restart that failed, not the pod failing to start.
+        let (freed, first_start) = match &mut self.phase {
+            Phase::Apps { in_flight, .. } => {
+                let freed = in_flight.remove(&ctr);
+                (freed, freed && !self.started)
+            }
+            _ => (false, !self.started && self.slots[ctr].restarts == 0),
         };
         if !first_start {
             // A restart that failed: the kubelet reports RunContainerError and tries
             // again after the next back-off; no run happened, so no restart counts.
             tracing::warn!("restarting {:?}: {error}", self.name(ctr));
             self.arm_restart(ctr, now);
+            if freed {
+                self.start_apps(now);
+            }
             return;
         }
         let what = match kind {
@@ -1396,6 +1413,7 @@ impl Core {
                 hook,
                 generation,
             } => self.on_hooked(ctr, hook, generation, Ok(()), now),
+            Timer::RestartAll => self.restart_all_go(now),
             Timer::Deadline => {
                 let message = "Pod was active on the node longer than the specified deadline";
                 // While the pod restarts in place, the stop under way becomes
@@ -1476,14 +1494,20 @@ impl Core {
         if keep_infra {
             self.restarting_all = Some(true);
         }
-        let steps: Vec<Vec<Ctr>> = teardown::stop_order(&self.kinds)
-            .into_iter()
-            .filter_map(|s| match s {
-                Step::Stop(ctrs) if keep_infra && ctrs == [0] => None,
-                Step::Stop(ctrs) => Some(ctrs),
-                _ => None,
-            })
-            .collect();
+        // KEP-5532: an in-place restart terminates fast: all at once, no
+        // preStop hook, no grace period (SIGKILL in `begin_step`).
+        let all_but_infra: Vec<Ctr> = (1..self.kinds.len()).collect();
+        let steps: Vec<Vec<Ctr>> = if keep_infra {
+            vec![all_but_infra]
+        } else {
+            teardown::stop_order(&self.kinds)
+                .into_iter()
+                .filter_map(|s| match s {
+                    Step::Stop(ctrs) => Some(ctrs),
+                    _ => None,
+                })
+                .collect()
+        };
         self.phase = Phase::Stopping {
             steps,
             step: 0,
@@ -1525,13 +1549,37 @@ impl Core {
             step,
             budget,
             expired,
-            ..
+            cause,
         } = &mut self.phase
         else {
             return;
         };
-        *expired = false;
+        // An in-place restart kills at once (its step counts as expired, so
+        // that a container that starts late is killed too).
+        let fast = matches!(cause, Cause::RestartAll(_));
+        *expired = fast;
         let (ctrs, step, grace) = (steps[*step].clone(), *step, budget.for_step(now.mono));
+        if fast {
+            for ctr in ctrs {
+                match self.slots[ctr].run {
+                    Run::Running { .. } => self.kill(ctr, now),
+                    Run::Starting => {}
+                    Run::Exited => {
+                        self.out.push(Command::Remove { ctr });
+                        self.slots[ctr].run = Run::Idle;
+                    }
+                    Run::BackOff | Run::Idle => self.slots[ctr].run = Run::Idle,
+                }
+            }
+            self.out.push(Command::Arm {
+                at: teardown::far_after(now.mono, teardown::AFTER_KILL),
+                timer: Timer::Kill {
+                    epoch: self.stop_epoch,
+                    step,
+                },
+            });
+            return self.step_progress(now);
+        }
         for ctr in ctrs {
             self.slots[ctr].signalled = false;
             match self.slots[ctr].run {
@@ -1609,12 +1657,11 @@ impl Core {
         self.step_progress(now);
     }
 
-    /// Moves to the next step once nothing of the current one runs or starts;
-    /// after the last, the pod is done.
     /// Everything but the infra stopped for an in-place restart: every
     /// container's run counts as a restart, and the pod starts again from its
-    /// first init container. Without its infra it cannot: it fails.
-    fn restart_all(&mut self, now: Now) {
+    /// first init container once `trigger`'s back-off is over. Without its
+    /// infra it cannot: it fails.
+    fn restart_all(&mut self, trigger: Ctr, now: Now) {
         if !matches!(self.slots[0].run, Run::Running { .. }) {
             let message = "infra container exited while the pod restarted".to_string();
             self.state.message = Some(message.clone());
@@ -1631,8 +1678,15 @@ impl Core {
             return self.begin_step(now);
         }
         for ctr in 1..self.slots.len() {
+            // A run that ran (or ended) since the last count is one more restart;
+            // one already counted by its back-off is not counted again.
+            let ran = self.state.containers.get(ctr).is_some_and(|s| {
+                matches!(
+                    s.state,
+                    ContainerState::Running { .. } | ContainerState::Terminated { .. }
+                )
+            });
             let slot = &mut self.slots[ctr];
-            let ran = slot.run_started.is_some();
             slot.run = Run::Idle;
             slot.done = false;
             slot.generation += 1;
@@ -1653,7 +1707,47 @@ impl Core {
             });
         }
         self.initialized = false;
-        self.state.phase = PodPhase::Running;
+        self.state.phase = if self.started {
+            PodPhase::Running
+        } else {
+            PodPhase::Pending
+        };
+        // The restart waits for the back-off of the container that asked for it,
+        // as any restart of it would (first at once, then 10 s doubling).
+        let delay = {
+            let slot = &mut self.slots[trigger];
+            let finished = slot.finished.unwrap_or(now.mono);
+            let delay = slot.backoff.delay(finished, now.mono);
+            slot.backoff.restarted(finished, now.mono);
+            delay
+        };
+        self.phase = Phase::RestartWait;
+        if delay.is_zero() {
+            return self.restart_all_go(now);
+        }
+        let message = format!(
+            "Back-off restarting all containers after container {} in pod {}_{}({})",
+            self.names[trigger], self.state.name, self.state.namespace, self.state.uid
+        );
+        self.event(true, "BackOff", Some(trigger), message);
+        self.out.push(Command::Arm {
+            at: teardown::far_after(now.mono, delay),
+            timer: Timer::RestartAll,
+        });
+    }
+
+    /// The in-place restart's back-off is over: from the first init container
+    /// again, if the infra still runs.
+    fn restart_all_go(&mut self, now: Now) {
+        if self.phase != Phase::RestartWait {
+            return;
+        }
+        if !matches!(self.slots[0].run, Run::Running { .. }) {
+            let message = "infra container exited while the pod restarted".to_string();
+            self.state.message = Some(message.clone());
+            self.restarting_all = Some(false);
+            return self.stop(Cause::Failed(message), now);
+        }
         self.event(
             false,
             "Started",
@@ -1663,6 +1757,8 @@ impl Core {
         self.next_init(1, now);
     }
 
+    /// Moves to the next step once nothing of the current one runs or starts;
+    /// after the last, the pod is done.
     fn step_progress(&mut self, now: Now) {
         let Phase::Stopping { steps, step, .. } = &mut self.phase else {
             return;
@@ -1679,11 +1775,12 @@ impl Core {
             return self.begin_step(now);
         }
         if let Phase::Stopping {
-            cause: Cause::RestartAll(_),
+            cause: Cause::RestartAll(trigger),
             ..
         } = &self.phase
         {
-            return self.restart_all(now);
+            let trigger = *trigger;
+            return self.restart_all(trigger, now);
         }
         let Phase::Stopping { cause, .. } = std::mem::replace(&mut self.phase, Phase::Done) else {
             unreachable!("matched above");

@@ -1893,8 +1893,9 @@ fn a_stop_after_an_in_place_restart_is_not_cut_short_by_the_restarts_timers() {
     assert_eq!(sim.starts_of("b").len(), 2);
     sim.stop();
     sim.run_for(Duration::from_secs(60));
-    // The stop at 10 s gives b its full 30 s: SIGKILL at 40 s, not at 31 s.
-    assert_eq!(sim.times("signal b SIGKILL all"), [40 * SEC]);
+    // The in-place restart killed b at once (KEP-5532's fast termination); the
+    // stop at 10 s gives b its full 30 s: SIGKILL at 40 s, nothing between.
+    assert_eq!(sim.times("signal b SIGKILL all"), [SEC, 40 * SEC]);
 }
 
 #[test]
@@ -1908,7 +1909,9 @@ fn the_active_deadline_ends_a_pod_that_is_restarting_in_place() {
     )];
     let mut sim = Sim::with_plan(plan, Timing::default(), false)
         .script("a", &[Run::ExitAfter(7, 4000)])
-        .script("b", &[Run::IgnoresTerm])
+        // Even SIGKILL does not end b: the restart's teardown lasts until it is
+        // deleted anyway, 2 s later, past the deadline.
+        .script("b", &[Run::Unkillable])
         .begin();
     sim.run_for(Duration::from_secs(60));
     assert_eq!(
@@ -1954,9 +1957,10 @@ fn a_probe_run_without_a_result_counts_for_nothing() {
         &[("a", App)],
         &[("a", liveness(probe(0, 1, 1, 1)))],
     )
+    // The first run would fail, but only after 2 s: it errors before that.
+    .script_probe("a", ProbeKind::Liveness, &[(false, 2000), (true, 0)])
     .begin();
     sim.run_for(Duration::from_millis(500));
-    // The first run is under way; it errors (the runtime could not exec).
     let at = sim.at();
     let run = ProbeRun {
         ctr: 1,
@@ -1978,6 +1982,16 @@ fn a_probe_run_without_a_result_counts_for_nothing() {
         sim.times("signal a SIGTERM").is_empty(),
         "an error is not a failure"
     );
+    assert!(
+        sim.core
+            .state()
+            .events
+            .iter()
+            .any(|e| e.message == "Liveness probe errored: exec failed")
+    );
+    // The next run comes a period after the errored one began; its failing
+    // answer, when it comes at 2 s, belongs to a run given up and is dropped.
+    assert_eq!(sim.probes_of("a", ProbeKind::Liveness)[..2], [0, SEC]);
 }
 
 #[test]
@@ -1995,4 +2009,43 @@ fn grace_periods_beyond_any_instant_do_not_panic() {
     sim.run_for(Duration::from_secs(5));
     sim.stop();
     sim.run_for(Duration::from_secs(5));
+}
+
+#[test]
+fn an_in_place_restart_waits_for_the_triggers_back_off() {
+    let mut plan = plan(Always, 30, &[("a", App)]);
+    plan.containers[0].restart_policy = Some(Never);
+    plan.containers[0].restart_rules = vec![rule(
+        crate::model::RestartAction::RestartAllContainers,
+        &[7],
+    )];
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::ExitAfter(7, 0)])
+        .begin();
+    sim.run_for(Duration::from_secs(100));
+    // At once, then 10 s, 20 s, 40 s later (the kubelet's back-off).
+    assert_eq!(sim.starts_of("a"), [0, 0, 10 * SEC, 30 * SEC, 70 * SEC]);
+    // Counted as each run ends (as a crash-looping container is, in back-off).
+    assert_eq!(sim.status("a").restart_count, 5);
+}
+
+#[test]
+fn a_failed_start_after_an_in_place_restart_is_retried_not_fatal() {
+    let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
+    plan.containers[0].restart_policy = Some(Never);
+    plan.containers[0].restart_rules = vec![rule(
+        crate::model::RestartAction::RestartAllContainers,
+        &[7],
+    )];
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::ExitAfter(7, 1000), Run::UntilSignalled])
+        .script(
+            "b",
+            &[Run::UntilSignalled, Run::StartError, Run::UntilSignalled],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.outcome, None, "the pod runs on");
+    assert_eq!(sim.starts_of("b").len(), 3);
+    assert_eq!(sim.core.state().phase, PodPhase::Running);
 }
