@@ -1559,30 +1559,10 @@ impl Core {
         let fast = matches!(cause, Cause::RestartAll(_));
         *expired = fast;
         let (ctrs, step, grace) = (steps[*step].clone(), *step, budget.for_step(now.mono));
-        if fast {
-            for ctr in ctrs {
-                match self.slots[ctr].run {
-                    Run::Running { .. } => self.kill(ctr, now),
-                    Run::Starting => {}
-                    Run::Exited => {
-                        self.out.push(Command::Remove { ctr });
-                        self.slots[ctr].run = Run::Idle;
-                    }
-                    Run::BackOff | Run::Idle => self.slots[ctr].run = Run::Idle,
-                }
-            }
-            self.out.push(Command::Arm {
-                at: teardown::far_after(now.mono, teardown::AFTER_KILL),
-                timer: Timer::Kill {
-                    epoch: self.stop_epoch,
-                    step,
-                },
-            });
-            return self.step_progress(now);
-        }
         for ctr in ctrs {
             self.slots[ctr].signalled = false;
             match self.slots[ctr].run {
+                Run::Running { .. } if fast => self.kill(ctr, now),
                 Run::Running { .. } => self.begin_kill(ctr, now),
                 // Its start finishes first; then it is signalled (on_started).
                 Run::Starting => {}
@@ -1593,12 +1573,18 @@ impl Core {
                 Run::BackOff | Run::Idle => self.slots[ctr].run = Run::Idle,
             }
         }
-        self.out.push(Command::Arm {
-            at: teardown::far_after(now.mono, grace),
-            timer: Timer::Grace {
-                epoch: self.stop_epoch,
-                step,
-            },
+        let epoch = self.stop_epoch;
+        self.out.push(if fast {
+            // Deleted anyway if even SIGKILL does not end them.
+            Command::Arm {
+                at: teardown::far_after(now.mono, teardown::AFTER_KILL),
+                timer: Timer::Kill { epoch, step },
+            }
+        } else {
+            Command::Arm {
+                at: teardown::far_after(now.mono, grace),
+                timer: Timer::Grace { epoch, step },
+            }
         });
         self.step_progress(now);
     }
