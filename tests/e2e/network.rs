@@ -1101,13 +1101,15 @@ fn probes_reach_a_cni_pod_on_its_pod_ip_from_the_host_side() {
     net.track(&cid(&pod), &net.network.clone());
     // The server listens on the pod IP only: a probe of 127.0.0.1 would be
     // refused. The kubelet's default host is the pod IP.
-    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: \"{name}\", namespace: \"{ns}\"}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: localhost/busybox:latest\n    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n    command: [sh, -c, 'mkdir -p /www && echo up > /www/index.html && exec httpd -f -p $POD_IP:8080 -h /www']\n    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}\n    livenessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1, failureThreshold: 1}\n";
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: \"{name}\", namespace: \"{ns}\"}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: web\n    image: localhost/busybox:latest\n    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n    command: [sh, -c, 'mkdir -p /www && echo up > /www/index.html && exec httpd -f -p $POD_IP:8080 -h /www']\n    readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}\n    livenessProbe: {tcpSocket: {port: 8080}, initialDelaySeconds: 1, periodSeconds: 1, failureThreshold: 3}\n";
     let out = up_with(&net, &conf, &pod, yaml, false, &["--wait-ready"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let ip = pod.state()["podIP"].as_str().unwrap().to_string();
     assert!(ip.starts_with(&net.prefix), "{ip}");
     assert_eq!(pod.container("web")["ready"], true);
-    // Liveness (tcpSocket on the pod IP) keeps passing: no restart.
+    // Liveness (tcpSocket on the pod IP; a second for the server to listen,
+    // as a probe at the container's start may come before it does) keeps
+    // passing: no restart.
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(pod.container("web")["restartCount"], 0);
     let refused = pod.run(&[

@@ -138,7 +138,7 @@ fn every_handler_runs_every_probe_kind_and_a_liveness_failure_restarts_the_conta
 fn an_image_with_no_shell_and_no_http_client_is_probed_from_the_host_side() {
     let pod = Pod::new("probe", "nohttpclient");
     // httpd-only holds one file, busybox as /bin/httpd: no sh, no wget, no nc.
-    let spec = "  volumes: [{name: www, emptyDir: {}}]\n  containers:\n    - name: web\n      image: localhost/httpd-only:latest\n      volumeMounts: [{name: www, mountPath: /www}]\n      readinessProbe: {httpGet: {path: /ready, port: 8080, httpHeaders: [{name: X-Probe, value: podshim}]}, periodSeconds: 1, failureThreshold: 2, successThreshold: 2}\n      livenessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}\n";
+    let spec = "  volumes: [{name: www, emptyDir: {}}]\n  containers:\n    - name: web\n      image: localhost/httpd-only:latest\n      volumeMounts: [{name: www, mountPath: /www}]\n      readinessProbe: {httpGet: {path: /ready, port: 8080, httpHeaders: [{name: X-Probe, value: podshim}]}, periodSeconds: 1, failureThreshold: 2, successThreshold: 2}\n      livenessProbe: {tcpSocket: {port: 8080}, initialDelaySeconds: 1, periodSeconds: 1}\n";
     let out = pod.up(&yaml(spec), &[]);
     assert!(out.status.success(), "up: {}{}", stdout(&out), stderr(&out));
     let no_shell = pod.run(&["exec", &pod.key(), "-c", "web", "--", "sh", "-c", "true"]);
