@@ -570,7 +570,14 @@ impl<'a> PodContext<'a> {
         }
         let config = image.and_then(|i| i.config.config().as_ref());
 
-        let proc = process::process(&self.facts, c, config);
+        // containerd sets HOSTNAME to the sandbox's hostname: the node's for a
+        // hostNetwork pod.
+        let hostname = if self.pod().spec.host_network {
+            self.input.host.node_name.as_str()
+        } else {
+            self.hostname.as_str()
+        };
+        let proc = process::process(&self.facts, hostname, c, config);
         if proc.argv.is_empty() && image.is_some() {
             issues.push((
                 format!("{field}.command"),

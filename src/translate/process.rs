@@ -54,25 +54,32 @@ pub fn container_env(facts: &Facts<'_>, env: &[EnvVar]) -> Vec<(String, String)>
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The process environment: the image's variables, then the container's, a
-/// container variable replacing the image's of the same name in place (containerd's
-/// `WithEnv` rule).
-pub fn merge_env(image_env: &[String], container: &[(String, String)]) -> Vec<String> {
-    let mut env: Vec<String> = image_env.to_vec();
-    // containerd and docker give a process without PATH the default one.
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, DEFAULT_PATH.to_string());
-    }
-    for (name, value) in container {
-        let entry = format!("{name}={value}");
+/// The process environment as containerd's CRI builds it (`containerSpec`):
+/// the default PATH, `HOSTNAME` (the pod's hostname), then the image's
+/// variables, then the container's, each replacing one of the same name in
+/// place (`WithEnv`).
+pub fn merge_env(
+    hostname: &str,
+    image_env: &[String],
+    container: &[(String, String)],
+) -> Vec<String> {
+    let mut env = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
+    let mut set = |entry: String| {
+        let name = entry.split('=').next().unwrap_or_default().to_string();
         let prefix = format!("{name}=");
         match env
             .iter_mut()
-            .find(|e| e.starts_with(&prefix) || *e == name)
+            .find(|e| e.starts_with(&prefix) || **e == name)
         {
             Some(slot) => *slot = entry,
             None => env.push(entry),
         }
+    };
+    for e in image_env {
+        set(e.clone());
+    }
+    for (name, value) in container {
+        set(format!("{name}={value}"));
     }
     env
 }
@@ -97,7 +104,12 @@ pub struct Process {
 
 /// argv, environment and working directory of `c` over its image's config. The
 /// container's own variables expand `$(VAR)` in command and args too.
-pub fn process(facts: &Facts<'_>, c: &Container, image: Option<&ImageConfig>) -> Process {
+pub fn process(
+    facts: &Facts<'_>,
+    hostname: &str,
+    c: &Container,
+    image: Option<&ImageConfig>,
+) -> Process {
     let own_env = container_env(facts, &c.env);
     let lookup = |name: &str| {
         own_env
@@ -117,7 +129,7 @@ pub fn process(facts: &Facts<'_>, c: &Container, image: Option<&ImageConfig>) ->
     let image_env = image.and_then(|c| c.env().clone()).unwrap_or_default();
     Process {
         argv,
-        env: merge_env(&image_env, &own_env),
+        env: merge_env(hostname, &image_env, &own_env),
         cwd: cwd(c, image),
     }
 }
@@ -200,15 +212,28 @@ mod tests {
     #[test]
     fn container_env_replaces_image_env_in_place() {
         let env = merge_env(
-            &s(&["PATH=/bin", "A=image", "B=image"]),
+            "web",
+            &s(&["A=image", "PATH=/bin", "B=image"]),
             &[("A".into(), "pod".into()), ("C".into(), "new".into())],
         );
-        assert_eq!(env, s(&["PATH=/bin", "A=pod", "B=image", "C=new"]));
+        assert_eq!(
+            env,
+            s(&["PATH=/bin", "HOSTNAME=web", "A=pod", "B=image", "C=new"])
+        );
     }
 
     #[test]
-    fn an_environment_without_path_gets_the_default_one() {
-        assert_eq!(merge_env(&[], &[]), [DEFAULT_PATH]);
+    fn every_process_has_path_and_hostname_as_containerd_gives_them() {
+        assert_eq!(merge_env("web", &[], &[]), [DEFAULT_PATH, "HOSTNAME=web"]);
+        // The image's and then the container's own may replace them.
+        assert_eq!(
+            merge_env(
+                "web",
+                &s(&["HOSTNAME=image"]),
+                &[("HOSTNAME".into(), "mine".into())]
+            ),
+            [DEFAULT_PATH, "HOSTNAME=mine"]
+        );
     }
 
     #[test]

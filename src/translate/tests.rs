@@ -338,7 +338,16 @@ fn container_env_overrides_image_env_in_place() {
         "      env:\n        - {name: FROM_IMAGE, value: pod}\n",
     ));
     let env = env(app(&plan));
-    assert_eq!(env, ["PATH=/bin", "FROM_IMAGE=pod"]);
+    // HOSTNAME as containerd sets it: the pod's hostname (its name here).
+    assert_eq!(env, ["PATH=/bin", "HOSTNAME=p", "FROM_IMAGE=pod"]);
+}
+
+#[test]
+fn hostname_is_in_every_containers_environment_the_nodes_under_host_network() {
+    let plan = plan_of(&pod("  hostname: web-0\n", ""));
+    assert_eq!(env_var(app(&plan), "HOSTNAME").as_deref(), Some("web-0"));
+    let plan = plan_of(&pod("  hostNetwork: true\n", ""));
+    assert_eq!(env_var(app(&plan), "HOSTNAME").as_deref(), Some("node-1"));
 }
 
 fn user(spec: &Spec) -> (u32, u32, Option<Vec<u32>>) {

@@ -579,3 +579,27 @@ fn a_host_network_pods_ip_is_the_hosts_in_ps_and_the_downward_api() {
         p.assert_nothing_left();
     }
 }
+
+#[test]
+fn hostname_is_in_every_containers_environment_as_containerd_sets_it() {
+    let pod = Pod::new("up", "envhost");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  hostname: web-0\n  terminationGracePeriodSeconds: 1\n  containers:\n    - {name: app, image: localhost/busybox:latest, command: [sh, -c, 'echo \"host=$HOSTNAME\"; exec sleep 600']}\n";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.wait_until("the log", Duration::from_secs(10), |p| {
+        p.logs("app").contains("host=web-0\n")
+    });
+    let exec = pod.run(&[
+        "exec",
+        &pod.key(),
+        "-c",
+        "app",
+        "--",
+        "sh",
+        "-c",
+        "echo $HOSTNAME",
+    ]);
+    assert_eq!(stdout(&exec), "web-0\n");
+    pod.down();
+    pod.assert_nothing_left();
+}
