@@ -179,6 +179,10 @@ const POD: &[&str] = &[
     "spec.enableServiceLinks",
     "spec.nodeName",
     "spec.os.name",
+    // The downward API's spec.serviceAccountName (no token is mounted: there is
+    // no API server to issue one; automountServiceAccountToken is warned about).
+    "spec.serviceAccountName",
+    "spec.serviceAccount",
 ];
 
 /// The probe fields the supervisor runs, under each of the three probes of a
@@ -224,8 +228,6 @@ const CLUSTER_ONLY: &[(&str, &str)] = &[
     ("spec.preemptionPolicy", "scheduling"),
     ("spec.topologySpreadConstraints", "scheduling"),
     ("spec.readinessGates", "service endpoints"),
-    ("spec.serviceAccountName", "service accounts"),
-    ("spec.serviceAccount", "service accounts"),
     ("spec.automountServiceAccountToken", "service accounts"),
     // Projected sources that only an API server issues: a bound service account
     // token (TokenRequest), the trust anchors of ClusterTrustBundle objects, a

@@ -463,7 +463,6 @@ fn cluster_only_field_is_accepted_with_a_warning() {
         m.warnings,
         vec![
             "spec.nodeSelector: ignored: cluster-only field (scheduling)",
-            "spec.serviceAccountName: ignored: cluster-only field (service accounts)",
             "spec.tolerations: ignored: cluster-only field (scheduling)",
         ]
     );

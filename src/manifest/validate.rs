@@ -646,7 +646,12 @@ fn pod_spec(
         supplemental_groups,
         sysctls,
         node_name: spec.node_name.clone(),
-        service_account_name: spec.service_account_name.clone(),
+        service_account_name: [&spec.service_account_name, &spec.service_account]
+            .into_iter()
+            .flatten()
+            .find(|n| !n.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "default".into()),
         volumes: volumes.into_iter().filter_map(|d| d.volume).collect(),
         containers,
     })

@@ -73,7 +73,10 @@ pub struct PodSpec {
     /// Namespaced sysctls only; `net.*` ones only with the pod's own network.
     pub sysctls: Vec<Sysctl>,
     pub node_name: Option<String>,
-    pub service_account_name: Option<String>,
+    /// `serviceAccountName`, else the deprecated `serviceAccount`, else
+    /// `default`, as the API server's ServiceAccount admission sets it (what the
+    /// downward API's `spec.serviceAccountName` reads).
+    pub service_account_name: String,
     pub volumes: Vec<Volume>,
     /// `initContainers` (init containers and native sidecars) in order, then
     /// `containers`. Names are unique across both.

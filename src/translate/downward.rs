@@ -25,7 +25,7 @@ pub fn field(f: &Facts<'_>, field: &FieldRef) -> String {
             .node_name
             .clone()
             .unwrap_or_else(|| f.host.node_name.clone()),
-        FieldRef::ServiceAccountName => pod.spec.service_account_name.clone().unwrap_or_default(),
+        FieldRef::ServiceAccountName => pod.spec.service_account_name.clone(),
         // A hostNetwork pod's IPs are the node's (the kubelet reports the host's
         // addresses as its podIPs).
         FieldRef::PodIp | FieldRef::PodIps if pod.spec.host_network => f.host.host_ip.clone(),

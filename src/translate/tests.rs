@@ -1127,3 +1127,14 @@ fn the_infra_mounts_sysfs_read_write_only_when_a_container_is_privileged() {
         "      securityContext: {privileged: true}\n"
     ))));
 }
+
+#[test]
+fn the_service_account_name_defaults_to_default_as_the_api_server_sets_it() {
+    let env = "      env:\n        - {name: SA, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}\n";
+    let plan = plan_of(&pod("", env));
+    assert_eq!(env_var(app(&plan), "SA").as_deref(), Some("default"));
+    let plan = plan_of(&pod("  serviceAccountName: builder\n", env));
+    assert_eq!(env_var(app(&plan), "SA").as_deref(), Some("builder"));
+    let plan = plan_of(&pod("  serviceAccount: legacy\n", env));
+    assert_eq!(env_var(app(&plan), "SA").as_deref(), Some("legacy"));
+}
