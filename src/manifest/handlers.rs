@@ -62,17 +62,9 @@ fn probe(
         p.tcp_socket.is_some(),
         p.grpc.is_some(),
     ];
-    let action = match handlers.iter().filter(|h| **h).count() {
-        0 => {
-            errs.required_because(base, "must specify a handler type");
-            None
-        }
-        1 => action(errs, base, p, ports),
-        _ => {
-            errs.forbidden(base, "may not specify more than 1 handler type");
-            None
-        }
-    };
+    let action = one_handler(errs, base, &handlers)
+        .then(|| action(errs, base, p, ports))
+        .flatten();
     let initial_delay_seconds = seconds(
         errs,
         format!("{base}.initialDelaySeconds"),
@@ -127,6 +119,26 @@ fn probe(
     })
 }
 
+/// validateHandler's count: exactly one of the handlers (`set`) is given.
+fn one_handler(errs: &mut Errs, base: &str, set: &[bool]) -> bool {
+    match set.iter().filter(|s| **s).count() {
+        0 => errs.required_because(base, "must specify a handler type"),
+        1 => return true,
+        _ => errs.forbidden(base, "may not specify more than 1 handler type"),
+    }
+    false
+}
+
+/// An `exec` handler's command (validateExecAction: required).
+fn exec_command(errs: &mut Errs, base: &str, exec: &k8s::ExecAction) -> Option<Vec<String>> {
+    let command = exec.command.clone().unwrap_or_default();
+    if command.is_empty() {
+        errs.required(format!("{base}.exec.command"));
+        return None;
+    }
+    Some(command)
+}
+
 /// The one handler.
 fn action(
     errs: &mut Errs,
@@ -135,12 +147,7 @@ fn action(
     ports: &[ContainerPort],
 ) -> Option<ProbeAction> {
     if let Some(exec) = &p.exec {
-        let command = exec.command.clone().unwrap_or_default();
-        if command.is_empty() {
-            errs.required(format!("{base}.exec.command"));
-            return None;
-        }
-        return Some(ProbeAction::Exec { command });
+        return exec_command(errs, base, exec).map(|command| ProbeAction::Exec { command });
     }
     if let Some(h) = &p.http_get {
         return http_get(errs, &format!("{base}.httpGet"), h, ports).map(ProbeAction::HttpGet);
@@ -329,24 +336,11 @@ fn hook(
         h.tcp_socket.is_some(),
         h.sleep.is_some(),
     ];
-    match handlers.iter().filter(|x| **x).count() {
-        0 => {
-            errs.required_because(base, "must specify a handler type");
-            return None;
-        }
-        1 => {}
-        _ => {
-            errs.forbidden(base, "may not specify more than 1 handler type");
-            return None;
-        }
+    if !one_handler(errs, base, &handlers) {
+        return None;
     }
     if let Some(exec) = &h.exec {
-        let command = exec.command.clone().unwrap_or_default();
-        if command.is_empty() {
-            errs.required(format!("{base}.exec.command"));
-            return None;
-        }
-        return Some(Hook::Exec { command });
+        return exec_command(errs, base, exec).map(|command| Hook::Exec { command });
     }
     if let Some(g) = &h.http_get {
         return http_get(errs, &format!("{base}.httpGet"), g, ports).map(Hook::HttpGet);

@@ -1649,19 +1649,9 @@ impl Core {
     /// infra it cannot: it fails.
     fn restart_all(&mut self, trigger: Ctr, now: Now) {
         if !matches!(self.slots[0].run, Run::Running { .. }) {
-            let message = "infra container exited while the pod restarted".to_string();
-            self.state.message = Some(message.clone());
-            self.state.phase = PodPhase::Failed;
-            self.restarting_all = Some(false);
-            self.stop_epoch += 1;
-            self.phase = Phase::Stopping {
-                steps: vec![vec![0]],
-                step: 0,
-                budget: Budget::new(now.mono, self.grace),
-                expired: false,
-                cause: Cause::Failed(message),
-            };
-            return self.begin_step(now);
+            // Failed at once, not after the back-off (restart_all_go says why).
+            self.phase = Phase::RestartWait;
+            return self.restart_all_go(now);
         }
         for ctr in 1..self.slots.len() {
             // A run that ran (or ended) since the last count is one more restart;
@@ -1729,10 +1719,8 @@ impl Core {
             return;
         }
         if !matches!(self.slots[0].run, Run::Running { .. }) {
-            let message = "infra container exited while the pod restarted".to_string();
-            self.state.message = Some(message.clone());
             self.restarting_all = Some(false);
-            return self.stop(Cause::Failed(message), now);
+            return self.fail("infra container exited while the pod restarted".into(), now);
         }
         self.event(
             false,

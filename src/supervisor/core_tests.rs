@@ -2049,3 +2049,29 @@ fn a_failed_start_after_an_in_place_restart_is_retried_not_fatal() {
     assert_eq!(sim.starts_of("b").len(), 3);
     assert_eq!(sim.core.state().phase, PodPhase::Running);
 }
+
+#[test]
+fn an_infra_that_exits_during_an_in_place_restart_fails_the_pod() {
+    let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
+    plan.containers[0].restart_policy = Some(Never);
+    plan.containers[0].restart_rules = vec![rule(
+        crate::model::RestartAction::RestartAllContainers,
+        &[7],
+    )];
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::ExitAfter(7, 1000)])
+        .script("b", &[Run::Unkillable])
+        .begin();
+    sim.run_for(Duration::from_millis(1500));
+    // b outlives its SIGKILL; the infra dies before b is deleted anyway.
+    sim.exit_now("POD", 1);
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(
+        sim.outcome,
+        Some(Outcome::Failed(
+            "infra container exited while the pod restarted".into()
+        ))
+    );
+    assert_eq!(sim.starts_of("a"), [0], "nothing starts without the infra");
+    assert_eq!(sim.core.state().phase, PodPhase::Failed);
+}

@@ -697,45 +697,37 @@ impl<'a> Driver<'a> {
                 // command's output is the message ("command ... timed out" when
                 // the timeout killed it).
                 let command = command.join(" ");
+                let failed = exit.code != 0 || exit.signal.is_some();
                 // The runtime could not exec (the command is not there, the
                 // container is going): no result, as the kubelet has none.
-                let failed = exit.code != 0 || exit.signal.is_some();
                 let runtime_error = (!timed_out && failed)
                     .then(|| pending.runtime_error())
                     .flatten();
-                if let Some(e) = runtime_error {
-                    let e = match purpose {
-                        ExecFor::Hook(_) => format!(
-                            "Exec lifecycle hook ([{command}]) for Container {:?} failed: {e}",
-                            self.containers[ctr].name
-                        ),
-                        ExecFor::Probe(_) => e,
-                    };
-                    self.inputs.push_back(purpose.errored(ctr, generation, e));
-                    return;
-                }
-                let result = if timed_out {
-                    Err(format!("command {command:?} timed out"))
-                } else if !failed {
-                    Ok(output)
-                } else if !output.trim().is_empty() {
-                    Err(output.trim_end().to_string())
-                } else {
-                    Err(format!(
+                let result = match runtime_error {
+                    Some(e) => Err(e),
+                    None if timed_out => Ok(Err(format!("command {command:?} timed out"))),
+                    None if !failed => Ok(Ok(output)),
+                    None if !output.trim().is_empty() => Ok(Err(output.trim_end().to_string())),
+                    None => Ok(Err(format!(
                         "command {command:?} exited with code {}",
                         exit.code
-                    ))
+                    ))),
                 };
-                let result = match (purpose, result) {
-                    // The kubelet's words for a failed exec hook.
-                    (ExecFor::Hook(_), Err(e)) => Err(format!(
+                // The kubelet's words for a failed exec hook, however it failed.
+                let hook_failed = |e: String| {
+                    format!(
                         "Exec lifecycle hook ([{command}]) for Container {:?} failed: {e}",
                         self.containers[ctr].name
-                    )),
-                    (_, r) => r,
+                    )
                 };
-                self.inputs
-                    .push_back(purpose.input(ctr, generation, result));
+                let input = match (purpose, result) {
+                    (ExecFor::Hook(_), Err(e) | Ok(Err(e))) => {
+                        purpose.errored(ctr, generation, hook_failed(e))
+                    }
+                    (_, Err(e)) => purpose.errored(ctr, generation, e),
+                    (_, Ok(r)) => purpose.input(ctr, generation, r),
+                };
+                self.inputs.push_back(input);
             }
             Call::Other {
                 ctr,
