@@ -105,8 +105,15 @@ pub fn setup_script(plan: &RunPlan) -> String {
     let mut s = String::new();
     for step in &plan.setup {
         match step {
-            SetupStep::Directory { path, mode } => {
-                let _ = writeln!(s, "mkdir -p {p} && chmod {mode:o} {p}", p = qp(path));
+            SetupStep::Directory { path, mode, group } => {
+                let _ = match group {
+                    Some(gid) => writeln!(
+                        s,
+                        "mkdir -p {p} && chgrp {gid} {p} && chmod {mode:o} {p}",
+                        p = qp(path)
+                    ),
+                    None => writeln!(s, "mkdir -p {p} && chmod {mode:o} {p}", p = qp(path)),
+                };
             }
             SetupStep::Tmpfs {
                 target,

@@ -112,8 +112,14 @@ impl RunPlan {
 )]
 pub enum SetupStep {
     /// A directory of podshim's, with exactly this mode (emptyDir volumes are 0777
-    /// whatever the umask, as the kubelet makes them).
-    Directory { path: PathBuf, mode: u32 },
+    /// whatever the umask, as the kubelet makes them) and, for a volume under
+    /// `fsGroup`, that group.
+    Directory {
+        path: PathBuf,
+        mode: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group: Option<u32>,
+    },
     /// A tmpfs (the pod's /dev/shm, memory-backed and Secret volumes).
     /// `files` names what the volume held when written: a tmpfs mounted anew has
     /// lost them, which is an error rather than an empty volume.
@@ -194,6 +200,20 @@ pub struct RunContainer {
     /// `restartPolicyRules`, checked in order at each exit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restart_rules: Vec<RestartRule>,
+    /// The ids the process runs as, once the bundle writer resolved them in
+    /// the rootfs (none for the infra).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<ContainerUser>,
+}
+
+/// Kubernetes' `ContainerUser.linux` (KEP-3619): the uid, gid and
+/// supplementary groups a container's first process was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub supplemental_groups: Vec<u32>,
 }
 
 impl RunContainer {
@@ -303,6 +323,7 @@ pub(crate) fn fixture(
         termination_message_policy: TerminationMessagePolicy::File,
         restart_policy: None,
         restart_rules: vec![],
+        user: None,
     };
     RunPlan {
         version: VERSION,

@@ -101,6 +101,9 @@ pub struct ContainerStatus {
     /// Each probe's last result.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeRecord>,
+    /// The ids the process runs as (Kubernetes' `containerStatuses[].user.linux`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::run_plan::ContainerUser>,
 }
 
 /// The last result of one probe of a container.
@@ -200,6 +203,7 @@ impl PodState {
                 started: None,
                 stop_signal: c.stop_signal,
                 probes: Vec::new(),
+                user: c.user.clone(),
             })
             .collect()
     }
@@ -405,6 +409,7 @@ mod tests {
                 started: None,
                 stop_signal: Signal::TERM,
                 probes: Vec::new(),
+                user: None,
             }],
             host_ip: Some("192.0.2.1".into()),
             pod_ip: Some("10.89.0.2".into()),

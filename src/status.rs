@@ -207,6 +207,7 @@ mod tests {
             started: matches!(kind, ContainerKind::App | ContainerKind::Sidecar).then_some(ready),
             stop_signal: Signal::TERM,
             probes: vec![],
+            user: None,
         }
     }
 

@@ -29,7 +29,7 @@ pub use setup::{HOST_DIR_MODE, HOST_FILE_MODE, HostPaths, When, ensure, host_pat
 use crate::image::StoredImage;
 use crate::model::ContainerKind;
 use crate::paths::PodPaths;
-use crate::run_plan::{ImageUse, RunContainer, RunPlan, SetupStep};
+use crate::run_plan::{ContainerUser, ImageUse, RunContainer, RunPlan, SetupStep};
 use crate::translate::{
     ContainerPlan, PodPlan, SHM_SIZE, UserLookup, VolumePlan, VolumeSource, render_config,
 };
@@ -150,6 +150,7 @@ pub fn layout(
             setup.push(SetupStep::Directory {
                 path: empty.clone(),
                 mode: 0o755,
+                group: None,
             });
             lower.push(empty);
         }
@@ -189,6 +190,7 @@ pub fn layout(
         termination_message_policy: c.termination_message_policy,
         restart_policy: c.restart_policy,
         restart_rules: c.restart_rules.clone(),
+        user: None,
     };
     Ok(RunPlan {
         version: crate::run_plan::VERSION,
@@ -222,10 +224,23 @@ fn volume_step(volume: &VolumePlan) -> SetupStep {
             path,
             kind: *host_path_type,
         },
-        // emptyDir is world-writable like the kubelet's (0777), whatever the umask.
-        VolumeSource::Directory => SetupStep::Directory { path, mode: 0o777 },
+        // emptyDir is world-writable like the kubelet's (0777), whatever the
+        // umask; with fsGroup its root has that group and the setgid bit, so what
+        // containers create in it has the group too (SetVolumeOwnership).
+        VolumeSource::Directory => SetupStep::Directory {
+            path,
+            mode: if volume.group.is_some() {
+                0o2777
+            } else {
+                0o777
+            },
+            group: volume.group,
+        },
         VolumeSource::Tmpfs { size_bytes } => {
-            let mut options = "mode=0777".to_string();
+            let mut options = match volume.group {
+                Some(gid) => format!("mode=2777,gid={gid}"),
+                None => "mode=0777".to_string(),
+            };
             if let Some(size) = size_bytes {
                 options.push_str(&format!(",size={size}"));
             }
@@ -261,25 +276,41 @@ pub fn write(
     }
     let mounted = ensure(&run.setup, mounter, host_paths, When::Writing)?;
     match write_bundles(plan) {
-        Ok(()) => Ok(run),
+        Ok(users) => {
+            let mut run = run;
+            for (id, user) in users {
+                if let Some(c) = run.containers.iter_mut().find(|c| c.id == id) {
+                    c.user = Some(user);
+                }
+            }
+            Ok(run)
+        }
         Err(err) => Err(rollback(err, &mounted, mounter)),
     }
 }
 
-fn write_bundles(plan: &PodPlan) -> Result<(), BundleError> {
+fn write_bundles(plan: &PodPlan) -> Result<Vec<(String, ContainerUser)>, BundleError> {
     for volume in plan.volumes.iter().filter(|v| v.projection) {
         // The volume is a fresh directory of podshim's (or its tmpfs), so no
         // symlink can be in the way yet.
-        projection::write(&volume.host_path, &volume.files, SystemTime::now())?;
+        projection::write(
+            &volume.host_path,
+            &volume.files,
+            SystemTime::now(),
+            volume.group,
+        )?;
     }
     let infra_rootfs = root_path(&plan.infra);
     crate::pause::write_rootfs(&infra_rootfs)
         .map_err(io_err(&infra_rootfs, "write the pause rootfs"))?;
     write_config(&plan.infra, &render_config(&plan.infra.spec))?;
+    let mut users = Vec::new();
     for c in &plan.containers {
-        write_container(c)?;
+        if let Some(user) = write_container(c)? {
+            users.push((c.id.clone(), user));
+        }
     }
-    Ok(())
+    Ok(users)
 }
 
 fn write_file(path: &Path, content: &[u8], mode: u32) -> Result<(), BundleError> {
@@ -303,41 +334,74 @@ fn write_config(c: &ContainerPlan, config: &str) -> Result<(), BundleError> {
     write_file(&crate::paths::config_file(bundle), config.as_bytes(), 0o600)
 }
 
-fn write_container(c: &ContainerPlan) -> Result<(), BundleError> {
+/// Writes a container's config.json, its user finished from the rootfs; returns
+/// the ids it runs as (what Kubernetes reports as `status.containerStatuses[].user`).
+fn write_container(c: &ContainerPlan) -> Result<Option<ContainerUser>, BundleError> {
     debug_assert!(c.kind != ContainerKind::Infra);
     let mut spec = c.spec.clone();
-    if let Some(lookup) = &c.user_lookup {
-        let (uid, gid) = lookup_user(&c.name, &root_path(c), lookup)?;
-        if c.run_as_non_root && uid == 0 {
+    let mut resolved = None;
+    if let (Some(lookup), Some(process)) = (&c.user_lookup, spec.process_mut()) {
+        let found = lookup_user(&c.name, &root_path(c), lookup)?;
+        if c.run_as_non_root && found.uid == 0 {
             return Err(BundleError::User {
                 container: c.name.clone(),
                 user: lookup.user.clone(),
                 message: "container has runAsNonRoot and image will run as root".into(),
             });
         }
-        if let Some(process) = spec.process_mut() {
-            let u = process.user_mut();
-            u.set_uid(uid);
-            // runAsGroup, when given, was already set and wins over the passwd group.
-            if !lookup.keep_gid {
-                u.set_gid(gid);
-            }
+        let u = process.user_mut();
+        u.set_uid(found.uid);
+        // runAsGroup, when given, was already set and wins over the passwd group.
+        if !lookup.keep_gid {
+            u.set_gid(found.gid);
         }
+        // containerd's order: the primary group (ensureAdditionalGids), the
+        // image's groups of the user (WithAdditionalGIDs, unless Strict), the
+        // pod's (WithSupplementalGroups). runc passes them to setgroups(2) as
+        // given, without reading /etc/group itself for a numeric "uid:gid".
+        let mut groups = vec![u.gid()];
+        groups.extend(found.groups);
+        groups.extend(u.additional_gids().iter().flatten().copied());
+        let mut seen = std::collections::HashSet::new();
+        groups.retain(|g| seen.insert(*g));
+        u.set_additional_gids(Some(groups.clone()));
+        resolved = Some(ContainerUser {
+            uid: found.uid,
+            gid: u.gid(),
+            supplemental_groups: groups,
+        });
     }
     if let Some(log) = &c.termination_log {
         write_file(log, b"", 0o666)?;
     }
-    write_config(c, &render_config(&spec))
+    write_config(c, &render_config(&spec))?;
+    Ok(resolved)
 }
 
-/// Looks a user (and group) name up in the rootfs's /etc/passwd and /etc/group, read
-/// inside the rootfs (never through a symlink to the host's) and bounded.
+/// A user as resolved in the rootfs.
+#[derive(Debug, PartialEq, Eq)]
+struct FoundUser {
+    uid: u32,
+    gid: u32,
+    /// The image's supplementary groups of the user (when asked for).
+    groups: Vec<u32>,
+}
+
+/// Looks a user (and group) up in the rootfs's /etc/passwd and /etc/group, read
+/// inside the rootfs (never through a symlink to the host's) and bounded. A
+/// numeric user needs no entry (its group is then 0, as containerd's
+/// `WithUserID` has it); a name must have one.
 fn lookup_user(
     container: &str,
     rootfs: &Path,
     lookup: &UserLookup,
-) -> Result<(u32, u32), BundleError> {
-    let UserLookup { user, group, .. } = lookup;
+) -> Result<FoundUser, BundleError> {
+    let UserLookup {
+        user,
+        group,
+        image_groups,
+        ..
+    } = lookup;
     let err = |message: String| BundleError::User {
         container: container.to_string(),
         user: user.clone(),
@@ -349,39 +413,70 @@ fn lookup_user(
         Ok(String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned())
     };
     let passwd = read("passwd")?;
-    let find = |text: &str, name: &str, id_field: usize| -> Option<(u32, Vec<String>)> {
-        text.lines().find_map(|l| {
-            let fields: Vec<&str> = l.split(':').collect();
-            let matches = fields.first() == Some(&name) || fields.get(2) == Some(&name);
-            if matches {
-                let id = fields.get(id_field)?.parse().ok()?;
-                Some((id, fields.iter().map(|s| s.to_string()).collect()))
-            } else {
-                None
-            }
-        })
+    let numeric = user.parse::<u32>().ok();
+    // passwd(5): name:password:uid:gid:gecos:home:shell. A uid matches by its
+    // id field, a name by its name (runc's GetExecUser matches either).
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| match numeric {
+            Some(uid) => f.get(2).and_then(|u| u.parse::<u32>().ok()) == Some(uid),
+            None => f.first() == Some(&user.as_str()),
+        });
+    let uid = match (numeric, &entry) {
+        (Some(uid), _) => uid,
+        (None, Some(f)) => f
+            .get(2)
+            .and_then(|u| u.parse().ok())
+            .ok_or_else(|| err("its /etc/passwd entry has no numeric uid".into()))?,
+        (None, None) => return Err(err("no such user in the image's /etc/passwd".into())),
     };
-    let (uid, pw) = match user.parse::<u32>() {
-        Ok(uid) => (uid, find(&passwd, user, 2).map(|(_, f)| f)),
-        Err(_) => {
-            let (uid, fields) = find(&passwd, user, 2)
-                .ok_or_else(|| err("no such user in the image's /etc/passwd".into()))?;
-            (uid, Some(fields))
-        }
-    };
-    let primary_gid = pw
+    let primary_gid = entry
+        .as_ref()
         .and_then(|f| f.get(3).and_then(|g| g.parse().ok()))
         .unwrap_or(0);
+    let name = entry
+        .as_ref()
+        .and_then(|f| f.first())
+        .map(|n| n.to_string());
+    let needs_groups = *image_groups && name.is_some();
+    let groups_text = match group {
+        Some(g) if g.parse::<u32>().is_err() => Some(read("group")?),
+        _ if needs_groups => Some(read("group")?),
+        _ => None,
+    };
+    // group(5): name:password:gid:member,member.
+    let groups_table: Vec<Vec<&str>> = groups_text
+        .as_deref()
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split(':').collect())
+        .collect();
     let gid = match group {
         None => primary_gid,
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => find(&read("group")?, g, 2)
-                .map(|(gid, _)| gid)
+            Err(_) => groups_table
+                .iter()
+                .find(|f| f.first() == Some(&g.as_str()))
+                .and_then(|f| f.get(2)?.parse().ok())
                 .ok_or_else(|| err(format!("no such group {g:?} in the image's /etc/group")))?,
         },
     };
-    Ok((uid, gid))
+    let mut groups = Vec::new();
+    if let (true, Some(name)) = (needs_groups, &name) {
+        for f in &groups_table {
+            // containerd's WithAdditionalGIDs: groups that list the user as a
+            // member, not the one named after the user ("only supplemental").
+            let member = f
+                .get(3)
+                .is_some_and(|m| m.split(',').any(|m| m.trim() == name));
+            if member && f.first() != Some(&name.as_str()) {
+                groups.extend(f.get(2).and_then(|g| g.parse::<u32>().ok()));
+            }
+        }
+    }
+    Ok(FoundUser { uid, gid, groups })
 }
 
 /// The largest config.json podshim reads back (its own, written by [`write`]).
@@ -484,21 +579,61 @@ mod tests {
             user: u.into(),
             group: g.map(Into::into),
             keep_gid: false,
+            image_groups: false,
         };
-        assert_eq!(
-            lookup_user("c", tmp.path(), &named("web", None)).unwrap(),
-            (33, 44)
-        );
-        assert_eq!(
-            lookup_user("c", tmp.path(), &named("web", Some("staff"))).unwrap(),
-            (33, 50)
-        );
-        assert_eq!(
-            lookup_user("c", tmp.path(), &named("33", Some("staff"))).unwrap(),
-            (33, 50)
-        );
+        let ids = |l: &UserLookup| {
+            let f = lookup_user("c", tmp.path(), l).unwrap();
+            (f.uid, f.gid)
+        };
+        assert_eq!(ids(&named("web", None)), (33, 44));
+        assert_eq!(ids(&named("web", Some("staff"))), (33, 50));
+        assert_eq!(ids(&named("33", Some("staff"))), (33, 50));
+        // A uid's group is its passwd entry's (containerd's WithUserID), else 0.
+        assert_eq!(ids(&named("33", None)), (33, 44));
+        assert_eq!(ids(&named("4000", None)), (4000, 0));
         let err = lookup_user("c", tmp.path(), &named("nobody", None)).unwrap_err();
         assert!(err.to_string().contains("no such user"), "{err}");
+    }
+
+    #[test]
+    fn merge_adds_the_groups_that_list_the_user_and_strict_does_not() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("etc")).unwrap();
+        fs::write(
+            tmp.path().join("etc/passwd"),
+            "root:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/bin/sh\n",
+        )
+        .unwrap();
+        fs::write(
+            tmp.path().join("etc/group"),
+            "root:x:0:\napp:x:1000:app\nstaff:x:50:web, app\naudio:x:29:application\nextra:x:50000:app\n",
+        )
+        .unwrap();
+        let found = |user: &str, image_groups| {
+            let l = UserLookup {
+                user: user.into(),
+                group: None,
+                keep_gid: false,
+                image_groups,
+            };
+            lookup_user("c", tmp.path(), &l).unwrap()
+        };
+        // By name or by uid; not the group named after the user, not a
+        // member whose name only starts with the user's.
+        for user in ["app", "1000"] {
+            assert_eq!(
+                found(user, true),
+                FoundUser {
+                    uid: 1000,
+                    gid: 1000,
+                    groups: vec![50, 50000]
+                },
+                "{user}"
+            );
+            assert_eq!(found(user, false).groups, Vec::<u32>::new());
+        }
+        // A uid with no passwd entry has no name to be a member by.
+        assert_eq!(found("2000", true).groups, Vec::<u32>::new());
     }
 
     #[test]
@@ -513,6 +648,7 @@ mod tests {
             user: "root".into(),
             group: None,
             keep_gid: false,
+            image_groups: false,
         };
         let err = lookup_user("c", &rootfs, &lookup).unwrap_err().to_string();
         assert!(err.contains("too many levels of symbolic links"), "{err}");
@@ -533,6 +669,7 @@ mod tests {
             user: "app".into(),
             group: None,
             keep_gid: false,
+            image_groups: false,
         };
         let err = lookup_user("c", tmp.path(), &lookup)
             .unwrap_err()

@@ -7,7 +7,7 @@
 
 use std::fs::{self, Permissions};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt, symlink};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt, symlink};
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -25,7 +25,18 @@ const TS_DIR_MODE: u32 = 0o755;
 /// fresh or written by this function before). Paths are the model's `RelPath`s:
 /// relative, no `..`, never starting with `..` (validation), so none can name the
 /// writer's own entries.
-pub fn write(dir: &Path, files: &[ProjectedFile], now: SystemTime) -> Result<(), BundleError> {
+///
+/// With `group` (the pod's `fsGroup`), everything written is given that group as
+/// the kubelet's SetVolumeOwnership does for a read-only volume: files gain
+/// group read (`| 0440`), directories group read and search and the setgid bit
+/// (`| 2550`), symlinks are lchown'd and never chmod'ed (that would change their
+/// target).
+pub fn write(
+    dir: &Path,
+    files: &[ProjectedFile],
+    now: SystemTime,
+    group: Option<u32>,
+) -> Result<(), BundleError> {
     fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
     let prefix = format!("..{}.", crate::logs::format_atomic_writer(now));
     let ts = tempfile::Builder::new()
@@ -46,11 +57,17 @@ pub fn write(dir: &Path, files: &[ProjectedFile], now: SystemTime) -> Result<(),
         }
         write_new(&path, &f.content, f.mode).map_err(io_err(&path, "write"))?;
     }
+    if let Some(gid) = group {
+        give_group(&ts, gid)?;
+    }
     let ts_name = ts.file_name().expect("a tempdir has a name");
     // Swap `..data` by renaming a new symlink over it: atomic for readers.
     let tmp = dir.join(DATA_TMP);
     let _ = fs::remove_file(&tmp);
     symlink(ts_name, &tmp).map_err(io_err(&tmp, "create symlink"))?;
+    if let Some(gid) = group {
+        lchown(&tmp, gid)?;
+    }
     let data = dir.join(DATA);
     let old = fs::read_link(&data).ok();
     fs::rename(&tmp, &data).map_err(io_err(&data, "rename"))?;
@@ -60,6 +77,9 @@ pub fn write(dir: &Path, files: &[ProjectedFile], now: SystemTime) -> Result<(),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             r => r.map_err(io_err(&link, "create symlink"))?,
         }
+        if let Some(gid) = group {
+            lchown(&link, gid)?;
+        }
     }
     // The previous version, if any, is no longer reachable through `..data`.
     if let Some(old) = old.filter(|o| o.as_os_str() != ts_name) {
@@ -67,6 +87,39 @@ pub fn write(dir: &Path, files: &[ProjectedFile], now: SystemTime) -> Result<(),
         fs::remove_dir_all(&old).map_err(io_err(&old, "remove"))?;
     }
     Ok(())
+}
+
+/// The bits SetVolumeOwnership adds on a read-only volume (pkg/volume
+/// volume_linux.go: roMask, execMask, ModeSetgid for directories).
+const GROUP_FILE_BITS: u32 = 0o440;
+const GROUP_DIR_BITS: u32 = 0o2550;
+
+/// Gives `path` (a directory this writer just made, holding only what it wrote)
+/// and everything under it the group `gid`.
+fn give_group(path: &Path, gid: u32) -> Result<(), BundleError> {
+    let meta = fs::symlink_metadata(path).map_err(io_err(path, "stat"))?;
+    lchown(path, gid)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let bits = if meta.is_dir() {
+        GROUP_DIR_BITS
+    } else {
+        GROUP_FILE_BITS
+    };
+    fs::set_permissions(path, Permissions::from_mode((meta.mode() & 0o7777) | bits))
+        .map_err(io_err(path, "chmod"))?;
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).map_err(io_err(path, "read directory"))? {
+            let entry = entry.map_err(io_err(path, "read directory"))?;
+            give_group(&entry.path(), gid)?;
+        }
+    }
+    Ok(())
+}
+
+fn lchown(path: &Path, gid: u32) -> Result<(), BundleError> {
+    std::os::unix::fs::lchown(path, None, Some(gid)).map_err(io_err(path, "chown"))
 }
 
 fn top_level_names(files: &[ProjectedFile]) -> Vec<String> {
@@ -105,6 +158,41 @@ mod tests {
     }
 
     #[test]
+    fn with_fs_group_every_entry_has_the_group_and_group_read() {
+        if !nix::unistd::geteuid().is_root() {
+            return crate::testing::cannot_run("chown to another group needs root");
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("sec");
+        fs::create_dir(&dir).unwrap();
+        write(
+            &dir,
+            &[file("pw", "x", 0o400), file("sub/k", "y", 0o600)],
+            SystemTime::now(),
+            Some(2000),
+        )
+        .unwrap();
+        let ts = dir.join(fs::read_link(dir.join(DATA)).unwrap());
+        let meta = |p: &Path| fs::symlink_metadata(p).unwrap();
+        // 0400 + group read: the kubelet's secret under fsGroup is 0440.
+        for (path, mode) in [
+            (ts.join("pw"), 0o440),
+            (ts.join("sub/k"), 0o640),
+            (ts.join("sub"), 0o2755),
+            (ts.clone(), 0o2755),
+        ] {
+            let m = meta(&path);
+            assert_eq!((m.gid(), m.mode() & 0o7777), (2000, mode), "{path:?}");
+        }
+        // The links are the group's too, and still links (not chmod'ed through).
+        for link in [dir.join(DATA), dir.join("pw"), dir.join("sub")] {
+            let m = meta(&link);
+            assert!(m.file_type().is_symlink(), "{link:?}");
+            assert_eq!(m.gid(), 2000, "{link:?}");
+        }
+    }
+
+    #[test]
     fn files_are_reached_through_the_data_symlink_with_their_modes() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("cm");
@@ -113,6 +201,7 @@ mod tests {
             &dir,
             &[file("a", "1", 0o600), file("sub/b", "2", 0o644)],
             at,
+            None,
         )
         .unwrap();
         let data = fs::read_link(dir.join(DATA)).unwrap();
@@ -141,9 +230,9 @@ mod tests {
     fn a_second_write_swaps_the_data_and_removes_the_old_version() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("cm");
-        write(&dir, &[file("a", "1", 0o644)], SystemTime::now()).unwrap();
+        write(&dir, &[file("a", "1", 0o644)], SystemTime::now(), None).unwrap();
         let first = fs::read_link(dir.join(DATA)).unwrap();
-        write(&dir, &[file("a", "2", 0o644)], SystemTime::now()).unwrap();
+        write(&dir, &[file("a", "2", 0o644)], SystemTime::now(), None).unwrap();
         let second = fs::read_link(dir.join(DATA)).unwrap();
         assert_ne!(first, second);
         assert!(!dir.join(&first).exists(), "the old version is gone");
@@ -154,7 +243,7 @@ mod tests {
     #[test]
     fn no_files_still_make_the_data_symlink() {
         let tmp = tempfile::tempdir().unwrap();
-        write(tmp.path(), &[], SystemTime::now()).unwrap();
+        write(tmp.path(), &[], SystemTime::now(), None).unwrap();
         assert!(tmp.path().join(DATA).is_dir());
     }
 }

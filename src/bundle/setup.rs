@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::mounts::{MountTable, Mounter};
@@ -62,15 +62,26 @@ fn ensure_all(
     let table = MountTable::read().map_err(io_err(Path::new("/proc/self/mountinfo"), "read"))?;
     for step in steps {
         match step {
-            SetupStep::Directory { path, mode } => {
-                crate::fsutil::mkdir_mode(path, *mode).map_err(io_err(path, "create directory"))?
+            SetupStep::Directory { path, mode, group } => {
+                crate::fsutil::mkdir_mode(path, *mode).map_err(io_err(path, "create directory"))?;
+                if let Some(gid) = group {
+                    // The volume's own directory, in the pod's (0700) directory:
+                    // no name in the path is the container's to replace.
+                    std::os::unix::fs::chown(path, None, Some(*gid))
+                        .map_err(io_err(path, "chown"))?;
+                }
             }
             SetupStep::Tmpfs {
                 target,
                 options,
                 files,
             } => {
-                crate::fsutil::mkdir_mode(target, 0o755)
+                // The mount point only: once the tmpfs is mounted on it, a chmod
+                // would change the tmpfs's root (its `mode=` is the volume's).
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(target)
                     .map_err(io_err(target, "create directory"))?;
                 if !table.contains(target) {
                     mounter
@@ -193,7 +204,7 @@ pub fn host_path(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn check(p: &Path, t: &str) -> Result<(), BundleError> {
         host_path("v", p, HostPathType::parse(t).unwrap(), HostPaths::Create)
@@ -310,6 +321,12 @@ mod tests {
             SetupStep::Directory {
                 path: b.join("volumes/ed"),
                 mode: 0o777,
+                group: None,
+            },
+            SetupStep::Directory {
+                path: b.join("volumes/fs"),
+                mode: 0o2777,
+                group: Some(4242),
             },
             SetupStep::Overlay {
                 target: b.join("c/rootfs"),
@@ -329,6 +346,10 @@ mod tests {
                 & 0o777,
             0o777
         );
+        // fsGroup's volume: the group, and setgid so that what is made in it
+        // has the group too.
+        let fs = fs::metadata(b.join("volumes/fs")).unwrap();
+        assert_eq!((fs.gid(), fs.permissions().mode() & 0o7777), (4242, 0o2777));
         let log = m.0.borrow().clone();
         assert_eq!(log[0], format!("tmpfs {}/shm mode=1777", b.display()));
         assert_eq!(

@@ -416,13 +416,13 @@ fn unsupported_field_is_refused_by_name() {
 fn unsupported_pod_fields_and_volume_kinds_are_refused_by_name() {
     let errs = errors(&pod_with(
         "    resources:\n      limits:\n        nvidia.com/gpu: 1\n",
-        "  runtimeClassName: kata\n  securityContext:\n    fsGroup: 2000\n  volumes:\n  - name: data\n    persistentVolumeClaim:\n      claimName: data\n",
+        "  runtimeClassName: kata\n  resourceClaims:\n  - name: gpu\n    resourceClaimName: gpu\n  volumes:\n  - name: data\n    persistentVolumeClaim:\n      claimName: data\n",
     ));
     assert_eq!(
         errs,
         vec![
             "not supported: spec.runtimeClassName",
-            "not supported: spec.securityContext.fsGroup",
+            "not supported: spec.resourceClaims",
             "not supported: spec.volumes[0].persistentVolumeClaim",
             "not supported: spec.containers[0].resources.limits.nvidia.com/gpu",
             "spec.volumes[0]: Required value: must specify a volume type",
@@ -2414,5 +2414,50 @@ fn active_deadline_seconds_is_positive() {
     one_error(
         &pod_with("", "  activeDeadlineSeconds: 0\n"),
         "spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and 2147483647, inclusive",
+    );
+}
+
+// --- fsGroup and supplementalGroupsPolicy -------------------------------------------
+
+#[test]
+fn fs_group_and_group_policies_are_parsed_and_defaulted() {
+    let m = ok(&pod_with(
+        "",
+        "  securityContext:\n    fsGroup: 2000\n    fsGroupChangePolicy: OnRootMismatch\n    supplementalGroupsPolicy: Strict\n",
+    ));
+    let spec = &m.pod.spec;
+    assert_eq!(spec.fs_group.map(|g| g.get()), Some(2000));
+    assert_eq!(
+        spec.fs_group_change_policy,
+        crate::model::FsGroupChangePolicy::OnRootMismatch
+    );
+    assert_eq!(
+        spec.supplemental_groups_policy,
+        crate::model::SupplementalGroupsPolicy::Strict
+    );
+    let m = ok(&pod_with("", ""));
+    assert_eq!(m.pod.spec.fs_group, None);
+    assert_eq!(
+        m.pod.spec.fs_group_change_policy,
+        crate::model::FsGroupChangePolicy::Always
+    );
+    assert_eq!(
+        m.pod.spec.supplemental_groups_policy,
+        crate::model::SupplementalGroupsPolicy::Merge
+    );
+}
+
+#[test]
+fn bad_fs_group_and_group_policies_are_refused_as_kubernetes_does() {
+    assert_eq!(
+        errors(&pod_with(
+            "",
+            "  securityContext:\n    fsGroup: -1\n    fsGroupChangePolicy: Sometimes\n    supplementalGroupsPolicy: merge\n",
+        )),
+        vec![
+            "spec.securityContext.supplementalGroupsPolicy: Unsupported value: \"merge\": supported values: \"Merge\", \"Strict\"",
+            "spec.securityContext.fsGroup: Invalid value: -1: must be between 0 and 2147483647, inclusive",
+            "spec.securityContext.fsGroupChangePolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"OnRootMismatch\"",
+        ]
     );
 }

@@ -534,6 +534,9 @@ fn pod_spec(
     let mut pod_group = None;
     let mut pod_non_root = None;
     let mut supplemental_groups = Vec::new();
+    let mut supplemental_groups_policy = model::SupplementalGroupsPolicy::default();
+    let mut fs_group = None;
+    let mut fs_group_change_policy = model::FsGroupChangePolicy::default();
     let mut sysctls = Vec::new();
     let (pod_seccomp, pod_apparmor) =
         pod_profiles(errs, spec.security_context.as_ref(), annotations);
@@ -545,6 +548,25 @@ fn pod_spec(
             let path = format!("spec.securityContext.supplementalGroups[{i}]");
             supplemental_groups.extend(id_range(errs, &path, Some(*g)));
         }
+        // validateSupplementalGroupsPolicy, validateFSGroupChangePolicy:
+        // NotSupported outside the listed values.
+        supplemental_groups_policy = errs
+            .one_of(
+                "spec.securityContext.supplementalGroupsPolicy",
+                sc.supplemental_groups_policy.as_deref(),
+                model::SupplementalGroupsPolicy::NAMES,
+                model::SupplementalGroupsPolicy::parse,
+            )
+            .unwrap_or_default();
+        fs_group = id_range(errs, "spec.securityContext.fsGroup", sc.fs_group);
+        fs_group_change_policy = errs
+            .one_of(
+                "spec.securityContext.fsGroupChangePolicy",
+                sc.fs_group_change_policy.as_deref(),
+                model::FsGroupChangePolicy::NAMES,
+                model::FsGroupChangePolicy::parse,
+            )
+            .unwrap_or_default();
         for (i, s) in sc.sysctls.iter().flatten().enumerate() {
             let path = format!("spec.securityContext.sysctls[{i}].name");
             if s.name.is_empty() {
@@ -644,6 +666,9 @@ fn pod_spec(
         host_ipc: spec.host_ipc == Some(true),
         share_process_namespace: spec.share_process_namespace == Some(true),
         supplemental_groups,
+        supplemental_groups_policy,
+        fs_group,
+        fs_group_change_policy,
         sysctls,
         node_name: spec.node_name.clone(),
         service_account_name: [&spec.service_account_name, &spec.service_account]

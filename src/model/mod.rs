@@ -70,6 +70,14 @@ pub struct PodSpec {
     pub host_ipc: bool,
     pub share_process_namespace: bool,
     pub supplemental_groups: Vec<Id>,
+    /// Whether the groups the image's /etc/group gives the container's user
+    /// join `supplemental_groups` (KEP-3619).
+    pub supplemental_groups_policy: SupplementalGroupsPolicy,
+    /// `fsGroup`: owns the pod's own volumes (setgid) and joins every
+    /// container's supplementary groups.
+    pub fs_group: Option<Id>,
+    /// `fsGroupChangePolicy`, defaulted to `Always` as the kubelet treats unset.
+    pub fs_group_change_policy: FsGroupChangePolicy,
     /// Namespaced sysctls only; `net.*` ones only with the pod's own network.
     pub sysctls: Vec<Sysctl>,
     pub node_name: Option<String>,
@@ -86,6 +94,48 @@ pub struct PodSpec {
 impl PodSpec {
     pub fn volume(&self, name: &DnsLabel) -> Option<&Volume> {
         self.volumes.iter().find(|v| &v.name == name)
+    }
+}
+
+/// `spec.securityContext.supplementalGroupsPolicy` (KEP-3619).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SupplementalGroupsPolicy {
+    /// The pod's groups and the ones the image's /etc/group gives the user.
+    #[default]
+    Merge,
+    /// Only the pod's groups (`supplementalGroups`, `fsGroup`) and the primary one.
+    Strict,
+}
+
+impl SupplementalGroupsPolicy {
+    pub const NAMES: &'static [&'static str] = &["Merge", "Strict"];
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "Merge" => Self::Merge,
+            "Strict" => Self::Strict,
+            _ => return None,
+        })
+    }
+}
+
+/// `spec.securityContext.fsGroupChangePolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum FsGroupChangePolicy {
+    /// Every file of the volume is given the group (the kubelet's default).
+    #[default]
+    Always,
+    /// Only when the volume's root does not already have the group and mode.
+    OnRootMismatch,
+}
+
+impl FsGroupChangePolicy {
+    pub const NAMES: &'static [&'static str] = &["Always", "OnRootMismatch"];
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "Always" => Self::Always,
+            "OnRootMismatch" => Self::OnRootMismatch,
+            _ => return None,
+        })
     }
 }
 

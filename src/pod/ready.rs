@@ -121,6 +121,7 @@ mod tests {
             started: Some(true),
             stop_signal: Signal::TERM,
             probes: vec![],
+            user: None,
         }
     }
 

@@ -112,6 +112,7 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
                 started: None,
                 stop_signal: c.stop_signal,
                 probes: Vec::new(),
+                user: None,
             })
             .collect(),
         host_ip: None,

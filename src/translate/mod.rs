@@ -150,7 +150,8 @@ pub struct ContainerPlan {
     pub stop_signal: Signal,
     /// subPath mounts, resolved inside their volume and bound before each start.
     pub sub_paths: Vec<crate::run_plan::SubPathBind>,
-    /// A user name to resolve in the rootfs's /etc/passwd before start.
+    /// The user's ids and groups the bundle writer finishes from the rootfs's
+    /// /etc/passwd and /etc/group (none for the infra).
     pub user_lookup: Option<UserLookup>,
     /// `runAsNonRoot` must be verified against the resolved uid.
     pub run_as_non_root: bool,
@@ -515,7 +516,13 @@ impl<'a> PodContext<'a> {
         issues: &mut Vec<(String, String)>,
     ) -> (user::User, Signal) {
         let image_user = config.and_then(|c| c.user().as_deref()).unwrap_or("");
-        let user = match user::user(c, image_user, &self.pod().spec.supplemental_groups) {
+        let spec = &self.pod().spec;
+        let groups = user::PodGroups {
+            supplemental: spec.supplemental_groups.clone(),
+            fs_group: spec.fs_group,
+            policy: spec.supplemental_groups_policy,
+        };
+        let user = match user::user(c, image_user, &groups) {
             Ok(u) => u,
             Err(e) => {
                 issues.push(match e {
@@ -531,7 +538,12 @@ impl<'a> PodContext<'a> {
                     uid: 0,
                     gid: 0,
                     additional_gids: Vec::new(),
-                    lookup: None,
+                    lookup: user::UserLookup {
+                        user: "0".into(),
+                        group: None,
+                        keep_gid: false,
+                        image_groups: false,
+                    },
                 }
             }
         };
@@ -678,7 +690,7 @@ impl<'a> PodContext<'a> {
             joins,
             stop_signal,
             sub_paths,
-            user_lookup: user.lookup,
+            user_lookup: Some(user.lookup),
             run_as_non_root: sc.run_as_non_root,
             termination_log: Some(termination_log),
             probes: c.probes.clone(),

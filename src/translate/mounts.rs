@@ -165,6 +165,7 @@ mod tests {
             source: VolumeSource::Directory,
             files: vec![],
             projection: false,
+            group: None,
         };
         let mut cm = v("cm", "/p/volumes/cm");
         cm.projection = true;

@@ -391,6 +391,7 @@ fn named_image_user_is_left_for_the_rootfs_lookup() {
             user: "www-data".into(),
             group: None,
             keep_gid: false,
+            image_groups: true,
         })
     );
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Container, Id};
+use crate::model::{Container, Id, SupplementalGroupsPolicy};
 
 /// The image's `User` (`uid`, `uid:gid`, `name`, `name:group`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,14 +60,20 @@ pub fn image_user(user: &str) -> Result<UserSpec, String> {
     })
 }
 
-/// A user (and group) name the bundle writer resolves in the rootfs.
+/// What the bundle writer finishes in the rootfs, as containerd's `WithUser`,
+/// `WithUserID` and `WithAdditionalGIDs` do: a user name's uid, the primary group
+/// of a user given without one (its /etc/passwd entry's, else 0), and under
+/// `supplementalGroupsPolicy: Merge` the groups /etc/group lists the user in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserLookup {
+    /// A user name, or a uid (runAsUser's, or the image's numeric one).
     pub user: String,
     pub group: Option<String>,
     /// `runAsGroup` was given: it wins over the passwd entry's group.
     pub keep_gid: bool,
+    /// `supplementalGroupsPolicy: Merge`: the image's groups of the user join.
+    pub image_groups: bool,
 }
 
 /// The process's ids, and what is left to look up in the rootfs.
@@ -75,8 +81,11 @@ pub struct UserLookup {
 pub struct User {
     pub uid: u32,
     pub gid: u32,
+    /// The pod's groups: `supplementalGroups`, then `fsGroup` (the kubelet's
+    /// determineEffectiveSecurityContext order). The bundle writer puts the
+    /// primary group first and the image's groups between, as containerd does.
     pub additional_gids: Vec<u32>,
-    pub lookup: Option<UserLookup>,
+    pub lookup: UserLookup,
 }
 
 /// Why the image's user cannot be used.
@@ -89,27 +98,15 @@ pub enum UserError {
 }
 
 /// The container's user: `runAsUser`/`runAsGroup` when set, else the image's
-/// `User`; the pod's supplemental groups.
-pub fn user(
-    c: &Container,
-    image_user_text: &str,
-    supplemental_groups: &[Id],
-) -> Result<User, UserError> {
+/// `User`; the pod's supplemental groups and `fsGroup`.
+pub fn user(c: &Container, image_user_text: &str, pod: &PodGroups) -> Result<User, UserError> {
     let sc = &c.security;
-    let (uid, mut gid, lookup) = match sc.run_as_user {
-        Some(uid) => (uid.get(), None, None),
+    let (uid, mut gid, name, group) = match sc.run_as_user {
+        Some(uid) => (uid.get(), None, None, None),
         None => match image_user(image_user_text).map_err(UserError::ImageUser)? {
-            UserSpec::Numeric { uid, gid } => (uid, gid, None),
-            UserSpec::Named { user, group } => (
-                // Placeholder ids until the bundle writer resolves the name.
-                0,
-                None,
-                Some(UserLookup {
-                    user,
-                    group,
-                    keep_gid: sc.run_as_group.is_some(),
-                }),
-            ),
+            UserSpec::Numeric { uid, gid } => (uid, gid, None, gid.map(|g| g.to_string())),
+            // Placeholder ids until the bundle writer resolves the name.
+            UserSpec::Named { user, group } => (0, None, Some(user), group),
         },
     };
     if let Some(g) = sc.run_as_group {
@@ -117,15 +114,34 @@ pub fn user(
     }
     // Explicit runAsUser: 0 with runAsNonRoot is refused by validation; a named
     // user is checked once resolved.
-    if sc.run_as_non_root && uid == 0 && lookup.is_none() {
+    if sc.run_as_non_root && uid == 0 && name.is_none() {
         return Err(UserError::RootImageUser);
     }
+    let mut additional_gids: Vec<u32> = pod.supplemental.iter().map(|g| g.get()).collect();
+    additional_gids.extend(pod.fs_group.map(|g| g.get()));
     Ok(User {
         uid,
         gid: gid.unwrap_or(0),
-        additional_gids: supplemental_groups.iter().map(|g| g.get()).collect(),
-        lookup,
+        additional_gids,
+        lookup: UserLookup {
+            user: name.unwrap_or_else(|| uid.to_string()),
+            group: if sc.run_as_group.is_some() {
+                None
+            } else {
+                group
+            },
+            keep_gid: sc.run_as_group.is_some(),
+            image_groups: pod.policy == SupplementalGroupsPolicy::Merge,
+        },
     })
+}
+
+/// The pod-level group settings every container's user takes.
+#[derive(Debug, Clone, Default)]
+pub struct PodGroups {
+    pub supplemental: Vec<Id>,
+    pub fs_group: Option<Id>,
+    pub policy: SupplementalGroupsPolicy,
 }
 
 #[cfg(test)]
@@ -179,45 +195,84 @@ mod tests {
 
     #[test]
     fn the_security_context_wins_over_the_image_user() {
-        let lookup = |u: &str, keep| {
-            Some(UserLookup {
-                user: u.into(),
-                group: None,
-                keep_gid: keep,
-            })
+        let lookup = |u: &str, g: Option<&str>, keep| UserLookup {
+            user: u.into(),
+            group: g.map(Into::into),
+            keep_gid: keep,
+            image_groups: true,
         };
-        type Row = (&'static str, &'static str, u32, u32, Option<UserLookup>);
-        let rows: [Row; 6] = [
-            ("{}", "", 0, 0, None),
-            ("{}", "1000:2000", 1000, 2000, None),
-            ("{runAsUser: 5}", "1000:2000", 5, 0, None),
-            ("{runAsUser: 5, runAsGroup: 6}", "1000:2000", 5, 6, None),
-            ("{}", "www-data", 0, 0, lookup("www-data", false)),
+        type Row = (&'static str, &'static str, u32, u32, UserLookup);
+        let rows: [Row; 7] = [
+            ("{}", "", 0, 0, lookup("0", None, false)),
+            (
+                "{}",
+                "1000:2000",
+                1000,
+                2000,
+                lookup("1000", Some("2000"), false),
+            ),
+            // runAsUser alone: the group is the uid's passwd entry's, looked up.
+            (
+                "{runAsUser: 5}",
+                "1000:2000",
+                5,
+                0,
+                lookup("5", None, false),
+            ),
+            (
+                "{runAsUser: 5, runAsGroup: 6}",
+                "1000:2000",
+                5,
+                6,
+                lookup("5", None, true),
+            ),
+            ("{}", "www-data", 0, 0, lookup("www-data", None, false)),
             (
                 "{runAsGroup: 7}",
                 "www-data",
                 0,
                 7,
-                lookup("www-data", true),
+                lookup("www-data", None, true),
+            ),
+            (
+                "{runAsGroup: 7}",
+                "www-data:staff",
+                0,
+                7,
+                lookup("www-data", None, true),
             ),
         ];
+        let groups = PodGroups {
+            supplemental: vec![Id::parse(9).unwrap(), Id::parse(4).unwrap()],
+            fs_group: Some(Id::parse(2000).unwrap()),
+            policy: SupplementalGroupsPolicy::Merge,
+        };
         for (sc, image, uid, gid, want) in rows {
-            let u = user(&container(sc), image, &[Id::parse(9).unwrap()]).unwrap();
+            let u = user(&container(sc), image, &groups).unwrap();
             assert_eq!((u.uid, u.gid, u.lookup), (uid, gid, want), "{sc} {image}");
-            assert_eq!(u.additional_gids, [9]);
+            // supplementalGroups in order, then fsGroup.
+            assert_eq!(u.additional_gids, [9, 4, 2000]);
         }
+        let strict = PodGroups {
+            policy: SupplementalGroupsPolicy::Strict,
+            ..PodGroups::default()
+        };
+        let u = user(&container("{}"), "app", &strict).unwrap();
+        assert!(!u.lookup.image_groups);
+        assert!(u.additional_gids.is_empty());
     }
 
     #[test]
     fn run_as_non_root_refuses_a_root_image_user_and_leaves_a_name_for_later() {
         let c = container("{runAsNonRoot: true}");
-        assert_eq!(user(&c, "", &[]), Err(UserError::RootImageUser));
-        assert_eq!(user(&c, "0:0", &[]), Err(UserError::RootImageUser));
-        assert!(user(&c, "1000", &[]).is_ok());
+        let none = PodGroups::default();
+        assert_eq!(user(&c, "", &none), Err(UserError::RootImageUser));
+        assert_eq!(user(&c, "0:0", &none), Err(UserError::RootImageUser));
+        assert!(user(&c, "1000", &none).is_ok());
         // A name resolves in the rootfs; the bundle writer checks it then.
-        assert!(user(&c, "app", &[]).unwrap().lookup.is_some());
+        assert_eq!(user(&c, "app", &none).unwrap().lookup.user, "app");
         assert!(matches!(
-            user(&c, "99999999999", &[]),
+            user(&c, "99999999999", &none),
             Err(UserError::ImageUser(_))
         ));
     }

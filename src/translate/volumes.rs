@@ -54,6 +54,10 @@ pub struct VolumePlan {
     /// whatever its `readOnly` says (the kubelet's fix for CVE-2017-1002102: one
     /// container must not rewrite what its siblings are given).
     pub projection: bool,
+    /// The pod's `fsGroup`, which owns the volume (never a hostPath: the kubelet
+    /// leaves the host's files alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u32>,
 }
 
 pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> VolumePlan {
@@ -63,9 +67,11 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
         source: VolumeSource::Directory,
         files: Vec::new(),
         projection: false,
+        group: facts.pod.spec.fs_group.map(|g| g.get()),
     };
     match &volume.source {
         Source::HostPath { path, kind } => {
+            plan.group = None;
             plan.host_path = PathBuf::from(path.as_str());
             plan.source = VolumeSource::HostPath {
                 host_path_type: *kind,

@@ -8,6 +8,7 @@ mod generate;
 mod hardening;
 mod hooks;
 mod hostile;
+mod identity;
 mod layers;
 mod network;
 mod probes;

@@ -1,0 +1,222 @@
+//! Who a container runs as and what it owns (issue 11): fsGroup on the pod's
+//! volumes, supplementalGroupsPolicy, the reported user; the Kubernetes
+//! documentation's own examples ("Configure a Security Context for a Pod or
+//! Container"), with real runc and youki.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Starts `yaml` under `runtime`, waits for container `c` to print DONE, returns
+/// its log (the pod is left running for the caller to inspect and take down).
+fn run_until_done(pod: &mut Pod, runtime: &Option<String>, yaml: &str, c: &str) -> String {
+    pod.runtime = runtime.clone();
+    let out = pod.up(yaml, &[]);
+    let rt = runtime.as_deref().unwrap_or("runc");
+    assert!(out.status.success(), "up with {rt}: {}", stderr(&out));
+    pod.wait_until(&format!("{c} under {rt}"), Duration::from_secs(20), |p| {
+        p.logs(c).contains("DONE")
+    });
+    pod.logs(c)
+}
+
+/// The groups `id -G` printed on the log line that starts with `GROUPS`.
+fn groups_of(log: &str) -> BTreeSet<u32> {
+    let line = log
+        .lines()
+        .find_map(|l| l.strip_prefix("GROUPS "))
+        .unwrap_or_else(|| panic!("no GROUPS line in {log:?}"));
+    line.split_whitespace()
+        .map(|g| g.parse().unwrap())
+        .collect()
+}
+
+/// The docs' fsGroup example (`security-context.yaml`): runAsUser 1000,
+/// runAsGroup 3000, fsGroup 2000, an emptyDir at /data/demo; with a Secret
+/// (defaultMode 0400) and a hostPath beside it.
+#[test]
+fn fs_group_owns_the_pods_volumes_and_joins_the_groups_but_not_a_host_path() {
+    for rt in runtimes() {
+        let mut pod = Pod::new("fsgroup", "security-context-demo");
+        let host = pod.tmp.path().join("host-dir");
+        std::fs::create_dir(&host).unwrap();
+        std::fs::write(host.join("f"), "x").unwrap();
+        let yaml = format!(
+            "apiVersion: v1
+kind: Secret
+metadata: {{name: creds, namespace: '{{ns}}'}}
+stringData: {{pw: hunter2}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: '{{name}}', namespace: '{{ns}}'}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 3000
+    fsGroup: 2000
+  volumes:
+  - name: sec-ctx-vol
+    emptyDir: {{}}
+  - name: mem
+    emptyDir: {{medium: Memory}}
+  - name: sec
+    secret: {{secretName: creds, defaultMode: 0400}}
+  - name: host
+    hostPath: {{path: {host}, type: Directory}}
+  containers:
+  - name: sec-ctx-demo
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    securityContext: {{allowPrivilegeEscalation: false}}
+    volumeMounts:
+    - {{name: sec-ctx-vol, mountPath: /data/demo}}
+    - {{name: mem, mountPath: /data/mem}}
+    - {{name: sec, mountPath: /etc/sec}}
+    - {{name: host, mountPath: /host}}
+    command:
+    - sh
+    - -c
+    - |
+      echo ID $(id -u) $(id -g)
+      echo GROUPS $(id -G)
+      echo DEMO $(stat -c '%a %g' /data/demo)
+      echo hello > /data/demo/testfile && echo TESTFILE $(stat -c '%u %g' /data/demo/testfile)
+      echo MEM $(stat -c '%a %g' /data/mem)
+      echo SECRET $(stat -L -c '%a %g' /etc/sec/pw) $(cat /etc/sec/pw)
+      echo HOST $(stat -c '%g' /host)
+      echo DONE
+      sleep 3600
+",
+            host = host.display()
+        );
+        let log = run_until_done(&mut pod, &rt, &yaml, "sec-ctx-demo");
+        assert!(log.contains("ID 1000 3000"), "{log}");
+        // fsGroup joins; 50000 is the image's group of user 1000 (Merge).
+        assert_eq!(
+            groups_of(&log),
+            BTreeSet::from([2000, 3000, 50000]),
+            "{log}"
+        );
+        // drwxrwsrwx root 2000, as the docs show, and a new file gets group 2000.
+        assert!(log.contains("DEMO 2777 2000"), "{log}");
+        assert!(log.contains("TESTFILE 1000 2000"), "{log}");
+        assert!(log.contains("MEM 2777 2000"), "{log}");
+        // 0400 + group read: user 1000 reads the secret through group 2000.
+        assert!(log.contains("SECRET 440 2000 hunter2"), "{log}");
+        // hostPath: the host's files are left alone.
+        assert!(log.contains("HOST 0"), "{log}");
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(host.join("f")).unwrap().gid(), 0);
+        let user = &pod.container("sec-ctx-demo")["user"];
+        assert_eq!(user["uid"], 1000, "{user}");
+        assert_eq!(user["gid"], 3000, "{user}");
+        pod.down();
+        pod.assert_nothing_left();
+    }
+}
+
+/// The docs' supplementalGroupsPolicy example: the image's user 1000 is a
+/// member of group 50000 in its /etc/group. Merge (the default) keeps that
+/// group, Strict has only the pod's; `ps -o json` reports what the process got.
+#[test]
+fn supplemental_groups_policy_merges_the_images_groups_or_keeps_only_the_pods() {
+    for rt in runtimes() {
+        for (policy, want) in [
+            ("Merge", BTreeSet::from([3000, 4000, 50000])),
+            ("Strict", BTreeSet::from([3000, 4000])),
+        ] {
+            let mut pod = Pod::new("sgpolicy", "security-context-demo");
+            let yaml = format!(
+                "apiVersion: v1
+kind: Pod
+metadata: {{name: '{{name}}', namespace: '{{ns}}'}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    runAsUser: 1000
+    runAsGroup: 3000
+    supplementalGroups: [4000]
+    supplementalGroupsPolicy: {policy}
+  containers:
+  - name: ctr
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo GROUPS $(id -G); echo DONE; sleep 3600']
+"
+            );
+            let log = run_until_done(&mut pod, &rt, &yaml, "ctr");
+            assert_eq!(groups_of(&log), want, "{policy}: {log}");
+            let user = &pod.container("ctr")["user"];
+            let reported: BTreeSet<u32> = user["supplementalGroups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(reported, want, "{policy}: {user}");
+            pod.down();
+            pod.assert_nothing_left();
+        }
+    }
+}
+
+/// An image user given by name with no group: its primary group and its
+/// image groups come from the image's /etc/passwd and /etc/group, as
+/// containerd resolves them; runAsUser alone takes the uid's passwd group.
+#[test]
+fn a_uid_without_a_group_takes_its_passwd_group_as_containerd_does() {
+    let mut pod = Pod::new("pwgroup", "p");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: by-uid
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    securityContext: {runAsUser: 33}
+    command: [sh, -c, 'echo ID $(id -u) $(id -g); echo GROUPS $(id -G); echo DONE; sleep 3600']
+";
+    let log = run_until_done(&mut pod, &None, yaml, "by-uid");
+    assert!(log.contains("ID 33 33"), "{log}");
+    assert_eq!(groups_of(&log), BTreeSet::from([33]), "{log}");
+    pod.down();
+    pod.assert_nothing_left();
+}
+
+/// Memory-backed and disk-backed emptyDirs are 0777 inside the container, as
+/// the kubelet makes them, so a non-root container can write to them (the
+/// tmpfs's root was once chmod'ed to 0755 again at the start).
+#[test]
+fn a_non_root_container_writes_to_memory_and_disk_empty_dirs() {
+    let mut pod = Pod::new("emptydir", "p");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  securityContext: {runAsUser: 1000}
+  volumes:
+  - {name: mem, emptyDir: {medium: Memory}}
+  - {name: disk, emptyDir: {}}
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    volumeMounts: [{name: mem, mountPath: /mem}, {name: disk, mountPath: /disk}]
+    command: [sh, -c, 'echo MODES $(stat -c %a /mem /disk); touch /mem/f /disk/f && echo WROTE; echo DONE; sleep 3600']
+";
+    let log = run_until_done(&mut pod, &None, yaml, "c");
+    assert!(log.contains("MODES 777 777"), "{log}");
+    assert!(log.contains("WROTE"), "{log}");
+    pod.down();
+    pod.assert_nothing_left();
+}
