@@ -79,7 +79,14 @@ fn security(status: &str) -> HostSecurity {
         devices: host_devices(Path::new("/dev")),
         arch: std::env::consts::ARCH.to_string(),
         apparmor: apparmor(),
+        selinux: selinux_enabled(),
     }
+}
+
+/// Whether SELinux is on: selinuxfs is mounted (go-selinux's GetEnabled looks
+/// for it, and containerd labels nothing without it).
+fn selinux_enabled() -> bool {
+    Path::new("/sys/fs/selinux/enforce").exists()
 }
 
 /// The capabilities this process holds: `CapEff` (containerd's cap.Current),

@@ -64,6 +64,7 @@ fn host_security() -> HostSecurity {
         devices: vec![dev("/dev/null", 1, 3), dev("/dev/zero", 1, 5)],
         arch: "x86_64".into(),
         apparmor: None,
+        selinux: false,
     }
 }
 

@@ -2461,3 +2461,58 @@ fn bad_fs_group_and_group_policies_are_refused_as_kubernetes_does() {
         ]
     );
 }
+
+// --- seLinuxOptions and windowsOptions ----------------------------------------------
+
+#[test]
+fn se_linux_and_windows_options_are_warned_about_as_ignored_on_this_node() {
+    let m = ok(&pod_with(
+        "    securityContext:\n      seLinuxOptions: {type: spc_t}\n      windowsOptions: {runAsUserName: ContainerUser}\n",
+        "  securityContext:\n    seLinuxOptions: {level: 's0:c1,c2'}\n    seLinuxChangePolicy: MountOption\n    windowsOptions: {gmsaCredentialSpecName: gmsa-webapp-1}\n",
+    ));
+    assert_eq!(
+        m.warnings,
+        [
+            "spec.securityContext.seLinuxOptions: ignored: podshim sets no SELinux labels (as containerd with enable_selinux off); a host with SELinux enabled refuses the pod",
+            "spec.securityContext.seLinuxChangePolicy: ignored: podshim relabels no volumes (it sets no SELinux labels)",
+            "spec.securityContext.windowsOptions: ignored: Windows-only options (a Linux node ignores them, as the kubelet does)",
+            "spec.containers[0].securityContext.seLinuxOptions: ignored: podshim sets no SELinux labels (as containerd with enable_selinux off); a host with SELinux enabled refuses the pod",
+            "spec.containers[0].securityContext.windowsOptions: ignored: Windows-only options (a Linux node ignores them, as the kubelet does)",
+        ]
+    );
+    let web = &m.pod.spec.containers[0];
+    assert_eq!(
+        web.security.selinux_field.as_deref(),
+        Some("spec.containers[0].securityContext.seLinuxOptions")
+    );
+    // Empty options ask for nothing.
+    let m = ok(&pod_with(
+        "",
+        "  securityContext:\n    seLinuxOptions: {}\n",
+    ));
+    assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+}
+
+#[test]
+fn bad_windows_options_and_host_process_are_refused_as_kubernetes_does() {
+    assert_eq!(
+        errors(&pod_with(
+            "    securityContext:\n      windowsOptions: {hostProcess: true}\n",
+            "  securityContext:\n    seLinuxChangePolicy: Sometimes\n    windowsOptions: {gmsaCredentialSpecName: Not_A_Name, runAsUserName: ''}\n",
+        )),
+        vec![
+            "spec.securityContext.seLinuxChangePolicy: Unsupported value: \"Sometimes\": supported values: \"MountOption\", \"Recursive\"",
+            "spec.securityContext.windowsOptions.gmsaCredentialSpecName: Invalid value: \"Not_A_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            "spec.securityContext.windowsOptions.runAsUserName: Invalid value: \"\": runAsUserName cannot be an empty string",
+            "spec.containers[0].securityContext.windowsOptions.hostProcess: not supported: Windows HostProcess containers run only on a Windows node",
+        ]
+    );
+    // validateLinux: a Linux pod may not have them at all.
+    one_error(
+        &pod_with(
+            "",
+            "  os: {name: linux}\n  securityContext:\n    windowsOptions: {runAsUserName: ContainerUser}\n",
+        ),
+        "spec.securityContext.windowsOptions: Forbidden: windows options cannot be set for a linux pod",
+    );
+}

@@ -23,6 +23,8 @@ use super::defaults;
 
 #[path = "handlers.rs"]
 mod handlers;
+#[path = "platform.rs"]
+mod platform;
 use crate::image::ImageRef;
 use crate::model::{
     self, AbsPath, AppArmor, AppArmorProfile, CapabilityName, ContainerKind, ContainerPort,
@@ -540,7 +542,21 @@ fn pod_spec(
     let mut sysctls = Vec::new();
     let (pod_seccomp, pod_apparmor) =
         pod_profiles(errs, spec.security_context.as_ref(), annotations);
+    let mut pod_selinux = None;
     if let Some(sc) = &spec.security_context {
+        pod_selinux = platform::selinux(
+            warnings,
+            "spec.securityContext.seLinuxOptions",
+            sc.se_linux_options.as_ref(),
+        );
+        platform::selinux_change_policy(errs, warnings, sc.se_linux_change_policy.as_deref());
+        platform::windows(
+            errs,
+            warnings,
+            "spec.securityContext.windowsOptions",
+            sc.windows_options.as_ref(),
+            os_linux,
+        );
         pod_user = id_range(errs, "spec.securityContext.runAsUser", sc.run_as_user);
         pod_group = id_range(errs, "spec.securityContext.runAsGroup", sc.run_as_group);
         pod_non_root = sc.run_as_non_root;
@@ -630,6 +646,7 @@ fn pod_spec(
         run_as_non_root: pod_non_root,
         seccomp: pod_seccomp,
         apparmor: pod_apparmor,
+        selinux: pod_selinux,
         annotations: annotations.clone(),
     };
     let mut containers = Vec::new();
@@ -1288,6 +1305,8 @@ struct PodSecurityDefaults {
     run_as_non_root: Option<bool>,
     seccomp: Option<SeccompProfile>,
     apparmor: Option<AppArmor>,
+    /// Where the pod asked for an SELinux label.
+    selinux: Option<String>,
     /// The pod's annotations: the legacy per-container profile annotations.
     annotations: BTreeMap<String, String>,
 }
@@ -1425,7 +1444,21 @@ fn container(
     let probes = handlers::probes(errs, base, c, &ports);
     let (hooks, stop_signal) = handlers::lifecycle(errs, base, c, &ports, ctx.os_linux, ctx.grace);
 
-    let security = security(errs, base, c, ctx.pod_sc);
+    let mut security = security(errs, base, c, ctx.pod_sc);
+    let sc = c.security_context.as_ref();
+    security.selinux_field = platform::selinux(
+        warnings,
+        &format!("{base}.securityContext.seLinuxOptions"),
+        sc.and_then(|sc| sc.se_linux_options.as_ref()),
+    )
+    .or_else(|| ctx.pod_sc.selinux.clone());
+    platform::windows(
+        errs,
+        warnings,
+        &format!("{base}.securityContext.windowsOptions"),
+        sc.and_then(|sc| sc.windows_options.as_ref()),
+        ctx.os_linux,
+    );
     let mounts = volume_mounts(errs, base, c, ctx.volumes, security.privileged);
 
     let resources = resources(errs, base, c);

@@ -355,6 +355,10 @@ pub struct ContainerSecurity {
     /// pod's; `None` when nothing asks for one (then the runtime's default applies
     /// where the host has AppArmor, and nothing is required where it has none).
     pub apparmor: Option<AppArmor>,
+    /// The field that asked for an SELinux label (the container's
+    /// `seLinuxOptions`, else the pod's): podshim sets none, so a host with
+    /// SELinux enabled refuses it.
+    pub selinux_field: Option<String>,
 }
 
 /// A seccomp profile as Kubernetes names it.

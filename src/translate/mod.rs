@@ -109,6 +109,9 @@ pub struct HostSecurity {
     /// `None` without AppArmor (/sys/module/apparmor/parameters/enabled is not
     /// `Y`), else the names of the loaded profiles.
     pub apparmor: Option<BTreeSet<String>>,
+    /// SELinux is enabled: podshim sets no labels, so a pod that asks for one
+    /// is refused rather than run unlabelled.
+    pub selinux: bool,
 }
 
 /// An image as the translator needs it: its normalised name and config.
@@ -614,6 +617,12 @@ impl<'a> PodContext<'a> {
             issues.push(issue);
             None
         });
+        if let (true, Some(field)) = (security.selinux, &sc.selinux_field) {
+            issues.push((
+                field.clone(),
+                "Forbidden: this host has SELinux enabled and podshim sets no SELinux labels (remove seLinuxOptions to run unlabelled)".into(),
+            ));
+        }
         let mut user_builder = UserBuilder::default().uid(user.uid).gid(user.gid);
         if !user.additional_gids.is_empty() {
             user_builder = user_builder.additional_gids(user.additional_gids.clone());

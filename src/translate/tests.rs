@@ -46,6 +46,7 @@ fn host_security() -> HostSecurity {
         ],
         arch: "x86_64".into(),
         apparmor: None,
+        selinux: false,
     }
 }
 
@@ -1138,4 +1139,38 @@ fn the_service_account_name_defaults_to_default_as_the_api_server_sets_it() {
     assert_eq!(env_var(app(&plan), "SA").as_deref(), Some("builder"));
     let plan = plan_of(&pod("  serviceAccount: legacy\n", env));
     assert_eq!(env_var(app(&plan), "SA").as_deref(), Some("legacy"));
+}
+
+// --- SELinux -------------------------------------------------------------------------
+
+#[test]
+fn se_linux_options_run_unlabelled_without_selinux_and_are_refused_on_a_host_with_it() {
+    let yaml = pod(
+        "  securityContext: {seLinuxOptions: {level: 's0:c123,c456'}}\n",
+        "",
+    );
+    let plan = try_plan_with(&yaml, default_image()).unwrap();
+    let spec = app(&plan);
+    assert_eq!(spec.process().as_ref().unwrap().selinux_label(), &None);
+    assert_eq!(spec.linux().as_ref().unwrap().mount_label(), &None);
+    let mut enforcing = host();
+    enforcing.security.selinux = true;
+    let err = try_plan_on(&yaml, default_image(), &enforcing, &BTreeMap::new()).unwrap_err();
+    assert_eq!(
+        err.issues,
+        [(
+            "spec.securityContext.seLinuxOptions".to_string(),
+            "Forbidden: this host has SELinux enabled and podshim sets no SELinux labels (remove seLinuxOptions to run unlabelled)".to_string()
+        )]
+    );
+    // The container's own options name its field.
+    let own = pod(
+        "",
+        "      securityContext: {seLinuxOptions: {type: spc_t}}\n",
+    );
+    let err = try_plan_on(&own, default_image(), &enforcing, &BTreeMap::new()).unwrap_err();
+    assert_eq!(
+        err.issues[0].0,
+        "spec.containers[0].securityContext.seLinuxOptions"
+    );
 }

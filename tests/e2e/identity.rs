@@ -220,3 +220,48 @@ spec:
     pod.down();
     pod.assert_nothing_left();
 }
+
+/// The docs' SELinux example (`seLinuxOptions.level: "s0:c123,c456"`) and a
+/// Windows pod's options run on this host without SELinux, as a Linux kubelet
+/// runs them, and `up` says which fields it ignored.
+#[test]
+fn se_linux_and_windows_options_run_with_a_warning_naming_each_field() {
+    let mut pod = Pod::new("selinux", "p");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  securityContext:
+    seLinuxOptions: {level: 's0:c123,c456'}
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    securityContext:
+      windowsOptions: {runAsUserName: ContainerUser}
+    command: [sh, -c, 'echo DONE; sleep 3600']
+";
+    pod.runtime = None;
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "spec.securityContext.seLinuxOptions: ignored: podshim sets no SELinux labels"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "spec.containers[0].securityContext.windowsOptions: ignored: Windows-only options"
+        ),
+        "{err}"
+    );
+    pod.wait_until("c", Duration::from_secs(20), |p| {
+        p.logs("c").contains("DONE")
+    });
+    pod.down();
+    pod.assert_nothing_left();
+}
