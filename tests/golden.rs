@@ -141,7 +141,12 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
     let base = golden_base(example);
     let paths = PodPaths::new(&base);
     let host = host();
+    // runc 1.1's features on Linux >= 5.12.
+    let runtime = podshim::runtime::RuntimeFeatures {
+        recursive_read_only: true,
+    };
     let plan = translate::plan(&PlanInput {
+        runtime: &runtime,
         pod: &manifest.pod,
         images: &images,
         paths: &paths,

@@ -56,6 +56,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         &args.file.display().to_string(),
         // Bundles for any runc tooling: a loopback-only pod, no CNI attachment.
         None,
+        runtime.as_ref().map(|r| r as &dyn OciRuntime),
     )?;
     outln!(
         "pod {}/{}: {} bundles in {}; run them with {}/run.sh",

@@ -50,6 +50,7 @@ const CONTAINER: &[&str] = &[
     "volumeMounts[*].readOnly",
     "volumeMounts[*].subPath",
     "volumeMounts[*].mountPropagation",
+    "volumeMounts[*].recursiveReadOnly",
     "resources.limits.cpu",
     "resources.limits.memory",
     "resources.requests.cpu",

@@ -2516,3 +2516,36 @@ fn bad_windows_options_and_host_process_are_refused_as_kubernetes_does() {
         "spec.securityContext.windowsOptions: Forbidden: windows options cannot be set for a linux pod",
     );
 }
+
+// --- recursiveReadOnly ----------------------------------------------------------------
+
+#[test]
+fn recursive_read_only_is_validated_as_kubernetes_does() {
+    let with = |mount: &str| {
+        pod_with(
+            &format!("    volumeMounts:\n    - {{name: h, mountPath: /m, {mount}}}\n"),
+            "  volumes:\n  - {name: h, hostPath: {path: /mnt}}\n",
+        )
+    };
+    let m = ok(&with("readOnly: true, recursiveReadOnly: Enabled"));
+    assert_eq!(
+        m.pod.spec.containers[0].mounts[0].recursive_read_only,
+        crate::model::RecursiveReadOnly::Enabled
+    );
+    ok(&with(
+        "readOnly: true, mountPropagation: None, recursiveReadOnly: IfPossible",
+    ));
+    ok(&with("recursiveReadOnly: Disabled"));
+    one_error(
+        &with("recursiveReadOnly: IfPossible"),
+        "spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: may only be specified when readOnly is true",
+    );
+    one_error(
+        &with("readOnly: true, mountPropagation: HostToContainer, recursiveReadOnly: Enabled"),
+        "spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: may only be specified when mountPropagation is None or not specified",
+    );
+    one_error(
+        &with("readOnly: true, recursiveReadOnly: Always"),
+        "spec.containers[0].volumeMounts[0].recursiveReadOnly: Unsupported value: \"Always\": supported values: \"Disabled\", \"Enabled\", \"IfPossible\"",
+    );
+}

@@ -1869,6 +1869,27 @@ fn volume_mounts(
                 "Bidirectional mount propagation is available only to privileged containers",
             );
         }
+        // validateMountRecursiveReadOnly.
+        let rro_path = format!("{mb}.recursiveReadOnly");
+        let recursive_read_only = errs
+            .one_of(
+                &rro_path,
+                m.recursive_read_only.as_deref(),
+                model::RecursiveReadOnly::NAMES,
+                model::RecursiveReadOnly::parse,
+            )
+            .unwrap_or_default();
+        if recursive_read_only != model::RecursiveReadOnly::Disabled {
+            if m.read_only != Some(true) {
+                errs.forbidden(&rro_path, "may only be specified when readOnly is true");
+            }
+            if propagation != MountPropagation::None {
+                errs.forbidden(
+                    &rro_path,
+                    "may only be specified when mountPropagation is None or not specified",
+                );
+            }
+        }
         if errs.0.len() == before
             && let (Some(volume), Some(mount_path)) = (volume, mount_path)
         {
@@ -1878,6 +1899,7 @@ fn volume_mounts(
                 read_only: m.read_only == Some(true),
                 sub_path,
                 propagation,
+                recursive_read_only,
             });
         }
     }

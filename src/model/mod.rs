@@ -451,6 +451,32 @@ pub struct VolumeMount {
     pub read_only: bool,
     pub sub_path: Option<RelPath>,
     pub propagation: MountPropagation,
+    pub recursive_read_only: RecursiveReadOnly,
+}
+
+/// `volumeMounts[].recursiveReadOnly` (KEP-3857): whether a read-only bind is
+/// read-only in its submounts too. Only on read-only mounts without
+/// propagation (validated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RecursiveReadOnly {
+    #[default]
+    Disabled,
+    /// Where the runtime and kernel can; else a plain read-only bind.
+    IfPossible,
+    /// Required: the container is refused where the runtime cannot.
+    Enabled,
+}
+
+impl RecursiveReadOnly {
+    pub const NAMES: &'static [&'static str] = &["Disabled", "Enabled", "IfPossible"];
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "Disabled" => Self::Disabled,
+            "IfPossible" => Self::IfPossible,
+            "Enabled" => Self::Enabled,
+            _ => return None,
+        })
+    }
 }
 
 /// `mountPropagation`. Bidirectional only on privileged containers (checked).

@@ -141,6 +141,7 @@ pub fn start(
                         HostPaths::Create,
                         &file,
                         network.as_ref().map(|(n, _)| n),
+                        Some(&runtime),
                     );
                     if written.is_err()
                         && let Some((n, _)) = &network

@@ -89,9 +89,20 @@ pub fn write(
     host_paths: HostPaths,
     source: &str,
     network: Option<&PodNetwork>,
+    runtime: Option<&dyn crate::runtime::OciRuntime>,
 ) -> Result<RunPlan, PodError> {
     let paths = PodPaths::new(dir);
     let host = host::read();
+    // `features` runs the runtime once more: only for a pod that needs to know.
+    let asks_rro = pod.spec.containers.iter().any(|c| {
+        c.mounts
+            .iter()
+            .any(|m| m.recursive_read_only != crate::model::RecursiveReadOnly::Disabled)
+    });
+    let features = match runtime {
+        Some(r) if asks_rro => r.features(),
+        _ => Default::default(),
+    };
     let plan = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
@@ -100,6 +111,7 @@ pub fn write(
         pod_ip: network.and_then(|n| n.ips.first()).map(String::as_str),
         netns: network.map(|n| n.netns.as_path()),
         seccomp_profiles,
+        runtime: &features,
     })?;
     let layout = bundle::layout(&plan, &images.stored, dir)?;
     // On failure the attachment goes first, while its namespace is pinned (the

@@ -146,6 +146,11 @@ pub fn list_args(config: &RuntimeConfig, log: Option<&Path>) -> Vec<OsString> {
     a
 }
 
+/// `features` (runtime-spec features.md; runc >= 1.1, youki, crun >= 1.7)
+pub fn features_args(config: &RuntimeConfig, log: Option<&Path>) -> Vec<OsString> {
+    verb(config, log, "features")
+}
+
 /// `ps --format json <id>`
 pub fn ps_args(config: &RuntimeConfig, log: Option<&Path>, id: &str) -> Vec<OsString> {
     let mut a = verb(config, log, "ps");

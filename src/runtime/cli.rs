@@ -428,6 +428,21 @@ impl OciRuntime for CliRuntime {
         self.list_matching(&|_| true)
     }
 
+    fn features(&self) -> super::RuntimeFeatures {
+        let at = self.at("features", None);
+        match self.run(at, |log| args::features_args(&self.config, log), None) {
+            Ok(out) => {
+                let release = std::fs::read_to_string("/proc/sys/kernel/osrelease");
+                super::RuntimeFeatures::parse(&out.stdout)
+                    .on_kernel(release.as_deref().unwrap_or(""))
+            }
+            Err(e) => {
+                tracing::debug!("{e}: taking no optional features");
+                super::RuntimeFeatures::default()
+            }
+        }
+    }
+
     fn ps(&self, id: &str) -> Result<Vec<i32>, RuntimeError> {
         let at = self.at("ps", Some(id));
         let out = self.run(at.clone(), |log| args::ps_args(&self.config, log, id), None)?;

@@ -143,7 +143,50 @@ impl CreateOptions {
 /// The runtime verbs podshim uses (runc's CLI, runtime-spec `runtime.md`
 /// "Operations"). Behind a trait so that the supervisor's ordering and restart
 /// logic can be tested with a fake (ARCHITECTURE.md rule 2).
+/// What a runtime says it supports (its `features` verb, runtime-spec
+/// features.md), as far as podshim asks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeFeatures {
+    /// `rro` is among its mount options: recursive read-only binds
+    /// (mount_setattr(2), Linux >= 5.12), what `recursiveReadOnly` needs.
+    pub recursive_read_only: bool,
+}
+
+impl RuntimeFeatures {
+    /// Reads `features`' JSON; anything else says nothing is supported.
+    pub fn parse(json: &[u8]) -> RuntimeFeatures {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Features {
+            #[serde(default)]
+            mount_options: Vec<String>,
+        }
+        let features: Option<Features> = serde_json::from_slice(json).ok();
+        RuntimeFeatures {
+            recursive_read_only: features
+                .is_some_and(|f| f.mount_options.iter().any(|o| o == "rro")),
+        }
+    }
+
+    /// What is left on a kernel of `release` (`uname -r`): runc lists `rro`
+    /// whatever the kernel, and mount_setattr(2) came with Linux 5.12.
+    pub fn on_kernel(self, release: &str) -> RuntimeFeatures {
+        let mut parts = release.trim().split(['.', '-']);
+        let mut num = || parts.next().and_then(|p| p.parse::<u32>().ok());
+        let version = (num(), num());
+        let new_enough = matches!(version, (Some(major), Some(minor)) if (major, minor) >= (5, 12));
+        RuntimeFeatures {
+            recursive_read_only: self.recursive_read_only && new_enough,
+        }
+    }
+}
+
 pub trait OciRuntime: Send + Sync {
+    /// What the runtime supports. A runtime with no `features` verb (runc
+    /// before 1.1), or one that fails it, supports nothing optional.
+    fn features(&self) -> RuntimeFeatures {
+        RuntimeFeatures::default()
+    }
     /// Creates the container from `bundle` (runtime-spec "create"): its process
     /// is set up and waits, not yet running the user's program.
     fn create(&self, id: &str, bundle: &Path, opts: CreateOptions) -> Result<(), RuntimeError>;

@@ -764,3 +764,28 @@ fn a_runc_list_that_met_a_container_deleted_meanwhile_is_read_again() {
     assert!(!rt.start("a").unwrap_err().is_list_race());
     assert_eq!(*sp.calls.lock().unwrap(), 1);
 }
+
+#[test]
+fn rro_is_supported_when_features_lists_it_on_linux_5_12_or_later() {
+    use crate::runtime::RuntimeFeatures;
+    let runc = br#"{"ociVersionMin":"1.0.0","mountOptions":["ro","rro","rbind"]}"#;
+    let youki = br#"{"ociVersionMin":"1.0.0","mountOptions":["ro","rbind"]}"#;
+    assert!(RuntimeFeatures::parse(runc).recursive_read_only);
+    assert!(!RuntimeFeatures::parse(youki).recursive_read_only);
+    assert!(!RuntimeFeatures::parse(b"runc: unknown command features").recursive_read_only);
+    for (release, ok) in [
+        ("6.18.44-fc-v857", true),
+        ("5.12.0", true),
+        ("5.11.22-generic", false),
+        ("4.19.0-27-amd64", false),
+        ("", false),
+    ] {
+        assert_eq!(
+            RuntimeFeatures::parse(runc)
+                .on_kernel(release)
+                .recursive_read_only,
+            ok,
+            "{release}"
+        );
+    }
+}

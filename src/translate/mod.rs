@@ -134,6 +134,8 @@ pub struct PlanInput<'a> {
     /// The Localhost seccomp profiles' text, by `localhostProfile` (read inside
     /// the profile root by `pod::prepare`).
     pub seccomp_profiles: &'a BTreeMap<String, String>,
+    /// What the runtime that will run the bundles supports.
+    pub runtime: &'a crate::runtime::RuntimeFeatures,
 }
 
 /// One bundle of the pod.
@@ -483,7 +485,9 @@ impl<'a> PodContext<'a> {
         volumes: &[VolumePlan],
     ) -> (Vec<Mount>, Vec<crate::run_plan::SubPathBind>, PathBuf) {
         let privileged = c.security.privileged;
-        let (volume_mounts, sub_paths) = mounts::volume_mounts(self.input.paths, id, volumes, c);
+        let rro = self.input.runtime.recursive_read_only;
+        let (volume_mounts, sub_paths) =
+            mounts::volume_mounts(self.input.paths, id, volumes, c, rro);
         let taken: HashSet<String> = volume_mounts
             .iter()
             .map(|m| m.destination().to_string_lossy().into_owned())
@@ -617,6 +621,19 @@ impl<'a> PodContext<'a> {
             issues.push(issue);
             None
         });
+        if !self.input.runtime.recursive_read_only {
+            for (i, m) in c.mounts.iter().enumerate() {
+                if m.recursive_read_only == crate::model::RecursiveReadOnly::Enabled {
+                    // The kubelet's CreateContainerConfigError: "volume ...
+                    // requested recursive read-only mode, but it is not
+                    // supported by the runtime".
+                    issues.push((
+                        format!("{field}.volumeMounts[{i}].recursiveReadOnly"),
+                        "Forbidden: Enabled, but the runtime cannot make mounts read-only recursively (its `features` must list the mount option \"rro\", as runc >= 1.1 does, on Linux >= 5.12); use IfPossible to fall back to a read-only mount".into(),
+                    ));
+                }
+            }
+        }
         if let (true, Some(field)) = (security.selinux, &sc.selinux_field) {
             issues.push((
                 field.clone(),

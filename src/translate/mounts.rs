@@ -7,7 +7,7 @@ use std::path::Path;
 use oci_spec::runtime::{Mount, MountBuilder};
 
 use super::volumes::VolumePlan;
-use crate::model::Container;
+use crate::model::{Container, RecursiveReadOnly};
 use crate::paths::PodPaths;
 use crate::run_plan::SubPathBind;
 
@@ -114,11 +114,17 @@ pub fn pod_files(paths: &PodPaths, read_only: bool, taken: &HashSet<String>) -> 
 /// source is a path of podshim's that the resolved subPath is bound to before each
 /// start (`bundle::subpath`), never a path inside the volume that runc would
 /// resolve again (CVE-2017-1002101).
+///
+/// `rro`: the runtime and kernel make binds read-only recursively, so a mount
+/// with `recursiveReadOnly` Enabled or IfPossible gets runc's `rro` option
+/// (KEP-3857); without, IfPossible stays a plain read-only bind (and Enabled
+/// was refused by the translator).
 pub fn volume_mounts(
     paths: &PodPaths,
     id: &str,
     volumes: &[VolumePlan],
     c: &Container,
+    rro: bool,
 ) -> (Vec<Mount>, Vec<SubPathBind>) {
     let mut mounts = Vec::new();
     let mut binds = Vec::new();
@@ -140,6 +146,9 @@ pub fn volume_mounts(
         let mut options = vec!["rbind".to_string(), vm.propagation.option().to_string()];
         if vm.read_only || volume.projection {
             options.push("ro".into());
+        }
+        if rro && vm.recursive_read_only != RecursiveReadOnly::Disabled {
+            options.push("rro".into());
         }
         mounts.push(bind_mount(vm.mount_path.as_str(), &source, options));
     }
@@ -176,7 +185,7 @@ mod tests {
     fn volume_mounts_are_binds_with_their_propagation_and_read_only() {
         let paths = PodPaths::new("/p");
         type Row = (&'static str, &'static str, &'static [&'static str]);
-        let rows: [Row; 7] = [
+        let rows: [Row; 10] = [
             // A projection is read-only even when the mount says otherwise.
             (
                 "{name: cm, mountPath: /a, readOnly: false}",
@@ -213,10 +222,30 @@ mod tests {
                 "/p/subpaths/id/0",
                 &["rbind", "rprivate"],
             ),
+            (
+                "{name: h, mountPath: /a, readOnly: true, recursiveReadOnly: Enabled}",
+                "/srv",
+                &["rbind", "rprivate", "ro", "rro"],
+            ),
+            (
+                "{name: h, mountPath: /a, readOnly: true, recursiveReadOnly: IfPossible}",
+                "/srv",
+                &["rbind", "rprivate", "ro", "rro"],
+            ),
+            (
+                "{name: h, mountPath: /a, readOnly: true, recursiveReadOnly: Disabled}",
+                "/srv",
+                &["rbind", "rprivate", "ro"],
+            ),
         ];
         for (mount, source, options) in rows {
-            let (mounts, binds) =
-                volume_mounts(&paths, "id", &volumes(), &container(&format!("[{mount}]")));
+            let (mounts, binds) = volume_mounts(
+                &paths,
+                "id",
+                &volumes(),
+                &container(&format!("[{mount}]")),
+                true,
+            );
             let m = &mounts[0];
             assert_eq!(m.destination().to_str(), Some("/a"), "{mount}");
             assert_eq!(m.source().as_deref(), Some(Path::new(source)), "{mount}");

@@ -100,7 +100,11 @@ fn try_plan_on(
     let mut images = BTreeMap::new();
     images.insert(IMAGE.to_string(), img);
     let paths = PodPaths::new("/pods/p");
+    let runtime = crate::runtime::RuntimeFeatures {
+        recursive_read_only: true,
+    };
     plan(&PlanInput {
+        runtime: &runtime,
         pod: &manifest.pod,
         images: &images,
         paths: &paths,
@@ -1173,4 +1177,51 @@ fn se_linux_options_run_unlabelled_without_selinux_and_are_refused_on_a_host_wit
         err.issues[0].0,
         "spec.containers[0].securityContext.seLinuxOptions"
     );
+}
+
+// --- recursiveReadOnly ----------------------------------------------------------------
+
+#[test]
+fn recursive_read_only_enabled_is_refused_on_a_runtime_without_rro_and_if_possible_falls_back() {
+    let yaml = |mode: &str| {
+        pod(
+            "  volumes: [{name: h, hostPath: {path: /mnt}}]\n",
+            &format!(
+                "      volumeMounts: [{{name: h, mountPath: /m, readOnly: true, recursiveReadOnly: {mode}}}]\n"
+            ),
+        )
+    };
+    let without = crate::runtime::RuntimeFeatures::default();
+    let on = |mode: &str| {
+        let manifest = manifest::parse(&yaml(mode), "test.yaml").unwrap();
+        let mut images = BTreeMap::new();
+        images.insert(IMAGE.to_string(), default_image());
+        plan(&PlanInput {
+            runtime: &without,
+            pod: &manifest.pod,
+            images: &images,
+            paths: &PodPaths::new("/pods/p"),
+            host: &host(),
+            pod_ip: None,
+            netns: None,
+            seccomp_profiles: &BTreeMap::new(),
+        })
+    };
+    let err = on("Enabled").unwrap_err();
+    assert_eq!(err.issues.len(), 1, "{err}");
+    assert_eq!(
+        err.issues[0].0,
+        "spec.containers[0].volumeMounts[0].recursiveReadOnly"
+    );
+    assert!(err.issues[0].1.contains("\"rro\""), "{err}");
+    let plan = on("IfPossible").unwrap();
+    let m = app(&plan)
+        .mounts()
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|m| m.destination().to_str() == Some("/m"))
+        .unwrap()
+        .clone();
+    assert_eq!(m.options().as_deref().unwrap(), ["rbind", "rprivate", "ro"]);
 }

@@ -265,3 +265,92 @@ spec:
     pod.down();
     pod.assert_nothing_left();
 }
+
+/// A tmpfs mounted under a test directory, unmounted (by its own path) when
+/// dropped.
+struct Submount(std::path::PathBuf);
+
+impl Drop for Submount {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// The docs' recursiveReadOnly example ("Recursive read-only mounts"): a
+/// hostPath with a tmpfs below it, mounted three times. Under runc (whose
+/// `features` lists `rro`) the Enabled mount is read-only down to the tmpfs;
+/// the plain read-only one is not. youki 0.7 lists no `rro`: Enabled is
+/// refused naming the mount, IfPossible falls back to a plain read-only bind.
+#[test]
+fn recursive_read_only_makes_submounts_read_only_where_the_runtime_can() {
+    for rt in runtimes() {
+        let mut pod = Pod::new("rro", "rro");
+        // Outside the pod's directory, whose mounts must all be gone after down.
+        let host = tempfile::tempdir().unwrap();
+        let mnt = host.path().join("mnt");
+        let sub = mnt.join("tmpfs");
+        std::fs::create_dir_all(&sub).unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &sub,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("size=1m"),
+        )
+        .unwrap();
+        let _submount = Submount(sub.clone());
+        let yaml = |mode: &str| {
+            format!(
+                "apiVersion: v1
+kind: Pod
+metadata: {{name: '{{name}}', namespace: '{{ns}}'}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: mnt
+    hostPath: {{path: {mnt}}}
+  containers:
+  - name: busybox
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    volumeMounts:
+    - {{name: mnt, mountPath: /mnt-rro, readOnly: true, mountPropagation: None, recursiveReadOnly: {mode}}}
+    - {{name: mnt, mountPath: /mnt-ro, readOnly: true}}
+    - {{name: mnt, mountPath: /mnt-rw}}
+    command:
+    - sh
+    - -c
+    - |
+      for m in rro ro rw; do touch /mnt-$m/tmpfs/f-$m 2>/dev/null && echo WRITABLE $m || echo READONLY $m; done
+      echo DONE
+      sleep 3600
+",
+                mnt = mnt.display()
+            )
+        };
+        if rt.is_none() {
+            let log = run_until_done(&mut pod, &rt, &yaml("Enabled"), "busybox");
+            assert!(log.contains("READONLY rro"), "{log}");
+            assert!(log.contains("WRITABLE ro"), "{log}");
+            assert!(log.contains("WRITABLE rw"), "{log}");
+            pod.down();
+            pod.assert_nothing_left();
+            continue;
+        }
+        pod.runtime = rt.clone();
+        let out = pod.up(&yaml("Enabled"), &[]);
+        assert!(!out.status.success(), "Enabled under youki ran");
+        let err = stderr(&out);
+        assert!(
+            err.contains("spec.containers[0].volumeMounts[0].recursiveReadOnly: Forbidden: Enabled, but the runtime cannot"),
+            "{err}"
+        );
+        pod.assert_nothing_left();
+        let log = run_until_done(&mut pod, &rt, &yaml("IfPossible"), "busybox");
+        assert!(log.contains("WRITABLE rro"), "{log}");
+        assert!(log.contains("WRITABLE ro"), "{log}");
+        pod.down();
+        pod.assert_nothing_left();
+    }
+}
