@@ -164,6 +164,8 @@ const POD: &[&str] = &[
     "spec.activeDeadlineSeconds",
     "spec.hostname",
     "spec.subdomain",
+    "spec.hostnameOverride",
+    "spec.setHostnameAsFQDN",
     "spec.hostAliases[*].ip",
     "spec.hostAliases[*].hostnames",
     "spec.dnsPolicy",

@@ -2549,3 +2549,32 @@ fn recursive_read_only_is_validated_as_kubernetes_does() {
         "spec.containers[0].volumeMounts[0].recursiveReadOnly: Unsupported value: \"Always\": supported values: \"Disabled\", \"Enabled\", \"IfPossible\"",
     );
 }
+
+// --- hostnameOverride -----------------------------------------------------------------
+
+#[test]
+fn hostname_override_is_validated_as_kep_4762_does() {
+    let m = ok(&pod_with("", "  hostnameOverride: db.example.internal\n"));
+    assert_eq!(
+        m.pod.spec.hostname_override.as_ref().map(|h| h.as_str()),
+        Some("db.example.internal")
+    );
+    assert_eq!(
+        errors(&pod_with(
+            "",
+            "  hostnameOverride: Bad_Name\n  setHostnameAsFQDN: true\n  hostNetwork: true\n",
+        )),
+        vec![
+            "spec.hostnameOverride: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+            "spec.hostnameOverride: Forbidden: may not be set when setHostnameAsFQDN is true",
+            "spec.hostnameOverride: Forbidden: may not be set when hostNetwork is true",
+        ]
+    );
+    let long = format!("{}.example", "a".repeat(60));
+    assert_eq!(
+        errors(&pod_with("", &format!("  hostnameOverride: {long}\n"))),
+        vec![format!(
+            "spec.hostnameOverride: Invalid value: \"{long}\": must be no more than 64 characters"
+        )]
+    );
+}

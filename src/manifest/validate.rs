@@ -517,6 +517,23 @@ fn pod_spec(
         .subdomain
         .as_deref()
         .and_then(|s| dns1123_label(errs, "spec.subdomain", s));
+    let set_hostname_as_fqdn = spec.set_hostname_as_fqdn == Some(true);
+    let hostname_override = spec.hostname_override.as_deref().and_then(|h| {
+        let path = "spec.hostnameOverride";
+        // KEP-4762's validation: a DNS subdomain that fits a kernel hostname
+        // (64), never beside setHostnameAsFQDN or on the host's network.
+        let parsed = dns1123_subdomain(errs, path, h);
+        if h.len() > 64 {
+            errs.invalid_str(path, h, "must be no more than 64 characters");
+        }
+        if set_hostname_as_fqdn {
+            errs.forbidden(path, "may not be set when setHostnameAsFQDN is true");
+        }
+        if spec.host_network == Some(true) {
+            errs.forbidden(path, "may not be set when hostNetwork is true");
+        }
+        parsed.filter(|_| h.len() <= 64)
+    });
     let (dns_policy, dns_config) = dns(errs, spec);
     let mut host_aliases = Vec::new();
     for (i, alias) in spec.host_aliases.iter().flatten().enumerate() {
@@ -675,6 +692,8 @@ fn pod_spec(
         active_deadline_seconds,
         hostname,
         subdomain,
+        hostname_override,
+        set_hostname_as_fqdn,
         host_aliases,
         dns_policy,
         dns_config,

@@ -62,6 +62,11 @@ pub struct PodSpec {
     pub active_deadline_seconds: Option<u64>,
     pub hostname: Option<DnsLabel>,
     pub subdomain: Option<DnsLabel>,
+    /// `hostnameOverride` (KEP-4762): the pod's hostname whatever its name,
+    /// hostname and subdomain.
+    pub hostname_override: Option<DnsSubdomain>,
+    /// `setHostnameAsFQDN`: the kernel hostname is the pod's FQDN.
+    pub set_hostname_as_fqdn: bool,
     pub host_aliases: Vec<HostAlias>,
     pub dns_policy: DnsPolicy,
     pub dns_config: Option<DnsConfig>,

@@ -260,7 +260,10 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         .iter()
         .map(|v| volumes::plan_volume(&facts, input.paths, v))
         .collect();
-    let ctx = PodContext::new(input, facts);
+    let ctx = PodContext::new(input, facts).map_err(|issue| TranslateError {
+        pod: pod.key.to_string(),
+        issues: vec![issue],
+    })?;
     let mut issues = Vec::new();
     let containers = pod
         .spec
@@ -291,30 +294,71 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
     })
 }
 
+/// The cluster domain podshim's pods are named under (the kubelet's
+/// `--cluster-domain` as clusters set it).
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// The longest kernel hostname (HOST_NAME_MAX + 1, the kubelet's limit on an FQDN
+/// given as hostname).
+const MAX_FQDN: usize = 64;
+
 /// Pod-level facts shared by all of its containers.
 struct PodContext<'a> {
     input: &'a PlanInput<'a>,
     facts: Facts<'a>,
+    /// The pod's short hostname, as /etc/hosts names it.
     hostname: String,
+    /// `<hostname>.<subdomain>.<namespace>.svc.<cluster domain>` with a subdomain.
+    fqdn: Option<String>,
+    /// The UTS hostname (and /etc/hostname, HOSTNAME): the FQDN under
+    /// setHostnameAsFQDN, else the short hostname.
+    kernel_hostname: String,
 }
 
 impl<'a> PodContext<'a> {
-    fn new(input: &'a PlanInput<'a>, facts: Facts<'a>) -> Self {
-        // Kubernetes: the hostname is spec.hostname, else the pod name (truncated to
-        // 63 characters, a DNS label).
+    /// The kubelet's GeneratePodHostNameAndDomain and GetNodenameForKernel.
+    fn new(input: &'a PlanInput<'a>, facts: Facts<'a>) -> Result<Self, (String, String)> {
         let pod = input.pod;
-        let mut hostname = pod
-            .spec
-            .hostname
-            .as_ref()
-            .map_or_else(|| pod.name().to_string(), |h| h.to_string());
+        let spec = &pod.spec;
+        // hostnameOverride, else spec.hostname, else the pod name; truncated to
+        // 63 characters without a trailing '-' or '.' (truncatePodHostnameIfNeeded).
+        let mut hostname = match (&spec.hostname_override, &spec.hostname) {
+            (Some(o), _) => o.to_string(),
+            (None, Some(h)) => h.to_string(),
+            (None, None) => pod.name().to_string(),
+        };
         hostname.truncate(63);
         let hostname = hostname.trim_end_matches(['-', '.']).to_string();
-        PodContext {
+        // An override has no domain: it is the whole name.
+        let fqdn = match (&spec.hostname_override, &spec.subdomain) {
+            (None, Some(sub)) => Some(format!(
+                "{hostname}.{sub}.{}.svc.{CLUSTER_DOMAIN}",
+                pod.namespace()
+            )),
+            _ => None,
+        };
+        let kernel_hostname = match &fqdn {
+            Some(fqdn) if spec.set_hostname_as_fqdn => {
+                if fqdn.len() > MAX_FQDN {
+                    return Err((
+                        "spec.setHostnameAsFQDN".into(),
+                        format!(
+                            "Invalid value: true: failed to construct FQDN from pod hostname and cluster domain, FQDN {fqdn} is too long ({MAX_FQDN} characters is the max, {} characters requested)",
+                            fqdn.len()
+                        ),
+                    ));
+                }
+                fqdn.clone()
+            }
+            _ => hostname.clone(),
+        };
+        Ok(PodContext {
             input,
             facts,
             hostname,
-        }
+            fqdn,
+            kernel_hostname,
+        })
     }
 
     /// Every process gets its score written (none inherits the supervisor's -1000).
@@ -337,17 +381,10 @@ impl<'a> PodContext<'a> {
         let hosts = if spec.host_network {
             etc::host_network_hosts_file(&host.hosts, &spec.host_aliases)
         } else {
-            let fqdn = spec.subdomain.as_ref().map(|sub| {
-                format!(
-                    "{}.{sub}.{}.svc.cluster.local",
-                    self.hostname,
-                    pod.namespace()
-                )
-            });
             etc::hosts_file(
                 self.input.pod_ip,
                 &self.hostname,
-                fqdn.as_deref(),
+                self.fqdn.as_deref(),
                 &spec.host_aliases,
             )
         };
@@ -360,7 +397,7 @@ impl<'a> PodContext<'a> {
         let hostname = if spec.host_network {
             format!("{}\n", host.node_name)
         } else {
-            format!("{}\n", self.hostname)
+            format!("{}\n", self.kernel_hostname)
         };
         [
             ("hosts", hosts),
@@ -449,7 +486,7 @@ impl<'a> PodContext<'a> {
                 None,
             ))
             .linux(linux.build().expect("linux section"))
-            .hostname(self.hostname.clone())
+            .hostname(self.kernel_hostname.clone())
             .build()
             .expect("spec");
         if pod.spec.host_network {
@@ -594,7 +631,7 @@ impl<'a> PodContext<'a> {
         let hostname = if self.pod().spec.host_network {
             self.input.host.node_name.as_str()
         } else {
-            self.hostname.as_str()
+            self.kernel_hostname.as_str()
         };
         let proc = process::process(&self.facts, hostname, c, config);
         if proc.argv.is_empty() && image.is_some() {

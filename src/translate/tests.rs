@@ -1225,3 +1225,79 @@ fn recursive_read_only_enabled_is_refused_on_a_runtime_without_rro_and_if_possib
         .clone();
     assert_eq!(m.options().as_deref().unwrap(), ["rbind", "rprivate", "ro"]);
 }
+
+// --- hostnameOverride, setHostnameAsFQDN ---------------------------------------------
+
+fn pod_file<'a>(plan: &'a PodPlan, name: &str) -> &'a str {
+    &plan
+        .files
+        .iter()
+        .find(|f| f.path.ends_with(name))
+        .unwrap()
+        .content
+}
+
+fn env_of(spec: &oci_spec::runtime::Spec, key: &str) -> Option<String> {
+    spec.process()
+        .as_ref()?
+        .env()
+        .as_ref()?
+        .iter()
+        .find_map(|e| e.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+#[test]
+fn set_hostname_as_fqdn_makes_the_kernel_hostname_the_pods_fqdn() {
+    let plan = plan_of(&pod(
+        "  hostname: busybox-1\n  subdomain: busybox-subdomain\n  setHostnameAsFQDN: true\n",
+        "",
+    ));
+    let fqdn = "busybox-1.busybox-subdomain.default.svc.cluster.local";
+    assert_eq!(plan.infra.spec.hostname().as_deref(), Some(fqdn));
+    assert_eq!(pod_file(&plan, "hostname"), format!("{fqdn}\n"));
+    assert_eq!(env_of(app(&plan), "HOSTNAME").as_deref(), Some(fqdn));
+    // /etc/hosts still names the FQDN and the short name.
+    assert!(pod_file(&plan, "hosts").contains(&format!("\t{fqdn}\tbusybox-1\n")));
+    // Without a subdomain the FQDN is the hostname itself.
+    let plan = plan_of(&pod("  hostname: solo\n  setHostnameAsFQDN: true\n", ""));
+    assert_eq!(plan.infra.spec.hostname().as_deref(), Some("solo"));
+}
+
+#[test]
+fn an_fqdn_longer_than_64_characters_is_refused_as_the_kubelet_does() {
+    let long = "h".repeat(40);
+    let err = try_plan_with(
+        &pod(
+            &format!("  hostname: {long}\n  subdomain: sub\n  setHostnameAsFQDN: true\n"),
+            "",
+        ),
+        default_image(),
+    )
+    .unwrap_err();
+    assert_eq!(err.issues[0].0, "spec.setHostnameAsFQDN");
+    assert!(
+        err.issues[0]
+            .1
+            .contains("is too long (64 characters is the max, 70 characters requested)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostname_override_is_the_whole_hostname_without_a_domain() {
+    let plan = plan_of(&pod(
+        "  hostname: ignored\n  subdomain: sub\n  hostnameOverride: db.example.internal\n",
+        "",
+    ));
+    assert_eq!(
+        plan.infra.spec.hostname().as_deref(),
+        Some("db.example.internal")
+    );
+    assert_eq!(
+        env_of(app(&plan), "HOSTNAME").as_deref(),
+        Some("db.example.internal")
+    );
+    let hosts = pod_file(&plan, "hosts");
+    assert!(hosts.contains("\tdb.example.internal\n"), "{hosts}");
+    assert!(!hosts.contains("svc.cluster.local"), "{hosts}");
+}

@@ -354,3 +354,60 @@ spec:
         pod.assert_nothing_left();
     }
 }
+
+/// The docs' DNS example ("Pod's setHostnameAsFQDN field"): hostname
+/// busybox-1, subdomain busybox-subdomain, setHostnameAsFQDN: the kernel
+/// hostname, /etc/hostname and HOSTNAME are the FQDN; a second pod's
+/// hostnameOverride is its whole name. The downward API reads the service
+/// account name.
+#[test]
+fn set_hostname_as_fqdn_and_hostname_override_name_the_pod_as_the_kubelet_does() {
+    let mut pod = Pod::new("fqdn", "busybox1");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  hostname: busybox-1
+  subdomain: busybox-subdomain
+  setHostnameAsFQDN: true
+  serviceAccountName: builder
+  containers:
+  - name: busybox
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    env:
+    - {name: SA, valueFrom: {fieldRef: {fieldPath: spec.serviceAccountName}}}
+    command: [sh, -c, 'echo UNAME $(hostname); echo FILE $(cat /etc/hostname); echo ENV $HOSTNAME; echo SA $SA; grep busybox-1 /etc/hosts; echo DONE; sleep 3600']
+";
+    let log = run_until_done(&mut pod, &None, yaml, "busybox");
+    let fqdn = format!("busybox-1.busybox-subdomain.{}.svc.cluster.local", pod.ns);
+    for line in ["UNAME", "FILE", "ENV"] {
+        assert!(log.contains(&format!("{line} {fqdn}\n")), "{line}: {log}");
+    }
+    assert!(log.contains("SA builder\n"), "{log}");
+    assert!(log.contains(&format!("\t{fqdn}\tbusybox-1")), "{log}");
+    pod.down();
+    pod.assert_nothing_left();
+
+    let mut pod = Pod::new("override", "web");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  hostnameOverride: db.example.internal
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo UNAME $(hostname); echo ENV $HOSTNAME; echo DONE; sleep 3600']
+";
+    let log = run_until_done(&mut pod, &None, yaml, "c");
+    assert!(log.contains("UNAME db.example.internal\n"), "{log}");
+    assert!(log.contains("ENV db.example.internal\n"), "{log}");
+    pod.down();
+    pod.assert_nothing_left();
+}
