@@ -334,7 +334,12 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
                     continue;
                 }
                 let pattern = child_path.pattern();
-                if let Some((_, why)) = CLUSTER_ONLY.iter().find(|(p, _)| *p == pattern) {
+                if is_resource_map(&path.pattern()) && is_extended_resource(key) {
+                    // Validated with the other resources (manifest::validate).
+                    out.warnings.push(format!(
+                        "{child_path}: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)"
+                    ));
+                } else if let Some((_, why)) = CLUSTER_ONLY.iter().find(|(p, _)| *p == pattern) {
                     out.warnings
                         .push(format!("{child_path}: ignored: cluster-only field ({why})"));
                 } else if tables().leaves.contains(&pattern) {
@@ -353,6 +358,31 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
         }
         _ => {}
     }
+}
+
+/// A container's `resources.limits` or `resources.requests`.
+fn is_resource_map(pattern: &str) -> bool {
+    [
+        "spec.containers[*].resources.",
+        "spec.initContainers[*].resources.",
+    ]
+    .iter()
+    .any(|base| {
+        pattern
+            .strip_prefix(base)
+            .is_some_and(|rest| rest == "limits" || rest == "requests")
+    })
+}
+
+/// An extended resource (`example.com/dongle`, `nvidia.com/gpu`): a
+/// domain-qualified name outside `kubernetes.io` (IsExtendedResourceName),
+/// and not a quota's `requests.` name.
+pub(crate) fn is_extended_resource(name: &str) -> bool {
+    let Some((domain, rest)) = name.split_once('/') else {
+        return false;
+    };
+    let native = domain == "kubernetes.io" || domain.ends_with(".kubernetes.io");
+    !native && !domain.is_empty() && !rest.is_empty() && !name.starts_with("requests.")
 }
 
 fn is_empty(value: &Value) -> bool {

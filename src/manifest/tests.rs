@@ -415,7 +415,7 @@ fn unsupported_field_is_refused_by_name() {
 #[test]
 fn unsupported_pod_fields_and_volume_kinds_are_refused_by_name() {
     let errs = errors(&pod_with(
-        "    resources:\n      limits:\n        nvidia.com/gpu: 1\n",
+        "    resources:\n      limits:\n        ephemeral-storage: 1Gi\n",
         "  runtimeClassName: kata\n  resourceClaims:\n  - name: gpu\n    resourceClaimName: gpu\n  volumes:\n  - name: data\n    persistentVolumeClaim:\n      claimName: data\n",
     ));
     assert_eq!(
@@ -424,7 +424,7 @@ fn unsupported_pod_fields_and_volume_kinds_are_refused_by_name() {
             "not supported: spec.runtimeClassName",
             "not supported: spec.resourceClaims",
             "not supported: spec.volumes[0].persistentVolumeClaim",
-            "not supported: spec.containers[0].resources.limits.nvidia.com/gpu",
+            "not supported: spec.containers[0].resources.limits.ephemeral-storage",
             "spec.volumes[0]: Required value: must specify a volume type",
         ]
     );
@@ -2576,5 +2576,43 @@ fn hostname_override_is_validated_as_kep_4762_does() {
         vec![format!(
             "spec.hostnameOverride: Invalid value: \"{long}\": must be no more than 64 characters"
         )]
+    );
+}
+
+// --- extended resources ---------------------------------------------------------------
+
+#[test]
+fn extended_resources_are_accepted_as_cluster_only_and_validated() {
+    // The docs' "Assign Extended Resources to a Container" example.
+    let m = ok(&pod_with(
+        "    resources:\n      requests:\n        example.com/dongle: 3\n      limits:\n        example.com/dongle: 3\n        nvidia.com/gpu: 1\n",
+        "",
+    ));
+    assert_eq!(
+        m.warnings,
+        [
+            "spec.containers[0].resources.requests.example.com/dongle: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)",
+            "spec.containers[0].resources.limits.example.com/dongle: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)",
+            "spec.containers[0].resources.limits.nvidia.com/gpu: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)",
+        ]
+    );
+    assert_eq!(
+        errors(&pod_with(
+            "    resources:\n      requests:\n        example.com/dongle: 2\n        example.com/foo: 1\n      limits:\n        example.com/dongle: 3\n        nvidia.com/gpu: 500m\n",
+            "",
+        )),
+        vec![
+            "spec.containers[0].resources.limits.nvidia.com/gpu: Invalid value: \"500m\": must be an integer",
+            "spec.containers[0].resources.requests.example.com/dongle: Invalid value: \"2\": must be equal to example.com/dongle limit of 3",
+            "spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources",
+        ]
+    );
+    // kubernetes.io names are not extended resources: refused by name.
+    one_error(
+        &pod_with(
+            "    resources:\n      limits:\n        kubernetes.io/thing: 1\n",
+            "",
+        ),
+        "not supported: spec.containers[0].resources.limits.kubernetes.io/thing",
     );
 }

@@ -1938,8 +1938,45 @@ fn resources(errs: &mut Errs, base: &str, c: &k8s::Container) -> Resources {
                 ("limits", "memory") => out.memory_limit = v,
                 ("requests", "cpu") => out.cpu_request = v,
                 ("requests", "memory") => out.memory_request = v,
+                // validateContainerResourceName and the integer rule of
+                // ValidateResourceRequirements: an extended resource is whole.
+                (_, n) if super::fields::is_extended_resource(n) => {
+                    if v.is_some_and(|v| v.millis().is_none_or(|m| m % 1000 != 0)) {
+                        errs.invalid_str(
+                            format!("{base}.resources.{kind}.{name}"),
+                            &q.0,
+                            "must be an integer",
+                        );
+                    }
+                }
                 // Other resources are refused by the field tables.
                 _ => {}
+            }
+        }
+    }
+    // Extended resources cannot be overcommitted: a request equals its limit,
+    // and a request needs one (ValidateResourceRequirements).
+    for (name, request) in res.requests.iter().flatten() {
+        if !super::fields::is_extended_resource(name) {
+            continue;
+        }
+        match res.limits.as_ref().and_then(|l| l.get(name)) {
+            None => errs.push(
+                format!("{base}.resources.limits"),
+                "Required value: Limit must be set for non overcommitable resources",
+            ),
+            Some(limit) => {
+                let same = match (Quantity::parse(&request.0), Quantity::parse(&limit.0)) {
+                    (Ok(r), Ok(l)) => !r.exceeds(&l) && !l.exceeds(&r),
+                    _ => true,
+                };
+                if !same {
+                    errs.invalid_str(
+                        format!("{base}.resources.requests.{name}"),
+                        &request.0,
+                        &format!("must be equal to {name} limit of {}", limit.0),
+                    );
+                }
             }
         }
     }

@@ -411,3 +411,42 @@ spec:
     pod.down();
     pod.assert_nothing_left();
 }
+
+/// The docs' extended resource example ("Assign Extended Resources to a
+/// Container", example.com/dongle: 3): accepted with a cluster-only warning,
+/// as nodeSelector is, and the pod runs.
+#[test]
+fn an_extended_resource_runs_with_a_cluster_only_warning() {
+    let pod = Pod::new("extres", "extended-resource-demo");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: extended-resource-demo-ctr
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo DONE; sleep 3600']
+    resources:
+      requests:
+        example.com/dongle: 3
+      limits:
+        example.com/dongle: 3
+";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "spec.containers[0].resources.limits.example.com/dongle: ignored: cluster-only field"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    pod.wait_until("the container", Duration::from_secs(20), |p| {
+        p.logs("extended-resource-demo-ctr").contains("DONE")
+    });
+    pod.down();
+    pod.assert_nothing_left();
+}
