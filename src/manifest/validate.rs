@@ -1940,14 +1940,15 @@ fn resources(errs: &mut Errs, base: &str, c: &k8s::Container) -> Resources {
                 ("requests", "memory") => out.memory_request = v,
                 // validateContainerResourceName and the integer rule of
                 // ValidateResourceRequirements: an extended resource is whole.
-                (_, n) if super::fields::is_extended_resource(n) => {
-                    if v.is_some_and(|v| v.millis().is_none_or(|m| m % 1000 != 0)) {
-                        errs.invalid_str(
-                            format!("{base}.resources.{kind}.{name}"),
-                            &q.0,
-                            "must be an integer",
-                        );
-                    }
+                (_, n)
+                    if super::fields::is_extended_resource(n)
+                        && v.is_some_and(|v| v.millis().is_none_or(|m| m % 1000 != 0)) =>
+                {
+                    errs.invalid_str(
+                        format!("{base}.resources.{kind}.{name}"),
+                        &q.0,
+                        "must be an integer",
+                    );
                 }
                 // Other resources are refused by the field tables.
                 _ => {}
