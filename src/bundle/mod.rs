@@ -355,15 +355,17 @@ fn write_container(c: &ContainerPlan) -> Result<Option<ContainerUser>, BundleErr
         if !lookup.keep_gid {
             u.set_gid(found.gid);
         }
-        // containerd's order: the primary group (ensureAdditionalGids), the
-        // image's groups of the user (WithAdditionalGIDs, unless Strict), the
-        // pod's (WithSupplementalGroups). runc passes them to setgroups(2) as
-        // given, without reading /etc/group itself for a numeric "uid:gid".
-        let mut groups = vec![u.gid()];
-        groups.extend(found.groups);
-        groups.extend(u.additional_gids().iter().flatten().copied());
-        let mut seen = std::collections::HashSet::new();
-        groups.retain(|g| seen.insert(*g));
+        // containerd: the primary group (ensureAdditionalGids), the image's
+        // groups of the user (WithAdditionalGIDs, unless Strict), the pod's
+        // (WithSupplementalGroups), merged by mergeGids into a sorted set. runc
+        // hands them to setgroups(2) as given, without reading /etc/group
+        // itself for a numeric "uid:gid".
+        let mut groups: Vec<u32> = std::iter::once(u.gid())
+            .chain(found.groups)
+            .chain(u.additional_gids().iter().flatten().copied())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
         u.set_additional_gids(Some(groups.clone()));
         resolved = Some(ContainerUser {
             uid: found.uid,
@@ -377,6 +379,9 @@ fn write_container(c: &ContainerPlan) -> Result<Option<ContainerUser>, BundleErr
     write_config(c, &render_config(&spec))?;
     Ok(resolved)
 }
+
+/// Linux's NGROUPS_MAX: the most supplementary groups a process can have.
+const NGROUPS_MAX: usize = 65536;
 
 /// A user as resolved in the rootfs.
 #[derive(Debug, PartialEq, Eq)]
@@ -468,11 +473,17 @@ fn lookup_user(
         for f in &groups_table {
             // containerd's WithAdditionalGIDs: groups that list the user as a
             // member, not the one named after the user ("only supplemental").
-            let member = f
-                .get(3)
-                .is_some_and(|m| m.split(',').any(|m| m.trim() == name));
+            // Members as runc's parser reads them: split on ',', not trimmed.
+            let member = f.get(3).is_some_and(|m| m.split(',').any(|m| m == name));
             if member && f.first() != Some(&name.as_str()) {
                 groups.extend(f.get(2).and_then(|g| g.parse::<u32>().ok()));
+            }
+            // setgroups(2) takes at most NGROUPS_MAX: an image listing the user
+            // in more is refused, not copied into every record.
+            if groups.len() > NGROUPS_MAX {
+                return Err(err(format!(
+                    "the image's /etc/group lists the user in more than {NGROUPS_MAX} groups"
+                )));
             }
         }
     }
@@ -606,7 +617,7 @@ mod tests {
         .unwrap();
         fs::write(
             tmp.path().join("etc/group"),
-            "root:x:0:\napp:x:1000:app\nstaff:x:50:web, app\naudio:x:29:application\nextra:x:50000:app\n",
+            "root:x:0:\napp:x:1000:app\nstaff:x:50:web,app\nspaced:x:60:web, app\naudio:x:29:application\nextra:x:50000:app\n",
         )
         .unwrap();
         let found = |user: &str, image_groups| {
@@ -619,7 +630,8 @@ mod tests {
             lookup_user("c", tmp.path(), &l).unwrap()
         };
         // By name or by uid; not the group named after the user, not a
-        // member whose name only starts with the user's.
+        // member whose name only starts with the user's, not " app" (runc's
+        // parser does not trim).
         for user in ["app", "1000"] {
             assert_eq!(
                 found(user, true),
@@ -634,6 +646,31 @@ mod tests {
         }
         // A uid with no passwd entry has no name to be a member by.
         assert_eq!(found("2000", true).groups, Vec::<u32>::new());
+    }
+
+    #[test]
+    fn an_image_listing_the_user_in_more_than_ngroups_max_groups_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("etc")).unwrap();
+        fs::write(
+            tmp.path().join("etc/passwd"),
+            "app:x:1000:1000::/:/bin/sh\n",
+        )
+        .unwrap();
+        let groups: String = (0..=NGROUPS_MAX)
+            .map(|i| format!("g{i}:x:{}:app\n", 100_000 + i))
+            .collect();
+        fs::write(tmp.path().join("etc/group"), groups).unwrap();
+        let lookup = UserLookup {
+            user: "app".into(),
+            group: None,
+            keep_gid: false,
+            image_groups: true,
+        };
+        let err = lookup_user("c", tmp.path(), &lookup)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than 65536 groups"), "{err}");
     }
 
     #[test]

@@ -312,6 +312,13 @@ mod tests {
     fn ensure_makes_each_step_with_its_mode_and_rolls_back_on_error() {
         let tmp = tempfile::tempdir().unwrap();
         let b = tmp.path();
+        // Another group as root (the chown is seen); one's own otherwise,
+        // which needs no privilege.
+        let gid = if nix::unistd::geteuid().is_root() {
+            4242
+        } else {
+            nix::unistd::getegid().as_raw()
+        };
         let steps = vec![
             SetupStep::Tmpfs {
                 target: b.join("shm"),
@@ -326,7 +333,7 @@ mod tests {
             SetupStep::Directory {
                 path: b.join("volumes/fs"),
                 mode: 0o2777,
-                group: Some(4242),
+                group: Some(gid),
             },
             SetupStep::Overlay {
                 target: b.join("c/rootfs"),
@@ -349,7 +356,7 @@ mod tests {
         // fsGroup's volume: the group, and setgid so that what is made in it
         // has the group too.
         let fs = fs::metadata(b.join("volumes/fs")).unwrap();
-        assert_eq!((fs.gid(), fs.permissions().mode() & 0o7777), (4242, 0o2777));
+        assert_eq!((fs.gid(), fs.permissions().mode() & 0o7777), (gid, 0o2777));
         let log = m.0.borrow().clone();
         assert_eq!(log[0], format!("tmpfs {}/shm mode=1777", b.display()));
         assert_eq!(

@@ -382,7 +382,17 @@ pub(crate) fn is_extended_resource(name: &str) -> bool {
         return false;
     };
     let native = domain == "kubernetes.io" || domain.ends_with(".kubernetes.io");
-    !native && !domain.is_empty() && !rest.is_empty() && !name.starts_with("requests.")
+    // IsQualifiedName: a DNS subdomain prefix and a name of at most 63
+    // alphanumerics, '-', '_' or '.', alphanumeric at both ends.
+    let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let qualified = crate::model::DnsSubdomain::parse(domain).is_ok()
+        && rest.len() <= 63
+        && ends(rest.chars().next())
+        && ends(rest.chars().last())
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    !native && qualified && !name.starts_with("requests.")
 }
 
 fn is_empty(value: &Value) -> bool {

@@ -29,7 +29,12 @@ pub fn field(f: &Facts<'_>, field: &FieldRef) -> String {
         // A hostNetwork pod's IPs are the node's (the kubelet reports the host's
         // addresses as its podIPs).
         FieldRef::PodIp | FieldRef::PodIps if pod.spec.host_network => f.host.host_ip.clone(),
-        FieldRef::PodIp | FieldRef::PodIps => f.pod_ip.unwrap_or_default().to_string(),
+        // A loopback-only pod (`--network none`, generated bundles) has one
+        // address, its loopback: 127.0.1.1, the address its /etc/hosts gives its
+        // hostname (etc::hosts_file), never an empty value.
+        FieldRef::PodIp | FieldRef::PodIps => {
+            f.pod_ip.unwrap_or(super::etc::LOOPBACK_POD_IP).to_string()
+        }
         FieldRef::HostIp | FieldRef::HostIps => f.host.host_ip.clone(),
         FieldRef::Labels => labels_file(&pod.labels),
         FieldRef::Annotations => labels_file(&pod.annotations),

@@ -5,6 +5,10 @@ use crate::model::{DnsConfig, DnsPolicy, HostAlias};
 
 /// `/etc/hosts` in the kubelet's managed format (pkg/kubelet/kubelet_pods.go,
 /// `managedHostsFileContent`), with hostAliases appended.
+/// The address a loopback-only pod's hostname resolves to (Debian's convention for
+/// a host with no permanent address), and its `status.podIP` in the downward API.
+pub const LOOPBACK_POD_IP: &str = "127.0.1.1";
+
 pub fn hosts_file(
     pod_ip: Option<&str>,
     hostname: &str,
@@ -21,7 +25,7 @@ pub fn hosts_file(
     // Without a pod IP (no pod network configured) the kubelet would write no line for
     // the hostname; podshim maps it to 127.0.1.1, Debian's convention for a host with no
     // permanent address, so that `hostname -i` and lookups of the pod's own name work.
-    let ip = pod_ip.unwrap_or("127.0.1.1");
+    let ip = pod_ip.unwrap_or(LOOPBACK_POD_IP);
     match fqdn {
         Some(fqdn) => out.push_str(&format!("{ip}\t{fqdn}\t{hostname}\n")),
         None => out.push_str(&format!("{ip}\t{hostname}\n")),

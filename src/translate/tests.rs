@@ -364,7 +364,9 @@ fn user(spec: &Spec) -> (u32, u32, Option<Vec<u32>>) {
 fn user_comes_from_the_image_or_the_security_context() {
     let numeric = image_with_user("1000:2000");
     let plan = try_plan_with(&pod("", ""), numeric.clone()).unwrap();
-    assert_eq!(user(app(&plan)), (1000, 2000, None));
+    // The image's group is dropped as the kubelet drops it; the bundle writer
+    // takes uid 1000's passwd group.
+    assert_eq!(user(app(&plan)), (1000, 0, None));
     let plan = try_plan_with(
         &pod(
             "  securityContext: {runAsUser: 5, runAsGroup: 6, supplementalGroups: [7]}\n",
@@ -1300,4 +1302,16 @@ fn hostname_override_is_the_whole_hostname_without_a_domain() {
     let hosts = pod_file(&plan, "hosts");
     assert!(hosts.contains("\tdb.example.internal\n"), "{hosts}");
     assert!(!hosts.contains("svc.cluster.local"), "{hosts}");
+}
+
+#[test]
+fn status_pod_ip_of_a_loopback_only_pod_is_the_address_its_hosts_file_gives_it() {
+    let yaml = pod(
+        "",
+        "      env: [{name: MY_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]\n",
+    );
+    // try_plan_with plans without a network: no pod IP.
+    let plan = try_plan_with(&yaml, default_image()).unwrap();
+    assert_eq!(env_of(app(&plan), "MY_IP").as_deref(), Some("127.0.1.1"));
+    assert!(pod_file(&plan, "hosts").contains("127.0.1.1\tp\n"));
 }

@@ -101,17 +101,18 @@ pub enum UserError {
 /// `User`; the pod's supplemental groups and `fsGroup`.
 pub fn user(c: &Container, image_user_text: &str, pod: &PodGroups) -> Result<User, UserError> {
     let sc = &c.security;
-    let (uid, mut gid, name, group) = match sc.run_as_user {
-        Some(uid) => (uid.get(), None, None, None),
+    // The image's group is dropped, as the kubelet does (parseUserFromImageUser
+    // keeps what is before the ':' and hands containerd only a uid or a user
+    // name): `USER 1000:2000` runs with uid 1000's passwd group, as on a cluster.
+    let (uid, name) = match sc.run_as_user {
+        Some(uid) => (uid.get(), None),
         None => match image_user(image_user_text).map_err(UserError::ImageUser)? {
-            UserSpec::Numeric { uid, gid } => (uid, gid, None, gid.map(|g| g.to_string())),
-            // Placeholder ids until the bundle writer resolves the name.
-            UserSpec::Named { user, group } => (0, None, Some(user), group),
+            UserSpec::Numeric { uid, .. } => (uid, None),
+            // A placeholder uid until the bundle writer resolves the name.
+            UserSpec::Named { user, .. } => (0, Some(user)),
         },
     };
-    if let Some(g) = sc.run_as_group {
-        gid = Some(g.get());
-    }
+    let gid = sc.run_as_group.map(|g| g.get());
     // Explicit runAsUser: 0 with runAsNonRoot is refused by validation; a named
     // user is checked once resolved.
     if sc.run_as_non_root && uid == 0 && name.is_none() {
@@ -125,11 +126,7 @@ pub fn user(c: &Container, image_user_text: &str, pod: &PodGroups) -> Result<Use
         additional_gids,
         lookup: UserLookup {
             user: name.unwrap_or_else(|| uid.to_string()),
-            group: if sc.run_as_group.is_some() {
-                None
-            } else {
-                group
-            },
+            group: None,
             keep_gid: sc.run_as_group.is_some(),
             image_groups: pod.policy == SupplementalGroupsPolicy::Merge,
         },
@@ -202,14 +199,16 @@ mod tests {
             image_groups: true,
         };
         type Row = (&'static str, &'static str, u32, u32, UserLookup);
-        let rows: [Row; 7] = [
+        let rows: [Row; 8] = [
             ("{}", "", 0, 0, lookup("0", None, false)),
+            // The image's group is dropped, as the kubelet does.
+            ("{}", "1000:2000", 1000, 0, lookup("1000", None, false)),
             (
                 "{}",
-                "1000:2000",
-                1000,
-                2000,
-                lookup("1000", Some("2000"), false),
+                "www-data:staff",
+                0,
+                0,
+                lookup("www-data", None, false),
             ),
             // runAsUser alone: the group is the uid's passwd entry's, looked up.
             (

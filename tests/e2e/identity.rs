@@ -114,6 +114,12 @@ spec:
         let user = &pod.container("sec-ctx-demo")["user"];
         assert_eq!(user["uid"], 1000, "{user}");
         assert_eq!(user["gid"], 3000, "{user}");
+        // Sorted, as containerd's mergeGids reports them.
+        assert_eq!(
+            user["supplementalGroups"],
+            serde_json::json!([2000, 3000, 50000]),
+            "{user}"
+        );
         pod.down();
         pod.assert_nothing_left();
     }
@@ -152,13 +158,18 @@ spec:
             let log = run_until_done(&mut pod, &rt, &yaml, "ctr");
             assert_eq!(groups_of(&log), want, "{policy}: {log}");
             let user = &pod.container("ctr")["user"];
-            let reported: BTreeSet<u32> = user["supplementalGroups"]
+            let reported: Vec<u32> = user["supplementalGroups"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|g| g.as_u64().unwrap() as u32)
                 .collect();
-            assert_eq!(reported, want, "{policy}: {user}");
+            // In order: containerd's mergeGids sorts them.
+            assert_eq!(
+                reported,
+                want.into_iter().collect::<Vec<_>>(),
+                "{policy}: {user}"
+            );
             pod.down();
             pod.assert_nothing_left();
         }
