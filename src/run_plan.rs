@@ -41,6 +41,9 @@ pub struct RunPlan {
     /// this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<u64>,
+    /// Kubernetes' `status.qosClass`.
+    #[serde(default)]
+    pub qos_class: crate::translate::qos::QosClass,
     /// The directory holding `bundles/`, `volumes/`, `etc/`: the pod's state
     /// directory for `up FILE`, the output directory of `generate`.
     pub base: PathBuf,
@@ -334,6 +337,7 @@ pub(crate) fn fixture(
         restart_policy: policy,
         termination_grace_period_seconds: grace,
         active_deadline_seconds: None,
+        qos_class: Default::default(),
         base: "/b".into(),
         setup: vec![],
         infra: c("POD", "ns_p".into(), ContainerKind::Infra),

@@ -201,6 +201,7 @@ pub fn layout(
         restart_policy: plan.restart_policy,
         termination_grace_period_seconds: plan.termination_grace_period_seconds,
         active_deadline_seconds: plan.active_deadline_seconds,
+        qos_class: plan.qos_class,
         base: base.to_path_buf(),
         setup,
         infra: run(&plan.infra),

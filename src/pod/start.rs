@@ -190,6 +190,7 @@ pub fn start(
         phase: PodPhase::Pending,
         message: None,
         reason: None,
+        qos_class: plan.qos_class,
         created_at: rfc3339(SystemTime::now()),
         supervisor_pid: None,
         runtime: RuntimeRecord {

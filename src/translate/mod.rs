@@ -198,6 +198,8 @@ pub struct PodPlan {
     pub restart_policy: RestartPolicy,
     pub termination_grace_period_seconds: u64,
     pub active_deadline_seconds: Option<u64>,
+    /// The pod's QoS class (`GetPodQOS`).
+    pub qos_class: qos::QosClass,
     pub infra: ContainerPlan,
     /// Init containers and sidecars in `initContainers` order, then app containers.
     pub containers: Vec<ContainerPlan>,
@@ -286,6 +288,7 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         restart_policy: pod.spec.restart_policy,
         termination_grace_period_seconds: pod.spec.termination_grace_period_seconds,
         active_deadline_seconds: pod.spec.active_deadline_seconds,
+        qos_class: qos::pod_qos(&pod.spec),
         infra: ctx.infra(),
         containers,
         volumes,

@@ -6,10 +6,12 @@
 
 use crate::model::{Container, ContainerKind, PodSpec, Quantity};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Kubernetes' `status.qosClass`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum QosClass {
     Guaranteed,
     Burstable,
+    #[default]
     BestEffort,
 }
 

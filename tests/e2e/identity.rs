@@ -21,6 +21,26 @@ fn run_until_done(pod: &mut Pod, runtime: &Option<String>, yaml: &str, c: &str) 
     pod.logs(c)
 }
 
+/// A pod of one busybox container `name`: `spec` lines (indented 2) before
+/// `containers:`, `container` lines (indented 4) after its image; it runs
+/// `script`, prints DONE and sleeps.
+fn busybox_pod(spec: &str, name: &str, container: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: '{{name}}', namespace: '{{ns}}'}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+{spec}  containers:
+  - name: {name}
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+{container}    command: [sh, -c, '{script}; echo DONE; sleep 3600']
+"
+    )
+}
+
 /// The groups `id -G` printed on the log line that starts with `GROUPS`.
 fn groups_of(log: &str) -> BTreeSet<u32> {
     let line = log
@@ -114,6 +134,7 @@ spec:
         let user = &pod.container("sec-ctx-demo")["user"];
         assert_eq!(user["uid"], 1000, "{user}");
         assert_eq!(user["gid"], 3000, "{user}");
+        assert_eq!(pod.state()["qosClass"], "BestEffort");
         // Sorted, as containerd's mergeGids reports them.
         assert_eq!(
             user["supplementalGroups"],
@@ -176,26 +197,18 @@ spec:
     }
 }
 
-/// An image user given by name with no group: its primary group and its
-/// image groups come from the image's /etc/passwd and /etc/group, as
-/// containerd resolves them; runAsUser alone takes the uid's passwd group.
+/// runAsUser alone takes the uid's /etc/passwd group, as containerd's
+/// WithUserID does (uid 33 is www-data:33 in the test image), not group 0.
 #[test]
 fn a_uid_without_a_group_takes_its_passwd_group_as_containerd_does() {
     let mut pod = Pod::new("pwgroup", "p");
-    let yaml = "apiVersion: v1
-kind: Pod
-metadata: {name: '{name}', namespace: '{ns}'}
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: by-uid
-    image: localhost/busybox:latest
-    imagePullPolicy: Never
-    securityContext: {runAsUser: 33}
-    command: [sh, -c, 'echo ID $(id -u) $(id -g); echo GROUPS $(id -G); echo DONE; sleep 3600']
-";
-    let log = run_until_done(&mut pod, &None, yaml, "by-uid");
+    let yaml = busybox_pod(
+        "",
+        "by-uid",
+        "    securityContext: {runAsUser: 33}\n",
+        "echo ID $(id -u) $(id -g); echo GROUPS $(id -G)",
+    );
+    let log = run_until_done(&mut pod, &None, &yaml, "by-uid");
     assert!(log.contains("ID 33 33"), "{log}");
     assert_eq!(groups_of(&log), BTreeSet::from([33]), "{log}");
     pod.down();
@@ -208,24 +221,13 @@ spec:
 #[test]
 fn a_non_root_container_writes_to_memory_and_disk_empty_dirs() {
     let mut pod = Pod::new("emptydir", "p");
-    let yaml = "apiVersion: v1
-kind: Pod
-metadata: {name: '{name}', namespace: '{ns}'}
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  securityContext: {runAsUser: 1000}
-  volumes:
-  - {name: mem, emptyDir: {medium: Memory}}
-  - {name: disk, emptyDir: {}}
-  containers:
-  - name: c
-    image: localhost/busybox:latest
-    imagePullPolicy: Never
-    volumeMounts: [{name: mem, mountPath: /mem}, {name: disk, mountPath: /disk}]
-    command: [sh, -c, 'echo MODES $(stat -c %a /mem /disk); touch /mem/f /disk/f && echo WROTE; echo DONE; sleep 3600']
-";
-    let log = run_until_done(&mut pod, &None, yaml, "c");
+    let yaml = busybox_pod(
+        "  securityContext: {runAsUser: 1000}\n  volumes:\n  - {name: mem, emptyDir: {medium: Memory}}\n  - {name: disk, emptyDir: {}}\n",
+        "c",
+        "    volumeMounts: [{name: mem, mountPath: /mem}, {name: disk, mountPath: /disk}]\n",
+        "echo MODES $(stat -c %a /mem /disk); touch /mem/f /disk/f && echo WROTE",
+    );
+    let log = run_until_done(&mut pod, &None, &yaml, "c");
     assert!(log.contains("MODES 777 777"), "{log}");
     assert!(log.contains("WROTE"), "{log}");
     pod.down();
@@ -238,24 +240,14 @@ spec:
 #[test]
 fn se_linux_and_windows_options_run_with_a_warning_naming_each_field() {
     let mut pod = Pod::new("selinux", "p");
-    let yaml = "apiVersion: v1
-kind: Pod
-metadata: {name: '{name}', namespace: '{ns}'}
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  securityContext:
-    seLinuxOptions: {level: 's0:c123,c456'}
-  containers:
-  - name: c
-    image: localhost/busybox:latest
-    imagePullPolicy: Never
-    securityContext:
-      windowsOptions: {runAsUserName: ContainerUser}
-    command: [sh, -c, 'echo DONE; sleep 3600']
-";
+    let yaml = busybox_pod(
+        "  securityContext:\n    seLinuxOptions: {level: \"s0:c123,c456\"}\n",
+        "c",
+        "    securityContext:\n      windowsOptions: {runAsUserName: ContainerUser}\n",
+        "true",
+    );
     pod.runtime = None;
-    let out = pod.up(yaml, &[]);
+    let out = pod.up(&yaml, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -403,20 +395,13 @@ spec:
     pod.assert_nothing_left();
 
     let mut pod = Pod::new("override", "web");
-    let yaml = "apiVersion: v1
-kind: Pod
-metadata: {name: '{name}', namespace: '{ns}'}
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  hostnameOverride: db.example.internal
-  containers:
-  - name: c
-    image: localhost/busybox:latest
-    imagePullPolicy: Never
-    command: [sh, -c, 'echo UNAME $(hostname); echo ENV $HOSTNAME; echo DONE; sleep 3600']
-";
-    let log = run_until_done(&mut pod, &None, yaml, "c");
+    let yaml = busybox_pod(
+        "  hostnameOverride: db.example.internal\n",
+        "c",
+        "",
+        "echo UNAME $(hostname); echo ENV $HOSTNAME",
+    );
+    let log = run_until_done(&mut pod, &None, &yaml, "c");
     assert!(log.contains("UNAME db.example.internal\n"), "{log}");
     assert!(log.contains("ENV db.example.internal\n"), "{log}");
     pod.down();
@@ -429,24 +414,13 @@ spec:
 #[test]
 fn an_extended_resource_runs_with_a_cluster_only_warning() {
     let pod = Pod::new("extres", "extended-resource-demo");
-    let yaml = "apiVersion: v1
-kind: Pod
-metadata: {name: '{name}', namespace: '{ns}'}
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: extended-resource-demo-ctr
-    image: localhost/busybox:latest
-    imagePullPolicy: Never
-    command: [sh, -c, 'echo DONE; sleep 3600']
-    resources:
-      requests:
-        example.com/dongle: 3
-      limits:
-        example.com/dongle: 3
-";
-    let out = pod.up(yaml, &[]);
+    let yaml = busybox_pod(
+        "",
+        "extended-resource-demo-ctr",
+        "    resources:\n      requests:\n        example.com/dongle: 3\n      limits:\n        example.com/dongle: 3\n        cpu: 100m\n        memory: 64Mi\n",
+        "true",
+    );
+    let out = pod.up(&yaml, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
@@ -458,6 +432,13 @@ spec:
     pod.wait_until("the container", Duration::from_secs(20), |p| {
         p.logs("extended-resource-demo-ctr").contains("DONE")
     });
+    // Limits alone default the requests: Guaranteed, as GetPodQOS says.
+    assert_eq!(pod.state()["qosClass"], "Guaranteed");
+    let describe = stdout(&pod.run(&["describe", &pod.key()]));
+    assert!(
+        describe.contains("QoS Class:                   Guaranteed\n"),
+        "{describe}"
+    );
     pod.down();
     pod.assert_nothing_left();
 }
