@@ -290,6 +290,11 @@ pub fn run_script(plan: &RunPlan, podshim: &Path) -> String {
             // file descriptor (CVE-2017-1002101): not a job for the shell.
             let _ = writeln!(s, "\"$PODSHIM\" bind-subpaths \"$DIR\" {}", q(&c.name));
         }
+        if !c.file_env.is_empty() {
+            // fileKeyRef: the env file is a container's, parsed inside its volume
+            // (KEP-3721), and read at the start, after the init containers ran.
+            let _ = writeln!(s, "\"$PODSHIM\" read-env-files \"$DIR\" {}", q(&c.name));
+        }
         match c.kind {
             ContainerKind::Init => {
                 let _ = writeln!(
@@ -567,6 +572,31 @@ mod tests {
             text.contains("active deadline (of web) are the supervisor's: `podshim up --from DIR`"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn run_sh_reads_a_containers_env_files_before_it_starts() {
+        let mut plan = crate::run_plan::fixture(
+            crate::model::RestartPolicy::Never,
+            1,
+            &[("web", crate::model::ContainerKind::App)],
+        );
+        let script = run_script(&plan, Path::new("/usr/bin/podshim"));
+        assert!(!script.contains("read-env-files"), "{script}");
+        plan.containers[0].file_env.push(crate::run_plan::FileEnv {
+            name: "CONFIG_VAR".into(),
+            volume_path: "/out/volumes/data".into(),
+            path: crate::model::RelPath::parse("config.env").unwrap(),
+            key: "CONFIG_VAR".into(),
+            optional: false,
+            base: None,
+        });
+        let script = run_script(&plan, Path::new("/usr/bin/podshim"));
+        let read = script
+            .find("\"$PODSHIM\" read-env-files \"$DIR\" 'web'")
+            .unwrap_or_else(|| panic!("{script}"));
+        let run = script.rfind("run -d --bundle").unwrap();
+        assert!(read < run, "{script}");
     }
 
     #[test]

@@ -207,6 +207,26 @@ pub struct RunContainer {
     /// the rootfs (none for the infra).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<ContainerUser>,
+    /// `fileKeyRef` variables, read before each start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_env: Vec<FileEnv>,
+}
+
+/// A `fileKeyRef` variable, set in config.json before each start from the env
+/// file in the volume (KEP-3721).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEnv {
+    pub name: String,
+    /// The volume's directory on the host: the file is resolved inside it.
+    pub volume_path: PathBuf,
+    pub path: RelPath,
+    pub key: String,
+    pub optional: bool,
+    /// The variable's value without the file (the image's, or none): what an
+    /// optional one that is missing leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
 }
 
 /// Kubernetes' `ContainerUser.linux` (KEP-3619): the uid, gid and
@@ -327,6 +347,7 @@ pub(crate) fn fixture(
         restart_policy: None,
         restart_rules: vec![],
         user: None,
+        file_env: vec![],
     };
     RunPlan {
         version: VERSION,

@@ -7,6 +7,7 @@
 //! and writes the files. Mounts go through [`Mounter`] (ARCHITECTURE.md rule 2); a
 //! failed write undoes every mount it made (rule 7).
 
+pub mod envfile;
 mod mounts;
 pub mod overlay;
 pub mod projection;
@@ -53,6 +54,14 @@ pub enum BundleError {
     SubPath {
         container: String,
         sub_path: String,
+        message: String,
+    },
+    /// A `fileKeyRef` that cannot be read (the kubelet's
+    /// CreateContainerConfigError): the start fails, naming the variable.
+    #[error("container {container:?}: env {name}: {message}")]
+    EnvFile {
+        container: String,
+        name: String,
         message: String,
     },
     #[error("container {container:?}: user {user:?}: {message}")]
@@ -191,6 +200,7 @@ pub fn layout(
         restart_policy: c.restart_policy,
         restart_rules: c.restart_rules.clone(),
         user: None,
+        file_env: c.file_env.clone(),
     };
     Ok(RunPlan {
         version: crate::run_plan::VERSION,
@@ -492,7 +502,7 @@ fn lookup_user(
 }
 
 /// The largest config.json podshim reads back (its own, written by [`write`]).
-const MAX_CONFIG_BYTES: u64 = 4 << 20;
+pub(crate) const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// Before `c` first runs for the pod whose state is in `pod_dir`: marks its
 /// config.json with that pod directory and, once the infra runs, writes the infra's

@@ -195,6 +195,15 @@ pub enum Command {
         /// The container.
         container: String,
     },
+    /// Sets a container's fileKeyRef variables from their env files (run.sh
+    /// calls it before each start).
+    #[command(hide = true, name = "read-env-files")]
+    ReadEnvFiles {
+        /// A `podshim generate` output.
+        dir: PathBuf,
+        /// The container.
+        container: String,
+    },
 }
 
 fn bind_subpaths(dir: &Path, container: &str) -> anyhow::Result<()> {
@@ -206,6 +215,14 @@ fn bind_subpaths(dir: &Path, container: &str) -> anyhow::Result<()> {
         c,
         &crate::bundle::SystemMounter,
     )?)
+}
+
+fn read_env_files(dir: &Path, container: &str) -> anyhow::Result<()> {
+    let plan = crate::run_plan::read(dir)?;
+    let c = plan
+        .container(container)
+        .with_context(|| format!("{}: no container {container:?}", dir.display()))?;
+    Ok(crate::bundle::envfile::apply(c)?)
 }
 
 fn completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
@@ -236,5 +253,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Completion { shell } => ok(completion(shell)),
         Command::Man { dir } => ok(man::write_all(&dir)),
         Command::BindSubpaths { dir, container } => ok(bind_subpaths(&dir, &container)),
+        Command::ReadEnvFiles { dir, container } => ok(read_env_files(&dir, &container)),
     }
 }

@@ -866,7 +866,7 @@ fn env_value_from_needs_exactly_one_source() {
     assert_eq!(
         errs,
         vec![
-            "spec.containers[0].env[0].valueFrom: Invalid value: \"\": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            "spec.containers[0].env[0].valueFrom: Invalid value: \"\": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef`, `secretKeyRef` or `fileKeyRef`",
             "spec.containers[0].env[1].valueFrom: Invalid value: \"\": may not have more than one field specified at a time",
         ]
     );
@@ -2614,5 +2614,32 @@ fn extended_resources_are_accepted_as_cluster_only_and_validated() {
             "",
         ),
         "not supported: spec.containers[0].resources.limits.kubernetes.io/thing",
+    );
+}
+
+// --- fileKeyRef -------------------------------------------------------------------------
+
+#[test]
+fn file_key_ref_is_validated_as_kubernetes_does() {
+    let with = |from: &str| {
+        pod_with(
+            &format!("    env: [{{name: V, valueFrom: {{fileKeyRef: {from}}}}}]\n"),
+            "  volumes: [{name: data, emptyDir: {}}]\n",
+        )
+    };
+    let m = ok(&with(
+        "{volumeName: data, path: sub/config.env, key: CONFIG_VAR}",
+    ));
+    assert!(matches!(
+        &m.pod.spec.containers[0].env[0].value,
+        crate::model::EnvValue::File(f) if f.key == "CONFIG_VAR" && f.path.as_str() == "sub/config.env" && !f.optional
+    ));
+    assert_eq!(
+        errors(&with("{volumeName: nope, path: ../x, key: 'A=B'}")),
+        vec![
+            "spec.containers[0].env[0].valueFrom.fileKeyRef.volumeName: Not found: \"nope\"",
+            "spec.containers[0].env[0].valueFrom.fileKeyRef.path: Invalid value: \"../x\": must not contain '..'",
+            "spec.containers[0].env[0].valueFrom.fileKeyRef.key: Invalid value: \"A=B\": must consist of printable ASCII characters except '='",
+        ]
     );
 }

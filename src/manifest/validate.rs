@@ -2118,6 +2118,7 @@ fn env_var(
         from.resource_field_ref.is_some(),
         from.config_map_key_ref.is_some(),
         from.secret_key_ref.is_some(),
+        from.file_key_ref.is_some(),
     ]
     .iter()
     .filter(|s| **s)
@@ -2126,7 +2127,7 @@ fn env_var(
         0 => errs.invalid(
             &vb,
             "\"\"",
-            "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+            "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef`, `secretKeyRef` or `fileKeyRef`",
         ),
         1 => {}
         _ => errs.invalid(&vb, "\"\"", "may not have more than one field specified at a time"),
@@ -2183,9 +2184,62 @@ fn env_var(
             ctx.refs.secret_data(&k.name),
         );
     }
+    if let Some(f) = &from.file_key_ref {
+        value = file_key_ref(errs, &format!("{vb}.fileKeyRef"), f, ctx.volumes).map(EnvValue::File);
+    }
     value.map(|value| model::EnvVar {
         name: e.name.clone(),
         value,
+    })
+}
+
+/// The most a `fileKeyRef` key may have (the EnvFiles feature's limit).
+const MAX_ENV_FILE_KEY: usize = 128;
+
+/// `fileKeyRef`: a declared volume, a path inside it, a key of printable ASCII
+/// without '=' (FileKeySelector's rules).
+fn file_key_ref(
+    errs: &mut Errs,
+    fb: &str,
+    f: &k8s::FileKeySelector,
+    volumes: &[Declared],
+) -> Option<model::FileKeyRef> {
+    let before = errs.0.len();
+    let mut volume = None;
+    if f.volume_name.is_empty() {
+        errs.required(format!("{fb}.volumeName"));
+    } else {
+        match volumes.iter().find(|d| d.name == f.volume_name) {
+            Some(d) => volume = d.volume.as_ref().map(|v| v.name.clone()),
+            None => errs.not_found(format!("{fb}.volumeName"), &f.volume_name),
+        }
+    }
+    let path = if f.path.is_empty() {
+        errs.required(format!("{fb}.path"));
+        None
+    } else {
+        descending_path(errs, &format!("{fb}.path"), &f.path)
+    };
+    let kp = format!("{fb}.key");
+    if f.key.is_empty() {
+        errs.required(&kp);
+    } else if f.key.len() > MAX_ENV_FILE_KEY {
+        errs.invalid_str(&kp, &f.key, "must be no more than 128 characters");
+    } else if !f.key.bytes().all(|b| b.is_ascii_graphic() && b != b'=') {
+        errs.invalid_str(
+            &kp,
+            &f.key,
+            "must consist of printable ASCII characters except '='",
+        );
+    }
+    if errs.0.len() != before {
+        return None;
+    }
+    Some(model::FileKeyRef {
+        volume: volume?,
+        path: path?,
+        key: f.key.clone(),
+        optional: f.optional == Some(true),
     })
 }
 

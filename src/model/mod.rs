@@ -288,6 +288,21 @@ pub enum EnvValue {
     /// The downward API.
     Field(FieldRef),
     Resource(Box<ResourceRef>),
+    /// `fileKeyRef` (KEP-3721): a key of an env file in one of the pod's
+    /// volumes, read before each start of the container.
+    File(FileKeyRef),
+}
+
+/// `valueFrom.fileKeyRef`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileKeyRef {
+    /// A volume of the pod (checked).
+    pub volume: DnsLabel,
+    pub path: RelPath,
+    pub key: String,
+    /// A missing file or key leaves the variable unset rather than failing the
+    /// start.
+    pub optional: bool,
 }
 
 /// A downward API field (`fieldRef.fieldPath`, pkg/fieldpath).

@@ -1164,6 +1164,9 @@ impl<'a> Driver<'a> {
                 bundle::claim(&c, &self.pod_dir, pid).map_err(|e| e.to_string())?;
                 self.claimed[ctr] = true;
             }
+            // fileKeyRef variables: read again at every start, as the kubelet
+            // does (an init container may have written the file just now).
+            bundle::envfile::apply(&c).map_err(|e| e.to_string())?;
             let pid_file = crate::paths::pid_file(&c.bundle);
             let _ = fs::remove_file(&pid_file);
             let spawned = self.clock.now().mono;

@@ -44,7 +44,7 @@ pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
 
 use crate::model::{
-    Container, ContainerKind, Hooks, Pod, Probes, RestartPolicy, RestartRule, Signal,
+    Container, ContainerKind, EnvValue, Hooks, Pod, Probes, RestartPolicy, RestartRule, Signal,
     TerminationMessagePolicy,
 };
 use crate::paths::PodPaths;
@@ -155,6 +155,8 @@ pub struct ContainerPlan {
     pub stop_signal: Signal,
     /// subPath mounts, resolved inside their volume and bound before each start.
     pub sub_paths: Vec<crate::run_plan::SubPathBind>,
+    /// `fileKeyRef` variables, read before each start.
+    pub file_env: Vec<crate::run_plan::FileEnv>,
     /// The user's ids and groups the bundle writer finishes from the rootfs's
     /// /etc/passwd and /etc/group (none for the infra).
     pub user_lookup: Option<UserLookup>,
@@ -506,6 +508,7 @@ impl<'a> PodContext<'a> {
             stop_signal: Signal::TERM,
             sub_paths: Vec::new(),
             user_lookup: None,
+            file_env: Vec::new(),
             run_as_non_root: false,
             termination_log: None,
             probes: Probes::default(),
@@ -637,6 +640,29 @@ impl<'a> PodContext<'a> {
             self.kernel_hostname.as_str()
         };
         let proc = process::process(&self.facts, hostname, c, config);
+        let file_env = c
+            .env
+            .iter()
+            .filter_map(|var| match &var.value {
+                EnvValue::File(f) => Some((var, f)),
+                _ => None,
+            })
+            .filter_map(|(var, f)| {
+                let volume = volumes.iter().find(|v| v.name == f.volume.as_str())?;
+                let prefix = format!("{}=", var.name);
+                Some(crate::run_plan::FileEnv {
+                    name: var.name.clone(),
+                    volume_path: volume.host_path.clone(),
+                    path: f.path.clone(),
+                    key: f.key.clone(),
+                    optional: f.optional,
+                    base: proc
+                        .env
+                        .iter()
+                        .find_map(|e| e.strip_prefix(&prefix).map(str::to_string)),
+                })
+            })
+            .collect();
         if proc.argv.is_empty() && image.is_some() {
             issues.push((
                 format!("{field}.command"),
@@ -757,6 +783,7 @@ impl<'a> PodContext<'a> {
             stop_signal,
             sub_paths,
             user_lookup: Some(user.lookup),
+            file_env,
             run_as_non_root: sc.run_as_non_root,
             termination_log: Some(termination_log),
             probes: c.probes.clone(),

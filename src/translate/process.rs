@@ -43,6 +43,8 @@ pub fn container_env(facts: &Facts<'_>, env: &[EnvVar]) -> Vec<(String, String)>
             EnvValue::Data(v) => v.clone(),
             EnvValue::Field(f) => downward::field(facts, f),
             EnvValue::Resource(r) => downward::resource(facts.host, r),
+            // Read from its file before each start (bundle::envfile).
+            EnvValue::File(_) => continue,
         };
         match vars.iter_mut().find(|(n, _)| *n == var.name) {
             Some(slot) => slot.1 = value,

@@ -442,3 +442,58 @@ fn an_extended_resource_runs_with_a_cluster_only_warning() {
     pod.down();
     pod.assert_nothing_left();
 }
+
+/// KEP-3721's example ("Support for env files"): an init container writes an
+/// env file into an emptyDir, the app reads CONFIG_VAR from it through
+/// fileKeyRef; an optional key that is missing leaves its variable unset. A
+/// required file that does not exist fails the start, naming the variable.
+#[test]
+fn file_key_ref_reads_the_env_file_an_init_container_wrote() {
+    let mut pod = Pod::new("envfile", "test-pod");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - {name: data, emptyDir: {}}
+  initContainers:
+  - name: setup-envfile
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: ['sh', '-c', 'echo CONFIG_VAR=\"HELLO\" > /etc/config/config.env']
+    volumeMounts: [{name: data, mountPath: /etc/config}]
+  containers:
+  - name: use-envfile
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: ['sh', '-c', 'echo VAR=$CONFIG_VAR; echo OPT=${OPT-unset}; echo DONE; sleep 3600']
+    env:
+    - name: CONFIG_VAR
+      valueFrom: {fileKeyRef: {path: config.env, volumeName: data, key: CONFIG_VAR}}
+    - name: OPT
+      valueFrom: {fileKeyRef: {path: config.env, volumeName: data, key: NOT_THERE, optional: true}}
+";
+    let log = run_until_done(&mut pod, &None, yaml, "use-envfile");
+    assert!(log.contains("VAR=HELLO\n"), "{log}");
+    assert!(log.contains("OPT=unset\n"), "{log}");
+    pod.down();
+    pod.assert_nothing_left();
+
+    let missing = busybox_pod(
+        "  volumes: [{name: data, emptyDir: {}}]\n",
+        "c",
+        "    env: [{name: CONFIG_VAR, valueFrom: {fileKeyRef: {path: none.env, volumeName: data, key: K}}}]\n",
+        "true",
+    );
+    let pod = Pod::new("envfile", "missing");
+    let out = pod.up(&missing, &[]);
+    assert!(!out.status.success(), "a missing env file ran");
+    let err = stderr(&out);
+    assert!(
+        err.contains("env CONFIG_VAR: env file \"none.env\" does not exist"),
+        "{err}"
+    );
+    pod.assert_nothing_left();
+}
