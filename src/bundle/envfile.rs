@@ -30,6 +30,10 @@ pub fn lookup(text: &str, key: &str) -> Result<Option<String>, String> {
         let Some((k, v)) = line.split_once('=') else {
             return Err(format!("line {}: not KEY=VALUE", n + 1));
         };
+        // execve(2) ends a variable at NUL: such a value cannot be passed on.
+        if line.contains('\0') {
+            return Err(format!("line {}: has a NUL byte", n + 1));
+        }
         if k.trim() != key {
             continue;
         }
@@ -145,6 +149,10 @@ mod tests {
         assert_eq!(
             lookup("A=1\nrm -rf /\n", "A").unwrap_err(),
             "line 2: not KEY=VALUE"
+        );
+        assert_eq!(
+            lookup("A=x\0y\n", "A").unwrap_err(),
+            "line 1: has a NUL byte"
         );
     }
 }
