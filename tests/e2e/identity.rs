@@ -333,12 +333,15 @@ spec:
             )
         };
         if rt.is_none() {
-            let log = run_until_done(&mut pod, &rt, &yaml("Enabled"), "busybox");
-            assert!(log.contains("READONLY rro"), "{log}");
-            assert!(log.contains("WRITABLE ro"), "{log}");
-            assert!(log.contains("WRITABLE rw"), "{log}");
-            pod.down();
-            pod.assert_nothing_left();
+            // Where the runtime can, IfPossible is recursive too.
+            for mode in ["Enabled", "IfPossible"] {
+                let log = run_until_done(&mut pod, &rt, &yaml(mode), "busybox");
+                assert!(log.contains("READONLY rro"), "{mode}: {log}");
+                assert!(log.contains("WRITABLE ro"), "{mode}: {log}");
+                assert!(log.contains("WRITABLE rw"), "{mode}: {log}");
+                pod.down();
+                pod.assert_nothing_left();
+            }
             continue;
         }
         pod.runtime = rt.clone();
@@ -496,4 +499,43 @@ spec:
         "{err}"
     );
     pod.assert_nothing_left();
+}
+
+/// fsGroup survives the paths that set volumes up again: bundles generated,
+/// their mounts undone by stop.sh (as after a reboot), then `up --from` mounts
+/// the memory volume and checks the disk one anew, each with the group and
+/// setgid.
+#[test]
+fn fs_group_is_given_again_when_generated_bundles_are_set_up_anew() {
+    let mut pod = Pod::new("fsgen", "p");
+    let yaml = busybox_pod(
+        "  securityContext: {runAsUser: 1000, fsGroup: 2000}\n  volumes:\n  - {name: mem, emptyDir: {medium: Memory}}\n  - {name: disk, emptyDir: {}}\n",
+        "c",
+        "    volumeMounts: [{name: mem, mountPath: /mem}, {name: disk, mountPath: /disk}]\n",
+        "echo MODES $(stat -c \"%a %g\" /mem /disk)",
+    )
+    .replace("{ns}", &pod.ns)
+    .replace("{name}", &pod.name);
+    let manifest = pod.tmp.path().join("pod.yaml");
+    std::fs::write(&manifest, yaml).unwrap();
+    let out_dir = pod.tmp.path().join("gen");
+    let out = generate(pod.tmp.path(), &manifest, &out_dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = std::process::Command::new(out_dir.join("stop.sh")).output();
+    pod.runtime = None;
+    let out = pod
+        .cmd()
+        .args(["up", "--timeout", "60", "--from"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "up --from: {}", stderr(&out));
+    pod.wait_until("c", Duration::from_secs(20), |p| {
+        p.logs("c").contains("DONE")
+    });
+    let log = pod.logs("c");
+    assert!(log.contains("MODES 2777 2000 2777 2000"), "{log}");
+    pod.down();
+    pod.assert_nothing_left();
+    assert_eq!(mounts_under(&out_dir), Vec::<std::path::PathBuf>::new());
 }
