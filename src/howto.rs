@@ -589,7 +589,6 @@ mod tests {
             path: crate::model::RelPath::parse("config.env").unwrap(),
             key: "CONFIG_VAR".into(),
             optional: false,
-            base: None,
         });
         let script = run_script(&plan, Path::new("/usr/bin/podshim"));
         let read = script

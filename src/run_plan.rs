@@ -41,9 +41,9 @@ pub struct RunPlan {
     /// this long.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_deadline_seconds: Option<u64>,
-    /// Kubernetes' `status.qosClass`.
-    #[serde(default)]
-    pub qos_class: crate::translate::qos::QosClass,
+    /// Kubernetes' `status.qosClass` (none in a plan written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos_class: Option<crate::translate::qos::QosClass>,
     /// The directory holding `bundles/`, `volumes/`, `etc/`: the pod's state
     /// directory for `up FILE`, the output directory of `generate`.
     pub base: PathBuf,
@@ -223,10 +223,6 @@ pub struct FileEnv {
     pub path: RelPath,
     pub key: String,
     pub optional: bool,
-    /// The variable's value without the file (the image's, or none): what an
-    /// optional one that is missing leaves.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base: Option<String>,
 }
 
 /// Kubernetes' `ContainerUser.linux` (KEP-3619): the uid, gid and
@@ -358,7 +354,7 @@ pub(crate) fn fixture(
         restart_policy: policy,
         termination_grace_period_seconds: grace,
         active_deadline_seconds: None,
-        qos_class: Default::default(),
+        qos_class: None,
         base: "/b".into(),
         setup: vec![],
         infra: c("POD", "ns_p".into(), ContainerKind::Infra),

@@ -142,9 +142,9 @@ pub struct PodState {
     /// Kubernetes' `status.reason` (`DeadlineExceeded`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Kubernetes' `status.qosClass`.
-    #[serde(default)]
-    pub qos_class: crate::translate::qos::QosClass,
+    /// Kubernetes' `status.qosClass` (none for a pod started before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qos_class: Option<crate::translate::qos::QosClass>,
     pub created_at: String,
     pub supervisor_pid: Option<i32>,
     pub runtime: RuntimeRecord,
@@ -382,7 +382,7 @@ mod tests {
             phase: PodPhase::Running,
             message: None,
             reason: None,
-            qos_class: crate::translate::qos::QosClass::Burstable,
+            qos_class: Some(crate::translate::qos::QosClass::Burstable),
             created_at: "2026-11-26T21:00:00Z".into(),
             supervisor_pid: Some(42),
             runtime: RuntimeRecord {

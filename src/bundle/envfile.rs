@@ -1,6 +1,5 @@
 //! `fileKeyRef` variables (KEP-3721, the EnvFiles feature): a key of an env file
-//! that an init container (or the host, through a hostPath) wrote into one of
-//! the pod's volumes. As the kubelet does, the file is read when the container
+//! that an init container wrote into one of the pod's emptyDir volumes. As the kubelet does, the file is read when the container
 //! starts, at every start, so a restart sees what the file says then.
 //!
 //! The file is untrusted (a container wrote it): it is resolved inside its
@@ -19,7 +18,8 @@ pub const MAX_ENV_FILE: u64 = 64 << 10;
 /// The value of `key` in env-file `text`: `KEY=VALUE` lines; blank lines and
 /// lines starting with `#` are skipped; whitespace around the key and the value
 /// is dropped, and one pair of matching quotes around the value. A line without
-/// `=` makes the file unparsable. The last definition of a key wins.
+/// `=` makes the file unparsable. The first definition of a key wins, as the
+/// kubelet's ParseEnv returns the first match.
 pub fn lookup(text: &str, key: &str) -> Result<Option<String>, String> {
     let mut found = None;
     for (n, line) in text.lines().enumerate() {
@@ -37,6 +37,9 @@ pub fn lookup(text: &str, key: &str) -> Result<Option<String>, String> {
         if k.trim() != key {
             continue;
         }
+        if found.is_some() {
+            continue;
+        }
         let v = v.trim();
         let unquoted = ['"', '\'']
             .iter()
@@ -47,7 +50,9 @@ pub fn lookup(text: &str, key: &str) -> Result<Option<String>, String> {
     Ok(found)
 }
 
-/// The value of one variable now: from its file, else (optional) its base.
+/// The value of one variable now: from its file, or `None` for an optional one
+/// whose file or key is missing (the variable then keeps what the container had
+/// without it: the image's value, or nothing).
 fn value(c: &RunContainer, f: &FileEnv) -> Result<Option<String>, BundleError> {
     let err = |message: String| BundleError::EnvFile {
         container: c.name.clone(),
@@ -59,7 +64,7 @@ fn value(c: &RunContainer, f: &FileEnv) -> Result<Option<String>, BundleError> {
         .map_err(|e| err(format!("env file {e}")))?;
     let Some(text) = text else {
         if f.optional {
-            return Ok(f.base.clone());
+            return Ok(None);
         }
         return Err(err(format!(
             "env file {:?} does not exist",
@@ -70,7 +75,7 @@ fn value(c: &RunContainer, f: &FileEnv) -> Result<Option<String>, BundleError> {
         .map_err(|_| err(format!("env file {:?} is not UTF-8", f.path.as_str())))?;
     match lookup(&text, &f.key).map_err(|e| err(format!("env file {:?}: {e}", f.path.as_str())))? {
         Some(v) => Ok(Some(v)),
-        None if f.optional => Ok(f.base.clone()),
+        None if f.optional => Ok(None),
         None => Err(err(format!(
             "key {:?} is not in env file {:?}",
             f.key,
@@ -79,9 +84,16 @@ fn value(c: &RunContainer, f: &FileEnv) -> Result<Option<String>, BundleError> {
     }
 }
 
-/// Sets `c`'s `fileKeyRef` variables in its config.json (in place, else at the
-/// end; an optional one that is missing gets its base value back, or is
-/// removed), atomically.
+/// Where the container's environment as written (before any file was read) is
+/// kept, beside its config.json and as private: every start begins from it.
+pub fn pristine_env_file(c: &RunContainer) -> std::path::PathBuf {
+    c.bundle.join("env.pristine.json")
+}
+
+/// Sets `c`'s `fileKeyRef` variables in its config.json, atomically: starting
+/// from the environment as written (saved at the first start), each variable
+/// read replaces its entry in place or is appended; an optional one that is
+/// missing keeps what the environment had.
 pub fn apply(c: &RunContainer) -> Result<(), BundleError> {
     if c.file_env.is_empty() {
         return Ok(());
@@ -91,42 +103,156 @@ pub fn apply(c: &RunContainer) -> Result<(), BundleError> {
         .iter()
         .map(|f| Ok((f.name.as_str(), value(c, f)?)))
         .collect::<Result<Vec<_>, BundleError>>()?;
-    let path = c.config_file();
-    let bytes = crate::fsutil::read_regular(&path, super::MAX_CONFIG_BYTES).map_err(|e| {
-        io_err(&path, "read")(match e {
-            crate::fsutil::ReadError::Io(e) => e,
-            crate::fsutil::ReadError::TooLarge => io::Error::other("too large"),
-        })
-    })?;
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| io_err(&path, "parse")(io::Error::other(e)))?;
-    let Some(env) = config
-        .pointer_mut("/process/env")
-        .and_then(|e| e.as_array_mut())
-    else {
-        return Err(io_err(&path, "read")(io::Error::other("no process.env")));
-    };
-    for (name, value) in values {
-        let prefix = format!("{name}=");
-        let at = env
-            .iter()
-            .position(|e| e.as_str().is_some_and(|e| e.starts_with(&prefix)));
-        match (at, value) {
-            (Some(i), Some(v)) => env[i] = format!("{name}={v}").into(),
-            (None, Some(v)) => env.push(format!("{name}={v}").into()),
-            (Some(i), None) => {
-                env.remove(i);
+    let saved = pristine_env_file(c);
+    super::edit_config(c, |config| {
+        let Some(env) = config
+            .pointer_mut("/process/env")
+            .and_then(|e| e.as_array_mut())
+        else {
+            return Err(io_err(&c.config_file(), "read")(io::Error::other(
+                "no process.env",
+            )));
+        };
+        let pristine: Vec<serde_json::Value> =
+            match crate::fsutil::read_regular(&saved, super::MAX_CONFIG_BYTES) {
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| io_err(&saved, "parse")(io::Error::other(e)))?,
+                Err(crate::fsutil::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                    let text = serde_json::to_string(&env).expect("JSON values serialize");
+                    crate::fsutil::write_atomic(&saved, text.as_bytes(), 0o600)
+                        .map_err(io_err(&saved, "write"))?;
+                    env.clone()
+                }
+                Err(crate::fsutil::ReadError::Io(e)) => return Err(io_err(&saved, "read")(e)),
+                Err(crate::fsutil::ReadError::TooLarge) => {
+                    return Err(io_err(&saved, "read")(io::Error::other("too large")));
+                }
+            };
+        *env = pristine;
+        for (name, value) in values {
+            let Some(v) = value else { continue };
+            let prefix = format!("{name}=");
+            // An entry `NAME` without '=' is the same variable (merge_env's rule).
+            let at = env.iter().position(|e| {
+                e.as_str()
+                    .is_some_and(|e| e == name || e.starts_with(&prefix))
+            });
+            let entry = serde_json::Value::from(format!("{name}={v}"));
+            match at {
+                Some(i) => env[i] = entry,
+                None => env.push(entry),
             }
-            (None, None) => {}
         }
-    }
-    let text = crate::translate::render_value(config);
-    crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600).map_err(io_err(&path, "write"))
+        Ok(())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+
+    fn env_of(c: &RunContainer) -> Vec<String> {
+        let config: serde_json::Value =
+            serde_json::from_slice(&fs::read(c.config_file()).unwrap()).unwrap();
+        serde_json::from_value(config["process"]["env"].clone()).unwrap()
+    }
+
+    #[test]
+    fn apply_starts_from_the_written_env_at_every_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut plan = crate::run_plan::fixture(
+            crate::model::RestartPolicy::Always,
+            1,
+            &[("web", crate::model::ContainerKind::App)],
+        );
+        let c = &mut plan.containers[0];
+        c.bundle = tmp.path().join("bundle");
+        fs::create_dir(&c.bundle).unwrap();
+        let volume = tmp.path().join("data");
+        fs::create_dir(&volume).unwrap();
+        // The image gave MODE and a bare FLAG; the container's own A is kept.
+        fs::write(
+            c.config_file(),
+            r#"{"process":{"env":["PATH=/bin","MODE=image","FLAG","A=1"]}}"#,
+        )
+        .unwrap();
+        let var = |name: &str, key: &str, optional| FileEnv {
+            name: name.into(),
+            volume_path: volume.clone(),
+            path: crate::model::RelPath::parse("config.env").unwrap(),
+            key: key.into(),
+            optional,
+        };
+        c.file_env = vec![
+            var("MODE", "MODE", true),
+            var("FLAG", "FLAG", false),
+            var("NEW", "NEW", true),
+        ];
+        fs::write(volume.join("config.env"), "MODE=file\nFLAG=on\nNEW=x\n").unwrap();
+        apply(c).unwrap();
+        assert_eq!(
+            env_of(c),
+            ["PATH=/bin", "MODE=file", "FLAG=on", "A=1", "NEW=x"]
+        );
+        // The next start: MODE and NEW gone from the file, so the image's MODE
+        // comes back and NEW is unset; FLAG changed.
+        fs::write(volume.join("config.env"), "FLAG=off\n").unwrap();
+        apply(c).unwrap();
+        assert_eq!(env_of(c), ["PATH=/bin", "MODE=image", "FLAG=off", "A=1"]);
+        // A required key that is missing fails, naming the variable.
+        fs::write(volume.join("config.env"), "MODE=m\n").unwrap();
+        let err = apply(c).unwrap_err().to_string();
+        assert!(
+            err.contains("env FLAG: key \"FLAG\" is not in env file"),
+            "{err}"
+        );
+        // The pristine env is private.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(pristine_env_file(c))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_env_file_that_links_out_of_its_volume_is_read_inside_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let volume = tmp.path().join("data");
+        fs::create_dir(&volume).unwrap();
+        // A container made the file a link to the host's /etc/passwd.
+        std::os::unix::fs::symlink("/etc/passwd", volume.join("config.env")).unwrap();
+        let mut plan = crate::run_plan::fixture(
+            crate::model::RestartPolicy::Always,
+            1,
+            &[("web", crate::model::ContainerKind::App)],
+        );
+        let c = &mut plan.containers[0];
+        c.file_env = vec![FileEnv {
+            name: "ROOT".into(),
+            volume_path: volume.clone(),
+            path: crate::model::RelPath::parse("config.env").unwrap(),
+            key: "root".into(),
+            optional: false,
+        }];
+        let err = value(c, &c.file_env[0]).unwrap_err().to_string();
+        // Resolved inside the volume: /etc/passwd there does not exist.
+        assert!(err.contains("does not exist"), "{err}");
+        // A FIFO or an oversized file is refused, not read.
+        fs::remove_file(volume.join("config.env")).unwrap();
+        nix::unistd::mkfifo(&volume.join("config.env"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = value(c, &c.file_env[0]).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        fs::remove_file(volume.join("config.env")).unwrap();
+        fs::write(
+            volume.join("config.env"),
+            vec![b'#'; MAX_ENV_FILE as usize + 1],
+        )
+        .unwrap();
+        let err = value(c, &c.file_env[0]).unwrap_err().to_string();
+        assert!(err.contains("larger than 65536 bytes"), "{err}");
+    }
 
     #[test]
     fn env_file_lines_are_parsed_as_key_value_with_comments_and_quotes() {
@@ -138,10 +264,10 @@ mod tests {
         assert_eq!(lookup(text, "QUOTED").unwrap().as_deref(), Some("a b"));
         assert_eq!(lookup(text, "SINGLE").unwrap().as_deref(), Some("x=y"));
         assert_eq!(lookup(text, "EMPTY").unwrap().as_deref(), Some(""));
-        // The last definition wins.
+        // The first definition wins.
         assert_eq!(
             lookup(text, "CONFIG_VAR").unwrap().as_deref(),
-            Some("AGAIN")
+            Some("HELLO")
         );
         assert_eq!(lookup(text, "MISSING").unwrap(), None);
         // A lone quote is kept as it is.

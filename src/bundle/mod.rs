@@ -211,7 +211,7 @@ pub fn layout(
         restart_policy: plan.restart_policy,
         termination_grace_period_seconds: plan.termination_grace_period_seconds,
         active_deadline_seconds: plan.active_deadline_seconds,
-        qos_class: plan.qos_class,
+        qos_class: Some(plan.qos_class),
         base: base.to_path_buf(),
         setup,
         infra: run(&plan.infra),
@@ -502,13 +502,28 @@ fn lookup_user(
 }
 
 /// The largest config.json podshim reads back (its own, written by [`write`]).
-pub(crate) const MAX_CONFIG_BYTES: u64 = 4 << 20;
+const MAX_CONFIG_BYTES: u64 = 4 << 20;
 
 /// Before `c` first runs for the pod whose state is in `pod_dir`: marks its
 /// config.json with that pod directory and, once the infra runs, writes the infra's
 /// pid into its namespace paths (`/proc/<infra-pid>/ns/*`, the design's shape);
 /// atomically.
 pub fn claim(c: &RunContainer, pod_dir: &Path, infra_pid: Option<i32>) -> Result<(), BundleError> {
+    edit_config(c, |config| {
+        crate::translate::namespaces::claim(config, &pod_dir.to_string_lossy());
+        if let Some(pid) = infra_pid {
+            crate::translate::namespaces::join_infra(config, pid);
+        }
+        Ok(())
+    })
+}
+
+/// Reads `c`'s config.json (podshim's own, bounded), lets `change` edit it, and
+/// writes it back atomically.
+pub(crate) fn edit_config(
+    c: &RunContainer,
+    change: impl FnOnce(&mut serde_json::Value) -> Result<(), BundleError>,
+) -> Result<(), BundleError> {
     let path = c.config_file();
     let bytes = crate::fsutil::read_regular(&path, MAX_CONFIG_BYTES).map_err(|e| {
         io_err(&path, "read")(match e {
@@ -518,10 +533,7 @@ pub fn claim(c: &RunContainer, pod_dir: &Path, infra_pid: Option<i32>) -> Result
     })?;
     let mut config: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| io_err(&path, "parse")(io::Error::other(e)))?;
-    crate::translate::namespaces::claim(&mut config, &pod_dir.to_string_lossy());
-    if let Some(pid) = infra_pid {
-        crate::translate::namespaces::join_infra(&mut config, pid);
-    }
+    change(&mut config)?;
     let text = crate::translate::render_value(config);
     crate::fsutil::write_atomic(&path, text.as_bytes(), 0o600).map_err(io_err(&path, "write"))
 }

@@ -243,7 +243,9 @@ pub fn render(pod: &PodState, plan: Option<&RunPlan>, now: SystemTime) -> String
     for c in &pod.conditions {
         let _ = writeln!(out, "  {:<28}{}", c.kind, c.status);
     }
-    let _ = writeln!(out, "QoS Class:                   {:?}", pod.qos_class);
+    if let Some(qos) = pod.qos_class {
+        let _ = writeln!(out, "QoS Class:                   {qos:?}");
+    }
     if pod.events.is_empty() {
         let _ = write!(out, "Events:           <none>");
         return out;

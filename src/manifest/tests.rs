@@ -2634,6 +2634,16 @@ fn file_key_ref_is_validated_as_kubernetes_does() {
         &m.pod.spec.containers[0].env[0].value,
         crate::model::EnvValue::File(f) if f.key == "CONFIG_VAR" && f.path.as_str() == "sub/config.env" && !f.optional
     ));
+    // The API server allows an emptyDir only; a key may hold spaces.
+    let m = ok(&with("{volumeName: data, path: e.env, key: 'A B'}"));
+    assert_eq!(m.pod.spec.containers[0].env.len(), 1);
+    one_error(
+        &pod_with(
+            "    env: [{name: V, valueFrom: {fileKeyRef: {volumeName: host, path: e.env, key: K}}}]\n",
+            "  volumes: [{name: host, hostPath: {path: /etc}}]\n",
+        ),
+        "spec.containers[0].env[0].valueFrom.fileKeyRef.volumeName: Invalid value: \"host\": must reference an emptyDir volume",
+    );
     assert_eq!(
         errors(&with("{volumeName: nope, path: ../x, key: 'A=B'}")),
         vec![

@@ -2210,6 +2210,15 @@ fn file_key_ref(
         errs.required(format!("{fb}.volumeName"));
     } else {
         match volumes.iter().find(|d| d.name == f.volume_name) {
+            // An emptyDir only, as the API server allows: the pod's own scratch
+            // space, where an init container writes the file.
+            Some(Declared {
+                volume: Some(v), ..
+            }) if !matches!(v.source, model::VolumeSource::EmptyDir { .. }) => errs.invalid_str(
+                format!("{fb}.volumeName"),
+                &f.volume_name,
+                "must reference an emptyDir volume",
+            ),
             Some(d) => volume = d.volume.as_ref().map(|v| v.name.clone()),
             None => errs.not_found(format!("{fb}.volumeName"), &f.volume_name),
         }
@@ -2225,7 +2234,7 @@ fn file_key_ref(
         errs.required(&kp);
     } else if f.key.len() > MAX_ENV_FILE_KEY {
         errs.invalid_str(&kp, &f.key, "must be no more than 128 characters");
-    } else if !f.key.bytes().all(|b| b.is_ascii_graphic() && b != b'=') {
+    } else if !f.key.bytes().all(|b| (32..=126).contains(&b) && b != b'=') {
         errs.invalid_str(
             &kp,
             &f.key,

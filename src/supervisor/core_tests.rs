@@ -84,7 +84,7 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
         phase: PodPhase::Pending,
         message: None,
         reason: None,
-        qos_class: Default::default(),
+        qos_class: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         supervisor_pid: None,
         runtime: RuntimeRecord {

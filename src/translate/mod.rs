@@ -649,17 +649,12 @@ impl<'a> PodContext<'a> {
             })
             .filter_map(|(var, f)| {
                 let volume = volumes.iter().find(|v| v.name == f.volume.as_str())?;
-                let prefix = format!("{}=", var.name);
                 Some(crate::run_plan::FileEnv {
                     name: var.name.clone(),
                     volume_path: volume.host_path.clone(),
                     path: f.path.clone(),
                     key: f.key.clone(),
                     optional: f.optional,
-                    base: proc
-                        .env
-                        .iter()
-                        .find_map(|e| e.strip_prefix(&prefix).map(str::to_string)),
                 })
             })
             .collect();

@@ -447,7 +447,7 @@ fn an_extended_resource_runs_with_a_cluster_only_warning() {
 }
 
 /// KEP-3721's example ("Support for env files"): an init container writes an
-/// env file into an emptyDir, the app reads CONFIG_VAR from it through
+/// env file (a comment, a quoted value) into an emptyDir, the app reads CONFIG_VAR from it through
 /// fileKeyRef; an optional key that is missing leaves its variable unset. A
 /// required file that does not exist fails the start, naming the variable.
 #[test]
@@ -465,7 +465,7 @@ spec:
   - name: setup-envfile
     image: localhost/busybox:latest
     imagePullPolicy: Never
-    command: ['sh', '-c', 'echo CONFIG_VAR=\"HELLO\" > /etc/config/config.env']
+    command: ['sh', '-c', 'echo ''# written by init'' > /etc/config/config.env; echo ''CONFIG_VAR=\"HELLO\"'' >> /etc/config/config.env']
     volumeMounts: [{name: data, mountPath: /etc/config}]
   containers:
   - name: use-envfile
