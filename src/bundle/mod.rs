@@ -599,6 +599,16 @@ mod tests {
         assert!(!base.exists());
     }
 
+    /// A user given without a group, as the translator leaves it.
+    fn user_lookup(user: &str, image_groups: bool) -> UserLookup {
+        UserLookup {
+            user: user.into(),
+            group: None,
+            keep_gid: false,
+            image_groups,
+        }
+    }
+
     #[test]
     fn user_names_resolve_in_the_rootfs_passwd_and_group() {
         let tmp = tempfile::tempdir().unwrap();
@@ -644,13 +654,7 @@ mod tests {
         )
         .unwrap();
         let found = |user: &str, image_groups| {
-            let l = UserLookup {
-                user: user.into(),
-                group: None,
-                keep_gid: false,
-                image_groups,
-            };
-            lookup_user("c", tmp.path(), &l).unwrap()
+            lookup_user("c", tmp.path(), &user_lookup(user, image_groups)).unwrap()
         };
         // By name or by uid; not the group named after the user, not a
         // member whose name only starts with the user's, not " app" (runc's
@@ -684,12 +688,7 @@ mod tests {
             .map(|i| format!("g{i}:x:{}:app\n", 100_000 + i))
             .collect();
         fs::write(tmp.path().join("etc/group"), groups).unwrap();
-        let lookup = UserLookup {
-            user: "app".into(),
-            group: None,
-            keep_gid: false,
-            image_groups: true,
-        };
+        let lookup = user_lookup("app", true);
         let err = lookup_user("c", tmp.path(), &lookup)
             .unwrap_err()
             .to_string();
@@ -704,12 +703,7 @@ mod tests {
         // The host's /etc/passwd has root; the image has no passwd of its own.
         // Inside the rootfs, /etc -> /etc is a loop, not the host's /etc.
         std::os::unix::fs::symlink("/etc", rootfs.join("etc")).unwrap();
-        let lookup = UserLookup {
-            user: "root".into(),
-            group: None,
-            keep_gid: false,
-            image_groups: false,
-        };
+        let lookup = user_lookup("root", false);
         let err = lookup_user("c", &rootfs, &lookup).unwrap_err().to_string();
         assert!(err.contains("too many levels of symbolic links"), "{err}");
         // /etc -> /usr/share/../../etc: still the rootfs's own, here missing.
@@ -725,12 +719,7 @@ mod tests {
         fs::create_dir(tmp.path().join("etc")).unwrap();
         let f = fs::File::create(tmp.path().join("etc/passwd")).unwrap();
         f.set_len(MAX_ETC_FILE + 1).unwrap();
-        let lookup = UserLookup {
-            user: "app".into(),
-            group: None,
-            keep_gid: false,
-            image_groups: false,
-        };
+        let lookup = user_lookup("app", false);
         let err = lookup_user("c", tmp.path(), &lookup)
             .unwrap_err()
             .to_string();

@@ -1773,6 +1773,16 @@ fn rule(action: crate::model::RestartAction, codes: &[i32]) -> crate::model::Res
     }
 }
 
+/// The first container, under its own `Never`, restarts the whole pod when it
+/// exits 7 (KEP-5532's RestartAllContainers).
+fn restart_all_on_exit_7(plan: &mut RunPlan) {
+    plan.containers[0].restart_policy = Some(Never);
+    plan.containers[0].restart_rules = vec![rule(
+        crate::model::RestartAction::RestartAllContainers,
+        &[7],
+    )];
+}
+
 #[test]
 fn a_containers_own_restart_policy_overrides_the_pods() {
     let mut plan = plan(Always, 30, &[("once", App), ("a", App)]);
@@ -1880,11 +1890,7 @@ fn restart_all_containers_stops_every_container_but_the_infra_and_starts_the_pod
 #[test]
 fn a_stop_after_an_in_place_restart_is_not_cut_short_by_the_restarts_timers() {
     let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
-    plan.containers[0].restart_policy = Some(Never);
-    plan.containers[0].restart_rules = vec![rule(
-        crate::model::RestartAction::RestartAllContainers,
-        &[7],
-    )];
+    restart_all_on_exit_7(&mut plan);
     let mut sim = Sim::with_plan(plan, Timing::default(), false)
         .script("a", &[Run::ExitAfter(7, 1000), Run::UntilSignalled])
         .script("b", &[Run::UntilSignalled, Run::IgnoresTerm])
@@ -1904,11 +1910,7 @@ fn a_stop_after_an_in_place_restart_is_not_cut_short_by_the_restarts_timers() {
 fn the_active_deadline_ends_a_pod_that_is_restarting_in_place() {
     let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
     plan.active_deadline_seconds = Some(5);
-    plan.containers[0].restart_policy = Some(Never);
-    plan.containers[0].restart_rules = vec![rule(
-        crate::model::RestartAction::RestartAllContainers,
-        &[7],
-    )];
+    restart_all_on_exit_7(&mut plan);
     let mut sim = Sim::with_plan(plan, Timing::default(), false)
         .script("a", &[Run::ExitAfter(7, 4000)])
         // Even SIGKILL does not end b: the restart's teardown lasts until it is
@@ -2016,11 +2018,7 @@ fn grace_periods_beyond_any_instant_do_not_panic() {
 #[test]
 fn an_in_place_restart_waits_for_the_triggers_back_off() {
     let mut plan = plan(Always, 30, &[("a", App)]);
-    plan.containers[0].restart_policy = Some(Never);
-    plan.containers[0].restart_rules = vec![rule(
-        crate::model::RestartAction::RestartAllContainers,
-        &[7],
-    )];
+    restart_all_on_exit_7(&mut plan);
     let mut sim = Sim::with_plan(plan, Timing::default(), false)
         .script("a", &[Run::ExitAfter(7, 0)])
         .begin();
@@ -2034,11 +2032,7 @@ fn an_in_place_restart_waits_for_the_triggers_back_off() {
 #[test]
 fn a_failed_start_after_an_in_place_restart_is_retried_not_fatal() {
     let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
-    plan.containers[0].restart_policy = Some(Never);
-    plan.containers[0].restart_rules = vec![rule(
-        crate::model::RestartAction::RestartAllContainers,
-        &[7],
-    )];
+    restart_all_on_exit_7(&mut plan);
     let mut sim = Sim::with_plan(plan, Timing::default(), false)
         .script("a", &[Run::ExitAfter(7, 1000), Run::UntilSignalled])
         .script(
@@ -2055,11 +2049,7 @@ fn a_failed_start_after_an_in_place_restart_is_retried_not_fatal() {
 #[test]
 fn an_infra_that_exits_during_an_in_place_restart_fails_the_pod() {
     let mut plan = plan(Always, 30, &[("a", App), ("b", App)]);
-    plan.containers[0].restart_policy = Some(Never);
-    plan.containers[0].restart_rules = vec![rule(
-        crate::model::RestartAction::RestartAllContainers,
-        &[7],
-    )];
+    restart_all_on_exit_7(&mut plan);
     let mut sim = Sim::with_plan(plan, Timing::default(), false)
         .script("a", &[Run::ExitAfter(7, 1000)])
         .script("b", &[Run::Unkillable])
