@@ -403,20 +403,17 @@ struct FoundUser {
     groups: Vec<u32>,
 }
 
-/// Looks a user (and group) up in the rootfs's /etc/passwd and /etc/group, read
-/// inside the rootfs (never through a symlink to the host's) and bounded. A
-/// numeric user needs no entry (its group is then 0, as containerd's
-/// `WithUserID` has it); a name must have one.
+/// Looks a user up in the rootfs's /etc/passwd (and, for its groups,
+/// /etc/group), read inside the rootfs (never through a symlink to the host's)
+/// and bounded. A numeric user needs no entry (its group is then 0, as
+/// containerd's `WithUserID` has it); a name must have one.
 fn lookup_user(
     container: &str,
     rootfs: &Path,
     lookup: &UserLookup,
 ) -> Result<FoundUser, BundleError> {
     let UserLookup {
-        user,
-        group,
-        image_groups,
-        ..
+        user, image_groups, ..
     } = lookup;
     let err = |message: String| BundleError::User {
         container: container.to_string(),
@@ -447,7 +444,7 @@ fn lookup_user(
             .ok_or_else(|| err("its /etc/passwd entry has no numeric uid".into()))?,
         (None, None) => return Err(err("no such user in the image's /etc/passwd".into())),
     };
-    let primary_gid = entry
+    let gid = entry
         .as_ref()
         .and_then(|f| f.get(3).and_then(|g| g.parse().ok()))
         .unwrap_or(0);
@@ -455,33 +452,11 @@ fn lookup_user(
         .as_ref()
         .and_then(|f| f.first())
         .map(|n| n.to_string());
-    let needs_groups = *image_groups && name.is_some();
-    let groups_text = match group {
-        Some(g) if g.parse::<u32>().is_err() => Some(read("group")?),
-        _ if needs_groups => Some(read("group")?),
-        _ => None,
-    };
-    // group(5): name:password:gid:member,member.
-    let groups_table: Vec<Vec<&str>> = groups_text
-        .as_deref()
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.split(':').collect())
-        .collect();
-    let gid = match group {
-        None => primary_gid,
-        Some(g) => match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => groups_table
-                .iter()
-                .find(|f| f.first() == Some(&g.as_str()))
-                .and_then(|f| f.get(2)?.parse().ok())
-                .ok_or_else(|| err(format!("no such group {g:?} in the image's /etc/group")))?,
-        },
-    };
     let mut groups = Vec::new();
-    if let (true, Some(name)) = (needs_groups, &name) {
-        for f in &groups_table {
+    if let (true, Some(name)) = (*image_groups, &name) {
+        let group_file = read("group")?;
+        // group(5): name:password:gid:member,member.
+        for f in group_file.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             // containerd's WithAdditionalGIDs: groups that list the user as a
             // member, not the one named after the user ("only supplemental").
             // Members as runc's parser reads them: split on ',', not trimmed.
@@ -599,18 +574,17 @@ mod tests {
         assert!(!base.exists());
     }
 
-    /// A user given without a group, as the translator leaves it.
+    /// A user as the translator leaves it (its gid from /etc/passwd).
     fn user_lookup(user: &str, image_groups: bool) -> UserLookup {
         UserLookup {
             user: user.into(),
-            group: None,
             keep_gid: false,
             image_groups,
         }
     }
 
     #[test]
-    fn user_names_resolve_in_the_rootfs_passwd_and_group() {
+    fn user_names_and_uids_resolve_in_the_rootfs_passwd() {
         let tmp = tempfile::tempdir().unwrap();
         fs::create_dir(tmp.path().join("etc")).unwrap();
         fs::write(
@@ -618,24 +592,15 @@ mod tests {
             "root:x:0:0::/:/bin/sh\nweb:x:33:44::/:/bin/sh\n",
         )
         .unwrap();
-        fs::write(tmp.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
-        let named = |u: &str, g: Option<&str>| UserLookup {
-            user: u.into(),
-            group: g.map(Into::into),
-            keep_gid: false,
-            image_groups: false,
-        };
-        let ids = |l: &UserLookup| {
-            let f = lookup_user("c", tmp.path(), l).unwrap();
+        let ids = |user: &str| {
+            let f = lookup_user("c", tmp.path(), &user_lookup(user, false)).unwrap();
             (f.uid, f.gid)
         };
-        assert_eq!(ids(&named("web", None)), (33, 44));
-        assert_eq!(ids(&named("web", Some("staff"))), (33, 50));
-        assert_eq!(ids(&named("33", Some("staff"))), (33, 50));
+        assert_eq!(ids("web"), (33, 44));
         // A uid's group is its passwd entry's (containerd's WithUserID), else 0.
-        assert_eq!(ids(&named("33", None)), (33, 44));
-        assert_eq!(ids(&named("4000", None)), (4000, 0));
-        let err = lookup_user("c", tmp.path(), &named("nobody", None)).unwrap_err();
+        assert_eq!(ids("33"), (33, 44));
+        assert_eq!(ids("4000"), (4000, 0));
+        let err = lookup_user("c", tmp.path(), &user_lookup("nobody", false)).unwrap_err();
         assert!(err.to_string().contains("no such user"), "{err}");
     }
 

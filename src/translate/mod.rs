@@ -590,7 +590,6 @@ impl<'a> PodContext<'a> {
                     additional_gids: Vec::new(),
                     lookup: user::UserLookup {
                         user: "0".into(),
-                        group: None,
                         keep_gid: false,
                         image_groups: false,
                     },

@@ -396,7 +396,6 @@ fn named_image_user_is_left_for_the_rootfs_lookup() {
         plan.containers[0].user_lookup,
         Some(UserLookup {
             user: "www-data".into(),
-            group: None,
             keep_gid: false,
             image_groups: true,
         })

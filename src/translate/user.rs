@@ -69,7 +69,6 @@ pub fn image_user(user: &str) -> Result<UserSpec, String> {
 pub struct UserLookup {
     /// A user name, or a uid (runAsUser's, or the image's numeric one).
     pub user: String,
-    pub group: Option<String>,
     /// `runAsGroup` was given: it wins over the passwd entry's group.
     pub keep_gid: bool,
     /// `supplementalGroupsPolicy: Merge`: the image's groups of the user join.
@@ -126,7 +125,6 @@ pub fn user(c: &Container, image_user_text: &str, pod: &PodGroups) -> Result<Use
         additional_gids,
         lookup: UserLookup {
             user: name.unwrap_or_else(|| uid.to_string()),
-            group: None,
             keep_gid: sc.run_as_group.is_some(),
             image_groups: pod.policy == SupplementalGroupsPolicy::Merge,
         },
@@ -192,53 +190,40 @@ mod tests {
 
     #[test]
     fn the_security_context_wins_over_the_image_user() {
-        let lookup = |u: &str, g: Option<&str>, keep| UserLookup {
+        let lookup = |u: &str, keep| UserLookup {
             user: u.into(),
-            group: g.map(Into::into),
             keep_gid: keep,
             image_groups: true,
         };
         type Row = (&'static str, &'static str, u32, u32, UserLookup);
         let rows: [Row; 8] = [
-            ("{}", "", 0, 0, lookup("0", None, false)),
+            ("{}", "", 0, 0, lookup("0", false)),
             // The image's group is dropped, as the kubelet does.
-            ("{}", "1000:2000", 1000, 0, lookup("1000", None, false)),
-            (
-                "{}",
-                "www-data:staff",
-                0,
-                0,
-                lookup("www-data", None, false),
-            ),
+            ("{}", "1000:2000", 1000, 0, lookup("1000", false)),
+            ("{}", "www-data:staff", 0, 0, lookup("www-data", false)),
             // runAsUser alone: the group is the uid's passwd entry's, looked up.
-            (
-                "{runAsUser: 5}",
-                "1000:2000",
-                5,
-                0,
-                lookup("5", None, false),
-            ),
+            ("{runAsUser: 5}", "1000:2000", 5, 0, lookup("5", false)),
             (
                 "{runAsUser: 5, runAsGroup: 6}",
                 "1000:2000",
                 5,
                 6,
-                lookup("5", None, true),
+                lookup("5", true),
             ),
-            ("{}", "www-data", 0, 0, lookup("www-data", None, false)),
+            ("{}", "www-data", 0, 0, lookup("www-data", false)),
             (
                 "{runAsGroup: 7}",
                 "www-data",
                 0,
                 7,
-                lookup("www-data", None, true),
+                lookup("www-data", true),
             ),
             (
                 "{runAsGroup: 7}",
                 "www-data:staff",
                 0,
                 7,
-                lookup("www-data", None, true),
+                lookup("www-data", true),
             ),
         ];
         let groups = PodGroups {
