@@ -13,6 +13,7 @@ use crate::bundle::overlay;
 use crate::model::{ContainerKind, HostPathType};
 use crate::run_plan::{RunPlan, SetupStep};
 use crate::teardown::{self, Step};
+use crate::translate::pod_cgroup::PodCgroup;
 
 /// Single-quotes `s` for sh.
 fn q(s: impl AsRef<str>) -> String {
@@ -100,6 +101,86 @@ fn overlay_from_links(
     s
 }
 
+/// The pod's cgroup as shell, as [`crate::cgroup::create`] makes it: on cgroup v2
+/// the controllers enabled down the path, then the limits; on v1 the cpu, memory
+/// and pids hierarchies (at `/sys/fs/cgroup/<controller>`, where systemd and
+/// Debian mount or link them).
+fn cgroup_script(cg: &PodCgroup) -> String {
+    use crate::translate::resources::PERIOD;
+    let mut s = String::new();
+    let path = q(cg.path.trim_start_matches('/'));
+    let quota = |none: &str| cg.cpu_quota.map_or(none.to_string(), |v| v.to_string());
+    let memory = |none: &str| cg.memory_limit.map_or(none.to_string(), |v| v.to_string());
+    let pids = cg.pids_limit.map_or("max".to_string(), |v| v.to_string());
+    let fail = q(format!(
+        "run.sh: pod cgroup {}: cannot set its limits",
+        cg.path
+    ));
+    let _ = writeln!(
+        s,
+        "# The pod's cgroup {} (the kubelet's layout) and its limits",
+        cg.path
+    );
+    let _ = writeln!(s, "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then");
+    let _ = writeln!(s, "  d=/sys/fs/cgroup");
+    let _ = writeln!(s, "  for part in $(echo {path} | tr / ' '); do");
+    let _ = writeln!(
+        s,
+        r#"    c=; for x in cpu memory pids; do grep -qw "$x" "$d/cgroup.controllers" && c="$c +$x"; done"#
+    );
+    let _ = writeln!(
+        s,
+        r#"    {{ [ -z "$c" ] || echo $c > "$d/cgroup.subtree_control"; }} && d="$d/$part" && mkdir -p "$d" || {{ echo {fail} >&2; exit 1; }}"#
+    );
+    let _ = writeln!(s, "  done");
+    let _ = writeln!(
+        s,
+        r#"  echo {} > "$d/cpu.weight" && echo '{} {PERIOD}' > "$d/cpu.max" && echo {} > "$d/memory.max" && echo {pids} > "$d/pids.max" || {{ echo {fail} >&2; exit 1; }}"#,
+        crate::cgroup::shares_to_weight(cg.cpu_shares),
+        quota("max"),
+        memory("max"),
+    );
+    let _ = writeln!(s, "else");
+    let _ = writeln!(
+        s,
+        "  mkdir -p /sys/fs/cgroup/cpu/{path} /sys/fs/cgroup/memory/{path} /sys/fs/cgroup/pids/{path} &&"
+    );
+    let _ = writeln!(
+        s,
+        "  echo {} > /sys/fs/cgroup/cpu/{path}/cpu.shares && echo {PERIOD} > /sys/fs/cgroup/cpu/{path}/cpu.cfs_period_us && echo {} > /sys/fs/cgroup/cpu/{path}/cpu.cfs_quota_us &&",
+        cg.cpu_shares,
+        quota("-1"),
+    );
+    let _ = writeln!(
+        s,
+        "  echo {} > /sys/fs/cgroup/memory/{path}/memory.limit_in_bytes && echo {pids} > /sys/fs/cgroup/pids/{path}/pids.max || {{ echo {fail} >&2; exit 1; }}",
+        memory("-1"),
+    );
+    let _ = writeln!(s, "fi");
+    s
+}
+
+/// The pod's cgroup removed from every hierarchy, as [`crate::cgroup::remove`]
+/// removes it (rmdir only: the kernel keeps one that is still in use).
+fn remove_cgroup_script(cg: &PodCgroup, ids: &[String]) -> String {
+    let mut s = String::new();
+    let path = q(cg.path.trim_start_matches('/'));
+    let _ = writeln!(s, "for h in /sys/fs/cgroup /sys/fs/cgroup/*; do");
+    for id in ids {
+        let _ = writeln!(
+            s,
+            r#"  [ ! -d "$h"/{path}/{id} ] || rmdir "$h"/{path}/{id}"#,
+            id = q(id)
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"  [ ! -d "$h"/{path} ] || rmdir "$h"/{path} || echo "stop.sh: $h/"{path}": still in use" >&2"#
+    );
+    let _ = writeln!(s, "done");
+    s
+}
+
 /// The setup steps as shell, as [`crate::bundle::ensure`] makes them before a start.
 pub fn setup_script(plan: &RunPlan) -> String {
     let mut s = String::new();
@@ -159,6 +240,7 @@ pub fn setup_script(plan: &RunPlan) -> String {
                     s.push_str(&overlay_from_links(plan, target, lower, upper, work));
                 }
             }
+            SetupStep::PodCgroup { cgroup, .. } => s.push_str(&cgroup_script(cgroup)),
             SetupStep::HostPath { volume, path, kind } => {
                 let p = qp(path);
                 let fail = |what: &str| {
@@ -426,6 +508,7 @@ pub fn stop_script(plan: &RunPlan) -> String {
                     }
                 }
             }
+            Step::RemoveCgroup { cgroup, ids } => s.push_str(&remove_cgroup_script(&cgroup, &ids)),
             Step::Detach(n) => {
                 let _ = writeln!(
                     s,

@@ -99,6 +99,19 @@ impl RunPlan {
         self.all().find(|c| c.name == name)
     }
 
+    /// The pod's cgroup (none in a plan written before podshim made one).
+    pub fn cgroup(&self) -> Option<&crate::translate::pod_cgroup::PodCgroup> {
+        self.setup.iter().find_map(|s| match s {
+            SetupStep::PodCgroup { cgroup, .. } => Some(cgroup),
+            _ => None,
+        })
+    }
+
+    /// The ids of the pod's containers, infra first.
+    pub fn ids(&self) -> Vec<String> {
+        self.all().map(|c| c.id.clone()).collect()
+    }
+
     /// The path of `plan.json` in `base`.
     pub fn file(base: &Path) -> PathBuf {
         crate::paths::plan_file(base)
@@ -139,6 +152,13 @@ pub enum SetupStep {
         lower: Vec<PathBuf>,
         upper: PathBuf,
         work: PathBuf,
+    },
+    /// The pod's cgroup, with its limits ([`crate::cgroup::create`]); each
+    /// container's config.json names its own cgroup under it. `containers` are
+    /// the pod's container ids, the only cgroups it may hold.
+    PodCgroup {
+        cgroup: crate::translate::pod_cgroup::PodCgroup,
+        containers: Vec<String>,
     },
     /// A hostPath volume, checked against its type; `DirectoryOrCreate` and
     /// `FileOrCreate` are created (0755 / 0644, as the kubelet does) when missing.

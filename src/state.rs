@@ -145,6 +145,10 @@ pub struct PodState {
     /// Kubernetes' `status.qosClass` (none for a pod started before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qos_class: Option<crate::translate::qos::QosClass>,
+    /// The pod's cgroup, the same path in every hierarchy (none for a pod
+    /// started before podshim made one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
     pub created_at: String,
     pub supervisor_pid: Option<i32>,
     pub runtime: RuntimeRecord,
@@ -383,6 +387,7 @@ mod tests {
             message: None,
             reason: None,
             qos_class: Some(crate::translate::qos::QosClass::Burstable),
+            cgroup: Some("/podshim/kubepods/burstable/podu".into()),
             created_at: "2026-11-26T21:00:00Z".into(),
             supervisor_pid: Some(42),
             runtime: RuntimeRecord {

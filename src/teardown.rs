@@ -40,6 +40,12 @@ pub enum Step {
         pod_dir: PathBuf,
         infra_pid: Option<i32>,
     },
+    /// Remove the pod's cgroup and what the runtime left of its containers'
+    /// (these ids) under it, once they are deleted.
+    RemoveCgroup {
+        cgroup: crate::translate::pod_cgroup::PodCgroup,
+        ids: Vec<String>,
+    },
     /// Unmount everything podshim mounted under this directory (rootfs overlays,
     /// tmpfs volumes, /dev/shm, subPath binds), deepest first.
     Unmount(PathBuf),
@@ -82,6 +88,12 @@ pub fn stop_order(kinds: &[ContainerKind]) -> Vec<Step> {
 pub fn plan(run: &RunPlan, scope: &Scope) -> Vec<Step> {
     let kinds: Vec<ContainerKind> = run.all().map(|c| c.kind).collect();
     let mut steps = stop_order(&kinds);
+    if let Some(cgroup) = run.cgroup() {
+        steps.push(Step::RemoveCgroup {
+            cgroup: cgroup.clone(),
+            ids: run.ids(),
+        });
+    }
     if let Some(network) = &run.network {
         steps.push(Step::Detach(Box::new(network.clone())));
     }
@@ -261,6 +273,36 @@ mod tests {
                 Step::Unmount("/b".into()),
                 Step::Release("/b".into()),
                 Step::Remove("/b".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_pod_cgroup_goes_once_every_container_is_deleted() {
+        let cgroup = crate::translate::pod_cgroup::PodCgroup {
+            path: "/podshim/kubepods/podu".into(),
+            cpu_shares: 2,
+            cpu_quota: None,
+            memory_limit: None,
+            pids_limit: None,
+        };
+        let mut with = run(&[App]);
+        with.setup.push(crate::run_plan::SetupStep::PodCgroup {
+            cgroup: cgroup.clone(),
+            containers: with.ids(),
+        });
+        let remove = Step::RemoveCgroup {
+            cgroup,
+            ids: vec!["ns_p".into(), "ns_p_c1".into()],
+        };
+        // stop.sh (Scope::Bundles) removes it too: run.sh makes it again.
+        assert_eq!(
+            plan(&with, &Scope::Bundles),
+            [
+                Step::Stop(vec![1]),
+                Step::Stop(vec![0]),
+                remove,
+                Step::Unmount("/b".into()),
             ]
         );
     }

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 
 pub use mounts::{
     MountTable, Mounter, SystemMounter, is_mount_point, mount_points, mounts_under,
-    unmount_all_under,
+    unescape_mountinfo, unmount_all_under,
 };
 pub use setup::{HOST_DIR_MODE, HOST_FILE_MODE, HostPaths, When, ensure, host_path};
 
@@ -37,6 +37,8 @@ use crate::translate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    #[error(transparent)]
+    Cgroup(#[from] crate::cgroup::CgroupError),
     #[error("{path}: {action}: {err}")]
     Io {
         path: PathBuf,
@@ -202,6 +204,11 @@ pub fn layout(
         user: None,
         file_env: c.file_env.clone(),
     };
+    // Last: the pod's cgroup, once everything it would hold can run.
+    setup.push(SetupStep::PodCgroup {
+        cgroup: plan.cgroup.clone(),
+        containers: plan.all().map(|c| c.id.clone()).collect(),
+    });
     Ok(RunPlan {
         version: crate::run_plan::VERSION,
         pod_id: plan.pod_id.clone(),

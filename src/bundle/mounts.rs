@@ -237,7 +237,7 @@ pub fn mounts_under(dir: &Path) -> io::Result<Vec<PathBuf>> {
         .collect())
 }
 
-fn unescape_mountinfo(s: &str) -> String {
+pub fn unescape_mountinfo(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

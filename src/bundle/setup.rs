@@ -117,6 +117,14 @@ fn ensure_all(
             SetupStep::HostPath { volume, path, kind } => {
                 host_path(volume, path, *kind, host_paths)?;
             }
+            // Made before a start only: a `generate` output's cgroup is run.sh's
+            // to make, and removed by what stops the pod.
+            SetupStep::PodCgroup { cgroup, containers } if when == When::Starting => {
+                let h = crate::cgroup::Hierarchies::read()
+                    .map_err(io_err(Path::new("/proc/self/mountinfo"), "read"))?;
+                crate::cgroup::create(&h, cgroup, containers)?;
+            }
+            SetupStep::PodCgroup { .. } => {}
         }
     }
     Ok(())

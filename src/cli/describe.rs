@@ -246,6 +246,9 @@ pub fn render(pod: &PodState, plan: Option<&RunPlan>, now: SystemTime) -> String
     if let Some(qos) = pod.qos_class {
         let _ = writeln!(out, "QoS Class:                   {qos:?}");
     }
+    if let Some(cgroup) = &pod.cgroup {
+        let _ = writeln!(out, "Cgroup:                      {cgroup}");
+    }
     if pod.events.is_empty() {
         let _ = write!(out, "Events:           <none>");
         return out;

@@ -57,6 +57,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         // Bundles for any runc tooling: a loopback-only pod, no CNI attachment.
         None,
         runtime.as_ref().map(|r| r as &dyn OciRuntime),
+        &global.cgroup(),
     )?;
     outln!(
         "pod {}/{}: {} bundles in {}; run them with {}/run.sh",

@@ -96,6 +96,27 @@ pub struct Global {
         value_name = "DIR"
     )]
     pub seccomp_profile_root: PathBuf,
+    /// Where pod cgroups go, as the kubelet's `--cgroup-root`: each pod in
+    /// `<parent>/kubepods/[burstable|besteffort/]pod<uid>`, an absolute cgroup path.
+    #[arg(
+        long,
+        global = true,
+        default_value = crate::translate::pod_cgroup::DEFAULT_PARENT,
+        env = "PODSHIM_CGROUP_PARENT",
+        value_name = "PATH",
+        value_parser = crate::translate::pod_cgroup::CgroupParent::parse
+    )]
+    pub cgroup_parent: crate::translate::pod_cgroup::CgroupParent,
+    /// The most processes (pids.max) a pod's cgroup may hold, as the kubelet's
+    /// `podPidsLimit`. Unlimited when not given.
+    #[arg(
+        long,
+        global = true,
+        env = "PODSHIM_POD_PIDS_LIMIT",
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub pod_pids_limit: Option<u64>,
     /// Log verbosity (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "PODSHIM_LOG")]
     pub log_level: String,
@@ -125,6 +146,14 @@ impl Global {
             self.runtime_args.clone(),
             self.runtime_root.clone(),
         )
+    }
+
+    /// The node's pod cgroup settings.
+    pub fn cgroup(&self) -> crate::translate::pod_cgroup::CgroupConfig {
+        crate::translate::pod_cgroup::CgroupConfig {
+            parent: self.cgroup_parent.clone(),
+            pod_pids_limit: self.pod_pids_limit,
+        }
     }
 
     pub fn store(&self) -> anyhow::Result<crate::image::Store> {

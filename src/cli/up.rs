@@ -128,6 +128,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         seccomp_root: global.seccomp_profile_root.clone(),
         network: args.network.options(),
         wait_ready: args.wait_ready,
+        cgroup: global.cgroup(),
     };
     let started = match pod::start(&paths, &store, source, &opts) {
         Ok(started) => started,

@@ -120,6 +120,11 @@ const POD: &[&str] = &[
     "metadata.labels",
     "metadata.annotations",
     "metadata.creationTimestamp",
+    // Pod-level resources (KEP-2837): the pod's cgroup.
+    "spec.resources.limits.cpu",
+    "spec.resources.limits.memory",
+    "spec.resources.requests.cpu",
+    "spec.resources.requests.memory",
     "spec.volumes[*].name",
     "spec.volumes[*].hostPath.path",
     "spec.volumes[*].hostPath.type",

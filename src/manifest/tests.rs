@@ -2617,6 +2617,78 @@ fn extended_resources_are_accepted_as_cluster_only_and_validated() {
     );
 }
 
+// --- pod-level resources ---------------------------------------------------------------
+
+#[test]
+fn pod_level_resources_are_validated_and_defaulted_as_the_api_server_does() {
+    use crate::model::Quantity;
+    let q = |s: &str| Some(Quantity::parse(s).unwrap());
+    // defaultPodRequests: the containers' total where they request, else the limit.
+    let m = ok(&pod_with(
+        "    resources: {requests: {cpu: 250m}}\n",
+        "  resources:\n    limits: {cpu: '1', memory: 1Gi}\n",
+    ));
+    let r = m.pod.spec.resources.unwrap();
+    assert_eq!(r.cpu_request.unwrap().millis(), Some(250));
+    assert_eq!(r.memory_request, q("1Gi"));
+    assert_eq!((r.cpu_limit, r.memory_limit), (q("1"), q("1Gi")));
+    // Requests alone are kept as written.
+    let m = ok(&pod_with(
+        "",
+        "  resources:\n    requests: {memory: 64Mi}\n",
+    ));
+    let r = m.pod.spec.resources.unwrap();
+    assert_eq!(
+        (r.memory_request, r.memory_limit, r.cpu_request),
+        (q("64Mi"), None, None)
+    );
+    // No pod-level resources at all: none, as `IsPodLevelResourcesSet` says.
+    assert_eq!(ok(MINIMAL).pod.spec.resources, None);
+    assert_eq!(
+        errors(&pod_with(
+            "    resources: {requests: {cpu: 600m}, limits: {cpu: '2', memory: 2Gi}}\n",
+            "  resources:\n    requests: {cpu: 500m, memory: 2Gi}\n    limits: {cpu: '1', memory: 1Gi}\n",
+        )),
+        vec![
+            "spec.resources.requests.memory: Invalid value: \"2Gi\": must be less than or equal to memory limit of 1Gi",
+            "spec.resources.requests.cpu: Invalid value: \"500m\": must be greater than or equal to aggregate container requests of 600m",
+            "spec.containers[0].resources.limits.cpu: Invalid value: \"2\": must be less than or equal to pod limits of 1",
+            "spec.containers[0].resources.limits.memory: Invalid value: \"2Gi\": must be less than or equal to pod limits of 1Gi",
+        ]
+    );
+    // Only CPU and memory are pod-level resources here; the rest by name.
+    one_error(
+        &pod_with("", "  resources:\n    limits: {hugepages-2Mi: 2Mi}\n"),
+        "not supported: spec.resources.limits.hugepages-2Mi",
+    );
+    one_error(
+        &pod_with("", "  resources:\n    limits: {cpu: lots}\n"),
+        "spec.resources.limits.cpu: Invalid value: \"lots\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+    );
+}
+
+#[test]
+fn pod_level_resources_decide_the_qos_class() {
+    use crate::translate::qos::{QosClass, pod_qos};
+    let qos = |spec: &str, container: &str| pod_qos(&ok(&pod_with(container, spec)).pod.spec);
+    // Limits alone: requests default to them, Guaranteed whatever the containers say.
+    assert_eq!(
+        qos("  resources:\n    limits: {cpu: '1', memory: 1Gi}\n", ""),
+        QosClass::Guaranteed
+    );
+    assert_eq!(
+        qos(
+            "  resources:\n    requests: {cpu: '2'}\n",
+            "    resources: {limits: {cpu: 1, memory: 1Gi}}\n"
+        ),
+        QosClass::Burstable
+    );
+    assert_eq!(
+        qos("  resources:\n    limits: {cpu: '1'}\n", ""),
+        QosClass::Burstable
+    );
+}
+
 // --- fileKeyRef -------------------------------------------------------------------------
 
 #[test]

@@ -686,6 +686,7 @@ fn pod_spec(
             }
         }
     }
+    let resources = pod_resources(errs, spec, &containers);
     Some(model::PodSpec {
         restart_policy,
         termination_grace_period_seconds: grace.max(0) as u64,
@@ -713,9 +714,145 @@ fn pod_spec(
             .find(|n| !n.is_empty())
             .cloned()
             .unwrap_or_else(|| "default".into()),
+        resources,
         volumes: volumes.into_iter().filter_map(|d| d.volume).collect(),
         containers,
     })
+}
+
+/// Pod-level `spec.resources` (KEP-2837), as the API server validates
+/// (validatePodResourceRequirements, validatePodResourceConsistency) and
+/// defaults it (defaultPodRequests); none when it sets neither CPU nor memory
+/// (`IsPodLevelResourcesSet`). Names other than cpu and memory are refused by
+/// the field tables.
+fn pod_resources(
+    errs: &mut Errs,
+    spec: &k8s::PodSpec,
+    containers: &[model::Container],
+) -> Option<Resources> {
+    let r = spec.resources.as_ref()?;
+    let mut out = Resources::default();
+    let mut written = BTreeMap::new();
+    for (kind, map) in [("limits", &r.limits), ("requests", &r.requests)] {
+        for (name, q) in map.iter().flatten() {
+            let path = format!("spec.resources.{kind}.{name}");
+            let v = quantity(errs, &path, &q.0);
+            written.insert((kind, name.as_str()), q.0.clone());
+            match (kind, name.as_str()) {
+                ("limits", "cpu") => out.cpu_limit = v,
+                ("limits", "memory") => out.memory_limit = v,
+                ("requests", "cpu") => out.cpu_request = v,
+                ("requests", "memory") => out.memory_request = v,
+                _ => {}
+            }
+        }
+    }
+    if out == Resources::default() {
+        return None;
+    }
+    let text = |kind, name| written.get(&(kind, name)).cloned().unwrap_or_default();
+    for (name, request, limit) in [
+        ("cpu", out.cpu_request, out.cpu_limit),
+        ("memory", out.memory_request, out.memory_limit),
+    ] {
+        if let (Some(request), Some(limit)) = (request, limit)
+            && request.exceeds(&limit)
+        {
+            errs.invalid_str(
+                format!("spec.resources.requests.{name}"),
+                &text("requests", name),
+                &format!(
+                    "must be less than or equal to {name} limit of {}",
+                    text("limits", name)
+                ),
+            );
+        }
+    }
+    let sum = model::totals::of_containers(containers);
+    let (cpu_sum, memory_sum) = (
+        Quantity::from_millis(sum.requests.cpu),
+        Quantity::from_whole(sum.requests.memory),
+    );
+    for (name, pod, total, shown) in [
+        (
+            "cpu",
+            out.cpu_request,
+            cpu_sum,
+            match sum.requests.cpu {
+                m if m % 1000 == 0 => (m / 1000).to_string(),
+                m => format!("{m}m"),
+            },
+        ),
+        (
+            "memory",
+            out.memory_request,
+            memory_sum,
+            sum.requests.memory.to_string(),
+        ),
+    ] {
+        if let Some(pod) = pod.filter(|q| !q.is_zero())
+            && total.exceeds(&pod)
+        {
+            errs.invalid_str(
+                format!("spec.resources.requests.{name}"),
+                &text("requests", name),
+                &format!(
+                    "must be greater than or equal to aggregate container requests of {shown}"
+                ),
+            );
+        }
+    }
+    // Each app container's limit fits in the pod's (only `containers`, as the
+    // API server checks).
+    let apps: Vec<&model::Container> = containers
+        .iter()
+        .filter(|c| c.kind == model::ContainerKind::App)
+        .collect();
+    // (A container that did not validate is reported already: indices would
+    // not match.)
+    let apps = if apps.len() == spec.containers.len() {
+        apps
+    } else {
+        vec![]
+    };
+    for (i, c) in apps.into_iter().enumerate() {
+        for (name, own, pod) in [
+            ("cpu", c.resources.cpu_limit, out.cpu_limit),
+            ("memory", c.resources.memory_limit, out.memory_limit),
+        ] {
+            if let (Some(own), Some(pod)) = (own, pod)
+                && own.exceeds(&pod)
+            {
+                let written = spec.containers[i]
+                    .resources
+                    .as_ref()
+                    .and_then(|r| r.limits.as_ref()?.get(name))
+                    .map(|q| q.0.clone())
+                    .unwrap_or_default();
+                errs.invalid_str(
+                    format!("spec.containers[{i}].resources.limits.{name}"),
+                    &written,
+                    &format!(
+                        "must be less than or equal to pod limits of {}",
+                        text("limits", name)
+                    ),
+                );
+            }
+        }
+    }
+    // defaultPodRequests: with pod-level limits, a request not written is the
+    // containers' total where any requests it, else the limit.
+    if r.limits.as_ref().is_some_and(|l| !l.is_empty()) {
+        if out.cpu_request.is_none() {
+            out.cpu_request = (sum.requests.cpu != 0).then_some(cpu_sum).or(out.cpu_limit);
+        }
+        if out.memory_request.is_none() {
+            out.memory_request = (sum.requests.memory != 0)
+                .then_some(memory_sum)
+                .or(out.memory_limit);
+        }
+    }
+    Some(out)
 }
 
 fn is_sysctl_name(name: &str) -> bool {

@@ -13,6 +13,7 @@ mod probe;
 mod quantity;
 mod restart;
 mod signal;
+pub mod totals;
 mod values;
 
 use std::collections::BTreeMap;
@@ -90,6 +91,10 @@ pub struct PodSpec {
     /// `default`, as the API server's ServiceAccount admission sets it (what the
     /// downward API's `spec.serviceAccountName` reads).
     pub service_account_name: String,
+    /// Pod-level `spec.resources` (KEP-2837), requests defaulted as the API
+    /// server's defaultPodRequests does: a pod-level request not written is the
+    /// containers' total where they request it, else the pod-level limit.
+    pub resources: Option<Resources>,
     pub volumes: Vec<Volume>,
     /// `initContainers` (init containers and native sidecars) in order, then
     /// `containers`. Names are unique across both.

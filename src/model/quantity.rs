@@ -178,6 +178,10 @@ impl Quantity {
     pub fn from_whole(n: u128) -> Quantity {
         Quantity { units: n, scale: 0 }
     }
+
+    pub fn from_millis(n: u128) -> Quantity {
+        Quantity { units: n, scale: 3 }
+    }
 }
 
 #[cfg(test)]

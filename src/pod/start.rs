@@ -47,6 +47,8 @@ pub struct StartOptions {
     pub network: super::network::NetworkOptions,
     /// Return only once the pod is ready (`up --wait-ready`), within `timeout`.
     pub wait_ready: bool,
+    /// Where the pod's cgroup goes, and the node's pids limit.
+    pub cgroup: crate::translate::pod_cgroup::CgroupConfig,
 }
 
 /// A pod that runs: its directory and state.
@@ -142,6 +144,7 @@ pub fn start(
                         &file,
                         network.as_ref().map(|(n, _)| n),
                         Some(&runtime),
+                        &opts.cgroup,
                     );
                     if written.is_err()
                         && let Some((n, _)) = &network
@@ -191,6 +194,7 @@ pub fn start(
         message: None,
         reason: None,
         qos_class: plan.qos_class,
+        cgroup: plan.cgroup().map(|c| c.path.clone()),
         created_at: rfc3339(SystemTime::now()),
         supervisor_pid: None,
         runtime: RuntimeRecord {

@@ -291,6 +291,7 @@ fn execute(
                     }
                 }
             }
+            Step::RemoveCgroup { cgroup, ids } => remove_cgroup(cgroup, ids)?,
             Step::Detach(network) => super::network::detach(network)?,
             Step::DetachLost {
                 infra_id,
@@ -333,6 +334,16 @@ fn execute(
         }
     }
     Ok(deleted)
+}
+
+/// [`crate::cgroup::remove`] in this mount namespace's hierarchies.
+pub fn remove_cgroup(
+    cgroup: &crate::translate::pod_cgroup::PodCgroup,
+    ids: &[String],
+) -> Result<(), PodError> {
+    let h = crate::cgroup::Hierarchies::read()
+        .map_err(io_err(Path::new("/proc/self/mountinfo"), "read"))?;
+    crate::cgroup::remove(&h, cgroup, ids).map_err(|e| PodError::Bundle(e.into()))
 }
 
 /// Whether the runtime's container `id` runs, with `pid` as its init.

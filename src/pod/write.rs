@@ -90,6 +90,7 @@ pub fn write(
     source: &str,
     network: Option<&PodNetwork>,
     runtime: Option<&dyn crate::runtime::OciRuntime>,
+    cgroup: &crate::translate::pod_cgroup::CgroupConfig,
 ) -> Result<RunPlan, PodError> {
     let paths = PodPaths::new(dir);
     let host = host::read();
@@ -112,6 +113,7 @@ pub fn write(
         netns: network.map(|n| n.netns.as_path()),
         seccomp_profiles,
         runtime: &features,
+        cgroup,
     })?;
     let layout = bundle::layout(&plan, &images.stored, dir)?;
     // On failure the attachment goes first, while its namespace is pinned (the

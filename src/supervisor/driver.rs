@@ -618,6 +618,16 @@ impl<'a> Driver<'a> {
 
     /// The exit, marked OOM-killed when the run's cgroup counted a kill; read
     /// before the container (and its cgroup) is deleted.
+    /// The OOM counter of a run known only by its id: in the cgroup its
+    /// config.json names, under the pod's; a plan without a pod cgroup (older
+    /// podshim) left the place to runc.
+    fn oom_by_path(&self, id: &str) -> Option<OomCounter> {
+        match self.plan.cgroup() {
+            Some(cg) => OomCounter::of_cgroup_path(&cg.container(id)),
+            None => OomCounter::of_own_child(id),
+        }
+    }
+
     fn with_oom(&self, ctr: Ctr, exit: Exit) -> Exit {
         let oom_killed = self.oom[ctr].as_ref().is_some_and(OomCounter::killed);
         Exit { oom_killed, ..exit }
@@ -653,13 +663,13 @@ impl<'a> Driver<'a> {
                         let id = &self.containers[ctr].id;
                         match self.unclaimed.take(pid, spawned, now.mono) {
                             Some(exit) => {
-                                self.oom[ctr] = OomCounter::of_own_child(id);
+                                self.oom[ctr] = self.oom_by_path(id);
                                 let exit = self.with_oom(ctr, exit);
                                 self.inputs.push_back(Input::Exited { ctr, exit })
                             }
                             None => {
-                                self.oom[ctr] = OomCounter::of_process(pid)
-                                    .or_else(|| OomCounter::of_own_child(id));
+                                self.oom[ctr] =
+                                    OomCounter::of_process(pid).or_else(|| self.oom_by_path(id));
                                 self.inits.insert(pid, ctr);
                             }
                         }

@@ -60,7 +60,19 @@ fn timing() -> Timing {
 
 /// Unmounts and removes what a pod left on disk: its bundle directory's mounts and,
 /// for `up FILE` pods, the directory itself; then the pod directory.
-pub fn remove_pod_files(pod_dir: &Path, bundle_dir: &Path) -> Result<()> {
+pub fn remove_pod_files(
+    pod_dir: &Path,
+    bundle_dir: &Path,
+    cgroup: Option<&(crate::translate::pod_cgroup::PodCgroup, Vec<String>)>,
+) -> Result<()> {
+    // The containers are deleted: their cgroups and the pod's go first.
+    // One still in use (a process that escaped its container) is named, and the
+    // files go anyway: the kernel keeps that cgroup until it empties.
+    if let Some((cgroup, ids)) = cgroup
+        && let Err(e) = crate::pod::stop::remove_cgroup(cgroup, ids)
+    {
+        tracing::error!("{e}");
+    }
     if bundle_dir != pod_dir {
         // A `generate` output run with `up --from`: unmount, keep the user's files.
         bundle::unmount_all_under(bundle_dir, &SystemMounter)?;
@@ -130,6 +142,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
     let mut pod_state = state::read(pod_dir)?;
     let bundle_dir = pod_state.bundle_dir.clone();
     let plan = crate::run_plan::read(&bundle_dir)?;
+    let cgroup = plan.cgroup().map(|c| (c.clone(), plan.ids()));
     // Mounts a reboot or stop.sh undid (up --from), made again.
     if let Err(e) = bundle::ensure(
         &plan.setup,
@@ -140,7 +153,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
         // Nothing ran yet: roll back like any failed start (unless `up --keep`),
         // the network first; a DEL that fails keeps the pod for `down`.
         if !pod_state.keep_on_failure && detached(plan.network.as_ref(), pod_dir, &pod_state) {
-            let _ = remove_pod_files(pod_dir, &bundle_dir);
+            let _ = remove_pod_files(pod_dir, &bundle_dir, cgroup.as_ref());
         }
         status.send(&Report::Failed {
             message: e.to_string(),
@@ -177,7 +190,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
             if !keep && detached(network.as_ref(), pod_dir, &final_state) {
                 // The pod never ran: nothing of it stays (issue #3's rollback); the
                 // logs go too, their last lines are in the message.
-                let _ = remove_pod_files(pod_dir, &bundle_dir);
+                let _ = remove_pod_files(pod_dir, &bundle_dir, cgroup.as_ref());
                 let _ = std::fs::remove_dir_all(&log_dir);
             }
             status.send(&Report::Failed {
@@ -186,7 +199,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
         }
         Outcome::Stopped if !started => {
             if detached(network.as_ref(), pod_dir, &final_state) {
-                let _ = remove_pod_files(pod_dir, &bundle_dir);
+                let _ = remove_pod_files(pod_dir, &bundle_dir, cgroup.as_ref());
             }
             status.send(&Report::Failed {
                 message: "stopped while starting".into(),
@@ -195,7 +208,7 @@ pub fn supervise(pod_dir: &Path) -> Result<()> {
         Outcome::Stopped => {
             // Stopped on request (`down`): the pod goes; its logs stay.
             if detached(network.as_ref(), pod_dir, &final_state) {
-                remove_pod_files(pod_dir, &bundle_dir)?;
+                remove_pod_files(pod_dir, &bundle_dir, cgroup.as_ref())?;
             }
         }
         Outcome::Completed(_) | Outcome::Failed(_) => {

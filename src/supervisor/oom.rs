@@ -23,6 +23,23 @@ impl OomCounter {
         Self::from_cgroup_file(&text, Path::new(CGROUP_ROOT))
     }
 
+    /// The counter of the cgroup config.json names (`cgroupsPath`, the same path
+    /// in every hierarchy): the v1 memory hierarchy where it is mounted, else the
+    /// unified one.
+    pub fn of_cgroup_path(path: &str) -> Option<OomCounter> {
+        let root = Path::new(CGROUP_ROOT);
+        Self::at(path, root, root.join("memory").is_dir())
+    }
+
+    fn at(path: &str, root: &Path, v1_memory: bool) -> Option<OomCounter> {
+        let line = if v1_memory {
+            format!("0:memory:{path}")
+        } else {
+            format!("0::{path}")
+        };
+        Self::from_lines(&line, root, false)
+    }
+
     /// For a run whose process was gone before its cgroup could be read: runc's
     /// rule for a spec without `cgroupsPath`, from the runtime's own cgroup
     /// (this supervisor's, its parent's): on v1 the container id joined to it,
@@ -126,6 +143,22 @@ mod tests {
             None
         );
         assert_eq!(OomCounter::from_cgroup_file("garbage", root), None);
+    }
+
+    #[test]
+    fn a_run_with_a_cgroups_path_is_looked_for_there() {
+        let root = Path::new("/sys/fs/cgroup");
+        let path = "/podshim/kubepods/burstable/podu/ns_p_c";
+        assert_eq!(
+            OomCounter::at(path, root, true).unwrap().file,
+            Path::new(
+                "/sys/fs/cgroup/memory/podshim/kubepods/burstable/podu/ns_p_c/memory.oom_control"
+            )
+        );
+        assert_eq!(
+            OomCounter::at(path, root, false).unwrap().file,
+            Path::new("/sys/fs/cgroup/podshim/kubepods/burstable/podu/ns_p_c/memory.events")
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod etc;
 mod expand;
 pub mod mounts;
 pub mod namespaces;
+pub mod pod_cgroup;
 pub mod process;
 pub mod qos;
 pub mod resources;
@@ -136,6 +137,8 @@ pub struct PlanInput<'a> {
     pub seccomp_profiles: &'a BTreeMap<String, String>,
     /// What the runtime that will run the bundles supports.
     pub runtime: &'a crate::runtime::RuntimeFeatures,
+    /// Where the pod's cgroup goes and the node's pids limit.
+    pub cgroup: &'a pod_cgroup::CgroupConfig,
 }
 
 /// One bundle of the pod.
@@ -202,6 +205,8 @@ pub struct PodPlan {
     pub active_deadline_seconds: Option<u64>,
     /// The pod's QoS class (`GetPodQOS`).
     pub qos_class: qos::QosClass,
+    /// The pod's cgroup, every container's parent.
+    pub cgroup: pod_cgroup::PodCgroup,
     pub infra: ContainerPlan,
     /// Init containers and sidecars in `initContainers` order, then app containers.
     pub containers: Vec<ContainerPlan>,
@@ -290,7 +295,8 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         restart_policy: pod.spec.restart_policy,
         termination_grace_period_seconds: pod.spec.termination_grace_period_seconds,
         active_deadline_seconds: pod.spec.active_deadline_seconds,
-        qos_class: qos::pod_qos(&pod.spec),
+        qos_class: ctx.qos,
+        cgroup: ctx.cgroup.clone(),
         infra: ctx.infra(),
         containers,
         volumes,
@@ -318,6 +324,8 @@ struct PodContext<'a> {
     /// The UTS hostname (and /etc/hostname, HOSTNAME): the FQDN under
     /// setHostnameAsFQDN, else the short hostname.
     kernel_hostname: String,
+    qos: qos::QosClass,
+    cgroup: pod_cgroup::PodCgroup,
 }
 
 impl<'a> PodContext<'a> {
@@ -357,12 +365,15 @@ impl<'a> PodContext<'a> {
             }
             _ => hostname.clone(),
         };
+        let qos = qos::pod_qos(spec);
         Ok(PodContext {
             input,
             facts,
             hostname,
             fqdn,
             kernel_hostname,
+            qos,
+            cgroup: pod_cgroup::plan(pod, qos, input.cgroup),
         })
     }
 
@@ -370,7 +381,7 @@ impl<'a> PodContext<'a> {
     fn oom_score_adj(&self, c: &Container) -> i32 {
         let spec = &self.pod().spec;
         let host = self.input.host;
-        let adj = qos::container(spec, qos::pod_qos(spec), c, host.memory_bytes);
+        let adj = qos::container(spec, self.qos, c, host.memory_bytes);
         qos::restrict(adj, host.oom_score_adj_floor)
     }
 
@@ -454,6 +465,7 @@ impl<'a> PodContext<'a> {
                     .build()
                     .expect("resources"),
             )
+            .cgroups_path(self.cgroup.container(&id))
             .masked_paths(spec::masked_paths())
             .readonly_paths(spec::readonly_paths());
         let sysctls: HashMap<String, String> = pod
@@ -734,7 +746,8 @@ impl<'a> PodContext<'a> {
             .namespaces(ns)
             .masked_paths(masked)
             .readonly_paths(readonly)
-            .resources(resources::linux(&c.resources, sc.privileged));
+            .resources(resources::linux(&c.resources, sc.privileged))
+            .cgroups_path(self.cgroup.container(&id));
         if sc.privileged {
             // containerd's WithHostDevices (the device cgroup allows all of them).
             linux = linux.devices(security.devices.clone());

@@ -29,6 +29,9 @@ fn positive(q: Option<Quantity>) -> Option<Quantity> {
 /// when every container limits both and requests what it limits (a request not
 /// written is its limit, as the API server defaults it); else Burstable.
 pub fn pod_qos(spec: &PodSpec) -> QosClass {
+    if let Some(pod) = &spec.resources {
+        return pod_level_qos(pod);
+    }
     let mut any = false;
     let mut guaranteed = true;
     for c in &spec.containers {
@@ -48,6 +51,28 @@ pub fn pod_qos(spec: &PodSpec) -> QosClass {
         (false, _) => QosClass::BestEffort,
         (true, true) => QosClass::Guaranteed,
         (true, false) => QosClass::Burstable,
+    }
+}
+
+/// `ComputePodQOS` of a pod with pod-level resources: they alone decide.
+/// Guaranteed when both CPU and memory are limited and requested at the limit.
+fn pod_level_qos(r: &crate::model::Resources) -> QosClass {
+    let (cpu_req, mem_req) = (positive(r.cpu_request), positive(r.memory_request));
+    let (cpu_lim, mem_lim) = (positive(r.cpu_limit), positive(r.memory_limit));
+    if [cpu_req, mem_req, cpu_lim, mem_lim]
+        .iter()
+        .all(Option::is_none)
+    {
+        return QosClass::BestEffort;
+    }
+    let same = |req: Option<Quantity>, lim: Option<Quantity>| match (req, lim) {
+        (Some(req), Some(lim)) => !req.exceeds(&lim) && !lim.exceeds(&req),
+        _ => false,
+    };
+    if same(cpu_req, cpu_lim) && same(mem_req, mem_lim) {
+        QosClass::Guaranteed
+    } else {
+        QosClass::Burstable
     }
 }
 

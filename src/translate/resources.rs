@@ -10,9 +10,10 @@ use crate::model::Resources;
 
 /// The kubelet's MilliCPUToShares range: the kernel's cpu.shares bounds
 /// (MIN_SHARES, MAX_SHARES = 2^18); a request beyond it gets the most weight.
-const MIN_SHARES: u64 = 2;
+pub const MIN_SHARES: u64 = 2;
 const MAX_SHARES: u64 = 262_144;
-const PERIOD: u64 = 100_000;
+/// The CFS period, 100 ms (the kubelet's default `cpuCFSQuotaPeriod`).
+pub const PERIOD: u64 = 100_000;
 const MIN_QUOTA: u64 = 1000;
 /// The largest CFS quota the kernel accepts, in microseconds (kernel/sched/core.c:
 /// `max_cfs_runtime`, 2^44-1 µs). A limit above it cannot be enforced and is the
@@ -37,29 +38,37 @@ pub fn device_rules(privileged: bool) -> Vec<LinuxDeviceCgroup> {
     }
 }
 
+/// `MilliCPUToShares`, saturating: no amount of CPU wraps into a small weight.
+pub fn shares(millis: u64) -> u64 {
+    (millis.saturating_mul(1024) / 1000).clamp(MIN_SHARES, MAX_SHARES)
+}
+
+/// `MilliCPUToQuota` with a 100 ms period. A zero limit is none (the kubelet's
+/// MilliCPUToQuota(0)), and so is one above the kernel's largest quota.
+pub fn quota(millis: u64) -> Option<u64> {
+    if millis == 0 {
+        return None;
+    }
+    let quota = (millis.saturating_mul(PERIOD) / 1000).max(MIN_QUOTA);
+    (quota <= MAX_QUOTA).then_some(quota)
+}
+
 pub fn linux(r: &Resources, privileged: bool) -> LinuxResources {
     let mut res = LinuxResourcesBuilder::default().devices(device_rules(privileged));
     let mut cpu = LinuxCpuBuilder::default();
     let mut any_cpu = false;
     if let Some(request) = r.cpu_request {
-        // Saturating: no amount of CPU wraps into a small weight.
-        let shares = request.millis_u64().saturating_mul(1024) / 1000;
-        let shares = shares.clamp(MIN_SHARES, MAX_SHARES);
-        cpu = cpu.shares(shares);
+        cpu = cpu.shares(shares(request.millis_u64()));
         any_cpu = true;
     }
-    // A zero limit is none: the kubelet's MilliCPUToQuota(0) is no quota, and a
-    // memory limit of 0 is the runtime's "unset".
-    if let Some(limit) = r.cpu_limit.filter(|q| !q.is_zero()) {
-        let quota = (limit.millis_u64().saturating_mul(PERIOD) / 1000).max(MIN_QUOTA);
-        if quota <= MAX_QUOTA {
-            cpu = cpu.quota(quota as i64).period(PERIOD);
-            any_cpu = true;
-        }
+    if let Some(quota) = r.cpu_limit.and_then(|l| quota(l.millis_u64())) {
+        cpu = cpu.quota(quota as i64).period(PERIOD);
+        any_cpu = true;
     }
     if any_cpu {
         res = res.cpu(cpu.build().expect("cpu"));
     }
+    // A memory limit of 0 is the runtime's "unset".
     if let Some(limit) = r.memory_limit.filter(|q| !q.is_zero()) {
         res = res.memory(
             LinuxMemoryBuilder::default()

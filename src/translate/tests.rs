@@ -112,6 +112,7 @@ fn try_plan_on(
         pod_ip: None,
         netns: None,
         seccomp_profiles: profiles,
+        cgroup: &Default::default(),
     })
 }
 
@@ -1206,6 +1207,7 @@ fn recursive_read_only_enabled_is_refused_on_a_runtime_without_rro_and_if_possib
             pod_ip: None,
             netns: None,
             seccomp_profiles: &BTreeMap::new(),
+            cgroup: &Default::default(),
         })
     };
     let err = on("Enabled").unwrap_err();

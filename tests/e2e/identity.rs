@@ -8,39 +8,6 @@ use std::time::Duration;
 
 use crate::support::*;
 
-/// Starts `yaml` under `runtime`, waits for container `c` to print DONE, returns
-/// its log (the pod is left running for the caller to inspect and take down).
-fn run_until_done(pod: &mut Pod, runtime: &Option<String>, yaml: &str, c: &str) -> String {
-    pod.runtime = runtime.clone();
-    let out = pod.up(yaml, &[]);
-    let rt = runtime.as_deref().unwrap_or("runc");
-    assert!(out.status.success(), "up with {rt}: {}", stderr(&out));
-    pod.wait_until(&format!("{c} under {rt}"), Duration::from_secs(20), |p| {
-        p.logs(c).contains("DONE")
-    });
-    pod.logs(c)
-}
-
-/// A pod of one busybox container `name`: `spec` lines (indented 2) before
-/// `containers:`, `container` lines (indented 4) after its image; it runs
-/// `script`, prints DONE and sleeps.
-fn busybox_pod(spec: &str, name: &str, container: &str, script: &str) -> String {
-    format!(
-        "apiVersion: v1
-kind: Pod
-metadata: {{name: '{{name}}', namespace: '{{ns}}'}}
-spec:
-  restartPolicy: Never
-  terminationGracePeriodSeconds: 1
-{spec}  containers:
-  - name: {name}
-    image: localhost/busybox:latest
-    imagePullPolicy: Never
-{container}    command: [sh, -c, '{script}; echo DONE; sleep 3600']
-"
-    )
-}
-
 /// The groups `id -G` printed on the log line that starts with `GROUPS`.
 fn groups_of(log: &str) -> BTreeSet<u32> {
     let line = log

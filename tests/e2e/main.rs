@@ -2,6 +2,7 @@
 //! One test binary (build time matters on small machines); run as root.
 
 mod attacks;
+mod cgroups;
 mod cli;
 mod cni;
 mod generate;

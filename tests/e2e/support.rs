@@ -263,6 +263,8 @@ impl Pod {
             "state left in {}",
             self.pod_dir().display()
         );
+        let cgroups = cgroups_named(&prefix);
+        assert!(cgroups.is_empty(), "container cgroups left: {cgroups:?}");
     }
 
     pub fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Pod) -> bool) {
@@ -312,4 +314,75 @@ pub fn runtimes() -> Vec<Option<String>> {
     let mut all = vec![None];
     all.extend(youki().map(Some));
     all
+}
+
+/// Starts `yaml` under `runtime`, waits for container `c` to print DONE, returns
+/// its log (the pod is left running for the caller to inspect and take down).
+pub fn run_until_done(pod: &mut Pod, runtime: &Option<String>, yaml: &str, c: &str) -> String {
+    pod.runtime = runtime.clone();
+    let out = pod.up(yaml, &[]);
+    let rt = runtime.as_deref().unwrap_or("runc");
+    assert!(out.status.success(), "up with {rt}: {}", stderr(&out));
+    pod.wait_until(&format!("{c} under {rt}"), Duration::from_secs(20), |p| {
+        p.logs(c).contains("DONE")
+    });
+    pod.logs(c)
+}
+
+/// A pod of one busybox container `name`: `spec` lines (indented 2) before
+/// `containers:`, `container` lines (indented 4) after its image; it runs
+/// `script`, prints DONE and sleeps.
+pub fn busybox_pod(spec: &str, name: &str, container: &str, script: &str) -> String {
+    format!(
+        "apiVersion: v1
+kind: Pod
+metadata: {{name: '{{name}}', namespace: '{{ns}}'}}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+{spec}  containers:
+  - name: {name}
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+{container}    command: [sh, -c, '{script}; echo DONE; sleep 3600']
+"
+    )
+}
+
+/// The hierarchies' directories of cgroup `path` (absolute within each), those
+/// that exist.
+pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    for e in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            roots.push(e.path());
+        }
+    }
+    roots
+        .into_iter()
+        .map(|r| r.join(path.trim_start_matches('/')))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// cgroups under podshim's default parent whose name starts with `prefix`
+/// (containers' cgroups are named by their ids).
+pub fn cgroups_named(prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = cgroup_dirs("/podshim/kubepods");
+    for _ in 0..3 {
+        let mut next = Vec::new();
+        for d in dirs {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    if e.file_name().to_string_lossy().starts_with(prefix) {
+                        found.push(e.path());
+                    }
+                    next.push(e.path());
+                }
+            }
+        }
+        dirs = next;
+    }
+    found
 }

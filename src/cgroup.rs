@@ -1,0 +1,499 @@
+//! The pod's cgroup on the host: made, with its limits, before the infra starts;
+//! removed once its containers are deleted. The runtime makes each container's
+//! own cgroup under it (config.json's `cgroupsPath`), as runc does under the
+//! kubelet's pod cgroups.
+//!
+//! Both layouts: cgroup v1 (and the hybrid of this kind of host, v1 controllers
+//! with an empty v2 hierarchy beside them), where the pod's cgroup is made in the
+//! cpu, memory and pids hierarchies and the runtime adds it in the others; and
+//! pure v2, where the controllers are enabled down the path
+//! (`cgroup.subtree_control`) so the pod's level can hold limits.
+//!
+//! Only what the plan names is touched: the pod's `pod<uid>` cgroup and its
+//! containers' under it, never a parent level. A cgroup is removed with rmdir(2),
+//! which the kernel refuses while it holds a process or a child cgroup.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::translate::pod_cgroup::PodCgroup;
+use crate::translate::resources::PERIOD;
+
+/// mountinfo of a host with thousands of mounts is well below it.
+const MAX_MOUNTINFO: u64 = 16 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("pod cgroup {path}: {what}: {err}")]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        err: io::Error,
+    },
+    #[error(
+        "pod cgroup {path}: the {controller} controller is not mounted, so the pod's {what} cannot be limited"
+    )]
+    NoController {
+        path: String,
+        controller: &'static str,
+        what: &'static str,
+    },
+    #[error(
+        "pod cgroup {path} holds {other}, not a container of this pod: is metadata.uid shared with another pod?"
+    )]
+    Foreign { path: PathBuf, other: String },
+}
+
+/// The cgroup hierarchies of this mount namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hierarchies {
+    /// cgroup v1 mounts and the controllers each holds (`name=systemd` too).
+    pub v1: Vec<(PathBuf, Vec<String>)>,
+    /// The v2 mount: `/sys/fs/cgroup` on a pure v2 host, `.../unified` on a hybrid.
+    pub unified: Option<PathBuf>,
+}
+
+impl Hierarchies {
+    pub fn read() -> io::Result<Hierarchies> {
+        let path = Path::new("/proc/self/mountinfo");
+        let file = fs::File::open(path)?;
+        let bytes = crate::fsutil::read_bounded(file, MAX_MOUNTINFO).map_err(|e| match e {
+            crate::fsutil::ReadError::Io(e) => e,
+            crate::fsutil::ReadError::TooLarge => {
+                io::Error::other(format!("{}: too large", path.display()))
+            }
+        })?;
+        Ok(Self::parse(&String::from_utf8_lossy(&bytes)))
+    }
+
+    /// From mountinfo text: `... mountpoint ... - fstype source superoptions`.
+    pub fn parse(mountinfo: &str) -> Hierarchies {
+        let mut h = Hierarchies::default();
+        for line in mountinfo.lines() {
+            let Some((left, right)) = line.split_once(" - ") else {
+                continue;
+            };
+            let Some(point) = left.split(' ').nth(4) else {
+                continue;
+            };
+            let point = PathBuf::from(crate::bundle::unescape_mountinfo(point));
+            let mut right = right.split(' ');
+            match (right.next(), right.nth(1)) {
+                (Some("cgroup2"), _) => h.unified = Some(point),
+                (Some("cgroup"), Some(options)) => {
+                    let controllers = options
+                        .split(',')
+                        .filter(|o| !matches!(*o, "rw" | "ro") && !o.contains("release_agent"))
+                        .map(str::to_string)
+                        .collect();
+                    h.v1.push((point, controllers));
+                }
+                _ => {}
+            }
+        }
+        h
+    }
+
+    /// Pure v2: no v1 hierarchy holds a controller.
+    pub fn is_unified(&self) -> bool {
+        self.unified.is_some() && self.v1.is_empty()
+    }
+
+    fn v1_mount(&self, controller: &str) -> Option<&Path> {
+        self.v1
+            .iter()
+            .find(|(_, c)| c.iter().any(|c| c == controller))
+            .map(|(p, _)| p.as_path())
+    }
+
+    /// `path` (absolute within a hierarchy) in every hierarchy.
+    fn everywhere(&self, path: &str) -> Vec<PathBuf> {
+        self.v1
+            .iter()
+            .map(|(p, _)| p.as_path())
+            .chain(self.unified.as_deref())
+            .map(|root| within(root, path))
+            .collect()
+    }
+}
+
+fn within(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+fn io_err<'a>(path: &'a Path, what: &'static str) -> impl FnOnce(io::Error) -> CgroupError + 'a {
+    move |err| CgroupError::Io {
+        path: path.to_path_buf(),
+        what,
+        err,
+    }
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    fs::write(&path, value).map_err(|err| CgroupError::Io {
+        path,
+        what: "write",
+        err,
+    })
+}
+
+/// runc's ConvertCPUSharesToCgroupV2Value: [2, 262144] onto [1, 10000].
+pub fn shares_to_weight(shares: u64) -> u64 {
+    1 + (shares.saturating_sub(2) * 9999) / 262_142
+}
+
+/// Makes the pod's cgroup and writes its limits. `ids` are the pod's containers:
+/// a cgroup of another name under it means another pod has the same uid.
+pub fn create(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+    if h.is_unified() {
+        create_unified(h.unified.as_deref().expect("unified"), cg, ids)
+    } else {
+        create_v1(h, cg, ids)
+    }
+}
+
+fn check_children(dir: &Path, ids: &[String]) -> Result<(), CgroupError> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if e.file_type().is_ok_and(|t| t.is_dir()) && !ids.contains(&name) {
+            return Err(CgroupError::Foreign {
+                path: dir.to_path_buf(),
+                other: name,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn create_v1(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+    let needs = |controller: &'static str, what: &'static str| {
+        h.v1_mount(controller).ok_or(CgroupError::NoController {
+            path: cg.path.clone(),
+            controller,
+            what,
+        })
+    };
+    let quota = cg.cpu_quota.map_or("-1".to_string(), |q| q.to_string());
+    let memory = cg.memory_limit.map_or("-1".to_string(), |m| m.to_string());
+    let pids = cg.pids_limit.map_or("max".to_string(), |p| p.to_string());
+    let mut writes: Vec<(&Path, Vec<(&str, String)>)> = Vec::new();
+    // Shares are a weight: without the cpu controller there is nothing to weigh.
+    match (h.v1_mount("cpu"), cg.cpu_quota) {
+        (Some(cpu), _) => writes.push((
+            cpu,
+            vec![
+                ("cpu.shares", cg.cpu_shares.to_string()),
+                ("cpu.cfs_period_us", PERIOD.to_string()),
+                ("cpu.cfs_quota_us", quota),
+            ],
+        )),
+        (None, Some(_)) => return Err(needs("cpu", "CPU").unwrap_err()),
+        (None, None) => {}
+    }
+    match h.v1_mount("memory") {
+        Some(m) => writes.push((m, vec![("memory.limit_in_bytes", memory)])),
+        None if cg.memory_limit.is_some() => return Err(needs("memory", "memory").unwrap_err()),
+        None => {}
+    }
+    match h.v1_mount("pids") {
+        Some(p) => writes.push((p, vec![("pids.max", pids)])),
+        None if cg.pids_limit.is_some() => return Err(needs("pids", "pids").unwrap_err()),
+        None => {}
+    }
+    for (root, files) in writes {
+        let dir = within(root, &cg.path);
+        check_children(&dir, ids)?;
+        fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
+        for (file, value) in files {
+            write(&dir, file, &value)?;
+        }
+    }
+    // The kubelet's QoS manager gives the BestEffort level the least weight.
+    if cg
+        .path
+        .ends_with(&format!("/besteffort/{}", pod_dir_name(cg)))
+        && let Some(cpu) = h.v1_mount("cpu")
+    {
+        write(&within(cpu, cg.qos_level()), "cpu.shares", "2")?;
+    }
+    Ok(())
+}
+
+fn pod_dir_name(cg: &PodCgroup) -> &str {
+    cg.path.rsplit('/').next().unwrap_or_default()
+}
+
+fn create_unified(root: &Path, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+    let dir = within(root, &cg.path);
+    check_children(&dir, ids)?;
+    fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
+    // Each level down to the pod's hands it cpu, memory and pids (the
+    // no-internal-process rule exempts the root; podshim's levels hold no process).
+    let mut level = root.to_path_buf();
+    let mut parts = cg.path.trim_start_matches('/').split('/').peekable();
+    while let Some(part) = parts.next() {
+        let available = fs::read_to_string(level.join("cgroup.controllers"))
+            .map_err(io_err(&level, "read cgroup.controllers"))?;
+        let enable: Vec<String> = ["cpu", "memory", "pids"]
+            .iter()
+            .filter(|c| available.split_whitespace().any(|a| a == **c))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !enable.is_empty() {
+            write(&level, "cgroup.subtree_control", &enable.join(" "))?;
+        }
+        level.push(part);
+        if parts.peek().is_none() {
+            break;
+        }
+    }
+    let available = fs::read_to_string(dir.join("cgroup.controllers"))
+        .map_err(io_err(&dir, "read cgroup.controllers"))?;
+    let has = |c: &str| available.split_whitespace().any(|a| a == c);
+    let missing = |controller, what| CgroupError::NoController {
+        path: cg.path.clone(),
+        controller,
+        what,
+    };
+    if has("cpu") {
+        write(
+            &dir,
+            "cpu.weight",
+            &shares_to_weight(cg.cpu_shares).to_string(),
+        )?;
+        let max = cg.cpu_quota.map_or("max".to_string(), |q| q.to_string());
+        write(&dir, "cpu.max", &format!("{max} {PERIOD}"))?;
+    } else if cg.cpu_quota.is_some() {
+        return Err(missing("cpu", "CPU"));
+    }
+    match (has("memory"), cg.memory_limit) {
+        (true, limit) => write(
+            &dir,
+            "memory.max",
+            &limit.map_or("max".to_string(), |m| m.to_string()),
+        )?,
+        (false, Some(_)) => return Err(missing("memory", "memory")),
+        (false, None) => {}
+    }
+    match (has("pids"), cg.pids_limit) {
+        (true, limit) => write(
+            &dir,
+            "pids.max",
+            &limit.map_or("max".to_string(), |p| p.to_string()),
+        )?,
+        (false, Some(_)) => return Err(missing("pids", "pids")),
+        (false, None) => {}
+    }
+    if cg
+        .path
+        .ends_with(&format!("/besteffort/{}", pod_dir_name(cg)))
+        && has("cpu")
+    {
+        write(&within(root, cg.qos_level()), "cpu.weight", "1")?;
+    }
+    Ok(())
+}
+
+/// Removes the containers' cgroups the runtime left and the pod's, in every
+/// hierarchy. One still in use (a process the runtime did not stop) is an error
+/// naming it; the others are removed anyway.
+pub fn remove(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+    let mut first = None;
+    for dir in h.everywhere(&cg.path) {
+        for path in ids.iter().map(|id| dir.join(id)).chain([dir.clone()]) {
+            match fs::remove_dir(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    first.get_or_insert(CgroupError::Io {
+                        path,
+                        what: "remove (still in use)",
+                        err,
+                    });
+                }
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+30 23 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+32 30 0:28 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+34 30 0:30 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+35 30 0:31 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+36 30 0:32 / /sys/fs/cgroup/with\\040space rw - cgroup cgroup rw,freezer
+";
+
+    #[test]
+    fn mountinfo_gives_each_hierarchy_and_its_controllers() {
+        let h = Hierarchies::parse(HYBRID);
+        assert!(!h.is_unified());
+        assert_eq!(h.unified, Some("/sys/fs/cgroup/unified".into()));
+        assert_eq!(
+            h.v1_mount("cpuacct"),
+            Some(Path::new("/sys/fs/cgroup/cpu,cpuacct"))
+        );
+        assert_eq!(
+            h.v1_mount("freezer"),
+            Some(Path::new("/sys/fs/cgroup/with space"))
+        );
+        assert_eq!(
+            h.v1_mount("name=systemd"),
+            Some(Path::new("/sys/fs/cgroup/systemd"))
+        );
+        assert_eq!(h.v1_mount("hugetlb"), None);
+        assert_eq!(h.everywhere("/a/b").len(), 6);
+        let v2 = Hierarchies::parse("30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert!(v2.is_unified());
+    }
+
+    fn cg(path: &str) -> PodCgroup {
+        PodCgroup {
+            path: path.into(),
+            cpu_shares: 512,
+            cpu_quota: Some(50_000),
+            memory_limit: Some(64 << 20),
+            pids_limit: Some(100),
+        }
+    }
+
+    /// A fake v1 tree: one directory per hierarchy under `root`.
+    fn v1_tree(root: &Path) -> Hierarchies {
+        let mut h = Hierarchies::default();
+        for c in ["cpu", "memory", "pids", "freezer"] {
+            fs::create_dir_all(root.join(c)).unwrap();
+            h.v1.push((root.join(c), vec![c.to_string()]));
+        }
+        h
+    }
+
+    #[test]
+    fn a_v1_pod_cgroup_gets_its_limits_and_goes_with_its_containers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = v1_tree(tmp.path());
+        let c = cg("/podshim/kubepods/burstable/poduid");
+        let ids = vec!["ns_p".to_string(), "ns_p_a".to_string()];
+        create(&h, &c, &ids).unwrap();
+        let read = |p: &str| fs::read_to_string(tmp.path().join(p)).unwrap();
+        let pod = "podshim/kubepods/burstable/poduid";
+        assert_eq!(read(&format!("cpu/{pod}/cpu.shares")), "512");
+        assert_eq!(read(&format!("cpu/{pod}/cpu.cfs_period_us")), "100000");
+        assert_eq!(read(&format!("cpu/{pod}/cpu.cfs_quota_us")), "50000");
+        assert_eq!(
+            read(&format!("memory/{pod}/memory.limit_in_bytes")),
+            "67108864"
+        );
+        assert_eq!(read(&format!("pids/{pod}/pids.max")), "100");
+        // The runtime made a container's cgroup in another hierarchy.
+        fs::create_dir_all(tmp.path().join(format!("freezer/{pod}/ns_p_a"))).unwrap();
+        // (A fake tree's directories hold the files written: emptied as the
+        // kernel's cgroupfs would be.)
+        for c in ["cpu", "memory", "pids"] {
+            for e in fs::read_dir(tmp.path().join(c).join(pod)).unwrap() {
+                fs::remove_file(e.unwrap().path()).unwrap();
+            }
+        }
+        remove(&h, &c, &ids).unwrap();
+        for c in ["cpu", "memory", "pids", "freezer"] {
+            assert!(!tmp.path().join(c).join(pod).exists(), "{c}");
+            // The QoS level stays, as the kubelet's does.
+            assert!(
+                tmp.path()
+                    .join(c)
+                    .join("podshim/kubepods/burstable")
+                    .is_dir(),
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cgroup_of_another_pod_under_the_same_uid_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = v1_tree(tmp.path());
+        let c = cg("/podshim/kubepods/poduid");
+        fs::create_dir_all(tmp.path().join("cpu/podshim/kubepods/poduid/other_pod")).unwrap();
+        let e = create(&h, &c, &["ns_p".to_string()]).unwrap_err();
+        assert!(
+            e.to_string().contains("holds other_pod") && e.to_string().contains("metadata.uid"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_limit_without_its_controller_is_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = v1_tree(tmp.path());
+        h.v1.retain(|(_, c)| c[0] != "pids");
+        let e = create(&h, &cg("/p/kubepods/poduid"), &[]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "pod cgroup /p/kubepods/poduid: the pids controller is not mounted, so the pod's pids cannot be limited"
+        );
+    }
+
+    #[test]
+    fn a_v2_pod_cgroup_enables_its_controllers_down_the_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        // A fake v2 tree: each level offers the controllers its parent enabled.
+        let levels = [
+            "",
+            "podshim",
+            "podshim/kubepods",
+            "podshim/kubepods/besteffort",
+            "podshim/kubepods/besteffort/poduid",
+        ];
+        for l in levels {
+            fs::create_dir_all(root.join(l)).unwrap();
+            fs::write(
+                root.join(l).join("cgroup.controllers"),
+                "cpuset cpu io memory pids\n",
+            )
+            .unwrap();
+        }
+        let h = Hierarchies {
+            v1: vec![],
+            unified: Some(root.to_path_buf()),
+        };
+        let mut c = cg("/podshim/kubepods/besteffort/poduid");
+        c.cpu_shares = 2;
+        c.cpu_quota = None;
+        create(&h, &c, &[]).unwrap();
+        let read = |p: &str| fs::read_to_string(root.join(p)).unwrap();
+        for l in &levels[..4] {
+            let control = root.join(l).join("cgroup.subtree_control");
+            assert_eq!(
+                fs::read_to_string(control).unwrap(),
+                "+cpu +memory +pids",
+                "{l}"
+            );
+        }
+        let pod = levels[4];
+        assert_eq!(read(&format!("{pod}/cpu.weight")), "1");
+        assert_eq!(read(&format!("{pod}/cpu.max")), "max 100000");
+        assert_eq!(read(&format!("{pod}/memory.max")), "67108864");
+        assert_eq!(read(&format!("{pod}/pids.max")), "100");
+        assert_eq!(read("podshim/kubepods/besteffort/cpu.weight"), "1");
+    }
+
+    #[test]
+    fn shares_map_onto_v2_weights_as_runc_maps_them() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+    }
+}
