@@ -78,6 +78,12 @@ pub fn stop_grace_file(pod_dir: &Path) -> PathBuf {
     pod_dir.join("stop-grace")
 }
 
+/// `podshim resize`'s note to the supervisor: the containers to restart for
+/// their new resources (their names, one per line), read on SIGUSR1.
+pub fn resize_file(pod_dir: &Path) -> PathBuf {
+    pod_dir.join("resize-restart")
+}
+
 /// The supervisor's stderr.
 pub fn supervisor_log(pod_dir: &Path) -> PathBuf {
     pod_dir.join("supervisor.log")

@@ -57,6 +57,9 @@ pub struct RunPlan {
     /// The images the rootfs overlays are made of: the pod's lease in the store,
     /// which `prune` and `rmi` never collect.
     pub images: Vec<ImageUse>,
+    /// Pod-level `spec.resources` (KEP-2837), defaulted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_resources: Option<PlanResources>,
     /// The pod's CNI attachment, made by `up` before the bundles were written;
     /// none for `--network none`, hostNetwork and `generate` output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,6 +233,67 @@ pub struct RunContainer {
     /// `fileKeyRef` variables, read before each start.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub file_env: Vec<FileEnv>,
+    /// The container's CPU and memory as last set (the manifest's, then
+    /// `podshim resize`'s); none for the infra.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<PlanResources>,
+    #[serde(
+        default,
+        skip_serializing_if = "crate::model::ResizePolicy::is_default"
+    )]
+    pub resize_policy: crate::model::ResizePolicy,
+}
+
+/// CPU (millicores) and memory (bytes) requests and limits, as the kubelet
+/// holds them (`MilliValue`, `Value`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanResources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_request_millis: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit_millis: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_request_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit_bytes: Option<u64>,
+}
+
+impl PlanResources {
+    pub fn of(r: &crate::model::Resources) -> PlanResources {
+        let millis = |q: Option<crate::model::Quantity>| q.map(|q| q.millis_u64());
+        let bytes = |q: Option<crate::model::Quantity>| {
+            q.map(|q| {
+                q.whole()
+                    .and_then(|w| u64::try_from(w).ok())
+                    .unwrap_or(u64::MAX)
+            })
+        };
+        PlanResources {
+            cpu_request_millis: millis(r.cpu_request),
+            cpu_limit_millis: millis(r.cpu_limit),
+            memory_request_bytes: bytes(r.memory_request),
+            memory_limit_bytes: bytes(r.memory_limit),
+        }
+    }
+
+    pub fn model(&self) -> crate::model::Resources {
+        use crate::model::Quantity;
+        crate::model::Resources {
+            cpu_request: self
+                .cpu_request_millis
+                .map(|m| Quantity::from_millis(m.into())),
+            cpu_limit: self
+                .cpu_limit_millis
+                .map(|m| Quantity::from_millis(m.into())),
+            memory_request: self
+                .memory_request_bytes
+                .map(|b| Quantity::from_whole(b.into())),
+            memory_limit: self
+                .memory_limit_bytes
+                .map(|b| Quantity::from_whole(b.into())),
+        }
+    }
 }
 
 /// A `fileKeyRef` variable, set in config.json before each start from the env
@@ -364,6 +428,8 @@ pub(crate) fn fixture(
         restart_rules: vec![],
         user: None,
         file_env: vec![],
+        resources: None,
+        resize_policy: Default::default(),
     };
     RunPlan {
         version: VERSION,
@@ -383,6 +449,7 @@ pub(crate) fn fixture(
             .map(|(n, k)| c(n, format!("ns_p_{n}"), *k))
             .collect(),
         images: vec![],
+        pod_resources: None,
         network: None,
     }
 }

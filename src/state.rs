@@ -104,6 +104,10 @@ pub struct ContainerStatus {
     /// The ids the process runs as (Kubernetes' `containerStatuses[].user.linux`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<crate::run_plan::ContainerUser>,
+    /// The CPU and memory the container is given (Kubernetes'
+    /// `containerStatuses[].resources`), as last resized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<crate::run_plan::PlanResources>,
 }
 
 /// The last result of one probe of a container.
@@ -211,6 +215,7 @@ impl PodState {
                 stop_signal: c.stop_signal,
                 probes: Vec::new(),
                 user: c.user.clone(),
+                resources: c.resources,
             })
             .collect()
     }
@@ -419,6 +424,7 @@ mod tests {
                 stop_signal: Signal::TERM,
                 probes: Vec::new(),
                 user: None,
+                resources: None,
             }],
             host_ip: Some("192.0.2.1".into()),
             pod_ip: Some("10.89.0.2".into()),

@@ -208,6 +208,7 @@ mod tests {
             stop_signal: Signal::TERM,
             probes: vec![],
             user: None,
+            resources: None,
         }
     }
 

@@ -203,6 +203,8 @@ pub fn layout(
         restart_rules: c.restart_rules.clone(),
         user: None,
         file_env: c.file_env.clone(),
+        resources: c.resources.as_ref().map(crate::run_plan::PlanResources::of),
+        resize_policy: c.resize_policy,
     };
     // Last: the pod's cgroup, once everything it would hold can run.
     setup.push(SetupStep::PodCgroup {
@@ -230,6 +232,10 @@ pub fn layout(
                 manifest_digest,
             })
             .collect(),
+        pod_resources: plan
+            .pod_resources
+            .as_ref()
+            .map(crate::run_plan::PlanResources::of),
         network: None,
     })
 }

@@ -12,6 +12,7 @@ mod man;
 pub mod out;
 mod ps;
 pub mod pull;
+mod resize;
 mod rm;
 mod up;
 
@@ -190,6 +191,9 @@ pub enum Command {
     Logs(logs::Args),
     /// Run a command in a container of a pod.
     Exec(exec::Args),
+    /// Change a container's CPU and memory in place (its resizePolicy decides
+    /// whether it restarts).
+    Resize(resize::Args),
     /// Remove the logs of a pod that is down.
     Rm(rm::Args),
     /// Write every bundle of a pod (config.json + rootfs), a plan and a how-to-run into DIR.
@@ -271,6 +275,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Describe(args) => ok(describe::run(args, g)),
         Command::Logs(args) => ok(logs::run(args, g)),
         Command::Exec(args) => exec::run(args, g),
+        Command::Resize(args) => ok(resize::run(args, g)),
         Command::Rm(args) => ok(rm::run(args, g)),
         Command::Generate(args) => ok(generate::run(args, g)),
         Command::Import(args) => ok(images::import(args, g)),

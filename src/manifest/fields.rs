@@ -59,6 +59,8 @@ const CONTAINER: &[&str] = &[
     "resources.limits.memory",
     "resources.requests.cpu",
     "resources.requests.memory",
+    "resizePolicy[*].resourceName",
+    "resizePolicy[*].restartPolicy",
     "securityContext.runAsUser",
     "securityContext.runAsGroup",
     "securityContext.runAsNonRoot",

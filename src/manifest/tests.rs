@@ -2689,6 +2689,40 @@ fn pod_level_resources_decide_the_qos_class() {
     );
 }
 
+#[test]
+fn resize_policy_is_validated_as_the_api_server_does() {
+    use crate::model::{ResizePolicy, ResizeRestart};
+    let m = ok(&pod_with(
+        "    resizePolicy: [{resourceName: memory, restartPolicy: RestartContainer}]\n",
+        "",
+    ));
+    assert_eq!(
+        m.pod.spec.containers[0].resize_policy,
+        ResizePolicy {
+            cpu: ResizeRestart::NotRequired,
+            memory: ResizeRestart::RestartContainer
+        }
+    );
+    assert_eq!(
+        errors(&pod_with(
+            "    resizePolicy:\n    - {resourceName: cpu, restartPolicy: RestartContainer}\n    - {resourceName: cpu, restartPolicy: NotRequired}\n    - {resourceName: gpu, restartPolicy: Sometimes}\n",
+            "  restartPolicy: Never\n",
+        )),
+        vec![
+            "spec.containers[0].resizePolicy[0].restartPolicy: Invalid value: \"RestartContainer\": must be 'NotRequired' when `restartPolicy` is 'Never'",
+            "spec.containers[0].resizePolicy[1].resourceName: Duplicate value: \"cpu\"",
+            "spec.containers[0].resizePolicy[2].restartPolicy: Unsupported value: \"Sometimes\": supported values: \"NotRequired\", \"RestartContainer\"",
+            "spec.containers[0].resizePolicy[2].resourceName: Unsupported value: \"gpu\": supported values: \"cpu\", \"memory\"",
+        ]
+    );
+    one_error(
+        &format!(
+            "{MINIMAL}  initContainers:\n  - name: init\n    image: nginx\n    resizePolicy: [{{resourceName: cpu, restartPolicy: NotRequired}}]\n"
+        ),
+        "spec.initContainers[0].resizePolicy: Forbidden: only allowed for containers and restartable init containers",
+    );
+}
+
 // --- fileKeyRef -------------------------------------------------------------------------
 
 #[test]

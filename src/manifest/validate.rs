@@ -680,6 +680,7 @@ fn pod_spec(
                 pod_sc: &pod_sc,
                 os_linux,
                 grace,
+                pod_restart_policy: restart_policy,
             };
             if let Some(c) = container(errs, warnings, c, &ctx, &mut names, &mut host_ports) {
                 containers.push(c);
@@ -1481,6 +1482,8 @@ struct ContainerCtx<'a> {
     os_linux: bool,
     /// `spec.terminationGracePeriodSeconds` (a sleep hook may not outlast it).
     grace: i64,
+    /// `spec.restartPolicy`.
+    pod_restart_policy: RestartPolicy,
 }
 
 fn container(
@@ -1558,6 +1561,7 @@ fn container(
     );
     let sidecar = ctx.init && restart_policy == Some(RestartPolicy::Always);
     let restart_rules = restart_rules(errs, base, c, sidecar);
+    let resize_policy = resize_policy(errs, base, c, ctx.init && !sidecar, ctx.pod_restart_policy);
     if ctx.init && !sidecar {
         for (field, set) in [
             ("livenessProbe", c.liveness_probe.is_some()),
@@ -1648,6 +1652,7 @@ fn container(
         ports,
         mounts,
         resources,
+        resize_policy,
         security,
         stdin: c.stdin == Some(true),
         termination_message_path: termination_message_path?,
@@ -1659,6 +1664,71 @@ fn container(
         restart_policy: restart_policy.filter(|_| !sidecar),
         restart_rules,
     })
+}
+
+/// `resizePolicy` (KEP-1287, validateResizePolicy): cpu and memory once each;
+/// `NotRequired` only in a pod that never restarts; none on an init container
+/// that is not a sidecar (its resources cannot change).
+fn resize_policy(
+    errs: &mut Errs,
+    base: &str,
+    c: &k8s::Container,
+    plain_init: bool,
+    pod_policy: RestartPolicy,
+) -> model::ResizePolicy {
+    let mut out = model::ResizePolicy::default();
+    let list = c.resize_policy.as_deref().unwrap_or_default();
+    if list.is_empty() {
+        return out;
+    }
+    let path = format!("{base}.resizePolicy");
+    if plain_init {
+        errs.forbidden(
+            &path,
+            "only allowed for containers and restartable init containers",
+        );
+        return out;
+    }
+    let policy = c
+        .restart_policy
+        .as_deref()
+        .and_then(RestartPolicy::parse)
+        .unwrap_or(pod_policy);
+    let mut seen = HashSet::new();
+    for (i, p) in list.iter().enumerate() {
+        let name_path = format!("{path}[{i}].resourceName");
+        let restart = errs
+            .one_of(
+                format!("{path}[{i}].restartPolicy"),
+                Some(p.restart_policy.as_str()),
+                model::ResizeRestart::NAMES,
+                model::ResizeRestart::parse,
+            )
+            .unwrap_or_default();
+        if restart == model::ResizeRestart::RestartContainer && policy == RestartPolicy::Never {
+            errs.invalid_str(
+                format!("{path}[{i}].restartPolicy"),
+                &p.restart_policy,
+                "must be 'NotRequired' when `restartPolicy` is 'Never'",
+            );
+        }
+        if !seen.insert(p.resource_name.clone()) {
+            errs.duplicate(&name_path, &p.resource_name);
+            continue;
+        }
+        match p.resource_name.as_str() {
+            "cpu" => out.cpu = restart,
+            "memory" => out.memory = restart,
+            other => errs.push(
+                name_path,
+                format!(
+                    "Unsupported value: {}: supported values: \"cpu\", \"memory\"",
+                    quote(other)
+                ),
+            ),
+        }
+    }
+    out
 }
 
 /// `restartPolicyRules` (KEP-5307, KEP-5532's `RestartAllContainers`): at most

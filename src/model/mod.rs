@@ -258,6 +258,8 @@ pub struct Container {
     pub ports: Vec<ContainerPort>,
     pub mounts: Vec<VolumeMount>,
     pub resources: Resources,
+    /// `resizePolicy`: how `podshim resize` applies a new value of each resource.
+    pub resize_policy: ResizePolicy,
     pub security: ContainerSecurity,
     pub stdin: bool,
     /// Defaulted to `/dev/termination-log`.
@@ -345,6 +347,43 @@ pub enum ResourceField {
     LimitsMemory,
     RequestsCpu,
     RequestsMemory,
+}
+
+/// What an in-place resize of one resource needs (KEP-1287 `resizePolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ResizeRestart {
+    /// The cgroup is updated while the container runs.
+    #[default]
+    NotRequired,
+    /// The container is restarted with the new resources.
+    RestartContainer,
+}
+
+impl ResizeRestart {
+    pub const NAMES: &'static [&'static str] = &["NotRequired", "RestartContainer"];
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "NotRequired" => Some(Self::NotRequired),
+            "RestartContainer" => Some(Self::RestartContainer),
+            _ => None,
+        }
+    }
+}
+
+/// A container's `resizePolicy`, by resource (each defaulted to NotRequired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResizePolicy {
+    #[serde(default)]
+    pub cpu: ResizeRestart,
+    #[serde(default)]
+    pub memory: ResizeRestart,
+}
+
+impl ResizePolicy {
+    pub fn is_default(&self) -> bool {
+        *self == ResizePolicy::default()
+    }
 }
 
 /// CPU and memory, the resources podshim applies. A request that is not set is

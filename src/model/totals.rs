@@ -63,6 +63,11 @@ fn limits(r: &Resources) -> Amounts {
 /// The containers' totals (`AggregateContainerRequests`/`Limits`), `containers` in
 /// the model's order: init containers and sidecars, then app containers.
 pub fn of_containers(containers: &[Container]) -> Totals {
+    of(containers.iter().map(|c| (c.kind, c.resources)))
+}
+
+/// The same over each container's kind and resources, in that order.
+pub fn of(containers: impl IntoIterator<Item = (ContainerKind, Resources)>) -> Totals {
     let mut t = Totals {
         cpu_limited: true,
         memory_limited: true,
@@ -75,9 +80,9 @@ pub fn of_containers(containers: &[Container]) -> Totals {
     let (mut sum_req, mut sum_lim) = (Amounts::default(), Amounts::default());
     let (mut side_req, mut side_lim) = (Amounts::default(), Amounts::default());
     let (mut init_req, mut init_lim) = (Amounts::default(), Amounts::default());
-    for c in containers {
-        let (req, lim) = (requests(&c.resources), limits(&c.resources));
-        match c.kind {
+    for (kind, resources) in containers {
+        let (req, lim) = (requests(&resources), limits(&resources));
+        match kind {
             ContainerKind::App => {
                 declared(lim);
                 sum_req = sum_req.add(req);
@@ -111,8 +116,12 @@ pub fn of_containers(containers: &[Container]) -> Totals {
 /// The pod's totals: its own `spec.resources` where written (a pod-level limit
 /// declares that limit), else its containers'.
 pub fn of_pod(spec: &PodSpec) -> Totals {
-    let mut t = of_containers(&spec.containers);
-    let Some(pod) = &spec.resources else {
+    with_pod_level(of_containers(&spec.containers), spec.resources.as_ref())
+}
+
+/// The containers' totals `t`, replaced by the pod-level resources where written.
+pub fn with_pod_level(mut t: Totals, pod: Option<&Resources>) -> Totals {
+    let Some(pod) = pod else {
         return t;
     };
     if pod.cpu_request.is_some() {

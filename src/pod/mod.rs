@@ -8,6 +8,7 @@ pub mod list;
 pub mod network;
 pub mod prepare;
 pub mod ready;
+pub mod resize;
 pub mod start;
 pub mod stop;
 pub mod users;
@@ -53,6 +54,9 @@ pub enum PodError {
     Images(String),
     #[error("pod {pod}: {}", problems.join("\n  "))]
     SeccompProfile { pod: PodKey, problems: Vec<String> },
+    /// A request about a pod that cannot be carried out, with why.
+    #[error("{0}")]
+    Invalid(String),
     #[error("pod {0} not found (podshim ps lists pods)")]
     NotFound(PodKey),
     #[error("pod {0} already exists: `podshim down {0}` first, or `up --replace`")]
@@ -125,6 +129,7 @@ impl PodError {
                 | PodError::SeccompProfile { .. }
                 | PodError::Key(_)
                 | PodError::NetworkInput(_)
+                | PodError::Invalid(_)
         )
     }
 }

@@ -122,6 +122,7 @@ mod tests {
             stop_signal: Signal::TERM,
             probes: vec![],
             user: None,
+            resources: None,
         }
     }
 

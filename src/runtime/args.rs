@@ -123,6 +123,21 @@ pub fn kill_args(
     a
 }
 
+/// `update --resources FILE <id>`: the file holds the runtime-spec's
+/// `linux.resources` (runc and youki both read it so).
+pub fn update_args(
+    config: &RuntimeConfig,
+    log: Option<&Path>,
+    id: &str,
+    resources: &Path,
+) -> Vec<OsString> {
+    let mut a = verb(config, log, "update");
+    a.push(os("--resources"));
+    a.push(resources.as_os_str().to_owned());
+    a.push(os(id));
+    a
+}
+
 /// `delete [--force] <id>`
 pub fn delete_args(
     config: &RuntimeConfig,

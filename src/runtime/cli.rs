@@ -414,6 +414,16 @@ impl OciRuntime for CliRuntime {
         Ok(())
     }
 
+    fn update(&self, id: &str, resources: &Path) -> Result<(), RuntimeError> {
+        let at = self.at("update", Some(id));
+        self.run(
+            at,
+            |log| args::update_args(&self.config, log, id, resources),
+            None,
+        )?;
+        Ok(())
+    }
+
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
         let at = self.at("delete", Some(id));
         self.run(

@@ -204,6 +204,9 @@ pub trait OciRuntime: Send + Sync {
     /// Sends `signal` (`SIGTERM`, `TERM` or `15`) to the container's init, or with
     /// `all` to every process in it.
     fn kill(&self, id: &str, signal: &str, all: bool) -> Result<(), RuntimeError>;
+    /// Sets the cgroup limits of a running container from `resources` (a file of
+    /// the runtime-spec's `linux.resources`).
+    fn update(&self, id: &str, resources: &Path) -> Result<(), RuntimeError>;
     /// Deletes the container's runtime state; `force` kills it first if running.
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
     /// Every container in the runtime's state root.

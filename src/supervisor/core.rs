@@ -153,6 +153,13 @@ pub enum Input {
         probe: ProbeRun,
         message: String,
     },
+    /// `podshim resize` gave containers new resources (by container, none for
+    /// the infra); the ones in `restart` need a restart to take them
+    /// (`resizePolicy: RestartContainer`).
+    Resized {
+        resources: Vec<Option<crate::run_plan::PlanResources>>,
+        restart: Vec<Ctr>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,6 +274,9 @@ struct Slot {
     /// Why podshim is killing the current run (a failed probe or postStart
     /// hook), for its terminated state.
     kill_reason: Option<String>,
+    /// The current run is killed to take resized resources: restarted at once,
+    /// whatever its restart policy, as the kubelet restarts it.
+    resize_restart: bool,
     /// When the current run began, as the state says it.
     started_at: String,
     /// Its postStart hook is under way.
@@ -376,6 +386,7 @@ impl Core {
             probes_started: false,
             workers: Default::default(),
             kill_reason: None,
+            resize_restart: false,
             started_at: String::new(),
             post_start: false,
             pre_stop: PreStop::Idle,
@@ -451,6 +462,7 @@ impl Core {
             Input::Started { ctr, result } => self.on_started(ctr, result, now),
             Input::InfraReady(result) => self.on_infra_ready(result, now),
             Input::Exited { ctr, exit } => self.on_exited(ctr, exit, now, logs),
+            Input::Resized { resources, restart } => self.on_resized(resources, restart, now),
             Input::StopRequested { grace } => {
                 // A stop while the pod restarts in place ends it instead, the
                 // infra last.
@@ -919,6 +931,25 @@ impl Core {
             return;
         }
         let kind = self.kinds[ctr];
+        if std::mem::take(&mut self.slots[ctr].resize_restart) {
+            // Restarted for its new resources: no back-off, one restart counted.
+            self.out.push(Command::Remove { ctr });
+            self.slots[ctr].restarts += 1;
+            self.set_status(ctr, |s| {
+                s.last_state = Some(s.state.clone());
+                s.state = ContainerState::Waiting {
+                    reason: "ContainerCreating".into(),
+                };
+                s.restart_count += 1;
+            });
+            self.slots[ctr].run = Run::BackOff;
+            let generation = self.slots[ctr].generation;
+            self.out.push(Command::Arm {
+                at: now.mono,
+                timer: Timer::Restart { ctr, generation },
+            });
+            return;
+        }
         match kind {
             ContainerKind::Infra => {
                 // No container may (re)join namespaces whose holder is gone: its pid,
@@ -1273,6 +1304,31 @@ impl Core {
             .unwrap_or(self.grace)
             .max(teardown::MIN_GRACE);
         self.kill_for(ctr, message, grace, now);
+    }
+
+    /// New resources are in the status; a running container whose resize needs a
+    /// restart is stopped (its stop signal, the pod's grace) and started again.
+    fn on_resized(
+        &mut self,
+        resources: Vec<Option<crate::run_plan::PlanResources>>,
+        restart: Vec<Ctr>,
+        now: Now,
+    ) {
+        for (ctr, r) in resources.into_iter().enumerate().take(self.kinds.len()) {
+            self.set_status(ctr, |s| s.resources = r);
+        }
+        if self.stopping() {
+            return;
+        }
+        for ctr in restart {
+            if ctr >= self.kinds.len() || !matches!(self.slots[ctr].run, Run::Running { .. }) {
+                continue;
+            }
+            let message = format!("Container {} resize requires restart", self.name(ctr));
+            self.event(false, "Killing", Some(ctr), message.clone());
+            self.slots[ctr].resize_restart = true;
+            self.kill_for(ctr, message, self.grace.max(teardown::MIN_GRACE), now);
+        }
     }
 
     /// The terminated state's message, as the kubelet finds it: the file at the

@@ -115,6 +115,7 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
                 stop_signal: c.stop_signal,
                 probes: Vec::new(),
                 user: None,
+                resources: None,
             })
             .collect(),
         host_ip: None,

@@ -241,6 +241,8 @@ pub fn signal_set() -> SigSet {
         NixSignal::SIGTERM,
         NixSignal::SIGINT,
         NixSignal::SIGHUP,
+        // `podshim resize`: read the new resources (never a stop).
+        NixSignal::SIGUSR1,
     ] {
         set.add(sig);
     }
@@ -560,6 +562,7 @@ impl<'a> Driver<'a> {
         while let Ok(Some(info)) = self.signals.read_signal() {
             match info.ssi_signo as i32 {
                 libc::SIGCHLD => child = true,
+                libc::SIGUSR1 => self.take_resize(),
                 sig => {
                     tracing::info!("signal {sig}: stopping the pod");
                     let grace = self.stop_grace();
@@ -570,6 +573,32 @@ impl<'a> Driver<'a> {
         if child {
             self.reap();
         }
+    }
+
+    /// `podshim resize` rewrote the plan's resources and names, in the resize
+    /// file, the containers to restart: both go to the core. The file is
+    /// podshim's own, read bounded and removed.
+    fn take_resize(&mut self) {
+        let file = crate::paths::resize_file(&self.pod_dir);
+        let names = crate::fsutil::read_regular(&file, 64 << 10)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let _ = std::fs::remove_file(&file);
+        let plan = match crate::run_plan::read(&self.plan.base) {
+            Ok(plan) => plan,
+            Err(e) => return tracing::error!("resize: {e}"),
+        };
+        let resources = self
+            .containers
+            .iter()
+            .map(|c| plan.container(&c.name).and_then(|p| p.resources))
+            .collect();
+        let restart = names
+            .lines()
+            .filter_map(|n| self.containers.iter().position(|c| c.name == n.trim()))
+            .filter(|&ctr| ctr != 0)
+            .collect();
+        self.inputs.push_back(Input::Resized { resources, restart });
     }
 
     /// Reaps every child that exited and routes its exit.
@@ -616,8 +645,6 @@ impl<'a> Driver<'a> {
         Some(Duration::from_secs(secs))
     }
 
-    /// The exit, marked OOM-killed when the run's cgroup counted a kill; read
-    /// before the container (and its cgroup) is deleted.
     /// The OOM counter of a run known only by its id: in the cgroup its
     /// config.json names, under the pod's; a plan without a pod cgroup (older
     /// podshim) left the place to runc.
@@ -628,6 +655,8 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// The exit, marked OOM-killed when the run's cgroup counted a kill; read
+    /// before the container (and its cgroup) is deleted.
     fn with_oom(&self, ctr: Ctr, exit: Exit) -> Exit {
         let oom_killed = self.oom[ctr].as_ref().is_some_and(OomCounter::killed);
         Exit { oom_killed, ..exit }

@@ -181,6 +181,11 @@ pub struct ContainerPlan {
     /// `restartPolicyRules`, checked in order at each exit.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restart_rules: Vec<RestartRule>,
+    /// CPU and memory (none for the infra) and how a resize applies them.
+    #[serde(skip)]
+    pub resources: Option<crate::model::Resources>,
+    #[serde(skip)]
+    pub resize_policy: crate::model::ResizePolicy,
 }
 
 /// A file of the pod's own (`/etc/hosts`, ...), written before any container runs.
@@ -207,6 +212,9 @@ pub struct PodPlan {
     pub qos_class: qos::QosClass,
     /// The pod's cgroup, every container's parent.
     pub cgroup: pod_cgroup::PodCgroup,
+    /// Pod-level `spec.resources`.
+    #[serde(skip)]
+    pub pod_resources: Option<crate::model::Resources>,
     pub infra: ContainerPlan,
     /// Init containers and sidecars in `initContainers` order, then app containers.
     pub containers: Vec<ContainerPlan>,
@@ -297,6 +305,7 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         active_deadline_seconds: pod.spec.active_deadline_seconds,
         qos_class: ctx.qos,
         cgroup: ctx.cgroup.clone(),
+        pod_resources: pod.spec.resources,
         infra: ctx.infra(),
         containers,
         volumes,
@@ -528,6 +537,8 @@ impl<'a> PodContext<'a> {
             termination_message_policy: TerminationMessagePolicy::File,
             restart_policy: None,
             restart_rules: Vec::new(),
+            resources: None,
+            resize_policy: Default::default(),
         }
     }
 
@@ -798,6 +809,8 @@ impl<'a> PodContext<'a> {
             termination_message_policy: c.termination_message_policy,
             restart_policy: c.restart_policy,
             restart_rules: c.restart_rules.clone(),
+            resources: Some(c.resources),
+            resize_policy: c.resize_policy,
         }
     }
 }

@@ -124,7 +124,22 @@ fn qos_dir(qos: QosClass) -> &'static str {
 /// resource every container (or the pod itself) limits; a BestEffort one the
 /// least weight.
 pub fn plan(pod: &Pod, qos: QosClass, config: &CgroupConfig) -> PodCgroup {
-    let t = totals::of_pod(&pod.spec);
+    let path = format!(
+        "{}/kubepods{}/pod{}",
+        config.parent.as_str(),
+        qos_dir(qos),
+        pod.uid
+    );
+    sized(path, qos, &totals::of_pod(&pod.spec), config.pod_pids_limit)
+}
+
+/// The cgroup at `path` sized for a pod of class `qos` needing `t`.
+pub fn sized(
+    path: String,
+    qos: QosClass,
+    t: &totals::Totals,
+    pids_limit: Option<u64>,
+) -> PodCgroup {
     let millis = |m: u128| u64::try_from(m).unwrap_or(u64::MAX);
     let (cpu_capped, memory_capped) = match qos {
         QosClass::Guaranteed => (true, true),
@@ -136,12 +151,7 @@ pub fn plan(pod: &Pod, qos: QosClass, config: &CgroupConfig) -> PodCgroup {
         _ => resources::shares(millis(t.requests.cpu)),
     };
     PodCgroup {
-        path: format!(
-            "{}/kubepods{}/pod{}",
-            config.parent.as_str(),
-            qos_dir(qos),
-            pod.uid
-        ),
+        path,
         cpu_shares,
         cpu_quota: cpu_capped
             .then(|| resources::quota(millis(t.limits.cpu)))
@@ -149,7 +159,7 @@ pub fn plan(pod: &Pod, qos: QosClass, config: &CgroupConfig) -> PodCgroup {
         memory_limit: memory_capped
             .then(|| u64::try_from(t.limits.memory).unwrap_or(u64::MAX))
             .filter(|&m| m != 0),
-        pids_limit: config.pod_pids_limit,
+        pids_limit,
     }
 }
 

@@ -29,13 +29,23 @@ fn positive(q: Option<Quantity>) -> Option<Quantity> {
 /// when every container limits both and requests what it limits (a request not
 /// written is its limit, as the API server defaults it); else Burstable.
 pub fn pod_qos(spec: &PodSpec) -> QosClass {
-    if let Some(pod) = &spec.resources {
+    qos_of(
+        spec.containers.iter().map(|c| &c.resources),
+        spec.resources.as_ref(),
+    )
+}
+
+/// `GetPodQOS` of these containers' resources and the pod-level ones.
+pub fn qos_of<'a>(
+    containers: impl IntoIterator<Item = &'a crate::model::Resources>,
+    pod: Option<&crate::model::Resources>,
+) -> QosClass {
+    if let Some(pod) = pod {
         return pod_level_qos(pod);
     }
     let mut any = false;
     let mut guaranteed = true;
-    for c in &spec.containers {
-        let r = &c.resources;
+    for r in containers {
         let (cpu_req, mem_req) = (positive(r.cpu_request), positive(r.memory_request));
         let (cpu_lim, mem_lim) = (positive(r.cpu_limit), positive(r.memory_limit));
         any |= cpu_req.is_some() || mem_req.is_some() || cpu_lim.is_some() || mem_lim.is_some();

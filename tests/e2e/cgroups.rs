@@ -239,3 +239,103 @@ fn generated_run_sh_makes_the_pod_cgroup_and_stop_sh_removes_it() {
     assert_eq!(cgroup_dirs(&cgroup), Vec::<std::path::PathBuf>::new());
     assert!(cgroups_named(&format!("{}_", pod.ns)).is_empty());
 }
+
+/// In-place resize (KEP-1287): `NotRequired` updates the running container's
+/// cgroup (and the pod's) through the runtime's `update`; `RestartContainer`
+/// restarts it with the new values; a resize that would change the QoS class is
+/// refused by name.
+#[test]
+fn resize_updates_a_running_container_or_restarts_it_as_its_resize_policy_says() {
+    for rt in runtimes() {
+        let mut pod = Pod::new("cgroup-resize", "resize");
+        pod.runtime = rt.clone();
+        let yaml = format!(
+            "{}  - name: restarter\n    image: localhost/busybox:latest\n    imagePullPolicy: Never\n    command: [sh, -c, 'echo LIMIT $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); sleep 3600']\n    resources: {{limits: {{cpu: 500m, memory: 64Mi}}}}\n    resizePolicy: [{{resourceName: memory, restartPolicy: RestartContainer}}]\n",
+            busybox_pod(
+                "",
+                "app",
+                "    resources: {limits: {cpu: 500m, memory: 64Mi}}\n",
+                "true"
+            )
+            .replace("restartPolicy: Never", "restartPolicy: Always")
+        );
+        let out = pod.up(&yaml, &[]);
+        let name = rt.as_deref().unwrap_or("runc");
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        pod.wait_until("both running", Duration::from_secs(20), |p| {
+            p.logs("app").contains("DONE") && p.logs("restarter").contains("LIMIT")
+        });
+        let cgroup = pod.state()["cgroup"].as_str().unwrap().to_string();
+        let app = format!("{cgroup}/{}", pod.id(Some("app")));
+        let out = pod.run(&[
+            "resize",
+            &pod.key(),
+            "-c",
+            "app",
+            "--cpu",
+            "1",
+            "--memory",
+            "128Mi",
+        ]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert_eq!(
+            read(&v1("cpu", &app), "cpu.cfs_quota_us"),
+            "100000",
+            "{name}"
+        );
+        assert_eq!(
+            read(&v1("memory", &app), "memory.limit_in_bytes"),
+            "134217728",
+            "{name}"
+        );
+        // The pod cgroup is the sum again: 1.5 CPU, 192Mi.
+        assert_eq!(
+            read(&v1("cpu", &cgroup), "cpu.cfs_quota_us"),
+            "150000",
+            "{name}"
+        );
+        assert_eq!(
+            read(&v1("memory", &cgroup), "memory.limit_in_bytes"),
+            "201326592",
+            "{name}"
+        );
+        pod.wait_until("the status", Duration::from_secs(10), |p| {
+            p.container("app")["resources"]["memoryLimitBytes"] == 134217728
+        });
+        assert_eq!(pod.container("app")["restartCount"], 0, "{name}");
+        // The bundle keeps it for the next start.
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                pod.pod_dir()
+                    .join("bundles")
+                    .join(pod.id(Some("app")))
+                    .join("config.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            config["linux"]["resources"]["memory"]["limit"], 134217728,
+            "{name}"
+        );
+
+        let out = pod.run(&["resize", &pod.key(), "-c", "restarter", "--memory", "96Mi"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).contains("restarting"), "{}", stdout(&out));
+        pod.wait_until("the restart", Duration::from_secs(20), |p| {
+            p.container("restarter")["restartCount"] == 1
+                && p.logs("restarter").contains("LIMIT 100663296")
+        });
+        // Guaranteed stays Guaranteed.
+        let out = pod.run(&["resize", &pod.key(), "-c", "app", "--cpu-request", "100m"]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        assert!(
+            stderr(&out).contains("container \"app\": Pod QoS is immutable"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(pod.down().status.success());
+        assert!(cgroup_dirs(&cgroup).is_empty());
+        pod.assert_nothing_left();
+    }
+}
