@@ -9,9 +9,11 @@
 //! pure v2, where the controllers are enabled down the path
 //! (`cgroup.subtree_control`) so the pod's level can hold limits.
 //!
-//! Only what the plan names is touched: the pod's `pod<uid>` cgroup and its
-//! containers' under it, never a parent level. A cgroup is removed with rmdir(2),
-//! which the kernel refuses while it holds a process or a child cgroup.
+//! Only what the plan names is removed: the pod's `pod<uid>` cgroup and its
+//! containers' under it, with rmdir(2), which the kernel refuses while a cgroup
+//! holds a process or a child; the parent and QoS levels are made where missing
+//! (and on v2 given the controllers) and stay, as the kubelet's do. A path from a
+//! plan is checked to be one podshim writes before anything is made or removed.
 
 use std::fs;
 use std::io;
@@ -44,6 +46,12 @@ pub enum CgroupError {
         "pod cgroup {path} holds {other}, not a container of this pod: is metadata.uid shared with another pod?"
     )]
     Foreign { path: PathBuf, other: String },
+    #[error(
+        "pod cgroup {path} has running processes before the pod starts: another pod (another podshim root?) runs under the same uid and names"
+    )]
+    InUse { path: PathBuf },
+    #[error("pod cgroup {path:?}: not a cgroup path podshim writes")]
+    BadPath { path: String },
 }
 
 /// The cgroup hierarchies of this mount namespace.
@@ -75,9 +83,14 @@ impl Hierarchies {
             let Some((left, right)) = line.split_once(" - ") else {
                 continue;
             };
-            let Some(point) = left.split(' ').nth(4) else {
+            let fields: Vec<&str> = left.split(' ').collect();
+            // A bind of a subtree is not a hierarchy's root.
+            let (Some(root), Some(point)) = (fields.get(3), fields.get(4)) else {
                 continue;
             };
+            if *root != "/" {
+                continue;
+            }
             let point = PathBuf::from(crate::bundle::unescape_mountinfo(point));
             let mut right = right.split(' ');
             match (right.next(), right.nth(1)) {
@@ -96,9 +109,14 @@ impl Hierarchies {
         h
     }
 
-    /// Pure v2: no v1 hierarchy holds a controller.
+    /// Pure v2: no v1 hierarchy holds a controller (a `name=systemd` one, as
+    /// some v2 hosts mount for old tools, holds none).
     pub fn is_unified(&self) -> bool {
-        self.unified.is_some() && self.v1.is_empty()
+        self.unified.is_some()
+            && self
+                .v1
+                .iter()
+                .all(|(_, c)| c.iter().all(|c| c.starts_with("name=")))
     }
 
     fn v1_mount(&self, controller: &str) -> Option<&Path> {
@@ -148,11 +166,59 @@ pub fn shares_to_weight(shares: u64) -> u64 {
 /// Makes the pod's cgroup and writes its limits. `ids` are the pod's containers:
 /// a cgroup of another name under it means another pod has the same uid.
 pub fn create(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
-    if h.is_unified() {
-        create_unified(h.unified.as_deref().expect("unified"), cg, ids)
-    } else {
-        create_v1(h, cg, ids)
+    checked(cg, ids)?;
+    // Before a start nothing of the pod runs: a process in its cgroups is
+    // another pod's that has the same uid and names (the same manifest under a
+    // second podshim root), whose limits must not be rewritten.
+    for root in
+        h.v1.iter()
+            .map(|(p, _)| p.as_path())
+            .chain(h.unified.as_deref())
+    {
+        let dir = within(root, &cg.path);
+        check_children(&dir, ids)?;
+        for d in ids.iter().map(|id| dir.join(id)).chain([dir.clone()]) {
+            if populated(&d) {
+                return Err(CgroupError::InUse { path: d });
+            }
+        }
     }
+    set_limits(h, cg, ids)
+}
+
+/// Makes the pod's cgroup where missing and writes its limits, without the
+/// checks of a start ([`create`]): a resize sets them while the pod runs.
+pub fn set_limits(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+    checked(cg, ids)?;
+    if h.is_unified() {
+        create_unified(h.unified.as_deref().expect("unified"), cg)
+    } else {
+        create_v1(h, cg)
+    }
+}
+
+/// The plan's path and ids, which podshim wrote: never one that could climb.
+fn checked(cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+    use crate::translate::pod_cgroup::{is_cgroup_name, is_cgroup_path};
+    if !is_cgroup_path(&cg.path) || cg.path == "/" {
+        return Err(CgroupError::BadPath {
+            path: cg.path.clone(),
+        });
+    }
+    if let Some(id) = ids.iter().find(|id| !is_cgroup_name(id)) {
+        return Err(CgroupError::BadPath {
+            path: format!("{}/{id}", cg.path),
+        });
+    }
+    Ok(())
+}
+
+/// Whether a cgroup directory holds a process (its `cgroup.procs` is not empty).
+fn populated(dir: &Path) -> bool {
+    fs::File::open(dir.join("cgroup.procs"))
+        .ok()
+        .and_then(|f| crate::fsutil::read_bounded(f, 4096).ok())
+        .is_some_and(|b| b.iter().any(u8::is_ascii_digit))
 }
 
 fn check_children(dir: &Path, ids: &[String]) -> Result<(), CgroupError> {
@@ -171,7 +237,7 @@ fn check_children(dir: &Path, ids: &[String]) -> Result<(), CgroupError> {
     Ok(())
 }
 
-fn create_v1(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+fn create_v1(h: &Hierarchies, cg: &PodCgroup) -> Result<(), CgroupError> {
     let needs = |controller: &'static str, what: &'static str| {
         h.v1_mount(controller).ok_or(CgroupError::NoController {
             path: cg.path.clone(),
@@ -208,7 +274,6 @@ fn create_v1(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), Cgro
     }
     for (root, files) in writes {
         let dir = within(root, &cg.path);
-        check_children(&dir, ids)?;
         fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
         for (file, value) in files {
             write(&dir, file, &value)?;
@@ -229,9 +294,8 @@ fn pod_dir_name(cg: &PodCgroup) -> &str {
     cg.path.rsplit('/').next().unwrap_or_default()
 }
 
-fn create_unified(root: &Path, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+fn create_unified(root: &Path, cg: &PodCgroup) -> Result<(), CgroupError> {
     let dir = within(root, &cg.path);
-    check_children(&dir, ids)?;
     fs::create_dir_all(&dir).map_err(io_err(&dir, "create"))?;
     // Each level down to the pod's hands it cpu, memory and pids (the
     // no-internal-process rule exempts the root; podshim's levels hold no process).
@@ -304,6 +368,7 @@ fn create_unified(root: &Path, cg: &PodCgroup, ids: &[String]) -> Result<(), Cgr
 /// hierarchy. One still in use (a process the runtime did not stop) is an error
 /// naming it; the others are removed anyway.
 pub fn remove(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
+    checked(cg, ids)?;
     let mut first = None;
     for dir in h.everywhere(&cg.path) {
         for path in ids.iter().map(|id| dir.join(id)).chain([dir.clone()]) {
@@ -431,6 +496,51 @@ mod tests {
             e.to_string().contains("holds other_pod") && e.to_string().contains("metadata.uid"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_pod_cgroup_with_processes_before_the_start_is_another_pods() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = v1_tree(tmp.path());
+        let c = cg("/podshim/kubepods/poduid");
+        let leaf = tmp.path().join("memory/podshim/kubepods/poduid/ns_p");
+        fs::create_dir_all(&leaf).unwrap();
+        fs::write(leaf.join("cgroup.procs"), "4242\n").unwrap();
+        let e = create(&h, &c, &["ns_p".to_string()]).unwrap_err();
+        assert!(matches!(e, CgroupError::InUse { .. }), "{e}");
+        // Untouched: no limit was written.
+        assert!(
+            !tmp.path()
+                .join("memory/podshim/kubepods/poduid/memory.limit_in_bytes")
+                .exists()
+        );
+        // A resize of the running pod sets them.
+        set_limits(&h, &c, &["ns_p".to_string()]).unwrap();
+    }
+
+    #[test]
+    fn a_plan_path_that_could_climb_is_refused_before_anything_is_touched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = v1_tree(tmp.path());
+        for path in ["/../../etc", "relative", "/", "/a/./b", "/a b"] {
+            let e = create(&h, &cg(path), &[]).unwrap_err();
+            assert!(matches!(e, CgroupError::BadPath { .. }), "{path}: {e}");
+            assert!(remove(&h, &cg(path), &[]).is_err(), "{path}");
+        }
+        let e = remove(&h, &cg("/p/kubepods/podu"), &["../x".to_string()]).unwrap_err();
+        assert!(matches!(e, CgroupError::BadPath { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_name_only_v1_hierarchy_on_a_v2_host_leaves_it_unified() {
+        let h = Hierarchies::parse(concat!(
+            "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n",
+            "40 30 0:40 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n",
+            // A bind of a subtree is no hierarchy.
+            "41 30 0:41 /sub /mnt/cpu rw - cgroup cgroup rw,cpu\n",
+        ));
+        assert!(h.is_unified());
+        assert_eq!(h.v1.len(), 1);
     }
 
     #[test]

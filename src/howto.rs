@@ -116,23 +116,30 @@ fn cgroup_script(cg: &PodCgroup) -> String {
         "run.sh: pod cgroup {}: cannot set its limits",
         cg.path
     ));
+    // The kubelet's QoS manager gives the BestEffort level the least weight.
+    let level = q(cg.qos_level().trim_start_matches('/'));
+    let besteffort = cg.qos_level().ends_with("/besteffort");
     let _ = writeln!(
         s,
         "# The pod's cgroup {} (the kubelet's layout) and its limits",
         cg.path
     );
     let _ = writeln!(s, "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then");
-    let _ = writeln!(s, "  d=/sys/fs/cgroup");
-    let _ = writeln!(s, "  for part in $(echo {path} | tr / ' '); do");
+    // Each level hands cpu, memory and pids down to the next (the names are
+    // checked cgroup names: quoting is the second line of defence).
     let _ = writeln!(
         s,
-        r#"    c=; for x in cpu memory pids; do grep -qw "$x" "$d/cgroup.controllers" && c="$c +$x"; done"#
+        r#"  enable() {{ c=; for x in cpu memory pids; do grep -qw "$x" "$1/cgroup.controllers" && c="$c +$x"; done; [ -z "$c" ] || echo $c > "$1/cgroup.subtree_control"; }}"#
     );
-    let _ = writeln!(
-        s,
-        r#"    {{ [ -z "$c" ] || echo $c > "$d/cgroup.subtree_control"; }} && d="$d/$part" && mkdir -p "$d" || {{ echo {fail} >&2; exit 1; }}"#
-    );
-    let _ = writeln!(s, "  done");
+    let mut line = String::from("  d=/sys/fs/cgroup");
+    for part in cg.path.trim_start_matches('/').split('/') {
+        let _ = write!(
+            line,
+            r#" && enable "$d" && d="$d"/{} && mkdir -p "$d""#,
+            q(part)
+        );
+    }
+    let _ = writeln!(s, "{line} || {{ echo {fail} >&2; exit 1; }}");
     let _ = writeln!(
         s,
         r#"  echo {} > "$d/cpu.weight" && echo '{} {PERIOD}' > "$d/cpu.max" && echo {} > "$d/memory.max" && echo {pids} > "$d/pids.max" || {{ echo {fail} >&2; exit 1; }}"#,
@@ -140,6 +147,12 @@ fn cgroup_script(cg: &PodCgroup) -> String {
         quota("max"),
         memory("max"),
     );
+    if besteffort {
+        let _ = writeln!(
+            s,
+            "  echo 1 > /sys/fs/cgroup/{level}/cpu.weight || {{ echo {fail} >&2; exit 1; }}"
+        );
+    }
     let _ = writeln!(s, "else");
     let _ = writeln!(
         s,
@@ -156,6 +169,12 @@ fn cgroup_script(cg: &PodCgroup) -> String {
         "  echo {} > /sys/fs/cgroup/memory/{path}/memory.limit_in_bytes && echo {pids} > /sys/fs/cgroup/pids/{path}/pids.max || {{ echo {fail} >&2; exit 1; }}",
         memory("-1"),
     );
+    if besteffort {
+        let _ = writeln!(
+            s,
+            "  echo 2 > /sys/fs/cgroup/cpu/{level}/cpu.shares || {{ echo {fail} >&2; exit 1; }}"
+        );
+    }
     let _ = writeln!(s, "fi");
     s
 }

@@ -254,7 +254,7 @@ pub fn resize(paths: &Paths, key: &PodKey, req: &Request) -> Result<Resized, Pod
     if let Some((old_cg, new_cg)) = &cgroups
         && running
     {
-        crate::cgroup::create(&h, &larger(old_cg, new_cg), &ids).map_err(cgroup_err)?;
+        crate::cgroup::set_limits(&h, &larger(old_cg, new_cg), &ids).map_err(cgroup_err)?;
     }
     let container = plan.containers[at].clone();
     let json = update_json(&new);
@@ -272,7 +272,7 @@ pub fn resize(paths: &Paths, key: &PodKey, req: &Request) -> Result<Resized, Pod
         if let Err(e) = updated {
             // The pod cgroup back as it was: nothing changed.
             if let Some((old_cg, _)) = &cgroups {
-                let _ = crate::cgroup::create(&h, old_cg, &ids);
+                let _ = crate::cgroup::set_limits(&h, old_cg, &ids);
             }
             return Err(e.into());
         }
@@ -280,7 +280,7 @@ pub fn resize(paths: &Paths, key: &PodKey, req: &Request) -> Result<Resized, Pod
     if let Some((_, new_cg)) = &cgroups
         && running
     {
-        crate::cgroup::create(&h, new_cg, &ids).map_err(cgroup_err)?;
+        crate::cgroup::set_limits(&h, new_cg, &ids).map_err(cgroup_err)?;
     }
     // Every later start takes the new values: the bundle, then the plan.
     crate::bundle::edit_config(&container, |config| {

@@ -291,7 +291,14 @@ fn execute(
                     }
                 }
             }
-            Step::RemoveCgroup { cgroup, ids } => remove_cgroup(cgroup, ids)?,
+            // One still in use (a process that escaped its container) is named,
+            // and the teardown goes on: the kernel keeps that cgroup until it
+            // empties, and the network and files must not wait for it.
+            Step::RemoveCgroup { cgroup, ids } => {
+                if let Err(e) = remove_cgroup(cgroup, ids) {
+                    tracing::error!("{e}");
+                }
+            }
             Step::Detach(network) => super::network::detach(network)?,
             Step::DetachLost {
                 infra_id,

@@ -34,14 +34,9 @@ impl CgroupParent {
             return Ok(CgroupParent(String::new()));
         }
         for part in rest.split('/') {
-            if part.is_empty()
-                || part == "."
-                || part == ".."
-                || part.len() > 255
-                || part.contains('\0')
-            {
+            if !is_cgroup_name(part) {
                 return Err(format!(
-                    "cgroup parent {s:?}: {part:?} is not a cgroup name (a path of plain names is needed)"
+                    "cgroup parent {s:?}: {part:?} is not a cgroup name (letters, digits and . _ @ : -, not . or ..)"
                 ));
             }
         }
@@ -52,6 +47,24 @@ impl CgroupParent {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A name run.sh and stop.sh can use unquoted-safe and no path can climb with:
+/// 1 to 255 of `[A-Za-z0-9._@:-]`, not `.` or `..`.
+pub fn is_cgroup_name(part: &str) -> bool {
+    !part.is_empty()
+        && part.len() <= 255
+        && part != "."
+        && part != ".."
+        && part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@:-".contains(&b))
+}
+
+/// A cgroup path as podshim writes them: absolute, of [`is_cgroup_name`]s.
+pub fn is_cgroup_path(path: &str) -> bool {
+    path.strip_prefix('/')
+        .is_some_and(|rest| rest.split('/').all(is_cgroup_name))
 }
 
 impl Default for CgroupParent {
@@ -256,7 +269,9 @@ mod tests {
             assert!(CgroupParent::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(CgroupParent::parse("/a/b/").unwrap().as_str(), "/a/b");
-        for bad in ["", "podshim", "/a/../b", "/a//b", "/./a", "/a\0b"] {
+        for bad in [
+            "", "podshim", "/a/../b", "/a//b", "/./a", "/a\0b", "/a b", "/a*", "/a\nb",
+        ] {
             let e = CgroupParent::parse(bad).unwrap_err();
             assert!(e.starts_with("cgroup parent"), "{bad}: {e}");
         }

@@ -162,6 +162,7 @@ fn pod_pids_limit_caps_the_processes_of_the_whole_pod() {
     assert!(log.contains("can't fork"), "{log}");
     assert!(log.contains("FORKED 9\n"), "{log}");
     assert!(pod.down().status.success());
+    assert!(cgroup_dirs(&cgroup).is_empty(), "pod cgroup left");
     pod.assert_nothing_left();
 }
 
@@ -177,10 +178,16 @@ fn a_pod_level_memory_limit_oom_kills_a_container_without_its_own() {
         "exec dd if=/dev/zero of=/dev/null bs=64M count=1",
     );
     assert!(pod.up(&yaml, &[]).status.success());
+    let cgroup = pod.state()["cgroup"].as_str().unwrap().to_string();
+    assert_eq!(
+        read(&v1("memory", &cgroup), "memory.limit_in_bytes"),
+        "16777216"
+    );
     pod.wait_until("the OOM kill", Duration::from_secs(30), |p| {
         p.container("hog")["state"]["reason"] == "OOMKilled"
     });
     assert!(pod.down().status.success());
+    assert!(cgroup_dirs(&cgroup).is_empty(), "pod cgroup left");
     pod.assert_nothing_left();
 }
 
@@ -231,6 +238,11 @@ fn generated_run_sh_makes_the_pod_cgroup_and_stop_sh_removes_it() {
         read(&v1("memory", &cgroup), "memory.limit_in_bytes"),
         "33554432"
     );
+    assert_eq!(read(&v1("cpu", &cgroup), "cpu.shares"), "204");
+    // The containers run in it.
+    let app = plan["containers"][0]["id"].as_str().unwrap().to_string();
+    let procs = read(&v1("pids", &format!("{cgroup}/{app}")), "cgroup.procs");
+    assert!(!procs.is_empty(), "no process in {cgroup}/{app}");
     let stop = std::process::Command::new("sh")
         .arg(out_dir.join("stop.sh"))
         .output()
