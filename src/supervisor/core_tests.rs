@@ -2069,3 +2069,70 @@ fn an_infra_that_exits_during_an_in_place_restart_fails_the_pod() {
     assert_eq!(sim.starts_of("a"), [0], "nothing starts without the infra");
     assert_eq!(sim.core.state().phase, PodPhase::Failed);
 }
+
+#[test]
+fn a_resize_that_needs_a_restart_restarts_at_once_whatever_the_policy() {
+    // UntilSignalled exits 143 on its stop signal; under Never it would not come
+    // back, and under Always it would wait out a back-off.
+    for policy in [Always, OnFailure, Never] {
+        let mut sim = Sim::new(policy, 30, &[("a", App), ("b", App)])
+            .script("a", &[Run::UntilSignalled, Run::UntilSignalled])
+            .begin();
+        sim.run_for(Duration::from_secs(5));
+        let resources = crate::run_plan::PlanResources {
+            memory_limit_bytes: Some(96 << 20),
+            ..Default::default()
+        };
+        let at = sim.at();
+        let c = sim.core.handle(
+            Input::Resized {
+                resources: vec![None, Some(resources), None],
+                restart: vec![1],
+            },
+            at,
+            &NoLogs,
+        );
+        sim.exec(c);
+        sim.run_for(Duration::from_secs(10));
+        assert_eq!(sim.times("signal a SIGTERM"), [5000], "{policy:?}");
+        assert_eq!(sim.starts_of("a"), [0, 5000], "{policy:?}: no back-off");
+        assert_eq!(sim.starts_of("b"), [0], "{policy:?}: only the resized one");
+        assert_eq!(sim.status("a").restart_count, 1, "{policy:?}");
+        assert_eq!(sim.status("a").resources, Some(resources), "{policy:?}");
+        assert_eq!(sim.status("b").resources, None, "{policy:?}");
+        assert!(
+            sim.core.state().events.iter().any(
+                |e| e.reason == "Killing" && e.message == "Container a resize requires restart"
+            ),
+            "{policy:?}"
+        );
+        // A later crash backs off as before: the resize restart left no mark.
+        sim.exit_now("a", 1);
+        sim.run_for(Duration::from_secs(1));
+        if policy != Never {
+            assert_eq!(sim.starts_of("a").len(), 3, "{policy:?}");
+        }
+    }
+}
+
+#[test]
+fn a_resize_while_the_pod_stops_restarts_nothing() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script("a", &[Run::UntilSignalled])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    sim.stop();
+    let at = sim.at();
+    let c = sim.core.handle(
+        Input::Resized {
+            resources: vec![None, None],
+            restart: vec![1],
+        },
+        at,
+        &NoLogs,
+    );
+    sim.exec(c);
+    sim.run_for(Duration::from_secs(10));
+    assert_eq!(sim.starts_of("a"), [0]);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
