@@ -158,6 +158,25 @@ fn container(out: &mut String, pod: &PodState, c: &ContainerStatus, run: Option<
         let _ = writeln!(out, "    Started:        {}", title(started));
     }
     let _ = writeln!(out, "    Stop Signal:    {}", c.stop_signal.name());
+    if let Some(r) = &c.resources {
+        resource_lines(out, "Limits:", r.cpu_limit_millis, r.memory_limit_bytes);
+        resource_lines(
+            out,
+            "Requests:",
+            r.cpu_request_millis,
+            r.memory_request_bytes,
+        );
+    }
+    if let Some(u) = &c.user {
+        let groups: Vec<String> = u.supplemental_groups.iter().map(u32::to_string).collect();
+        let _ = writeln!(
+            out,
+            "    User:           uid={} gid={} groups={}",
+            u.uid,
+            u.gid,
+            groups.join(",")
+        );
+    }
     for kind in ProbeKind::ALL {
         let Some(p) = run.and_then(|r| r.probes.get(kind)) else {
             continue;
@@ -184,6 +203,33 @@ fn container(out: &mut String, pod: &PodState, c: &ContainerStatus, run: Option<
                 let _ = writeln!(out, "      Last Result:  <none yet>");
             }
         }
+    }
+}
+
+/// kubectl's Limits/Requests block: CPU in cores or millicores, memory in the
+/// largest binary unit that divides it.
+fn resource_lines(out: &mut String, title: &str, cpu: Option<u64>, memory: Option<u64>) {
+    if cpu.is_none() && memory.is_none() {
+        return;
+    }
+    let _ = writeln!(out, "    {title}");
+    if let Some(m) = cpu {
+        let shown = if m % 1000 == 0 {
+            (m / 1000).to_string()
+        } else {
+            format!("{m}m")
+        };
+        let _ = writeln!(out, "      cpu:     {shown}");
+    }
+    if let Some(b) = memory {
+        let unit = [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)]
+            .into_iter()
+            .find(|(_, shift)| b != 0 && b % (1u64 << shift) == 0);
+        let shown = match unit {
+            Some((name, shift)) => format!("{}{name}", b >> shift),
+            None => b.to_string(),
+        };
+        let _ = writeln!(out, "      memory:  {shown}");
     }
 }
 
@@ -346,6 +392,18 @@ mod tests {
                 command: vec!["cat".into(), "/ready".into()]
             })),
             "exec [cat /ready] delay=5s timeout=1s period=10s #success=1 #failure=3"
+        );
+    }
+
+    #[test]
+    fn resources_are_described_in_kubectls_units() {
+        let mut out = String::new();
+        resource_lines(&mut out, "Limits:", Some(1500), Some(128 << 20));
+        resource_lines(&mut out, "Requests:", Some(2000), Some(1000));
+        resource_lines(&mut out, "Limits:", None, None);
+        assert_eq!(
+            out,
+            "    Limits:\n      cpu:     1500m\n      memory:  128Mi\n    Requests:\n      cpu:     2\n      memory:  1000\n"
         );
     }
 

@@ -76,6 +76,13 @@ fn a_pod_runs_in_its_kubepods_cgroup_sized_by_pod_level_resources() {
             describe.contains(&format!("Cgroup:                      {cgroup}")),
             "{describe}"
         );
+        for block in [
+            "    Limits:\n      cpu:     500m\n      memory:  128Mi\n",
+            "    Requests:\n      cpu:     100m\n      memory:  32Mi\n",
+            "    User:           uid=0 gid=0 groups=0",
+        ] {
+            assert!(describe.contains(block), "{block:?} not in {describe}");
+        }
         assert!(pod.down().status.success());
         assert_eq!(
             cgroup_dirs(&cgroup),
