@@ -5,6 +5,7 @@
 //! write → run plan → supervisor (pure core, one event loop) → runtime.
 
 pub mod bundle;
+pub mod cdi;
 pub mod cgroup;
 pub mod cli;
 pub mod cni;

@@ -155,6 +155,7 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
         netns: None,
         seccomp_profiles: &golden_seccomp_profiles(example),
         cgroup: &Default::default(),
+        cdi: &Default::default(),
     })
     .unwrap_or_else(|e| panic!("{example}: {e}"));
     let run = bundle::layout(&plan, &stored_images(), &base).unwrap();

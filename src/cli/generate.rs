@@ -58,6 +58,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         None,
         runtime.as_ref().map(|r| r as &dyn OciRuntime),
         &global.cgroup(),
+        &global.cdi_spec_dirs,
     )?;
     outln!(
         "pod {}/{}: {} bundles in {}; run them with {}/run.sh",

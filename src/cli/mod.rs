@@ -118,6 +118,16 @@ pub struct Global {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub pod_pids_limit: Option<u64>,
+    /// Where CDI specs are (repeatable; later directories win), as containerd's
+    /// `cdi_spec_dirs`: an extended resource named by a spec's kind gets its
+    /// devices.
+    #[arg(
+        long = "cdi-spec-dir",
+        global = true,
+        value_name = "DIR",
+        default_values = crate::cdi::DEFAULT_DIRS
+    )]
+    pub cdi_spec_dirs: Vec<PathBuf>,
     /// Log verbosity (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn", env = "PODSHIM_LOG")]
     pub log_level: String,

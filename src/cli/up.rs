@@ -129,6 +129,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         network: args.network.options(),
         wait_ready: args.wait_ready,
         cgroup: global.cgroup(),
+        cdi_dirs: global.cdi_spec_dirs.clone(),
     };
     let started = match pod::start(&paths, &store, source, &opts) {
         Ok(started) => started,

@@ -348,7 +348,7 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
                 if is_resource_map(&path.pattern()) && is_extended_resource(key) {
                     // Validated with the other resources (manifest::validate).
                     out.warnings.push(format!(
-                        "{child_path}: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)"
+                        "{child_path}: scheduled by a cluster: podshim gives devices only where a CDI spec names the resource (--cdi-spec-dir)"
                     ));
                 } else if let Some((_, why)) = CLUSTER_ONLY.iter().find(|(p, _)| *p == pattern) {
                     out.warnings

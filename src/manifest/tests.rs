@@ -2591,9 +2591,9 @@ fn extended_resources_are_accepted_as_cluster_only_and_validated() {
     assert_eq!(
         m.warnings,
         [
-            "spec.containers[0].resources.requests.example.com/dongle: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)",
-            "spec.containers[0].resources.limits.example.com/dongle: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)",
-            "spec.containers[0].resources.limits.nvidia.com/gpu: ignored: cluster-only field (extended resources are scheduled by a cluster; podshim gives the container no device)",
+            "spec.containers[0].resources.requests.example.com/dongle: scheduled by a cluster: podshim gives devices only where a CDI spec names the resource (--cdi-spec-dir)",
+            "spec.containers[0].resources.limits.example.com/dongle: scheduled by a cluster: podshim gives devices only where a CDI spec names the resource (--cdi-spec-dir)",
+            "spec.containers[0].resources.limits.nvidia.com/gpu: scheduled by a cluster: podshim gives devices only where a CDI spec names the resource (--cdi-spec-dir)",
         ]
     );
     assert_eq!(

@@ -1653,6 +1653,7 @@ fn container(
         mounts,
         resources,
         resize_policy,
+        extended_resources: extended_resources(c),
         security,
         stdin: c.stdin == Some(true),
         termination_message_path: termination_message_path?,
@@ -2219,6 +2220,23 @@ fn resources(errs: &mut Errs, base: &str, c: &k8s::Container) -> Resources {
     out.cpu_request = out.cpu_request.or(out.cpu_limit);
     out.memory_request = out.memory_request.or(out.memory_limit);
     out
+}
+
+/// The container's extended resources and their limits (whole numbers, checked
+/// by [`resources`]; one that is not is left out with its error there).
+fn extended_resources(c: &k8s::Container) -> BTreeMap<String, u64> {
+    c.resources
+        .as_ref()
+        .and_then(|r| r.limits.as_ref())
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| super::fields::is_extended_resource(name))
+        .filter_map(|(name, q)| {
+            let q = Quantity::parse(&q.0).ok()?;
+            let n = q.millis().filter(|m| m % 1000 == 0)? / 1000;
+            Some((name.clone(), u64::try_from(n).ok()?))
+        })
+        .collect()
 }
 
 /// The resources of container `name` (for `resourceFieldRef.containerName`).

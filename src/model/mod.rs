@@ -260,6 +260,9 @@ pub struct Container {
     pub resources: Resources,
     /// `resizePolicy`: how `podshim resize` applies a new value of each resource.
     pub resize_policy: ResizePolicy,
+    /// Extended resources (`example.com/dongle: 2`), by name: their limits (a
+    /// request equals its limit). A CDI spec of that kind gives the devices.
+    pub extended_resources: BTreeMap<String, u64>,
     pub security: ContainerSecurity,
     pub stdin: bool,
     /// Defaulted to `/dev/termination-log`.

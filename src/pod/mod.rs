@@ -54,6 +54,8 @@ pub enum PodError {
     Images(String),
     #[error("pod {pod}: {}", problems.join("\n  "))]
     SeccompProfile { pod: PodKey, problems: Vec<String> },
+    #[error(transparent)]
+    Cdi(#[from] crate::cdi::CdiError),
     /// A request about a pod that cannot be carried out, with why.
     #[error("{0}")]
     Invalid(String),

@@ -49,6 +49,8 @@ pub struct StartOptions {
     pub wait_ready: bool,
     /// Where the pod's cgroup goes, and the node's pids limit.
     pub cgroup: crate::translate::pod_cgroup::CgroupConfig,
+    /// The CDI spec directories (`--cdi-spec-dir`).
+    pub cdi_dirs: Vec<PathBuf>,
 }
 
 /// A pod that runs: its directory and state.
@@ -145,6 +147,7 @@ pub fn start(
                         network.as_ref().map(|(n, _)| n),
                         Some(&runtime),
                         &opts.cgroup,
+                        &opts.cdi_dirs,
                     );
                     if written.is_err()
                         && let Some((n, _)) = &network

@@ -4,7 +4,7 @@
 //! directory).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{PodError, PodImages, io_err};
 use crate::bundle::{self, HostPaths, SystemMounter};
@@ -91,6 +91,7 @@ pub fn write(
     network: Option<&PodNetwork>,
     runtime: Option<&dyn crate::runtime::OciRuntime>,
     cgroup: &crate::translate::pod_cgroup::CgroupConfig,
+    cdi_dirs: &[PathBuf],
 ) -> Result<RunPlan, PodError> {
     let paths = PodPaths::new(dir);
     let host = host::read();
@@ -104,6 +105,18 @@ pub fn write(
         Some(r) if asks_rro => r.features(),
         _ => Default::default(),
     };
+    // CDI specs are read only for a pod that asks for an extended resource.
+    let cdi = if pod
+        .spec
+        .containers
+        .iter()
+        .any(|c| !c.extended_resources.is_empty())
+    {
+        let registry = crate::cdi::Registry::load(cdi_dirs)?;
+        crate::cdi::allocate(&registry, &pod.spec.containers)?
+    } else {
+        BTreeMap::new()
+    };
     let plan = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
@@ -114,6 +127,7 @@ pub fn write(
         seccomp_profiles,
         runtime: &features,
         cgroup,
+        cdi: &cdi,
     })?;
     let layout = bundle::layout(&plan, &images.stored, dir)?;
     // On failure the attachment goes first, while its namespace is pinned (the

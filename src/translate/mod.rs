@@ -15,6 +15,7 @@
 pub mod annotations;
 mod apparmor;
 pub mod capabilities;
+mod cdi_edits;
 mod downward;
 mod etc;
 mod expand;
@@ -139,6 +140,9 @@ pub struct PlanInput<'a> {
     pub runtime: &'a crate::runtime::RuntimeFeatures,
     /// Where the pod's cgroup goes and the node's pids limit.
     pub cgroup: &'a pod_cgroup::CgroupConfig,
+    /// The CDI devices each container was given, by container name, resolved on
+    /// the host ([`crate::cdi::allocate`]).
+    pub cdi: &'a BTreeMap<String, crate::cdi::ContainerEdits>,
 }
 
 /// One bundle of the pod.
@@ -791,6 +795,9 @@ impl<'a> PodContext<'a> {
         // A container that joins the pod's UTS namespace must not set a hostname: it
         // would rename the whole pod (the builder's default is "youki").
         spec.set_hostname(None);
+        if let Some(edits) = self.input.cdi.get(c.name.as_str()) {
+            cdi_edits::apply(&mut spec, edits);
+        }
         ContainerPlan {
             id,
             name: c.name.to_string(),

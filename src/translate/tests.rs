@@ -113,6 +113,7 @@ fn try_plan_on(
         netns: None,
         seccomp_profiles: profiles,
         cgroup: &Default::default(),
+        cdi: &Default::default(),
     })
 }
 
@@ -1208,6 +1209,7 @@ fn recursive_read_only_enabled_is_refused_on_a_runtime_without_rro_and_if_possib
             netns: None,
             seccomp_profiles: &BTreeMap::new(),
             cgroup: &Default::default(),
+            cdi: &Default::default(),
         })
     };
     let err = on("Enabled").unwrap_err();

@@ -213,7 +213,6 @@ fn se_linux_and_windows_options_run_with_a_warning_naming_each_field() {
         "    securityContext:\n      windowsOptions: {runAsUserName: ContainerUser}\n",
         "true",
     );
-    pod.runtime = None;
     let out = pod.up(&yaml, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
@@ -394,7 +393,7 @@ fn an_extended_resource_runs_with_a_cluster_only_warning() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(
-            "spec.containers[0].resources.limits.example.com/dongle: ignored: cluster-only field"
+            "spec.containers[0].resources.limits.example.com/dongle: scheduled by a cluster: podshim gives devices only where a CDI spec names the resource"
         ),
         "{}",
         stderr(&out)
@@ -489,7 +488,6 @@ fn fs_group_is_given_again_when_generated_bundles_are_set_up_anew() {
     let out = generate(pod.tmp.path(), &manifest, &out_dir);
     assert!(out.status.success(), "{}", stderr(&out));
     let _ = std::process::Command::new(out_dir.join("stop.sh")).output();
-    pod.runtime = None;
     let out = pod
         .cmd()
         .args(["up", "--timeout", "60", "--from"])
@@ -505,4 +503,68 @@ fn fs_group_is_given_again_when_generated_bundles_are_set_up_anew() {
     pod.down();
     pod.assert_nothing_left();
     assert_eq!(mounts_under(&out_dir), Vec::<std::path::PathBuf>::new());
+}
+
+/// The docs' dongle example with a CDI spec for `example.com/dongle` (two
+/// devices backed by /dev/zero and /dev/null, an env var, a mount): the
+/// container asking for 2 gets both device nodes (readable and writable through
+/// the device cgroup), the spec's and the devices' edits; asking for 3 is
+/// refused by name before anything runs.
+#[test]
+fn an_extended_resource_with_a_cdi_spec_gets_its_devices() {
+    let pod = Pod::new("cdi", "dongle");
+    let specs = pod.tmp.path().join("cdi");
+    std::fs::create_dir_all(&specs).unwrap();
+    let shared = pod.tmp.path().join("dongle-firmware");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("version"), "7\n").unwrap();
+    std::fs::write(
+        specs.join("dongle.yaml"),
+        format!(
+            "cdiVersion: 0.6.0
+kind: example.com/dongle
+containerEdits:
+  env: [DONGLE_DRIVER=on]
+  mounts: [{{hostPath: {}, containerPath: /opt/dongle, options: [bind, ro]}}]
+devices:
+- name: d0
+  containerEdits:
+    deviceNodes: [{{path: /dev/dongle0, hostPath: /dev/zero}}]
+- name: d1
+  containerEdits:
+    deviceNodes: [{{path: /dev/dongle1, hostPath: /dev/null}}]
+    env: [DONGLE_LAST=d1]
+",
+            shared.display()
+        ),
+    )
+    .unwrap();
+    let yaml = |n: u32| {
+        busybox_pod(
+            "",
+            "app",
+            &format!("    resources: {{limits: {{example.com/dongle: {n}}}}}\n"),
+            "head -c 3 /dev/dongle0 | od -An -tx1; echo hi > /dev/dongle1 && echo WROTE; echo ENV $DONGLE_DRIVER $DONGLE_LAST; cat /opt/dongle/version",
+        )
+    };
+    let dir = specs.display().to_string();
+    let out = pod.up(&yaml(3), &["--cdi-spec-dir", &dir]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("container \"app\": example.com/dongle: 3 requested, the CDI specs give 2 device(s) of that kind"),
+        "{}",
+        stderr(&out)
+    );
+    pod.assert_nothing_left();
+    let out = pod.up(&yaml(2), &["--cdi-spec-dir", &dir]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.wait_until("the container", Duration::from_secs(20), |p| {
+        p.logs("app").contains("DONE")
+    });
+    let log = pod.logs("app");
+    for line in [" 00 00 00\n", "WROTE\n", "ENV on d1\n", "7\n"] {
+        assert!(log.contains(line), "{line:?} not in {log}");
+    }
+    assert!(pod.down().status.success());
+    pod.assert_nothing_left();
 }
