@@ -206,7 +206,7 @@ fn a_non_root_container_writes_to_memory_and_disk_empty_dirs() {
 /// runs them, and `up` says which fields it ignored.
 #[test]
 fn se_linux_and_windows_options_run_with_a_warning_naming_each_field() {
-    let mut pod = Pod::new("selinux", "p");
+    let pod = Pod::new("selinux", "p");
     let yaml = busybox_pod(
         "  securityContext:\n    seLinuxOptions: {level: \"s0:c123,c456\"}\n",
         "c",
@@ -473,7 +473,7 @@ spec:
 /// setgid.
 #[test]
 fn fs_group_is_given_again_when_generated_bundles_are_set_up_anew() {
-    let mut pod = Pod::new("fsgen", "p");
+    let pod = Pod::new("fsgen", "p");
     let yaml = busybox_pod(
         "  securityContext: {runAsUser: 1000, fsGroup: 2000}\n  volumes:\n  - {name: mem, emptyDir: {medium: Memory}}\n  - {name: disk, emptyDir: {}}\n",
         "c",
