@@ -186,15 +186,31 @@ pub fn create(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), Cgr
     set_limits(h, cg, ids)
 }
 
+/// Whether an error is a level removed under us: the last pod of a QoS level
+/// going down while this one comes up (made again on the next try).
+fn vanished(e: &CgroupError) -> bool {
+    matches!(e, CgroupError::Io { err, .. } if err.kind() == io::ErrorKind::NotFound)
+}
+
 /// Makes the pod's cgroup where missing and writes its limits, without the
 /// checks of a start ([`create`]): a resize sets them while the pod runs.
 pub fn set_limits(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
     checked(cg, ids)?;
-    if h.is_unified() {
-        create_unified(h.unified.as_deref().expect("unified"), cg)
-    } else {
-        create_v1(h, cg)
+    let once = || {
+        if h.is_unified() {
+            create_unified(h.unified.as_deref().expect("unified"), cg)
+        } else {
+            create_v1(h, cg)
+        }
+    };
+    let mut result = once();
+    for _ in 0..3 {
+        match &result {
+            Err(e) if vanished(e) => result = once(),
+            _ => break,
+        }
     }
+    result
 }
 
 /// The plan's path and ids, which podshim wrote: never one that could climb.
@@ -385,7 +401,27 @@ pub fn remove(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), Cgr
             }
         }
     }
+    // The levels podshim made for its pods go with the last of them (rmdir
+    // fails on one that still holds another pod: that one stays).
+    if first.is_none() && !cg.owned_from.is_empty() && is_cgroup_path_owned(cg) {
+        let mut level = cg.qos_level().to_string();
+        while level.len() >= cg.owned_from.len() && level.starts_with(&cg.owned_from) {
+            for dir in h.everywhere(&level) {
+                let _ = fs::remove_dir(dir);
+            }
+            match level.rsplit_once('/') {
+                Some((up, _)) if !up.is_empty() => level = up.to_string(),
+                _ => break,
+            }
+        }
+    }
     first.map_or(Ok(()), Err)
+}
+
+/// `owned_from` is a level above the pod's own path, of checked names.
+fn is_cgroup_path_owned(cg: &PodCgroup) -> bool {
+    crate::translate::pod_cgroup::is_cgroup_path(&cg.owned_from)
+        && cg.path.starts_with(&format!("{}/", cg.owned_from))
 }
 
 #[cfg(test)]
@@ -432,6 +468,7 @@ mod tests {
             cpu_quota: Some(50_000),
             memory_limit: Some(64 << 20),
             pids_limit: Some(100),
+            owned_from: String::new(),
         }
     }
 
@@ -471,18 +508,36 @@ mod tests {
                 fs::remove_file(e.unwrap().path()).unwrap();
             }
         }
-        remove(&h, &c, &ids).unwrap();
+        // Another pod's under the same QoS level keeps the levels.
+        fs::create_dir_all(tmp.path().join("cpu/podshim/kubepods/burstable/podother")).unwrap();
+        let owned = PodCgroup {
+            owned_from: "/podshim".into(),
+            ..c.clone()
+        };
+        remove(&h, &owned, &ids).unwrap();
         for c in ["cpu", "memory", "pids", "freezer"] {
             assert!(!tmp.path().join(c).join(pod).exists(), "{c}");
-            // The QoS level stays, as the kubelet's does.
-            assert!(
-                tmp.path()
-                    .join(c)
-                    .join("podshim/kubepods/burstable")
-                    .is_dir(),
-                "{c}"
-            );
         }
+        assert!(tmp.path().join("cpu/podshim/kubepods/burstable").is_dir());
+        // The levels podshim made for its pods go where no pod is left.
+        assert!(!tmp.path().join("memory/podshim").exists());
+        fs::remove_dir(tmp.path().join("cpu/podshim/kubepods/burstable/podother")).unwrap();
+        let other = PodCgroup {
+            path: "/podshim/kubepods/burstable/podother".into(),
+            ..owned.clone()
+        };
+        remove(&h, &other, &[]).unwrap();
+        assert!(!tmp.path().join("cpu/podshim").exists());
+        // A parent that is not podshim's own stays: only `kubepods` goes.
+        fs::create_dir_all(tmp.path().join("cpu/theirs/kubepods/besteffort/podx")).unwrap();
+        let theirs = PodCgroup {
+            path: "/theirs/kubepods/besteffort/podx".into(),
+            owned_from: "/theirs/kubepods".into(),
+            ..c.clone()
+        };
+        remove(&h, &theirs, &[]).unwrap();
+        assert!(!tmp.path().join("cpu/theirs/kubepods").exists());
+        assert!(tmp.path().join("cpu/theirs").is_dir());
     }
 
     #[test]

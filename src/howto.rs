@@ -196,6 +196,19 @@ fn remove_cgroup_script(cg: &PodCgroup, ids: &[String]) -> String {
         s,
         r#"  [ ! -d "$h"/{path} ] || rmdir "$h"/{path} || echo "stop.sh: $h/"{path}": still in use" >&2"#
     );
+    // The levels podshim made for its pods, where no other pod is left.
+    let mut level = cg.qos_level().to_string();
+    while !cg.owned_from.is_empty() && level.starts_with(&cg.owned_from) {
+        let _ = writeln!(
+            s,
+            r#"  rmdir "$h"/{} 2>/dev/null"#,
+            q(level.trim_start_matches('/'))
+        );
+        match level.rsplit_once('/') {
+            Some((up, _)) if !up.is_empty() => level = up.to_string(),
+            _ => break,
+        }
+    }
     let _ = writeln!(s, "done");
     s
 }

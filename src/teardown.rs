@@ -285,6 +285,7 @@ mod tests {
             cpu_quota: None,
             memory_limit: None,
             pids_limit: None,
+            owned_from: "/podshim".into(),
         };
         let mut with = run(&[App]);
         with.setup.push(crate::run_plan::SetupStep::PodCgroup {

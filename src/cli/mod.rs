@@ -99,15 +99,16 @@ pub struct Global {
     pub seccomp_profile_root: PathBuf,
     /// Where pod cgroups go, as the kubelet's `--cgroup-root`: each pod in
     /// `<parent>/kubepods/[burstable|besteffort/]pod<uid>`, an absolute cgroup path.
+    /// [default: /podshim for the default --root, /podshim-<hash of the root>
+    /// for another: each state root is a node of its own]
     #[arg(
         long,
         global = true,
-        default_value = crate::translate::pod_cgroup::DEFAULT_PARENT,
         env = "PODSHIM_CGROUP_PARENT",
         value_name = "PATH",
         value_parser = crate::translate::pod_cgroup::CgroupParent::parse
     )]
-    pub cgroup_parent: crate::translate::pod_cgroup::CgroupParent,
+    pub cgroup_parent: Option<crate::translate::pod_cgroup::CgroupParent>,
     /// The most processes (pids.max) a pod's cgroup may hold, as the kubelet's
     /// `podPidsLimit`. Unlimited when not given.
     #[arg(
@@ -161,8 +162,13 @@ impl Global {
 
     /// The node's pod cgroup settings.
     pub fn cgroup(&self) -> crate::translate::pod_cgroup::CgroupConfig {
+        use crate::translate::pod_cgroup::CgroupParent;
         crate::translate::pod_cgroup::CgroupConfig {
-            parent: self.cgroup_parent.clone(),
+            own_parent: self.cgroup_parent.is_none(),
+            parent: self
+                .cgroup_parent
+                .clone()
+                .unwrap_or_else(|| CgroupParent::for_root(&self.paths().root)),
             pod_pids_limit: self.pod_pids_limit,
         }
     }

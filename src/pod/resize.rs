@@ -8,6 +8,7 @@
 //! container and shrinks after it, as the kubelet orders the two. The bundle's
 //! config.json and the plan keep the new values for every later start.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::{PodError, io_err};
@@ -67,10 +68,16 @@ pub fn merge(old: &Resources, req: &Request) -> Resources {
     }
 }
 
-/// The API server's checks of a resize, over the whole pod with container `at`
-/// given `new`.
+/// The API server's checks of a resize (ValidatePodResize), over the whole pod
+/// with container `at` given `new`.
 pub fn check(plan: &RunPlan, at: usize, new: &Resources) -> Result<(), String> {
     let c = &plan.containers[at];
+    if plan.pod_resources.is_some() {
+        return Err("pods with pod-level resources cannot be resized".into());
+    }
+    if plan.containers.iter().any(|c| c.resources.is_none()) {
+        return Err("the pod was started by an older podshim that kept no resources: take it down and up again to resize it".into());
+    }
     if !matches!(c.kind, ContainerKind::App | ContainerKind::Sidecar) {
         return Err(format!(
             "container {:?} is an init container: only app containers and sidecars can be resized",
@@ -89,71 +96,26 @@ pub fn check(plan: &RunPlan, at: usize, new: &Resources) -> Result<(), String> {
             ));
         }
     }
-    let of = |i: usize, r: &crate::run_plan::RunContainer| {
-        if i == at {
-            *new
-        } else {
-            r.resources.map(|p| p.model()).unwrap_or_default()
-        }
-    };
-    let pod_level = plan.pod_resources.map(|p| p.model());
-    let before: Vec<Resources> = plan
-        .containers
-        .iter()
-        .map(|r| r.resources.map(|p| p.model()).unwrap_or_default())
-        .collect();
-    let after: Vec<Resources> = plan
-        .containers
-        .iter()
-        .enumerate()
-        .map(|(i, r)| of(i, r))
-        .collect();
-    if qos::qos_of(&before, pod_level.as_ref()) != qos::qos_of(&after, pod_level.as_ref()) {
+    let before = all_resources(plan, None);
+    let after = all_resources(plan, Some((at, *new)));
+    if qos::qos_of(&before, None) != qos::qos_of(&after, None) {
         return Err(
             "Pod QoS is immutable: the new resources would change the pod's QoS class".into(),
         );
     }
-    if let Some(pod) = pod_level {
-        for (name, own, limit) in [
-            ("cpu", new.cpu_limit, pod.cpu_limit),
-            ("memory", new.memory_limit, pod.memory_limit),
-        ] {
-            if let (Some(own), Some(limit)) = (own, limit)
-                && own.exceeds(&limit)
-            {
-                return Err(format!(
-                    "{name} limit must be less than or equal to the pod's {name} limit"
-                ));
-            }
-        }
-        let sum = totals::of(
-            plan.containers
-                .iter()
-                .map(|c| c.kind)
-                .zip(after.iter().copied()),
-        );
-        for (name, total, request) in [
-            (
-                "cpu",
-                Quantity::from_millis(sum.requests.cpu),
-                pod.cpu_request,
-            ),
-            (
-                "memory",
-                Quantity::from_whole(sum.requests.memory),
-                pod.memory_request,
-            ),
-        ] {
-            if let Some(request) = request.filter(|q| !q.is_zero())
-                && total.exceeds(&request)
-            {
-                return Err(format!(
-                    "the containers' {name} requests would exceed the pod's {name} request"
-                ));
-            }
-        }
-    }
     Ok(())
+}
+
+/// Every container's resources, container `at` given `new`.
+fn all_resources(plan: &RunPlan, change: Option<(usize, Resources)>) -> Vec<Resources> {
+    plan.containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match change {
+            Some((at, new)) if at == i => new,
+            _ => c.resources.map(|p| p.model()).unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// The pod cgroup for the containers' resources `all` (the pod-level ones win).
@@ -169,7 +131,10 @@ fn pod_cgroup(plan: &RunPlan, old: &PodCgroup, all: &[Resources]) -> PodCgroup {
         ),
         pod_level.as_ref(),
     );
-    crate::translate::pod_cgroup::sized(old.path.clone(), class, &t, old.pids_limit)
+    PodCgroup {
+        owned_from: old.owned_from.clone(),
+        ..crate::translate::pod_cgroup::sized(old.path.clone(), class, &t, old.pids_limit)
+    }
 }
 
 /// The larger of two cgroups' limits (none is unlimited): what the pod cgroup
@@ -182,26 +147,33 @@ fn larger(a: &PodCgroup, b: &PodCgroup) -> PodCgroup {
         cpu_quota: max(a.cpu_quota, b.cpu_quota),
         memory_limit: max(a.memory_limit, b.memory_limit),
         pids_limit: a.pids_limit,
+        owned_from: a.owned_from.clone(),
     }
 }
 
-/// The CPU and memory part of `linux.resources` (nothing else: a device rule
-/// given to `update` would replace the container's).
-fn update_json(new: &Resources) -> serde_json::Value {
-    let linux = crate::translate::resources::linux(new, false);
-    let mut out = serde_json::Map::new();
-    let value = serde_json::to_value(&linux).expect("resources serialize");
-    for key in ["cpu", "memory"] {
-        if let Some(v) = value.get(key) {
-            out.insert(key.into(), v.clone());
-        }
-    }
-    serde_json::Value::Object(out)
+/// The memory the container's cgroup uses now (v1 `memory.usage_in_bytes`, v2
+/// `memory.current`), if it can be read.
+fn memory_usage(h: &crate::cgroup::Hierarchies, cgroup: &str) -> Option<u64> {
+    let file = match h.is_unified() {
+        true => h
+            .unified
+            .as_ref()?
+            .join(cgroup.trim_start_matches('/'))
+            .join("memory.current"),
+        false => Path::new("/sys/fs/cgroup/memory")
+            .join(cgroup.trim_start_matches('/'))
+            .join("memory.usage_in_bytes"),
+    };
+    let bytes = crate::fsutil::read_regular(&file, 64).ok()?;
+    String::from_utf8(bytes).ok()?.trim().parse().ok()
 }
 
 pub fn resize(paths: &Paths, key: &PodKey, req: &Request) -> Result<Resized, PodError> {
     let (pod_dir, _) = super::read_pod(paths, key)?;
-    let _lock = state::PodLock::acquire(&pod_dir)?;
+    let lock = state::PodLock::acquire(&pod_dir)?;
+    if !lock.is_current() {
+        return Err(PodError::NotFound(key.clone()));
+    }
     let pod = state::read(&pod_dir)?;
     let mut plan = crate::run_plan::read(&pod.bundle_dir)?;
     let Some(at) = plan.containers.iter().position(|c| c.name == req.container) else {
@@ -215,49 +187,58 @@ pub fn resize(paths: &Paths, key: &PodKey, req: &Request) -> Result<Resized, Pod
         .map(|p| p.model())
         .unwrap_or_default();
     let new = merge(&old, req);
-    check(&plan, at, &new)
-        .map_err(|why| invalid(key, format!("container {:?}: {why}", req.container)))?;
-    let running = pod.supervisor_pid.is_some()
+    let bad = |why: String| invalid(key, format!("container {:?}: {why}", req.container));
+    check(&plan, at, &new).map_err(bad)?;
+    // The pod runs while its supervisor does (it owns config.json then).
+    let supervisor = pod
+        .supervisor_pid
+        .filter(|&pid| super::supervisor_alive(pid, &pod_dir));
+    let running = supervisor.is_some()
         && matches!(
             pod.container(&req.container).map(|c| &c.state),
             Some(ContainerState::Running { .. })
         );
     let policy = plan.containers[at].resize_policy;
-    let changed = |a: Option<Quantity>, b: Option<Quantity>| a != b;
+    let cpu_changed = old.cpu_request != new.cpu_request || old.cpu_limit != new.cpu_limit;
+    let memory_changed =
+        old.memory_request != new.memory_request || old.memory_limit != new.memory_limit;
     let restart = running
-        && ((policy.cpu == ResizeRestart::RestartContainer
-            && (changed(old.cpu_request, new.cpu_request)
-                || changed(old.cpu_limit, new.cpu_limit)))
-            || (policy.memory == ResizeRestart::RestartContainer
-                && (changed(old.memory_request, new.memory_request)
-                    || changed(old.memory_limit, new.memory_limit))));
-    let all: Vec<Resources> = plan
-        .containers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if i == at {
-                new
-            } else {
-                c.resources.map(|p| p.model()).unwrap_or_default()
-            }
-        })
-        .collect();
+        && ((policy.cpu == ResizeRestart::RestartContainer && cpu_changed)
+            || (policy.memory == ResizeRestart::RestartContainer && memory_changed));
+    let h = crate::cgroup::Hierarchies::read()
+        .map_err(io_err(Path::new("/proc/self/mountinfo"), "read"))?;
+    let container = plan.containers[at].clone();
+    let own_cgroup = plan.cgroup().map(|cg| cg.container(&container.id));
+    // A limit below what the container uses now would have the kernel reclaim
+    // or OOM-kill it: the kubelet leaves such a resize pending; podshim refuses.
+    if running
+        && !restart
+        && let (Some(limit), Some(cgroup)) = (new.memory_limit, &own_cgroup)
+        && let Some(used) = memory_usage(&h, cgroup)
+        && u128::from(used) > limit.whole().unwrap_or(u128::MAX)
+    {
+        return Err(bad(format!(
+            "memory limit {} bytes is below the {used} bytes it uses now",
+            limit.whole().unwrap_or_default()
+        )));
+    }
+    let all = all_resources(&plan, Some((at, new)));
     let cgroups = plan.cgroup().cloned().map(|old_cg| {
         let new_cg = pod_cgroup(&plan, &old_cg, &all);
         (old_cg, new_cg)
     });
-    let h = crate::cgroup::Hierarchies::read()
-        .map_err(io_err(Path::new("/proc/self/mountinfo"), "read"))?;
     let ids = plan.ids();
     let cgroup_err = |e: crate::cgroup::CgroupError| PodError::Bundle(e.into());
-    if let Some((old_cg, new_cg)) = &cgroups
-        && running
-    {
+    // The pod cgroup grows first: it holds the larger of both while the
+    // container moves (the kernel refuses a v1 parent quota below a child's).
+    if let (Some((old_cg, new_cg)), Some(_)) = (&cgroups, supervisor) {
         crate::cgroup::set_limits(&h, &larger(old_cg, new_cg), &ids).map_err(cgroup_err)?;
     }
-    let container = plan.containers[at].clone();
-    let json = update_json(&new);
+    let undo_pod = || {
+        if let (Some((old_cg, _)), Some(_)) = (&cgroups, supervisor) {
+            let _ = crate::cgroup::set_limits(&h, old_cg, &ids);
+        }
+    };
     if running && !restart {
         let runtime = CliRuntime::direct(RuntimeConfig {
             program: pod.runtime.program.clone(),
@@ -265,41 +246,20 @@ pub fn resize(paths: &Paths, key: &PodKey, req: &Request) -> Result<Resized, Pod
             root: pod.runtime.root.clone(),
         });
         let file = pod_dir.join("resize.json");
-        crate::fsutil::write_atomic(&file, json.to_string().as_bytes(), 0o600)
-            .map_err(io_err(&file, "write"))?;
-        let updated = runtime.update(&container.id, &file);
+        let json = crate::translate::resources::cpu_memory_json(&new);
+        let updated = crate::fsutil::write_atomic(&file, json.to_string().as_bytes(), 0o600)
+            .map_err(io_err(&file, "write"))
+            .and_then(|()| runtime.update(&container.id, &file).map_err(PodError::from));
         let _ = std::fs::remove_file(&file);
         if let Err(e) = updated {
-            // The pod cgroup back as it was: nothing changed.
-            if let Some((old_cg, _)) = &cgroups {
-                let _ = crate::cgroup::set_limits(&h, old_cg, &ids);
-            }
-            return Err(e.into());
+            undo_pod();
+            return Err(e);
         }
     }
-    if let Some((_, new_cg)) = &cgroups
-        && running
-    {
-        crate::cgroup::set_limits(&h, new_cg, &ids).map_err(cgroup_err)?;
-    }
-    // Every later start takes the new values: the bundle, then the plan.
-    crate::bundle::edit_config(&container, |config| {
-        let res = &mut config["linux"]["resources"];
-        for key in ["cpu", "memory"] {
-            match json.get(key) {
-                Some(v) => res[key] = v.clone(),
-                None => {
-                    if let Some(o) = res.as_object_mut() {
-                        o.remove(key);
-                    }
-                }
-            }
-        }
-        Ok(())
-    })?;
-    let resources = PlanResources::of(&new);
-    plan.containers[at].resources = Some(resources);
-    if let Some((_, new_cg)) = cgroups {
+    // The plan keeps the new values; config.json follows them, written by the
+    // supervisor while it runs (it edits the bundles before starts), else here.
+    plan.containers[at].resources = Some(PlanResources::of(&new));
+    if let Some((_, new_cg)) = &cgroups {
         for step in &mut plan.setup {
             if let SetupStep::PodCgroup { cgroup, .. } = step {
                 *cgroup = new_cg.clone();
@@ -307,23 +267,46 @@ pub fn resize(paths: &Paths, key: &PodKey, req: &Request) -> Result<Resized, Pod
         }
     }
     let plan_file = RunPlan::file(&plan.base);
-    crate::fsutil::write_atomic(&plan_file, crate::run_plan::render(&plan).as_bytes(), 0o644)
-        .map_err(io_err(&plan_file, "write"))?;
-    // The supervisor takes the new values into the status, and restarts the
-    // container for them where its policy asks.
-    if let Some(pid) = pod.supervisor_pid {
-        if restart {
-            let file = crate::paths::resize_file(&pod_dir);
-            crate::fsutil::write_atomic(&file, format!("{}\n", req.container).as_bytes(), 0o600)
-                .map_err(io_err(&file, "write"))?;
-        }
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGUSR1,
-        );
+    if let Err(e) =
+        crate::fsutil::write_atomic(&plan_file, crate::run_plan::render(&plan).as_bytes(), 0o644)
+    {
+        undo_pod();
+        return Err(io_err(&plan_file, "write")(e));
     }
+    let Some(pid) = supervisor else {
+        crate::bundle::edit_config(&container, |config| {
+            crate::translate::resources::set_cpu_memory(config, &new);
+            Ok(())
+        })?;
+        return Ok(Resized {
+            resources: PlanResources::of(&new),
+            restarted: false,
+        });
+    };
+    // Now, or (a restart) once the old run is gone: the pod cgroup at its new
+    // values.
+    if !restart && let Some((_, new_cg)) = &cgroups {
+        crate::cgroup::set_limits(&h, new_cg, &ids).map_err(cgroup_err)?;
+    }
+    if restart {
+        // Appended: a second resize before the supervisor took the first keeps
+        // both names (the supervisor takes the file by renaming it).
+        use std::io::Write as _;
+        let file = crate::paths::resize_file(&pod_dir);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut f| writeln!(f, "{}", req.container))
+            .map_err(io_err(&file, "write"))?;
+    }
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    );
     Ok(Resized {
-        resources,
+        resources: PlanResources::of(&new),
         restarted: restart,
     })
 }
@@ -419,7 +402,7 @@ mod tests {
                 .unwrap_err()
                 .contains("request must be less than or equal")
         );
-        // Within the pod-level limit.
+        // A pod with pod-level resources is not resized (ValidatePodResize).
         let mut p = p;
         p.pod_resources = Some(PlanResources::of(&Resources {
             cpu_request: q("1500m"),
@@ -427,10 +410,18 @@ mod tests {
             memory_request: q("1Gi"),
             memory_limit: q("1Gi"),
         }));
+        assert_eq!(
+            check(&p, 1, &doubled).unwrap_err(),
+            "pods with pod-level resources cannot be resized"
+        );
+        // Nor one whose plan kept no resources (an older podshim's).
+        let mut p = plan(&[("app", ContainerKind::App, limited)]);
+        p.pod_resources = None;
+        p.containers[0].resources = None;
         assert!(
-            check(&p, 1, &doubled)
+            check(&p, 0, &doubled)
                 .unwrap_err()
-                .contains("pod's cpu limit")
+                .contains("older podshim")
         );
     }
 
@@ -442,6 +433,7 @@ mod tests {
             cpu_quota: Some(50_000),
             memory_limit: Some(100),
             pids_limit: None,
+            owned_from: String::new(),
         };
         let b = PodCgroup {
             cpu_shares: 1024,

@@ -578,6 +578,8 @@ impl Core {
             self.event(false, "Started", Some(ctr), message);
         }
         let slot = &mut self.slots[ctr];
+        // A new run: a resize restart asked of an earlier one is over.
+        slot.resize_restart = false;
         slot.run = Run::Running { pid };
         slot.run_started = Some(now.mono);
         slot.started_at = rfc3339(now.wall);
@@ -925,6 +927,7 @@ impl Core {
             s.started = s.started.map(|_| false);
         });
         if self.stopping() {
+            self.slots[ctr].resize_restart = false;
             self.out.push(Command::Remove { ctr });
             self.slots[ctr].run = Run::Idle;
             self.step_progress(now);
@@ -1321,7 +1324,12 @@ impl Core {
             return;
         }
         for ctr in restart {
-            if ctr >= self.kinds.len() || !matches!(self.slots[ctr].run, Run::Running { .. }) {
+            // Not running (its next start takes the new values), or already being
+            // killed (a failed probe or hook: that restart takes them too).
+            if ctr >= self.kinds.len()
+                || !matches!(self.slots[ctr].run, Run::Running { .. })
+                || self.slots[ctr].kill_reason.is_some()
+            {
                 continue;
             }
             let message = format!("Container {} resize requires restart", self.name(ctr));

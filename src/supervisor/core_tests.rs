@@ -2136,3 +2136,56 @@ fn a_resize_while_the_pod_stops_restarts_nothing() {
     assert_eq!(sim.starts_of("a"), [0]);
     assert_eq!(sim.outcome, Some(Outcome::Stopped));
 }
+
+#[test]
+fn after_a_resize_restart_the_next_exit_follows_the_restart_policy_again() {
+    let mut sim = Sim::new(OnFailure, 30, &[("a", App)])
+        .script("a", &[Run::UntilSignalled, Run::ExitAfter(0, 1000)])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    let at = sim.at();
+    let c = sim.core.handle(
+        Input::Resized {
+            resources: vec![None, None],
+            restart: vec![1],
+        },
+        at,
+        &NoLogs,
+    );
+    sim.exec(c);
+    sim.run_for(Duration::from_secs(5));
+    // Restarted once for the resize; that run exits 0 under OnFailure: done.
+    assert_eq!(sim.starts_of("a"), [0, 1000]);
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(sim.starts_of("a"), [0, 1000], "no second restart");
+    assert!(sim.outcome.is_some(), "the pod completed");
+}
+
+#[test]
+fn a_resize_of_a_container_already_being_killed_does_not_kill_it_again() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script("a", &[Run::IgnoresTerm, Run::UntilSignalled])
+        .begin();
+    sim.run_for(Duration::from_secs(1));
+    let resized = |sim: &mut Sim| {
+        let at = sim.at();
+        let c = sim.core.handle(
+            Input::Resized {
+                resources: vec![None, None],
+                restart: vec![1],
+            },
+            at,
+            &NoLogs,
+        );
+        sim.exec(c);
+    };
+    resized(&mut sim);
+    sim.run_for(Duration::from_secs(1));
+    resized(&mut sim);
+    sim.run_for(Duration::from_secs(40));
+    // One stop signal, one SIGKILL after the grace period: the second resize
+    // found it being killed.
+    assert_eq!(sim.times("signal a SIGTERM"), [1000]);
+    assert_eq!(sim.times("signal a SIGKILL all").len(), 1);
+    assert_eq!(sim.status("a").restart_count, 1);
+}

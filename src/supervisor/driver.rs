@@ -195,6 +195,8 @@ pub struct Driver<'a> {
     unclaimed: Unclaimed,
     /// Each container's current run's OOM counter, found when it started.
     oom: Vec<Option<OomCounter>>,
+    /// A resize's pod cgroup, set when the first of these containers restarts.
+    pending_cgroup: Option<(Vec<Ctr>, crate::translate::pod_cgroup::PodCgroup)>,
     /// Which containers this supervisor made in the runtime and has not deleted:
     /// nothing else is ever signalled or deleted.
     created: Vec<bool>,
@@ -400,6 +402,7 @@ impl<'a> Driver<'a> {
             oom: vec![None; n],
             unclaimed: Unclaimed::default(),
             created: vec![false; n],
+            pending_cgroup: None,
             claimed: vec![false; n],
             deferred: vec![None; n],
             serial: Serial::new(n),
@@ -575,29 +578,57 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// `podshim resize` rewrote the plan's resources and names, in the resize
-    /// file, the containers to restart: both go to the core. The file is
-    /// podshim's own, read bounded and removed.
+    /// `podshim resize` rewrote the plan's resources and named, in the resize
+    /// file, the containers to restart. The supervisor owns the bundles while it
+    /// runs: it writes the new values into config.json, and for a restart sets
+    /// the pod cgroup to them once the old run is gone; then the core. The file
+    /// is taken by renaming it (a resize after that writes a new one), read
+    /// bounded, and names only containers of the plan.
     fn take_resize(&mut self) {
         let file = crate::paths::resize_file(&self.pod_dir);
-        let names = crate::fsutil::read_regular(&file, 64 << 10)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let _ = std::fs::remove_file(&file);
+        let taken = file.with_extension("taken");
+        let names = match fs::rename(&file, &taken) {
+            Ok(()) => {
+                let text = crate::fsutil::read_regular(&taken, 64 << 10)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                let _ = fs::remove_file(&taken);
+                text
+            }
+            Err(_) => String::new(),
+        };
         let plan = match crate::run_plan::read(&self.plan.base) {
             Ok(plan) => plan,
             Err(e) => return tracing::error!("resize: {e}"),
         };
-        let resources = self
-            .containers
-            .iter()
-            .map(|c| plan.container(&c.name).and_then(|p| p.resources))
-            .collect();
-        let restart = names
+        let mut resources = Vec::new();
+        for c in &mut self.containers {
+            let new = plan.container(&c.name).and_then(|p| p.resources);
+            if new != c.resources
+                && let Some(r) = new
+            {
+                let edited = bundle::edit_config(c, |config| {
+                    crate::translate::resources::set_cpu_memory(config, &r.model());
+                    Ok(())
+                });
+                if let Err(e) = edited {
+                    tracing::error!("resize of {:?}: {e}", c.name);
+                    continue;
+                }
+                c.resources = new;
+            }
+            resources.push(c.resources);
+        }
+        let restart: Vec<Ctr> = names
             .lines()
             .filter_map(|n| self.containers.iter().position(|c| c.name == n.trim()))
             .filter(|&ctr| ctr != 0)
             .collect();
+        if !restart.is_empty()
+            && let Some(cg) = plan.cgroup()
+        {
+            self.pending_cgroup = Some((restart.clone(), cg.clone()));
+        }
         self.inputs.push_back(Input::Resized { resources, restart });
     }
 
@@ -1177,6 +1208,20 @@ impl<'a> Driver<'a> {
     }
 
     fn start(&mut self, ctr: Ctr, restart: u32) {
+        // A resize restart: the old run is gone, the pod cgroup takes the new
+        // values before the new run starts under it.
+        if let Some((ctrs, cg)) = &self.pending_cgroup
+            && ctrs.contains(&ctr)
+        {
+            let ids: Vec<String> = self.containers.iter().map(|c| c.id.clone()).collect();
+            if let Err(e) = crate::cgroup::Hierarchies::read()
+                .map_err(|e| e.to_string())
+                .and_then(|h| crate::cgroup::set_limits(&h, cg, &ids).map_err(|e| e.to_string()))
+            {
+                tracing::error!("resize: {e}");
+            }
+            self.pending_cgroup = None;
+        }
         let c = self.containers[ctr].clone();
         let result = (|| -> Result<(), String> {
             if c.kind != ContainerKind::Infra {

@@ -86,10 +86,28 @@ impl From<CgroupParent> for String {
     }
 }
 
+impl CgroupParent {
+    /// The parent of a state root when `--cgroup-parent` is not given: each
+    /// root is a node of its own (its own `kubepods`), as each kubelet has its
+    /// own `--cgroup-root`: `/podshim` for the default root, `/podshim-<hash>`
+    /// for another, so that the same pod under two roots never shares a cgroup.
+    pub fn for_root(root: &std::path::Path) -> CgroupParent {
+        use sha2::{Digest, Sha256};
+        if root == std::path::Path::new(crate::paths::DEFAULT_ROOT) {
+            return CgroupParent::default();
+        }
+        let hash = hex::encode(&Sha256::digest(root.as_os_str().as_encoded_bytes())[..4]);
+        CgroupParent(format!("{DEFAULT_PARENT}-{hash}"))
+    }
+}
+
 /// The node's settings for pod cgroups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CgroupConfig {
     pub parent: CgroupParent,
+    /// The parent is podshim's own (derived from the state root, not given):
+    /// it goes with the last pod under it.
+    pub own_parent: bool,
     /// `--pod-pids-limit` (the kubelet's `podPidsLimit`); none is unlimited.
     pub pod_pids_limit: Option<u64>,
 }
@@ -109,6 +127,10 @@ pub struct PodCgroup {
     pub memory_limit: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<u64>,
+    /// The highest level podshim made for its pods and removes once empty:
+    /// `<parent>/kubepods`, or the parent itself when it is podshim's own.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owned_from: String,
 }
 
 impl PodCgroup {
@@ -143,7 +165,15 @@ pub fn plan(pod: &Pod, qos: QosClass, config: &CgroupConfig) -> PodCgroup {
         qos_dir(qos),
         pod.uid
     );
-    sized(path, qos, &totals::of_pod(&pod.spec), config.pod_pids_limit)
+    let owned_from = if config.own_parent && !config.parent.as_str().is_empty() {
+        config.parent.as_str().to_string()
+    } else {
+        format!("{}/kubepods", config.parent.as_str())
+    };
+    PodCgroup {
+        owned_from,
+        ..sized(path, qos, &totals::of_pod(&pod.spec), config.pod_pids_limit)
+    }
 }
 
 /// The cgroup at `path` sized for a pod of class `qos` needing `t`.
@@ -173,12 +203,14 @@ pub fn sized(
             .then(|| u64::try_from(t.limits.memory).unwrap_or(u64::MAX))
             .filter(|&m| m != 0),
         pids_limit,
+        owned_from: String::new(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn pod(spec: &str) -> Pod {
         let yaml =
@@ -206,6 +238,7 @@ mod tests {
                 cpu_quota: Some(75_000),
                 memory_limit: Some(96 << 20),
                 pids_limit: None,
+                owned_from: "/podshim/kubepods".into(),
             }
         );
         assert_eq!(
@@ -256,11 +289,30 @@ mod tests {
     fn the_parent_and_pids_limit_are_the_nodes() {
         let config = CgroupConfig {
             parent: CgroupParent::parse("/").unwrap(),
+            own_parent: false,
             pod_pids_limit: Some(64),
         };
         let c = cgroup("  containers: [{name: a, image: x}]\n", &config);
         assert_eq!(c.path, "/kubepods/besteffort/pod0b1c");
         assert_eq!(c.pids_limit, Some(64));
+        assert_eq!(c.owned_from, "/kubepods");
+        // Each state root its own parent, which goes with its last pod.
+        assert_eq!(
+            CgroupParent::for_root(Path::new("/run/podshim")).as_str(),
+            "/podshim"
+        );
+        let other = CgroupParent::for_root(Path::new("/tmp/x/run"));
+        assert!(
+            other.as_str().starts_with("/podshim-") && other.as_str().len() == 17,
+            "{other:?}"
+        );
+        let own = CgroupConfig {
+            parent: other.clone(),
+            own_parent: true,
+            pod_pids_limit: None,
+        };
+        let c = cgroup("  containers: [{name: a, image: x}]\n", &own);
+        assert_eq!(c.owned_from, other.as_str());
     }
 
     #[test]

@@ -53,6 +53,36 @@ pub fn quota(millis: u64) -> Option<u64> {
     (quota <= MAX_QUOTA).then_some(quota)
 }
 
+/// The CPU and memory part of `linux.resources` as JSON: what the runtime's
+/// `update` is given and what a resize writes into config.json (nothing else:
+/// a device rule given to `update` would replace the container's).
+pub fn cpu_memory_json(r: &Resources) -> serde_json::Value {
+    let value = serde_json::to_value(linux(r, false)).expect("resources serialize");
+    let mut out = serde_json::Map::new();
+    for key in ["cpu", "memory"] {
+        if let Some(v) = value.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// Sets config.json's `linux.resources` CPU and memory to `r`'s (a resize).
+pub fn set_cpu_memory(config: &mut serde_json::Value, r: &Resources) {
+    let json = cpu_memory_json(r);
+    let res = &mut config["linux"]["resources"];
+    for key in ["cpu", "memory"] {
+        match json.get(key) {
+            Some(v) => res[key] = v.clone(),
+            None => {
+                if let Some(o) = res.as_object_mut() {
+                    o.remove(key);
+                }
+            }
+        }
+    }
+}
+
 pub fn linux(r: &Resources, privileged: bool) -> LinuxResources {
     let mut res = LinuxResourcesBuilder::default().devices(device_rules(privileged));
     let mut cpu = LinuxCpuBuilder::default();

@@ -16,6 +16,11 @@ fn read(dir: &Path, file: &str) -> String {
         .to_string()
 }
 
+/// The parent a pod cgroup `<parent>/kubepods/...` is under.
+fn parent_of(cgroup: &str) -> String {
+    cgroup.split("/kubepods").next().unwrap().to_string()
+}
+
 /// The v1 hierarchy of `controller` holding cgroup `path`.
 fn v1(controller: &str, path: &str) -> std::path::PathBuf {
     Path::new("/sys/fs/cgroup")
@@ -42,10 +47,15 @@ fn a_pod_runs_in_its_kubepods_cgroup_sized_by_pod_level_resources() {
             .as_str()
             .expect("cgroup in ps -o json")
             .to_string();
-        assert!(
-            cgroup.starts_with("/podshim/kubepods/burstable/pod")
-                && cgroup.ends_with(state["uid"].as_str().unwrap()),
-            "{cgroup}"
+        // Under this state root's own parent (`/podshim-<hash>`: a private root).
+        let parent = parent_of(&cgroup);
+        assert!(parent.starts_with("/podshim-"), "{cgroup}");
+        assert_eq!(
+            cgroup,
+            format!(
+                "{parent}/kubepods/burstable/pod{}",
+                state["uid"].as_str().unwrap()
+            )
         );
         // The container's cgroup is its id under the pod's, in every controller.
         let own = format!("{cgroup}/{}", pod.id(Some("app")));
@@ -89,8 +99,12 @@ fn a_pod_runs_in_its_kubepods_cgroup_sized_by_pod_level_resources() {
             Vec::<std::path::PathBuf>::new(),
             "pod cgroup left"
         );
-        // The QoS level stays, as the kubelet's does.
-        assert!(v1("cpu", "/podshim/kubepods/burstable").is_dir());
+        // The levels podshim made for the root's pods went with its last one.
+        assert_eq!(
+            cgroup_dirs(&parent),
+            Vec::<std::path::PathBuf>::new(),
+            "levels left"
+        );
         pod.assert_nothing_left();
     }
 }
@@ -112,7 +126,11 @@ fn each_qos_class_gets_the_kubelets_level() {
     let cgroup = state["cgroup"].as_str().unwrap().to_string();
     assert_eq!(
         cgroup,
-        format!("/podshim/kubepods/pod{}", state["uid"].as_str().unwrap())
+        format!(
+            "{}/kubepods/pod{}",
+            parent_of(&cgroup),
+            state["uid"].as_str().unwrap()
+        )
     );
     assert_eq!(read(&v1("cpu", &cgroup), "cpu.shares"), "256");
     assert_eq!(read(&v1("cpu", &cgroup), "cpu.cfs_quota_us"), "25000");
@@ -130,15 +148,10 @@ fn each_qos_class_gets_the_kubelets_level() {
             .success()
     );
     let cgroup = pod.state()["cgroup"].as_str().unwrap().to_string();
-    assert!(
-        cgroup.starts_with("/podshim/kubepods/besteffort/pod"),
-        "{cgroup}"
-    );
+    let level = format!("{}/kubepods/besteffort", parent_of(&cgroup));
+    assert!(cgroup.starts_with(&format!("{level}/pod")), "{cgroup}");
     assert_eq!(read(&v1("cpu", &cgroup), "cpu.shares"), "2");
-    assert_eq!(
-        read(&v1("cpu", "/podshim/kubepods/besteffort"), "cpu.shares"),
-        "2"
-    );
+    assert_eq!(read(&v1("cpu", &level), "cpu.shares"), "2");
     assert_eq!(read(&v1("cpu", &cgroup), "cpu.cfs_quota_us"), "-1");
     assert!(pod.down().status.success());
     assert!(cgroup_dirs(&cgroup).is_empty());
@@ -257,6 +270,10 @@ fn generated_run_sh_makes_the_pod_cgroup_and_stop_sh_removes_it() {
     assert!(stop.status.success(), "{}", stderr(&stop));
     assert_eq!(cgroup_dirs(&cgroup), Vec::<std::path::PathBuf>::new());
     assert!(cgroups_named(&format!("{}_", pod.ns)).is_empty());
+    // And the levels podshim made for this root's pods.
+    let parent = parent_of(&cgroup);
+    assert!(parent.starts_with("/podshim-"), "{parent}");
+    assert_eq!(cgroup_dirs(&parent), Vec::<std::path::PathBuf>::new());
 }
 
 /// In-place resize (KEP-1287): `NotRequired` updates the running container's
@@ -345,6 +362,19 @@ fn resize_updates_a_running_container_or_restarts_it_as_its_resize_policy_says()
             p.container("restarter")["restartCount"] == 1
                 && p.logs("restarter").contains("LIMIT 100663296")
         });
+        // Smaller, with a restart: the pod cgroup shrinks once the old run is
+        // gone (128Mi + 48Mi), not before (a v1 parent below its child fails).
+        let out = pod.run(&["resize", &pod.key(), "-c", "restarter", "--memory", "48Mi"]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        pod.wait_until("the second restart", Duration::from_secs(20), |p| {
+            p.container("restarter")["restartCount"] == 2
+                && p.logs("restarter").contains("LIMIT 50331648")
+        });
+        assert_eq!(
+            read(&v1("memory", &cgroup), "memory.limit_in_bytes"),
+            "184549376",
+            "{name}"
+        );
         // Guaranteed stays Guaranteed.
         let out = pod.run(&["resize", &pod.key(), "-c", "app", "--cpu-request", "100m"]);
         assert_eq!(out.status.code(), Some(2), "{name}");

@@ -365,11 +365,18 @@ pub fn cgroup_dirs(path: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// cgroups under podshim's default parent whose name starts with `prefix`
-/// (containers' cgroups are named by their ids).
+/// cgroups under podshim's parents (`/podshim`, `/podshim-<hash>` of each state
+/// root) whose name starts with `prefix` (containers' cgroups are named by
+/// their ids).
 pub fn cgroups_named(prefix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let mut dirs = cgroup_dirs("/podshim/kubepods");
+    let mut dirs: Vec<PathBuf> = cgroup_dirs("/")
+        .into_iter()
+        .flat_map(|root| std::fs::read_dir(root).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("podshim"))
+        .map(|e| e.path().join("kubepods"))
+        .filter(|d| d.is_dir())
+        .collect();
     for _ in 0..3 {
         let mut next = Vec::new();
         for d in dirs {
