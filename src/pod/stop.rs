@@ -175,7 +175,8 @@ pub fn stop(
                         signal: c.stop_signal,
                     })
                     .collect();
-                let steps = lost_steps(&all, &pod_dir, &pod.pod_id, None);
+                let cgroup = pod.cgroup.as_deref().and_then(lost_cgroup);
+                let steps = lost_steps(&all, &pod_dir, &pod.pod_id, None, cgroup);
                 deleted = execute(&runtime, store, &all, &steps, grace, &opts.cni_bin_dirs())?;
             }
         }
@@ -369,6 +370,7 @@ fn lost_steps(
     pod_dir: &Path,
     infra_id: &str,
     infra_pid: Option<i32>,
+    cgroup: Option<crate::translate::pod_cgroup::PodCgroup>,
 ) -> Vec<Step> {
     let n = targets.len();
     let mut steps = Vec::new();
@@ -383,10 +385,67 @@ fn lost_steps(
     if n > 0 {
         steps.push(Step::Stop(vec![n - 1]));
     }
+    if let Some(cgroup) = cgroup {
+        steps.push(Step::RemoveCgroup {
+            cgroup,
+            ids: targets.iter().map(|t| t.id.clone()).collect(),
+        });
+    }
     steps.push(Step::Unmount(pod_dir.to_path_buf()));
     steps.push(Step::Release(pod_dir.to_path_buf()));
     steps.push(Step::Remove(pod_dir.to_path_buf()));
     steps
+}
+
+/// The pod cgroup of a pod whose plan is gone, from a path the pod's own
+/// records or its running infra give: `<parent>/kubepods[/<qos>]/pod<uid>` of
+/// checked names. podshim's own parents (`/podshim`, `/podshim-<hash>`) go
+/// with it where empty; another parent keeps all but `kubepods`.
+fn lost_cgroup(path: &str) -> Option<crate::translate::pod_cgroup::PodCgroup> {
+    use crate::translate::pod_cgroup::{DEFAULT_PARENT, PodCgroup, is_cgroup_path};
+    let (parent, rest) = path.split_once("/kubepods/")?;
+    let pod = rest.rsplit('/').next()?;
+    let qos_ok = matches!(
+        rest.split('/').collect::<Vec<_>>().as_slice(),
+        [_] | ["burstable" | "besteffort", _]
+    );
+    if !is_cgroup_path(path) || !pod.starts_with("pod") || !qos_ok {
+        return None;
+    }
+    let own = parent == DEFAULT_PARENT
+        || parent
+            .strip_prefix(DEFAULT_PARENT)
+            .and_then(|h| h.strip_prefix('-'))
+            .is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    Some(PodCgroup {
+        path: path.to_string(),
+        cpu_shares: 2,
+        cpu_quota: None,
+        memory_limit: None,
+        pids_limit: None,
+        owned_from: if own {
+            parent.to_string()
+        } else {
+            format!("{parent}/kubepods")
+        },
+    })
+}
+
+/// The pod cgroup a running infra `id` (process `pid`) is in: its own cgroup's
+/// parent, read from /proc (its pids line, else the unified one).
+fn infra_pod_cgroup(pid: i32, id: &str) -> Option<String> {
+    let bytes =
+        crate::fsutil::read_regular(Path::new(&format!("/proc/{pid}/cgroup")), 64 << 10).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let line = |pick: &dyn Fn(&str) -> bool| {
+        text.lines().find_map(|l| {
+            let mut p = l.splitn(3, ':');
+            let (_, controllers, path) = (p.next()?, p.next()?, p.next()?);
+            pick(controllers).then(|| path.to_string())
+        })
+    };
+    let own = line(&|c| c.split(',').any(|c| c == "pids")).or_else(|| line(&|c| c.is_empty()))?;
+    own.strip_suffix(&format!("/{id}")).map(str::to_string)
 }
 
 /// Whether a runtime container was started for this pod directory: its
@@ -478,7 +537,11 @@ fn stop_lost(
                 && s.status == Status::Running
         })
         .and_then(|s| s.pid);
-    let steps = lost_steps(&targets, &pod_dir, &key.id(), infra_pid);
+    // Read before the infra stops: the pod cgroup it runs under.
+    let cgroup = infra_pid
+        .and_then(|pid| infra_pod_cgroup(pid, &key.id()))
+        .and_then(|path| lost_cgroup(&path));
+    let steps = lost_steps(&targets, &pod_dir, &key.id(), infra_pid, cgroup);
     let deleted = execute(
         &runtime,
         store,
@@ -513,6 +576,7 @@ mod tests {
             Path::new("/p"),
             "ns_p",
             Some(42),
+            None,
         );
         assert_eq!(
             steps,
@@ -529,6 +593,29 @@ mod tests {
                 Step::Remove("/p".into()),
             ]
         );
-        assert_eq!(lost_steps(&[], Path::new("/p"), "ns_p", None).len(), 4);
+        assert_eq!(
+            lost_steps(&[], Path::new("/p"), "ns_p", None, None).len(),
+            4
+        );
+    }
+
+    #[test]
+    fn a_lost_pods_cgroup_is_taken_only_in_the_kubepods_layout() {
+        let c = lost_cgroup("/podshim-0a1b2c3d/kubepods/burstable/podu").unwrap();
+        assert_eq!(c.owned_from, "/podshim-0a1b2c3d");
+        let c = lost_cgroup("/podshim/kubepods/podu").unwrap();
+        assert_eq!(c.owned_from, "/podshim");
+        // A parent the user named keeps all but kubepods.
+        let c = lost_cgroup("/machine/kubepods/besteffort/podu").unwrap();
+        assert_eq!(c.owned_from, "/machine/kubepods");
+        for bad in [
+            "/",
+            "/user.slice/session-1.scope",
+            "/podshim/kubepods/other/podu",
+            "/podshim/kubepods/burstable/x",
+            "/podshim/kubepods/../../etc/podu",
+        ] {
+            assert_eq!(lost_cgroup(bad), None, "{bad}");
+        }
     }
 }

@@ -441,6 +441,11 @@ fn after_a_reboot_down_frees_the_ip_lease_and_the_port_mappings() {
     let root = pod.tmp.path().join("run");
     podshim::bundle::unmount_all_under(&root, &podshim::bundle::SystemMounter).unwrap();
     std::fs::remove_dir_all(&root).unwrap();
+    // cgroupfs is in memory too: the root's cgroup tree is gone after a reboot.
+    let parent = podshim::translate::pod_cgroup::CgroupParent::for_root(&root);
+    for dir in cgroup_dirs(parent.as_str()) {
+        remove_cgroup_tree(&dir);
+    }
     let down = pod.run(&["down", &pod.key()]);
     assert!(down.status.success(), "{}", stderr(&down));
     assert_eq!(

@@ -265,6 +265,11 @@ impl Pod {
         );
         let cgroups = cgroups_named(&prefix);
         assert!(cgroups.is_empty(), "container cgroups left: {cgroups:?}");
+        // The state root is a node of its own: nothing of its cgroup tree stays.
+        let parent =
+            podshim::translate::pod_cgroup::CgroupParent::for_root(&self.tmp.path().join("run"));
+        let left = cgroup_dirs(parent.as_str());
+        assert!(left.is_empty(), "cgroups left: {left:?}");
     }
 
     pub fn wait_until(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Pod) -> bool) {
@@ -392,4 +397,15 @@ pub fn cgroups_named(prefix: &str) -> Vec<PathBuf> {
         dirs = next;
     }
     found
+}
+
+/// Removes a cgroup directory and the empty cgroups under it, deepest first
+/// (rmdir only: a cgroup with a process stays, and the test fails on it).
+pub fn remove_cgroup_tree(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_cgroup_tree(&e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
