@@ -459,6 +459,19 @@ impl Sim {
         self.exec(c);
     }
 
+    /// `podshim resize` told the supervisor: these resources, these restarts.
+    fn resized(
+        &mut self,
+        resources: Vec<Option<crate::run_plan::PlanResources>>,
+        restart: Vec<Ctr>,
+    ) {
+        let at = self.at();
+        let c = self
+            .core
+            .handle(Input::Resized { resources, restart }, at, &NoLogs);
+        self.exec(c);
+    }
+
     fn exit_now(&mut self, name: &str, code: i32) {
         self.exit_with(
             name,
@@ -2083,16 +2096,7 @@ fn a_resize_that_needs_a_restart_restarts_at_once_whatever_the_policy() {
             memory_limit_bytes: Some(96 << 20),
             ..Default::default()
         };
-        let at = sim.at();
-        let c = sim.core.handle(
-            Input::Resized {
-                resources: vec![None, Some(resources), None],
-                restart: vec![1],
-            },
-            at,
-            &NoLogs,
-        );
-        sim.exec(c);
+        sim.resized(vec![None, Some(resources), None], vec![1]);
         sim.run_for(Duration::from_secs(10));
         assert_eq!(sim.times("signal a SIGTERM"), [5000], "{policy:?}");
         assert_eq!(sim.starts_of("a"), [0, 5000], "{policy:?}: no back-off");
@@ -2122,16 +2126,7 @@ fn a_resize_while_the_pod_stops_restarts_nothing() {
         .begin();
     sim.run_for(Duration::from_secs(1));
     sim.stop();
-    let at = sim.at();
-    let c = sim.core.handle(
-        Input::Resized {
-            resources: vec![None, None],
-            restart: vec![1],
-        },
-        at,
-        &NoLogs,
-    );
-    sim.exec(c);
+    sim.resized(vec![None, None], vec![1]);
     sim.run_for(Duration::from_secs(10));
     assert_eq!(sim.starts_of("a"), [0]);
     assert_eq!(sim.outcome, Some(Outcome::Stopped));
@@ -2143,16 +2138,7 @@ fn after_a_resize_restart_the_next_exit_follows_the_restart_policy_again() {
         .script("a", &[Run::UntilSignalled, Run::ExitAfter(0, 1000)])
         .begin();
     sim.run_for(Duration::from_secs(1));
-    let at = sim.at();
-    let c = sim.core.handle(
-        Input::Resized {
-            resources: vec![None, None],
-            restart: vec![1],
-        },
-        at,
-        &NoLogs,
-    );
-    sim.exec(c);
+    sim.resized(vec![None, None], vec![1]);
     sim.run_for(Duration::from_secs(5));
     // Restarted once for the resize; that run exits 0 under OnFailure: done.
     assert_eq!(sim.starts_of("a"), [0, 1000]);
@@ -2167,21 +2153,9 @@ fn a_resize_of_a_container_already_being_killed_does_not_kill_it_again() {
         .script("a", &[Run::IgnoresTerm, Run::UntilSignalled])
         .begin();
     sim.run_for(Duration::from_secs(1));
-    let resized = |sim: &mut Sim| {
-        let at = sim.at();
-        let c = sim.core.handle(
-            Input::Resized {
-                resources: vec![None, None],
-                restart: vec![1],
-            },
-            at,
-            &NoLogs,
-        );
-        sim.exec(c);
-    };
-    resized(&mut sim);
+    sim.resized(vec![None, None], vec![1]);
     sim.run_for(Duration::from_secs(1));
-    resized(&mut sim);
+    sim.resized(vec![None, None], vec![1]);
     sim.run_for(Duration::from_secs(40));
     // One stop signal, one SIGKILL after the grace period: the second resize
     // found it being killed.

@@ -340,16 +340,7 @@ fn resize_updates_a_running_container_or_restarts_it_as_its_resize_policy_says()
         });
         assert_eq!(pod.container("app")["restartCount"], 0, "{name}");
         // The bundle keeps it for the next start.
-        let config: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(
-                pod.pod_dir()
-                    .join("bundles")
-                    .join(pod.id(Some("app")))
-                    .join("config.json"),
-            )
-            .unwrap(),
-        )
-        .unwrap();
+        let config = pod.config("app");
         assert_eq!(
             config["linux"]["resources"]["memory"]["limit"], 134217728,
             "{name}"

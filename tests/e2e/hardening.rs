@@ -132,16 +132,7 @@ fn a_pod_requesting_10_to_the_11_cores_runs_with_the_kernels_largest_weight() {
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  containers:\n    - name: app\n      image: localhost/busybox:latest\n      command: [sleep, '600']\n      resources: {requests: {cpu: '1e11'}, limits: {cpu: '1e11', memory: 7Ei}}\n";
     let out = pod.up(yaml, &[]);
     assert!(out.status.success(), "up: {}", stderr(&out));
-    let config: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            pod.pod_dir()
-                .join("bundles")
-                .join(pod.id(Some("app")))
-                .join("config.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let config = pod.config("app");
     let cpu = &config["linux"]["resources"]["cpu"];
     assert_eq!(cpu["shares"], 262_144, "{cpu}");
     assert!(

@@ -239,6 +239,16 @@ impl Pod {
         }
     }
 
+    /// The config.json of `container`'s bundle in the pod's directory.
+    pub fn config(&self, container: &str) -> serde_json::Value {
+        let file = self
+            .pod_dir()
+            .join("bundles")
+            .join(self.id(Some(container)))
+            .join("config.json");
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()
+    }
+
     pub fn pod_dir(&self) -> PathBuf {
         self.tmp.path().join("run/pods").join(self.id(None))
     }
