@@ -5,12 +5,16 @@
 //! (`vendor.com/class`), its devices and the edits each needs: environment,
 //! device nodes, mounts, hooks, groups. A container limiting `N` of a resource
 //! whose name is a CDI kind gets `N` of its devices, each once per pod, in name
-//! order (the allocation a device plugin would make), with the spec's edits and
-//! the devices', as containerd applies them.
+//! order (the allocation a device plugin would make; a plain init container's
+//! are given again to the containers after it), with the spec's edits and the
+//! devices', after the CDI library's rules. A spec that cannot be read, or has a
+//! field podshim does not apply (`intelRdt`, `netDevices`), is skipped with a
+//! warning naming it.
 //!
 //! The specs are the host's configuration (root-owned directories), read
 //! bounded; their names are checked before they become anything; a device node
-//! must be a device on the host.
+//! must be a device on the host of the spec's type, its numbers never runc's
+//! negative wildcard.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -42,16 +46,20 @@ pub enum CdiError {
         wanted: u64,
         available: usize,
     },
-    #[error("CDI device {device}: device node {path}: {why}")]
+    #[error("CDI spec {spec}: device {device}: device node {path}: {why}")]
     Node {
+        spec: PathBuf,
         device: String,
         path: String,
         why: String,
     },
 }
 
+// CDI parses strictly (UnmarshalStrict): a field podshim does not apply
+// (`intelRdt`, `netDevices`, a misspelling) refuses the spec, by name, rather
+// than give a device without an edit it needs.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Edits {
     #[serde(default)]
     env: Vec<String>,
@@ -66,7 +74,7 @@ struct Edits {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeviceNode {
     path: String,
     host_path: Option<String>,
@@ -81,7 +89,7 @@ struct DeviceNode {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SpecMount {
     host_path: String,
     container_path: String,
@@ -92,7 +100,7 @@ struct SpecMount {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SpecHook {
     hook_name: String,
     path: String,
@@ -104,17 +112,23 @@ struct SpecHook {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SpecDevice {
     name: String,
+    /// CDI's annotations: for the runtime's own use, none of podshim's.
+    #[serde(default, rename = "annotations")]
+    _annotations: serde::de::IgnoredAny,
     container_edits: Edits,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Spec {
     cdi_version: String,
     kind: String,
+    /// CDI's annotations: for the runtime's own use, none of podshim's.
+    #[serde(default, rename = "annotations")]
+    _annotations: serde::de::IgnoredAny,
     devices: Vec<SpecDevice>,
     #[serde(default)]
     container_edits: Edits,
@@ -159,7 +173,10 @@ fn is_device_name(name: &str) -> bool {
 
 impl Registry {
     /// The specs of `dirs`, in order; a directory that does not exist holds none.
-    pub fn load(dirs: &[PathBuf]) -> Result<Registry, CdiError> {
+    /// A spec that cannot be read is skipped and named in `warnings`, as the CDI
+    /// cache records it and goes on: another vendor's broken file must not stop
+    /// every pod.
+    pub fn load(dirs: &[PathBuf], warnings: &mut Vec<String>) -> Registry {
         let mut reg = Registry::default();
         for dir in dirs {
             let Ok(entries) = std::fs::read_dir(dir) else {
@@ -174,12 +191,20 @@ impl Registry {
                 })
                 .collect();
             files.sort();
-            files.truncate(MAX_SPECS);
+            if files.len() > MAX_SPECS {
+                warnings.push(format!(
+                    "{}: more than {MAX_SPECS} CDI specs: the rest are not read",
+                    dir.display()
+                ));
+                files.truncate(MAX_SPECS);
+            }
             for path in files {
-                reg.add(&path)?;
+                if let Err(e) = reg.add(&path) {
+                    warnings.push(format!("{e}: skipped"));
+                }
             }
         }
-        Ok(reg)
+        reg
     }
 
     fn add(&mut self, path: &Path) -> Result<(), CdiError> {
@@ -187,7 +212,12 @@ impl Registry {
             path: path.to_path_buf(),
             why,
         };
-        let bytes = crate::fsutil::read_regular(path, MAX_SPEC).map_err(|e| match e {
+        // A spec may be a link (vendors install them so), as the CDI cache reads it.
+        let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(err("not a regular file".into()));
+        }
+        let bytes = crate::fsutil::read_bounded(file, MAX_SPEC).map_err(|e| match e {
             crate::fsutil::ReadError::Io(e) => err(e.to_string()),
             crate::fsutil::ReadError::TooLarge => err(format!("larger than {MAX_SPEC} bytes")),
         })?;
@@ -253,29 +283,40 @@ impl ContainerEdits {
             self.env.push(e.clone());
         }
         for n in &edits.device_nodes {
-            let (device, rule) = node(name, n)?;
-            if !self.devices.iter().any(|d| d.path() == device.path()) {
-                self.devices.push(device);
-                self.device_rules.push(rule);
+            let (device, rule) = node(source, name, n)?;
+            // The later node of a path replaces the earlier, as CDI applies them.
+            if let Some(i) = self.devices.iter().position(|d| d.path() == device.path()) {
+                self.devices.remove(i);
+                self.device_rules.remove(i);
             }
+            self.devices.push(device);
+            self.device_rules.push(rule);
         }
         for m in &edits.mounts {
-            if !m.container_path.starts_with('/') {
+            if !m.container_path.starts_with('/') || !m.host_path.starts_with('/') {
                 return Err(spec_err(format!(
-                    "mount {:?}: containerPath must be absolute",
-                    m.container_path
+                    "device {name}: mount {:?} from {:?}: both paths must be absolute (a relative host path would be the bundle's)",
+                    m.container_path, m.host_path
                 )));
             }
-            let options = if m.options.is_empty() {
-                vec!["bind".to_string(), "ro".to_string()]
-            } else {
-                m.options.clone()
-            };
+            let kind = m.kind.clone().unwrap_or_else(|| "bind".into());
+            let mut options = m.options.clone();
+            // A bind mount is made by its `bind` option: one without it is not
+            // one runc can make. Read-only unless the spec says otherwise.
+            if kind == "bind" && !options.iter().any(|o| o == "bind" || o == "rbind") {
+                options.insert(0, "bind".into());
+            }
+            if m.options.is_empty() {
+                options.push("ro".into());
+            }
+            // The later mount of a destination replaces the earlier.
+            self.mounts
+                .retain(|x| x.destination() != Path::new(&m.container_path));
             self.mounts.push(
                 MountBuilder::default()
                     .destination(&m.container_path)
                     .source(&m.host_path)
-                    .typ(m.kind.clone().unwrap_or_else(|| "bind".into()))
+                    .typ(kind)
                     .options(options)
                     .build()
                     .expect("mount"),
@@ -316,9 +357,14 @@ impl ContainerEdits {
 
 /// A device node of a CDI device: the host's node (its `hostPath`, else its
 /// `path`), which must be a device; type and numbers from the spec, else the node.
-fn node(device: &str, n: &DeviceNode) -> Result<(LinuxDevice, LinuxDeviceCgroup), CdiError> {
+fn node(
+    spec: &Path,
+    device: &str,
+    n: &DeviceNode,
+) -> Result<(LinuxDevice, LinuxDeviceCgroup), CdiError> {
     let host = n.host_path.as_deref().unwrap_or(&n.path);
     let err = |why: String| CdiError::Node {
+        spec: spec.to_path_buf(),
         device: device.to_string(),
         path: host.to_string(),
         why,
@@ -341,23 +387,35 @@ fn node(device: &str, n: &DeviceNode) -> Result<(LinuxDevice, LinuxDeviceCgroup)
         Some("b") => LinuxDeviceType::B,
         Some(other) => return Err(err(format!("type {other:?} is not c, u or b"))),
     };
+    if kind != host_kind {
+        return Err(err("the spec's type is not the host node's".into()));
+    }
     let rdev = meta.rdev();
     let major = n.major.unwrap_or(nix::sys::stat::major(rdev) as i64);
     let minor = n.minor.unwrap_or(nix::sys::stat::minor(rdev) as i64);
+    // A negative number is runc's wildcard: `major: -1` would allow every
+    // device of the type (the CDI library refuses it too).
+    if major < 0 || minor < 0 {
+        return Err(err(format!(
+            "major {major}, minor {minor}: must not be negative"
+        )));
+    }
     let access = n.permissions.clone().unwrap_or_else(|| "rwm".into());
     if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
         return Err(err(format!("permissions {access:?} are not of r, w, m")));
     }
-    let dev = LinuxDeviceBuilder::default()
+    // Mode and owner only as the spec gives them: unset, the runtime makes the
+    // node 0666, which the device cgroup rule then governs (as under CDI).
+    let mut dev = LinuxDeviceBuilder::default()
         .path(&n.path)
         .typ(kind)
         .major(major)
         .minor(minor)
-        .file_mode(n.file_mode.unwrap_or(meta.mode() & 0o7777))
-        .uid(n.uid.unwrap_or(meta.uid()))
-        .gid(n.gid.unwrap_or(meta.gid()))
         .build()
         .expect("device");
+    dev.set_file_mode(n.file_mode);
+    dev.set_uid(n.uid);
+    dev.set_gid(n.gid);
     let rule = LinuxDeviceCgroupBuilder::default()
         .allow(true)
         .typ(kind)
@@ -385,6 +443,9 @@ pub fn allocate(
                 continue;
             };
             let from = taken.entry(resource.as_str()).or_default();
+            // A plain init container runs before the others: the kubelet gives
+            // its devices again to the containers after it.
+            let reusable = c.kind == crate::model::ContainerKind::Init;
             let free: Vec<(&String, &Device)> = devices.iter().skip(*from).collect();
             if (free.len() as u64) < wanted {
                 return Err(CdiError::Insufficient {
@@ -395,7 +456,9 @@ pub fn allocate(
                 });
             }
             let given = &free[..wanted as usize];
-            *from += given.len();
+            if !reusable {
+                *from += given.len();
+            }
             for (i, (name, d)) in given.iter().enumerate() {
                 let qualified = format!("{resource}={name}");
                 // The spec's edits once per spec, then each device's.
@@ -444,7 +507,7 @@ mod tests {
     fn devices_are_given_in_name_order_once_per_pod_with_their_edits() {
         let tmp = tempfile::tempdir().unwrap();
         spec(tmp.path(), "dongle.json", DONGLES);
-        let reg = Registry::load(&[tmp.path().to_path_buf()]).unwrap();
+        let reg = Registry::load(&[tmp.path().to_path_buf()], &mut vec![]);
         let cs = pod(concat!(
             "  - {name: a, image: x, resources: {limits: {example.com/dongle: 1, nvidia.com/gpu: 1}}}\n",
             "  - {name: b, image: x, resources: {limits: {example.com/dongle: 1}}}\n",
@@ -489,7 +552,7 @@ mod tests {
             "a.yaml",
             "cdiVersion: 0.5.0\nkind: example.com/dongle\ndevices:\n- name: d0\n  containerEdits: {env: [FROM=run]}\n",
         );
-        let reg = Registry::load(&[etc.path().into(), run.path().into()]).unwrap();
+        let reg = Registry::load(&[etc.path().into(), run.path().into()], &mut vec![]);
         let got = allocate(
             &reg,
             &pod("  - {name: a, image: x, resources: {limits: {example.com/dongle: 1}}}\n"),
@@ -509,13 +572,24 @@ mod tests {
                 "cdiVersion: 9.0.0\nkind: example.com/d\ndevices: []\n",
                 "not one podshim reads",
             ),
+            (
+                "cdiVersion: 0.6.0\nkind: example.com/d\ndevices: [{name: x, containerEdits: {intelRdt: {closID: a}}}]\n",
+                "unknown field `intelRdt`",
+            ),
         ] {
+            // Skipped with a warning naming the file: the good spec beside it
+            // still gives its devices.
             let dir = tempfile::tempdir().unwrap();
             spec(dir.path(), "bad.yaml", text);
-            let e = Registry::load(&[dir.path().into()])
-                .unwrap_err()
-                .to_string();
-            assert!(e.contains("bad.yaml") && e.contains(why), "{e}");
+            spec(dir.path(), "good.json", DONGLES);
+            let mut warnings = vec![];
+            let reg = Registry::load(&[dir.path().into()], &mut warnings);
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].contains("bad.yaml") && warnings[0].contains(why),
+                "{warnings:?}"
+            );
+            assert!(reg.has_kind("example.com/dongle"));
         }
         // A node that is no device is refused by name.
         let dir = tempfile::tempdir().unwrap();
@@ -524,7 +598,7 @@ mod tests {
             "f.json",
             r#"{"cdiVersion":"0.6.0","kind":"example.com/f","devices":[{"name":"x","containerEdits":{"deviceNodes":[{"path":"/dev/f","hostPath":"/etc/hostname"}]}}]}"#,
         );
-        let reg = Registry::load(&[dir.path().into()]).unwrap();
+        let reg = Registry::load(&[dir.path().into()], &mut vec![]);
         let e = allocate(
             &reg,
             &pod("  - {name: a, image: x, resources: {limits: {example.com/f: 1}}}\n"),
@@ -532,7 +606,62 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "CDI device example.com/f=x: device node /etc/hostname: not a device"
+            format!(
+                "CDI spec {}: device example.com/f=x: device node /etc/hostname: not a device",
+                dir.path().join("f.json").display()
+            )
         );
+    }
+
+    #[test]
+    fn a_wildcard_device_number_or_a_relative_mount_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        spec(
+            dir.path(),
+            "w.json",
+            r#"{"cdiVersion":"0.6.0","kind":"example.com/w","devices":[
+          {"name":"any","containerEdits":{"deviceNodes":[{"path":"/dev/w","hostPath":"/dev/null","type":"c","major":-1}]}},
+          {"name":"rel","containerEdits":{"mounts":[{"hostPath":"lib","containerPath":"/lib/w"}]}}]}"#,
+        );
+        let reg = Registry::load(&[dir.path().into()], &mut vec![]);
+        let limit = |n| {
+            format!("  - {{name: a, image: x, resources: {{limits: {{example.com/w: {n}}}}}}}\n")
+        };
+        let e = allocate(&reg, &pod(&limit(1))).unwrap_err().to_string();
+        assert!(e.contains("must not be negative"), "{e}");
+        let mut reg = reg;
+        reg.kinds.get_mut("example.com/w").unwrap().remove("any");
+        let e = allocate(&reg, &pod(&limit(1))).unwrap_err().to_string();
+        assert!(e.contains("both paths must be absolute"), "{e}");
+    }
+
+    #[test]
+    fn a_bind_mount_gets_its_bind_option_and_init_containers_devices_are_given_again() {
+        let dir = tempfile::tempdir().unwrap();
+        spec(
+            dir.path(),
+            "m.json",
+            r#"{"cdiVersion":"0.6.0","kind":"example.com/m","devices":[
+          {"name":"only","containerEdits":{"mounts":[{"hostPath":"/etc/hostname","containerPath":"/etc/m","options":["nosuid"]}]}}]}"#,
+        );
+        let reg = Registry::load(&[dir.path().into()], &mut vec![]);
+        let got = allocate(
+            &reg,
+            &pod("  - {name: a, image: x, resources: {limits: {example.com/m: 1}}}\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            got["a"].mounts[0].options().as_ref().unwrap(),
+            &["bind", "nosuid"]
+        );
+        // One device: an init container and the app after it both get it.
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers: [{name: i, image: x, resources: {limits: {example.com/m: 1}}}]\n  containers: [{name: a, image: x, resources: {limits: {example.com/m: 1}}}]\n";
+        let cs = crate::manifest::parse(yaml, "t")
+            .unwrap()
+            .pod
+            .spec
+            .containers;
+        let got = allocate(&reg, &cs).unwrap();
+        assert_eq!(got["i"].devices_given, got["a"].devices_given);
     }
 }

@@ -112,7 +112,11 @@ pub fn write(
         .iter()
         .any(|c| !c.extended_resources.is_empty())
     {
-        let registry = crate::cdi::Registry::load(cdi_dirs)?;
+        let mut warnings = Vec::new();
+        let registry = crate::cdi::Registry::load(cdi_dirs, &mut warnings);
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
         crate::cdi::allocate(&registry, &pod.spec.containers)?
     } else {
         BTreeMap::new()

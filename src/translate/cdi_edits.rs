@@ -1,7 +1,7 @@
-//! PURE: a container's CDI edits applied to its spec, as the CDI library's
-//! `ContainerEdits.Apply` applies them for containerd: environment (a name
-//! already set is replaced), device nodes with their device cgroup rules,
-//! mounts, hooks, and groups.
+//! PURE: a container's CDI edits applied to its spec, after the CDI library's
+//! `ContainerEdits.Apply`: environment (a name already set is replaced), device
+//! nodes with their device cgroup rules, mounts (one of the same destination
+//! replaced, all in path-depth order), hooks, and groups (never 0).
 
 use oci_spec::runtime::Spec;
 
@@ -22,7 +22,7 @@ pub fn apply(spec: &mut Spec, edits: &ContainerEdits) {
             let mut user = process.user().clone();
             let mut gids = user.additional_gids().clone().unwrap_or_default();
             for g in &edits.additional_gids {
-                if !gids.contains(g) && *g != user.gid() {
+                if *g != 0 && !gids.contains(g) && *g != user.gid() {
                     gids.push(*g);
                 }
             }
@@ -44,9 +44,21 @@ pub fn apply(spec: &mut Spec, edits: &ContainerEdits) {
             resources.set_devices(Some(rules));
         }
     }
-    let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.extend(edits.mounts.iter().cloned());
-    spec.set_mounts(Some(mounts));
+    if !edits.mounts.is_empty() {
+        // A CDI mount replaces one of the same destination; then all are in
+        // path-depth order (stable), so a deeper mount stays on top of a CDI
+        // mount above it, as the CDI library orders them.
+        let mut mounts = spec.mounts().clone().unwrap_or_default();
+        mounts.retain(|m| {
+            !edits
+                .mounts
+                .iter()
+                .any(|e| e.destination() == m.destination())
+        });
+        mounts.extend(edits.mounts.iter().cloned());
+        mounts.sort_by_key(|m| m.destination().components().count());
+        spec.set_mounts(Some(mounts));
+    }
     if !edits.hooks.is_empty() {
         let mut hooks = spec.hooks().clone().unwrap_or_default();
         for (name, hook) in &edits.hooks {
