@@ -119,7 +119,8 @@ impl Hierarchies {
                 .all(|(_, c)| c.iter().all(|c| c.starts_with("name=")))
     }
 
-    fn v1_mount(&self, controller: &str) -> Option<&Path> {
+    /// The v1 hierarchy that holds `controller`.
+    pub fn v1_mount(&self, controller: &str) -> Option<&Path> {
         self.v1
             .iter()
             .find(|(_, c)| c.iter().any(|c| c == controller))
@@ -170,12 +171,7 @@ pub fn create(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), Cgr
     // Before a start nothing of the pod runs: a process in its cgroups is
     // another pod's that has the same uid and names (the same manifest under a
     // second podshim root), whose limits must not be rewritten.
-    for root in
-        h.v1.iter()
-            .map(|(p, _)| p.as_path())
-            .chain(h.unified.as_deref())
-    {
-        let dir = within(root, &cg.path);
+    for dir in h.everywhere(&cg.path) {
         check_children(&dir, ids)?;
         for d in ids.iter().map(|id| dir.join(id)).chain([dir.clone()]) {
             if populated(&d) {
@@ -183,7 +179,7 @@ pub fn create(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), Cgr
             }
         }
     }
-    set_limits(h, cg, ids)
+    write_limits(h, cg)
 }
 
 /// Whether an error is a level removed under us: the last pod of a QoS level
@@ -196,6 +192,12 @@ fn vanished(e: &CgroupError) -> bool {
 /// checks of a start ([`create`]): a resize sets them while the pod runs.
 pub fn set_limits(h: &Hierarchies, cg: &PodCgroup, ids: &[String]) -> Result<(), CgroupError> {
     checked(cg, ids)?;
+    write_limits(h, cg)
+}
+
+/// Makes the (checked) pod cgroup where missing and writes its limits, again
+/// when a level vanished under it.
+fn write_limits(h: &Hierarchies, cg: &PodCgroup) -> Result<(), CgroupError> {
     let once = || {
         if h.is_unified() {
             create_unified(h.unified.as_deref().expect("unified"), cg)
@@ -253,14 +255,16 @@ fn check_children(dir: &Path, ids: &[String]) -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// A limit the pod needs and the controller to hold it is not there.
+fn missing(cg: &PodCgroup, controller: &'static str, what: &'static str) -> CgroupError {
+    CgroupError::NoController {
+        path: cg.path.clone(),
+        controller,
+        what,
+    }
+}
+
 fn create_v1(h: &Hierarchies, cg: &PodCgroup) -> Result<(), CgroupError> {
-    let needs = |controller: &'static str, what: &'static str| {
-        h.v1_mount(controller).ok_or(CgroupError::NoController {
-            path: cg.path.clone(),
-            controller,
-            what,
-        })
-    };
     let quota = cg.cpu_quota.map_or("-1".to_string(), |q| q.to_string());
     let memory = cg.memory_limit.map_or("-1".to_string(), |m| m.to_string());
     let pids = cg.pids_limit.map_or("max".to_string(), |p| p.to_string());
@@ -275,17 +279,17 @@ fn create_v1(h: &Hierarchies, cg: &PodCgroup) -> Result<(), CgroupError> {
                 ("cpu.cfs_quota_us", quota),
             ],
         )),
-        (None, Some(_)) => return Err(needs("cpu", "CPU").unwrap_err()),
+        (None, Some(_)) => return Err(missing(cg, "cpu", "CPU")),
         (None, None) => {}
     }
     match h.v1_mount("memory") {
         Some(m) => writes.push((m, vec![("memory.limit_in_bytes", memory)])),
-        None if cg.memory_limit.is_some() => return Err(needs("memory", "memory").unwrap_err()),
+        None if cg.memory_limit.is_some() => return Err(missing(cg, "memory", "memory")),
         None => {}
     }
     match h.v1_mount("pids") {
         Some(p) => writes.push((p, vec![("pids.max", pids)])),
-        None if cg.pids_limit.is_some() => return Err(needs("pids", "pids").unwrap_err()),
+        None if cg.pids_limit.is_some() => return Err(missing(cg, "pids", "pids")),
         None => {}
     }
     for (root, files) in writes {
@@ -295,19 +299,12 @@ fn create_v1(h: &Hierarchies, cg: &PodCgroup) -> Result<(), CgroupError> {
             write(&dir, file, &value)?;
         }
     }
-    // The kubelet's QoS manager gives the BestEffort level the least weight.
-    if cg
-        .path
-        .ends_with(&format!("/besteffort/{}", pod_dir_name(cg)))
+    if cg.is_best_effort()
         && let Some(cpu) = h.v1_mount("cpu")
     {
         write(&within(cpu, cg.qos_level()), "cpu.shares", "2")?;
     }
     Ok(())
-}
-
-fn pod_dir_name(cg: &PodCgroup) -> &str {
-    cg.path.rsplit('/').next().unwrap_or_default()
 }
 
 fn create_unified(root: &Path, cg: &PodCgroup) -> Result<(), CgroupError> {
@@ -336,11 +333,6 @@ fn create_unified(root: &Path, cg: &PodCgroup) -> Result<(), CgroupError> {
     let available = fs::read_to_string(dir.join("cgroup.controllers"))
         .map_err(io_err(&dir, "read cgroup.controllers"))?;
     let has = |c: &str| available.split_whitespace().any(|a| a == c);
-    let missing = |controller, what| CgroupError::NoController {
-        path: cg.path.clone(),
-        controller,
-        what,
-    };
     if has("cpu") {
         write(
             &dir,
@@ -350,7 +342,7 @@ fn create_unified(root: &Path, cg: &PodCgroup) -> Result<(), CgroupError> {
         let max = cg.cpu_quota.map_or("max".to_string(), |q| q.to_string());
         write(&dir, "cpu.max", &format!("{max} {PERIOD}"))?;
     } else if cg.cpu_quota.is_some() {
-        return Err(missing("cpu", "CPU"));
+        return Err(missing(cg, "cpu", "CPU"));
     }
     match (has("memory"), cg.memory_limit) {
         (true, limit) => write(
@@ -358,7 +350,7 @@ fn create_unified(root: &Path, cg: &PodCgroup) -> Result<(), CgroupError> {
             "memory.max",
             &limit.map_or("max".to_string(), |m| m.to_string()),
         )?,
-        (false, Some(_)) => return Err(missing("memory", "memory")),
+        (false, Some(_)) => return Err(missing(cg, "memory", "memory")),
         (false, None) => {}
     }
     match (has("pids"), cg.pids_limit) {
@@ -367,14 +359,10 @@ fn create_unified(root: &Path, cg: &PodCgroup) -> Result<(), CgroupError> {
             "pids.max",
             &limit.map_or("max".to_string(), |p| p.to_string()),
         )?,
-        (false, Some(_)) => return Err(missing("pids", "pids")),
+        (false, Some(_)) => return Err(missing(cg, "pids", "pids")),
         (false, None) => {}
     }
-    if cg
-        .path
-        .ends_with(&format!("/besteffort/{}", pod_dir_name(cg)))
-        && has("cpu")
-    {
+    if cg.is_best_effort() && has("cpu") {
         write(&within(root, cg.qos_level()), "cpu.weight", "1")?;
     }
     Ok(())

@@ -116,9 +116,8 @@ fn cgroup_script(cg: &PodCgroup) -> String {
         "run.sh: pod cgroup {}: cannot set its limits",
         cg.path
     ));
-    // The kubelet's QoS manager gives the BestEffort level the least weight.
     let level = q(cg.qos_level().trim_start_matches('/'));
-    let besteffort = cg.qos_level().ends_with("/besteffort");
+    let besteffort = cg.is_best_effort();
     let _ = writeln!(
         s,
         "# The pod's cgroup {} (the kubelet's layout) and its limits",

@@ -49,7 +49,7 @@ pub fn merge(old: &Resources, req: &Request) -> Resources {
                   old_limit: Option<Quantity>,
                   new_limit: Option<Quantity>| {
         match (request, old_limit, new_limit) {
-            (Some(r), Some(l), Some(n)) if r == l || (!r.exceeds(&l) && !l.exceeds(&r)) => Some(n),
+            (Some(r), Some(l), Some(n)) if !r.exceeds(&l) && !l.exceeds(&r) => Some(n),
             (None, _, Some(n)) => Some(n),
             (r, _, _) => r,
         }
@@ -118,23 +118,14 @@ fn all_resources(plan: &RunPlan, change: Option<(usize, Resources)>) -> Vec<Reso
         .collect()
 }
 
-/// The pod cgroup for the containers' resources `all` (the pod-level ones win).
+/// The pod cgroup for the containers' resources `all` (a pod with pod-level
+/// resources is never resized: [`check`]).
 fn pod_cgroup(plan: &RunPlan, old: &PodCgroup, all: &[Resources]) -> PodCgroup {
-    let pod_level = plan.pod_resources.map(|p| p.model());
-    let class = qos::qos_of(all, pod_level.as_ref());
-    let t = totals::with_pod_level(
-        totals::of(
-            plan.containers
-                .iter()
-                .map(|c| c.kind)
-                .zip(all.iter().copied()),
-        ),
-        pod_level.as_ref(),
-    );
-    PodCgroup {
-        owned_from: old.owned_from.clone(),
-        ..crate::translate::pod_cgroup::sized(old.path.clone(), class, &t, old.pids_limit)
-    }
+    let kinds = plan.containers.iter().map(|c| c.kind);
+    old.resized(
+        qos::qos_of(all, None),
+        &totals::of(kinds.zip(all.iter().copied())),
+    )
 }
 
 /// The larger of two cgroups' limits (none is unlimited): what the pod cgroup
@@ -160,7 +151,8 @@ fn memory_usage(h: &crate::cgroup::Hierarchies, cgroup: &str) -> Option<u64> {
             .as_ref()?
             .join(cgroup.trim_start_matches('/'))
             .join("memory.current"),
-        false => Path::new("/sys/fs/cgroup/memory")
+        false => h
+            .v1_mount("memory")?
             .join(cgroup.trim_start_matches('/'))
             .join("memory.usage_in_bytes"),
     };

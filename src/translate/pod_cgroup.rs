@@ -171,39 +171,46 @@ pub fn plan(pod: &Pod, qos: QosClass, config: &CgroupConfig) -> PodCgroup {
         format!("{}/kubepods", config.parent.as_str())
     };
     PodCgroup {
+        path,
+        cpu_shares: 0,
+        cpu_quota: None,
+        memory_limit: None,
+        pids_limit: config.pod_pids_limit,
         owned_from,
-        ..sized(path, qos, &totals::of_pod(&pod.spec), config.pod_pids_limit)
     }
+    .resized(qos, &totals::of_pod(&pod.spec))
 }
 
-/// The cgroup at `path` sized for a pod of class `qos` needing `t`.
-pub fn sized(
-    path: String,
-    qos: QosClass,
-    t: &totals::Totals,
-    pids_limit: Option<u64>,
-) -> PodCgroup {
-    let millis = |m: u128| u64::try_from(m).unwrap_or(u64::MAX);
-    let (cpu_capped, memory_capped) = match qos {
-        QosClass::Guaranteed => (true, true),
-        QosClass::Burstable => (t.cpu_limited, t.memory_limited),
-        QosClass::BestEffort => (false, false),
-    };
-    let cpu_shares = match qos {
-        QosClass::BestEffort => resources::MIN_SHARES,
-        _ => resources::shares(millis(t.requests.cpu)),
-    };
-    PodCgroup {
-        path,
-        cpu_shares,
-        cpu_quota: cpu_capped
-            .then(|| resources::quota(millis(t.limits.cpu)))
-            .flatten(),
-        memory_limit: memory_capped
-            .then(|| u64::try_from(t.limits.memory).unwrap_or(u64::MAX))
-            .filter(|&m| m != 0),
-        pids_limit,
-        owned_from: String::new(),
+impl PodCgroup {
+    /// This cgroup's limits for a pod of class `qos` needing `t`; its path, pids
+    /// limit and the levels it owns stay (a resize sizes it anew).
+    pub fn resized(&self, qos: QosClass, t: &totals::Totals) -> PodCgroup {
+        let millis = |m: u128| u64::try_from(m).unwrap_or(u64::MAX);
+        let (cpu_capped, memory_capped) = match qos {
+            QosClass::Guaranteed => (true, true),
+            QosClass::Burstable => (t.cpu_limited, t.memory_limited),
+            QosClass::BestEffort => (false, false),
+        };
+        let cpu_shares = match qos {
+            QosClass::BestEffort => resources::MIN_SHARES,
+            _ => resources::shares(millis(t.requests.cpu)),
+        };
+        PodCgroup {
+            cpu_shares,
+            cpu_quota: cpu_capped
+                .then(|| resources::quota(millis(t.limits.cpu)))
+                .flatten(),
+            memory_limit: memory_capped
+                .then(|| u64::try_from(t.limits.memory).unwrap_or(u64::MAX))
+                .filter(|&m| m != 0),
+            ..self.clone()
+        }
+    }
+
+    /// In the BestEffort level, which the kubelet's QoS manager gives the least
+    /// weight.
+    pub fn is_best_effort(&self) -> bool {
+        self.qos_level().ends_with("/besteffort")
     }
 }
 
