@@ -697,13 +697,16 @@ mod tests {
         );
         let script = run_script(&plan, Path::new("/usr/bin/podshim"));
         assert!(!script.contains("read-env-files"), "{script}");
-        plan.containers[0].file_env.push(crate::run_plan::FileEnv {
-            name: "CONFIG_VAR".into(),
-            volume_path: "/out/volumes/data".into(),
-            path: crate::model::RelPath::parse("config.env").unwrap(),
-            key: "CONFIG_VAR".into(),
-            optional: false,
-        });
+        plan.containers[0]
+            .file_env
+            .vars
+            .push(crate::run_plan::EnvStep::File(crate::run_plan::FileEnv {
+                name: "CONFIG_VAR".into(),
+                volume_path: "/out/volumes/data".into(),
+                path: crate::model::RelPath::parse("config.env").unwrap(),
+                key: "CONFIG_VAR".into(),
+                optional: false,
+            }));
         let script = run_script(&plan, Path::new("/usr/bin/podshim"));
         let read = script
             .find("\"$PODSHIM\" read-env-files \"$DIR\" 'web'")

@@ -230,9 +230,9 @@ pub struct RunContainer {
     /// the rootfs (none for the infra).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<ContainerUser>,
-    /// `fileKeyRef` variables, read before each start.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub file_env: Vec<FileEnv>,
+    /// `fileKeyRef` variables, read before each start, and what expands them.
+    #[serde(default, skip_serializing_if = "FileEnvs::is_empty")]
+    pub file_env: FileEnvs,
     /// The container's CPU and memory as last set (the manifest's, then
     /// `podshim resize`'s); none for the infra.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,6 +294,61 @@ impl PlanResources {
                 .map(|b| Quantity::from_whole(b.into())),
         }
     }
+}
+
+/// A container with `fileKeyRef` variables (KEP-3721): its own variables and
+/// its command and args, rebuilt before each start as the kubelet's
+/// `makeEnvironmentVariables` builds them, so that a `$(VAR)` naming a file's
+/// variable expands to what the file says then. Empty for any other container.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileEnvs {
+    /// The container's `env`, in order.
+    pub vars: Vec<EnvStep>,
+    /// argv as command and args make it, unexpanded; empty when the image's
+    /// ENTRYPOINT and CMD are the whole of it (they are never expanded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<ArgStep>,
+}
+
+impl FileEnvs {
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+
+    /// The `fileKeyRef` variables alone.
+    pub fn files(&self) -> impl Iterator<Item = &FileEnv> {
+        self.vars.iter().filter_map(|v| match v {
+            EnvStep::File(f) => Some(f),
+            _ => None,
+        })
+    }
+}
+
+/// One of a container's `env` entries, as the start rebuilds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub enum EnvStep {
+    /// A `value`: `$(VAR)`-expanded with the variables before it.
+    Value { name: String, value: String },
+    /// A value resolved when the plan was made (a ConfigMap's or Secret's key, a
+    /// downward API field): never expanded, and not kept here (the plan is not
+    /// private): each start takes it from the environment as written. A name
+    /// defined twice thus gives its last definition's value to a `$(VAR)`
+    /// between the two.
+    Resolved { name: String },
+    /// Read from its env file.
+    File(FileEnv),
+}
+
+/// One argument of command and args.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArgStep {
+    pub arg: String,
+    /// The container's (`$(VAR)`-expanded), not the image's ENTRYPOINT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expand: bool,
 }
 
 /// A `fileKeyRef` variable, set in config.json before each start from the env
@@ -427,7 +482,7 @@ pub(crate) fn fixture(
         restart_policy: None,
         restart_rules: vec![],
         user: None,
-        file_env: vec![],
+        file_env: FileEnvs::default(),
         resources: None,
         resize_policy: Default::default(),
     };

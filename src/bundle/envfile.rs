@@ -90,18 +90,21 @@ pub fn pristine_env_file(c: &RunContainer) -> std::path::PathBuf {
     c.bundle.join("env.pristine.json")
 }
 
-/// Sets `c`'s `fileKeyRef` variables in its config.json, atomically: starting
-/// from the environment as written (saved at the first start), each variable
-/// read replaces its entry in place or is appended; an optional one that is
-/// missing keeps what the environment had.
+/// Sets `c`'s own variables in its config.json, atomically, as they are now:
+/// starting from the environment as written (saved at the first start), each
+/// `fileKeyRef` read from its file, each `value` expanded again with them (a
+/// `$(VAR)` may name a file's variable), set in place or appended; an optional
+/// one that is missing keeps what the environment had. Command and args are
+/// expanded again with them too.
 pub fn apply(c: &RunContainer) -> Result<(), BundleError> {
     if c.file_env.is_empty() {
         return Ok(());
     }
-    let values = c
+    // Read before config.json is touched: a failure leaves it as it was.
+    let files = c
         .file_env
-        .iter()
-        .map(|f| Ok((f.name.as_str(), value(c, f)?)))
+        .files()
+        .map(|f| value(c, f))
         .collect::<Result<Vec<_>, BundleError>>()?;
     let saved = pristine_env_file(c);
     super::edit_config(c, |config| {
@@ -129,8 +132,21 @@ pub fn apply(c: &RunContainer) -> Result<(), BundleError> {
                 }
             };
         *env = pristine;
-        for (name, value) in values {
-            let Some(v) = value else { continue };
+        let written = |name: &str| {
+            let prefix = format!("{name}=");
+            env.iter()
+                .filter_map(|e| e.as_str()?.strip_prefix(&prefix))
+                .next()
+                .map(str::to_string)
+        };
+        let mut files = files.into_iter();
+        let values = crate::translate::process::evaluate_env(
+            &c.file_env.vars,
+            |_, name| written(name),
+            |_| Ok::<_, std::convert::Infallible>(files.next().flatten()),
+        )
+        .unwrap_or_else(|e| match e {});
+        for (name, v) in &values {
             let prefix = format!("{name}=");
             // An entry `NAME` without '=' is the same variable (merge_env's rule).
             let at = env.iter().position(|e| {
@@ -143,6 +159,10 @@ pub fn apply(c: &RunContainer) -> Result<(), BundleError> {
                 None => env.push(entry),
             }
         }
+        if !c.file_env.args.is_empty() {
+            let argv = crate::translate::process::expand_argv(&c.file_env.args, &values);
+            config["process"]["args"] = serde_json::Value::from(argv);
+        }
         Ok(())
     })
 }
@@ -150,12 +170,19 @@ pub fn apply(c: &RunContainer) -> Result<(), BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_plan::{ArgStep, EnvStep, FileEnvs};
     use std::fs;
 
     fn env_of(c: &RunContainer) -> Vec<String> {
         let config: serde_json::Value =
             serde_json::from_slice(&fs::read(c.config_file()).unwrap()).unwrap();
         serde_json::from_value(config["process"]["env"].clone()).unwrap()
+    }
+
+    fn args_of(c: &RunContainer) -> Vec<String> {
+        let config: serde_json::Value =
+            serde_json::from_slice(&fs::read(c.config_file()).unwrap()).unwrap();
+        serde_json::from_value(config["process"]["args"].clone()).unwrap()
     }
 
     #[test]
@@ -174,7 +201,7 @@ mod tests {
         // The image gave MODE and a bare FLAG; the container's own A is kept.
         fs::write(
             c.config_file(),
-            r#"{"process":{"env":["PATH=/bin","MODE=image","FLAG","A=1"]}}"#,
+            r#"{"process":{"args":["sh"],"env":["PATH=/bin","MODE=image","FLAG","A=1","SAY=flag is $(FLAG), $(LATER), a=$(A)","LATER=x"]}}"#,
         )
         .unwrap();
         let var = |name: &str, key: &str, optional| FileEnv {
@@ -184,22 +211,64 @@ mod tests {
             key: key.into(),
             optional,
         };
-        c.file_env = vec![
-            var("MODE", "MODE", true),
-            var("FLAG", "FLAG", false),
-            var("NEW", "NEW", true),
-        ];
+        let value = |name: &str, value: &str| EnvStep::Value {
+            name: name.into(),
+            value: value.into(),
+        };
+        c.file_env = FileEnvs {
+            vars: vec![
+                // A Secret's value, say: taken from the env as written.
+                EnvStep::Resolved { name: "A".into() },
+                EnvStep::File(var("MODE", "MODE", true)),
+                EnvStep::File(var("FLAG", "FLAG", false)),
+                EnvStep::File(var("NEW", "NEW", true)),
+                // A `$(VAR)` naming a file's variable, and one defined after it
+                // (left as written, as Kubernetes leaves it).
+                value("SAY", "flag is $(FLAG), $(LATER), a=$(A)"),
+                value("LATER", "x"),
+            ],
+            args: vec![
+                ArgStep {
+                    arg: "/entry$(FLAG)".into(),
+                    expand: false,
+                },
+                ArgStep {
+                    arg: "--flag=$(FLAG)".into(),
+                    expand: true,
+                },
+            ],
+        };
         fs::write(volume.join("config.env"), "MODE=file\nFLAG=on\nNEW=x\n").unwrap();
         apply(c).unwrap();
         assert_eq!(
             env_of(c),
-            ["PATH=/bin", "MODE=file", "FLAG=on", "A=1", "NEW=x"]
+            [
+                "PATH=/bin",
+                "MODE=file",
+                "FLAG=on",
+                "A=1",
+                "SAY=flag is on, $(LATER), a=1",
+                "LATER=x",
+                "NEW=x"
+            ]
         );
+        assert_eq!(args_of(c), ["/entry$(FLAG)", "--flag=on"]);
         // The next start: MODE and NEW gone from the file, so the image's MODE
-        // comes back and NEW is unset; FLAG changed.
+        // comes back and NEW is unset; FLAG changed, and what names it with it.
         fs::write(volume.join("config.env"), "FLAG=off\n").unwrap();
         apply(c).unwrap();
-        assert_eq!(env_of(c), ["PATH=/bin", "MODE=image", "FLAG=off", "A=1"]);
+        assert_eq!(
+            env_of(c),
+            [
+                "PATH=/bin",
+                "MODE=image",
+                "FLAG=off",
+                "A=1",
+                "SAY=flag is off, $(LATER), a=1",
+                "LATER=x"
+            ]
+        );
+        assert_eq!(args_of(c), ["/entry$(FLAG)", "--flag=off"]);
         // A required key that is missing fails, naming the variable.
         fs::write(volume.join("config.env"), "MODE=m\n").unwrap();
         let err = apply(c).unwrap_err().to_string();
@@ -229,20 +298,20 @@ mod tests {
             &[("web", crate::model::ContainerKind::App)],
         );
         let c = &mut plan.containers[0];
-        c.file_env = vec![FileEnv {
+        let f = FileEnv {
             name: "ROOT".into(),
             volume_path: volume.clone(),
             path: crate::model::RelPath::parse("config.env").unwrap(),
             key: "root".into(),
             optional: false,
-        }];
-        let err = value(c, &c.file_env[0]).unwrap_err().to_string();
+        };
+        let err = value(c, &f).unwrap_err().to_string();
         // Resolved inside the volume: /etc/passwd there does not exist.
         assert!(err.contains("does not exist"), "{err}");
         // A FIFO or an oversized file is refused, not read.
         fs::remove_file(volume.join("config.env")).unwrap();
         nix::unistd::mkfifo(&volume.join("config.env"), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        let err = value(c, &c.file_env[0]).unwrap_err().to_string();
+        let err = value(c, &f).unwrap_err().to_string();
         assert!(err.contains("not a regular file"), "{err}");
         fs::remove_file(volume.join("config.env")).unwrap();
         fs::write(
@@ -250,7 +319,7 @@ mod tests {
             vec![b'#'; MAX_ENV_FILE as usize + 1],
         )
         .unwrap();
-        let err = value(c, &c.file_env[0]).unwrap_err().to_string();
+        let err = value(c, &f).unwrap_err().to_string();
         assert!(err.contains("larger than 65536 bytes"), "{err}");
     }
 

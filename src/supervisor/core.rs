@@ -112,12 +112,47 @@ pub enum Timer {
     KillOne { ctr: Ctr, generation: u64 },
 }
 
+/// Why a container did not start, with the kubelet's waiting reason for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartError {
+    /// `RunContainerError` (the runtime or a mount failed) or
+    /// `CreateContainerConfigError` (its configuration could not be made: a
+    /// `fileKeyRef` that cannot be read, as the kubelet's `ErrCreateContainerConfig`).
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl StartError {
+    /// The container's configuration could not be made.
+    pub fn config(message: String) -> StartError {
+        StartError {
+            reason: "CreateContainerConfigError",
+            message,
+        }
+    }
+}
+
+impl From<String> for StartError {
+    fn from(message: String) -> StartError {
+        StartError {
+            reason: "RunContainerError",
+            message,
+        }
+    }
+}
+
+impl From<&str> for StartError {
+    fn from(message: &str) -> StartError {
+        message.to_string().into()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// The runtime call that starts `ctr` returned: its init pid, or why not.
     Started {
         ctr: Ctr,
-        result: Result<i32, String>,
+        result: Result<i32, StartError>,
     },
     /// The infra runs: its namespaces were written into the other bundles (and its
     /// loopback brought up), or that failed.
@@ -568,7 +603,7 @@ impl Core {
         self.out.push(Command::Start { ctr, restart });
     }
 
-    fn on_started(&mut self, ctr: Ctr, result: Result<i32, String>, now: Now) {
+    fn on_started(&mut self, ctr: Ctr, result: Result<i32, StartError>, now: Now) {
         let pid = match result {
             Ok(pid) => pid,
             Err(e) => return self.start_failed(ctr, e, now),
@@ -786,13 +821,17 @@ impl Core {
         });
     }
 
-    fn start_failed(&mut self, ctr: Ctr, error: String, now: Now) {
+    fn start_failed(&mut self, ctr: Ctr, error: StartError, now: Now) {
+        let StartError {
+            reason,
+            message: error,
+        } = error;
         self.event(true, "Failed", Some(ctr), format!("Error: {error}"));
         self.slots[ctr].run = Run::Idle;
         let kind = self.kinds[ctr];
         self.set_status(ctr, |s| {
             s.state = ContainerState::Waiting {
-                reason: "RunContainerError".into(),
+                reason: reason.into(),
             };
         });
         if self.stopping() {
@@ -809,7 +848,7 @@ impl Core {
             _ => (false, !self.started && self.slots[ctr].restarts == 0),
         };
         if !first_start {
-            // A restart that failed: the kubelet reports RunContainerError and tries
+            // A restart that failed: the kubelet reports the reason and tries
             // again after the next back-off; no run happened, so no restart counts.
             tracing::warn!("restarting {:?}: {error}", self.name(ctr));
             self.arm_restart(ctr, now);

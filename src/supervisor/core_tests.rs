@@ -28,6 +28,8 @@ enum Run {
     Unkillable,
     /// The runtime fails to start it.
     StartError,
+    /// Its configuration cannot be made (an env file it reads is missing).
+    ConfigError,
     /// The runtime takes this many milliseconds to start it; then it runs until
     /// signalled.
     SlowStart(u64),
@@ -269,7 +271,17 @@ impl Sim {
                             Duration::ZERO,
                             Input::Started {
                                 ctr,
-                                result: Err(format!("exec: \"nope\": not found ({name})")),
+                                result: Err(format!("exec: \"nope\": not found ({name})").into()),
+                            },
+                            None,
+                        ),
+                        Run::ConfigError => self.schedule(
+                            Duration::ZERO,
+                            Input::Started {
+                                ctr,
+                                result: Err(StartError::config(format!(
+                                    "env V: env file \"v.env\" does not exist ({name})"
+                                ))),
                             },
                             None,
                         ),
@@ -884,6 +896,36 @@ fn a_failed_restart_waits_in_run_container_error_and_is_tried_again_without_coun
     assert_eq!(sim.status("a").restart_count, 1);
     assert!(sim.status("a").state.is_running());
     assert!(sim.outcome.is_none());
+}
+
+/// The kubelet's `ErrCreateContainerConfig`: a restart whose env file is gone
+/// waits as CreateContainerConfigError, says why in a warning event, and is
+/// tried again after the back-off (a sidecar may write the file by then).
+#[test]
+fn a_restart_whose_config_cannot_be_made_waits_in_create_container_config_error() {
+    let mut sim = Sim::new(Always, 30, &[("a", App)])
+        .script(
+            "a",
+            &[Run::ExitAfter(1, 0), Run::ConfigError, Run::UntilSignalled],
+        )
+        .begin();
+    sim.run_for(Duration::from_secs(5));
+    assert_eq!(
+        sim.status("a").state,
+        crate::state::ContainerState::Waiting {
+            reason: "CreateContainerConfigError".into()
+        }
+    );
+    let warned = sim.core.state().events.iter().any(|e| {
+        e.kind == "Warning"
+            && e.reason == "Failed"
+            && e.message == "Error: env V: env file \"v.env\" does not exist (a)"
+    });
+    assert!(warned, "{:?}", sim.core.state().events);
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.starts_of("a"), [0, 0, 10 * SEC]);
+    assert!(sim.status("a").state.is_running());
+    assert_eq!(sim.status("a").restart_count, 1);
 }
 
 #[test]

@@ -25,7 +25,9 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use super::core::{Command, Core, Ctr, Exit, Input, Logs, Now, Outcome, ProbeRun, Timer};
+use super::core::{
+    Command, Core, Ctr, Exit, Input, Logs, Now, Outcome, ProbeRun, StartError, Timer,
+};
 use super::oom::OomCounter;
 use super::serial::{Op, Serial};
 use crate::bundle::{self, Mounter, SystemMounter, is_mount_point};
@@ -740,7 +742,7 @@ impl<'a> Driver<'a> {
                         self.delete_if_ours(ctr);
                         self.inputs.push_back(Input::Started {
                             ctr,
-                            result: Err(e),
+                            result: Err(e.into()),
                         });
                     }
                 }
@@ -1223,7 +1225,7 @@ impl<'a> Driver<'a> {
             self.pending_cgroup = None;
         }
         let c = self.containers[ctr].clone();
-        let result = (|| -> Result<(), String> {
+        let result = (|| -> Result<(), StartError> {
             if c.kind != ContainerKind::Infra {
                 if restart > 0 {
                     self.fresh_rootfs(&c)?;
@@ -1250,7 +1252,16 @@ impl<'a> Driver<'a> {
             }
             // fileKeyRef variables: read again at every start, as the kubelet
             // does (an init container may have written the file just now).
-            bundle::envfile::apply(&c).map_err(|e| e.to_string())?;
+            // The error is about this container: said without its name, which
+            // the event and the pod's failure give.
+            bundle::envfile::apply(&c).map_err(|e| {
+                StartError::config(match e {
+                    bundle::BundleError::EnvFile { name, message, .. } => {
+                        format!("env {name}: {message}")
+                    }
+                    e => e.to_string(),
+                })
+            })?;
             let pid_file = crate::paths::pid_file(&c.bundle);
             let _ = fs::remove_file(&pid_file);
             let spawned = self.clock.now().mono;

@@ -46,7 +46,7 @@ pub use user::{UserLookup, UserSpec};
 pub use volumes::{ProjectedFile, VolumePlan, VolumeSource};
 
 use crate::model::{
-    Container, ContainerKind, EnvValue, Hooks, Pod, Probes, RestartPolicy, RestartRule, Signal,
+    Container, ContainerKind, Hooks, Pod, Probes, RestartPolicy, RestartRule, Signal,
     TerminationMessagePolicy,
 };
 use crate::paths::PodPaths;
@@ -162,8 +162,8 @@ pub struct ContainerPlan {
     pub stop_signal: Signal,
     /// subPath mounts, resolved inside their volume and bound before each start.
     pub sub_paths: Vec<crate::run_plan::SubPathBind>,
-    /// `fileKeyRef` variables, read before each start.
-    pub file_env: Vec<crate::run_plan::FileEnv>,
+    /// `fileKeyRef` variables, read before each start, and what they expand.
+    pub file_env: crate::run_plan::FileEnvs,
     /// The user's ids and groups the bundle writer finishes from the rootfs's
     /// /etc/passwd and /etc/group (none for the infra).
     pub user_lookup: Option<UserLookup>,
@@ -533,7 +533,7 @@ impl<'a> PodContext<'a> {
             stop_signal: Signal::TERM,
             sub_paths: Vec::new(),
             user_lookup: None,
-            file_env: Vec::new(),
+            file_env: Default::default(),
             run_as_non_root: false,
             termination_log: None,
             probes: Probes::default(),
@@ -665,25 +665,17 @@ impl<'a> PodContext<'a> {
         } else {
             self.kernel_hostname.as_str()
         };
-        let proc = process::process(&self.facts, hostname, c, config);
-        let file_env = c
-            .env
-            .iter()
-            .filter_map(|var| match &var.value {
-                EnvValue::File(f) => Some((var, f)),
-                _ => None,
+        let file = |var: &crate::model::EnvVar, f: &crate::model::FileKeyRef| {
+            let volume = volumes.iter().find(|v| v.name == f.volume.as_str())?;
+            Some(crate::run_plan::FileEnv {
+                name: var.name.clone(),
+                volume_path: volume.host_path.clone(),
+                path: f.path.clone(),
+                key: f.key.clone(),
+                optional: f.optional,
             })
-            .filter_map(|(var, f)| {
-                let volume = volumes.iter().find(|v| v.name == f.volume.as_str())?;
-                Some(crate::run_plan::FileEnv {
-                    name: var.name.clone(),
-                    volume_path: volume.host_path.clone(),
-                    path: f.path.clone(),
-                    key: f.key.clone(),
-                    optional: f.optional,
-                })
-            })
-            .collect();
+        };
+        let proc = process::process(&self.facts, hostname, c, config, &file);
         if proc.argv.is_empty() && image.is_some() {
             issues.push((
                 format!("{field}.command"),
@@ -808,7 +800,7 @@ impl<'a> PodContext<'a> {
             stop_signal,
             sub_paths,
             user_lookup: Some(user.lookup),
-            file_env,
+            file_env: proc.file_env,
             run_as_non_root: sc.run_as_non_root,
             termination_log: Some(termination_log),
             probes: c.probes.clone(),

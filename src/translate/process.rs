@@ -6,52 +6,114 @@ use oci_spec::image::Config as ImageConfig;
 
 use super::downward::{self, Facts};
 use super::expand::expand;
-use crate::model::{Container, EnvValue, EnvVar};
+use crate::model::{Container, EnvValue, EnvVar, FileKeyRef};
+use crate::run_plan::{ArgStep, EnvStep, FileEnv, FileEnvs};
 
 /// Kubernetes' rule (pkg/kubelet/kuberuntime, "Define a Command and Arguments for a
 /// Container"): `command` replaces ENTRYPOINT and CMD; `args` alone replaces CMD and
-/// keeps ENTRYPOINT; neither keeps both.
+/// keeps ENTRYPOINT; neither keeps both. The container's own arguments are the
+/// ones `$(VAR)` expands (`ExpandContainerCommandAndArgs`), never the image's.
 pub fn argv(
     command: Option<&[String]>,
     args: Option<&[String]>,
     image: Option<&ImageConfig>,
-) -> Vec<String> {
-    let entrypoint = image
-        .and_then(|c| c.entrypoint().clone())
-        .unwrap_or_default();
-    let cmd = image.and_then(|c| c.cmd().clone()).unwrap_or_default();
+) -> Vec<ArgStep> {
+    let image_part = |v: Option<Vec<String>>| {
+        v.unwrap_or_default()
+            .into_iter()
+            .map(|arg| ArgStep { arg, expand: false })
+    };
+    let own = |v: &[String]| {
+        v.iter()
+            .map(|arg| ArgStep {
+                arg: arg.clone(),
+                expand: true,
+            })
+            .collect::<Vec<_>>()
+    };
+    let entrypoint = || image_part(image.and_then(|c| c.entrypoint().clone()));
+    let cmd = || image_part(image.and_then(|c| c.cmd().clone()));
     match (command, args) {
-        (Some(command), Some(args)) => command.iter().chain(args).cloned().collect(),
-        (Some(command), None) => command.to_vec(),
-        (None, Some(args)) => entrypoint.into_iter().chain(args.iter().cloned()).collect(),
-        (None, None) => entrypoint.into_iter().chain(cmd).collect(),
+        (Some(command), Some(args)) => [own(command), own(args)].concat(),
+        (Some(command), None) => own(command),
+        (None, Some(args)) => entrypoint().chain(own(args)).collect(),
+        (None, None) => entrypoint().chain(cmd()).collect(),
     }
 }
 
-/// The container's own variables, in order: each entry replaces an earlier one of
-/// the same name in place; a `value` is `$(VAR)`-expanded with the variables defined
-/// before it (Kubernetes' `makeEnvironmentVariables`).
-pub fn container_env(facts: &Facts<'_>, env: &[EnvVar]) -> Vec<(String, String)> {
+/// argv from its steps, the container's own arguments expanded with `vars`.
+pub fn expand_argv(steps: &[ArgStep], vars: &[(String, String)]) -> Vec<String> {
+    let lookup = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    steps
+        .iter()
+        .map(|a| match a.expand {
+            true => expand(&a.arg, &lookup),
+            false => a.arg.clone(),
+        })
+        .collect()
+}
+
+/// The container's `env` as steps, with the value of each resolved one (a
+/// ConfigMap's, Secret's or downward API value, resolved now); a `value` kept to
+/// be expanded; a `fileKeyRef` as `file` places it (none: left out).
+pub fn env_steps(
+    facts: &Facts<'_>,
+    env: &[EnvVar],
+    file: &dyn Fn(&EnvVar, &FileKeyRef) -> Option<FileEnv>,
+) -> Vec<(EnvStep, Option<String>)> {
+    env.iter()
+        .filter_map(|var| {
+            let name = var.name.clone();
+            let resolved = |value: String| (EnvStep::Resolved { name: name.clone() }, Some(value));
+            Some(match &var.value {
+                EnvValue::Literal(v) => (
+                    EnvStep::Value {
+                        name: name.clone(),
+                        value: v.clone(),
+                    },
+                    None,
+                ),
+                EnvValue::Data(v) => resolved(v.clone()),
+                EnvValue::Field(f) => resolved(downward::field(facts, f)),
+                EnvValue::Resource(r) => resolved(downward::resource(facts.host, r)),
+                EnvValue::File(f) => (EnvStep::File(file(var, f)?), None),
+            })
+        })
+        .collect()
+}
+
+/// The container's own variables, in order (Kubernetes' `makeEnvironmentVariables`):
+/// each entry replaces an earlier one of the same name in place; a `value` is
+/// `$(VAR)`-expanded with the variables defined before it, a file's among them.
+/// `resolved` gives step `i`'s resolved value, `read` a `fileKeyRef` variable's
+/// (none: an optional one missing, which leaves the variable as it was).
+pub fn evaluate_env<E>(
+    steps: &[EnvStep],
+    resolved: impl Fn(usize, &str) -> Option<String>,
+    mut read: impl FnMut(&FileEnv) -> Result<Option<String>, E>,
+) -> Result<Vec<(String, String)>, E> {
     let mut vars: Vec<(String, String)> = Vec::new();
-    for var in env {
-        let value = match &var.value {
-            EnvValue::Literal(v) => {
-                let lookup =
-                    |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-                expand(v, &lookup)
+    for (i, step) in steps.iter().enumerate() {
+        let (name, value) = match step {
+            EnvStep::Value { name, value } => {
+                let lookup = |n: &str| vars.iter().find(|(v, _)| v == n).map(|(_, v)| v.clone());
+                (name, expand(value, &lookup))
             }
-            EnvValue::Data(v) => v.clone(),
-            EnvValue::Field(f) => downward::field(facts, f),
-            EnvValue::Resource(r) => downward::resource(facts.host, r),
-            // Read from its file before each start (bundle::envfile).
-            EnvValue::File(_) => continue,
+            EnvStep::Resolved { name } => match resolved(i, name) {
+                Some(v) => (name, v),
+                None => continue,
+            },
+            EnvStep::File(f) => match read(f)? {
+                Some(v) => (&f.name, v),
+                None => continue,
+            },
         };
-        match vars.iter_mut().find(|(n, _)| *n == var.name) {
+        match vars.iter_mut().find(|(n, _)| n == name) {
             Some(slot) => slot.1 = value,
-            None => vars.push((var.name.clone(), value)),
+            None => vars.push((name.clone(), value)),
         }
     }
-    vars
+    Ok(vars)
 }
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -102,37 +164,45 @@ pub struct Process {
     pub argv: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
+    /// What each start rebuilds, for a container with `fileKeyRef` variables.
+    pub file_env: FileEnvs,
 }
 
 /// argv, environment and working directory of `c` over its image's config. The
-/// container's own variables expand `$(VAR)` in command and args too.
+/// container's own variables expand `$(VAR)` in command and args too; a
+/// `fileKeyRef` variable (placed by `file`) is read at each start, so whatever
+/// names it is expanded again then.
 pub fn process(
     facts: &Facts<'_>,
     hostname: &str,
     c: &Container,
     image: Option<&ImageConfig>,
+    file: &dyn Fn(&EnvVar, &FileKeyRef) -> Option<FileEnv>,
 ) -> Process {
-    let own_env = container_env(facts, &c.env);
-    let lookup = |name: &str| {
-        own_env
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-    };
-    let expand_all = |v: &Option<Vec<String>>| -> Option<Vec<String>> {
-        v.as_ref()
-            .map(|list| list.iter().map(|s| expand(s, &lookup)).collect())
-    };
-    let argv = argv(
-        expand_all(&c.command).as_deref(),
-        expand_all(&c.args).as_deref(),
-        image,
-    );
+    let (steps, values): (Vec<_>, Vec<_>) = env_steps(facts, &c.env, file).into_iter().unzip();
+    let own_env = evaluate_env(
+        &steps,
+        |i, _| values[i].clone(),
+        |_| Ok::<_, std::convert::Infallible>(None),
+    )
+    .unwrap_or_else(|e| match e {});
+    let args = argv(c.command.as_deref(), c.args.as_deref(), image);
     let image_env = image.and_then(|c| c.env().clone()).unwrap_or_default();
+    let file_env = match steps.iter().any(|s| matches!(s, EnvStep::File(_))) {
+        true => FileEnvs {
+            vars: steps,
+            args: match args.iter().any(|a| a.expand) {
+                true => args.clone(),
+                false => Vec::new(),
+            },
+        },
+        false => FileEnvs::default(),
+    };
     Process {
-        argv,
+        argv: expand_argv(&args, &own_env),
         env: merge_env(hostname, &image_env, &own_env),
         cwd: cwd(c, image),
+        file_env,
     }
 }
 
@@ -203,11 +273,8 @@ mod tests {
             (Some(&cmd), Some(&args), s(&["/bin/app", "--flag"])),
         ];
         for (command, args, want) in cases {
-            assert_eq!(
-                argv(command, args, Some(&image)),
-                want,
-                "{command:?} {args:?}"
-            );
+            let steps = argv(command, args, Some(&image));
+            assert_eq!(expand_argv(&steps, &[]), want, "{command:?} {args:?}");
         }
     }
 
@@ -248,6 +315,7 @@ mod tests {
             argv: argv.to_vec(),
             env: env.to_vec(),
             cwd: "/".into(),
+            file_env: FileEnvs::default(),
         };
         let f = "spec.containers[0]";
         assert_eq!(

@@ -278,6 +278,47 @@ fn command_and_args_are_expanded_with_the_container_env() {
     assert_eq!(args(app(&plan)), ["/bin/sh", "x-$(MISSING)", "$(A)"]);
 }
 
+/// A `$(VAR)` naming a fileKeyRef variable cannot be expanded before the file
+/// exists: the plan keeps the container's env and its own arguments as steps,
+/// for each start to expand (the image's ENTRYPOINT is never expanded).
+#[test]
+fn references_to_file_key_ref_variables_are_left_for_each_start() {
+    let plan = plan_of(&pod(
+        "  volumes: [{name: data, emptyDir: {}}]\n",
+        "      args: [\"--mode=$(MODE)\"]\n      env:\n        - {name: MODE, valueFrom: {fileKeyRef: {volumeName: data, path: c.env, key: MODE}}}\n        - {name: SAY, value: \"mode $(MODE)\"}\n        - {name: NS, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}\n",
+    ));
+    let spec = app(&plan);
+    assert_eq!(env_var(spec, "SAY").as_deref(), Some("mode $(MODE)"));
+    assert_eq!(env_var(spec, "MODE"), None);
+    let steps = &plan.containers.last().unwrap().file_env;
+    let names: Vec<String> = steps
+        .vars
+        .iter()
+        .map(|s| match s {
+            crate::run_plan::EnvStep::Value { name, value } => format!("value {name}={value}"),
+            crate::run_plan::EnvStep::Resolved { name } => format!("resolved {name}"),
+            crate::run_plan::EnvStep::File(f) => format!("file {}={}", f.name, f.key),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["file MODE=MODE", "value SAY=mode $(MODE)", "resolved NS"]
+    );
+    let argv: Vec<(&str, bool)> = steps
+        .args
+        .iter()
+        .map(|a| (a.arg.as_str(), a.expand))
+        .collect();
+    let entrypoint = args(spec)[0].clone();
+    assert_eq!(
+        argv,
+        [(entrypoint.as_str(), false), ("--mode=$(MODE)", true)]
+    );
+    // Without a fileKeyRef nothing is kept.
+    let plan = plan_of(&pod("", "      args: [\"$(A)\"]\n"));
+    assert!(plan.containers.last().unwrap().file_env.is_empty());
+}
+
 #[test]
 fn env_values_expand_earlier_variables_only() {
     let plan = plan_of(&pod(

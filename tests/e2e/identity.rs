@@ -414,8 +414,10 @@ fn an_extended_resource_runs_with_a_cluster_only_warning() {
 
 /// KEP-3721's example ("Support for env files"): an init container writes an
 /// env file (a comment, a quoted value) into an emptyDir, the app reads CONFIG_VAR from it through
-/// fileKeyRef; an optional key that is missing leaves its variable unset. A
-/// required file that does not exist fails the start, naming the variable.
+/// fileKeyRef; an optional key that is missing leaves its variable unset, and a
+/// `$(CONFIG_VAR)` in a later value and in the arguments expands to the file's
+/// value. A required file that does not exist fails the start, naming the
+/// variable.
 #[test]
 fn file_key_ref_reads_the_env_file_an_init_container_wrote() {
     let mut pod = Pod::new("envfile", "test-pod");
@@ -437,16 +439,20 @@ spec:
   - name: use-envfile
     image: localhost/busybox:latest
     imagePullPolicy: Never
-    command: ['sh', '-c', 'echo VAR=$CONFIG_VAR; echo OPT=${OPT-unset}; echo DONE; sleep 3600']
+    command: ['sh', '-c', 'echo VAR=$CONFIG_VAR; echo OPT=${OPT-unset}; echo ARG=$0 SAY=$SAY; echo DONE; sleep 3600']
+    args: ['$(CONFIG_VAR)']
     env:
     - name: CONFIG_VAR
       valueFrom: {fileKeyRef: {path: config.env, volumeName: data, key: CONFIG_VAR}}
     - name: OPT
       valueFrom: {fileKeyRef: {path: config.env, volumeName: data, key: NOT_THERE, optional: true}}
+    - name: SAY
+      value: 'say $(CONFIG_VAR)'
 ";
     let log = run_until_done(&mut pod, &None, yaml, "use-envfile");
     assert!(log.contains("VAR=HELLO\n"), "{log}");
     assert!(log.contains("OPT=unset\n"), "{log}");
+    assert!(log.contains("ARG=HELLO SAY=say HELLO\n"), "{log}");
     pod.down();
     pod.assert_nothing_left();
 
@@ -461,9 +467,57 @@ spec:
     assert!(!out.status.success(), "a missing env file ran");
     let err = stderr(&out);
     assert!(
-        err.contains("env CONFIG_VAR: env file \"none.env\" does not exist"),
+        err.contains("container \"c\": env CONFIG_VAR: env file \"none.env\" does not exist"),
         "{err}"
     );
+    pod.assert_nothing_left();
+}
+
+/// The kubelet's CreateContainerConfigError: the app removes the env file its
+/// variable is read from and exits; its restart cannot be made, so it waits as
+/// CreateContainerConfigError (in `ps` and `describe`), the warning saying why,
+/// and the pod stays up.
+#[test]
+fn a_restart_whose_env_file_is_gone_waits_in_create_container_config_error() {
+    let pod = Pod::new("envfile", "gone");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - {name: data, emptyDir: {}}
+  initContainers:
+  - name: setup
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: ['sh', '-c', 'echo K=1 > /data/k.env']
+    volumeMounts: [{name: data, mountPath: /data}]
+  containers:
+  - name: c
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: ['sh', '-c', 'echo K=$K; rm /data/k.env; exit 1']
+    volumeMounts: [{name: data, mountPath: /data}]
+    env: [{name: K, valueFrom: {fileKeyRef: {path: k.env, volumeName: data, key: K}}}]
+";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    pod.wait_until("the config error", Duration::from_secs(20), |p| {
+        p.container("c")["state"]["reason"] == "CreateContainerConfigError"
+    });
+    assert!(pod.logs("c").contains("K=1\n"), "{}", pod.logs("c"));
+    let describe = stdout(&pod.run(&["describe", &pod.key()]));
+    assert!(
+        describe.contains("Reason:       CreateContainerConfigError"),
+        "{describe}"
+    );
+    assert!(
+        describe.contains("  Error: env K: env file \"k.env\" does not exist\n"),
+        "{describe}"
+    );
+    assert_eq!(pod.state()["phase"], "Running");
+    pod.down();
     pod.assert_nothing_left();
 }
 
