@@ -631,14 +631,17 @@ pub fn readme(plan: &RunPlan, source: &str) -> String {
         .filter(|c| !c.probes.is_empty() || !c.hooks.is_empty() || !c.restart_rules.is_empty())
         .map(|c| c.name.as_str())
         .collect();
-    if !supervised.is_empty() || plan.active_deadline_seconds.is_some() {
+    if !supervised.is_empty()
+        || plan.active_deadline_seconds.is_some()
+        || !plan.volume_limits.is_empty()
+    {
         let _ = writeln!(
             s,
-            "\n`run.sh` starts each container once. Probes, lifecycle hooks, restarts and the"
+            "\n`run.sh` starts each container once. Probes, lifecycle hooks, restarts, the active"
         );
         let _ = writeln!(
             s,
-            "active deadline{} are the supervisor's: `podshim up --from DIR` runs them.",
+            "deadline and emptyDir size limits{} are the supervisor's: `podshim up --from DIR` runs them.",
             if supervised.is_empty() {
                 String::new()
             } else {
@@ -683,9 +686,20 @@ mod tests {
         });
         let text = readme(&plan, "pod.yaml");
         assert!(
-            text.contains("active deadline (of web) are the supervisor's: `podshim up --from DIR`"),
+            text.contains(
+                "deadline and emptyDir size limits (of web) are the supervisor's: `podshim up --from DIR`"
+            ),
             "{text}"
         );
+        // A sized disk emptyDir alone is said too: run.sh never measures it.
+        plan.containers[0].probes.readiness = None;
+        assert!(!readme(&plan, "pod.yaml").contains("size limits"));
+        plan.volume_limits.push(crate::run_plan::VolumeLimit {
+            name: "cache".into(),
+            path: "/out/volumes/cache".into(),
+            bytes: 1 << 20,
+        });
+        assert!(readme(&plan, "pod.yaml").contains("emptyDir size limits are the supervisor's"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod cdi;
 pub mod cgroup;
 pub mod cli;
 pub mod cni;
+pub mod disk_usage;
 pub mod fsutil;
 pub mod host;
 pub mod howto;

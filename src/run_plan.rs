@@ -60,6 +60,10 @@ pub struct RunPlan {
     /// Pod-level `spec.resources` (KEP-2837), defaulted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_resources: Option<PlanResources>,
+    /// Disk-backed emptyDirs with a `sizeLimit`: measured while the pod runs,
+    /// and the pod evicted once one holds more (the kubelet's eviction manager).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_limits: Vec<VolumeLimit>,
     /// The pod's CNI attachment, made by `up` before the bundles were written;
     /// none for `--network none`, hostNetwork and `generate` output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -296,6 +300,16 @@ impl PlanResources {
     }
 }
 
+/// A disk-backed emptyDir's `sizeLimit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeLimit {
+    pub name: String,
+    /// The volume's directory on the host (podshim's, under the pod's).
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
 /// A container with `fileKeyRef` variables (KEP-3721): its own variables and
 /// its command and args, rebuilt before each start as the kubelet's
 /// `makeEnvironmentVariables` builds them, so that a `$(VAR)` naming a file's
@@ -505,6 +519,7 @@ pub(crate) fn fixture(
             .collect(),
         images: vec![],
         pod_resources: None,
+        volume_limits: Vec::new(),
         network: None,
     }
 }

@@ -236,6 +236,17 @@ pub fn layout(
             .pod_resources
             .as_ref()
             .map(crate::run_plan::PlanResources::of),
+        volume_limits: plan
+            .volumes
+            .iter()
+            .filter_map(|v| {
+                Some(crate::run_plan::VolumeLimit {
+                    name: v.name.clone(),
+                    path: v.host_path.clone(),
+                    bytes: v.disk_limit?,
+                })
+            })
+            .collect(),
         network: None,
     })
 }

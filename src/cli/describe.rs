@@ -222,13 +222,7 @@ fn resource_lines(out: &mut String, title: &str, cpu: Option<u64>, memory: Optio
         let _ = writeln!(out, "      cpu:     {shown}");
     }
     if let Some(b) = memory {
-        let unit = [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)]
-            .into_iter()
-            .find(|(_, shift)| b != 0 && b % (1u64 << shift) == 0);
-        let shown = match unit {
-            Some((name, shift)) => format!("{}{name}", b >> shift),
-            None => b.to_string(),
-        };
+        let shown = crate::model::binary_si(b);
         let _ = writeln!(out, "      memory:  {shown}");
     }
 }

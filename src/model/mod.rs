@@ -29,7 +29,7 @@ pub use names::{
 pub use probe::{
     Hook, HookKind, Hooks, HttpGet, HttpHeader, HttpScheme, Probe, ProbeAction, ProbeKind, Probes,
 };
-pub use quantity::{Quantity, QuantityError};
+pub use quantity::{Quantity, QuantityError, binary_si};
 pub use restart::{AfterExit, ExitCodeOperator, RestartAction, RestartRule, after_exit};
 pub use signal::Signal;
 pub use values::{AbsPath, FileMode, Id, RelPath};

@@ -30,6 +30,18 @@ pub enum QuantityError {
 /// 2^63-1: the largest value a quantity may have, in its base unit.
 pub const MAX: u128 = i64::MAX as u128;
 
+/// `bytes` as Kubernetes prints a binary-SI quantity: the largest of Ki, Mi,
+/// Gi, Ti that divides it, else plain bytes (`1Mi`, `1536Ki`, `1000`).
+pub fn binary_si(bytes: u64) -> String {
+    let unit = [("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)]
+        .into_iter()
+        .find(|(_, shift)| bytes != 0 && bytes % (1u64 << shift) == 0);
+    match unit {
+        Some((name, shift)) => format!("{}{name}", bytes >> shift),
+        None => bytes.to_string(),
+    }
+}
+
 impl Quantity {
     pub fn parse(text: &str) -> Result<Quantity, QuantityError> {
         let text = text.trim();

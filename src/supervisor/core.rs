@@ -49,6 +49,9 @@ pub struct Timing {
     pub backoff_max: Duration,
     /// How many app containers are started at once.
     pub start_workers: usize,
+    /// How often the disk-backed emptyDirs with a `sizeLimit` are measured
+    /// (the kubelet's eviction manager looks every 10 s).
+    pub volume_check: Duration,
 }
 
 impl Default for Timing {
@@ -57,6 +60,7 @@ impl Default for Timing {
             backoff_initial: super::backoff::INITIAL,
             backoff_max: super::backoff::MAX,
             start_workers: 4,
+            volume_check: Duration::from_secs(10),
         }
     }
 }
@@ -100,6 +104,8 @@ pub enum Timer {
     GraceOver { ctr: Ctr, generation: u64 },
     /// `activeDeadlineSeconds` have passed since the pod started.
     Deadline,
+    /// Time to measure the emptyDirs with a `sizeLimit` again.
+    VolumeCheck,
     /// An in-place restart's back-off is over: the pod starts again.
     RestartAll,
     /// A sleep hook is over.
@@ -188,6 +194,10 @@ pub enum Input {
         probe: ProbeRun,
         message: String,
     },
+    /// What [`Command::MeasureVolumes`] found: the bytes each of the plan's
+    /// `volume_limits` holds (more than its limit once past it), or why it
+    /// could not be measured.
+    VolumesMeasured(Vec<Result<u64, String>>),
     /// `podshim resize` gave containers new resources (by container, none for
     /// the infra); the ones in `restart` need a restart to take them
     /// (`resizePolicy: RestartContainer`).
@@ -222,6 +232,8 @@ pub enum Command {
     Probe(ProbeRun),
     /// The pod's state changed: write it for `ps`.
     Publish,
+    /// Measure the plan's `volume_limits`; answered by [`Input::VolumesMeasured`].
+    MeasureVolumes,
     /// Tell `up` the app containers run.
     ReportStarted,
     /// Everything is stopped: the loop ends with this outcome.
@@ -372,6 +384,11 @@ pub struct Core {
     grace: Duration,
     /// `activeDeadlineSeconds`.
     deadline: Option<Duration>,
+    /// The disk-backed emptyDirs' `sizeLimit`s: (volume, bytes).
+    volume_limits: Vec<(String, u64)>,
+    /// Why the kubelet would have evicted the pod (its DisruptionTarget
+    /// condition), once it was.
+    evicted: Option<String>,
     timing: Timing,
     keep_on_failure: bool,
     slots: Vec<Slot>,
@@ -439,6 +456,12 @@ impl Core {
             policy: plan.restart_policy,
             grace: Duration::from_secs(plan.termination_grace_period_seconds),
             deadline: plan.active_deadline_seconds.map(Duration::from_secs),
+            volume_limits: plan
+                .volume_limits
+                .iter()
+                .map(|v| (v.name.clone(), v.bytes))
+                .collect(),
+            evicted: None,
             keep_on_failure: state.keep_on_failure,
             timing,
             slots: vec![slot; all.len()],
@@ -483,6 +506,7 @@ impl Core {
                 timer: Timer::Deadline,
             });
         }
+        self.arm_volume_check(now);
         self.run(0);
         self.flush()
     }
@@ -495,6 +519,7 @@ impl Core {
         self.now = rfc3339(now.wall);
         match input {
             Input::Started { ctr, result } => self.on_started(ctr, result, now),
+            Input::VolumesMeasured(usage) => self.on_volumes_measured(usage, now),
             Input::InfraReady(result) => self.on_infra_ready(result, now),
             Input::Exited { ctr, exit } => self.on_exited(ctr, exit, now, logs),
             Input::Resized { resources, restart } => self.on_resized(resources, restart, now),
@@ -551,6 +576,7 @@ impl Core {
                 self.state.phase,
                 self.initialized,
                 self.restarting_all,
+                self.evicted.as_deref(),
                 &self.state.containers,
                 &self.now,
             );
@@ -1426,6 +1452,54 @@ impl Core {
         msg
     }
 
+    fn arm_volume_check(&mut self, now: Now) {
+        if !self.volume_limits.is_empty() {
+            self.out.push(Command::Arm {
+                at: now.mono + self.timing.volume_check,
+                timer: Timer::VolumeCheck,
+            });
+        }
+    }
+
+    /// The eviction manager's `emptyDirLimitEviction`: a disk-backed emptyDir
+    /// holding more than its `sizeLimit` evicts the pod (Failed, reason
+    /// Evicted, a DisruptionTarget condition), its containers stopped at once
+    /// (`immediateEvictionGracePeriodSeconds`, which the runtime's 2 s minimum
+    /// raises) and never restarted, whatever the restart policy.
+    fn on_volumes_measured(&mut self, usage: Vec<Result<u64, String>>, now: Now) {
+        if self.stopping() {
+            return;
+        }
+        let limits = std::mem::take(&mut self.volume_limits);
+        let over = limits
+            .iter()
+            .zip(&usage)
+            .find(|((_, limit), used)| matches!(used, Ok(u) if u > limit));
+        for ((name, _), used) in limits.iter().zip(&usage) {
+            if let Err(e) = used {
+                let message =
+                    format!("Usage of EmptyDir volume {name:?} could not be measured: {e}");
+                self.event(true, "VolumeNotMeasured", None, message);
+            }
+        }
+        if let Some(((name, limit), _)) = over {
+            // The kubelet's emptyDirMessageFmt, its trailing space included.
+            let message = format!(
+                "Usage of EmptyDir volume {name:?} exceeds the limit {:?}. ",
+                crate::model::binary_si(*limit)
+            );
+            tracing::warn!("{message}");
+            self.state.reason = Some("Evicted".into());
+            self.evicted = Some(message.clone());
+            self.event(true, "Evicted", None, message.clone());
+            self.grace = teardown::MIN_GRACE;
+            self.fail(message, now);
+            return;
+        }
+        self.volume_limits = limits;
+        self.arm_volume_check(now);
+    }
+
     fn fail(&mut self, message: String, now: Now) {
         self.state.phase = PodPhase::Failed;
         self.state.message = Some(message.clone());
@@ -1537,6 +1611,11 @@ impl Core {
                 tracing::warn!("{message}");
                 self.event(true, "DeadlineExceeded", None, message.to_string());
                 self.fail(message.to_string(), now);
+            }
+            Timer::VolumeCheck => {
+                if !self.stopping() {
+                    self.out.push(Command::MeasureVolumes);
+                }
             }
             Timer::KillOne { ctr, generation } => {
                 if !self.current(ctr, generation) {

@@ -71,6 +71,8 @@ struct Sim {
     probe_script: HashMap<(String, ProbeKind), VecDeque<(bool, u64)>>,
     /// Each hook's result and duration (ms); unscripted hooks succeed at once.
     hook_script: HashMap<(String, HookKind), (bool, u64)>,
+    /// The one sized volume's usage from each time on (0 before the first).
+    volume_script: Vec<(Duration, Result<u64, String>)>,
 }
 
 fn plan(policy: RestartPolicy, grace: u64, containers: &[(&str, ContainerKind)]) -> RunPlan {
@@ -184,6 +186,7 @@ impl Sim {
             next_id: 0,
             probe_script: HashMap::new(),
             hook_script: HashMap::new(),
+            volume_script: Vec::new(),
         }
     }
 
@@ -368,6 +371,17 @@ impl Sim {
                 Command::Arm { at, timer } => {
                     let after = at.saturating_duration_since(self.now);
                     self.schedule(after, Input::Timer(timer), None);
+                }
+                Command::MeasureVolumes => {
+                    let at = self.now - self.t0;
+                    self.log("measure volumes".into());
+                    let usage = self
+                        .volume_script
+                        .iter()
+                        .rev()
+                        .find(|(from, _)| *from <= at)
+                        .map_or(Ok(0), |(_, u)| u.clone());
+                    self.schedule(Duration::ZERO, Input::VolumesMeasured(vec![usage]), None);
                 }
                 Command::Probe(run) => {
                     let ProbeRun { ctr, kind, .. } = run;
@@ -1724,6 +1738,94 @@ fn a_pod_that_completes_before_its_deadline_is_not_failed_by_it() {
     sim.run_for(Duration::from_secs(30));
     assert_eq!(sim.outcome, Some(Outcome::Completed(PodPhase::Succeeded)));
     assert_eq!(sim.core.state().reason, None);
+}
+
+// --- emptyDir sizeLimit ----------------------------------------------------------------
+
+fn sized(policy: RestartPolicy, grace: u64, script: &[(u64, Result<u64, String>)]) -> Sim {
+    let mut plan = plan(policy, grace, &[("a", App)]);
+    plan.volume_limits = vec![crate::run_plan::VolumeLimit {
+        name: "cache".into(),
+        path: "/p/volumes/cache".into(),
+        bytes: 1 << 20,
+    }];
+    let mut sim = Sim::with_plan(plan, Timing::default(), false).script("a", &[Run::IgnoresTerm]);
+    sim.volume_script = script
+        .iter()
+        .map(|(at, u)| (Duration::from_secs(*at), u.clone()))
+        .collect();
+    sim.begin()
+}
+
+/// The eviction manager's emptyDir check: measured every 10 s; past the
+/// limit the pod is evicted: Failed, reason Evicted with the kubelet's message,
+/// a DisruptionTarget condition, its containers stopped with 2 s of grace
+/// whatever the pod's, and not restarted under restartPolicy Always.
+#[test]
+fn a_disk_emptydir_past_its_size_limit_evicts_the_pod() {
+    let mut sim = sized(Always, 30, &[(15, Ok(2 << 20))]);
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(
+        sim.times("measure volumes"),
+        [10 * SEC, 20 * SEC],
+        "measured until past the limit"
+    );
+    let message = "Usage of EmptyDir volume \"cache\" exceeds the limit \"1Mi\". ";
+    assert_eq!(sim.outcome, Some(Outcome::Failed(message.into())));
+    assert_eq!(sim.times("signal a SIGTERM"), [20 * SEC]);
+    assert_eq!(sim.times("signal a SIGKILL all"), [22 * SEC]);
+    assert_eq!(sim.starts_of("a"), [0], "an evicted pod is not restarted");
+    let state = sim.core.state();
+    assert_eq!(state.phase, PodPhase::Failed);
+    assert_eq!(state.reason.as_deref(), Some("Evicted"));
+    assert_eq!(state.message.as_deref(), Some(message));
+    assert_eq!(
+        sim.condition("DisruptionTarget"),
+        ("True".into(), Some("TerminationByKubelet".into()))
+    );
+    assert!(
+        state
+            .events
+            .iter()
+            .any(|e| e.kind == "Warning" && e.reason == "Evicted" && e.message == message),
+        "{:?}",
+        state.events
+    );
+}
+
+/// At the limit is not past it; a walk that fails is said in an event and
+/// tried again at the next check; nothing is measured once the pod stops.
+#[test]
+fn a_volume_at_its_limit_or_unmeasured_keeps_the_pod_running() {
+    let mut sim = sized(
+        Always,
+        30,
+        &[
+            (0, Ok(1 << 20)),
+            (15, Err("it is deeper than 256 directories".into())),
+            (25, Ok(100)),
+        ],
+    );
+    sim.run_for(Duration::from_secs(45));
+    assert_eq!(
+        sim.times("measure volumes"),
+        [10 * SEC, 20 * SEC, 30 * SEC, 40 * SEC]
+    );
+    assert!(sim.outcome.is_none());
+    assert!(sim.core.state().events.iter().any(|e| e.reason == "VolumeNotMeasured"
+        && e.message
+            == "Usage of EmptyDir volume \"cache\" could not be measured: it is deeper than 256 directories"));
+    assert!(
+        !sim.core
+            .state()
+            .conditions
+            .iter()
+            .any(|c| c.kind == "DisruptionTarget")
+    );
+    sim.stop();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.times("measure volumes").len(), 4);
+    assert_eq!(sim.outcome, Some(Outcome::Stopped));
 }
 
 // --- conditions and events ------------------------------------------------------------

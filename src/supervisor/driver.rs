@@ -905,6 +905,7 @@ impl<'a> Driver<'a> {
                     self.timers.push(Reverse((at, self.seq, timer)));
                 }
                 Command::Probe(run) => self.probe(run),
+                Command::MeasureVolumes => self.measure_volumes(),
                 Command::Hook {
                     ctr,
                     hook,
@@ -1054,6 +1055,38 @@ impl<'a> Driver<'a> {
         if let Err(e) = spawned {
             let input = purpose.errored(ctr, generation, format!("start a thread: {e}"));
             self.inputs.push_back(input);
+        }
+    }
+
+    /// Measures the emptyDirs with a `sizeLimit` on a thread of its own (a big
+    /// tree takes a while to walk): each walk stops once past its limit.
+    fn measure_volumes(&mut self) {
+        let limits = self.plan.volume_limits.clone();
+        let n = limits.len();
+        let tx = self.probe_tx.clone();
+        let wake = Arc::clone(&self.wake_write);
+        let measure = move || {
+            limits
+                .iter()
+                .map(|v| crate::disk_usage::disk_usage(&v.path, v.bytes).map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let spawned = std::thread::Builder::new()
+            .name("volume-usage".into())
+            .spawn(move || {
+                let usage = std::panic::catch_unwind(std::panic::AssertUnwindSafe(measure))
+                    .unwrap_or_else(|_| (0..n).map(|_| Err("the walk panicked".into())).collect());
+                let _ = tx.send(Input::VolumesMeasured(usage));
+                let _ = nix::unistd::write(&*wake, &[1]);
+            });
+        if let Err(e) = spawned {
+            let failed = self
+                .plan
+                .volume_limits
+                .iter()
+                .map(|_| Err(format!("start a thread: {e}")))
+                .collect();
+            self.inputs.push_back(Input::VolumesMeasured(failed));
         }
     }
 

@@ -175,6 +175,7 @@ mod tests {
             files: vec![],
             projection: false,
             group: None,
+            disk_limit: None,
         };
         let mut cm = v("cm", "/p/volumes/cm");
         cm.projection = true;

@@ -58,6 +58,11 @@ pub struct VolumePlan {
     /// leaves the host's files alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<u32>,
+    /// A disk-backed emptyDir's `sizeLimit` in bytes: what its usage is
+    /// measured against while the pod runs (a memory-backed one is a tmpfs of
+    /// that size instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_limit: Option<u64>,
 }
 
 pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> VolumePlan {
@@ -68,6 +73,7 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
         files: Vec::new(),
         projection: false,
         group: facts.pod.spec.fs_group.map(|g| g.get()),
+        disk_limit: None,
     };
     match &volume.source {
         Source::HostPath { path, kind } => {
@@ -78,10 +84,17 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
             };
         }
         Source::EmptyDir { medium, size_limit } => {
+            let bytes = size_limit.map(|q| {
+                q.whole()
+                    .and_then(|w| u64::try_from(w).ok())
+                    .unwrap_or(u64::MAX)
+            });
             if *medium == StorageMedium::Memory {
                 plan.source = VolumeSource::Tmpfs {
                     size_bytes: size_limit.and_then(|q| q.whole()),
                 };
+            } else {
+                plan.disk_limit = bytes;
             }
         }
         Source::ConfigMap { files } | Source::Secret { files } => {

@@ -603,3 +603,55 @@ fn hostname_is_in_every_containers_environment_as_containerd_sets_it() {
     pod.down();
     pod.assert_nothing_left();
 }
+
+/// The kubelet's emptyDir eviction: a container fills a disk-backed emptyDir
+/// past its `sizeLimit`; within the eviction manager's 10 s the pod is evicted
+/// (Failed, reason Evicted, the kubelet's message, a DisruptionTarget
+/// condition), its containers stopped, and not restarted under Always.
+#[test]
+fn a_disk_emptydir_past_its_size_limit_evicts_the_pod() {
+    let pod = Pod::new("evict", "p");
+    let yaml = "apiVersion: v1
+kind: Pod
+metadata: {name: '{name}', namespace: '{ns}'}
+spec:
+  terminationGracePeriodSeconds: 30
+  volumes:
+  - {name: cache-volume, emptyDir: {sizeLimit: 1Mi}}
+  containers:
+  - name: fill
+    image: localhost/busybox:latest
+    imagePullPolicy: Never
+    command: [sh, -c, 'trap \"\" TERM; dd if=/dev/zero of=/cache/blob bs=1024 count=3072; sync; echo FILLED; sleep 600']
+    volumeMounts: [{name: cache-volume, mountPath: /cache}]
+";
+    let out = pod.up(yaml, &[]);
+    assert!(out.status.success(), "up: {}", stderr(&out));
+    pod.wait_until("the eviction", Duration::from_secs(25), |p| {
+        p.state()["phase"] == "Failed"
+    });
+    let state = pod.state();
+    let message = "Usage of EmptyDir volume \"cache-volume\" exceeds the limit \"1Mi\". ";
+    assert_eq!(state["reason"], "Evicted", "{state:#}");
+    assert_eq!(state["message"], message);
+    let disruption = state["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "DisruptionTarget")
+        .cloned()
+        .unwrap_or_else(|| panic!("{state:#}"));
+    assert_eq!(disruption["status"], "True");
+    assert_eq!(disruption["reason"], "TerminationByKubelet");
+    // Stopped with the eviction's 2 s, not the pod's 30 (it ignores SIGTERM).
+    pod.wait_until("the supervisor's end", Duration::from_secs(10), |p| {
+        p.state()["supervisorPid"].is_null()
+    });
+    assert!(pod.logs("fill").contains("FILLED"), "{}", pod.logs("fill"));
+    assert_eq!(pod.container("fill")["restartCount"], 0);
+    assert!(!runc_ids().contains(&pod.id(Some("fill"))));
+    let describe = stdout(&pod.run(&["describe", &pod.key()]));
+    assert!(describe.contains("Evicted"), "{describe}");
+    pod.down();
+    pod.assert_nothing_left();
+}
