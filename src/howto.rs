@@ -215,7 +215,7 @@ fn remove_cgroup_script(cg: &PodCgroup, ids: &[String]) -> String {
 /// The setup steps as shell, as [`crate::bundle::ensure`] makes them before a start.
 pub fn setup_script(plan: &RunPlan) -> String {
     let mut s = String::new();
-    for step in &plan.setup {
+    for (index, step) in plan.setup.iter().enumerate() {
         match step {
             SetupStep::Directory { path, mode, group } => {
                 let _ = match group {
@@ -253,13 +253,22 @@ pub fn setup_script(plan: &RunPlan) -> String {
                     );
                 }
             }
+            // A user namespace to pin, mounts to id-map: system calls the shell
+            // has no tool for (util-linux's X-mount.idmap came with 2.39).
+            SetupStep::UserNamespace { .. } | SetupStep::IdmapMount { .. } => {
+                let _ = writeln!(s, "\"$PODSHIM\" setup-step \"$DIR\" {index}");
+            }
             SetupStep::Overlay {
                 target,
                 lower,
                 upper,
                 work,
+                owner,
             } => {
                 let _ = writeln!(s, "mkdir -p {} {} {}", qp(target), qp(upper), qp(work));
+                if let Some(id) = owner {
+                    let _ = writeln!(s, "chown {id}:{id} {} {}", qp(upper), qp(work));
+                }
                 if overlay::fits_one_page(lower, upper, work) {
                     let _ = writeln!(
                         s,
@@ -532,8 +541,10 @@ pub fn stop_script(plan: &RunPlan) -> String {
                     }
                 }
                 for step in plan.setup.iter().rev() {
-                    if let SetupStep::Overlay { target, .. } | SetupStep::Tmpfs { target, .. } =
-                        step
+                    if let SetupStep::Overlay { target, .. }
+                    | SetupStep::Tmpfs { target, .. }
+                    | SetupStep::IdmapMount { target, .. }
+                    | SetupStep::UserNamespace { pin: target, .. } = step
                     {
                         let _ = writeln!(s, "! mountpoint -q {t} || umount {t}", t = qp(target));
                     }
@@ -795,6 +806,7 @@ mod tests {
             lower: lower.clone(),
             upper: upper.clone(),
             work: work.clone(),
+            owner: None,
         }];
         let bin = tmp.path().join("bin");
         std::fs::create_dir(&bin).unwrap();

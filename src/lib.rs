@@ -31,3 +31,4 @@ pub mod teardown;
 #[doc(hidden)]
 pub mod testing;
 pub mod translate;
+pub mod userns;

@@ -171,6 +171,14 @@ impl PodPaths {
     pub fn termination_log(&self, container_id: &str) -> PathBuf {
         termination_log_of(&self.bundle(container_id))
     }
+    /// Where the pod's user namespace is pinned (`hostUsers: false`).
+    pub fn userns(&self) -> PathBuf {
+        self.base.join("userns")
+    }
+    /// Where the `index`-th id-mapped view of a host path is mounted.
+    pub fn idmapped(&self, index: usize) -> PathBuf {
+        self.base.join("idmapped").join(index.to_string())
+    }
     /// The pod's `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf`.
     pub fn etc(&self) -> PathBuf {
         self.base.join("etc")

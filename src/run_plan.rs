@@ -114,6 +114,14 @@ impl RunPlan {
         })
     }
 
+    /// The pod's host ids under `hostUsers: false`.
+    pub fn user_namespace(&self) -> Option<crate::userns::IdRange> {
+        self.setup.iter().find_map(|s| match s {
+            SetupStep::UserNamespace { range, .. } => Some(*range),
+            _ => None,
+        })
+    }
+
     /// The ids of the pod's containers, infra first.
     pub fn ids(&self) -> Vec<String> {
         self.all().map(|c| c.id.clone()).collect()
@@ -153,12 +161,31 @@ pub enum SetupStep {
         files: Vec<RelPath>,
     },
     /// A container's rootfs: the image's layers (lowest first) under its own
-    /// writable upper directory.
+    /// writable upper directory. In a user namespace the upper and work
+    /// directories are the pod root's (`owner`, a host id): overlayfs writes
+    /// what the pod creates there with the creator's host ids.
     Overlay {
         target: PathBuf,
         lower: Vec<PathBuf>,
         upper: PathBuf,
         work: PathBuf,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner: Option<u32>,
+    },
+    /// `hostUsers: false`: the pod's user namespace, mapping `range`, pinned
+    /// at `pin` (first of the steps: the id-mapped mounts take their mapping
+    /// from it).
+    UserNamespace {
+        pin: PathBuf,
+        range: crate::userns::IdRange,
+    },
+    /// `source` mounted again at `target` with the ids of the user namespace
+    /// pinned at `userns` (mount_setattr(2)'s MOUNT_ATTR_IDMAP, Linux >= 5.12;
+    /// a layer under overlayfs needs Linux >= 5.19).
+    IdmapMount {
+        source: PathBuf,
+        target: PathBuf,
+        userns: PathBuf,
     },
     /// The pod's cgroup, with its limits ([`crate::cgroup::create`]); each
     /// container's config.json names its own cgroup under it. `containers` are

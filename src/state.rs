@@ -153,6 +153,9 @@ pub struct PodState {
     /// started before podshim made one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+    /// `hostUsers: false`: the host ids the pod's user namespace maps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_namespace: Option<crate::userns::IdRange>,
     pub created_at: String,
     pub supervisor_pid: Option<i32>,
     pub runtime: RuntimeRecord,
@@ -393,6 +396,7 @@ mod tests {
             reason: None,
             qos_class: Some(crate::translate::qos::QosClass::Burstable),
             cgroup: Some("/podshim/kubepods/burstable/podu".into()),
+            user_namespace: None,
             created_at: "2026-11-26T21:00:00Z".into(),
             supervisor_pid: Some(42),
             runtime: RuntimeRecord {

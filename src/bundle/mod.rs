@@ -140,12 +140,33 @@ pub fn layout(
     base: &Path,
 ) -> Result<RunPlan, BundleError> {
     let paths = PodPaths::new(base);
-    let mut setup = vec![SetupStep::Tmpfs {
+    let mut setup = Vec::new();
+    if let Some(u) = &plan.userns {
+        setup.push(SetupStep::UserNamespace {
+            pin: u.pin.clone(),
+            range: u.range,
+        });
+    }
+    setup.push(SetupStep::Tmpfs {
         target: plan.shm.clone(),
         options: format!("mode=1777,size={SHM_SIZE}"),
         files: Vec::new(),
-    }];
+    });
     setup.extend(plan.volumes.iter().map(volume_step));
+    // The views after what they show: a tmpfs volume is id-mapped once mounted.
+    let mut idmapped: Vec<(PathBuf, PathBuf)> = Vec::new();
+    if let Some(u) = &plan.userns {
+        idmapped = u.idmapped.clone();
+        setup.extend(
+            u.idmapped
+                .iter()
+                .map(|(source, target)| SetupStep::IdmapMount {
+                    source: source.clone(),
+                    target: target.clone(),
+                    userns: u.pin.clone(),
+                }),
+        );
+    }
     let mut used: BTreeMap<String, String> = BTreeMap::new();
     for c in &plan.containers {
         let name = c.image.clone().unwrap_or_default();
@@ -155,6 +176,26 @@ pub fn layout(
         })?;
         used.insert(image.name.to_string(), image.manifest_digest.clone());
         let mut lower = image.layer_dirs.clone();
+        if let Some(u) = &plan.userns {
+            // Each layer is id-mapped once for the pod, under every rootfs
+            // that stacks it.
+            for layer in &mut lower {
+                let view = match idmapped.iter().find(|(s, _)| s == layer) {
+                    Some((_, view)) => view.clone(),
+                    None => {
+                        let view = paths.idmapped(idmapped.len());
+                        idmapped.push((layer.clone(), view.clone()));
+                        setup.push(SetupStep::IdmapMount {
+                            source: layer.clone(),
+                            target: view.clone(),
+                            userns: u.pin.clone(),
+                        });
+                        view
+                    }
+                };
+                *layer = view;
+            }
+        }
         if lower.is_empty() {
             // overlayfs needs a lower layer: an image with no layers gets an empty one.
             let empty = paths.empty_layer(&c.id);
@@ -185,6 +226,7 @@ pub fn layout(
             lower,
             upper,
             work,
+            owner: plan.userns.as_ref().map(|u| u.range.host_id),
         });
     }
     let run = |c: &ContainerPlan| RunContainer {
@@ -571,6 +613,14 @@ mod tests {
             unreachable!()
         }
         fn bind_fd(&self, _: std::os::fd::BorrowedFd<'_>, _: &Path) -> std::io::Result<()> {
+            unreachable!()
+        }
+        fn mount_idmapped(
+            &self,
+            _: &Path,
+            _: &Path,
+            _: std::os::fd::BorrowedFd<'_>,
+        ) -> std::io::Result<()> {
             unreachable!()
         }
         fn unmount(&self, _: &Path) -> std::io::Result<()> {

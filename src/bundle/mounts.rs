@@ -18,6 +18,14 @@ pub trait Mounter {
     /// `doBindSubPath`: the kernel binds that very inode, so no path is resolved
     /// again between the check and the mount).
     fn bind_fd(&self, source: BorrowedFd<'_>, target: &Path) -> io::Result<()>;
+    /// Mounts `source` again at `target`, its ids mapped by the user namespace
+    /// `userns` (a bind of it, or of anything under it, keeps the mapping).
+    fn mount_idmapped(
+        &self,
+        source: &Path,
+        target: &Path,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()>;
     fn unmount(&self, target: &Path) -> io::Result<()>;
 }
 
@@ -75,8 +83,82 @@ impl Mounter for SystemMounter {
         .map_err(io::Error::from)
     }
 
+    /// open_tree(2) clones the mount at `source` (detached, not its submounts),
+    /// mount_setattr(2) gives the clone the user namespace's mapping, and
+    /// move_mount(2) attaches it at `target`.
+    fn mount_idmapped(
+        &self,
+        source: &Path,
+        target: &Path,
+        userns: BorrowedFd<'_>,
+    ) -> io::Result<()> {
+        use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
+        let tree = open_tree(
+            rustix::fs::CWD,
+            source,
+            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )
+        .map_err(|e| with_context(e.into(), format!("open_tree {}", source.display())))?;
+        set_idmap(tree.as_raw_fd(), userns.as_raw_fd()).map_err(|e| {
+            with_context(
+                e,
+                format!(
+                    "id-map {} (mount_setattr MOUNT_ATTR_IDMAP: Linux 5.12 or later, and a filesystem that supports it)",
+                    source.display()
+                ),
+            )
+        })?;
+        move_mount(
+            &tree,
+            "",
+            rustix::fs::CWD,
+            target,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(|e| with_context(e.into(), format!("move_mount {}", target.display())))
+    }
+
     fn unmount(&self, target: &Path) -> io::Result<()> {
         nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)
+    }
+}
+
+/// `struct mount_attr` (linux/mount.h), which neither nix nor rustix wraps.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// MOUNT_ATTR_IDMAP (linux/mount.h).
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// mount_setattr(tree, "", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP, userns}).
+fn set_idmap(tree: i32, userns: i32) -> io::Result<()> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns as u64,
+    };
+    // SAFETY: a NUL-terminated empty path and a mount_attr that outlives the
+    // call, of the size passed.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 

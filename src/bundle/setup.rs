@@ -101,10 +101,18 @@ fn ensure_all(
                 lower,
                 upper,
                 work,
+                owner,
             } => {
                 for dir in [target, upper, work] {
                     crate::fsutil::mkdir_mode(dir, 0o755)
                         .map_err(io_err(dir, "create directory"))?;
+                }
+                if let Some(id) = owner {
+                    // podshim's own directories, in the pod's (0700) directory.
+                    for dir in [upper, work] {
+                        std::os::unix::fs::chown(dir, Some(*id), Some(*id))
+                            .map_err(io_err(dir, "chown"))?;
+                    }
                 }
                 if !table.contains(target) {
                     let options = SetupStep::overlay_options(lower, upper, work);
@@ -116,6 +124,65 @@ fn ensure_all(
             }
             SetupStep::HostPath { volume, path, kind } => {
                 host_path(volume, path, *kind, host_paths)?;
+            }
+            SetupStep::UserNamespace { pin, range } => {
+                // The runtime opens the rootfs and the mounts' sources as the
+                // pod's root once in the user namespace: the pod's directory
+                // (owner-only otherwise) lets that group through, and no one
+                // else (containerd makes a userns pod's bundle directory
+                // traversable the same way).
+                if let Some(base) = pin.parent() {
+                    std::os::unix::fs::chown(base, None, Some(range.host_id))
+                        .map_err(io_err(base, "chgrp"))?;
+                    fs::set_permissions(base, std::os::unix::fs::PermissionsExt::from_mode(0o710))
+                        .map_err(io_err(base, "chmod"))?;
+                }
+                crate::userns::pin_new(range, pin)
+                    .map_err(io_err(pin, "pin a user namespace at"))?;
+            }
+            SetupStep::IdmapMount {
+                source,
+                target,
+                userns,
+            } => {
+                if table.contains(target) {
+                    continue;
+                }
+                let meta = match fs::metadata(source) {
+                    Ok(m) => m,
+                    // A `*OrCreate` hostPath `generate` leaves for run.sh.
+                    Err(e)
+                        if e.kind() == io::ErrorKind::NotFound
+                            && host_paths == HostPaths::Defer =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(io_err(source, "id-map")(e)),
+                };
+                if let Some(parent) = target.parent() {
+                    crate::fsutil::mkdir_mode(parent, 0o755)
+                        .map_err(io_err(parent, "create directory"))?;
+                }
+                // The mount point: a directory for a directory, else a file.
+                let made = if meta.is_dir() {
+                    crate::fsutil::mkdir_mode(target, 0o755)
+                } else {
+                    fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(false)
+                        .mode(0o644)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(target)
+                        .map(drop)
+                };
+                made.map_err(io_err(target, "create mount point"))?;
+                let ns = crate::userns::open(userns).map_err(io_err(userns, "open"))?;
+                use std::os::fd::AsFd;
+                mounter
+                    .mount_idmapped(source, target, ns.as_fd())
+                    .map_err(io_err(target, "mount"))?;
+                mounted.push(target.clone());
             }
             // Made before a start only: a `generate` output's cgroup is run.sh's
             // to make, and removed by what stops the pod.
@@ -308,6 +375,17 @@ mod tests {
                 .push(format!("bind {}", target.display()));
             Ok(())
         }
+        fn mount_idmapped(
+            &self,
+            source: &Path,
+            target: &Path,
+            _: std::os::fd::BorrowedFd<'_>,
+        ) -> io::Result<()> {
+            self.0
+                .borrow_mut()
+                .push(format!("idmap {} {}", source.display(), target.display()));
+            Ok(())
+        }
         fn unmount(&self, target: &Path) -> io::Result<()> {
             self.0
                 .borrow_mut()
@@ -348,6 +426,7 @@ mod tests {
                 lower: vec![b.join("l1"), b.join("l2")],
                 upper: b.join("c/upper"),
                 work: b.join("c/work"),
+                owner: None,
             },
         ];
         let m = Recorder::default();

@@ -289,6 +289,15 @@ pub fn render(pod: &PodState, plan: Option<&RunPlan>, now: SystemTime) -> String
     if let Some(cgroup) = &pod.cgroup {
         let _ = writeln!(out, "Cgroup:                      {cgroup}");
     }
+    if let Some(u) = &pod.user_namespace {
+        let _ = writeln!(
+            out,
+            "User Namespace:              host ids {}-{} (root inside is {})",
+            u.host_id,
+            u64::from(u.host_id) + u64::from(u.size) - 1,
+            u.host_id
+        );
+    }
     if pod.events.is_empty() {
         let _ = write!(out, "Events:           <none>");
         return out;

@@ -244,6 +244,15 @@ pub enum Command {
         /// The container.
         container: String,
     },
+    /// Makes one of a plan's setup steps (run.sh calls it for those the shell
+    /// has no tool for: a user namespace to pin, a mount to id-map).
+    #[command(hide = true, name = "setup-step")]
+    SetupStep {
+        /// A `podshim generate` output.
+        dir: PathBuf,
+        /// The step's index in plan.json's `setup`.
+        index: usize,
+    },
     /// Sets a container's fileKeyRef variables from their env files (run.sh
     /// calls it before each start).
     #[command(hide = true, name = "read-env-files")]
@@ -272,6 +281,21 @@ fn read_env_files(dir: &Path, container: &str) -> anyhow::Result<()> {
         .container(container)
         .with_context(|| format!("{}: no container {container:?}", dir.display()))?;
     Ok(crate::bundle::envfile::apply(c)?)
+}
+
+fn setup_step(dir: &Path, index: usize) -> anyhow::Result<()> {
+    let plan = crate::run_plan::read(dir)?;
+    let step = plan
+        .setup
+        .get(index)
+        .with_context(|| format!("{}: no setup step {index}", dir.display()))?;
+    crate::bundle::ensure(
+        std::slice::from_ref(step),
+        &crate::bundle::SystemMounter,
+        crate::bundle::HostPaths::Create,
+        crate::bundle::When::Starting,
+    )?;
+    Ok(())
 }
 
 fn completion(shell: clap_complete::Shell) -> anyhow::Result<()> {
@@ -304,5 +328,6 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Man { dir } => ok(man::write_all(&dir)),
         Command::BindSubpaths { dir, container } => ok(bind_subpaths(&dir, &container)),
         Command::ReadEnvFiles { dir, container } => ok(read_env_files(&dir, &container)),
+        Command::SetupStep { dir, index } => ok(setup_step(&dir, index)),
     }
 }

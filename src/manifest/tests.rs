@@ -2759,3 +2759,50 @@ fn file_key_ref_is_validated_as_kubernetes_does() {
         ]
     );
 }
+
+// --- hostUsers and procMount ------------------------------------------------------------
+
+/// validateHostUsers: a pod in a user namespace of its own uses none of the
+/// host's other namespaces; ValidateProcMountType and `Unmasked` only with
+/// `hostUsers: false` (KEP-4265).
+#[test]
+fn host_users_and_proc_mount_are_validated_as_kubernetes_does() {
+    let m = ok(&pod_with(
+        "    securityContext: {procMount: Unmasked}\n",
+        "  hostUsers: false\n",
+    ));
+    assert!(!m.pod.spec.host_users);
+    assert!(m.pod.spec.containers[0].security.proc_mount_unmasked);
+    let m = ok(&pod_with("    securityContext: {procMount: Default}\n", ""));
+    assert!(m.pod.spec.host_users);
+    assert!(!m.pod.spec.containers[0].security.proc_mount_unmasked);
+    assert_eq!(
+        errors(&pod_with(
+            "",
+            "  hostUsers: false\n  hostNetwork: true\n  hostPID: true\n  hostIPC: true\n"
+        )),
+        [
+            "spec.securityContext.hostNetwork: Forbidden: when `pod.Spec.HostUsers` is false",
+            "spec.securityContext.hostPID: Forbidden: when `pod.Spec.HostUsers` is false",
+            "spec.securityContext.hostIPC: Forbidden: when `pod.Spec.HostUsers` is false",
+        ]
+    );
+    one_error(
+        &pod_with("    securityContext: {procMount: Unmasked}\n", ""),
+        "spec.containers[0].securityContext.procMount: Invalid value: \"Unmasked\": `hostUsers` must be false to use `Unmasked`",
+    );
+    one_error(
+        &pod_with(
+            "    securityContext: {procMount: Unmasked}\n",
+            "  hostUsers: true\n",
+        ),
+        "spec.containers[0].securityContext.procMount: Invalid value: \"Unmasked\": `hostUsers` must be false to use `Unmasked`",
+    );
+    one_error(
+        &pod_with(
+            "    securityContext: {procMount: Open}\n",
+            "  hostUsers: false\n",
+        ),
+        "spec.containers[0].securityContext.procMount: Unsupported value: \"Open\": supported values: \"Default\", \"Unmasked\"",
+    );
+}

@@ -549,6 +549,23 @@ fn pod_spec(
     }
     let host_network = spec.host_network == Some(true);
     let host_ipc = spec.host_ipc == Some(true);
+    let host_users = spec.host_users != Some(false);
+    // Kubernetes' validateHostUsers: a user namespace is not combined with the
+    // host's other namespaces (its fldPath is the internal securityContext's).
+    if !host_users {
+        for (set, field) in [
+            (host_network, "hostNetwork"),
+            (spec.host_pid == Some(true), "hostPID"),
+            (host_ipc, "hostIPC"),
+        ] {
+            if set {
+                errs.forbidden(
+                    format!("spec.securityContext.{field}"),
+                    "when `pod.Spec.HostUsers` is false",
+                );
+            }
+        }
+    }
     let mut pod_user = None;
     let mut pod_group = None;
     let mut pod_non_root = None;
@@ -665,6 +682,7 @@ fn pod_spec(
         apparmor: pod_apparmor,
         selinux: pod_selinux,
         annotations: annotations.clone(),
+        host_users,
     };
     let mut containers = Vec::new();
     for (field, list, init) in groups {
@@ -702,6 +720,7 @@ fn pod_spec(
         host_network,
         host_pid: spec.host_pid == Some(true),
         host_ipc: spec.host_ipc == Some(true),
+        host_users,
         share_process_namespace: spec.share_process_namespace == Some(true),
         supplemental_groups,
         supplemental_groups_policy,
@@ -1466,6 +1485,8 @@ struct PodSecurityDefaults {
     selinux: Option<String>,
     /// The pod's annotations: the legacy per-container profile annotations.
     annotations: BTreeMap<String, String>,
+    /// `hostUsers` (unset: true): `procMount: Unmasked` needs it false.
+    host_users: bool,
 }
 
 struct ContainerCtx<'a> {
@@ -1922,6 +1943,27 @@ fn security(
         }
         out.privileged = sc.privileged == Some(true);
         out.read_only_root_filesystem = sc.read_only_root_filesystem == Some(true);
+        // ValidateProcMountType, and `Unmasked` only in a user namespace
+        // (KEP-4265).
+        let proc_path = format!("{base}.securityContext.procMount");
+        let unmasked = errs.one_of(
+            &proc_path,
+            sc.proc_mount.as_deref(),
+            &["Default", "Unmasked"],
+            |v| match v {
+                "Default" => Some(false),
+                "Unmasked" => Some(true),
+                _ => None,
+            },
+        );
+        if unmasked == Some(true) && pod.host_users {
+            errs.invalid_str(
+                &proc_path,
+                "Unmasked",
+                "`hostUsers` must be false to use `Unmasked`",
+            );
+        }
+        out.proc_mount_unmasked = unmasked == Some(true);
         // Kubernetes: allowPrivilegeEscalation defaults to true; false sets
         // no_new_privs, and must not be combined with privileged.
         out.allow_privilege_escalation = sc.allow_privilege_escalation != Some(false);

@@ -74,6 +74,9 @@ pub struct PodSpec {
     pub host_network: bool,
     pub host_pid: bool,
     pub host_ipc: bool,
+    /// `hostUsers` (default true); false: the pod runs in a user namespace of
+    /// its own (KEP-127), root inside mapped to an unprivileged host range.
+    pub host_users: bool,
     pub share_process_namespace: bool,
     pub supplemental_groups: Vec<Id>,
     /// Whether the groups the image's /etc/group gives the container's user
@@ -426,6 +429,9 @@ pub struct ContainerSecurity {
     /// `seLinuxOptions`, else the pod's): podshim sets none, so a host with
     /// SELinux enabled refuses it.
     pub selinux_field: Option<String>,
+    /// `procMount: Unmasked`: /proc without masked or read-only paths (only
+    /// under `hostUsers: false`).
+    pub proc_mount_unmasked: bool,
 }
 
 /// A seccomp profile as Kubernetes names it.

@@ -227,7 +227,30 @@ pub fn attach(
             netns.display()
         )));
     }
-    cni::netns::pin_new(&netns).map_err(super::io_err(&netns, "make a network namespace at"))?;
+    // `hostUsers: false`: the namespace is the pod's user namespace's (as
+    // containerd makes a userns sandbox's), so that the pod's root may
+    // administer it and mount its sysfs; that user namespace is made first.
+    let userns = (!pod.spec.host_users).then(|| crate::paths::PodPaths::new(pod_dir).userns());
+    let pinned = match &userns {
+        None => cni::netns::pin_new(&netns),
+        Some(pin) => super::write::lease_ids(pod_dir)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|range| {
+                crate::fsutil::mkdir_mode(pod_dir, 0o700)?;
+                crate::userns::pin_new(&range, pin)
+            })
+            .and_then(|()| crate::userns::pin_netns_in(pin, &netns)),
+    };
+    let unpin_userns = || {
+        if let Some(pin) = &userns {
+            let _ = cni::netns::unpin(pin);
+            crate::userns::release_held(std::path::Path::new(crate::userns::LEASE_DIR), pod_dir);
+        }
+    };
+    if let Err(e) = pinned {
+        unpin_userns();
+        return Err(super::io_err(&netns, "make a network namespace at")(e));
+    }
     let mut net = PodNetwork {
         name: network.name.clone(),
         config: String::from_utf8_lossy(&network.bytes).into_owned(),
@@ -246,6 +269,7 @@ pub fn attach(
         Ok(result) => result.pod_ips(IFNAME),
         Err(e) => {
             let _ = cni::netns::unpin(&netns);
+            unpin_userns();
             return Err(PodError::Network(e.to_string()));
         }
     };

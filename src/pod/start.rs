@@ -86,6 +86,20 @@ pub fn start(
             (key, plan.uid.clone(), ids, Some((dir.clone(), plan)))
         }
     };
+    // A user namespace only with a runtime whose exec enters it.
+    let userns = match (&source, &generated) {
+        (Source::Manifest { manifest, .. }, _) => !manifest.pod.spec.host_users,
+        (_, Some((_, plan))) => plan.user_namespace().is_some(),
+        _ => false,
+    };
+    if userns
+        && let Some(why) = crate::runtime::advisories::check_user_namespace(
+            &opts.runtime.program,
+            &paths.runtime_checks(),
+        )
+    {
+        return Err(PodError::Invalid(why));
+    }
     let pod_dir = paths.pod_dir(&key.id());
     if state::read(&pod_dir).is_ok() {
         if !opts.replace {
@@ -174,6 +188,16 @@ pub fn start(
             }
         }
         (Source::Generated(_), Some((dir, plan))) => {
+            // The host ids `generate` leased to the output: still its own?
+            for step in &plan.setup {
+                if let run_plan::SetupStep::UserNamespace { range, .. } = step
+                    && let Err(e) =
+                        crate::userns::claim(Path::new(crate::userns::LEASE_DIR), range, &dir)
+                {
+                    let _ = std::fs::remove_dir_all(&pod_dir);
+                    return Err(e.into());
+                }
+            }
             // `generate` writes no attachment: a plan that names one is another
             // pod's state directory, whose network is not this pod's to detach.
             if let Some(net) = &plan.network {
@@ -198,6 +222,7 @@ pub fn start(
         reason: None,
         qos_class: plan.qos_class,
         cgroup: plan.cgroup().map(|c| c.path.clone()),
+        user_namespace: plan.user_namespace(),
         created_at: rfc3339(SystemTime::now()),
         supervisor_pid: None,
         runtime: RuntimeRecord {

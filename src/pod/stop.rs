@@ -338,7 +338,10 @@ fn execute(
                 bundle::unmount_all_under(dir, &SystemMounter).map_err(io_err(dir, "unmount"))?
             }
             Step::Release(dir) => store.release(dir)?,
-            Step::Remove(dir) => bundle::remove(dir, &SystemMounter)?,
+            Step::Remove(dir) => {
+                bundle::remove(dir, &SystemMounter)?;
+                crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
+            }
         }
     }
     Ok(deleted)

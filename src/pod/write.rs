@@ -70,7 +70,18 @@ pub fn prepare_output(
         }
     }
     bundle::remove(dir, &SystemMounter)?;
+    crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
     Ok(store.release(dir)?)
+}
+
+/// The range of host ids `holder` holds, else a free one leased to it.
+pub fn lease_ids(holder: &Path) -> Result<crate::userns::IdRange, PodError> {
+    let pool = crate::userns::Pool::from_host()?;
+    Ok(crate::userns::lease(
+        &pool,
+        Path::new(crate::userns::LEASE_DIR),
+        holder,
+    )?)
 }
 
 /// Translates `pod` and writes everything into `dir`, after taking the images'
@@ -121,6 +132,12 @@ pub fn write(
     } else {
         BTreeMap::new()
     };
+    // `hostUsers: false`: the pod's host ids, leased to `dir` (the same range
+    // again for a holder that has one: `up` leased it before the network).
+    let userns = match pod.spec.host_users {
+        true => None,
+        false => Some(lease_ids(dir)?),
+    };
     let plan = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
@@ -132,6 +149,12 @@ pub fn write(
         runtime: &features,
         cgroup,
         cdi: &cdi,
+        userns,
+    })
+    .inspect_err(|_| {
+        if userns.is_some() {
+            crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
+        }
     })?;
     let layout = bundle::layout(&plan, &images.stored, dir)?;
     // On failure the attachment goes first, while its namespace is pinned (the
@@ -147,6 +170,7 @@ pub fn write(
         }
         let _ = bundle::remove(dir, &SystemMounter);
         let _ = store.release(dir);
+        crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
     };
     // The lease before any layer is mounted: a prune from now on keeps them.
     crate::fsutil::mkdir_mode(dir, 0o700).map_err(io_err(dir, "create directory"))?;

@@ -156,8 +156,41 @@ const MAX_OUTPUT: u64 = 4096;
 /// `cache_dir`. Failures to run or cache it are not the pod's problem: no
 /// warning, and it is tried again next time.
 pub fn check(program: &Path, cache_dir: &Path) -> Vec<String> {
+    version_of(program, cache_dir)
+        .map(|o| warnings(&o))
+        .unwrap_or_default()
+}
+
+/// Why `<runtime> --version` cannot run a pod in a user namespace of its own
+/// (`hostUsers: false`) as Kubernetes means it, if it cannot: youki 0.7's
+/// `exec` never enters the container's user namespace (libcontainer's tenant
+/// builder joins the ipc, uts, net, pid, mnt, cgroup and time namespaces
+/// only), so `podshim exec` and exec probes and hooks would run as the host's
+/// root beside the pod's processes.
+pub fn user_namespace_refusal(version_output: &str) -> Option<String> {
+    let first = version_output.lines().next()?;
+    // `youki version: 0.7.0` (and without the colon).
+    let written = first.strip_prefix("youki version")?;
+    let written = written.strip_prefix(':').unwrap_or(written).trim();
+    let v = Version::parse(written)?;
+    (v.series() <= (0, 7)).then(|| {
+        format!(
+            "spec.hostUsers: youki {written} runs `exec` outside a container's user namespace (its exec joins ipc, uts, net, pid, mnt, cgroup and time only), so exec probes, hooks and `podshim exec` would run as the host's root; run this pod with runc (--runtime runc)"
+        )
+    })
+}
+
+/// [`user_namespace_refusal`] for `program`, its `--version` cached as
+/// [`check`] caches it.
+pub fn check_user_namespace(program: &Path, cache_dir: &Path) -> Option<String> {
+    user_namespace_refusal(&version_of(program, cache_dir)?)
+}
+
+/// `program --version`, run only when this binary (path, inode, size, mtime)
+/// was not asked before; the answer is kept in `cache_dir`.
+fn version_of(program: &Path, cache_dir: &Path) -> Option<String> {
     let Ok(meta) = std::fs::metadata(program) else {
-        return Vec::new();
+        return None;
     };
     let identity = format!(
         "{}\n{} {} {} {}.{}\n",
@@ -173,16 +206,14 @@ pub fn check(program: &Path, cache_dir: &Path) -> Vec<String> {
         && let Ok(text) = String::from_utf8(bytes)
         && let Some(output) = text.strip_prefix(&identity)
     {
-        return warnings(output);
+        return Some(output.to_string());
     }
-    let Some(output) = version_output(program) else {
-        return Vec::new();
-    };
+    let output = version_output(program)?;
     if std::fs::create_dir_all(cache_dir).is_ok() {
         let _ =
             crate::fsutil::write_atomic(&cache, format!("{identity}{output}").as_bytes(), 0o644);
     }
-    warnings(&output)
+    Some(output)
 }
 
 fn cache_file(cache_dir: &Path, program: &Path) -> PathBuf {
@@ -225,6 +256,18 @@ fn version_output(program: &Path) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn youki_up_to_0_7_is_refused_a_user_namespace_pod_and_runc_is_not() {
+        let refusal = user_namespace_refusal("youki version: 0.7.0\ncommit: 0.7.0-0-g\n").unwrap();
+        assert!(
+            refusal.starts_with("spec.hostUsers: youki 0.7.0 runs `exec` outside"),
+            "{refusal}"
+        );
+        assert!(user_namespace_refusal("youki version: 0.5.1\n").is_some());
+        assert_eq!(user_namespace_refusal("youki version 0.8.0\n"), None);
+        assert_eq!(user_namespace_refusal("runc version 1.1.5+ds1\n"), None);
+    }
 
     fn cves(output: &str) -> Vec<&'static str> {
         affected(output).map_or_else(Vec::new, |(_, hits)| hits.iter().map(|a| a.cves).collect())

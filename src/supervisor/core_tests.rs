@@ -90,6 +90,7 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
         reason: None,
         qos_class: None,
         cgroup: None,
+        user_namespace: None,
         created_at: "2026-01-01T00:00:00Z".into(),
         supervisor_pid: None,
         runtime: RuntimeRecord {

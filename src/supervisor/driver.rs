@@ -1213,16 +1213,18 @@ impl<'a> Driver<'a> {
     /// layer: empty the overlay's upper and work dirs and mount it again.
     fn fresh_rootfs(&self, c: &RunContainer) -> Result<(), String> {
         let rootfs = c.rootfs();
-        let Some((upper, work, options)) = self.plan.setup.iter().find_map(|s| match s {
+        let Some((upper, work, options, owner)) = self.plan.setup.iter().find_map(|s| match s {
             SetupStep::Overlay {
                 target,
                 lower,
                 upper,
                 work,
+                owner,
             } if *target == rootfs => Some((
                 upper.clone(),
                 work.clone(),
                 SetupStep::overlay_options(lower, upper, work),
+                *owner,
             )),
             _ => None,
         }) else {
@@ -1236,6 +1238,11 @@ impl<'a> Driver<'a> {
         for d in [&upper, &work] {
             let _ = fs::remove_dir_all(d);
             fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            // The pod root's, in a user namespace (SetupStep::Overlay).
+            if let Some(id) = owner {
+                std::os::unix::fs::chown(d, Some(id), Some(id))
+                    .map_err(|e| format!("chown {}: {e}", d.display()))?;
+            }
         }
         SystemMounter
             .mount_overlay(&rootfs, &options)

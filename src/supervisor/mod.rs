@@ -78,7 +78,10 @@ pub fn remove_pod_files(
         bundle::unmount_all_under(bundle_dir, &SystemMounter)?;
     }
     bundle::remove(pod_dir, &SystemMounter)
-        .with_context(|| format!("removing {}", pod_dir.display()))
+        .with_context(|| format!("removing {}", pod_dir.display()))?;
+    // The pod's host ids (`hostUsers: false`), leased to its directory.
+    crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), pod_dir);
+    Ok(())
 }
 
 /// Detaches the pod's network (teardown::plan's Detach step, after the

@@ -28,6 +28,7 @@ pub mod resources;
 pub mod seccomp;
 mod spec;
 pub mod user;
+pub mod userns;
 mod volumes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -143,6 +144,8 @@ pub struct PlanInput<'a> {
     /// The CDI devices each container was given, by container name, resolved on
     /// the host ([`crate::cdi::allocate`]).
     pub cdi: &'a BTreeMap<String, crate::cdi::ContainerEdits>,
+    /// The pod's host id range under `hostUsers: false` (leased by the caller).
+    pub userns: Option<crate::userns::IdRange>,
 }
 
 /// One bundle of the pod.
@@ -226,6 +229,8 @@ pub struct PodPlan {
     pub files: Vec<PodFile>,
     /// The pod-wide /dev/shm: one tmpfs, bind-mounted into every container.
     pub shm: PathBuf,
+    /// `hostUsers: false`: the pod's user namespace and what is id-mapped for it.
+    pub userns: Option<userns::UsernsPlan>,
 }
 
 impl PodPlan {
@@ -299,7 +304,7 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
             issues,
         });
     }
-    Ok(PodPlan {
+    let mut plan = PodPlan {
         pod_id: pod.key.id(),
         namespace: pod.namespace().to_string(),
         name: pod.name().to_string(),
@@ -315,7 +320,21 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         volumes,
         files: ctx.pod_files(),
         shm: input.paths.shm(),
-    })
+        userns: None,
+    };
+    if !pod.spec.host_users {
+        let Some(range) = input.userns else {
+            return Err(TranslateError {
+                pod: pod.key.to_string(),
+                issues: vec![(
+                    "spec.hostUsers".into(),
+                    "no user namespace range was given for the pod".into(),
+                )],
+            });
+        };
+        userns::apply(&mut plan, range, input.paths);
+    }
+    Ok(plan)
 }
 
 /// The cluster domain podshim's pods are named under (the kubelet's
@@ -744,7 +763,9 @@ impl<'a> PodContext<'a> {
         let (ns, joins) = namespaces::container(&pod.spec);
         // oci-spec's builders fall back to its own defaults for unset fields (masked
         // paths, a hostname of "youki", ...): every field is therefore set explicitly.
-        let (masked, readonly) = if sc.privileged {
+        // privileged, and `procMount: Unmasked` (containerd's WithMaskedPaths(nil)
+        // and WithReadonlyPaths(nil) for UnmaskedProcMount).
+        let (masked, readonly) = if sc.privileged || sc.proc_mount_unmasked {
             (Vec::new(), Vec::new())
         } else {
             (spec::masked_paths(), spec::readonly_paths())

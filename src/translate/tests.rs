@@ -1,6 +1,7 @@
 //! Table tests of the translation rules, one behaviour per test.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
@@ -114,6 +115,10 @@ fn try_plan_on(
         seccomp_profiles: profiles,
         cgroup: &Default::default(),
         cdi: &Default::default(),
+        userns: (!manifest.pod.spec.host_users).then_some(crate::userns::IdRange {
+            host_id: 1 << 30,
+            size: crate::userns::IDS_PER_POD,
+        }),
     })
 }
 
@@ -1251,6 +1256,7 @@ fn recursive_read_only_enabled_is_refused_on_a_runtime_without_rro_and_if_possib
             seccomp_profiles: &BTreeMap::new(),
             cgroup: &Default::default(),
             cdi: &Default::default(),
+            userns: None,
         })
     };
     let err = on("Enabled").unwrap_err();
@@ -1358,4 +1364,106 @@ fn status_pod_ip_of_a_loopback_only_pod_is_the_address_its_hosts_file_gives_it()
     let plan = try_plan_with(&yaml, default_image()).unwrap();
     assert_eq!(env_of(app(&plan), "MY_IP").as_deref(), Some("127.0.1.1"));
     assert!(pod_file(&plan, "hosts").contains("127.0.1.1\tp\n"));
+}
+
+/// `hostUsers: false`: every container, the infra too, joins the user
+/// namespace pinned in the pod's directory with the range's mappings; each
+/// volume, /etc file and /dev/shm is bound from its id-mapped view (a subPath
+/// is resolved inside the view), and the layout id-maps each image layer once
+/// under the overlays, whose writable layer is the pod root's.
+#[test]
+fn a_pod_without_host_users_joins_its_pinned_user_namespace_through_id_mapped_views() {
+    let plan = plan_of(&pod(
+        "  hostUsers: false\n  volumes: [{name: data, emptyDir: {}}]\n",
+        "      volumeMounts: [{name: data, mountPath: /data}, {name: data, mountPath: /sub, subPath: s}]\n",
+    ));
+    let userns = plan.userns.clone().unwrap();
+    assert_eq!(userns.pin, Path::new("/pods/p/userns"));
+    assert_eq!(userns.range.host_id, 1 << 30);
+    for c in plan.all() {
+        let linux = c.spec.linux().as_ref().unwrap();
+        let ns = linux.namespaces().as_ref().unwrap();
+        assert_eq!(ns[0].typ(), LinuxNamespaceType::User, "{}", c.name);
+        assert_eq!(ns[0].path().as_deref(), Some(Path::new("/pods/p/userns")));
+        let map = &linux.uid_mappings().as_ref().unwrap()[0];
+        assert_eq!(
+            (map.container_id(), map.host_id(), map.size()),
+            (0, 1 << 30, 65536)
+        );
+        assert_eq!(linux.gid_mappings(), linux.uid_mappings());
+    }
+    let view = |source: &str| {
+        userns
+            .idmapped
+            .iter()
+            .find(|(s, _)| s == Path::new(source))
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("{source}: {:?}", userns.idmapped))
+    };
+    let spec = app(&plan);
+    let data = mount(spec, "/data").unwrap();
+    assert_eq!(
+        data.source().as_deref(),
+        Some(view("/pods/p/volumes/data").as_path())
+    );
+    assert_eq!(
+        mount(spec, "/etc/hosts").unwrap().source().as_deref(),
+        Some(view("/pods/p/etc/hosts").as_path())
+    );
+    assert_eq!(
+        mount(spec, "/dev/shm").unwrap().source().as_deref(),
+        Some(view("/pods/p/shm").as_path())
+    );
+    let c = plan.containers.last().unwrap();
+    assert_eq!(c.sub_paths[0].volume_path, view("/pods/p/volumes/data"));
+    // The subPath's bind target is podshim's, bound from inside the view.
+    assert!(
+        mount(spec, "/sub")
+            .unwrap()
+            .source()
+            .as_deref()
+            .unwrap()
+            .starts_with("/pods/p/subpaths")
+    );
+    let run = crate::bundle::layout(&plan, &stored(), Path::new("/pods/p")).unwrap();
+    assert!(matches!(
+        run.setup[0],
+        crate::run_plan::SetupStep::UserNamespace { .. }
+    ));
+    let overlay = run
+        .setup
+        .iter()
+        .find_map(|s| match s {
+            crate::run_plan::SetupStep::Overlay { lower, owner, .. } => Some((lower, owner)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(*overlay.1, Some(1 << 30));
+    for layer in overlay.0 {
+        assert!(layer.starts_with("/pods/p/idmapped"), "{}", layer.display());
+    }
+    assert_eq!(run.user_namespace(), Some(userns.range));
+    // With host users, none of it.
+    let plan = plan_of(&pod("", ""));
+    assert!(plan.userns.is_none());
+    let ns = app(&plan)
+        .linux()
+        .as_ref()
+        .unwrap()
+        .namespaces()
+        .clone()
+        .unwrap();
+    assert!(!ns.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+}
+
+/// The image of [`default_image`] as the store holds it: two layers.
+fn stored() -> BTreeMap<String, crate::image::StoredImage> {
+    let info = default_image();
+    let stored = crate::image::StoredImage {
+        name: crate::image::ImageRef::parse(IMAGE).unwrap(),
+        manifest_digest: format!("sha256:{}", "1".repeat(64)),
+        config: info.config,
+        layer_dirs: vec!["/store/layers/a".into(), "/store/layers/b".into()],
+    };
+    [(IMAGE.to_string(), stored)].into()
 }

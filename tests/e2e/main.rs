@@ -17,3 +17,4 @@ mod pull;
 mod security;
 mod support;
 mod up;
+mod userns;

@@ -1135,3 +1135,50 @@ fn probes_reach_a_cni_pod_on_its_pod_ip_from_the_host_side() {
     pod.down();
     assert_network_gone(&net, &net.network.clone(), &pod);
 }
+
+/// `hostUsers: false` on a pod network: the network namespace is made in the
+/// pod's user namespace before the infra runs (as containerd makes a userns
+/// sandbox's), so the pod's root binds port 80 and mounts its own sysfs; the
+/// pod serves on its IP and its hostPort, and `down` leaves nothing.
+#[test]
+fn a_pod_in_its_own_user_namespace_gets_its_ip_and_serves_on_it() {
+    if !can_run() {
+        return;
+    }
+    let mut net = TestNet::new();
+    let conf = net.conf_dir(&[]);
+    let pod = Pod::new("net", "userns");
+    net.track(&cid(&pod), &net.network.clone());
+    let port = free_port();
+    let yaml = web_yaml(Some(port)).replace("spec:\n", "spec:\n  hostUsers: false\n");
+    let out = up_on(&net, &conf, &pod, &yaml);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let state = pod.state();
+    let ip = state["podIP"].as_str().unwrap_or_default().to_string();
+    assert!(ip.starts_with(&net.prefix), "{state:#}");
+    let base = state["userNamespace"]["hostId"].as_u64().unwrap();
+    pod.wait_until("the server", Duration::from_secs(20), |p| {
+        p.logs("web").contains("READY")
+    });
+    assert!(
+        pod.logs("web").contains("links: eth0 lo\n"),
+        "{}",
+        pod.logs("web")
+    );
+    let pid = pod.container("web")["state"]["pid"].as_i64().unwrap();
+    let uid_map = std::fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", &base.to_string(), "65536"]
+    );
+    let page = format!("hello from {ip}\n");
+    assert_eq!(get_eventually(&format!("{ip}:80")), page, "by pod IP");
+    assert_eq!(
+        get_eventually(&format!("127.0.0.1:{port}")),
+        page,
+        "by hostPort"
+    );
+    pod.down();
+    assert_network_gone(&net, &net.network, &pod);
+    pod.assert_nothing_left();
+}

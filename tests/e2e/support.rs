@@ -273,6 +273,18 @@ impl Pod {
             "state left in {}",
             self.pod_dir().display()
         );
+        // No host id range leased to a directory of the test's.
+        let leased: Vec<String> = std::fs::read_dir(podshim::userns::LEASE_DIR)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter(|holder| std::path::Path::new(holder).starts_with(self.tmp.path()))
+            .collect();
+        assert!(
+            leased.is_empty(),
+            "user namespace ranges left leased to {leased:?}"
+        );
         let cgroups = cgroups_named(&prefix);
         assert!(cgroups.is_empty(), "container cgroups left: {cgroups:?}");
         // The state root is a node of its own: nothing of its cgroup tree stays.
