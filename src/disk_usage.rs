@@ -6,19 +6,20 @@
 //!
 //! The tree is a container's, so it may change under the walk and may be built
 //! to hurt it: each directory is opened relative to its parent with
-//! `O_NOFOLLOW` (a directory swapped for a symlink is not entered), the walk
-//! stops once the total passes what the caller cares about, and it is bounded
-//! in depth and entries (past them it fails, naming the bound, rather than
-//! counting part of the tree as if it were all of it).
+//! `O_NOFOLLOW` (a directory swapped for a symlink is not entered) and checked
+//! to be the one stat'ed, directories are read as the walk goes (never whole
+//! into memory), the walk stops once the total passes what the caller cares
+//! about, and it is bounded in depth (one descriptor per level) and entries:
+//! past them it fails, naming the bound, rather than counting part of the tree
+//! as if it were all of it (the caller takes that as over its limit).
 
 use std::collections::HashSet;
-use std::ffi::OsString;
-use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use nix::fcntl::{OFlag, open, openat};
+use nix::dir::{Dir, OwningIter};
+use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
 
 /// The deepest directory the walk enters (each level holds one descriptor).
@@ -40,36 +41,44 @@ pub enum UsageError {
 /// `above`, the total so far (which is then more than `above`).
 pub fn disk_usage(root: &Path, above: u64) -> Result<u64, UsageError> {
     let io = |path: &Path| {
-        let path = path.display().to_string();
+        let path = format!("{path:?}");
         move |errno| UsageError::Io { path, errno }
     };
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let top = open(root, flags, Mode::empty()).map_err(io(root))?;
+    let top = Dir::open(root, flags, Mode::empty()).map_err(io(root))?;
     let st = fstat(&top).map_err(io(root))?;
     let dev = st.st_dev;
     let mut total = allocated(&st);
+    if total > above {
+        return Ok(total);
+    }
     let mut linked: HashSet<u64> = HashSet::new();
     let mut entries = 0u64;
-    // One level per open directory: its descriptor and the names left to look at.
-    let mut stack: Vec<(OwnedFd, Vec<OsString>)> = Vec::new();
-    let names = list(&top).map_err(io(root))?;
-    stack.push((top, names));
+    // One level per open directory, read as it goes (never a whole directory
+    // in memory): its entries and its path, for messages.
+    let mut stack: Vec<(OwningIter, PathBuf)> = vec![(top.into_iter(), root.to_path_buf())];
     while let Some(depth) = stack.len().checked_sub(1) {
-        let (dir, names) = &mut stack[depth];
-        let Some(name) = names.pop() else {
-            stack.pop();
-            continue;
+        let (dir, path) = &mut stack[depth];
+        let entry = match dir.next() {
+            None => {
+                stack.pop();
+                continue;
+            }
+            Some(Ok(e)) => e,
+            Some(Err(e)) => return Err(io(path)(e)),
         };
+        let name = entry.file_name();
+        if matches!(name.to_bytes(), b"." | b"..") {
+            continue;
+        }
         entries += 1;
         if entries > MAX_ENTRIES {
             return Err(UsageError::TooMany);
         }
-        let at = root.join(&name);
-        let st = match fstatat(
-            &*dir,
-            name.as_os_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
+        let at = path.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        // SAFETY: the descriptor is the iterator's, which outlives this use.
+        let fd = unsafe { BorrowedFd::borrow_raw(dir.as_raw_fd()) };
+        let st = match fstatat(fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             // Removed since the directory was read: it takes nothing now.
             Err(nix::Error::ENOENT) => continue,
@@ -92,15 +101,21 @@ pub fn disk_usage(root: &Path, above: u64) -> Result<u64, UsageError> {
         if depth + 1 >= MAX_DEPTH {
             return Err(UsageError::TooDeep);
         }
-        let child = match openat(&*dir, name.as_os_str(), flags, Mode::empty()) {
-            Ok(fd) => fd,
+        let child = match Dir::openat(fd, name, flags, Mode::empty()) {
+            Ok(d) => d,
             // Swapped for a symlink or something else, or removed, since the
             // stat: not entered.
             Err(nix::Error::ELOOP | nix::Error::ENOTDIR | nix::Error::ENOENT) => continue,
             Err(e) => return Err(io(&at)(e)),
         };
-        let names = list(&child).map_err(io(&at))?;
-        stack.push((child, names));
+        // The directory stat'ed, not one renamed into its place since (which
+        // may be on another filesystem, or counted already).
+        match fstat(&child) {
+            Ok(c) if c.st_dev == st.st_dev && c.st_ino == st.st_ino => {}
+            Ok(_) => continue,
+            Err(e) => return Err(io(&at)(e)),
+        }
+        stack.push((child.into_iter(), at));
     }
     Ok(total)
 }
@@ -114,20 +129,10 @@ fn allocated(st: &FileStat) -> u64 {
     u64::try_from(st.st_blocks).unwrap_or(0).saturating_mul(512)
 }
 
-/// The names in the open directory `dir`, read through its descriptor (the
-/// /proc magic link is the directory itself, not a path to resolve again).
-fn list(dir: &OwnedFd) -> Result<Vec<OsString>, nix::Error> {
-    let io = |e: std::io::Error| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
-    fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
-        .map_err(io)?
-        .map(|e| e.map(|e| e.file_name()).map_err(io))
-        .filter(|n| n.as_ref().map_or(true, |n| !n.as_bytes().is_empty()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::symlink;
 
     fn blocks_of(path: &Path) -> u64 {

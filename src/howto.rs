@@ -347,6 +347,19 @@ pub fn run_script(plan: &RunPlan, podshim: &Path) -> String {
     // in the path would be run or end the string.
     let _ = writeln!(s, "[ -n \"${{PODSHIM:-}}\" ] || PODSHIM={}", qp(podshim));
     let _ = writeln!(s, "DIR={}", qp(&plan.base));
+    // `runc run -d` of a terminal needs a console socket and someone holding
+    // the master (runtime-spec's console socket): the supervisor, not a script.
+    for c in plan.all().filter(|c| c.stdio.tty) {
+        let _ = writeln!(
+            s,
+            "echo {} >&2; exit 1",
+            q(format!(
+                "run.sh: container {} has tty: true; its terminal needs the supervisor: podshim up --from {}",
+                c.name,
+                plan.base.display()
+            ))
+        );
+    }
     let _ = writeln!(s, "mkdir -p \"$DIR/logs\"");
     let _ = writeln!(
         s,
@@ -709,8 +722,25 @@ mod tests {
             name: "cache".into(),
             path: "/out/volumes/cache".into(),
             bytes: 1 << 20,
+            written: "1Mi".into(),
         });
         assert!(readme(&plan, "pod.yaml").contains("emptyDir size limits are the supervisor's"));
+    }
+
+    #[test]
+    fn run_sh_refuses_a_terminal_it_cannot_hold() {
+        let mut plan = crate::run_plan::fixture(
+            crate::model::RestartPolicy::Never,
+            1,
+            &[("web", crate::model::ContainerKind::App)],
+        );
+        assert!(!run_script(&plan, Path::new("/p")).contains("tty: true"));
+        plan.containers[0].stdio.tty = true;
+        let script = run_script(&plan, Path::new("/p"));
+        let refusal = script
+            .find("run.sh: container web has tty: true; its terminal needs the supervisor")
+            .unwrap_or_else(|| panic!("{script}"));
+        assert!(refusal < script.find("mkdir -p \"$DIR/logs\"").unwrap());
     }
 
     #[test]
@@ -722,16 +752,13 @@ mod tests {
         );
         let script = run_script(&plan, Path::new("/usr/bin/podshim"));
         assert!(!script.contains("read-env-files"), "{script}");
-        plan.containers[0]
-            .file_env
-            .vars
-            .push(crate::run_plan::EnvStep::File(crate::run_plan::FileEnv {
-                name: "CONFIG_VAR".into(),
-                volume_path: "/out/volumes/data".into(),
-                path: crate::model::RelPath::parse("config.env").unwrap(),
-                key: "CONFIG_VAR".into(),
-                optional: false,
-            }));
+        plan.containers[0].file_env.push(crate::run_plan::FileEnv {
+            name: "CONFIG_VAR".into(),
+            volume_path: "/out/volumes/data".into(),
+            path: crate::model::RelPath::parse("config.env").unwrap(),
+            key: "CONFIG_VAR".into(),
+            optional: false,
+        });
         let script = run_script(&plan, Path::new("/usr/bin/podshim"));
         let read = script
             .find("\"$PODSHIM\" read-env-files \"$DIR\" 'web'")

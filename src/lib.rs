@@ -4,6 +4,7 @@
 //! manifest → model → image store → translate (pure) → bundle layout (pure) and
 //! write → run plan → supervisor (pure core, one event loop) → runtime.
 
+pub mod attach;
 pub mod bundle;
 pub mod cdi;
 pub mod cgroup;

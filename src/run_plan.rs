@@ -261,9 +261,15 @@ pub struct RunContainer {
     /// the rootfs (none for the infra).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<ContainerUser>,
-    /// `fileKeyRef` variables, read before each start, and what expands them.
-    #[serde(default, skip_serializing_if = "FileEnvs::is_empty")]
-    pub file_env: FileEnvs,
+    /// `tty`, `stdin`, `stdinOnce`: what the supervisor holds for the main
+    /// process and `podshim attach`.
+    #[serde(default, skip_serializing_if = "StdioPlan::is_default")]
+    pub stdio: StdioPlan,
+    /// `fileKeyRef` variables, read before each start (what expands them, the
+    /// container's env as steps, is in a private file of its bundle:
+    /// `bundle::envfile::steps_file`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_env: Vec<FileEnv>,
     /// The container's CPU and memory as last set (the manifest's, then
     /// `podshim resize`'s); none for the infra.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -327,6 +333,24 @@ impl PlanResources {
     }
 }
 
+/// A container's `tty`, `stdin` and `stdinOnce`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StdioPlan {
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
+}
+
+impl StdioPlan {
+    pub fn is_default(&self) -> bool {
+        *self == StdioPlan::default()
+    }
+}
+
 /// A disk-backed emptyDir's `sizeLimit`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -335,12 +359,16 @@ pub struct VolumeLimit {
     /// The volume's directory on the host (podshim's, under the pod's).
     pub path: PathBuf,
     pub bytes: u64,
+    /// The limit as the manifest wrote it (`1Mi`).
+    pub written: String,
 }
 
 /// A container with `fileKeyRef` variables (KEP-3721): its own variables and
 /// its command and args, rebuilt before each start as the kubelet's
 /// `makeEnvironmentVariables` builds them, so that a `$(VAR)` naming a file's
 /// variable expands to what the file says then. Empty for any other container.
+/// It holds values (a Secret's, a `value`'s): kept 0600 in the bundle, never
+/// in plan.json.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FileEnvs {
@@ -373,11 +401,8 @@ pub enum EnvStep {
     /// A `value`: `$(VAR)`-expanded with the variables before it.
     Value { name: String, value: String },
     /// A value resolved when the plan was made (a ConfigMap's or Secret's key, a
-    /// downward API field): never expanded, and not kept here (the plan is not
-    /// private): each start takes it from the environment as written. A name
-    /// defined twice thus gives its last definition's value to a `$(VAR)`
-    /// between the two.
-    Resolved { name: String },
+    /// downward API field): never expanded.
+    Resolved { name: String, value: String },
     /// Read from its env file.
     File(FileEnv),
 }
@@ -523,7 +548,8 @@ pub(crate) fn fixture(
         restart_policy: None,
         restart_rules: vec![],
         user: None,
-        file_env: FileEnvs::default(),
+        file_env: Vec::new(),
+        stdio: StdioPlan::default(),
         resources: None,
         resize_policy: Default::default(),
     };

@@ -28,7 +28,6 @@ pub fn desired(
     phase: PodPhase,
     initialized: bool,
     restarting_all: Option<bool>,
-    evicted: Option<&str>,
     containers: &[ContainerStatus],
 ) -> Vec<(&'static str, bool, Option<String>, Option<String>)> {
     let infra_runs = containers
@@ -95,15 +94,6 @@ pub fn desired(
     if let Some(restarting) = restarting_all {
         out.push(("AllContainersRestarting", restarting, None, None));
     }
-    // KEP-3329: a pod the kubelet evicts is told so before its containers stop.
-    if let Some(message) = evicted {
-        out.push((
-            "DisruptionTarget",
-            true,
-            Some("TerminationByKubelet".into()),
-            Some(message.to_string()),
-        ));
-    }
     out
 }
 
@@ -114,11 +104,10 @@ pub fn update(
     phase: PodPhase,
     initialized: bool,
     restarting_all: Option<bool>,
-    evicted: Option<&str>,
     containers: &[ContainerStatus],
     now: &str,
 ) {
-    let next: Vec<PodCondition> = desired(phase, initialized, restarting_all, evicted, containers)
+    let next: Vec<PodCondition> = desired(phase, initialized, restarting_all, containers)
         .into_iter()
         .map(|(kind, ok, reason, message)| {
             let status = if ok { "True" } else { "False" }.to_string();
@@ -259,7 +248,6 @@ mod tests {
             PodPhase::Pending,
             false,
             None,
-            None,
             &[
                 c("POD", ContainerKind::Infra, running(), false),
                 c("init", ContainerKind::Init, running(), false),
@@ -288,7 +276,6 @@ mod tests {
             PodPhase::Running,
             true,
             None,
-            None,
             &[
                 c("POD", ContainerKind::Infra, running(), false),
                 c("init", ContainerKind::Init, completed(0), false),
@@ -305,7 +292,6 @@ mod tests {
             PodPhase::Succeeded,
             true,
             None,
-            None,
             &[c("app", ContainerKind::App, completed(0), false)],
         );
         assert_eq!(get(&d, "Ready").2.as_deref(), Some("PodCompleted"));
@@ -321,7 +307,6 @@ mod tests {
             PodPhase::Pending,
             true,
             None,
-            None,
             &waiting_app,
             "t1",
         );
@@ -329,7 +314,6 @@ mod tests {
             &mut conds,
             PodPhase::Pending,
             true,
-            None,
             None,
             &waiting_app,
             "t2",
@@ -343,15 +327,7 @@ mod tests {
         };
         assert_eq!(ready(&conds), ("False".into(), "t1".into()));
         let ready_app = [c("app", ContainerKind::App, running(), true)];
-        update(
-            &mut conds,
-            PodPhase::Running,
-            true,
-            None,
-            None,
-            &ready_app,
-            "t3",
-        );
+        update(&mut conds, PodPhase::Running, true, None, &ready_app, "t3");
         assert_eq!(ready(&conds), ("True".into(), "t3".into()));
     }
 

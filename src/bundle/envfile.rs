@@ -9,7 +9,7 @@
 use std::io;
 
 use super::{BundleError, io_err, resolve};
-use crate::run_plan::{FileEnv, RunContainer};
+use crate::run_plan::{FileEnv, FileEnvs, RunContainer};
 
 /// The largest env file podshim reads (an env file is a few lines; a bigger one
 /// is refused, not read).
@@ -90,77 +90,68 @@ pub fn pristine_env_file(c: &RunContainer) -> std::path::PathBuf {
     c.bundle.join("env.pristine.json")
 }
 
+/// Where the bundle writer keeps a container's env as steps
+/// ([`crate::run_plan::FileEnvs`]), 0600: it holds values.
+pub fn steps_file(bundle: &std::path::Path) -> std::path::PathBuf {
+    bundle.join("env.steps.json")
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+) -> Result<Option<T>, BundleError> {
+    match crate::fsutil::read_regular(path, super::MAX_CONFIG_BYTES) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io_err(path, "parse")(io::Error::other(e))),
+        Err(crate::fsutil::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(crate::fsutil::ReadError::Io(e)) => Err(io_err(path, "read")(e)),
+        Err(crate::fsutil::ReadError::TooLarge) => {
+            Err(io_err(path, "read")(io::Error::other("too large")))
+        }
+    }
+}
+
 /// Sets `c`'s own variables in its config.json, atomically, as they are now:
-/// starting from the environment as written (saved at the first start), each
-/// `fileKeyRef` read from its file, each `value` expanded again with them (a
-/// `$(VAR)` may name a file's variable), set in place or appended; an optional
-/// one that is missing keeps what the environment had. Command and args are
-/// expanded again with them too.
+/// from the env steps the bundle writer kept, each `fileKeyRef` read from its
+/// file and each `value` expanded again with them (a `$(VAR)` may name a
+/// file's variable), set in place into the environment as written (saved at
+/// the first start) or appended; an optional one that is missing keeps what
+/// the environment had. Command and args are expanded again with them too.
+/// Every file is read before config.json is touched.
 pub fn apply(c: &RunContainer) -> Result<(), BundleError> {
     if c.file_env.is_empty() {
         return Ok(());
     }
-    // Read before config.json is touched: a failure leaves it as it was.
-    let files = c
-        .file_env
-        .files()
-        .map(|f| value(c, f))
-        .collect::<Result<Vec<_>, BundleError>>()?;
+    let path = steps_file(&c.bundle);
+    let steps: FileEnvs = read_json(&path)?.ok_or_else(|| {
+        io_err(&path, "read")(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the container's env steps are missing (write the bundles again)",
+        ))
+    })?;
+    let values = crate::translate::process::evaluate_env(&steps.vars, |f| value(c, f))?;
     let saved = pristine_env_file(c);
+    let pristine: Option<Vec<String>> = read_json(&saved)?;
     super::edit_config(c, |config| {
-        let Some(env) = config
-            .pointer_mut("/process/env")
-            .and_then(|e| e.as_array_mut())
-        else {
-            return Err(io_err(&c.config_file(), "read")(io::Error::other(
-                "no process.env",
-            )));
-        };
-        let pristine: Vec<serde_json::Value> =
-            match crate::fsutil::read_regular(&saved, super::MAX_CONFIG_BYTES) {
-                Ok(bytes) => serde_json::from_slice(&bytes)
-                    .map_err(|e| io_err(&saved, "parse")(io::Error::other(e)))?,
-                Err(crate::fsutil::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                    let text = serde_json::to_string(&env).expect("JSON values serialize");
-                    crate::fsutil::write_atomic(&saved, text.as_bytes(), 0o600)
-                        .map_err(io_err(&saved, "write"))?;
-                    env.clone()
-                }
-                Err(crate::fsutil::ReadError::Io(e)) => return Err(io_err(&saved, "read")(e)),
-                Err(crate::fsutil::ReadError::TooLarge) => {
-                    return Err(io_err(&saved, "read")(io::Error::other("too large")));
-                }
-            };
-        *env = pristine;
-        let written = |name: &str| {
-            let prefix = format!("{name}=");
-            env.iter()
-                .filter_map(|e| e.as_str()?.strip_prefix(&prefix))
-                .next()
-                .map(str::to_string)
-        };
-        let mut files = files.into_iter();
-        let values = crate::translate::process::evaluate_env(
-            &c.file_env.vars,
-            |_, name| written(name),
-            |_| Ok::<_, std::convert::Infallible>(files.next().flatten()),
-        )
-        .unwrap_or_else(|e| match e {});
-        for (name, v) in &values {
-            let prefix = format!("{name}=");
-            // An entry `NAME` without '=' is the same variable (merge_env's rule).
-            let at = env.iter().position(|e| {
-                e.as_str()
-                    .is_some_and(|e| e == name || e.starts_with(&prefix))
-            });
-            let entry = serde_json::Value::from(format!("{name}={v}"));
-            match at {
-                Some(i) => env[i] = entry,
-                None => env.push(entry),
+        let written = config
+            .pointer("/process/env")
+            .and_then(|e| serde_json::from_value::<Vec<String>>(e.clone()).ok())
+            .ok_or_else(|| io_err(&c.config_file(), "read")(io::Error::other("no process.env")))?;
+        let mut env = match pristine {
+            Some(env) => env,
+            None => {
+                let text = serde_json::to_string(&written).expect("strings serialize");
+                crate::fsutil::write_atomic(&saved, text.as_bytes(), 0o600)
+                    .map_err(io_err(&saved, "write"))?;
+                written
             }
+        };
+        for (name, v) in &values {
+            crate::translate::process::set_env(&mut env, name, v);
         }
-        if !c.file_env.args.is_empty() {
-            let argv = crate::translate::process::expand_argv(&c.file_env.args, &values);
+        config["process"]["env"] = serde_json::Value::from(env);
+        if !steps.args.is_empty() {
+            let argv = crate::translate::process::expand_argv(&steps.args, &values);
             config["process"]["args"] = serde_json::Value::from(argv);
         }
         Ok(())
@@ -215,10 +206,13 @@ mod tests {
             name: name.into(),
             value: value.into(),
         };
-        c.file_env = FileEnvs {
+        let steps = FileEnvs {
             vars: vec![
-                // A Secret's value, say: taken from the env as written.
-                EnvStep::Resolved { name: "A".into() },
+                // A Secret's value, say.
+                EnvStep::Resolved {
+                    name: "A".into(),
+                    value: "1".into(),
+                },
                 EnvStep::File(var("MODE", "MODE", true)),
                 EnvStep::File(var("FLAG", "FLAG", false)),
                 EnvStep::File(var("NEW", "NEW", true)),
@@ -238,6 +232,8 @@ mod tests {
                 },
             ],
         };
+        std::fs::write(steps_file(&c.bundle), serde_json::to_vec(&steps).unwrap()).unwrap();
+        c.file_env = steps.files().cloned().collect();
         fs::write(volume.join("config.env"), "MODE=file\nFLAG=on\nNEW=x\n").unwrap();
         apply(c).unwrap();
         assert_eq!(

@@ -244,7 +244,8 @@ pub fn layout(
         restart_policy: c.restart_policy,
         restart_rules: c.restart_rules.clone(),
         user: None,
-        file_env: c.file_env.clone(),
+        file_env: c.file_env.files().cloned().collect(),
+        stdio: c.stdio,
         resources: c.resources.as_ref().map(crate::run_plan::PlanResources::of),
         resize_policy: c.resize_policy,
     };
@@ -282,10 +283,12 @@ pub fn layout(
             .volumes
             .iter()
             .filter_map(|v| {
+                let (bytes, written) = v.disk_limit.clone()?;
                 Some(crate::run_plan::VolumeLimit {
                     name: v.name.clone(),
                     path: v.host_path.clone(),
-                    bytes: v.disk_limit?,
+                    bytes,
+                    written,
                 })
             })
             .collect(),
@@ -452,6 +455,13 @@ fn write_container(c: &ContainerPlan) -> Result<Option<ContainerUser>, BundleErr
     }
     if let Some(log) = &c.termination_log {
         write_file(log, b"", 0o666)?;
+    }
+    if !c.file_env.is_empty() {
+        // Values (a Secret's, a `value`'s) beside config.json, as private.
+        let root = root_path(c);
+        let path = envfile::steps_file(root.parent().unwrap_or(Path::new("/")));
+        let text = serde_json::to_vec(&c.file_env).expect("env steps serialize");
+        write_file(&path, &text, 0o600)?;
     }
     write_config(c, &render_config(&spec))?;
     Ok(resolved)

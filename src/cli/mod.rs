@@ -2,6 +2,7 @@
 //! arguments, calls one operation of [`crate::pod`] or [`crate::image`], and
 //! prints; the domain work lives there.
 
+mod attach;
 mod describe;
 mod down;
 mod exec;
@@ -207,6 +208,9 @@ pub enum Command {
     Logs(logs::Args),
     /// Run a command in a container of a pod.
     Exec(exec::Args),
+    /// Attach to a container's main process: its output, and with -i its
+    /// stdin (Ctrl-P Ctrl-Q detaches).
+    Attach(attach::Args),
     /// Change a container's CPU and memory in place (its resizePolicy decides
     /// whether it restarts).
     Resize(resize::Args),
@@ -315,6 +319,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Describe(args) => ok(describe::run(args, g)),
         Command::Logs(args) => ok(logs::run(args, g)),
         Command::Exec(args) => exec::run(args, g),
+        Command::Attach(args) => ok(attach::run(args, g)),
         Command::Resize(args) => ok(resize::run(args, g)),
         Command::Rm(args) => ok(rm::run(args, g)),
         Command::Generate(args) => ok(generate::run(args, g)),

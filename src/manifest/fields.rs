@@ -83,6 +83,7 @@ const CONTAINER: &[&str] = &[
     "securityContext.windowsOptions.runAsUserName",
     "securityContext.windowsOptions.hostProcess",
     "stdin",
+    "stdinOnce",
     "tty",
     "terminationMessagePath",
     "terminationMessagePolicy",

@@ -1331,11 +1331,16 @@ fn unknown_capabilities_are_refused_with_their_path() {
 }
 
 #[test]
-fn a_terminal_for_the_main_process_is_refused_by_name() {
-    one_error(
-        &pod_with("    tty: true\n", ""),
-        "spec.containers[0].tty: not supported: a terminal for the container's main process (podshim exec -t gives one)",
-    );
+fn tty_stdin_and_stdin_once_are_read() {
+    let m = ok(&pod_with(
+        "    tty: true\n    stdin: true\n    stdinOnce: true\n",
+        "",
+    ));
+    let c = &m.pod.spec.containers[0];
+    assert!(c.tty && c.stdin && c.stdin_once);
+    let m = ok(&pod_with("", ""));
+    let c = &m.pod.spec.containers[0];
+    assert!(!c.tty && !c.stdin && !c.stdin_once);
 }
 
 #[test]

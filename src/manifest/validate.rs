@@ -1068,7 +1068,10 @@ fn empty_dir(errs: &mut Errs, base: &str, ed: &k8s::EmptyDirVolumeSource) -> Opt
         ),
     };
     let size_limit = match &ed.size_limit {
-        Some(q) => Some(quantity(errs, &format!("{base}.emptyDir.sizeLimit"), &q.0)?),
+        Some(q) => Some((
+            quantity(errs, &format!("{base}.emptyDir.sizeLimit"), &q.0)?,
+            q.0.trim().to_string(),
+        )),
         None => None,
     };
     Some(VolumeSource::EmptyDir {
@@ -1643,14 +1646,6 @@ fn container(
     let mounts = volume_mounts(errs, base, c, ctx.volumes, security.privileged);
 
     let resources = resources(errs, base, c);
-    // A terminal needs a console socket held by whoever reads it; podshim's
-    // supervisor writes logs from pipes and has none yet (use `podshim exec -it`).
-    if c.tty == Some(true) {
-        errs.not_supported(
-            format!("{base}.tty"),
-            "a terminal for the container's main process (podshim exec -t gives one)",
-        );
-    }
     let termination_message_path = absolute_path(
         errs,
         &format!("{base}.terminationMessagePath"),
@@ -1677,6 +1672,8 @@ fn container(
         extended_resources: extended_resources(c),
         security,
         stdin: c.stdin == Some(true),
+        stdin_once: c.stdin_once == Some(true),
+        tty: c.tty == Some(true),
         termination_message_path: termination_message_path?,
         termination_message_policy,
         probes,

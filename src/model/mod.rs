@@ -267,7 +267,15 @@ pub struct Container {
     /// request equals its limit). A CDI spec of that kind gives the devices.
     pub extended_resources: BTreeMap<String, u64>,
     pub security: ContainerSecurity,
+    /// `stdin`: the container's stdin is kept open for `podshim attach -i`
+    /// (else it reads /dev/null).
     pub stdin: bool,
+    /// `stdinOnce`: stdin closes when the first attach session that wrote to
+    /// it ends, until the container restarts.
+    pub stdin_once: bool,
+    /// `tty`: the main process gets a terminal; the supervisor holds its
+    /// master, logs what it prints and serves `podshim attach`.
+    pub tty: bool,
     /// Defaulted to `/dev/termination-log`.
     pub termination_message_path: AbsPath,
     pub termination_message_policy: TerminationMessagePolicy,
@@ -586,7 +594,9 @@ pub enum VolumeSource {
     },
     EmptyDir {
         medium: StorageMedium,
-        size_limit: Option<Quantity>,
+        /// `sizeLimit`, and as written (what the kubelet's eviction message
+        /// quotes).
+        size_limit: Option<(Quantity, String)>,
     },
     /// A configMap volume, its keys resolved into files.
     ConfigMap {

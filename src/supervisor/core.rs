@@ -118,6 +118,18 @@ pub enum Timer {
     KillOne { ctr: Ctr, generation: u64 },
 }
 
+/// A measured emptyDir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeUsage {
+    /// The bytes it holds (more than its limit, once past it: the walk stops).
+    Bytes(u64),
+    /// Past what the walk looks at (its depth or entries): more than can be
+    /// shown to be within the limit.
+    Unbounded(String),
+    /// It could not be read.
+    Unknown(String),
+}
+
 /// Why a container did not start, with the kubelet's waiting reason for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartError {
@@ -194,10 +206,9 @@ pub enum Input {
         probe: ProbeRun,
         message: String,
     },
-    /// What [`Command::MeasureVolumes`] found: the bytes each of the plan's
-    /// `volume_limits` holds (more than its limit once past it), or why it
-    /// could not be measured.
-    VolumesMeasured(Vec<Result<u64, String>>),
+    /// What [`Command::MeasureVolumes`] found of each of the plan's
+    /// `volume_limits`.
+    VolumesMeasured(Vec<VolumeUsage>),
     /// `podshim resize` gave containers new resources (by container, none for
     /// the infra); the ones in `restart` need a restart to take them
     /// (`resizePolicy: RestartContainer`).
@@ -384,11 +395,8 @@ pub struct Core {
     grace: Duration,
     /// `activeDeadlineSeconds`.
     deadline: Option<Duration>,
-    /// The disk-backed emptyDirs' `sizeLimit`s: (volume, bytes).
-    volume_limits: Vec<(String, u64)>,
-    /// Why the kubelet would have evicted the pod (its DisruptionTarget
-    /// condition), once it was.
-    evicted: Option<String>,
+    /// The disk-backed emptyDirs' `sizeLimit`s.
+    volume_limits: Vec<crate::run_plan::VolumeLimit>,
     timing: Timing,
     keep_on_failure: bool,
     slots: Vec<Slot>,
@@ -456,12 +464,7 @@ impl Core {
             policy: plan.restart_policy,
             grace: Duration::from_secs(plan.termination_grace_period_seconds),
             deadline: plan.active_deadline_seconds.map(Duration::from_secs),
-            volume_limits: plan
-                .volume_limits
-                .iter()
-                .map(|v| (v.name.clone(), v.bytes))
-                .collect(),
-            evicted: None,
+            volume_limits: plan.volume_limits.clone(),
             keep_on_failure: state.keep_on_failure,
             timing,
             slots: vec![slot; all.len()],
@@ -576,7 +579,6 @@ impl Core {
                 self.state.phase,
                 self.initialized,
                 self.restarting_all,
-                self.evicted.as_deref(),
                 &self.state.containers,
                 &self.now,
             );
@@ -1463,41 +1465,80 @@ impl Core {
 
     /// The eviction manager's `emptyDirLimitEviction`: a disk-backed emptyDir
     /// holding more than its `sizeLimit` evicts the pod (Failed, reason
-    /// Evicted, a DisruptionTarget condition), its containers stopped at once
+    /// Evicted), its containers stopped at once
     /// (`immediateEvictionGracePeriodSeconds`, which the runtime's 2 s minimum
-    /// raises) and never restarted, whatever the restart policy.
-    fn on_volumes_measured(&mut self, usage: Vec<Result<u64, String>>, now: Now) {
-        if self.stopping() {
+    /// raises) and never restarted, whatever the restart policy. One the walk
+    /// cannot bound (a tree past its depth or entries) is taken as over its
+    /// limit: otherwise a container could opt out of it.
+    fn on_volumes_measured(&mut self, usage: Vec<VolumeUsage>, now: Now) {
+        if self.ending() {
             return;
         }
-        let limits = std::mem::take(&mut self.volume_limits);
-        let over = limits
-            .iter()
-            .zip(&usage)
-            .find(|((_, limit), used)| matches!(used, Ok(u) if u > limit));
-        for ((name, _), used) in limits.iter().zip(&usage) {
-            if let Err(e) = used {
-                let message =
-                    format!("Usage of EmptyDir volume {name:?} could not be measured: {e}");
-                self.event(true, "VolumeNotMeasured", None, message);
+        let mut over = None;
+        for (v, used) in self.volume_limits.iter().zip(&usage) {
+            let why = match used {
+                VolumeUsage::Bytes(b) if *b > v.bytes => {
+                    // The kubelet's emptyDirMessageFmt, its trailing space included.
+                    format!(
+                        "Usage of EmptyDir volume {:?} exceeds the limit {:?}. ",
+                        v.name, v.written
+                    )
+                }
+                VolumeUsage::Unbounded(why) => format!(
+                    "Usage of EmptyDir volume {:?} could not be measured ({why}): taken to exceed the limit {:?}. ",
+                    v.name, v.written
+                ),
+                VolumeUsage::Unknown(e) => {
+                    // The kubelet logs a failed measurement and tries again.
+                    tracing::warn!("emptyDir volume {:?}: {e}", v.name);
+                    continue;
+                }
+                VolumeUsage::Bytes(_) => continue,
+            };
+            over = Some(why);
+            break;
+        }
+        match over {
+            Some(message) => {
+                self.grace = teardown::MIN_GRACE;
+                self.end_pod("Evicted", message, now);
             }
+            None => self.arm_volume_check(now),
         }
-        if let Some(((name, limit), _)) = over {
-            // The kubelet's emptyDirMessageFmt, its trailing space included.
-            let message = format!(
-                "Usage of EmptyDir volume {name:?} exceeds the limit {:?}. ",
-                crate::model::binary_si(*limit)
-            );
-            tracing::warn!("{message}");
-            self.state.reason = Some("Evicted".into());
-            self.evicted = Some(message.clone());
-            self.event(true, "Evicted", None, message.clone());
-            self.grace = teardown::MIN_GRACE;
-            self.fail(message, now);
+    }
+
+    /// Whether the pod is being stopped for good (an in-place restart is not).
+    fn ending(&self) -> bool {
+        match &self.phase {
+            Phase::Stopping { cause, .. } => !matches!(cause, Cause::RestartAll(_)),
+            Phase::Done => true,
+            _ => false,
+        }
+    }
+
+    /// The kubelet ends the pod (its active deadline, an eviction): Failed with
+    /// `reason`, a warning event of that reason, and its containers stopped
+    /// with the grace as it is, whatever `up --keep` says (which keeps a pod
+    /// that failed to start). A stop under way for an in-place restart
+    /// becomes the pod's end (the infra last).
+    fn end_pod(&mut self, reason: &str, message: String, now: Now) {
+        if let Phase::Stopping { steps, cause, .. } = &mut self.phase {
+            if !matches!(cause, Cause::RestartAll(_)) {
+                return;
+            }
+            *cause = Cause::Failed(message.clone());
+            steps.push(vec![0]);
+            self.restarting_all = Some(false);
+        } else if self.stopping() {
             return;
         }
-        self.volume_limits = limits;
-        self.arm_volume_check(now);
+        tracing::warn!("{message}");
+        self.state.reason = Some(reason.into());
+        self.event(true, reason, None, message.clone());
+        self.state.phase = PodPhase::Failed;
+        self.state.message = Some(message.clone());
+        self.out.push(Command::Publish);
+        self.stop(Cause::Failed(message), now);
     }
 
     fn fail(&mut self, message: String, now: Now) {
@@ -1592,28 +1633,13 @@ impl Core {
             } => self.on_hooked(ctr, hook, generation, Ok(()), now),
             Timer::RestartAll => self.restart_all_go(now),
             Timer::Deadline => {
-                let message = "Pod was active on the node longer than the specified deadline";
-                // While the pod restarts in place, the stop under way becomes
-                // the pod's end (the infra last).
-                if let Phase::Stopping { steps, cause, .. } = &mut self.phase {
-                    if !matches!(cause, Cause::RestartAll(_)) {
-                        return;
-                    }
-                    *cause = Cause::Failed(message.to_string());
-                    steps.push(vec![0]);
-                    self.restarting_all = Some(false);
-                } else if self.stopping() {
-                    return;
-                }
                 // The kubelet's active deadline handler: the pod fails, its
                 // containers are stopped with the pod's grace period.
-                self.state.reason = Some("DeadlineExceeded".into());
-                tracing::warn!("{message}");
-                self.event(true, "DeadlineExceeded", None, message.to_string());
-                self.fail(message.to_string(), now);
+                let message = "Pod was active on the node longer than the specified deadline";
+                self.end_pod("DeadlineExceeded", message.to_string(), now);
             }
             Timer::VolumeCheck => {
-                if !self.stopping() {
+                if !self.ending() {
                     self.out.push(Command::MeasureVolumes);
                 }
             }

@@ -72,7 +72,7 @@ struct Sim {
     /// Each hook's result and duration (ms); unscripted hooks succeed at once.
     hook_script: HashMap<(String, HookKind), (bool, u64)>,
     /// The one sized volume's usage from each time on (0 before the first).
-    volume_script: Vec<(Duration, Result<u64, String>)>,
+    volume_script: Vec<(Duration, VolumeUsage)>,
 }
 
 fn plan(policy: RestartPolicy, grace: u64, containers: &[(&str, ContainerKind)]) -> RunPlan {
@@ -381,7 +381,7 @@ impl Sim {
                         .iter()
                         .rev()
                         .find(|(from, _)| *from <= at)
-                        .map_or(Ok(0), |(_, u)| u.clone());
+                        .map_or(VolumeUsage::Bytes(0), |(_, u)| u.clone());
                     self.schedule(Duration::ZERO, Input::VolumesMeasured(vec![usage]), None);
                 }
                 Command::Probe(run) => {
@@ -1743,13 +1743,18 @@ fn a_pod_that_completes_before_its_deadline_is_not_failed_by_it() {
 
 // --- emptyDir sizeLimit ----------------------------------------------------------------
 
-fn sized(policy: RestartPolicy, grace: u64, script: &[(u64, Result<u64, String>)]) -> Sim {
-    let mut plan = plan(policy, grace, &[("a", App)]);
+fn sized_plan(policy: RestartPolicy, containers: &[(&str, ContainerKind)]) -> RunPlan {
+    let mut plan = plan(policy, 30, containers);
     plan.volume_limits = vec![crate::run_plan::VolumeLimit {
         name: "cache".into(),
         path: "/p/volumes/cache".into(),
         bytes: 1 << 20,
+        written: "1Mi".into(),
     }];
+    plan
+}
+
+fn sized(plan: RunPlan, script: &[(u64, VolumeUsage)]) -> Sim {
     let mut sim = Sim::with_plan(plan, Timing::default(), false).script("a", &[Run::IgnoresTerm]);
     sim.volume_script = script
         .iter()
@@ -1758,53 +1763,60 @@ fn sized(policy: RestartPolicy, grace: u64, script: &[(u64, Result<u64, String>)
     sim.begin()
 }
 
+const EVICTED: &str = "Usage of EmptyDir volume \"cache\" exceeds the limit \"1Mi\". ";
+
 /// The eviction manager's emptyDir check: measured every 10 s; past the
-/// limit the pod is evicted: Failed, reason Evicted with the kubelet's message,
-/// a DisruptionTarget condition, its containers stopped with 2 s of grace
-/// whatever the pod's, and not restarted under restartPolicy Always.
+/// limit the pod is evicted: Failed, reason Evicted with the kubelet's message
+/// (the limit as written), its containers stopped with 2 s of grace whatever
+/// the pod's, and not restarted under restartPolicy Always. The kubelet adds
+/// no DisruptionTarget condition for it (emptyDirLimitEviction passes none).
 #[test]
 fn a_disk_emptydir_past_its_size_limit_evicts_the_pod() {
-    let mut sim = sized(Always, 30, &[(15, Ok(2 << 20))]);
+    let mut sim = sized(
+        sized_plan(Always, &[("a", App)]),
+        &[(15, VolumeUsage::Bytes(2 << 20))],
+    );
     sim.run_for(Duration::from_secs(60));
     assert_eq!(
         sim.times("measure volumes"),
         [10 * SEC, 20 * SEC],
         "measured until past the limit"
     );
-    let message = "Usage of EmptyDir volume \"cache\" exceeds the limit \"1Mi\". ";
-    assert_eq!(sim.outcome, Some(Outcome::Failed(message.into())));
+    assert_eq!(sim.outcome, Some(Outcome::Failed(EVICTED.into())));
     assert_eq!(sim.times("signal a SIGTERM"), [20 * SEC]);
     assert_eq!(sim.times("signal a SIGKILL all"), [22 * SEC]);
     assert_eq!(sim.starts_of("a"), [0], "an evicted pod is not restarted");
     let state = sim.core.state();
     assert_eq!(state.phase, PodPhase::Failed);
     assert_eq!(state.reason.as_deref(), Some("Evicted"));
-    assert_eq!(state.message.as_deref(), Some(message));
-    assert_eq!(
-        sim.condition("DisruptionTarget"),
-        ("True".into(), Some("TerminationByKubelet".into()))
+    assert_eq!(state.message.as_deref(), Some(EVICTED));
+    assert!(
+        !state
+            .conditions
+            .iter()
+            .any(|c| c.kind == "DisruptionTarget")
     );
     assert!(
         state
             .events
             .iter()
-            .any(|e| e.kind == "Warning" && e.reason == "Evicted" && e.message == message),
+            .any(|e| e.kind == "Warning" && e.reason == "Evicted" && e.message == EVICTED),
         "{:?}",
         state.events
     );
 }
 
-/// At the limit is not past it; a walk that fails is said in an event and
-/// tried again at the next check; nothing is measured once the pod stops.
+/// At the limit is not past it; a walk that fails is logged and tried again
+/// at the next check (as the kubelet does); nothing is measured once the pod
+/// stops.
 #[test]
 fn a_volume_at_its_limit_or_unmeasured_keeps_the_pod_running() {
     let mut sim = sized(
-        Always,
-        30,
+        sized_plan(Always, &[("a", App)]),
         &[
-            (0, Ok(1 << 20)),
-            (15, Err("it is deeper than 256 directories".into())),
-            (25, Ok(100)),
+            (0, VolumeUsage::Bytes(1 << 20)),
+            (15, VolumeUsage::Unknown("permission denied".into())),
+            (25, VolumeUsage::Bytes(100)),
         ],
     );
     sim.run_for(Duration::from_secs(45));
@@ -1813,20 +1825,61 @@ fn a_volume_at_its_limit_or_unmeasured_keeps_the_pod_running() {
         [10 * SEC, 20 * SEC, 30 * SEC, 40 * SEC]
     );
     assert!(sim.outcome.is_none());
-    assert!(sim.core.state().events.iter().any(|e| e.reason == "VolumeNotMeasured"
-        && e.message
-            == "Usage of EmptyDir volume \"cache\" could not be measured: it is deeper than 256 directories"));
-    assert!(
-        !sim.core
-            .state()
-            .conditions
-            .iter()
-            .any(|c| c.kind == "DisruptionTarget")
-    );
     sim.stop();
     sim.run_for(Duration::from_secs(60));
     assert_eq!(sim.times("measure volumes").len(), 4);
     assert_eq!(sim.outcome, Some(Outcome::Stopped));
+}
+
+/// A tree the walk cannot bound (deeper or larger than it looks at) is taken
+/// as over the limit: a container cannot opt out of its sizeLimit so.
+#[test]
+fn a_volume_the_walk_cannot_bound_evicts_the_pod() {
+    let mut sim = sized(
+        sized_plan(Always, &[("a", App)]),
+        &[(
+            0,
+            VolumeUsage::Unbounded("it is deeper than 256 directories".into()),
+        )],
+    );
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(
+        sim.core.state().message.as_deref(),
+        Some(
+            "Usage of EmptyDir volume \"cache\" could not be measured (it is deeper than 256 directories): taken to exceed the limit \"1Mi\". "
+        )
+    );
+    assert_eq!(sim.core.state().reason.as_deref(), Some("Evicted"));
+}
+
+/// Measuring goes on while the pod restarts in place (KEP-5532), and an
+/// eviction then ends the restart: the pod does not come back.
+#[test]
+fn the_size_limit_is_kept_through_an_in_place_restart_and_ends_it() {
+    let mut plan = sized_plan(Always, &[("a", App), ("b", App)]);
+    restart_all_on_exit_7(&mut plan);
+    let mut sim = Sim::with_plan(plan, Timing::default(), false)
+        .script("a", &[Run::ExitAfter(7, 9000), Run::UntilSignalled])
+        // b takes its time to go: the restart's stop is under way at 10 s.
+        .script("b", &[Run::Unkillable]);
+    sim.volume_script = vec![(Duration::from_secs(9), VolumeUsage::Bytes(2 << 20))];
+    let mut sim = sim.begin();
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.times("measure volumes"), [10 * SEC]);
+    assert_eq!(sim.outcome, Some(Outcome::Failed(EVICTED.into())));
+    assert_eq!(sim.starts_of("a"), [0], "no restart after the eviction");
+}
+
+/// `up --keep` keeps a pod that failed to start; an eviction still stops it.
+#[test]
+fn an_eviction_stops_the_containers_even_under_keep() {
+    let plan = sized_plan(Always, &[("i", Init), ("a", App)]);
+    let mut sim = Sim::with_plan(plan, Timing::default(), true).script("i", &[Run::UntilSignalled]);
+    sim.volume_script = vec![(Duration::ZERO, VolumeUsage::Bytes(2 << 20))];
+    let mut sim = sim.begin();
+    sim.run_for(Duration::from_secs(30));
+    assert_eq!(sim.times("signal i SIGTERM"), [10 * SEC]);
+    assert_eq!(sim.core.state().reason.as_deref(), Some("Evicted"));
 }
 
 // --- conditions and events ------------------------------------------------------------

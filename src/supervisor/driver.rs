@@ -232,6 +232,14 @@ pub struct Driver<'a> {
     /// Set when a container's current run ends: a hook request of that run
     /// still waiting for an answer gives up.
     run_over: Vec<Arc<std::sync::atomic::AtomicBool>>,
+    /// `podshim attach`'s hub of each container (none for the infra).
+    hubs: Vec<Option<Arc<super::attach::Hub>>>,
+    /// A `tty` container's terminal, sent by the runtime over its console
+    /// socket to a thread of the start: (container, run, its master).
+    console_tx: mpsc::Sender<(Ctr, u32, io::Result<OwnedFd>)>,
+    console_rx: mpsc::Receiver<(Ctr, u32, io::Result<OwnedFd>)>,
+    /// The run a `tty` container's terminal is awaited for, and its log.
+    console_runs: Vec<Option<(u32, Arc<LogWriter>)>>,
     /// Inputs produced while carrying out commands (a start that failed at once).
     inputs: VecDeque<Input>,
     outcome: Option<Outcome>,
@@ -312,6 +320,29 @@ fn parent_of(pid: i32) -> Option<i32> {
 
 /// Empties `c`'s termination message file for a new run: opened without
 /// following a link, and only if it is a regular file.
+/// How long the runtime has to send a container's terminal.
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The first connection to `listener` within `timeout`.
+fn accept_within(
+    listener: &std::os::unix::net::UnixListener,
+    timeout: Duration,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    match poll(
+        &mut fds,
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+    ) {
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the runtime did not connect to the console socket",
+        )),
+        Ok(_) => listener.accept().map(|(s, _)| s),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn empty_termination_log(c: &RunContainer) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = crate::paths::termination_log_of(&c.bundle);
@@ -386,6 +417,15 @@ impl<'a> Driver<'a> {
         let containers: Vec<RunContainer> = plan.all().cloned().collect();
         let n = containers.len();
         let (probe_tx, probe_rx) = mpsc::channel();
+        let (console_tx, console_rx) = mpsc::channel();
+        let hubs = containers
+            .iter()
+            .map(|c| {
+                (c.kind != ContainerKind::Infra).then(|| {
+                    super::attach::Hub::new(c.stdio.tty, c.stdio.stdin, c.stdio.stdin_once)
+                })
+            })
+            .collect();
         let (wake_read, wake_write) = pipe()?;
         set_nonblocking(&wake_read)?;
         Ok(Driver {
@@ -422,6 +462,10 @@ impl<'a> Driver<'a> {
             run_over: (0..n)
                 .map(|_| Arc::new(std::sync::atomic::AtomicBool::new(false)))
                 .collect(),
+            hubs,
+            console_tx,
+            console_rx,
+            console_runs: vec![None; n],
             inputs: VecDeque::new(),
             outcome: None,
         })
@@ -434,6 +478,13 @@ impl<'a> Driver<'a> {
     /// Runs the pod until the core finishes; returns how it ended. `on_report`
     /// is called when the app containers run.
     pub fn run(&mut self, on_started: &mut dyn FnMut()) -> Outcome {
+        let dir = crate::attach::dir(&self.pod_dir);
+        for (c, hub) in self.containers.iter().zip(&self.hubs) {
+            let Some(hub) = hub else { continue };
+            if let Err(e) = crate::attach::bind(&dir, &c.name).and_then(|l| hub.serve(l)) {
+                tracing::error!("attach {:?}: {e}", c.name);
+            }
+        }
         let now = self.clock.now();
         let commands = self.core.start(now);
         self.execute(commands, on_started);
@@ -470,6 +521,9 @@ impl<'a> Driver<'a> {
             while let Ok(input) = self.probe_rx.try_recv() {
                 self.inputs.push_back(input);
             }
+            while let Ok((ctr, restart, master)) = self.console_rx.try_recv() {
+                self.take_console(ctr, restart, master);
+            }
         }
         while let Some(Reverse((at, pid, serial))) = self.probe_deadlines.peek().copied() {
             if at > now.mono {
@@ -499,6 +553,9 @@ impl<'a> Driver<'a> {
                 self.drain_pumps_of(ctr);
                 // A hook request of the run that ended is waited for no more.
                 self.run_over[ctr].store(true, std::sync::atomic::Ordering::SeqCst);
+                if let Some(hub) = &self.hubs[ctr] {
+                    hub.clear();
+                }
             }
             let now = self.clock.now();
             let tail = LogTail {
@@ -1061,31 +1118,39 @@ impl<'a> Driver<'a> {
     /// Measures the emptyDirs with a `sizeLimit` on a thread of its own (a big
     /// tree takes a while to walk): each walk stops once past its limit.
     fn measure_volumes(&mut self) {
+        use super::core::VolumeUsage;
         let limits = self.plan.volume_limits.clone();
         let n = limits.len();
         let tx = self.probe_tx.clone();
         let wake = Arc::clone(&self.wake_write);
+        let all_unknown = move |why: String| {
+            (0..n)
+                .map(|_| VolumeUsage::Unknown(why.clone()))
+                .collect::<Vec<_>>()
+        };
         let measure = move || {
             limits
                 .iter()
-                .map(|v| crate::disk_usage::disk_usage(&v.path, v.bytes).map_err(|e| e.to_string()))
+                .map(|v| match crate::disk_usage::disk_usage(&v.path, v.bytes) {
+                    Ok(b) => VolumeUsage::Bytes(b),
+                    Err(e @ crate::disk_usage::UsageError::Io { .. }) => {
+                        VolumeUsage::Unknown(e.to_string())
+                    }
+                    Err(e) => VolumeUsage::Unbounded(e.to_string()),
+                })
                 .collect::<Vec<_>>()
         };
+        let fallback = all_unknown;
         let spawned = std::thread::Builder::new()
             .name("volume-usage".into())
             .spawn(move || {
                 let usage = std::panic::catch_unwind(std::panic::AssertUnwindSafe(measure))
-                    .unwrap_or_else(|_| (0..n).map(|_| Err("the walk panicked".into())).collect());
+                    .unwrap_or_else(|_| fallback("the walk panicked".into()));
                 let _ = tx.send(Input::VolumesMeasured(usage));
                 let _ = nix::unistd::write(&*wake, &[1]);
             });
         if let Err(e) = spawned {
-            let failed = self
-                .plan
-                .volume_limits
-                .iter()
-                .map(|_| Err(format!("start a thread: {e}")))
-                .collect();
+            let failed = all_unknown(format!("start a thread: {e}"));
             self.inputs.push_back(Input::VolumesMeasured(failed));
         }
     }
@@ -1278,7 +1343,10 @@ impl<'a> Driver<'a> {
                 self.run_over[ctr] = Arc::new(std::sync::atomic::AtomicBool::new(false));
                 // Resolved again at every start: a container may have swapped a
                 // subPath for a symlink since the last one (CVE-2017-1002101).
-                bundle::subpath::bind_all(&c, &SystemMounter).map_err(|e| e.to_string())?;
+                // The kubelet makes the mounts in generateContainerConfig: a
+                // subPath that cannot be bound is a CreateContainerConfigError.
+                bundle::subpath::bind_all(&c, &SystemMounter)
+                    .map_err(|e| StartError::config(e.to_string()))?;
             }
             if !self.claimed[ctr] {
                 // Marked as this pod's before it exists in the runtime; a joining
@@ -1294,24 +1362,43 @@ impl<'a> Driver<'a> {
             // does (an init container may have written the file just now).
             // The error is about this container: said without its name, which
             // the event and the pod's failure give.
-            bundle::envfile::apply(&c).map_err(|e| {
-                StartError::config(match e {
-                    bundle::BundleError::EnvFile { name, message, .. } => {
-                        format!("env {name}: {message}")
-                    }
-                    e => e.to_string(),
-                })
+            bundle::envfile::apply(&c).map_err(|e| match e {
+                bundle::BundleError::EnvFile { name, message, .. } => {
+                    StartError::config(format!("env {name}: {message}"))
+                }
+                // podshim's own files (config.json, the env steps).
+                e => StartError::from(e.to_string()),
             })?;
             let pid_file = crate::paths::pid_file(&c.bundle);
             let _ = fs::remove_file(&pid_file);
             let spawned = self.clock.now().mono;
             let mut stdio = Stdio3::default();
             let mut pumps = Vec::new();
+            let mut console_socket = None;
             if c.kind != ContainerKind::Infra {
                 let dir = self.log_dir.join(&c.name);
                 let writer = LogWriter::open(&dir, restart, RotateLimits::default())
                     .map_err(|e| format!("log file in {}: {e}", dir.display()))?;
-                for stream in [Stream::Stdout, Stream::Stderr] {
+                let hub = self.hubs[ctr].as_ref();
+                if c.stdio.tty {
+                    // The terminal: its master comes over the console socket
+                    // (runtime-spec's `--console-socket`), to a thread; the
+                    // loop then logs what it prints (as stdout, the CRI's way
+                    // for a tty) and attach writes to it.
+                    console_socket = Some(self.await_console(ctr, restart)?);
+                    self.console_runs[ctr] = Some((restart, Arc::clone(&writer)));
+                } else if c.stdio.stdin {
+                    let (read, write) = pipe().map_err(|e| format!("pipe: {e}"))?;
+                    stdio.stdin = Some(read);
+                    if let Some(hub) = hub {
+                        hub.set_input(Some(fs::File::from(write)));
+                    }
+                }
+                let streams: &[Stream] = match c.stdio.tty {
+                    true => &[],
+                    false => &[Stream::Stdout, Stream::Stderr],
+                };
+                for &stream in streams {
                     let (read, write) = pipe().map_err(|e| format!("pipe: {e}"))?;
                     set_nonblocking(&read).map_err(|e| format!("pipe: {e}"))?;
                     match stream {
@@ -1328,6 +1415,7 @@ impl<'a> Driver<'a> {
             }
             let opts = CreateOptions {
                 pid_file: Some(pid_file.clone()),
+                console_socket,
                 stdio,
                 ..Default::default()
             };
@@ -1356,6 +1444,70 @@ impl<'a> Driver<'a> {
                 result: Err(e),
             });
         }
+    }
+
+    /// Listens on a console socket for `ctr`'s `restart`-th run and returns the
+    /// path the runtime connects to; a thread takes the terminal the runtime
+    /// sends (or gives up after [`CONSOLE_TIMEOUT`]) and wakes the loop.
+    fn await_console(&mut self, ctr: Ctr, restart: u32) -> Result<PathBuf, String> {
+        let name = format!("console-{ctr}");
+        let dir = crate::attach::dir(&self.pod_dir);
+        let (dir_fd, listener) = crate::attach::bind_for_others(&dir, &name)
+            .map_err(|e| format!("console socket in {}: {e}", dir.display()))?;
+        let path = crate::attach::path_for_others(&dir_fd, &name);
+        let tx = self.console_tx.clone();
+        let wake = Arc::clone(&self.wake_write);
+        let socket = dir.join(&name);
+        std::thread::Builder::new()
+            .name(format!("console-{ctr}"))
+            .spawn(move || {
+                let master = accept_within(&listener, CONSOLE_TIMEOUT)
+                    .and_then(|s| crate::attach::recv_fd(&s));
+                drop(dir_fd);
+                let _ = fs::remove_file(&socket);
+                let _ = tx.send((ctr, restart, master));
+                let _ = nix::unistd::write(&*wake, &[1]);
+            })
+            .map_err(|e| format!("start a thread: {e}"))?;
+        Ok(path)
+    }
+
+    /// A terminal arrived: the loop reads it into the log and the attach
+    /// clients; the hub writes input to a duplicate of it. One for a run that
+    /// is over (a late runtime) is closed.
+    fn take_console(&mut self, ctr: Ctr, restart: u32, master: io::Result<OwnedFd>) {
+        let Some((run, writer)) = self.console_runs[ctr].clone() else {
+            return;
+        };
+        if run != restart {
+            return;
+        }
+        self.console_runs[ctr] = None;
+        let master = match master {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(
+                    "{}: no terminal from the runtime: {e}",
+                    self.containers[ctr].name
+                );
+                return;
+            }
+        };
+        if let Some(hub) = &self.hubs[ctr] {
+            match master.try_clone() {
+                Ok(input) => hub.set_input(Some(fs::File::from(input))),
+                Err(e) => tracing::error!("{}: terminal: {e}", self.containers[ctr].name),
+            }
+        }
+        if let Err(e) = set_nonblocking(&master) {
+            tracing::error!("{}: terminal: {e}", self.containers[ctr].name);
+        }
+        self.pumps.push(Pump {
+            ctr,
+            fd: master,
+            pump: StreamPump::new(Stream::Stdout),
+            writer,
+        });
     }
 
     /// Once the infra runs: the pod's loopback is up (runc brings it up, youki does
@@ -1394,9 +1546,16 @@ impl<'a> Driver<'a> {
             let p = &mut self.pumps[i];
             match nix::unistd::read(&p.fd, &mut buf) {
                 Ok(0) => break true,
-                Ok(n) => p.pump.feed(&buf[..n], &p.writer, &clock),
+                Ok(n) => {
+                    p.pump.feed(&buf[..n], &p.writer, &clock);
+                    if let Some(hub) = &self.hubs[p.ctr] {
+                        hub.broadcast(&buf[..n]);
+                    }
+                }
                 Err(nix::errno::Errno::EAGAIN) => break false,
                 Err(nix::errno::Errno::EINTR) => {}
+                // A terminal's master reads EIO once its last process is gone.
+                Err(nix::errno::Errno::EIO) => break true,
                 Err(e) => {
                     tracing::warn!("log {}: {e}", p.writer.path().display());
                     break true;

@@ -8,6 +8,7 @@
 //! It reports to `up` on the pipe `up` gave it as stdout ([`handshake`]): started,
 //! or failed and why.
 
+pub mod attach;
 pub mod backoff;
 pub mod core;
 pub mod driver;

@@ -163,9 +163,13 @@ pub struct ContainerPlan {
     pub joins: Vec<String>,
     /// The image's STOPSIGNAL, else SIGTERM.
     pub stop_signal: Signal,
+    /// `tty`, `stdin`, `stdinOnce`.
+    pub stdio: crate::run_plan::StdioPlan,
     /// subPath mounts, resolved inside their volume and bound before each start.
     pub sub_paths: Vec<crate::run_plan::SubPathBind>,
-    /// `fileKeyRef` variables, read before each start, and what they expand.
+    /// `fileKeyRef` variables, read before each start, and what they expand
+    /// (values: never serialized with the plan).
+    #[serde(skip)]
     pub file_env: crate::run_plan::FileEnvs,
     /// The user's ids and groups the bundle writer finishes from the rootfs's
     /// /etc/passwd and /etc/group (none for the infra).
@@ -550,6 +554,7 @@ impl<'a> PodContext<'a> {
             spec,
             joins: Vec::new(),
             stop_signal: Signal::TERM,
+            stdio: Default::default(),
             sub_paths: Vec::new(),
             user_lookup: None,
             file_env: Default::default(),
@@ -743,7 +748,7 @@ impl<'a> PodContext<'a> {
             user_builder = user_builder.additional_gids(user.additional_gids.clone());
         }
         let process = ProcessBuilder::default()
-            .terminal(false)
+            .terminal(c.tty)
             .user(user_builder.build().expect("user"))
             .args(proc.argv)
             .env(proc.env)
@@ -819,6 +824,11 @@ impl<'a> PodContext<'a> {
             spec,
             joins,
             stop_signal,
+            stdio: crate::run_plan::StdioPlan {
+                tty: c.tty,
+                stdin: c.stdin,
+                stdin_once: c.stdin_once,
+            },
             sub_paths,
             user_lookup: Some(user.lookup),
             file_env: proc.file_env,

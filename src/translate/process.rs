@@ -43,66 +43,65 @@ pub fn argv(
 
 /// argv from its steps, the container's own arguments expanded with `vars`.
 pub fn expand_argv(steps: &[ArgStep], vars: &[(String, String)]) -> Vec<String> {
-    let lookup = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     steps
         .iter()
         .map(|a| match a.expand {
-            true => expand(&a.arg, &lookup),
+            true => expand(&a.arg, &|n: &str| lookup(vars, n).cloned()),
             false => a.arg.clone(),
         })
         .collect()
 }
 
-/// The container's `env` as steps, with the value of each resolved one (a
-/// ConfigMap's, Secret's or downward API value, resolved now); a `value` kept to
-/// be expanded; a `fileKeyRef` as `file` places it (none: left out).
+/// The container's `env` as steps: a `value` kept to be expanded, a
+/// ConfigMap's, Secret's or downward API value resolved now, a `fileKeyRef` as
+/// `file` places it (none: left out).
 pub fn env_steps(
     facts: &Facts<'_>,
     env: &[EnvVar],
     file: &dyn Fn(&EnvVar, &FileKeyRef) -> Option<FileEnv>,
-) -> Vec<(EnvStep, Option<String>)> {
+) -> Vec<EnvStep> {
     env.iter()
         .filter_map(|var| {
             let name = var.name.clone();
-            let resolved = |value: String| (EnvStep::Resolved { name: name.clone() }, Some(value));
+            let resolved = |value: String| EnvStep::Resolved {
+                name: name.clone(),
+                value,
+            };
             Some(match &var.value {
-                EnvValue::Literal(v) => (
-                    EnvStep::Value {
-                        name: name.clone(),
-                        value: v.clone(),
-                    },
-                    None,
-                ),
+                EnvValue::Literal(v) => EnvStep::Value {
+                    name: name.clone(),
+                    value: v.clone(),
+                },
                 EnvValue::Data(v) => resolved(v.clone()),
                 EnvValue::Field(f) => resolved(downward::field(facts, f)),
                 EnvValue::Resource(r) => resolved(downward::resource(facts.host, r)),
-                EnvValue::File(f) => (EnvStep::File(file(var, f)?), None),
+                EnvValue::File(f) => EnvStep::File(file(var, f)?),
             })
         })
         .collect()
 }
 
+/// The value `vars` gives `name`.
+fn lookup<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a String> {
+    vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
 /// The container's own variables, in order (Kubernetes' `makeEnvironmentVariables`):
 /// each entry replaces an earlier one of the same name in place; a `value` is
 /// `$(VAR)`-expanded with the variables defined before it, a file's among them.
-/// `resolved` gives step `i`'s resolved value, `read` a `fileKeyRef` variable's
-/// (none: an optional one missing, which leaves the variable as it was).
+/// `read` gives a `fileKeyRef` variable's value (none: an optional one missing,
+/// which leaves the variable as it was).
 pub fn evaluate_env<E>(
     steps: &[EnvStep],
-    resolved: impl Fn(usize, &str) -> Option<String>,
     mut read: impl FnMut(&FileEnv) -> Result<Option<String>, E>,
 ) -> Result<Vec<(String, String)>, E> {
     let mut vars: Vec<(String, String)> = Vec::new();
-    for (i, step) in steps.iter().enumerate() {
+    for step in steps {
         let (name, value) = match step {
             EnvStep::Value { name, value } => {
-                let lookup = |n: &str| vars.iter().find(|(v, _)| v == n).map(|(_, v)| v.clone());
-                (name, expand(value, &lookup))
+                (name, expand(value, &|n: &str| lookup(&vars, n).cloned()))
             }
-            EnvStep::Resolved { name } => match resolved(i, name) {
-                Some(v) => (name, v),
-                None => continue,
-            },
+            EnvStep::Resolved { name, value } => (name, value.clone()),
             EnvStep::File(f) => match read(f)? {
                 Some(v) => (&f.name, v),
                 None => continue,
@@ -114,6 +113,20 @@ pub fn evaluate_env<E>(
         }
     }
     Ok(vars)
+}
+
+/// Sets `name` in an environment list in place (an entry `NAME` without '='
+/// is the same variable), else appends it: containerd's `WithEnv`.
+pub fn set_env(env: &mut Vec<String>, name: &str, value: &str) {
+    let prefix = format!("{name}=");
+    let entry = format!("{name}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.starts_with(&prefix) || e.as_str() == name)
+    {
+        Some(slot) => *slot = entry,
+        None => env.push(entry),
+    }
 }
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -128,22 +141,23 @@ pub fn merge_env(
     container: &[(String, String)],
 ) -> Vec<String> {
     let mut env = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
-    let mut set = |entry: String| {
-        let name = entry.split('=').next().unwrap_or_default().to_string();
-        let prefix = format!("{name}=");
-        match env
-            .iter_mut()
-            .find(|e| e.starts_with(&prefix) || **e == name)
-        {
-            Some(slot) => *slot = entry,
-            None => env.push(entry),
-        }
-    };
     for e in image_env {
-        set(e.clone());
+        let (name, value) = e.split_once('=').unwrap_or((e.as_str(), ""));
+        if e.contains('=') {
+            set_env(&mut env, name, value);
+        } else {
+            // A bare `NAME` of the image's, kept as written.
+            match env
+                .iter()
+                .position(|x| x == name || x.starts_with(&format!("{name}=")))
+            {
+                Some(i) => env[i] = e.clone(),
+                None => env.push(e.clone()),
+            }
+        }
     }
     for (name, value) in container {
-        set(format!("{name}={value}"));
+        set_env(&mut env, name, value);
     }
     env
 }
@@ -179,13 +193,9 @@ pub fn process(
     image: Option<&ImageConfig>,
     file: &dyn Fn(&EnvVar, &FileKeyRef) -> Option<FileEnv>,
 ) -> Process {
-    let (steps, values): (Vec<_>, Vec<_>) = env_steps(facts, &c.env, file).into_iter().unzip();
-    let own_env = evaluate_env(
-        &steps,
-        |i, _| values[i].clone(),
-        |_| Ok::<_, std::convert::Infallible>(None),
-    )
-    .unwrap_or_else(|e| match e {});
+    let steps = env_steps(facts, &c.env, file);
+    let own_env = evaluate_env(&steps, |_| Ok::<_, std::convert::Infallible>(None))
+        .unwrap_or_else(|e| match e {});
     let args = argv(c.command.as_deref(), c.args.as_deref(), image);
     let image_env = image.and_then(|c| c.env().clone()).unwrap_or_default();
     let file_env = match steps.iter().any(|s| matches!(s, EnvStep::File(_))) {

@@ -301,13 +301,19 @@ fn references_to_file_key_ref_variables_are_left_for_each_start() {
         .iter()
         .map(|s| match s {
             crate::run_plan::EnvStep::Value { name, value } => format!("value {name}={value}"),
-            crate::run_plan::EnvStep::Resolved { name } => format!("resolved {name}"),
+            crate::run_plan::EnvStep::Resolved { name, value } => {
+                format!("resolved {name}={value}")
+            }
             crate::run_plan::EnvStep::File(f) => format!("file {}={}", f.name, f.key),
         })
         .collect();
     assert_eq!(
         names,
-        ["file MODE=MODE", "value SAY=mode $(MODE)", "resolved NS"]
+        [
+            "file MODE=MODE",
+            "value SAY=mode $(MODE)",
+            "resolved NS=default"
+        ]
     );
     let argv: Vec<(&str, bool)> = steps
         .args
@@ -318,6 +324,15 @@ fn references_to_file_key_ref_variables_are_left_for_each_start() {
     assert_eq!(
         argv,
         [(entrypoint.as_str(), false), ("--mode=$(MODE)", true)]
+    );
+    // The run plan (not private) names the file variable only: the steps,
+    // which hold values, are the bundle's private file.
+    let run = crate::bundle::layout(&plan, &stored(), Path::new("/pods/p")).unwrap();
+    let text = serde_json::to_string(&run).unwrap();
+    assert!(text.contains("\"key\":\"MODE\""), "{text}");
+    assert!(
+        !text.contains("mode $(MODE)") && !text.contains("--mode"),
+        "{text}"
     );
     // Without a fileKeyRef nothing is kept.
     let plan = plan_of(&pod("", "      args: [\"$(A)\"]\n"));
@@ -1466,4 +1481,27 @@ fn stored() -> BTreeMap<String, crate::image::StoredImage> {
         layer_dirs: vec!["/store/layers/a".into(), "/store/layers/b".into()],
     };
     [(IMAGE.to_string(), stored)].into()
+}
+
+/// The eviction manager measures a disk emptyDir with a positive `sizeLimit`
+/// only (`size.Sign() == 1`), and quotes the limit as written.
+#[test]
+fn only_a_positive_disk_size_limit_is_measured() {
+    let plan = plan_of(&pod(
+        "  volumes:\n  - {name: a, emptyDir: {sizeLimit: 0}}\n  - {name: b, emptyDir: {sizeLimit: 500M}}\n  - {name: m, emptyDir: {medium: Memory, sizeLimit: 1Mi}}\n",
+        "",
+    ));
+    let limits: Vec<(String, Option<(u64, String)>)> = plan
+        .volumes
+        .iter()
+        .map(|v| (v.name.clone(), v.disk_limit.clone()))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            ("a".to_string(), None),
+            ("b".to_string(), Some((500_000_000, "500M".to_string()))),
+            ("m".to_string(), None),
+        ]
+    );
 }

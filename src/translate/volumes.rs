@@ -62,7 +62,7 @@ pub struct VolumePlan {
     /// measured against while the pod runs (a memory-backed one is a tmpfs of
     /// that size instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk_limit: Option<u64>,
+    pub disk_limit: Option<(u64, String)>,
 }
 
 pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> VolumePlan {
@@ -84,17 +84,21 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
             };
         }
         Source::EmptyDir { medium, size_limit } => {
-            let bytes = size_limit.map(|q| {
-                q.whole()
-                    .and_then(|w| u64::try_from(w).ok())
-                    .unwrap_or(u64::MAX)
-            });
+            let quantity = size_limit.as_ref().map(|(q, _)| *q);
             if *medium == StorageMedium::Memory {
                 plan.source = VolumeSource::Tmpfs {
-                    size_bytes: size_limit.and_then(|q| q.whole()),
+                    size_bytes: quantity.and_then(|q| q.whole()),
                 };
-            } else {
-                plan.disk_limit = bytes;
+            } else if let Some((q, written)) = size_limit {
+                // The eviction manager measures only a positive limit
+                // (`size.Sign() == 1`).
+                let bytes = q
+                    .whole()
+                    .and_then(|w| u64::try_from(w).ok())
+                    .unwrap_or(u64::MAX);
+                if bytes > 0 {
+                    plan.disk_limit = Some((bytes, written.clone()));
+                }
             }
         }
         Source::ConfigMap { files } | Source::Secret { files } => {

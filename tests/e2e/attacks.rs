@@ -92,12 +92,13 @@ spec:
         &[],
     );
     assert!(out.status.success(), "up: {}", stderr(&out));
-    // The restart is attempted, and refused: the container waits in an error.
+    // The restart is attempted, and refused: the container waits in the
+    // kubelet's error for mounts it cannot make.
     pod.wait_until("a refused restart", Duration::from_secs(30), |p| {
         let c = p.container("app");
         c["restartCount"].as_u64() >= Some(1)
             && c["state"]["state"] == "waiting"
-            && c["state"]["reason"] == "RunContainerError"
+            && c["state"]["reason"] == "CreateContainerConfigError"
     });
     std::thread::sleep(Duration::from_secs(1));
     assert_untouched(&host);

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `podshim` binary, a real image store, real runc.
 //! One test binary (build time matters on small machines); run as root.
 
+mod attach;
 mod attacks;
 mod cgroups;
 mod cli;
