@@ -181,11 +181,14 @@ pub enum SetupStep {
     },
     /// `source` mounted again at `target` with the ids of the user namespace
     /// pinned at `userns` (mount_setattr(2)'s MOUNT_ATTR_IDMAP, Linux >= 5.12;
-    /// a layer under overlayfs needs Linux >= 5.19).
+    /// a layer under overlayfs needs Linux >= 5.19, a tmpfs Linux >= 6.3).
     IdmapMount {
         source: PathBuf,
         target: PathBuf,
         userns: PathBuf,
+        /// An image layer's view: the store is never written through it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        read_only: bool,
     },
     /// The pod's cgroup, with its limits ([`crate::cgroup::create`]); each
     /// container's config.json names its own cgroup under it. `containers` are
@@ -459,6 +462,11 @@ pub struct SubPathBind {
     pub volume_path: PathBuf,
     pub sub_path: RelPath,
     pub target: PathBuf,
+    /// `hostUsers: false`: the pod's pinned user namespace, whose ids the
+    /// bind is mapped with (the subPath is resolved, and made, in the volume
+    /// itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<PathBuf>,
 }
 
 /// An image a pod's rootfs is made of.

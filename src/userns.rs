@@ -12,15 +12,16 @@
 //! holder is gone is free again.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, setns, unshare};
 use nix::sys::wait::waitpid;
-use nix::unistd::{ForkResult, Pid, fork, pipe, read};
+use nix::unistd::{ForkResult, Pid, fork, pipe2, read};
 use serde::{Deserialize, Serialize};
 
 /// How many ids one pod maps (the kubelet's `userNsLength`).
@@ -133,14 +134,45 @@ impl Pool {
             }
             Ok(Some(Pool { first, count }))
         };
-        match (entry("/etc/subuid", subuid)?, entry("/etc/subgid", subgid)?) {
-            (None, None) => Ok(DEFAULT_POOL),
-            (Some(u), Some(g)) if u == g => Ok(u),
-            _ => Err(UsernsError::Config {
-                file: "/etc/subuid".into(),
-                message: "its podshim entry must equal /etc/subgid's".into(),
-            }),
+        let pool = match (entry("/etc/subuid", subuid)?, entry("/etc/subgid", subgid)?) {
+            (None, None) => DEFAULT_POOL,
+            (Some(u), Some(g)) if u == g => u,
+            _ => {
+                return Err(UsernsError::Config {
+                    file: "/etc/subuid".into(),
+                    message: "its podshim entry must equal /etc/subgid's".into(),
+                });
+            }
+        };
+        // Another user's subordinate ids inside the pool would let that user's
+        // rootless containers own a pod's files.
+        let (start, end) = (
+            u64::from(pool.first),
+            u64::from(pool.first) + u64::from(pool.count),
+        );
+        for (file, text) in [("/etc/subuid", subuid), ("/etc/subgid", subgid)] {
+            for line in text.unwrap_or_default().lines() {
+                let mut parts = line.split(':');
+                let (Some(user), Some(Ok(first)), Some(Ok(count))) = (
+                    parts.next(),
+                    parts.next().map(str::parse::<u64>),
+                    parts.next().map(str::parse::<u64>),
+                ) else {
+                    continue;
+                };
+                if user != "podshim" && count > 0 && first < end && start < first + count {
+                    return Err(UsernsError::Config {
+                        file: file.into(),
+                        message: format!(
+                            "{user}'s ids {first}-{} overlap podshim's {start}-{} (give podshim a range of its own: a podshim:FIRST:COUNT line)",
+                            first + count - 1,
+                            end - 1
+                        ),
+                    });
+                }
+            }
         }
+        Ok(pool)
     }
 
     fn ranges(&self) -> impl Iterator<Item = IdRange> + '_ {
@@ -151,136 +183,170 @@ impl Pool {
     }
 }
 
+/// Every lease is taken, given up and checked under this lock (flock(2) on
+/// `<leases>/lock`), so that two pods never see the same range as free.
+fn lock(leases: &Path) -> Result<nix::fcntl::Flock<fs::File>, UsernsError> {
+    crate::fsutil::mkdir_mode(leases, 0o700).map_err(io_err(leases))?;
+    let path = leases.join("lock");
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io_err(&path)(e.into()))
+}
+
+/// Who holds `range`, under the lock.
+enum Lease {
+    Free,
+    Mine,
+    Taken(String),
+}
+
+fn lease_state(leases: &Path, range: &IdRange, holder: &Path) -> Lease {
+    let file = lease_file(leases, range);
+    match crate::fsutil::read_regular(&file, 4096) {
+        Err(crate::fsutil::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Lease::Free,
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(h) if Path::new(&h) == holder => Lease::Mine,
+            // A holder that is gone (a wiped state root, a removed output)
+            // left its lease: free. An empty one is a writer that died
+            // (leases are written under the lock).
+            Ok(h) if h.is_empty() || !Path::new(&h).exists() => Lease::Free,
+            Ok(h) => Lease::Taken(h),
+            Err(_) => Lease::Taken("an unreadable holder".into()),
+        },
+        Err(e) => Lease::Taken(format!("an unreadable lease ({e})")),
+    }
+}
+
+fn write_lease(leases: &Path, range: &IdRange, holder: &Path) -> Result<(), UsernsError> {
+    let text = holder.to_str().ok_or_else(|| UsernsError::Io {
+        path: holder.to_path_buf(),
+        source: io::Error::other("not UTF-8"),
+    })?;
+    let file = lease_file(leases, range);
+    crate::fsutil::write_atomic(&file, text.as_bytes(), 0o600).map_err(io_err(&file))
+}
+
 /// The range `holder` holds in `leases`, else the first free one, leased to it.
 pub fn lease(pool: &Pool, leases: &Path, holder: &Path) -> Result<IdRange, UsernsError> {
-    crate::fsutil::mkdir_mode(leases, 0o700).map_err(io_err(leases))?;
+    let _lock = lock(leases)?;
     if let Some(held) = pool
         .ranges()
-        .find(|r| holder_of(leases, r).as_deref() == Some(holder))
+        .find(|r| matches!(lease_state(leases, r, holder), Lease::Mine))
     {
         return Ok(held);
     }
-    for range in pool.ranges() {
-        match claim(leases, &range, holder) {
-            Ok(()) => return Ok(range),
-            Err(UsernsError::Taken { .. }) => continue,
-            Err(e) => return Err(e),
-        }
+    match pool
+        .ranges()
+        .find(|r| matches!(lease_state(leases, r, holder), Lease::Free))
+    {
+        Some(range) => write_lease(leases, &range, holder).map(|()| range),
+        None => Err(UsernsError::Exhausted(pool.count / IDS_PER_POD)),
     }
-    Err(UsernsError::Exhausted(pool.count / IDS_PER_POD))
 }
 
 fn lease_file(leases: &Path, range: &IdRange) -> PathBuf {
     leases.join(range.host_id.to_string())
 }
 
+#[cfg(test)]
 fn holder_of(leases: &Path, range: &IdRange) -> Option<PathBuf> {
     let bytes = crate::fsutil::read_regular(&lease_file(leases, range), 4096).ok()?;
     Some(PathBuf::from(String::from_utf8(bytes).ok()?))
 }
 
-/// Leases `range` to `holder` (a plan that names it: `up --from`); a lease
-/// whose holder directory is gone is taken over.
+/// Leases `range` to `holder` (a plan that names it: `up --from`, `run.sh`);
+/// a lease whose holder directory is gone is taken over.
 pub fn claim(leases: &Path, range: &IdRange, holder: &Path) -> Result<(), UsernsError> {
-    crate::fsutil::mkdir_mode(leases, 0o700).map_err(io_err(leases))?;
-    let file = lease_file(leases, range);
-    let text = holder.to_str().ok_or_else(|| UsernsError::Io {
-        path: holder.to_path_buf(),
-        source: io::Error::other("not UTF-8"),
-    })?;
-    for _ in 0..2 {
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&file)
-        {
-            Ok(mut f) => return f.write_all(text.as_bytes()).map_err(io_err(&file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let held = holder_of(leases, range);
-                if held.as_deref() == Some(holder) {
-                    return Ok(());
-                }
-                match held {
-                    // A holder that is gone (a wiped state root, a removed
-                    // output) left its lease: free.
-                    Some(h) if !h.exists() => {
-                        let _ = fs::remove_file(&file);
-                    }
-                    // Half-written by a claim under way: not ours either way.
-                    h => {
-                        return Err(UsernsError::Taken {
-                            host_id: range.host_id,
-                            holder: h.map_or("another pod".into(), |h| h.display().to_string()),
-                        });
-                    }
-                }
-            }
-            Err(e) => return Err(io_err(&file)(e)),
-        }
-    }
-    Err(UsernsError::Taken {
-        host_id: range.host_id,
-        holder: "another pod".into(),
-    })
-}
-
-/// Gives up `holder`'s lease of `range`; another holder's is left alone.
-pub fn release(leases: &Path, range: &IdRange, holder: &Path) {
-    if holder_of(leases, range).as_deref() == Some(holder) {
-        let _ = fs::remove_file(lease_file(leases, range));
+    let _lock = lock(leases)?;
+    match lease_state(leases, range, holder) {
+        Lease::Mine => Ok(()),
+        Lease::Free => write_lease(leases, range, holder),
+        Lease::Taken(h) => Err(UsernsError::Taken {
+            host_id: range.host_id,
+            holder: h,
+        }),
     }
 }
 
-/// Gives up every lease `holder` holds (its directory is being removed).
+/// Gives up every lease `holder` holds in `leases`, no one else's.
 pub fn release_held(leases: &Path, holder: &Path) {
+    let Ok(_lock) = lock(leases) else {
+        return;
+    };
     let Ok(entries) = fs::read_dir(leases) else {
         return;
     };
     for e in entries.flatten() {
-        let path = e.path();
-        let held = crate::fsutil::read_regular(&path, 4096)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
         // Only a lease file's name is a range's first id.
-        let named = e
-            .file_name()
-            .to_str()
-            .is_some_and(|n| n.parse::<u32>().is_ok());
-        if named && held.as_deref().map(Path::new) == Some(holder) {
-            let _ = fs::remove_file(&path);
+        let Some(host_id) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let range = IdRange {
+            host_id,
+            size: IDS_PER_POD,
+        };
+        if matches!(lease_state(leases, &range, holder), Lease::Mine) {
+            let _ = fs::remove_file(e.path());
         }
     }
 }
 
-/// A child process that waits, in a new user namespace of `range`'s mapping
-/// (or, with `netns_of`, in that user namespace and a new network namespace
-/// of its own), until dropped.
+/// Gives up every host-wide lease `holder` holds (its directory is removed).
+pub fn release(holder: &Path) {
+    release_held(Path::new(LEASE_DIR), holder);
+}
+
+/// What a helper child does before it waits.
+#[derive(Clone, Copy)]
+enum Become<'a> {
+    /// Unshares a new user namespace (the parent writes its maps).
+    NewUser,
+    /// Joins this user namespace.
+    InUser(&'a OwnedFd),
+    /// Joins this user namespace and unshares a network namespace in it,
+    /// its loopback up.
+    NetIn(&'a OwnedFd),
+}
+
+/// A child process that waits, as it [`Become`]s, until dropped.
 struct Holder {
     pid: Pid,
     go: Option<OwnedFd>,
 }
 
 impl Holder {
-    fn spawn(user: Option<&OwnedFd>) -> io::Result<Holder> {
-        let (ready_r, ready_w) = pipe()?;
-        let (go_r, go_w) = pipe()?;
-        // SAFETY: the child makes only async-signal-safe calls (unshare, setns,
-        // write, read, _exit) before it exits, as fork(2) in a threaded process
-        // requires.
+    fn spawn(what: Become<'_>) -> io::Result<Holder> {
+        // Close-on-exec: a process another thread spawns meanwhile must not
+        // hold the pipes open (the child itself never execs).
+        let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC)?;
+        let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC)?;
+        // SAFETY: the child makes only async-signal-safe calls (close, setns,
+        // unshare, socket, ioctl, write, read, _exit), allocating nothing, as
+        // fork(2) in a threaded process requires.
         match unsafe { fork() }.map_err(io::Error::from)? {
             ForkResult::Child => {
                 drop(ready_r);
                 drop(go_w);
-                let done = match user {
-                    Some(user) => setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
-                        .and_then(|()| unshare(CloneFlags::CLONE_NEWNET)),
-                    None => unshare(CloneFlags::CLONE_NEWUSER),
+                let done = match what {
+                    Become::NewUser => unshare(CloneFlags::CLONE_NEWUSER),
+                    Become::InUser(user) => setns(user.as_fd(), CloneFlags::CLONE_NEWUSER),
+                    Become::NetIn(user) => setns(user.as_fd(), CloneFlags::CLONE_NEWUSER)
+                        .and_then(|()| unshare(CloneFlags::CLONE_NEWNET))
+                        .and_then(|()| {
+                            crate::cni::netns::set_up("lo").map_err(|_| nix::Error::EIO)
+                        }),
                 };
                 let byte = [u8::from(done.is_err())];
                 let _ = nix::unistd::write(&ready_w, &byte);
                 let mut buf = [0u8; 1];
-                let _ = read(&go_r, &mut buf);
+                while let Err(nix::Error::EINTR) = read(&go_r, &mut buf) {}
                 // SAFETY: ends the child without running the parent's handlers.
                 unsafe { libc::_exit(0) }
             }
@@ -292,13 +358,19 @@ impl Holder {
                     go: Some(go_w),
                 };
                 let mut buf = [1u8; 1];
-                let n = read(&ready_r, &mut buf)?;
+                let n = loop {
+                    match read(&ready_r, &mut buf) {
+                        Err(nix::Error::EINTR) => {}
+                        r => break r?,
+                    }
+                };
                 if n != 1 || buf[0] != 0 {
-                    return Err(io::Error::other(match user {
-                        Some(_) => {
+                    return Err(io::Error::other(match what {
+                        Become::NewUser => "the helper could not make a user namespace",
+                        Become::InUser(_) => "the helper could not join the pod's user namespace",
+                        Become::NetIn(_) => {
                             "the helper could not make a network namespace in the pod's user namespace"
                         }
-                        None => "the helper could not make a user namespace",
                     }));
                 }
                 Ok(holder)
@@ -314,13 +386,14 @@ impl Holder {
 impl Drop for Holder {
     fn drop(&mut self) {
         drop(self.go.take());
-        let _ = waitpid(self.pid, None);
+        while let Err(nix::Error::EINTR) = waitpid(self.pid, None) {}
     }
 }
 
 /// Pins the namespace file `ns` at `pin`: a file of podshim's in the pod's
 /// directory, made empty, or the one an unmount left (`stop.sh`), never a
-/// link followed.
+/// link followed; the mount goes onto the file opened, not a path resolved
+/// again.
 fn pin_at(ns: &str, pin: &Path) -> io::Result<()> {
     let file = fs::OpenOptions::new()
         .write(true)
@@ -335,34 +408,64 @@ fn pin_at(ns: &str, pin: &Path) -> io::Result<()> {
             pin.display()
         )));
     }
-    let pinned =
-        mount(Some(ns), pin, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(io::Error::from);
+    let target = format!("/proc/self/fd/{}", file.as_raw_fd());
+    let pinned = mount(
+        Some(ns),
+        target.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(io::Error::from);
     if pinned.is_err() {
         let _ = fs::remove_file(pin);
     }
     pinned
 }
 
-/// Makes a user namespace mapping `range` and pins it at `pin`, unless one is
-/// pinned there already (setting a pod up again). The mapping is written by
-/// podshim, root of the host's namespace, so no setgroups(2) restriction
-/// applies inside.
-pub fn pin_new(range: &IdRange, pin: &Path) -> io::Result<()> {
+/// The mapping of the user namespace `user` (as a process in it reads its
+/// uid_map).
+fn mapping_of(user: &OwnedFd) -> io::Result<String> {
+    let holder = Holder::spawn(Become::InUser(user))?;
+    fs::read_to_string(format!("/proc/{}/uid_map", holder.pid))
+}
+
+/// Makes a user namespace mapping `range` and pins it at `pin`. One pinned
+/// there already (setting a pod up again) is kept if it maps `range`, and
+/// replaced otherwise (a pin left by an earlier pod of the directory must not
+/// lend it ids leased to another since). The mapping is written by podshim,
+/// root of the host's namespace, so no setgroups(2) restriction applies inside.
+/// Whether a new namespace was pinned (none was there that maps `range`).
+pub fn pin_new(range: &IdRange, pin: &Path) -> io::Result<bool> {
     if crate::cni::netns::is_pinned(pin) {
-        return Ok(());
+        let maps = open(pin).and_then(|u| mapping_of(&u));
+        let wanted = range.map_line();
+        if maps.is_ok_and(|m| m.split_whitespace().eq(wanted.split_whitespace())) {
+            return Ok(false);
+        }
+        crate::cni::netns::unpin(pin)?;
     }
-    let holder = Holder::spawn(None)?;
+    let holder = Holder::spawn(Become::NewUser)?;
     let map = range.map_line();
     for file in ["uid_map", "gid_map"] {
         fs::write(format!("/proc/{}/{file}", holder.pid), &map)?;
     }
-    pin_at(&holder.ns("user"), pin)
+    pin_at(&holder.ns("user"), pin).map(|()| true)
 }
 
-/// Opens the user namespace pinned at `pin`.
+/// NS_GET_NSTYPE (linux/nsfs.h).
+const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+
+/// Opens the user namespace pinned at `pin` (checked on the descriptor: a
+/// user namespace's nsfs file).
 pub fn open(pin: &Path) -> io::Result<OwnedFd> {
-    let f = fs::File::open(pin)?;
-    if !crate::cni::netns::is_pinned(pin) {
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(pin)?;
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns the type.
+    let kind = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if kind != libc::CLONE_NEWUSER {
         return Err(io::Error::other(format!(
             "{}: no user namespace is pinned there",
             pin.display()
@@ -372,12 +475,11 @@ pub fn open(pin: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Makes a network namespace owned by the user namespace pinned at `userns`
-/// (so that the pod's root may administer it, and mount its sysfs) and pins
-/// it at `pin`, which must not exist; its loopback is brought up by the infra's
-/// runtime or podshim once the infra runs.
+/// (so that the pod's root may administer it, and mount its sysfs), its
+/// loopback up, and pins it at `pin`.
 pub fn pin_netns_in(userns: &Path, pin: &Path) -> io::Result<()> {
     let user = open(userns)?;
-    let holder = Holder::spawn(Some(&user))?;
+    let holder = Holder::spawn(Become::NetIn(&user))?;
     pin_at(&holder.ns("net"), pin)
 }
 
@@ -408,6 +510,14 @@ mod tests {
         assert!(err("podshim:655360:65536\n", "").contains("must equal /etc/subgid's"));
         assert!(err("podshim:x:65536\n", "").contains("not podshim:FIRST:COUNT"));
         assert!(err("podshim:4294901760:131072\n", "").contains("past the largest id"));
+        // Someone else's range inside the pool is refused.
+        let e = Pool::parse(Some("bob:1073745000:10\n"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bob's ids 1073745000-1073745009 overlap podshim's"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -439,15 +549,16 @@ mod tests {
             Err(UsernsError::Taken { .. })
         ));
         // Only its holder releases a lease.
-        release(&leases, &ra, &c);
+        release_held(&leases, &c);
         assert_eq!(holder_of(&leases, &ra).as_deref(), Some(a.as_path()));
         // A holder that is gone frees its range.
         fs::remove_dir(&b).unwrap();
         assert_eq!(lease(&pool, &leases, &c).unwrap(), rb);
-        release(&leases, &ra, &a);
-        assert_eq!(holder_of(&leases, &ra), None);
+        // A lease left empty (a writer that died) is free.
+        fs::write(lease_file(&leases, &ra), "").unwrap();
+        let rd = lease(&pool, &leases, &tmp.path().join("a")).unwrap();
+        assert_eq!(rd, ra);
         // All of one holder's leases go at once, no one else's.
-        let ra = lease(&pool, &leases, &a).unwrap();
         release_held(&leases, &a);
         assert_eq!(holder_of(&leases, &ra), None);
         assert_eq!(holder_of(&leases, &rb).as_deref(), Some(c.as_path()));
@@ -455,27 +566,59 @@ mod tests {
 
     #[test]
     fn a_pinned_user_namespace_maps_the_range_and_owns_the_pods_network_namespace() {
+        use std::os::unix::fs::MetadataExt;
+        /// Unmounts the pins whatever the test's outcome.
+        struct Pins(Vec<PathBuf>);
+        impl Drop for Pins {
+            fn drop(&mut self) {
+                for p in &self.0 {
+                    let _ = crate::cni::netns::unpin(p);
+                }
+            }
+        }
         let tmp = tempfile::tempdir().unwrap();
         let range = IdRange {
             host_id: 1 << 30,
             size: IDS_PER_POD,
         };
         let pin = tmp.path().join("userns");
+        let net = tmp.path().join("netns");
+        let _pins = Pins(vec![net.clone(), pin.clone()]);
+        let ino = |fd: &OwnedFd| {
+            fs::File::from(fd.try_clone().unwrap())
+                .metadata()
+                .unwrap()
+                .ino()
+        };
         pin_new(&range, &pin).unwrap();
+        let first = ino(&open(&pin).unwrap());
         // Pinned again: the same namespace.
         pin_new(&range, &pin).unwrap();
-        let net = tmp.path().join("netns");
+        assert_eq!(ino(&open(&pin).unwrap()), first);
         pin_netns_in(&pin, &net).unwrap();
         // A process that joins it sees the mapping.
-        let holder = Holder::spawn(Some(&open(&pin).unwrap())).unwrap();
-        let map = fs::read_to_string(format!("/proc/{}/uid_map", holder.pid)).unwrap();
+        let map = mapping_of(&open(&pin).unwrap()).unwrap();
         assert_eq!(
             map.split_whitespace().collect::<Vec<_>>(),
             ["0", "1073741824", "65536"]
         );
-        drop(holder);
-        for p in [&net, &pin] {
-            nix::mount::umount(p.as_path()).unwrap();
-        }
+        // The network namespace is the user namespace's (NS_GET_USERNS).
+        let net_file = fs::File::open(&net).unwrap();
+        // SAFETY: NS_GET_USERNS returns a new descriptor of the owner.
+        let owner = unsafe { libc::ioctl(net_file.as_raw_fd(), 0xb701 as _) };
+        assert!(owner >= 0, "{}", io::Error::last_os_error());
+        // SAFETY: the descriptor the ioctl just returned.
+        let owner = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(owner) };
+        assert_eq!(ino(&owner), first);
+        // A pin of another mapping is replaced, not used.
+        let other = IdRange {
+            host_id: (1 << 30) + IDS_PER_POD,
+            size: IDS_PER_POD,
+        };
+        pin_new(&other, &pin).unwrap();
+        let map = mapping_of(&open(&pin).unwrap()).unwrap();
+        assert_eq!(map.split_whitespace().nth(1), Some("1073807360"));
+        // A pin of something else is no user namespace.
+        assert!(open(&net).is_err());
     }
 }

@@ -164,6 +164,7 @@ pub fn layout(
                     source: source.clone(),
                     target: target.clone(),
                     userns: u.pin.clone(),
+                    read_only: false,
                 }),
         );
     }
@@ -189,6 +190,7 @@ pub fn layout(
                             source: layer.clone(),
                             target: view.clone(),
                             userns: u.pin.clone(),
+                            read_only: true,
                         });
                         view
                     }
@@ -627,9 +629,10 @@ mod tests {
         }
         fn mount_idmapped(
             &self,
-            _: &Path,
+            _: std::os::fd::BorrowedFd<'_>,
             _: &Path,
             _: std::os::fd::BorrowedFd<'_>,
+            _: bool,
         ) -> std::io::Result<()> {
             unreachable!()
         }

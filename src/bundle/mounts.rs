@@ -18,13 +18,16 @@ pub trait Mounter {
     /// `doBindSubPath`: the kernel binds that very inode, so no path is resolved
     /// again between the check and the mount).
     fn bind_fd(&self, source: BorrowedFd<'_>, target: &Path) -> io::Result<()>;
-    /// Mounts `source` again at `target`, its ids mapped by the user namespace
-    /// `userns` (a bind of it, or of anything under it, keeps the mapping).
+    /// Mounts what `source` is open on (with what is mounted under it) again
+    /// at `target`, its ids mapped by the user namespace `userns` (a bind of
+    /// it, or of anything under it, keeps the mapping); read-only with
+    /// `read_only`.
     fn mount_idmapped(
         &self,
-        source: &Path,
+        source: BorrowedFd<'_>,
         target: &Path,
         userns: BorrowedFd<'_>,
+        read_only: bool,
     ) -> io::Result<()>;
     fn unmount(&self, target: &Path) -> io::Result<()>;
 }
@@ -83,29 +86,30 @@ impl Mounter for SystemMounter {
         .map_err(io::Error::from)
     }
 
-    /// open_tree(2) clones the mount at `source` (detached, not its submounts),
-    /// mount_setattr(2) gives the clone the user namespace's mapping, and
-    /// move_mount(2) attaches it at `target`.
+    /// open_tree(2) clones what `source` is open on, submounts included
+    /// (detached), mount_setattr(2) gives the clone the user namespace's
+    /// mapping, and move_mount(2) attaches it at `target`.
     fn mount_idmapped(
         &self,
-        source: &Path,
+        source: BorrowedFd<'_>,
         target: &Path,
         userns: BorrowedFd<'_>,
+        read_only: bool,
     ) -> io::Result<()> {
         use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
         let tree = open_tree(
-            rustix::fs::CWD,
             source,
-            OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            "",
+            OpenTreeFlags::OPEN_TREE_CLONE
+                | OpenTreeFlags::OPEN_TREE_CLOEXEC
+                | OpenTreeFlags::AT_EMPTY_PATH
+                | OpenTreeFlags::AT_RECURSIVE,
         )
-        .map_err(|e| with_context(e.into(), format!("open_tree {}", source.display())))?;
-        set_idmap(tree.as_raw_fd(), userns.as_raw_fd()).map_err(|e| {
+        .map_err(|e| with_context(e.into(), "open_tree".into()))?;
+        set_idmap(tree.as_raw_fd(), userns.as_raw_fd(), read_only).map_err(|e| {
             with_context(
                 e,
-                format!(
-                    "id-map {} (mount_setattr MOUNT_ATTR_IDMAP: Linux 5.12 or later, and a filesystem that supports it)",
-                    source.display()
-                ),
+                "mount_setattr MOUNT_ATTR_IDMAP (Linux 5.12 or later, 6.3 for a tmpfs, and a filesystem that supports it)".into(),
             )
         })?;
         move_mount(
@@ -135,10 +139,14 @@ struct MountAttr {
 /// MOUNT_ATTR_IDMAP (linux/mount.h).
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
-/// mount_setattr(tree, "", AT_EMPTY_PATH, {MOUNT_ATTR_IDMAP, userns}).
-fn set_idmap(tree: i32, userns: i32) -> io::Result<()> {
+/// MOUNT_ATTR_RDONLY (linux/mount.h).
+const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
+
+/// mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, {MOUNT_ATTR_IDMAP
+/// (and RDONLY), userns}): the clone and every mount in it.
+fn set_idmap(tree: i32, userns: i32, read_only: bool) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
+        attr_set: MOUNT_ATTR_IDMAP | if read_only { MOUNT_ATTR_RDONLY } else { 0 },
         attr_clr: 0,
         propagation: 0,
         userns_fd: userns as u64,
@@ -150,7 +158,7 @@ fn set_idmap(tree: i32, userns: i32) -> io::Result<()> {
             libc::SYS_mount_setattr,
             tree,
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )

@@ -131,19 +131,37 @@ fn ensure_all(
                 // (owner-only otherwise) lets that group through, and no one
                 // else (containerd makes a userns pod's bundle directory
                 // traversable the same way).
-                if let Some(base) = pin.parent() {
-                    std::os::unix::fs::chown(base, None, Some(range.host_id))
-                        .map_err(io_err(base, "chgrp"))?;
-                    fs::set_permissions(base, std::os::unix::fs::PermissionsExt::from_mode(0o710))
-                        .map_err(io_err(base, "chmod"))?;
+                let base = pin.parent().unwrap_or(Path::new("/"));
+                // The range is this directory's, whoever sets it up (run.sh
+                // after a reboot, when the leases are gone, too).
+                crate::userns::claim(Path::new(crate::userns::LEASE_DIR), range, base).map_err(
+                    |e| {
+                        io_err(base, "lease user namespace ids for")(io::Error::other(
+                            e.to_string(),
+                        ))
+                    },
+                )?;
+                let dir = fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+                    .open(base)
+                    .map_err(io_err(base, "open"))?;
+                nix::unistd::fchown(&dir, None, Some(nix::unistd::Gid::from_raw(range.host_id)))
+                    .map_err(|e| io_err(base, "chgrp")(e.into()))?;
+                dir.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o710))
+                    .map_err(io_err(base, "chmod"))?;
+                // Undone with the step's mounts on a failure after it.
+                if crate::userns::pin_new(range, pin)
+                    .map_err(io_err(pin, "pin a user namespace at"))?
+                {
+                    mounted.push(pin.clone());
                 }
-                crate::userns::pin_new(range, pin)
-                    .map_err(io_err(pin, "pin a user namespace at"))?;
             }
             SetupStep::IdmapMount {
                 source,
                 target,
                 userns,
+                read_only,
             } => {
                 if table.contains(target) {
                     continue;
@@ -178,10 +196,15 @@ fn ensure_all(
                 };
                 made.map_err(io_err(target, "create mount point"))?;
                 let ns = crate::userns::open(userns).map_err(io_err(userns, "open"))?;
+                let from = fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_PATH)
+                    .open(source)
+                    .map_err(io_err(source, "open"))?;
                 use std::os::fd::AsFd;
                 mounter
-                    .mount_idmapped(source, target, ns.as_fd())
-                    .map_err(io_err(target, "mount"))?;
+                    .mount_idmapped(from.as_fd(), target, ns.as_fd(), *read_only)
+                    .map_err(io_err(target, "mount an id-mapped view at"))?;
                 mounted.push(target.clone());
             }
             // Made before a start only: a `generate` output's cgroup is run.sh's
@@ -377,13 +400,14 @@ mod tests {
         }
         fn mount_idmapped(
             &self,
-            source: &Path,
+            _: std::os::fd::BorrowedFd<'_>,
             target: &Path,
             _: std::os::fd::BorrowedFd<'_>,
+            read_only: bool,
         ) -> io::Result<()> {
             self.0
                 .borrow_mut()
-                .push(format!("idmap {} {}", source.display(), target.display()));
+                .push(format!("idmap {} {read_only}", target.display()));
             Ok(())
         }
         fn unmount(&self, target: &Path) -> io::Result<()> {

@@ -52,7 +52,9 @@ pub fn bind(container: &str, b: &SubPathBind, mounter: &dyn Mounter) -> Result<(
     )
     .map_err(|e| err(e.to_string()))?;
     if let Some(parent) = b.target.parent() {
-        crate::fsutil::mkdir_mode(parent, 0o700).map_err(io_err(parent, "create directory"))?;
+        // Traversable: a runtime in the pod's user namespace opens the target
+        // as the pod's root (the pod directory is the gate).
+        crate::fsutil::mkdir_mode(parent, 0o755).map_err(io_err(parent, "create directory"))?;
     }
     // The bind target has the source's kind: a directory for a directory, else a file.
     let existing = fs::symlink_metadata(&b.target).ok();
@@ -70,9 +72,19 @@ pub fn bind(container: &str, b: &SubPathBind, mounter: &dyn Mounter) -> Result<(
         }
         (None, is_dir) => make_target(&b.target, is_dir)?,
     }
-    mounter
-        .bind_fd(resolved.fd.as_fd(), &b.target)
-        .map_err(io_err(&b.target, "bind the subPath"))
+    match &b.userns {
+        // Resolved (and made) in the volume itself as the host's root; bound
+        // with the pod's ids.
+        Some(pin) => {
+            let ns = crate::userns::open(pin).map_err(io_err(pin, "open"))?;
+            mounter
+                .mount_idmapped(resolved.fd.as_fd(), &b.target, ns.as_fd(), false)
+                .map_err(io_err(&b.target, "bind the subPath"))
+        }
+        None => mounter
+            .bind_fd(resolved.fd.as_fd(), &b.target)
+            .map_err(io_err(&b.target, "bind the subPath")),
+    }
 }
 
 fn make_target(target: &std::path::Path, dir: bool) -> Result<(), BundleError> {

@@ -135,7 +135,7 @@ pub fn loopback_up(pid: i32) -> io::Result<()> {
 }
 
 /// `ip link set NAME up` in the calling thread's namespace (SIOCSIFFLAGS).
-fn set_up(name: &str) -> io::Result<()> {
+pub(crate) fn set_up(name: &str) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: plain socket/ioctl calls on a zeroed `ifreq` whose name fits (IFNAMSIZ).
     unsafe {

@@ -2787,9 +2787,9 @@ fn host_users_and_proc_mount_are_validated_as_kubernetes_does() {
             "  hostUsers: false\n  hostNetwork: true\n  hostPID: true\n  hostIPC: true\n"
         )),
         [
-            "spec.securityContext.hostNetwork: Forbidden: when `pod.Spec.HostUsers` is false",
-            "spec.securityContext.hostPID: Forbidden: when `pod.Spec.HostUsers` is false",
-            "spec.securityContext.hostIPC: Forbidden: when `pod.Spec.HostUsers` is false",
+            "spec.hostNetwork: Forbidden: when `pod.Spec.HostUsers` is false",
+            "spec.HostPID: Forbidden: when `pod.Spec.HostUsers` is false",
+            "spec.HostIPC: Forbidden: when `pod.Spec.HostUsers` is false",
         ]
     );
     one_error(

@@ -551,16 +551,16 @@ fn pod_spec(
     let host_ipc = spec.host_ipc == Some(true);
     let host_users = spec.host_users != Some(false);
     // Kubernetes' validateHostUsers: a user namespace is not combined with the
-    // host's other namespaces (its fldPath is the internal securityContext's).
+    // host's other namespaces (the field names as upstream writes them).
     if !host_users {
         for (set, field) in [
             (host_network, "hostNetwork"),
-            (spec.host_pid == Some(true), "hostPID"),
-            (host_ipc, "hostIPC"),
+            (spec.host_pid == Some(true), "HostPID"),
+            (host_ipc, "HostIPC"),
         ] {
             if set {
                 errs.forbidden(
-                    format!("spec.securityContext.{field}"),
+                    format!("spec.{field}"),
                     "when `pod.Spec.HostUsers` is false",
                 );
             }
@@ -1643,7 +1643,14 @@ fn container(
         sc.and_then(|sc| sc.windows_options.as_ref()),
         ctx.os_linux,
     );
-    let mounts = volume_mounts(errs, base, c, ctx.volumes, security.privileged);
+    let mounts = volume_mounts(
+        errs,
+        base,
+        c,
+        ctx.volumes,
+        security.privileged,
+        ctx.pod_sc.host_users,
+    );
 
     let resources = resources(errs, base, c);
     let termination_message_path = absolute_path(
@@ -2074,6 +2081,7 @@ fn volume_mounts(
     c: &k8s::Container,
     volumes: &[Declared],
     privileged: bool,
+    host_users: bool,
 ) -> Vec<VolumeMount> {
     let mut mount_paths = HashSet::new();
     let mut out = Vec::new();
@@ -2133,6 +2141,15 @@ fn volume_mounts(
             errs.forbidden(
                 format!("{mb}.mountPropagation"),
                 "Bidirectional mount propagation is available only to privileged containers",
+            );
+        }
+        // Under `hostUsers: false` a volume reaches the container as podshim's
+        // id-mapped view of it: a mount of its own, which receives and sends
+        // no mount events.
+        if propagation != MountPropagation::None && !host_users {
+            errs.not_supported(
+                format!("{mb}.mountPropagation"),
+                "mount propagation with `hostUsers: false` (the volume is an id-mapped view, which propagates nothing)",
             );
         }
         // validateMountRecursiveReadOnly.

@@ -231,20 +231,20 @@ pub fn attach(
     // containerd makes a userns sandbox's), so that the pod's root may
     // administer it and mount its sysfs; that user namespace is made first.
     let userns = (!pod.spec.host_users).then(|| crate::paths::PodPaths::new(pod_dir).userns());
-    let pinned = match &userns {
-        None => cni::netns::pin_new(&netns),
-        Some(pin) => super::write::lease_ids(pod_dir)
-            .map_err(|e| std::io::Error::other(e.to_string()))
-            .and_then(|range| {
-                crate::fsutil::mkdir_mode(pod_dir, 0o700)?;
-                crate::userns::pin_new(&range, pin)
-            })
-            .and_then(|()| crate::userns::pin_netns_in(pin, &netns)),
+    let range = match &userns {
+        Some(_) => Some(super::write::lease_ids(pod_dir)?),
+        None => None,
+    };
+    let pinned = match (&userns, range) {
+        (Some(pin), Some(range)) => crate::fsutil::mkdir_mode(pod_dir, 0o700)
+            .and_then(|()| crate::userns::pin_new(&range, pin))
+            .and_then(|_| crate::userns::pin_netns_in(pin, &netns)),
+        _ => cni::netns::pin_new(&netns),
     };
     let unpin_userns = || {
         if let Some(pin) = &userns {
             let _ = cni::netns::unpin(pin);
-            crate::userns::release_held(std::path::Path::new(crate::userns::LEASE_DIR), pod_dir);
+            crate::userns::release(pod_dir);
         }
     };
     if let Err(e) = pinned {

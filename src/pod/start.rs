@@ -178,6 +178,13 @@ pub fn start(
                     (pod_dir.clone(), plan)
                 }
                 Err(e) => {
+                    // The pod's user namespace (`hostUsers: false`, made with
+                    // its network) and its ids go.
+                    let pin = crate::paths::PodPaths::new(&pod_dir).userns();
+                    if let Err(e) = crate::cni::netns::unpin(&pin) {
+                        tracing::error!("{}: {e}", pin.display());
+                    }
+                    crate::userns::release(&pod_dir);
                     // Unless a failed DEL left the pod's pin (and mounts) for the
                     // next `up` or `down`: never remove_dir_all over a mount.
                     if bundle::mounts_under(&pod_dir).is_ok_and(|m| m.is_empty()) {
@@ -188,16 +195,6 @@ pub fn start(
             }
         }
         (Source::Generated(_), Some((dir, plan))) => {
-            // The host ids `generate` leased to the output: still its own?
-            for step in &plan.setup {
-                if let run_plan::SetupStep::UserNamespace { range, .. } = step
-                    && let Err(e) =
-                        crate::userns::claim(Path::new(crate::userns::LEASE_DIR), range, &dir)
-                {
-                    let _ = std::fs::remove_dir_all(&pod_dir);
-                    return Err(e.into());
-                }
-            }
             // `generate` writes no attachment: a plan that names one is another
             // pod's state directory, whose network is not this pod's to detach.
             if let Some(net) = &plan.network {

@@ -340,7 +340,7 @@ fn execute(
             Step::Release(dir) => store.release(dir)?,
             Step::Remove(dir) => {
                 bundle::remove(dir, &SystemMounter)?;
-                crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
+                crate::userns::release(dir);
             }
         }
     }

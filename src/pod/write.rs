@@ -70,7 +70,7 @@ pub fn prepare_output(
         }
     }
     bundle::remove(dir, &SystemMounter)?;
-    crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
+    crate::userns::release(dir);
     Ok(store.release(dir)?)
 }
 
@@ -138,7 +138,7 @@ pub fn write(
         true => None,
         false => Some(lease_ids(dir)?),
     };
-    let plan = translate::plan(&PlanInput {
+    let planned = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
         paths: &paths,
@@ -151,12 +151,16 @@ pub fn write(
         cdi: &cdi,
         userns,
     })
-    .inspect_err(|_| {
+    .map_err(PodError::from)
+    .and_then(|plan| {
+        let layout = bundle::layout(&plan, &images.stored, dir)?;
+        Ok((plan, layout))
+    });
+    let (plan, layout) = planned.inspect_err(|_| {
         if userns.is_some() {
-            crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
+            crate::userns::release(dir);
         }
     })?;
-    let layout = bundle::layout(&plan, &images.stored, dir)?;
     // On failure the attachment goes first, while its namespace is pinned (the
     // bridge plugin finds its NAT chain through the pod's interface).
     let undo = || {
@@ -170,7 +174,7 @@ pub fn write(
         }
         let _ = bundle::remove(dir, &SystemMounter);
         let _ = store.release(dir);
-        crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), dir);
+        crate::userns::release(dir);
     };
     // The lease before any layer is mounted: a prune from now on keeps them.
     crate::fsutil::mkdir_mode(dir, 0o700).map_err(io_err(dir, "create directory"))?;

@@ -81,7 +81,7 @@ pub fn remove_pod_files(
     bundle::remove(pod_dir, &SystemMounter)
         .with_context(|| format!("removing {}", pod_dir.display()))?;
     // The pod's host ids (`hostUsers: false`), leased to its directory.
-    crate::userns::release_held(Path::new(crate::userns::LEASE_DIR), pod_dir);
+    crate::userns::release(pod_dir);
     Ok(())
 }
 

@@ -141,6 +141,7 @@ pub fn volume_mounts(
                 volume_path: volume.host_path.clone(),
                 sub_path: sub.clone(),
                 target: source.clone(),
+                userns: None,
             });
         }
         let mut options = vec!["rbind".to_string(), vm.propagation.option().to_string()];

@@ -783,6 +783,7 @@ fn sub_path_mounts_name_a_bind_target_of_podshims_not_a_path_in_the_volume() {
             volume_path: "/pods/p/volumes/d".into(),
             sub_path: crate::model::RelPath::parse("a/b").unwrap(),
             target: "/pods/p/subpaths/default_p_c/1".into(),
+            userns: None,
         }]
     );
     // runc is given the bind target, which no container can write to or replace.
@@ -1430,7 +1431,15 @@ fn a_pod_without_host_users_joins_its_pinned_user_namespace_through_id_mapped_vi
         Some(view("/pods/p/shm").as_path())
     );
     let c = plan.containers.last().unwrap();
-    assert_eq!(c.sub_paths[0].volume_path, view("/pods/p/volumes/data"));
+    // A subPath is resolved (and made) in the volume itself, bound id-mapped.
+    assert_eq!(
+        c.sub_paths[0].volume_path,
+        Path::new("/pods/p/volumes/data")
+    );
+    assert_eq!(
+        c.sub_paths[0].userns.as_deref(),
+        Some(Path::new("/pods/p/userns"))
+    );
     // The subPath's bind target is podshim's, bound from inside the view.
     assert!(
         mount(spec, "/sub")

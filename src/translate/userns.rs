@@ -34,9 +34,9 @@ pub struct UsernsPlan {
 }
 
 /// Puts every container of `plan` in the user namespace of `range`: the
-/// namespace joined by its pin with the range's mappings, and each bind of a
-/// volume, /etc file or /dev/shm (and each subPath's volume) from its
-/// id-mapped view.
+/// namespace joined by its pin with the range's mappings, each bind of a
+/// volume, /etc file or /dev/shm from its id-mapped view, and each subPath
+/// bound id-mapped.
 pub fn apply(plan: &mut PodPlan, range: IdRange, paths: &PodPaths) {
     let pin = paths.userns();
     let mut sources: Vec<PathBuf> = plan.volumes.iter().map(|v| v.host_path.clone()).collect();
@@ -90,9 +90,7 @@ pub fn apply(plan: &mut PodPlan, range: IdRange, paths: &PodPaths) {
             }
         }
         for sp in &mut c.sub_paths {
-            if let Some(target) = view(&sp.volume_path) {
-                sp.volume_path = target;
-            }
+            sp.userns = Some(pin.clone());
         }
     }
     plan.userns = Some(UsernsPlan {

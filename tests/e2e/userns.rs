@@ -46,8 +46,8 @@ spec:
   - name: shell
     image: localhost/busybox:latest
     imagePullPolicy: Never
-    command: [sh, -c, 'echo ID $(id -u) $(id -g); echo MAP $(cat /proc/self/uid_map); echo BIN $(stat -c \"%u %g\" /bin/sh); touch /data/root-file /mem/root-file; echo HOSTNAME $(cat /etc/hostname); echo DONE; sleep 600']
-    volumeMounts: [{name: data, mountPath: /data}, {name: mem, mountPath: /mem}]
+    command: [sh, -c, 'echo ID $(id -u) $(id -g); echo MAP $(cat /proc/self/uid_map); echo BIN $(stat -c \"%u %g\" /bin/sh); touch /data/root-file /mem/root-file /sub/in-sub; echo HOSTNAME $(cat /etc/hostname); echo DONE; sleep 600']
+    volumeMounts: [{name: data, mountPath: /data}, {name: mem, mountPath: /mem}, {name: data, mountPath: /sub, subPath: made/here}]
   - name: user
     image: localhost/busybox:latest
     imagePullPolicy: Never
@@ -75,7 +75,10 @@ spec:
         let state = pod.state();
         let base = state["userNamespace"]["hostId"].as_u64().unwrap();
         assert_eq!(state["userNamespace"]["size"], 65536, "{state:#}");
-        assert!(base >= 65536, "{state:#}");
+        assert!(
+            base >= podshim::userns::DEFAULT_POOL.first as u64,
+            "{state:#}"
+        );
         let log = pod.logs("shell");
         assert!(log.contains("ID 0 0\n"), "{rt:?}: {log}");
         assert!(log.contains(&format!("MAP 0 {base} 65536\n")), "{log}");
@@ -114,6 +117,17 @@ spec:
         assert_eq!((meta.uid(), meta.gid()), (1000, 3000));
         let meta = std::fs::metadata(volume.join("root-file")).unwrap();
         assert_eq!((meta.uid(), meta.gid()), (0, 0));
+        // A subPath that did not exist is made in the volume, and written
+        // through its id-mapped bind.
+        let meta = std::fs::metadata(volume.join("made/here/in-sub")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (0, 0));
+        // The writable layer is the pod root's on the host.
+        let upper = pod
+            .pod_dir()
+            .join("bundles")
+            .join(pod.id(Some("shell")))
+            .join("upper");
+        assert_eq!(std::fs::metadata(&upper).unwrap().uid() as u64, base);
         let describe = stdout(&pod.run(&["describe", &pod.key()]));
         assert!(
             describe.contains(&format!(
@@ -231,6 +245,10 @@ fn generated_bundles_of_a_userns_pod_run_with_plain_runc_and_up_from() {
     let stop = Command::new(out_dir.join("stop.sh")).output().unwrap();
     assert!(stop.status.success(), "stop.sh: {}", stderr(&stop));
     assert_eq!(mounts_under(&out_dir), Vec::<std::path::PathBuf>::new());
+    // A reboot empties /run: the output's lease goes; setting the bundles up
+    // again leases the range to them anew.
+    let lease = format!("{}/{base}", podshim::userns::LEASE_DIR);
+    std::fs::remove_file(&lease).unwrap();
     // `up --from` sets the same steps up again under the supervisor.
     let out = pod
         .cmd()
@@ -248,6 +266,6 @@ fn generated_bundles_of_a_userns_pod_run_with_plain_runc_and_up_from() {
     // The output holds its range until it is gone.
     assert!(std::path::Path::new(&format!("{}/{base}", podshim::userns::LEASE_DIR)).exists());
     std::fs::remove_dir_all(&out_dir).unwrap();
-    podshim::userns::release_held(std::path::Path::new(podshim::userns::LEASE_DIR), &out_dir);
+    podshim::userns::release(&out_dir);
     pod.assert_nothing_left();
 }
