@@ -27,6 +27,9 @@ struct Inner {
     /// the loop's) or the stdin pipe's write end; none between runs, or once
     /// `stdinOnce` closed it.
     input: Option<File>,
+    /// Which run `input` is of: an error writing to an earlier run's stdin
+    /// must not close a later one's.
+    run: u64,
     clients: Vec<UnixStream>,
 }
 
@@ -47,7 +50,9 @@ impl Hub {
 
     /// A run began: its stdin (or terminal).
     pub fn set_input(&self, input: Option<File>) {
-        self.lock().input = input;
+        let mut inner = self.lock();
+        inner.input = input;
+        inner.run += 1;
     }
 
     /// The run ended (its last output passed on): nothing takes input until
@@ -101,7 +106,10 @@ impl Hub {
     }
 
     fn session(&self, mut stream: UnixStream) {
-        let writable = self.stdin && self.lock().input.is_some();
+        let (writable, first_run) = {
+            let inner = self.lock();
+            (self.stdin && inner.input.is_some(), inner.run)
+        };
         let hello = Hello {
             tty: self.tty,
             stdin: writable,
@@ -116,13 +124,21 @@ impl Hub {
             match frame {
                 Frame::Input(data) if self.stdin => {
                     wrote = true;
-                    let mut inner = self.lock();
-                    let failed = match &mut inner.input {
-                        Some(input) => input.write_all(&data).is_err(),
-                        None => false,
+                    // Written through a duplicate, outside the lock: a process
+                    // that does not read its stdin blocks this session only,
+                    // never the output (which the supervisor's loop passes on).
+                    let (input, run) = {
+                        let inner = self.lock();
+                        let dup = inner.input.as_ref().and_then(|i| i.try_clone().ok());
+                        (dup, inner.run)
                     };
-                    if failed {
-                        inner.input = None;
+                    if let Some(mut input) = input
+                        && input.write_all(&data).is_err()
+                    {
+                        let mut inner = self.lock();
+                        if inner.run == run {
+                            inner.input = None;
+                        }
                     }
                 }
                 Frame::Resize { rows, cols } if self.tty => {
@@ -137,7 +153,10 @@ impl Hub {
         // or the run ends. stdinOnce: the first session that had stdin
         // closes it now.
         if self.stdin_once && writable && wrote {
-            self.lock().input = None;
+            let mut inner = self.lock();
+            if inner.run == first_run {
+                inner.input = None;
+            }
         }
     }
 }
