@@ -3,8 +3,10 @@
 //!
 //! The server first sends a [`Hello`] line (JSON) saying whether the
 //! container has a terminal and an open stdin; then everything the container
-//! prints (its terminal, or stdout and stderr) as it comes. The client sends
-//! [`Frame`]s: input for the container's stdin, and its terminal's size.
+//! prints (its terminal, or stdout and stderr), in output frames tagged with
+//! the stream, as it comes. The client sends [`Frame`]s: input for the
+//! container's stdin (an empty one says it attached with stdin), and its
+//! terminal's size.
 //!
 //! Socket paths are bound and connected through `/proc/self/fd/<dir>/<name>`,
 //! so that a pod directory deeper than sun_path's 108 bytes still works.
@@ -23,12 +25,15 @@ pub const MAX_FRAME: usize = 64 << 10;
 const MAX_HELLO: u64 = 1024;
 
 /// What the server says first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hello {
     pub tty: bool,
     /// Its stdin takes input now (`stdin: true`, and not closed by `stdinOnce`).
     pub stdin: bool,
+    /// Why the session is refused (too many clients).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// What the client sends.
@@ -92,6 +97,41 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<Option<Frame>> {
     }
 }
 
+/// Output, server to client: `[stream: 1 stdout, 2 stderr][len: u32][data]`
+/// appended to `buf`, so that stdout and stderr stay apart (as kubectl keeps
+/// them).
+pub fn frame_output(buf: &mut Vec<u8>, stream: crate::logs::Stream, data: &[u8]) {
+    buf.push(match stream {
+        crate::logs::Stream::Stdout => 1,
+        crate::logs::Stream::Stderr => 2,
+    });
+    buf.extend((data.len() as u32).to_be_bytes());
+    buf.extend_from_slice(data);
+}
+
+/// The next output frame, `None` at the end.
+pub fn read_output(r: &mut impl Read) -> io::Result<Option<(crate::logs::Stream, Vec<u8>)>> {
+    let mut head = [0u8; 5];
+    match r.read_exact(&mut head) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let stream = match head[0] {
+        1 => crate::logs::Stream::Stdout,
+        2 => crate::logs::Stream::Stderr,
+        s => return Err(io::Error::other(format!("an unknown stream {s}"))),
+    };
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    // The supervisor sends what one read of a pipe gave: never more than this.
+    if len > 1 << 20 {
+        return Err(io::Error::other(format!("an output frame of {len} bytes")));
+    }
+    let mut data = vec![0u8; len];
+    r.read_exact(&mut data)?;
+    Ok(Some((stream, data)))
+}
+
 pub fn write_hello(w: &mut impl Write, hello: &Hello) -> io::Result<()> {
     let mut line = serde_json::to_vec(hello).expect("a hello serializes");
     line.push(b'\n');
@@ -140,6 +180,11 @@ fn open_dir(dir: &Path) -> io::Result<File> {
 
 /// Listens at `dir/name` (replacing a socket a previous supervisor left).
 pub fn bind(dir: &Path, name: &str) -> io::Result<UnixListener> {
+    bind_in(dir, name).map(|(_, l)| l)
+}
+
+/// [`bind`], and the directory it opened.
+fn bind_in(dir: &Path, name: &str) -> io::Result<(File, UnixListener)> {
     crate::fsutil::mkdir_mode(dir, 0o700)?;
     let d = open_dir(dir)?;
     match std::fs::symlink_metadata(dir.join(name)) {
@@ -148,7 +193,8 @@ pub fn bind(dir: &Path, name: &str) -> io::Result<UnixListener> {
         }
         _ => {}
     }
-    UnixListener::bind(through(&d, name))
+    let listener = UnixListener::bind(through(&d, name))?;
+    Ok((d, listener))
 }
 
 /// Connects to `dir/name`.
@@ -169,8 +215,8 @@ pub fn path_for_others(dir_fd: &File, name: &str) -> PathBuf {
 
 /// Opens `dir` for [`path_for_others`] and binds `name` in it.
 pub fn bind_for_others(dir: &Path, name: &str) -> io::Result<(File, UnixListener)> {
-    let listener = bind(dir, name)?;
-    Ok((open_dir(dir)?, listener))
+    let (d, listener) = bind_in(dir, name)?;
+    Ok((d, listener))
 }
 
 /// The one descriptor the runtime sends over its `--console-socket`
@@ -210,26 +256,18 @@ mod tests {
     #[test]
     fn frames_and_the_hello_go_through_and_an_oversized_frame_is_refused() {
         let mut buf = Vec::new();
-        write_hello(
-            &mut buf,
-            &Hello {
-                tty: true,
-                stdin: false,
-            },
-        )
-        .unwrap();
+        let hello = Hello {
+            tty: true,
+            stdin: false,
+            refused: None,
+        };
+        write_hello(&mut buf, &hello).unwrap();
         write_frame(&mut buf, &Frame::Input(b"ls\n".to_vec())).unwrap();
         write_frame(&mut buf, &Frame::Resize { rows: 24, cols: 80 }).unwrap();
         let big = vec![7u8; MAX_FRAME + 3];
         write_frame(&mut buf, &Frame::Input(big.clone())).unwrap();
         let mut r = &buf[..];
-        assert_eq!(
-            read_hello(&mut r).unwrap(),
-            Hello {
-                tty: true,
-                stdin: false
-            }
-        );
+        assert_eq!(read_hello(&mut r).unwrap(), hello);
         assert_eq!(
             read_frame(&mut r).unwrap(),
             Some(Frame::Input(b"ls\n".to_vec()))
@@ -248,6 +286,20 @@ mod tests {
         bad.extend(((MAX_FRAME + 1) as u32).to_be_bytes());
         assert!(read_frame(&mut &bad[..]).is_err());
         assert!(read_frame(&mut &[9u8, 0, 0, 0, 0][..]).is_err());
+        // Output frames keep their stream.
+        let mut out = Vec::new();
+        frame_output(&mut out, crate::logs::Stream::Stderr, b"e");
+        frame_output(&mut out, crate::logs::Stream::Stdout, b"o");
+        let mut r = &out[..];
+        assert_eq!(
+            read_output(&mut r).unwrap(),
+            Some((crate::logs::Stream::Stderr, b"e".to_vec()))
+        );
+        assert_eq!(
+            read_output(&mut r).unwrap(),
+            Some((crate::logs::Stream::Stdout, b"o".to_vec()))
+        );
+        assert_eq!(read_output(&mut r).unwrap(), None);
     }
 
     #[test]

@@ -57,45 +57,59 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let mut stream = crate::attach::connect(&crate::attach::dir(&pod_dir), &container.name)
         .with_context(|| format!("attach to container {:?} of pod {key}", container.name))?;
     let hello = read_hello(&mut stream).context("attach")?;
+    if let Some(why) = &hello.refused {
+        bail!(
+            "attach to container {:?} of pod {key}: {why}",
+            container.name
+        );
+    }
     if args.stdin && !hello.stdin {
         bail!(
             "container {:?} of pod {key} does not take stdin (it needs `stdin: true`, and `stdinOnce` closes it after the first attach)",
             container.name
         );
     }
-    // kubectl's words for -t on a container without a terminal.
-    let tty = args.tty && hello.tty;
+    // kubectl's rules: -t on a container without a terminal is dropped with
+    // its words; a container with one gets a terminal whatever -t says.
     if args.tty && !hello.tty {
         eprintln!(
-            "Unable to use a TTY - container {} did not allocate one",
+            "error: Unable to use a TTY - container {} did not allocate one",
             container.name
         );
     }
+    let tty = hello.tty;
     let raw = (tty && args.stdin)
         .then(|| RawTerminal::new(io::stdin()))
         .flatten();
+    if raw.is_some() {
+        eprintln!("If you don't see a command prompt, try pressing enter.");
+    }
     let done = Arc::new(AtomicBool::new(false));
     if args.stdin {
         let mut to = stream.try_clone().context("attach")?;
         let done = Arc::clone(&done);
         std::thread::spawn(move || send_input(&mut to, tty, &done));
     }
-    if tty && let Ok(mut to) = stream.try_clone() {
+    // The size follows this terminal only when it is the container's.
+    if raw.is_some()
+        && let Ok(mut to) = stream.try_clone()
+    {
         std::thread::spawn(move || follow_size(&mut to));
     }
-    let mut out = io::stdout();
-    let mut buf = [0u8; 16 * 1024];
+    let (mut out, mut err) = (io::stdout(), io::stderr());
     loop {
-        match stream.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            // Shut down by the input thread: detached.
-            Err(_) => break,
+        let frame = match crate::attach::read_output(&mut stream) {
+            Ok(Some(frame)) => frame,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The end of the run, or shut down by the input thread: detached.
+            Ok(None) | Err(_) => break,
+        };
+        let to: &mut dyn Write = match frame.0 {
+            crate::logs::Stream::Stdout => &mut out,
+            crate::logs::Stream::Stderr => &mut err,
+        };
+        if to.write_all(&frame.1).and_then(|()| to.flush()).is_err() {
+            break;
         }
         if done.load(Ordering::SeqCst) {
             break;
@@ -108,42 +122,48 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     Ok(())
 }
 
-/// Copies this process's stdin to the container in frames; with a terminal,
-/// Ctrl-P Ctrl-Q detaches. At the end of stdin the connection's write side is
+/// Copies this process's stdin to the container in frames (an empty one
+/// first: attached with stdin, which `stdinOnce` counts); with a terminal,
+/// Ctrl-P Ctrl-Q detaches: a Ctrl-P is held back until the next byte shows
+/// whether it begins them. At the end of stdin the connection's write side is
 /// shut (the supervisor closes a `stdinOnce` stdin then).
 fn send_input(to: &mut std::os::unix::net::UnixStream, tty: bool, done: &AtomicBool) {
+    if write_frame(to, &Frame::Input(Vec::new())).is_err() {
+        return;
+    }
     let mut stdin = io::stdin();
     let mut buf = [0u8; 4096];
-    let mut prev = 0u8;
+    let mut held = false;
     loop {
         let n = match stdin.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let mut data = &buf[..n];
+        let mut data = Vec::with_capacity(n + 1);
+        if held {
+            data.push(DETACH[0]);
+            held = false;
+        }
+        data.extend_from_slice(&buf[..n]);
         if tty {
-            // The detach keys, split across reads or not.
-            let mut at = None;
-            for (i, &b) in data.iter().enumerate() {
-                let before = if i == 0 { prev } else { data[i - 1] };
-                if before == DETACH[0] && b == DETACH[1] {
-                    at = Some(i);
-                    break;
-                }
-            }
-            prev = data[n - 1];
-            if let Some(i) = at {
-                // What came before the keys (less the Ctrl-P) still goes.
-                data = &data[..i.saturating_sub(1)];
-                let _ = write_frame(to, &Frame::Input(data.to_vec()));
+            if let Some(i) = data.windows(2).position(|w| w == DETACH) {
+                // What came before the keys still goes.
+                let _ = write_frame(to, &Frame::Input(data[..i].to_vec()));
                 done.store(true, Ordering::SeqCst);
                 let _ = to.shutdown(std::net::Shutdown::Both);
                 return;
             }
+            if data.last() == Some(&DETACH[0]) {
+                data.pop();
+                held = true;
+            }
         }
-        if write_frame(to, &Frame::Input(data.to_vec())).is_err() {
+        if !data.is_empty() && write_frame(to, &Frame::Input(data)).is_err() {
             return;
         }
+    }
+    if held {
+        let _ = write_frame(to, &Frame::Input(vec![DETACH[0]]));
     }
     let _ = to.shutdown(std::net::Shutdown::Write);
 }

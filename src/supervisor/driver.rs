@@ -175,6 +175,8 @@ const PROBE_OUTPUT: usize = 10 * 1024;
 /// One stream of one container run, read as it comes.
 struct Pump {
     ctr: Ctr,
+    /// What it carries (a terminal's is stdout), for attach clients.
+    stream: Stream,
     fd: OwnedFd,
     pump: StreamPump,
     writer: Arc<LogWriter>,
@@ -236,10 +238,13 @@ pub struct Driver<'a> {
     hubs: Vec<Option<Arc<super::attach::Hub>>>,
     /// A `tty` container's terminal, sent by the runtime over its console
     /// socket to a thread of the start: (container, run, its master).
-    console_tx: mpsc::Sender<(Ctr, u32, io::Result<OwnedFd>)>,
-    console_rx: mpsc::Receiver<(Ctr, u32, io::Result<OwnedFd>)>,
-    /// The run a `tty` container's terminal is awaited for, and its log.
-    console_runs: Vec<Option<(u32, Arc<LogWriter>)>>,
+    console_tx: mpsc::Sender<(Ctr, u64, io::Result<OwnedFd>)>,
+    console_rx: mpsc::Receiver<(Ctr, u64, io::Result<OwnedFd>)>,
+    /// The start a `tty` container's terminal is awaited for (a serial of
+    /// this supervisor's: a failed start's restart number is used again), and
+    /// its log.
+    console_runs: Vec<Option<(u64, Arc<LogWriter>)>>,
+    console_serial: u64,
     /// Inputs produced while carrying out commands (a start that failed at once).
     inputs: VecDeque<Input>,
     outcome: Option<Outcome>,
@@ -265,8 +270,9 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+pub(crate) fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let fd = fd.as_fd();
     let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(io::Error::from)?;
     fcntl(
         fd,
@@ -318,8 +324,6 @@ fn parent_of(pid: i32) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// Empties `c`'s termination message file for a new run: opened without
-/// following a link, and only if it is a regular file.
 /// How long the runtime has to send a container's terminal.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -328,21 +332,35 @@ fn accept_within(
     listener: &std::os::unix::net::UnixListener,
     timeout: Duration,
 ) -> io::Result<std::os::unix::net::UnixStream> {
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-    match poll(
-        &mut fds,
-        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-    ) {
-        Ok(0) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "the runtime did not connect to the console socket",
-        )),
-        Ok(_) => listener.accept().map(|(s, _)| s),
-        Err(e) => Err(e.into()),
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the runtime did not connect to the console socket",
+                ));
+            }
+            Ok(_) => match listener.accept() {
+                Ok((s, _)) => return Ok(s),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+                Err(e) => return Err(e),
+            },
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
+/// Empties `c`'s termination message file for a new run: opened without
+/// following a link, and only if it is a regular file.
 fn empty_termination_log(c: &RunContainer) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     let path = crate::paths::termination_log_of(&c.bundle);
@@ -466,6 +484,7 @@ impl<'a> Driver<'a> {
             console_tx,
             console_rx,
             console_runs: vec![None; n],
+            console_serial: 0,
             inputs: VecDeque::new(),
             outcome: None,
         })
@@ -521,8 +540,8 @@ impl<'a> Driver<'a> {
             while let Ok(input) = self.probe_rx.try_recv() {
                 self.inputs.push_back(input);
             }
-            while let Ok((ctr, restart, master)) = self.console_rx.try_recv() {
-                self.take_console(ctr, restart, master);
+            while let Ok((ctr, serial, master)) = self.console_rx.try_recv() {
+                self.take_console(ctr, serial, master);
             }
         }
         while let Some(Reverse((at, pid, serial))) = self.probe_deadlines.peek().copied() {
@@ -547,6 +566,13 @@ impl<'a> Driver<'a> {
             if self.outcome.is_some() {
                 return;
             }
+            if let Input::Started {
+                ctr,
+                result: Err(_),
+            } = &input
+            {
+                self.console_runs[*ctr] = None;
+            }
             if let Input::Exited { ctr, .. } = input {
                 // Its last words are in the pipe already: into the log first, so a
                 // failure message can quote them.
@@ -556,6 +582,8 @@ impl<'a> Driver<'a> {
                 if let Some(hub) = &self.hubs[ctr] {
                     hub.clear();
                 }
+                // A terminal that comes after its run is not taken.
+                self.console_runs[ctr] = None;
             }
             let now = self.clock.now();
             let tail = LogTail {
@@ -1385,8 +1413,10 @@ impl<'a> Driver<'a> {
                     // (runtime-spec's `--console-socket`), to a thread; the
                     // loop then logs what it prints (as stdout, the CRI's way
                     // for a tty) and attach writes to it.
-                    console_socket = Some(self.await_console(ctr, restart)?);
-                    self.console_runs[ctr] = Some((restart, Arc::clone(&writer)));
+                    self.console_serial += 1;
+                    let serial = self.console_serial;
+                    console_socket = Some(self.await_console(ctr, serial)?);
+                    self.console_runs[ctr] = Some((serial, Arc::clone(&writer)));
                 } else if c.stdio.stdin {
                     let (read, write) = pipe().map_err(|e| format!("pipe: {e}"))?;
                     stdio.stdin = Some(read);
@@ -1407,6 +1437,7 @@ impl<'a> Driver<'a> {
                     }
                     pumps.push(Pump {
                         ctr,
+                        stream,
                         fd: read,
                         pump: StreamPump::new(stream),
                         writer: Arc::clone(&writer),
@@ -1446,12 +1477,14 @@ impl<'a> Driver<'a> {
         }
     }
 
-    /// Listens on a console socket for `ctr`'s `restart`-th run and returns the
-    /// path the runtime connects to; a thread takes the terminal the runtime
-    /// sends (or gives up after [`CONSOLE_TIMEOUT`]) and wakes the loop.
-    fn await_console(&mut self, ctr: Ctr, restart: u32) -> Result<PathBuf, String> {
-        let name = format!("console-{ctr}");
-        let dir = crate::attach::dir(&self.pod_dir);
+    /// Listens on a console socket for `ctr`'s start number `serial` and
+    /// returns the path the runtime connects to; a thread takes the terminal
+    /// the runtime sends (or gives up after [`CONSOLE_TIMEOUT`]) and wakes the
+    /// loop. The sockets have a directory of their own: no container's name
+    /// can be one of theirs.
+    fn await_console(&mut self, ctr: Ctr, serial: u64) -> Result<PathBuf, String> {
+        let name = serial.to_string();
+        let dir = self.pod_dir.join("console");
         let (dir_fd, listener) = crate::attach::bind_for_others(&dir, &name)
             .map_err(|e| format!("console socket in {}: {e}", dir.display()))?;
         let path = crate::attach::path_for_others(&dir_fd, &name);
@@ -1461,11 +1494,13 @@ impl<'a> Driver<'a> {
         std::thread::Builder::new()
             .name(format!("console-{ctr}"))
             .spawn(move || {
-                let master = accept_within(&listener, CONSOLE_TIMEOUT)
-                    .and_then(|s| crate::attach::recv_fd(&s));
+                let master = accept_within(&listener, CONSOLE_TIMEOUT).and_then(|s| {
+                    s.set_read_timeout(Some(CONSOLE_TIMEOUT))?;
+                    crate::attach::recv_fd(&s)
+                });
                 drop(dir_fd);
                 let _ = fs::remove_file(&socket);
-                let _ = tx.send((ctr, restart, master));
+                let _ = tx.send((ctr, serial, master));
                 let _ = nix::unistd::write(&*wake, &[1]);
             })
             .map_err(|e| format!("start a thread: {e}"))?;
@@ -1475,11 +1510,11 @@ impl<'a> Driver<'a> {
     /// A terminal arrived: the loop reads it into the log and the attach
     /// clients; the hub writes input to a duplicate of it. One for a run that
     /// is over (a late runtime) is closed.
-    fn take_console(&mut self, ctr: Ctr, restart: u32, master: io::Result<OwnedFd>) {
-        let Some((run, writer)) = self.console_runs[ctr].clone() else {
+    fn take_console(&mut self, ctr: Ctr, serial: u64, master: io::Result<OwnedFd>) {
+        let Some((awaited, writer)) = self.console_runs[ctr].clone() else {
             return;
         };
-        if run != restart {
+        if awaited != serial {
             return;
         }
         self.console_runs[ctr] = None;
@@ -1504,6 +1539,7 @@ impl<'a> Driver<'a> {
         }
         self.pumps.push(Pump {
             ctr,
+            stream: Stream::Stdout,
             fd: master,
             pump: StreamPump::new(Stream::Stdout),
             writer,
@@ -1549,7 +1585,7 @@ impl<'a> Driver<'a> {
                 Ok(n) => {
                     p.pump.feed(&buf[..n], &p.writer, &clock);
                     if let Some(hub) = &self.hubs[p.ctr] {
-                        hub.broadcast(&buf[..n]);
+                        hub.broadcast(p.stream, &buf[..n]);
                     }
                 }
                 Err(nix::errno::Errno::EAGAIN) => break false,

@@ -10,6 +10,7 @@ use crate::support::*;
 /// Runs `podshim attach` with `args`, writing `input` to its stdin line by line
 /// (a pause between lines, as a person types), and returns its output.
 fn attach(pod: &Pod, args: &[&str], input: &[&[u8]]) -> std::process::Output {
+    use std::io::Read;
     let mut child = pod
         .cmd()
         .arg("attach")
@@ -20,6 +21,16 @@ fn attach(pod: &Pod, args: &[&str], input: &[&[u8]]) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read as it comes, as a terminal would.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = r.read_to_end(&mut all);
+            all
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
     let mut stdin = child.stdin.take().unwrap();
     for line in input {
         std::thread::sleep(Duration::from_millis(300));
@@ -28,14 +39,21 @@ fn attach(pod: &Pod, args: &[&str], input: &[&[u8]]) -> std::process::Output {
     std::thread::sleep(Duration::from_millis(300));
     drop(stdin);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         assert!(
             std::time::Instant::now() < deadline,
             "attach {args:?} did not end"
         );
         std::thread::sleep(Duration::from_millis(50));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
     }
-    child.wait_with_output().unwrap()
 }
 
 const POD: &str = "apiVersion: v1
@@ -57,10 +75,10 @@ spec:
     command: [sh, -c, 'echo READY; cat; echo READ-ALL']
     stdin: true
     stdinOnce: true
-  - name: quiet
+  - name: console-1
     image: localhost/busybox:latest
     imagePullPolicy: Never
-    command: [sh, -c, 'while true; do echo TICK; sleep 1; done']
+    command: [sh, -c, 'while true; do echo TICK; echo TOCK >&2; sleep 1; done']
 ";
 
 /// A `tty: true, stdin: true` shell: attach -it runs commands in it on its
@@ -80,7 +98,8 @@ fn attach_drives_a_tty_shell_and_a_stdin_once_reader() {
         let out = attach(
             &pod,
             &["-c", "shell", "-i", "-t"],
-            &[b"echo hello-$((6*7)); tty\n", b"\x10\x11"],
+            // The detach keys as typed: one at a time.
+            &[b"echo hello-$((6*7)); tty\n", b"\x10", b"\x11"],
         );
         let shown = stdout(&out);
         assert!(out.status.success(), "{rt:?}: {shown}{}", stderr(&out));
@@ -104,11 +123,14 @@ fn attach_drives_a_tty_shell_and_a_stdin_once_reader() {
         pod.wait_until("the reader", Duration::from_secs(20), |p| {
             p.logs("reader").contains("READY")
         });
+        // More than a pipe holds, before the lines: nothing is lost or stuck.
+        let big = vec![b'x'; 300 << 10];
         let out = attach(
             &pod,
             &["-c", "reader", "-i"],
-            &[b"line one\n", b"line two\n"],
+            &[&big, b"\n", b"line one\n", b"line two\n"],
         );
+        assert_eq!(stdout(&out).matches('x').count(), 300 << 10, "echoed back");
         assert!(out.status.success(), "{rt:?}: {}", stderr(&out));
         pod.wait_until("the reader's end", Duration::from_secs(20), |p| {
             p.container("reader")["state"]["reason"] == "Completed"
@@ -116,28 +138,40 @@ fn attach_drives_a_tty_shell_and_a_stdin_once_reader() {
         let log = pod.logs("reader");
         assert!(
             log.contains("line one\nline two\nREAD-ALL\n"),
-            "{rt:?}: {log}"
+            "{rt:?}: {}",
+            &log[log.len().saturating_sub(200)..]
+        );
+        assert_eq!(
+            log.matches('x').count(),
+            300 << 10,
+            "{rt:?}: the large input, whole: {}",
+            &log[..log.len().min(300)]
         );
 
-        let out = attach(&pod, &["-c", "quiet", "-i"], &[]);
+        // A container named like a console socket is attached to as itself.
+        let out = attach(&pod, &["-c", "console-1", "-i"], &[]);
         assert!(!out.status.success());
         assert!(
-            stderr(&out).contains("container \"quiet\" of pod")
+            stderr(&out).contains("container \"console-1\" of pod")
                 && stderr(&out).contains("does not take stdin"),
             "{}",
             stderr(&out)
         );
-        // Without -i: its output, until detached by the end of this process.
+        // Without -i: its output, stdout and stderr apart, until detached by
+        // the end of this process.
         let mut child = pod
             .cmd()
-            .args(["attach", &pod.key(), "-c", "quiet"])
+            .args(["attach", &pod.key(), "-c", "console-1"])
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(2500));
         child.kill().unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(stdout(&out).contains("TICK\n"), "{}", stdout(&out));
+        assert!(!stdout(&out).contains("TOCK"), "{}", stdout(&out));
+        assert!(stderr(&out).contains("TOCK\n"), "{}", stderr(&out));
 
         pod.down();
         pod.assert_nothing_left();
