@@ -349,6 +349,17 @@ pub fn run_script(plan: &RunPlan, podshim: &Path) -> String {
     let _ = writeln!(s, "DIR={}", qp(&plan.base));
     // `runc run -d` of a terminal needs a console socket and someone holding
     // the master (runtime-spec's console socket): the supervisor, not a script.
+    for c in plan.all().filter(|c| c.stdio.stdin && !c.stdio.tty) {
+        let _ = writeln!(
+            s,
+            "echo {} >&2",
+            q(format!(
+                "run.sh: warning: container {} has stdin: true; run.sh gives it /dev/null (its stdin stays open under the supervisor: podshim up --from {})",
+                c.name,
+                plan.base.display()
+            ))
+        );
+    }
     for c in plan.all().filter(|c| c.stdio.tty) {
         let _ = writeln!(
             s,
@@ -741,6 +752,17 @@ mod tests {
             .find("run.sh: container web has tty: true; its terminal needs the supervisor")
             .unwrap_or_else(|| panic!("{script}"));
         assert!(refusal < script.find("mkdir -p \"$DIR/logs\"").unwrap());
+        // stdin without a terminal runs, with a warning that it reads /dev/null.
+        plan.containers[0].stdio.tty = false;
+        plan.containers[0].stdio.stdin = true;
+        let script = run_script(&plan, Path::new("/p"));
+        assert!(
+            script.contains(
+                "run.sh: warning: container web has stdin: true; run.sh gives it /dev/null"
+            ),
+            "{script}"
+        );
+        assert!(!script.contains("has tty: true"), "{script}");
     }
 
     #[test]

@@ -14,9 +14,7 @@ use anyhow::{Context, Result, bail};
 
 use super::Global;
 use crate::attach::{Frame, read_hello, write_frame};
-use crate::model::ContainerKind;
 use crate::pod;
-use crate::state::ContainerState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,20 +38,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let paths = global.paths();
     let key = global.pod_key(&args.pod)?;
     let (pod_dir, state) = pod::read_pod(&paths, &key)?;
-    let container = match &args.container {
-        Some(c) => state
-            .container(c)
-            .filter(|c| c.kind != ContainerKind::Infra)
-            .with_context(|| format!("container {c:?} not found in pod {key}"))?,
-        None => state
-            .containers
-            .iter()
-            .find(|c| c.kind == ContainerKind::App)
-            .with_context(|| format!("pod {key} has no app container"))?,
-    };
-    if !matches!(container.state, ContainerState::Running { .. }) {
-        bail!("container {:?} of pod {key} is not running", container.name);
-    }
+    let container = super::running_container(&state, &key, args.container.as_deref())?;
     let mut stream = crate::attach::connect(&crate::attach::dir(&pod_dir), &container.name)
         .with_context(|| format!("attach to container {:?} of pod {key}", container.name))?;
     let hello = read_hello(&mut stream).context("attach")?;

@@ -3,13 +3,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::Global;
-use crate::model::ContainerKind;
 use crate::pod;
 use crate::runtime::{CliRuntime, OciRuntime, RuntimeConfig};
-use crate::state::ContainerState;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,21 +31,7 @@ pub fn run(args: Args, global: &Global) -> Result<ExitCode> {
     let paths = global.paths();
     let key = global.pod_key(&args.pod)?;
     let (_, state) = pod::read_pod(&paths, &key)?;
-    let container = match &args.container {
-        Some(c) => state
-            .container(c)
-            .filter(|c| c.kind != ContainerKind::Infra)
-            .with_context(|| format!("container {c:?} not found in pod {key}"))?,
-        // kubectl's default: the first app container.
-        None => state
-            .containers
-            .iter()
-            .find(|c| c.kind == ContainerKind::App)
-            .with_context(|| format!("pod {key} has no app container"))?,
-    };
-    if !matches!(container.state, ContainerState::Running { .. }) {
-        bail!("container {:?} of pod {key} is not running", container.name);
-    }
+    let container = super::running_container(&state, &key, args.container.as_deref())?;
     let runtime = CliRuntime::direct(RuntimeConfig {
         program: state.runtime.program.clone(),
         global_args: state.runtime.global_args.clone(),

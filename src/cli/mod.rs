@@ -268,6 +268,34 @@ pub enum Command {
     },
 }
 
+/// The running container `name` of `state` (kubectl's default: the first app
+/// container), for `exec` and `attach`.
+pub(crate) fn running_container<'a>(
+    state: &'a crate::state::PodState,
+    key: &PodKey,
+    name: Option<&str>,
+) -> anyhow::Result<&'a crate::state::ContainerStatus> {
+    use crate::model::ContainerKind;
+    let container = match name {
+        Some(c) => state
+            .container(c)
+            .filter(|c| c.kind != ContainerKind::Infra)
+            .with_context(|| format!("container {c:?} not found in pod {key}"))?,
+        None => state
+            .containers
+            .iter()
+            .find(|c| c.kind == ContainerKind::App)
+            .with_context(|| format!("pod {key} has no app container"))?,
+    };
+    if !matches!(
+        container.state,
+        crate::state::ContainerState::Running { .. }
+    ) {
+        anyhow::bail!("container {:?} of pod {key} is not running", container.name);
+    }
+    Ok(container)
+}
+
 fn bind_subpaths(dir: &Path, container: &str) -> anyhow::Result<()> {
     let plan = crate::run_plan::read(dir)?;
     let c = plan
