@@ -100,9 +100,16 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             break;
         }
     }
+    let was_raw = raw.is_some();
     drop(raw);
     if done.load(Ordering::SeqCst) {
         eprintln!("\r\nread escape sequence");
+    } else if was_raw && state.restart_policy == crate::model::RestartPolicy::Always {
+        // kubectl's words once the container it drove ended.
+        eprintln!(
+            "Session ended, resume using 'podshim attach {key} -c {} -i -t' command when the pod is running",
+            container.name
+        );
     }
     Ok(())
 }
@@ -182,10 +189,44 @@ struct RawTerminal {
     saved: nix::sys::termios::Termios,
 }
 
+/// The terminal's settings before raw mode, for a signal handler to put back.
+static SAVED: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
+
+/// Puts the terminal back, then dies of the signal as it would have.
+extern "C" fn restore_and_die(signal: libc::c_int) {
+    // SAFETY: tcsetattr, signal and raise are async-signal-safe (signal-safety(7));
+    // SAVED is set before the handler is installed.
+    unsafe {
+        if let Some(t) = SAVED.get() {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t);
+        }
+        libc::signal(signal, libc::SIG_DFL);
+        libc::raise(signal);
+    }
+}
+
 impl RawTerminal {
     fn new(stdin: io::Stdin) -> Option<RawTerminal> {
+        use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
         use nix::sys::termios::{SetArg, cfmakeraw, tcgetattr, tcsetattr};
         let saved = tcgetattr(stdin.as_fd()).ok()?;
+        let _ = SAVED.set(saved.clone().into());
+        // A terminal left raw by a killed attach is unusable: put it back
+        // whatever ends this process.
+        let action = SigAction::new(
+            SigHandler::Handler(restore_and_die),
+            SaFlags::empty(),
+            SigSet::empty(),
+        );
+        for signal in [
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGINT,
+            Signal::SIGQUIT,
+        ] {
+            // SAFETY: the handler makes only async-signal-safe calls.
+            let _ = unsafe { sigaction(signal, &action) };
+        }
         let mut raw = saved.clone();
         cfmakeraw(&mut raw);
         tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw).ok()?;
