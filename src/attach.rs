@@ -165,9 +165,10 @@ pub fn dir(pod_dir: &Path) -> PathBuf {
     pod_dir.join("attach")
 }
 
-/// `/proc/self/fd/<dir>/<name>` for `dir` open as `fd`.
-fn through(fd: &File, name: &str) -> PathBuf {
-    PathBuf::from(format!("/proc/self/fd/{}/{name}", fd.as_raw_fd()))
+/// `/proc/<process>/fd/<dir>/<name>` for `dir` open as `fd` in `process`
+/// (`self`, or this process's pid for another process to resolve).
+fn through(process: impl std::fmt::Display, fd: &File, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{process}/fd/{}/{name}", fd.as_raw_fd()))
 }
 
 fn open_dir(dir: &Path) -> io::Result<File> {
@@ -180,11 +181,23 @@ fn open_dir(dir: &Path) -> io::Result<File> {
 
 /// Listens at `dir/name` (replacing a socket a previous supervisor left).
 pub fn bind(dir: &Path, name: &str) -> io::Result<UnixListener> {
-    bind_in(dir, name).map(|(_, l)| l)
+    bind_for_others(dir, name).map(|(_, l)| l)
 }
 
-/// [`bind`], and the directory it opened.
-fn bind_in(dir: &Path, name: &str) -> io::Result<(File, UnixListener)> {
+/// Connects to `dir/name`.
+pub fn connect(dir: &Path, name: &str) -> io::Result<UnixStream> {
+    let d = open_dir(dir)?;
+    UnixStream::connect(through("self", &d, name))
+}
+
+/// A path another process (the runtime) can connect to for `dir/name` while
+/// `dir_fd` stays open: through this process's fd table.
+pub fn path_for_others(dir_fd: &File, name: &str) -> PathBuf {
+    through(std::process::id(), dir_fd, name)
+}
+
+/// [`bind`], and the directory it opened, for [`path_for_others`].
+pub fn bind_for_others(dir: &Path, name: &str) -> io::Result<(File, UnixListener)> {
     crate::fsutil::mkdir_mode(dir, 0o700)?;
     let d = open_dir(dir)?;
     match std::fs::symlink_metadata(dir.join(name)) {
@@ -193,29 +206,7 @@ fn bind_in(dir: &Path, name: &str) -> io::Result<(File, UnixListener)> {
         }
         _ => {}
     }
-    let listener = UnixListener::bind(through(&d, name))?;
-    Ok((d, listener))
-}
-
-/// Connects to `dir/name`.
-pub fn connect(dir: &Path, name: &str) -> io::Result<UnixStream> {
-    let d = open_dir(dir)?;
-    UnixStream::connect(through(&d, name))
-}
-
-/// A path another process (the runtime) can connect to for `dir/name` while
-/// `dir_fd` stays open: through this process's fd table.
-pub fn path_for_others(dir_fd: &File, name: &str) -> PathBuf {
-    PathBuf::from(format!(
-        "/proc/{}/fd/{}/{name}",
-        std::process::id(),
-        dir_fd.as_raw_fd()
-    ))
-}
-
-/// Opens `dir` for [`path_for_others`] and binds `name` in it.
-pub fn bind_for_others(dir: &Path, name: &str) -> io::Result<(File, UnixListener)> {
-    let (d, listener) = bind_in(dir, name)?;
+    let listener = UnixListener::bind(through("self", &d, name))?;
     Ok((d, listener))
 }
 

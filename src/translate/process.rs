@@ -118,8 +118,14 @@ pub fn evaluate_env<E>(
 /// Sets `name` in an environment list in place (an entry `NAME` without '='
 /// is the same variable), else appends it: containerd's `WithEnv`.
 pub fn set_env(env: &mut Vec<String>, name: &str, value: &str) {
+    set_entry(env, format!("{name}={value}"));
+}
+
+/// Sets `entry` (`NAME=VALUE`, or a bare `NAME` as an image may give it) in
+/// place of the variable of its name, else appends it.
+fn set_entry(env: &mut Vec<String>, entry: String) {
+    let name = entry.split('=').next().unwrap_or_default();
     let prefix = format!("{name}=");
-    let entry = format!("{name}={value}");
     match env
         .iter_mut()
         .find(|e| e.starts_with(&prefix) || e.as_str() == name)
@@ -142,19 +148,7 @@ pub fn merge_env(
 ) -> Vec<String> {
     let mut env = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
     for e in image_env {
-        let (name, value) = e.split_once('=').unwrap_or((e.as_str(), ""));
-        if e.contains('=') {
-            set_env(&mut env, name, value);
-        } else {
-            // A bare `NAME` of the image's, kept as written.
-            match env
-                .iter()
-                .position(|x| x == name || x.starts_with(&format!("{name}=")))
-            {
-                Some(i) => env[i] = e.clone(),
-                None => env.push(e.clone()),
-            }
-        }
+        set_entry(&mut env, e.clone());
     }
     for (name, value) in container {
         set_env(&mut env, name, value);
