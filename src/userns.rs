@@ -233,13 +233,12 @@ fn write_lease(leases: &Path, range: &IdRange, holder: &Path) -> Result<(), User
     crate::fsutil::write_atomic(&file, text.as_bytes(), 0o600).map_err(io_err(&file))
 }
 
-/// The range `holder` holds in `leases`, else the first free one, leased to it.
+/// The range `holder` holds in `leases`, else the first free one of `pool`,
+/// leased to it.
 pub fn lease(pool: &Pool, leases: &Path, holder: &Path) -> Result<IdRange, UsernsError> {
     let _lock = lock(leases)?;
-    if let Some(held) = pool
-        .ranges()
-        .find(|r| matches!(lease_state(leases, r, holder), Lease::Mine))
-    {
+    // Held already, whatever the pool says now (it may have changed since).
+    if let Some(held) = held(leases, holder).into_iter().next() {
         return Ok(held);
     }
     match pool
@@ -249,6 +248,25 @@ pub fn lease(pool: &Pool, leases: &Path, holder: &Path) -> Result<IdRange, Usern
         Some(range) => write_lease(leases, &range, holder).map(|()| range),
         None => Err(UsernsError::Exhausted(pool.count / IDS_PER_POD)),
     }
+}
+
+/// The ranges `holder` holds in `leases` (the caller holds the lock): every
+/// lease file, whose name is its range's first id, that names it.
+fn held(leases: &Path, holder: &Path) -> Vec<IdRange> {
+    let Ok(entries) = fs::read_dir(leases) else {
+        return Vec::new();
+    };
+    let mut ranges: Vec<IdRange> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .map(|host_id| IdRange {
+            host_id,
+            size: IDS_PER_POD,
+        })
+        .filter(|r| matches!(lease_state(leases, r, holder), Lease::Mine))
+        .collect();
+    ranges.sort_by_key(|r| r.host_id);
+    ranges
 }
 
 fn lease_file(leases: &Path, range: &IdRange) -> PathBuf {
@@ -280,21 +298,8 @@ pub fn release_held(leases: &Path, holder: &Path) {
     let Ok(_lock) = lock(leases) else {
         return;
     };
-    let Ok(entries) = fs::read_dir(leases) else {
-        return;
-    };
-    for e in entries.flatten() {
-        // Only a lease file's name is a range's first id.
-        let Some(host_id) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let range = IdRange {
-            host_id,
-            size: IDS_PER_POD,
-        };
-        if matches!(lease_state(leases, &range, holder), Lease::Mine) {
-            let _ = fs::remove_file(e.path());
-        }
+    for range in held(leases, holder) {
+        let _ = fs::remove_file(lease_file(leases, &range));
     }
 }
 
@@ -540,6 +545,12 @@ mod tests {
         assert_eq!(lease(&pool, &leases, &a).unwrap(), ra);
         let rb = lease(&pool, &leases, &b).unwrap();
         assert_eq!(rb.host_id, (1 << 20) + IDS_PER_POD);
+        // A holder keeps its range when the pool changes under it.
+        let moved = Pool {
+            first: 1 << 24,
+            count: IDS_PER_POD,
+        };
+        assert_eq!(lease(&moved, &leases, &a).unwrap(), ra);
         assert!(matches!(
             lease(&pool, &leases, &c),
             Err(UsernsError::Exhausted(2))
