@@ -32,6 +32,23 @@ pub trait Mounter {
     fn unmount(&self, target: &Path) -> io::Result<()>;
 }
 
+/// A mount point of its source's kind: a directory for a directory, else an
+/// empty file (0600, never through a link); one already there is kept.
+pub fn make_mount_point(target: &Path, dir: bool) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if dir {
+        return crate::fsutil::mkdir_mode(target, 0o755);
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(target)
+        .map(drop)
+}
+
 /// Real mounts: mount(2), and the new mount API for overlays.
 pub struct SystemMounter;
 

@@ -181,20 +181,8 @@ fn ensure_all(
                     crate::fsutil::mkdir_mode(parent, 0o755)
                         .map_err(io_err(parent, "create directory"))?;
                 }
-                // The mount point: a directory for a directory, else a file.
-                let made = if meta.is_dir() {
-                    crate::fsutil::mkdir_mode(target, 0o755)
-                } else {
-                    fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(false)
-                        .mode(0o644)
-                        .custom_flags(libc::O_NOFOLLOW)
-                        .open(target)
-                        .map(drop)
-                };
-                made.map_err(io_err(target, "create mount point"))?;
+                super::mounts::make_mount_point(target, meta.is_dir())
+                    .map_err(io_err(target, "create mount point"))?;
                 let ns = crate::userns::open(userns).map_err(io_err(userns, "open"))?;
                 let from = fs::OpenOptions::new()
                     .read(true)

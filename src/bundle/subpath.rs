@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::os::fd::AsFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 
 use super::mounts::{Mounter, is_mount_point};
 use super::resolve::{Scope, resolve};
@@ -88,15 +88,5 @@ pub fn bind(container: &str, b: &SubPathBind, mounter: &dyn Mounter) -> Result<(
 }
 
 fn make_target(target: &std::path::Path, dir: bool) -> Result<(), BundleError> {
-    if dir {
-        fs::create_dir(target).map_err(io_err(target, "create directory"))
-    } else {
-        fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(target)
-            .map(drop)
-            .map_err(io_err(target, "create file"))
-    }
+    super::mounts::make_mount_point(target, dir).map_err(io_err(target, "create mount point"))
 }

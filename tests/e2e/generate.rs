@@ -1,20 +1,9 @@
 //! `podshim generate`: bundles runnable by hand with plain runc.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
-
-fn wait_for(path: &std::path::Path, needle: &str, timeout: Duration) -> String {
-    let start = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.contains(needle) || start.elapsed() > timeout {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn generated_two_containers_bundles_run_by_hand_with_runc() {

@@ -431,3 +431,15 @@ pub fn remove_cgroup_tree(dir: &Path) {
     }
     let _ = std::fs::remove_dir(dir);
 }
+
+/// What the file at `path` holds once it contains `needle`, or at `timeout`.
+pub fn wait_for(path: &Path, needle: &str, timeout: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) || start.elapsed() > timeout {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -232,15 +232,7 @@ fn generated_bundles_of_a_userns_pod_run_with_plain_runc_and_up_from() {
         stdout(&run),
         stderr(&run)
     );
-    let log = out_dir.join("logs/c.log");
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("DONE") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let text = wait_for(&out_dir.join("logs/c.log"), "DONE", Duration::from_secs(10));
     assert!(text.contains(&format!("MAP 0 {base} 65536")), "{text}");
     let stop = Command::new(out_dir.join("stop.sh")).output().unwrap();
     assert!(stop.status.success(), "stop.sh: {}", stderr(&stop));
