@@ -33,3 +33,4 @@ pub mod teardown;
 pub mod testing;
 pub mod translate;
 pub mod userns;
+pub mod workload;

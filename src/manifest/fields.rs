@@ -134,6 +134,9 @@ const POD: &[&str] = &[
     "spec.volumes[*].hostPath.type",
     "spec.volumes[*].emptyDir.medium",
     "spec.volumes[*].emptyDir.sizeLimit",
+    // A local volume under the store that outlives the pod (`workload::claims`).
+    "spec.volumes[*].persistentVolumeClaim.claimName",
+    "spec.volumes[*].persistentVolumeClaim.readOnly",
     "spec.volumes[*].configMap.name",
     "spec.volumes[*].configMap.items[*].key",
     "spec.volumes[*].configMap.items[*].path",
@@ -307,16 +310,20 @@ fn tables() -> &'static Tables {
                 leaves.extend(PROBE.iter().map(|f| format!("{base}.{probe}.{f}")));
             }
         }
-        let mut interior = HashSet::new();
-        for leaf in &leaves {
-            for (i, c) in leaf.char_indices() {
-                if c == '.' || c == '[' {
-                    interior.insert(leaf[..i].to_string());
-                }
+        build_tables(leaves)
+    })
+}
+
+fn build_tables(leaves: HashSet<String>) -> Tables {
+    let mut interior = HashSet::new();
+    for leaf in &leaves {
+        for (i, c) in leaf.char_indices() {
+            if c == '.' || c == '[' {
+                interior.insert(leaf[..i].to_string());
             }
         }
-        Tables { leaves, interior }
-    })
+    }
+    Tables { leaves, interior }
 }
 
 /// What the walk found besides supported fields.
@@ -335,11 +342,44 @@ pub(crate) struct Findings {
 /// `status: {}`), so it is neither refused nor warned about.
 pub(crate) fn check_pod(doc: &Value, unknown: &[FieldPath]) -> Findings {
     let mut findings = Findings::default();
-    walk(doc, &FieldPath::default(), unknown, &mut findings);
+    let table = Table {
+        tables: tables(),
+        cluster_only: CLUSTER_ONLY,
+    };
+    walk(&table, doc, &FieldPath::default(), unknown, &mut findings);
     findings
 }
 
-fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findings) {
+/// The same walk over another kind's document (a workload without its pod
+/// template, a PersistentVolumeClaim), against that kind's own tables.
+pub(crate) fn check_object(
+    doc: &Value,
+    unknown: &[FieldPath],
+    supported: &[&str],
+    cluster_only: &[(&str, &str)],
+) -> Findings {
+    let tables = build_tables(supported.iter().map(|s| s.to_string()).collect());
+    let mut findings = Findings::default();
+    let table = Table {
+        tables: &tables,
+        cluster_only,
+    };
+    walk(&table, doc, &FieldPath::default(), unknown, &mut findings);
+    findings
+}
+
+struct Table<'a> {
+    tables: &'a Tables,
+    cluster_only: &'a [(&'a str, &'a str)],
+}
+
+fn walk(
+    table: &Table<'_>,
+    value: &Value,
+    path: &FieldPath,
+    unknown: &[FieldPath],
+    out: &mut Findings,
+) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
@@ -353,13 +393,15 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
                     out.warnings.push(format!(
                         "{child_path}: scheduled by a cluster: podshim gives devices only where a CDI spec names the resource (--cdi-spec-dir)"
                     ));
-                } else if let Some((_, why)) = CLUSTER_ONLY.iter().find(|(p, _)| *p == pattern) {
+                } else if let Some((_, why)) =
+                    table.cluster_only.iter().find(|(p, _)| *p == pattern)
+                {
                     out.warnings
                         .push(format!("{child_path}: ignored: cluster-only field ({why})"));
-                } else if tables().leaves.contains(&pattern) {
+                } else if table.tables.leaves.contains(&pattern) {
                     // Accepted whole.
-                } else if tables().interior.contains(&pattern) {
-                    walk(child, &child_path, unknown, out);
+                } else if table.tables.interior.contains(&pattern) {
+                    walk(table, child, &child_path, unknown, out);
                 } else {
                     out.unsupported.push(child_path);
                 }
@@ -367,7 +409,7 @@ fn walk(value: &Value, path: &FieldPath, unknown: &[FieldPath], out: &mut Findin
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, &path.index(i), unknown, out);
+                walk(table, item, &path.index(i), unknown, out);
             }
         }
         _ => {}

@@ -125,21 +125,22 @@ fn empty_documents_are_skipped() {
 
 #[test]
 fn unknown_kind_is_refused_by_name() {
-    let text =
-        format!("{MINIMAL}---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n");
+    let text = format!("{MINIMAL}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n");
     assert_eq!(
         errors(&text),
-        vec!["document 2: kind Deployment is not supported (only Pod, ConfigMap, Secret)"]
+        vec![
+            "document 2: kind Service is not supported (no kube-proxy: reach pods by their IPs or hostPorts; podshim reads Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, ConfigMap, Secret, PersistentVolumeClaim, List; --skip-unsupported-kinds skips the others)"
+        ]
     );
 }
 
 #[test]
 fn unknown_kind_alone_is_refused_by_name_and_no_pod_reported() {
     assert_eq!(
-        errors("apiVersion: apps/v1\nkind: Deployment\n"),
+        errors("apiVersion: v1\nkind: Service\n"),
         vec![
-            "document 1: kind Deployment is not supported (only Pod, ConfigMap, Secret)",
-            "no Pod in the input",
+            "document 1: kind Service is not supported (no kube-proxy: reach pods by their IPs or hostPorts; podshim reads Pod, Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, ConfigMap, Secret, PersistentVolumeClaim, List; --skip-unsupported-kinds skips the others)",
+            "no Pod in the input"
         ]
     );
 }
@@ -161,15 +162,19 @@ fn missing_kind_is_refused() {
 }
 
 #[test]
-fn two_pods_are_refused() {
+fn two_pods_are_one_set_and_refused_where_one_pod_is_expected() {
     let text = format!(
         "{MINIMAL}---\n{}",
         MINIMAL.replace("name: web\nspec", "name: db\nspec")
     );
+    let err = parse(&text, "t").unwrap_err().to_string();
     assert_eq!(
-        errors(&text),
-        vec!["document 2: a second Pod (an input holds one Pod; the first is document 1)"]
+        err,
+        "t: more than one Pod (default/db, ...): this command takes one; `podshim up` runs them all"
     );
+    let set = parse_set(&text, "t", ParseOptions::default()).unwrap();
+    let names: Vec<&str> = set.pods.iter().map(|p| p.name()).collect();
+    assert_eq!(names, ["web", "db"]);
 }
 
 #[test]
@@ -202,11 +207,17 @@ fn invalid_display_prefixes_each_error_with_the_source() {
         err.to_string(),
         "pod.yaml: spec.containers[0].image: Required value"
     );
-    let err = parse("apiVersion: v1\nkind: Job\n---\nkind: Pod\n", "in.yaml").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "in.yaml: document 1: kind Job is not supported (only Pod, ConfigMap, Secret)\n\
-         in.yaml: document 2: apiVersion: Required value"
+    let err = parse("apiVersion: v1\nkind: Ingress\n---\nkind: Pod\n", "in.yaml").unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "in.yaml: document 1: kind Ingress is not supported (no ingress controller; podshim reads Pod,"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("\nin.yaml: document 2: apiVersion: Required value"),
+        "{err}"
     );
 }
 
@@ -416,14 +427,14 @@ fn unsupported_field_is_refused_by_name() {
 fn unsupported_pod_fields_and_volume_kinds_are_refused_by_name() {
     let errs = errors(&pod_with(
         "    resources:\n      limits:\n        ephemeral-storage: 1Gi\n",
-        "  runtimeClassName: kata\n  resourceClaims:\n  - name: gpu\n    resourceClaimName: gpu\n  volumes:\n  - name: data\n    persistentVolumeClaim:\n      claimName: data\n",
+        "  runtimeClassName: kata\n  resourceClaims:\n  - name: gpu\n    resourceClaimName: gpu\n  volumes:\n  - name: data\n    gcePersistentDisk:\n      pdName: data\n",
     ));
     assert_eq!(
         errs,
         vec![
             "not supported: spec.runtimeClassName",
             "not supported: spec.resourceClaims",
-            "not supported: spec.volumes[0].persistentVolumeClaim",
+            "not supported: spec.volumes[0].gcePersistentDisk",
             "not supported: spec.containers[0].resources.limits.ephemeral-storage",
             "spec.volumes[0]: Required value: must specify a volume type",
         ]
@@ -2809,5 +2820,227 @@ fn host_users_and_proc_mount_are_validated_as_kubernetes_does() {
             "  hostUsers: false\n",
         ),
         "spec.containers[0].securityContext.procMount: Unsupported value: \"Open\": supported values: \"Default\", \"Unmasked\"",
+    );
+}
+
+// --- workloads -------------------------------------------------------------------------
+
+fn set(text: &str) -> ManifestSet {
+    parse_set(text, "t", ParseOptions::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn set_errors(text: &str) -> Vec<String> {
+    match parse_set(text, "t", ParseOptions::default()) {
+        Ok(_) => vec![],
+        Err(ManifestError::Invalid { errors, .. }) => {
+            errors.iter().map(|e| e.to_string()).collect()
+        }
+        Err(e) => vec![e.to_string()],
+    }
+}
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n";
+
+#[test]
+fn a_deployment_makes_its_replicas_named_and_labelled_as_the_controller_does() {
+    let s = set(DEPLOYMENT);
+    assert_eq!(s.workloads.len(), 1);
+    let w = &s.workloads[0];
+    assert_eq!(w.display(), "deployment/web");
+    assert_eq!(s.pods.len(), 3);
+    let hash = &w.template_hash;
+    for p in &s.pods {
+        let name = p.name();
+        let suffix = name
+            .strip_prefix(&format!("web-{hash}-"))
+            .unwrap_or_else(|| panic!("{name}"));
+        assert_eq!(suffix.len(), 5);
+        assert_eq!(p.labels["app"], "web");
+        assert_eq!(&p.labels["pod-template-hash"], hash);
+        assert_eq!(p.owner_references.len(), 1);
+        let o = &p.owner_references[0];
+        assert_eq!(
+            (o.api_version.as_str(), o.kind.as_str(), o.name.as_str()),
+            ("apps/v1", "Deployment", "web")
+        );
+        assert!(o.controller);
+        assert_eq!(&o.uid, &w.uid);
+        assert_eq!(&p.template_hash, hash);
+    }
+    let mut names: Vec<&str> = s.pods.iter().map(|p| p.name()).collect();
+    names.dedup();
+    assert_eq!(names.len(), 3);
+    // The same input names the same pods; a changed template, other pods.
+    let again = set(DEPLOYMENT);
+    assert_eq!(again.pods[0].key, s.pods[0].key);
+    let changed = set(&DEPLOYMENT.replace("image: nginx", "image: nginx:2"));
+    assert_ne!(changed.workloads[0].template_hash, *hash);
+    assert_ne!(changed.pods[0].key, s.pods[0].key);
+}
+
+#[test]
+fn a_statefulset_names_pods_by_ordinal_with_hostname_subdomain_and_claims() {
+    let text = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n  namespace: prod\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: db\n        image: busybox\n        volumeMounts:\n        - {name: data, mountPath: /data}\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources: {requests: {storage: 1Gi}}\n";
+    let s = set(text);
+    let names: Vec<String> = s.pods.iter().map(|p| p.key.to_string()).collect();
+    assert_eq!(names, ["prod/db-0", "prod/db-1"]);
+    let p = &s.pods[1];
+    assert_eq!(p.spec.hostname.as_ref().unwrap().as_str(), "db-1");
+    assert_eq!(p.spec.subdomain.as_ref().unwrap().as_str(), "db");
+    assert_eq!(p.labels["statefulset.kubernetes.io/pod-name"], "db-1");
+    assert_eq!(p.labels["apps.kubernetes.io/pod-index"], "1");
+    assert!(p.labels["controller-revision-hash"].starts_with("db-"));
+    let claims: Vec<String> = s
+        .claims
+        .iter()
+        .map(|c| format!("{}/{}", c.namespace, c.name))
+        .collect();
+    assert_eq!(claims, ["prod/data-db-0", "prod/data-db-1"]);
+    assert!(matches!(
+        &p.spec.volumes[0].source,
+        model::VolumeSource::PersistentVolumeClaim { claim, .. } if claim.as_str() == "data-db-1"
+    ));
+    assert!(s.workloads[0].ordered);
+}
+
+#[test]
+fn a_job_makes_no_pods_up_front_and_its_template_instantiates_with_job_labels() {
+    let text = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  completions: 3\n  parallelism: 2\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: m\n        image: busybox\n";
+    let s = set(text);
+    assert!(s.pods.is_empty());
+    let w = &s.workloads[0];
+    let job = w.job.as_ref().unwrap();
+    assert_eq!(
+        (job.completions, job.parallelism, job.backoff_limit),
+        (Some(3), 2, 1)
+    );
+    let pod = s.templates[&w.uid].instantiate("migrate-abcde").unwrap();
+    assert_eq!(pod.labels["job-name"], "migrate");
+    assert_eq!(pod.labels["batch.kubernetes.io/controller-uid"], w.uid);
+    assert_eq!(pod.owner_references[0].api_version, "batch/v1");
+}
+
+#[test]
+fn controller_rules_are_checked_with_their_paths() {
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: j\nspec:\n  template:\n    spec:\n      containers:\n      - name: m\n        image: busybox\n";
+    assert_eq!(
+        set_errors(job),
+        [
+            "spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""
+        ]
+    );
+    let bad = DEPLOYMENT
+        .replace("labels: {app: web}", "labels: {app: other}")
+        .replace("image: nginx", "imagee: nginx");
+    assert_eq!(
+        set_errors(&bad),
+        [
+            "spec.template.metadata.labels: Invalid value: {\"app\": \"other\"}: `selector` does not match template `labels`",
+            "spec.template.spec.containers[0].imagee: unknown field",
+            "spec.template.spec.containers[0].image: Required value",
+        ]
+    );
+    let never = DEPLOYMENT.replace(
+        "    spec:\n      containers",
+        "    spec:\n      restartPolicy: Never\n      containers",
+    );
+    assert_eq!(
+        set_errors(&never),
+        [
+            "spec.template.spec.restartPolicy: Unsupported value: \"Never\": supported values: \"Always\""
+        ]
+    );
+    let zero = DEPLOYMENT.replace(
+        "  replicas: 3\n",
+        "  replicas: 3\n  strategy:\n    rollingUpdate: {maxSurge: 0, maxUnavailable: 0}\n  paused: true\n",
+    );
+    assert_eq!(
+        set_errors(&zero),
+        [
+            "not supported: spec.paused",
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: 0: may not be 0 when `maxSurge` is 0",
+        ]
+    );
+}
+
+#[test]
+fn list_items_are_read_with_their_index_in_paths() {
+    let text = format!(
+        "apiVersion: v1\nkind: List\nitems:\n- {}\n- {{apiVersion: v1, kind: Pod, metadata: {{name: b}}, spec: {{containers: [{{name: c, imagee: x}}]}}}}\n",
+        serde_json::to_string(&serde_json::json!({"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"containers":[{"name":"c","image":"x"}]}})).unwrap()
+    );
+    assert_eq!(
+        set_errors(&text),
+        [
+            "document 1: items[1].spec.containers[0].imagee: unknown field",
+            "document 1: items[1].spec.containers[0].image: Required value",
+        ]
+    );
+}
+
+#[test]
+fn kinds_one_node_cannot_serve_are_skipped_only_when_asked() {
+    let text = format!("{MINIMAL}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: web\n");
+    assert_eq!(set_errors(&text).len(), 1);
+    let s = parse_set(
+        &text,
+        "t",
+        ParseOptions {
+            skip_unsupported_kinds: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(s.pods.len(), 1);
+    assert_eq!(
+        s.warnings,
+        [
+            "document 2: Service web: skipped: not served on one node (no kube-proxy: reach pods by their IPs or hostPorts)"
+        ]
+    );
+}
+
+#[test]
+fn claims_are_validated_as_kubernetes_does() {
+    let claim = |spec: &str| {
+        format!(
+            "{MINIMAL}---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n{spec}"
+        )
+    };
+    let s = set(&claim(
+        "  accessModes: [ReadWriteOncePod]\n  resources: {requests: {storage: 1Gi}}\n",
+    ));
+    assert_eq!(
+        s.claims[0].access_modes,
+        [model::workload::AccessMode::ReadWriteOncePod]
+    );
+    assert_eq!(s.claims[0].storage.as_deref(), Some("1Gi"));
+    assert_eq!(
+        set_errors(&claim(
+            "  accessModes: [ReadWriteAll]\n  volumeMode: Block\n"
+        )),
+        [
+            "document 2: spec.accessModes: Unsupported value: \"ReadWriteAll\": supported values: \"ReadOnlyMany\", \"ReadWriteMany\", \"ReadWriteOnce\", \"ReadWriteOncePod\"",
+            "document 2: spec.resources[storage]: Required value",
+            "document 2: spec.volumeMode: not supported: a local volume is a directory (Filesystem)",
+        ]
+    );
+    assert_eq!(
+        set_errors(&claim(
+            "  accessModes: [ReadWriteOnce, ReadWriteOncePod]\n  resources: {requests: {storage: \"0\"}}\n"
+        )),
+        [
+            "document 2: spec.accessModes: Forbidden: may not use ReadWriteOncePod with other access modes",
+            "document 2: spec.resources[storage]: Invalid value: 0: must be greater than zero",
+        ]
+    );
+}
+
+#[test]
+fn a_controller_pod_that_collides_with_a_bare_pod_is_refused() {
+    let text = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n---\n".to_string()
+        + &MINIMAL.replace("name: web\nspec", "name: web-0\nspec");
+    assert_eq!(
+        set_errors(&text),
+        ["document 2: metadata.name: Duplicate value: pod default/web-0 (also made by document 1)"]
     );
 }

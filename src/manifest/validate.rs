@@ -42,28 +42,28 @@ pub(crate) type Problem = (String, String);
 pub(crate) struct Errs(pub(crate) Vec<Problem>);
 
 impl Errs {
-    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.0.push((path.into(), message.into()));
     }
-    fn required(&mut self, path: impl Into<String>) {
+    pub(crate) fn required(&mut self, path: impl Into<String>) {
         self.push(path, "Required value");
     }
-    fn required_because(&mut self, path: impl Into<String>, why: &str) {
+    pub(crate) fn required_because(&mut self, path: impl Into<String>, why: &str) {
         self.push(path, format!("Required value: {why}"));
     }
-    fn invalid(&mut self, path: impl Into<String>, value: impl Display, why: &str) {
+    pub(crate) fn invalid(&mut self, path: impl Into<String>, value: impl Display, why: &str) {
         self.push(path, format!("Invalid value: {value}: {why}"));
     }
-    fn invalid_str(&mut self, path: impl Into<String>, value: &str, why: &str) {
+    pub(crate) fn invalid_str(&mut self, path: impl Into<String>, value: &str, why: &str) {
         self.invalid(path, quote(value), why);
     }
-    fn duplicate(&mut self, path: impl Into<String>, value: &str) {
+    pub(crate) fn duplicate(&mut self, path: impl Into<String>, value: &str) {
         self.push(path, format!("Duplicate value: {}", quote(value)));
     }
-    fn not_found(&mut self, path: impl Into<String>, value: &str) {
+    pub(crate) fn not_found(&mut self, path: impl Into<String>, value: &str) {
         self.push(path, format!("Not found: {}", quote(value)));
     }
-    fn unsupported(&mut self, path: impl Into<String>, value: &str, supported: &[&str]) {
+    pub(crate) fn unsupported(&mut self, path: impl Into<String>, value: &str, supported: &[&str]) {
         let list: Vec<String> = supported.iter().map(|s| quote(s)).collect();
         self.push(
             path,
@@ -74,15 +74,15 @@ impl Errs {
             ),
         );
     }
-    fn forbidden(&mut self, path: impl Into<String>, why: &str) {
+    pub(crate) fn forbidden(&mut self, path: impl Into<String>, why: &str) {
         self.push(path, format!("Forbidden: {why}"));
     }
-    fn not_supported(&mut self, path: impl Into<String>, why: &str) {
+    pub(crate) fn not_supported(&mut self, path: impl Into<String>, why: &str) {
         self.push(path, format!("not supported: {why}"));
     }
     /// Parses an optional enum field: `None` when unset (the caller defaults it) or
     /// invalid (reported).
-    fn one_of<T>(
+    pub(crate) fn one_of<T>(
         &mut self,
         path: impl Into<String>,
         value: Option<&str>,
@@ -97,7 +97,7 @@ impl Errs {
         parsed
     }
     /// Reports every reason of a name error as its own `Invalid value`.
-    fn name<T>(
+    pub(crate) fn name<T>(
         &mut self,
         path: &str,
         value: &str,
@@ -116,7 +116,7 @@ impl Errs {
 }
 
 /// Quotes a string the way Go's `%q` does for the printable ASCII we expect.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("{s:?}")
 }
 
@@ -449,6 +449,8 @@ pub(crate) fn pod(pod: &k8s::Pod, refs: &Refs<'_>) -> Lowered {
                 uid,
                 labels: meta.labels.clone().unwrap_or_default(),
                 annotations: meta.annotations.clone().unwrap_or_default(),
+                owner_references: Vec::new(),
+                template_hash: String::new(),
                 spec,
             })
         }
@@ -988,6 +990,7 @@ fn volumes(
             v.secret.is_some(),
             v.downward_api.is_some(),
             v.projected.is_some(),
+            v.persistent_volume_claim.is_some(),
         ];
         let before = errs.0.len();
         match kinds.iter().filter(|k| **k).count() {
@@ -1013,6 +1016,22 @@ fn volumes(
         }
         if let Some(p) = &v.projected {
             source = projected_volume(errs, warnings, &base, p, refs, all);
+        }
+        if let Some(c) = &v.persistent_volume_claim {
+            // ValidatePersistentVolumeClaimVolumeSource requires the name; it is a
+            // claim's name, so a DNS subdomain, and here it also names a directory.
+            let p = format!("{base}.persistentVolumeClaim.claimName");
+            source = if c.claim_name.is_empty() {
+                errs.required(&p);
+                None
+            } else {
+                dns1123_subdomain(errs, &p, &c.claim_name).map(|claim| {
+                    VolumeSource::PersistentVolumeClaim {
+                        claim,
+                        read_only: c.read_only.unwrap_or(false),
+                    }
+                })
+            };
         }
         let ok = errs.0.len() == before;
         out.push(Declared {

@@ -15,6 +15,7 @@ mod restart;
 mod signal;
 pub mod totals;
 mod values;
+pub mod workload;
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,12 @@ pub struct Pod {
     pub uid: PodUid,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// The controller that made it (a pod of a Deployment, StatefulSet, ...).
+    pub owner_references: Vec<workload::OwnerReference>,
+    /// The hash of what the pod was made from (its controller's template, or
+    /// the Pod document): `up` of a changed manifest replaces a pod whose hash
+    /// differs.
+    pub template_hash: String,
     pub spec: PodSpec,
 }
 
@@ -597,6 +604,13 @@ pub enum VolumeSource {
         /// `sizeLimit`, and as written (what the kubelet's eviction message
         /// quotes).
         size_limit: Option<(Quantity, String)>,
+    },
+    /// A persistentVolumeClaim: a local volume of the claim's (under the store,
+    /// made on first use), bound into the pod; `readOnly` makes every mount of it
+    /// read-only.
+    PersistentVolumeClaim {
+        claim: DnsSubdomain,
+        read_only: bool,
     },
     /// A configMap volume, its keys resolved into files.
     ConfigMap {

@@ -56,6 +56,8 @@ pub enum PodError {
     SeccompProfile { pod: PodKey, problems: Vec<String> },
     #[error(transparent)]
     Cdi(#[from] crate::cdi::CdiError),
+    #[error(transparent)]
+    Claim(#[from] crate::workload::claims::ClaimError),
     #[error("spec.hostUsers: {0}")]
     Userns(#[from] crate::userns::UsernsError),
     /// A request about a pod that cannot be carried out, with why.

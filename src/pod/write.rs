@@ -138,6 +138,7 @@ pub fn write(
         true => None,
         false => Some(lease_ids(dir)?),
     };
+    let claims = claim_volumes(store, pod)?;
     let planned = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
@@ -150,6 +151,7 @@ pub fn write(
         cgroup,
         cdi: &cdi,
         userns,
+        claims: &claims,
     })
     .map_err(PodError::from)
     .and_then(|plan| {
@@ -217,4 +219,23 @@ fn write_files(plan: &RunPlan, source: &str) -> Result<(), PodError> {
     write("README.md", howto::readme(plan, source), 0o644)?;
     // Written last: its presence marks a complete output.
     write(PLAN_FILE, run_plan::render(plan), 0o644)
+}
+
+/// The local volume of each claim the pod names, made on first use (`up` made
+/// those of the input's claim documents already, as the documents say).
+pub fn claim_volumes(store: &Store, pod: &Pod) -> Result<BTreeMap<String, PathBuf>, PodError> {
+    let mut out = BTreeMap::new();
+    for v in &pod.spec.volumes {
+        if let crate::model::VolumeSource::PersistentVolumeClaim { claim, .. } = &v.source {
+            let c = crate::model::workload::Claim {
+                namespace: pod.key.namespace.clone(),
+                name: claim.clone(),
+                access_modes: vec![crate::model::workload::AccessMode::ReadWriteOnce],
+                storage: None,
+            };
+            let data = crate::workload::claims::ensure(store.root(), &c, false)?;
+            out.insert(claim.to_string(), data);
+        }
+    }
+    Ok(out)
 }

@@ -146,6 +146,9 @@ pub struct PlanInput<'a> {
     pub cdi: &'a BTreeMap<String, crate::cdi::ContainerEdits>,
     /// The pod's host id range under `hostUsers: false` (leased by the caller).
     pub userns: Option<crate::userns::IdRange>,
+    /// The local volume (its data directory) of each persistentVolumeClaim the
+    /// pod names, by claim name ([`crate::workload::claims`]).
+    pub claims: &'a BTreeMap<String, std::path::PathBuf>,
 }
 
 /// One bundle of the pod.
@@ -288,13 +291,23 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         .spec
         .volumes
         .iter()
-        .map(|v| volumes::plan_volume(&facts, input.paths, v))
+        .map(|v| volumes::plan_volume(&facts, input.paths, input.claims, v))
         .collect();
     let ctx = PodContext::new(input, facts).map_err(|issue| TranslateError {
         pod: pod.key.to_string(),
         issues: vec![issue],
     })?;
     let mut issues = Vec::new();
+    for (i, v) in pod.spec.volumes.iter().enumerate() {
+        if let crate::model::VolumeSource::PersistentVolumeClaim { claim, .. } = &v.source
+            && !input.claims.contains_key(claim.as_str())
+        {
+            issues.push((
+                format!("spec.volumes[{i}].persistentVolumeClaim.claimName"),
+                format!("claim {claim} has no local volume"),
+            ));
+        }
+    }
     let containers = pod
         .spec
         .containers

@@ -145,7 +145,7 @@ pub fn volume_mounts(
             });
         }
         let mut options = vec!["rbind".to_string(), vm.propagation.option().to_string()];
-        if vm.read_only || volume.projection {
+        if vm.read_only || volume.projection || volume.read_only {
             options.push("ro".into());
         }
         if rro && vm.recursive_read_only != RecursiveReadOnly::Disabled {
@@ -177,6 +177,7 @@ mod tests {
             projection: false,
             group: None,
             disk_limit: None,
+            read_only: false,
         };
         let mut cm = v("cm", "/p/volumes/cm");
         cm.projection = true;

@@ -115,6 +115,7 @@ fn try_plan_on(
         seccomp_profiles: profiles,
         cgroup: &Default::default(),
         cdi: &Default::default(),
+        claims: &Default::default(),
         userns: (!manifest.pod.spec.host_users).then_some(crate::userns::IdRange {
             host_id: 1 << 30,
             size: crate::userns::IDS_PER_POD,
@@ -1272,6 +1273,7 @@ fn recursive_read_only_enabled_is_refused_on_a_runtime_without_rro_and_if_possib
             seccomp_profiles: &BTreeMap::new(),
             cgroup: &Default::default(),
             cdi: &Default::default(),
+            claims: &Default::default(),
             userns: None,
         })
     };

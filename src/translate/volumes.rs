@@ -63,9 +63,17 @@ pub struct VolumePlan {
     /// that size instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_limit: Option<(u64, String)>,
+    /// Every mount of it is read-only (a persistentVolumeClaim's `readOnly`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
-pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> VolumePlan {
+pub fn plan_volume(
+    facts: &Facts<'_>,
+    paths: &PodPaths,
+    claims: &std::collections::BTreeMap<String, PathBuf>,
+    volume: &Volume,
+) -> VolumePlan {
     let mut plan = VolumePlan {
         name: volume.name.to_string(),
         host_path: paths.volume(volume.name.as_str()),
@@ -74,8 +82,24 @@ pub fn plan_volume(facts: &Facts<'_>, paths: &PodPaths, volume: &Volume) -> Volu
         projection: false,
         group: facts.pod.spec.fs_group.map(|g| g.get()),
         disk_limit: None,
+        read_only: false,
     };
     match &volume.source {
+        Source::PersistentVolumeClaim { claim, read_only } => {
+            // A local volume: its data directory must exist when the pod starts
+            // (made by `pod::write`, which resolved it; after a reboot run.sh finds
+            // it or fails). The kubelet applies fsGroup to such a volume; podshim
+            // leaves its ownership to whoever wrote it first.
+            plan.group = None;
+            plan.read_only = *read_only;
+            plan.host_path = claims
+                .get(claim.as_str())
+                .cloned()
+                .unwrap_or_else(|| paths.volume(volume.name.as_str()));
+            plan.source = VolumeSource::HostPath {
+                host_path_type: HostPathType::Directory,
+            };
+        }
         Source::HostPath { path, kind } => {
             plan.group = None;
             plan.host_path = PathBuf::from(path.as_str());
@@ -180,7 +204,7 @@ mod tests {
             .spec
             .volumes
             .iter()
-            .map(|v| plan_volume(&facts, &paths, v))
+            .map(|v| plan_volume(&facts, &paths, &Default::default(), v))
             .collect();
         type File<'a> = (&'a str, &'a [u8], u32);
         let rows: [(&str, &str, VolumeSource, &[File]); 6] = [

@@ -1,0 +1,778 @@
+//! The controller kinds (apps/v1 Deployment, ReplicaSet, StatefulSet, DaemonSet;
+//! batch/v1 Job) and PersistentVolumeClaims: their own fields, checked against
+//! their tables and Kubernetes' rules (apps/validation, batch/validation,
+//! core/validation ValidatePersistentVolumeClaim). The pod template of a
+//! controller is checked as a Pod by the caller, with `spec.template.` before
+//! its paths.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::validate::{self, Errs};
+use crate::model::workload::{
+    AccessMode, Claim, IntOrPercent, JobSpec, PodFailureAction, PodFailureMatch, PodFailureRule,
+    UpdateStrategy, WorkloadKind,
+};
+use crate::model::{DnsLabel, DnsSubdomain, ExitCodeOperator, Quantity};
+
+/// Fields every kind's metadata may hold (the pod's own, as `fields::POD`).
+const METADATA: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "metadata.labels",
+    "metadata.annotations",
+    "metadata.creationTimestamp",
+];
+
+const SELECTOR: &[&str] = &[
+    "spec.selector.matchLabels",
+    "spec.selector.matchExpressions[*].key",
+    "spec.selector.matchExpressions[*].operator",
+    "spec.selector.matchExpressions[*].values",
+];
+
+/// The fields of each kind podshim implements, besides METADATA and (for the
+/// controllers) SELECTOR and `spec.template`, which is checked as a Pod.
+fn supported(kind: &str) -> Vec<&'static str> {
+    let own: &[&str] = match kind {
+        "Deployment" => &[
+            "spec.replicas",
+            "spec.minReadySeconds",
+            "spec.strategy.type",
+            "spec.strategy.rollingUpdate.maxSurge",
+            "spec.strategy.rollingUpdate.maxUnavailable",
+        ],
+        "ReplicaSet" => &["spec.replicas", "spec.minReadySeconds"],
+        "StatefulSet" => &[
+            "spec.replicas",
+            "spec.minReadySeconds",
+            "spec.serviceName",
+            "spec.podManagementPolicy",
+            "spec.updateStrategy.type",
+            "spec.ordinals.start",
+            "spec.volumeClaimTemplates[*].apiVersion",
+            "spec.volumeClaimTemplates[*].kind",
+            "spec.volumeClaimTemplates[*].metadata.name",
+            "spec.volumeClaimTemplates[*].metadata.labels",
+            "spec.volumeClaimTemplates[*].metadata.annotations",
+            "spec.volumeClaimTemplates[*].spec.accessModes",
+            "spec.volumeClaimTemplates[*].spec.resources.requests.storage",
+            "spec.volumeClaimTemplates[*].spec.volumeMode",
+        ],
+        "DaemonSet" => &[
+            "spec.minReadySeconds",
+            "spec.updateStrategy.type",
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            "spec.updateStrategy.rollingUpdate.maxUnavailable",
+        ],
+        "Job" => &[
+            "spec.parallelism",
+            "spec.completions",
+            "spec.backoffLimit",
+            "spec.activeDeadlineSeconds",
+            "spec.completionMode",
+            "spec.podReplacementPolicy",
+            "spec.podFailurePolicy.rules[*].action",
+            "spec.podFailurePolicy.rules[*].onExitCodes.containerName",
+            "spec.podFailurePolicy.rules[*].onExitCodes.operator",
+            "spec.podFailurePolicy.rules[*].onExitCodes.values",
+            "spec.podFailurePolicy.rules[*].onPodConditions[*].type",
+            "spec.podFailurePolicy.rules[*].onPodConditions[*].status",
+        ],
+        _ => &[
+            "spec.accessModes",
+            "spec.resources.requests.storage",
+            "spec.volumeMode",
+        ],
+    };
+    let mut out: Vec<&'static str> = METADATA.to_vec();
+    out.extend(own);
+    if kind != "PersistentVolumeClaim" && kind != "Job" {
+        out.extend(SELECTOR);
+    }
+    // A Job's selector is generated (manualSelector is a cluster's escape hatch).
+    out.push("spec.template");
+    out
+}
+
+/// Fields accepted and ignored, with why.
+pub(crate) const CLUSTER_ONLY: &[(&str, &str)] = &[
+    ("metadata.resourceVersion", "API server bookkeeping"),
+    ("metadata.generation", "API server bookkeeping"),
+    ("metadata.selfLink", "API server bookkeeping"),
+    ("metadata.managedFields", "API server bookkeeping"),
+    ("metadata.ownerReferences", "garbage collection"),
+    ("metadata.finalizers", "garbage collection"),
+    ("status", "written by the cluster"),
+    (
+        "spec.revisionHistoryLimit",
+        "podshim keeps no old revisions to roll back to",
+    ),
+    (
+        "spec.progressDeadlineSeconds",
+        "a cluster's rollout status; `up` has --timeout",
+    ),
+    (
+        "spec.storageClassName",
+        "a local volume under the store has no class",
+    ),
+    (
+        "spec.volumeClaimTemplates[*].spec.storageClassName",
+        "a local volume under the store has no class",
+    ),
+    (
+        "spec.volumeClaimTemplates[*].status",
+        "written by the cluster",
+    ),
+    ("spec.resources.limits", "a local volume is not capped"),
+];
+
+pub(crate) fn check_fields(
+    kind: &str,
+    doc: &Value,
+    unknown: &[super::de::FieldPath],
+) -> super::fields::Findings {
+    super::fields::check_object(doc, unknown, &supported(kind), CLUSTER_ONLY)
+}
+
+/// What a controller document says besides its template.
+pub(crate) struct Controller {
+    pub(crate) kind: WorkloadKind,
+    pub(crate) replicas: u32,
+    pub(crate) strategy: UpdateStrategy,
+    pub(crate) ordered: bool,
+    pub(crate) min_ready_seconds: u64,
+    pub(crate) job: Option<JobSpec>,
+    /// A StatefulSet's `serviceName` (its pods' subdomain) and first ordinal.
+    pub(crate) service_name: Option<DnsLabel>,
+    pub(crate) ordinal_start: u32,
+    /// A StatefulSet's volumeClaimTemplates, named; the claims are made per ordinal.
+    pub(crate) claim_templates: Vec<Claim>,
+    pub(crate) selector: Option<Selector>,
+}
+
+/// A label selector (metav1.LabelSelector), validated.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selector {
+    pub(crate) match_labels: BTreeMap<String, String>,
+    pub(crate) expressions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Selector {
+    /// metav1.LabelSelectorAsSelector(...).Matches(labels).
+    pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.expressions.iter().all(|(key, op, values)| {
+                let value = labels.get(key);
+                match op.as_str() {
+                    "In" => value.is_some_and(|v| values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                    "Exists" => value.is_some(),
+                    _ => value.is_none(),
+                }
+            })
+    }
+}
+
+fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    let mut v = v;
+    for key in path {
+        v = v.get(key)?;
+    }
+    (!v.is_null()).then_some(v)
+}
+
+fn non_negative(errs: &mut Errs, v: &Value, path: &[&str]) -> Option<u64> {
+    let value = get(v, path)?.as_i64()?;
+    if value < 0 {
+        errs.invalid(path.join("."), value, "must be greater than or equal to 0");
+        return None;
+    }
+    Some(value as u64)
+}
+
+fn small(errs: &mut Errs, v: &Value, path: &[&str], default: u32) -> u32 {
+    non_negative(errs, v, path)
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .unwrap_or(default)
+}
+
+/// `intstr` for maxSurge/maxUnavailable: an integer, or a percentage
+/// (`"25%"`), ValidatePositiveIntOrPercent and IsNotMoreThan100Percent.
+fn int_or_percent(
+    errs: &mut Errs,
+    v: &Value,
+    path: &[&str],
+    default: IntOrPercent,
+) -> IntOrPercent {
+    let at = path.join(".");
+    match get(v, path) {
+        None => default,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) if i >= 0 => IntOrPercent::Int(u32::try_from(i).unwrap_or(u32::MAX)),
+            _ => {
+                errs.invalid(&at, n, "must be greater than or equal to 0");
+                default
+            }
+        },
+        Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<u32>().ok()) {
+            Some(p) if p <= 100 => IntOrPercent::Percent(p),
+            Some(_) => {
+                errs.invalid_str(&at, s, "must not be greater than 100%");
+                default
+            }
+            None => {
+                errs.invalid_str(&at, s, "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')");
+                default
+            }
+        },
+        Some(other) => {
+            errs.invalid(&at, other, "must be an integer or percentage (e.g '5%')");
+            default
+        }
+    }
+}
+
+fn is_zero(v: IntOrPercent) -> bool {
+    matches!(v, IntOrPercent::Int(0) | IntOrPercent::Percent(0))
+}
+
+fn selector(errs: &mut Errs, doc: &Value, kind: &str) -> Option<Selector> {
+    let Some(sel) = get(doc, &["spec", "selector"]) else {
+        errs.required("spec.selector");
+        return None;
+    };
+    let mut out = Selector::default();
+    if let Some(Value::Object(m)) = sel.get("matchLabels") {
+        for (k, v) in m {
+            out.match_labels
+                .insert(k.clone(), v.as_str().unwrap_or_default().to_string());
+        }
+    }
+    if let Some(Value::Array(items)) = sel.get("matchExpressions") {
+        for (i, e) in items.iter().enumerate() {
+            let at = format!("spec.selector.matchExpressions[{i}]");
+            let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
+            let op = e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if key.is_empty() {
+                errs.required(format!("{at}.key"));
+            }
+            match op {
+                "In" | "NotIn" if values.is_empty() => errs.required_because(
+                    format!("{at}.values"),
+                    "must be specified when `operator` is 'In' or 'NotIn'",
+                ),
+                "Exists" | "DoesNotExist" if !values.is_empty() => errs.forbidden(
+                    format!("{at}.values"),
+                    "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                ),
+                "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+                other => errs.unsupported(
+                    format!("{at}.operator"),
+                    other,
+                    &["DoesNotExist", "Exists", "In", "NotIn"],
+                ),
+            }
+            out.expressions
+                .push((key.to_string(), op.to_string(), values));
+        }
+    }
+    if out.match_labels.is_empty() && out.expressions.is_empty() {
+        errs.invalid(
+            "spec.selector",
+            "{}",
+            &format!("empty selector is invalid for {}", kind.to_lowercase()),
+        );
+        return None;
+    }
+    Some(out)
+}
+
+/// The controller fields of `doc` (its template aside).
+pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Controller {
+    let mut c = Controller {
+        kind,
+        replicas: 1,
+        strategy: UpdateStrategy::RollingUpdate {
+            max_surge: IntOrPercent::Percent(25),
+            max_unavailable: IntOrPercent::Percent(25),
+        },
+        ordered: false,
+        min_ready_seconds: non_negative(errs, doc, &["spec", "minReadySeconds"]).unwrap_or(0),
+        job: None,
+        service_name: None,
+        ordinal_start: 0,
+        claim_templates: Vec::new(),
+        selector: None,
+    };
+    if kind != WorkloadKind::Job {
+        c.selector = selector(errs, doc, kind.as_str());
+    }
+    match kind {
+        WorkloadKind::Deployment => {
+            c.replicas = small(errs, doc, &["spec", "replicas"], 1);
+            let t = get(doc, &["spec", "strategy", "type"]).and_then(Value::as_str);
+            match t.unwrap_or("RollingUpdate") {
+                "Recreate" => {
+                    if get(doc, &["spec", "strategy", "rollingUpdate"]).is_some() {
+                        errs.forbidden(
+                            "spec.strategy.rollingUpdate",
+                            "may not be specified when strategy `type` is 'Recreate'",
+                        );
+                    }
+                    c.strategy = UpdateStrategy::Recreate;
+                }
+                "RollingUpdate" => c.strategy = rolling(errs, doc, "strategy", 25, 25),
+                other => {
+                    errs.unsupported("spec.strategy.type", other, &["Recreate", "RollingUpdate"])
+                }
+            }
+        }
+        WorkloadKind::ReplicaSet => {
+            c.replicas = small(errs, doc, &["spec", "replicas"], 1);
+            // A ReplicaSet never replaces its pods; `up` of a changed one does,
+            // one at a time, as a StatefulSet does.
+            c.strategy = UpdateStrategy::RollingUpdate {
+                max_surge: IntOrPercent::Int(0),
+                max_unavailable: IntOrPercent::Int(1),
+            };
+        }
+        WorkloadKind::StatefulSet => {
+            c.replicas = small(errs, doc, &["spec", "replicas"], 1);
+            c.ordered = match get(doc, &["spec", "podManagementPolicy"]).and_then(Value::as_str) {
+                None | Some("OrderedReady") => true,
+                Some("Parallel") => false,
+                Some(other) => {
+                    errs.unsupported(
+                        "spec.podManagementPolicy",
+                        other,
+                        &["OrderedReady", "Parallel"],
+                    );
+                    true
+                }
+            };
+            c.strategy = match get(doc, &["spec", "updateStrategy", "type"]).and_then(Value::as_str)
+            {
+                None | Some("RollingUpdate") => UpdateStrategy::RollingUpdate {
+                    max_surge: IntOrPercent::Int(0),
+                    max_unavailable: IntOrPercent::Int(1),
+                },
+                Some("OnDelete") => UpdateStrategy::OnDelete,
+                Some(other) => {
+                    errs.unsupported(
+                        "spec.updateStrategy.type",
+                        other,
+                        &["OnDelete", "RollingUpdate"],
+                    );
+                    UpdateStrategy::OnDelete
+                }
+            };
+            if let Some(name) = get(doc, &["spec", "serviceName"]).and_then(Value::as_str)
+                && !name.is_empty()
+            {
+                c.service_name = validate::dns1123_label(errs, "spec.serviceName", name);
+            }
+            c.ordinal_start = small(errs, doc, &["spec", "ordinals", "start"], 0);
+            if let Some(Value::Array(templates)) = get(doc, &["spec", "volumeClaimTemplates"]) {
+                for (i, t) in templates.iter().enumerate() {
+                    let base = format!("spec.volumeClaimTemplates[{i}]");
+                    let name = t
+                        .get("metadata")
+                        .and_then(|m| m.get("name"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let name = match name {
+                        "" => {
+                            errs.required(format!("{base}.metadata.name"));
+                            None
+                        }
+                        n => validate::dns1123_subdomain(errs, &format!("{base}.metadata.name"), n),
+                    };
+                    let (modes, storage) = claim_spec(errs, &base, t);
+                    if let Some(name) = name {
+                        c.claim_templates.push(Claim {
+                            // The ordinal's claim is in the set's namespace.
+                            namespace: DnsLabel::parse(crate::model::DEFAULT_NAMESPACE)
+                                .expect("the default namespace is a label"),
+                            name,
+                            access_modes: modes,
+                            storage,
+                        });
+                    }
+                }
+            }
+        }
+        WorkloadKind::DaemonSet => {
+            c.strategy = match get(doc, &["spec", "updateStrategy", "type"]).and_then(Value::as_str)
+            {
+                None | Some("RollingUpdate") => rolling(errs, doc, "updateStrategy", 0, 1),
+                Some("OnDelete") => UpdateStrategy::OnDelete,
+                Some(other) => {
+                    errs.unsupported(
+                        "spec.updateStrategy.type",
+                        other,
+                        &["OnDelete", "RollingUpdate"],
+                    );
+                    UpdateStrategy::OnDelete
+                }
+            };
+        }
+        WorkloadKind::Job => c.job = Some(job(errs, doc)),
+    }
+    c
+}
+
+/// A RollingUpdate's maxSurge and maxUnavailable, defaulted, not both 0
+/// (ValidateRollingUpdateDeployment, ValidateRollingUpdateDaemonSet).
+fn rolling(
+    errs: &mut Errs,
+    doc: &Value,
+    field: &str,
+    surge: u32,
+    unavailable: u32,
+) -> UpdateStrategy {
+    let base = ["spec", field, "rollingUpdate"];
+    let pct = |n: u32| match field {
+        "strategy" => IntOrPercent::Percent(n),
+        _ => IntOrPercent::Int(n),
+    };
+    let max_surge = int_or_percent(
+        errs,
+        doc,
+        &[base[0], base[1], base[2], "maxSurge"],
+        pct(surge),
+    );
+    let max_unavailable = int_or_percent(
+        errs,
+        doc,
+        &[base[0], base[1], base[2], "maxUnavailable"],
+        pct(unavailable),
+    );
+    if is_zero(max_surge) && is_zero(max_unavailable) {
+        errs.invalid(
+            format!("spec.{field}.rollingUpdate.maxUnavailable"),
+            0,
+            "may not be 0 when `maxSurge` is 0",
+        );
+    }
+    UpdateStrategy::RollingUpdate {
+        max_surge,
+        max_unavailable,
+    }
+}
+
+fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
+    let completions = non_negative(errs, doc, &["spec", "completions"])
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let parallelism = small(errs, doc, &["spec", "parallelism"], 1);
+    let backoff_limit = small(errs, doc, &["spec", "backoffLimit"], 6);
+    let active_deadline_seconds =
+        match get(doc, &["spec", "activeDeadlineSeconds"]).and_then(Value::as_i64) {
+            Some(n) if n <= 0 => {
+                errs.invalid("spec.activeDeadlineSeconds", n, "must be greater than 0");
+                None
+            }
+            other => other.map(|n| n as u64),
+        };
+    match get(doc, &["spec", "completionMode"]).and_then(Value::as_str) {
+        None | Some("NonIndexed") => {}
+        Some("Indexed") => errs.not_supported(
+            "spec.completionMode",
+            "Indexed jobs (JOB_COMPLETION_INDEX) are not implemented; use NonIndexed",
+        ),
+        Some(other) => errs.unsupported("spec.completionMode", other, &["Indexed", "NonIndexed"]),
+    }
+    if let Some(p) = get(doc, &["spec", "podReplacementPolicy"]).and_then(Value::as_str)
+        && !matches!(p, "TerminatingOrFailed" | "Failed")
+    {
+        errs.unsupported(
+            "spec.podReplacementPolicy",
+            p,
+            &["Failed", "TerminatingOrFailed"],
+        );
+    }
+    let mut rules = Vec::new();
+    if let Some(Value::Array(items)) = get(doc, &["spec", "podFailurePolicy", "rules"]) {
+        for (i, r) in items.iter().enumerate() {
+            let base = format!("spec.podFailurePolicy.rules[{i}]");
+            let action = match r.get("action").and_then(Value::as_str).unwrap_or_default() {
+                "FailJob" => Some(PodFailureAction::FailJob),
+                "Ignore" => Some(PodFailureAction::Ignore),
+                "Count" => Some(PodFailureAction::Count),
+                "FailIndex" => {
+                    errs.not_supported(format!("{base}.action"), "FailIndex needs an Indexed job");
+                    None
+                }
+                "" => {
+                    errs.required(format!("{base}.action"));
+                    None
+                }
+                other => {
+                    errs.unsupported(
+                        format!("{base}.action"),
+                        other,
+                        &["Count", "FailIndex", "FailJob", "Ignore"],
+                    );
+                    None
+                }
+            };
+            let codes = r.get("onExitCodes").filter(|v| !v.is_null());
+            let conditions = r.get("onPodConditions").and_then(Value::as_array);
+            let on = match (codes, conditions) {
+                (Some(c), None) => exit_codes(errs, &format!("{base}.onExitCodes"), c),
+                (None, Some(list)) => {
+                    let mut pairs = Vec::new();
+                    for (j, p) in list.iter().enumerate() {
+                        let t = p.get("type").and_then(Value::as_str).unwrap_or_default();
+                        if t.is_empty() {
+                            errs.required(format!("{base}.onPodConditions[{j}].type"));
+                        }
+                        let s = p.get("status").and_then(Value::as_str).unwrap_or("True");
+                        if !matches!(s, "True" | "False" | "Unknown") {
+                            errs.unsupported(
+                                format!("{base}.onPodConditions[{j}].status"),
+                                s,
+                                &["False", "True", "Unknown"],
+                            );
+                        }
+                        pairs.push((t.to_string(), s.to_string()));
+                    }
+                    Some(PodFailureMatch::Conditions(pairs))
+                }
+                _ => {
+                    errs.invalid(
+                        &base,
+                        "{}",
+                        "specifying one of OnExitCodes and OnPodConditions is required",
+                    );
+                    None
+                }
+            };
+            if let (Some(action), Some(on)) = (action, on) {
+                rules.push(PodFailureRule { action, on });
+            }
+        }
+    }
+    JobSpec {
+        completions,
+        parallelism,
+        backoff_limit,
+        active_deadline_seconds,
+        pod_failure_policy: rules,
+        restart_on_failure: false,
+    }
+}
+
+fn exit_codes(errs: &mut Errs, base: &str, v: &Value) -> Option<PodFailureMatch> {
+    let operator = match v
+        .get("operator")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+    {
+        "In" => Some(ExitCodeOperator::In),
+        "NotIn" => Some(ExitCodeOperator::NotIn),
+        "" => {
+            errs.required(format!("{base}.operator"));
+            None
+        }
+        other => {
+            errs.unsupported(format!("{base}.operator"), other, &["In", "NotIn"]);
+            None
+        }
+    };
+    let values: Vec<i32> = v
+        .get("values")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_i64())
+                .map(|n| n as i32)
+                .collect()
+        })
+        .unwrap_or_default();
+    if values.is_empty() {
+        errs.required(format!("{base}.values"));
+    }
+    let mut sorted = values.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.len() != values.len() {
+        errs.invalid(
+            format!("{base}.values"),
+            format!("{values:?}"),
+            "must be unique",
+        );
+    }
+    if operator == Some(ExitCodeOperator::In) && values.contains(&0) {
+        errs.invalid(
+            format!("{base}.values"),
+            0,
+            "must not be 0 for the In operator",
+        );
+    }
+    let container = v
+        .get("containerName")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some(PodFailureMatch::ExitCodes {
+        container,
+        operator: operator?,
+        values,
+    })
+}
+
+/// accessModes and resources.requests.storage of a claim (document or template):
+/// ValidatePersistentVolumeClaimSpec.
+fn claim_spec(errs: &mut Errs, base: &str, doc: &Value) -> (Vec<AccessMode>, Option<String>) {
+    let at = |f: &str| {
+        if base.is_empty() {
+            format!("spec.{f}")
+        } else {
+            format!("{base}.spec.{f}")
+        }
+    };
+    let mut modes = Vec::new();
+    match get(doc, &["spec", "accessModes"]).and_then(Value::as_array) {
+        None => errs.required_because(at("accessModes"), "at least 1 access mode is required"),
+        Some(list) if list.is_empty() => {
+            errs.required_because(at("accessModes"), "at least 1 access mode is required")
+        }
+        Some(list) => {
+            for m in list {
+                let m = m.as_str().unwrap_or_default();
+                match AccessMode::parse(m) {
+                    Some(mode) => modes.push(mode),
+                    None => errs.unsupported(at("accessModes"), m, AccessMode::NAMES),
+                }
+            }
+            if modes.contains(&AccessMode::ReadWriteOncePod) && modes.len() > 1 {
+                errs.forbidden(
+                    at("accessModes"),
+                    "may not use ReadWriteOncePod with other access modes",
+                );
+            }
+        }
+    }
+    let storage = match get(doc, &["spec", "resources", "requests", "storage"]) {
+        None => {
+            errs.required(at("resources[storage]"));
+            None
+        }
+        Some(v) => {
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            match Quantity::parse(&text) {
+                Ok(q) if q.is_zero() => {
+                    errs.invalid(at("resources[storage]"), &text, "must be greater than zero");
+                    None
+                }
+                Ok(_) => Some(text),
+                Err(e) => {
+                    errs.invalid(at("resources[storage]"), &text, &e.to_string());
+                    None
+                }
+            }
+        }
+    };
+    if let Some(mode) = get(doc, &["spec", "volumeMode"]).and_then(Value::as_str)
+        && mode != "Filesystem"
+    {
+        if mode == "Block" {
+            errs.not_supported(
+                at("volumeMode"),
+                "a local volume is a directory (Filesystem)",
+            );
+        } else {
+            errs.unsupported(at("volumeMode"), mode, &["Block", "Filesystem"]);
+        }
+    }
+    (modes, storage)
+}
+
+/// A PersistentVolumeClaim document.
+pub(crate) fn claim(errs: &mut Errs, doc: &Value) -> Option<Claim> {
+    let meta = doc.get("metadata");
+    let name = meta
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let name = match name {
+        "" => {
+            errs.required("metadata.name");
+            None
+        }
+        n => validate::dns1123_subdomain(errs, "metadata.name", n),
+    };
+    let namespace = namespace_of(errs, doc);
+    let (access_modes, storage) = claim_spec(errs, "", doc);
+    Some(Claim {
+        namespace: namespace?,
+        name: name?,
+        access_modes,
+        storage,
+    })
+}
+
+/// `metadata.namespace`, defaulted.
+pub(crate) fn namespace_of(errs: &mut Errs, doc: &Value) -> Option<DnsLabel> {
+    match doc
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str)
+    {
+        None | Some("") => DnsLabel::parse(crate::model::DEFAULT_NAMESPACE).ok(),
+        Some(ns) => validate::dns1123_label(errs, "metadata.namespace", ns),
+    }
+}
+
+/// `metadata.name` of a controller: a DNS subdomain; a StatefulSet's at most 63
+/// characters less the ordinal's room, since its pods' names become a label
+/// value (`statefulset.kubernetes.io/pod-name`).
+pub(crate) fn controller_name(
+    errs: &mut Errs,
+    kind: WorkloadKind,
+    doc: &Value,
+) -> Option<DnsSubdomain> {
+    let name = doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if name.is_empty() {
+        errs.required("metadata.name");
+        return None;
+    }
+    let parsed = validate::dns1123_subdomain(errs, "metadata.name", name)?;
+    // Pod names with the hash and suffix must stay DNS labels for the hostname:
+    // apps/validation's ValidateDeploymentName is a subdomain, but the
+    // StatefulSet's pods carry their name as a label value (63).
+    if kind == WorkloadKind::StatefulSet && name.len() > 52 {
+        errs.invalid_str(
+            "metadata.name",
+            name,
+            "must be no more than 52 characters (its pods' names are label values)",
+        );
+        return None;
+    }
+    Some(parsed)
+}

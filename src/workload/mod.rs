@@ -1,0 +1,5 @@
+//! Workloads beyond one Pod: the names controllers give their pods
+//! ([`names`]), local volumes for claims ([`claims`]).
+
+pub mod claims;
+pub mod names;
