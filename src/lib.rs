@@ -28,6 +28,7 @@ pub mod runtime;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod systemd;
 pub mod teardown;
 #[doc(hidden)]
 pub mod testing;

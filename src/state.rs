@@ -185,6 +185,38 @@ pub struct PodState {
     /// [`crate::status::MAX_EVENTS`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<crate::status::Event>,
+    /// Where the pod came from: its labels, its controller, its manifest.
+    #[serde(flatten, default)]
+    pub origin: Origin,
+}
+
+/// What made a pod: read by `down FILE`, `up` of a changed file (apply), `ps`'s
+/// grouping by owner and `watch`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Origin {
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// `metadata.ownerReferences`: the controller that made the pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_references: Vec<crate::model::workload::OwnerReference>,
+    /// The workload of the manifest that wants it (a Deployment, where the
+    /// pod's owner is its ReplicaSet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::model::workload::OwnerReference>,
+    /// The manifest `up` read it from (absolute; none for stdin and `--from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<PathBuf>,
+    /// The hash of its template (or Pod document): a changed one is replaced.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub template_hash: String,
+}
+
+impl Origin {
+    /// The controller's reference, if a controller made the pod.
+    pub fn controller(&self) -> Option<&crate::model::workload::OwnerReference> {
+        self.owner_references.iter().find(|o| o.controller)
+    }
 }
 
 /// One of a pod's addresses, as Kubernetes' `PodIP`.
@@ -437,6 +469,7 @@ mod tests {
             }],
             conditions: Vec::new(),
             events: Vec::new(),
+            origin: Default::default(),
         }
     }
 

@@ -28,21 +28,99 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
     let paths = global.paths();
-    // Every name is parsed before anything is done to any pod.
-    let keys = args
-        .pods
-        .iter()
-        .map(|p| global.pod_key(p))
-        .collect::<Result<Vec<_>>>()?;
+    // Every name and file is parsed before anything is done to any pod.
+    let mut keys = Vec::new();
+    let mut jobs = Vec::new();
+    let mut claims = Vec::new();
+    for arg in &args.pods {
+        if !super::is_manifest_arg(arg) {
+            keys.push(global.pod_key(arg)?);
+            continue;
+        }
+        let file = std::path::Path::new(arg);
+        let set = crate::manifest::load_set(
+            file,
+            crate::manifest::ParseOptions {
+                skip_unsupported_kinds: true,
+            },
+        )?;
+        let path = match arg.as_str() {
+            "-" => None,
+            _ => Some(std::path::absolute(file)?),
+        };
+        for w in set.workloads.iter().filter(|w| w.job.is_some()) {
+            let key = crate::model::PodKey {
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+            };
+            let dir = pod::job::job_dir(&paths, &key);
+            if pod::job::read_record(&dir).is_some_and(|r| r.uid == w.uid) {
+                jobs.push((key, dir));
+            }
+        }
+        for key in pod::apply::pods_of_file(&paths, &set, path.as_deref()) {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        claims.extend(
+            set.claims
+                .iter()
+                .map(|c| format!("{}/{}", c.namespace, c.name)),
+        );
+    }
     let store = global.store()?;
     let opts = StopOptions {
         grace: args.grace_period,
         runtime: Some(global.runtime()?),
         cni_bin_dirs: args.cni_bin_dir.clone(),
     };
-    for key in keys {
-        let log_dir = pod::read_pod(&paths, &key).ok().map(|(_, s)| s.log_dir);
-        match pod::stop(&paths, &store, &key, &opts)? {
+    // A Job's controller goes before its pods, so that it makes no more.
+    for (key, dir) in jobs {
+        let removed = pod::job::remove(&paths, &store, &dir, &opts)?;
+        for pod in &removed {
+            outln!("pod {pod} stopped and removed");
+        }
+        keys.retain(|k| !removed.contains(k));
+        outln!("job {key} removed");
+    }
+    // Every pod stops at once (each has its own grace period); the reports
+    // come in the order given, the first error after all are done.
+    let log_dirs: Vec<_> = keys
+        .iter()
+        .map(|key| pod::read_pod(&paths, key).ok().map(|(_, s)| s.log_dir))
+        .collect();
+    let reports: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|key| {
+                let (paths, store, opts) = (&paths, &store, &opts);
+                s.spawn(move || pod::stop(paths, store, key, opts))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(pod::PodError::Invalid("a stop thread panicked".into()))
+                })
+            })
+            .collect()
+    });
+    let mut first_error = None;
+    for ((key, report), log_dir) in keys.into_iter().zip(reports).zip(log_dirs) {
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                // The first is the command's error; the others are told here.
+                match first_error {
+                    None => first_error = Some(e),
+                    Some(_) => eprintln!("podshim: pod {key}: {e}"),
+                }
+                continue;
+            }
+        };
+        match report {
             StopReport::NotFound => outln!("pod {key} is not running"),
             StopReport::Stopped { .. } => outln!("pod {key} stopped and removed"),
             StopReport::StateLost { deleted, others } => {
@@ -67,5 +145,11 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             pod::list::remove_logs(&paths, &key, log_dir)?;
         }
     }
-    Ok(())
+    for claim in claims {
+        outln!("volume {claim} kept (podshim volume rm {claim} removes it)");
+    }
+    match first_error {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
 }

@@ -90,7 +90,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
 }
 
 /// A flag set on SIGINT/SIGTERM, so `-f` ends cleanly.
-fn interrupted() -> Arc<AtomicBool> {
+pub(crate) fn interrupted() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let _ = signal_flag(sig, Arc::clone(&flag));
@@ -116,32 +116,42 @@ fn signal_flag(sig: libc::c_int, flag: Arc<AtomicBool>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `up --wait`: prints every container's log as `[name] line` until Ctrl-C or the
-/// pod's supervisor ends.
-pub fn follow_pod_until_interrupted(paths: &Paths, key: &PodKey) -> Result<()> {
-    let (dir, containers) =
-        pod::list::logs_of(paths, key).with_context(|| format!("pod {key} not found"))?;
+/// `up --wait`: prints every container's log as `[name] line` (`[pod/name]`
+/// for several pods) until Ctrl-C or every pod's supervisor ends.
+pub fn follow_pods_until_interrupted(paths: &Paths, keys: &[PodKey]) -> Result<()> {
     let stop = interrupted();
-    let (pod_dir, state) = pod::read_pod(paths, key)?;
-    let supervisor = state.supervisor_pid;
     let mut handles = Vec::new();
-    for (container, _, restart) in containers {
-        let path = logs::log_file(&dir.join(&container), restart);
-        let stop = Arc::clone(&stop);
-        handles.push(std::thread::spawn(move || {
-            let mut out = Prefixed {
-                prefix: format!("[{container}] "),
-                at_line_start: true,
+    let mut supervisors = Vec::new();
+    for key in keys {
+        let (dir, containers) =
+            pod::list::logs_of(paths, key).with_context(|| format!("pod {key} not found"))?;
+        let (pod_dir, state) = pod::read_pod(paths, key)?;
+        supervisors.push((state.supervisor_pid, pod_dir));
+        for (container, _, restart) in containers {
+            let path = logs::log_file(&dir.join(&container), restart);
+            let stop = Arc::clone(&stop);
+            let prefix = match keys.len() {
+                1 => format!("[{container}] "),
+                _ => format!("[{}/{container}] ", key.name),
             };
-            let opts = ReadOptions {
-                follow: true,
-                ..Default::default()
-            };
-            let _ = logs::read_log(&path, &opts, &mut out, &|| stop.load(Ordering::SeqCst));
-        }));
+            handles.push(std::thread::spawn(move || {
+                let mut out = Prefixed {
+                    prefix,
+                    at_line_start: true,
+                };
+                let opts = ReadOptions {
+                    follow: true,
+                    ..Default::default()
+                };
+                let _ = logs::read_log(&path, &opts, &mut out, &|| stop.load(Ordering::SeqCst));
+            }));
+        }
     }
     while !stop.load(Ordering::SeqCst) {
-        if supervisor.is_some_and(|p| !pod::supervisor_alive(p, &pod_dir)) {
+        let all_gone = supervisors
+            .iter()
+            .all(|(pid, dir)| pid.is_some_and(|p| !pod::supervisor_alive(p, dir)));
+        if all_gone {
             stop.store(true, Ordering::SeqCst);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -8,6 +8,7 @@ mod down;
 mod exec;
 mod generate;
 mod images;
+mod job;
 mod logs;
 mod man;
 pub mod out;
@@ -182,12 +183,7 @@ impl Global {
     /// Names are parsed as Kubernetes names before any path is built from them.
     pub fn pod_key(&self, arg: &str) -> anyhow::Result<PodKey> {
         let path = Path::new(arg);
-        let is_file = [".yaml", ".yml", ".json"]
-            .iter()
-            .any(|ext| arg.ends_with(ext))
-            || arg == "-"
-            || path.is_file();
-        if is_file {
+        if is_manifest_arg(arg) {
             return Ok(crate::manifest::load(path)?.pod.key);
         }
         Ok(PodKey::parse(arg, self.namespace.as_deref())?)
@@ -341,7 +337,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     let g = &cli.global;
     match cli.command {
-        Command::Up(args) => ok(up::run(args, g)),
+        Command::Up(args) => up::run(args, g),
         Command::Down(args) => ok(down::run(args, g)),
         Command::Ps(args) => ok(ps::run(args, g)),
         Command::Describe(args) => ok(describe::run(args, g)),
@@ -363,4 +359,14 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::ReadEnvFiles { dir, container } => ok(read_env_files(&dir, &container)),
         Command::SetupStep { dir, index } => ok(setup_step(&dir, index)),
     }
+}
+
+/// A command-line argument that names a manifest (`-`, a `.yaml`/`.yml`/`.json`
+/// name, or a file that exists) rather than a pod.
+pub(crate) fn is_manifest_arg(arg: &str) -> bool {
+    [".yaml", ".yml", ".json"]
+        .iter()
+        .any(|ext| arg.ends_with(ext))
+        || arg == "-"
+        || Path::new(arg).is_file()
 }

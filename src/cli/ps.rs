@@ -22,16 +22,30 @@ pub struct Args {
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
     let paths = global.paths();
-    let pods = match &args.pod {
+    let mut pods = match &args.pod {
         Some(p) => vec![pod::read_pod(&paths, &global.pod_key(p)?)?],
         None => pod::all_pods(&paths),
     };
+    // Grouped by the workload that wants them, bare pods first.
+    pods.sort_by_key(|(_, s)| {
+        let owner = s
+            .origin
+            .workload
+            .as_ref()
+            .map(|w| (w.kind.clone(), w.name.clone()));
+        (owner, s.namespace.clone(), s.name.clone())
+    });
     match args.output.as_deref() {
         Some("json") => {
             let states: Vec<&PodState> = pods.iter().map(|(_, s)| s).collect();
             outln!("{}", serde_json::to_string_pretty(&states)?);
         }
-        other => print_pods(&pods, other == Some("wide")),
+        other => {
+            print_pods(&pods, other == Some("wide"));
+            if args.pod.is_none() {
+                print_jobs(&paths);
+            }
+        }
     }
     Ok(())
 }
@@ -76,6 +90,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec![
         "POD",
+        "OWNER",
         "CONTAINER",
         "KIND",
         "STATE",
@@ -96,8 +111,12 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
             .collect();
         let ready = apps.iter().filter(|c| c.ready).count();
         let restarts: u32 = pod.containers.iter().map(|c| c.restart_count).sum();
+        let owner = pod.origin.workload.as_ref().map_or("-".to_string(), |w| {
+            format!("{}/{}", w.kind.to_lowercase(), w.name)
+        });
         let mut row = vec![
             format!("{}/{}", pod.namespace, pod.name),
+            owner,
             "-".into(),
             "pod".into(),
             pod::list::phase(dir, pod),
@@ -146,6 +165,7 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
             };
             let mut row = vec![
                 format!("{}/{}", pod.namespace, pod.name),
+                "-".into(),
                 c.name.clone(),
                 c.kind.as_str().into(),
                 state,
@@ -182,5 +202,52 @@ pub fn print_pods(pods: &[(PathBuf, PodState)], wide: bool) {
     line(header.clone());
     for row in &rows {
         line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// The Jobs under the state root, as `kubectl get jobs` shows them.
+fn print_jobs(paths: &crate::paths::Paths) {
+    let jobs = pod::job::all_jobs(paths);
+    if jobs.is_empty() {
+        return;
+    }
+    let mut rows = vec![vec![
+        "JOB".to_string(),
+        "COMPLETIONS".into(),
+        "ACTIVE".into(),
+        "FAILED".into(),
+        "STATUS".into(),
+        "AGE".into(),
+    ]];
+    for (_, record, status) in jobs {
+        let c = &status.counts;
+        let want = record
+            .completions
+            .map_or("-".to_string(), |n| n.to_string());
+        let state = match &status.condition {
+            Some(o) if o.complete() => "Complete".to_string(),
+            Some(o) => format!("Failed ({})", o.reason.as_deref().unwrap_or("-")),
+            None => "Running".into(),
+        };
+        rows.push(vec![
+            format!("{}/{}", record.namespace, record.name),
+            format!("{}/{want}", c.succeeded),
+            c.active.to_string(),
+            c.failed.to_string(),
+            state,
+            age(&status.start_time),
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    outln!();
+    for row in rows {
+        let parts: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        outln!("{}", parts.join("  ").trim_end());
     }
 }

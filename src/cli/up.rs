@@ -1,14 +1,16 @@
 //! `podshim up FILE` / `podshim up --from DIR`: start a pod under its supervisor.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 
 use super::Global;
+use crate::model::PodKey;
 use crate::outln;
 use crate::pod::{self, Source, StartOptions};
+use crate::workload::apply::Change;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,13 +20,21 @@ pub struct Args {
     /// Run a bundle set written by `podshim generate` instead of a manifest.
     #[arg(long, value_name = "DIR")]
     pub from: Option<PathBuf>,
-    /// Replace a pod of the same name that already exists.
+    /// Replace a pod of the same name that already exists (even one another
+    /// manifest started; `up` of the same manifest replaces only what changed).
     #[arg(long)]
     pub replace: bool,
+    /// Skip kinds a single node cannot serve (Service, Ingress, ...) with a
+    /// warning, instead of refusing the file.
+    #[arg(long)]
+    pub skip_unsupported_kinds: bool,
     /// Keep what a failed start leaves (containers, mounts, state) for debugging.
     #[arg(long)]
     pub keep: bool,
-    /// Stay in the foreground streaming the logs; Ctrl-C stops the pod.
+    /// Stay in the foreground streaming the logs; Ctrl-C (or SIGTERM) stops the
+    /// pods. With Jobs: wait for them to finish and exit with their outcome (0:
+    /// every Job complete; 1: one failed). Under systemd (Type=notify), READY=1 is
+    /// sent once the pods run.
     #[arg(long)]
     pub wait: bool,
     /// Return once every container is ready (its readiness probe passed), not
@@ -37,6 +47,9 @@ pub struct Args {
     pub timeout: u64,
     #[command(flatten)]
     pub network: NetworkArgs,
+    /// Run as the controller of the Job in DIR (how `up` starts one).
+    #[arg(long = "job-controller", value_name = "DIR", hide = true)]
+    pub job_controller: Option<PathBuf>,
 }
 
 /// The pod network, as containerd's CRI configures it.
@@ -81,46 +94,26 @@ impl NetworkArgs {
     }
 }
 
-pub fn run(args: Args, global: &Global) -> Result<()> {
-    let paths = global.paths();
-    let store = global.store()?;
-    let source = match (&args.file, &args.from) {
-        (Some(file), _) => {
-            let manifest = crate::manifest::load(file)?;
-            for warning in &manifest.warnings {
-                eprintln!("warning: {warning}");
-            }
-            if args.network.network.as_deref() == Some("none") {
-                for field in pod::network::host_port_fields(&manifest.pod) {
-                    eprintln!("warning: {field}: not published: the pod runs with --network none");
-                }
-            }
-            let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
-            pull.progress = Some(Arc::new(super::pull::Progress::new()));
-            Source::Manifest {
-                manifest: Box::new(manifest),
-                file: file.display().to_string(),
-                pull: Box::new(pull),
-            }
-        }
+pub fn run(args: Args, global: &Global) -> Result<std::process::ExitCode> {
+    if let Some(dir) = &args.job_controller {
+        return run_job_controller(&args, dir, global);
+    }
+    match (&args.file, &args.from) {
+        (Some(file), _) => run_file(&args, file, global),
         (None, Some(dir)) => {
-            if let Some(name) = args.network.network.as_deref().filter(|n| *n != "none") {
-                // The bundles carry what `generate` wrote: no pod IP, a namespace
-                // of the infra's own. Attaching them afterwards would leave the
-                // downward API and /etc/hosts without the address.
-                anyhow::bail!(
-                    "--network {name}: `up --from` runs generated bundles as they are, loopback-only; run `podshim up MANIFEST` for a pod network"
-                );
-            }
-            Source::Generated(std::path::absolute(dir)?)
+            run_generated(&args, dir, global).map(|()| std::process::ExitCode::SUCCESS)
         }
         (None, None) => unreachable!("clap requires FILE or --from"),
-    };
+    }
+}
+
+fn start_options(args: &Args, global: &Global) -> Result<StartOptions> {
+    let paths = global.paths();
     let runtime = global.runtime()?;
     for warning in crate::runtime::advisories::check(&runtime.program, &paths.runtime_checks()) {
         eprintln!("warning: {warning}");
     }
-    let opts = StartOptions {
+    Ok(StartOptions {
         replace: args.replace,
         keep: args.keep,
         timeout: Duration::from_secs(args.timeout),
@@ -130,7 +123,177 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         wait_ready: args.wait_ready,
         cgroup: global.cgroup(),
         cdi_dirs: global.cdi_spec_dirs.clone(),
+    })
+}
+
+/// `up FILE`: every object of the file, applied.
+fn run_file(args: &Args, file: &Path, global: &Global) -> Result<std::process::ExitCode> {
+    let paths = global.paths();
+    let store = global.store()?;
+    let (text, source_name) = crate::manifest::read_input(file)?;
+    let set = crate::manifest::parse_set(
+        &text,
+        &source_name,
+        crate::manifest::ParseOptions {
+            skip_unsupported_kinds: args.skip_unsupported_kinds,
+        },
+    )?;
+    for warning in &set.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.network.network.as_deref() == Some("none") {
+        for pod in &set.pods {
+            for field in pod::network::host_port_fields(pod) {
+                eprintln!(
+                    "warning: pod {}: {field}: not published: the pod runs with --network none",
+                    pod.key
+                );
+            }
+        }
+    }
+    let path = match file == Path::new("-") {
+        true => None,
+        false => Some(std::path::absolute(file)?),
     };
+    // The claims the file declares, as it declares them (pods make the others
+    // on first use).
+    for claim in &set.claims {
+        crate::workload::claims::ensure(store.root(), claim, true)?;
+    }
+    let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
+    pull.progress = Some(Arc::new(super::pull::Progress::new()));
+    let mut ops = ops(args, global, &paths, &store, pull, file, path.clone())?;
+    let changes = match pod::apply::apply(&set, &mut ops, args.replace) {
+        Ok(changes) => changes,
+        Err(pod::PodError::StartFailed {
+            pod,
+            message,
+            kept: true,
+        }) => anyhow::bail!(
+            "pod {pod} failed to start: {message}\n(kept for debugging: podshim down {pod} removes it)"
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let jobs = super::job::start_jobs(&set, &text, path.as_deref(), &paths)?;
+    let mut shown: Vec<PodKey> = Vec::new();
+    for change in &changes {
+        let line = match change {
+            Change::Started(key) => {
+                let phase = ops
+                    .started
+                    .iter()
+                    .find(|(_, s)| {
+                        s.namespace == key.namespace.as_str() && s.name == key.name.as_str()
+                    })
+                    .map_or("started".to_string(), |(_, s)| {
+                        format!("{:?}", s.phase).to_lowercase()
+                    });
+                format!("pod {key} {phase}")
+            }
+            Change::Replaced(key) => format!("pod {key} replaced"),
+            Change::Stopped(key) => format!("pod {key} stopped and removed"),
+            Change::Unchanged(key) => format!("pod {key} unchanged"),
+        };
+        outln!("{line}");
+        if !matches!(change, Change::Stopped(_)) && !shown.contains(change.key()) {
+            shown.push(change.key().clone());
+        }
+    }
+    for job in &jobs {
+        match job.new {
+            true => outln!("job {} started", job.key),
+            false => outln!("job {} unchanged", job.key),
+        }
+    }
+    let records: Vec<_> = shown
+        .iter()
+        .filter_map(|k| pod::read_pod(&paths, k).ok())
+        .collect();
+    if !records.is_empty() {
+        super::ps::print_pods(&records, false);
+    }
+    if args.wait {
+        let status = format!("{} pods running", shown.len());
+        if let Err(e) = crate::systemd::ready(&status) {
+            eprintln!("warning: $NOTIFY_SOCKET: {e}");
+        }
+        if !jobs.is_empty() {
+            return super::job::wait_jobs(&jobs);
+        }
+        super::logs::follow_pods_until_interrupted(&paths, &shown)?;
+        let _ = crate::systemd::stopping();
+        eprintln!("stopping the pods of {}", file.display());
+        let _ = crate::workload::apply::PodOps::stop(&mut ops, &shown);
+        if let Some(e) = ops.error.take() {
+            return Err(e.into());
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Starting and stopping pods with this command line's options.
+fn ops<'a>(
+    args: &Args,
+    global: &Global,
+    paths: &'a crate::paths::Paths,
+    store: &'a crate::image::Store,
+    pull: crate::image::PullOptions,
+    file: &Path,
+    path: Option<PathBuf>,
+) -> Result<pod::apply::Ops<'a>> {
+    let start = start_options(args, global)?;
+    let stop = pod::StopOptions {
+        runtime: Some(start.runtime.clone()),
+        cni_bin_dirs: start.network.bin_dirs.clone(),
+        ..Default::default()
+    };
+    Ok(pod::apply::Ops {
+        paths,
+        store,
+        start,
+        stop,
+        pull,
+        file: file.display().to_string(),
+        path,
+        started: Vec::new(),
+        error: None,
+    })
+}
+
+/// The controller of one Job (`--job-controller DIR`), with `up`'s options.
+fn run_job_controller(args: &Args, dir: &Path, global: &Global) -> Result<std::process::ExitCode> {
+    let paths = global.paths();
+    let store = global.store()?;
+    let pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
+    let record = pod::job::read_record(dir)
+        .ok_or_else(|| anyhow::anyhow!("{}: no job.json", dir.display()))?;
+    let file = args.file.clone().unwrap_or_else(|| dir.join("manifest"));
+    let mut ops = ops(
+        args,
+        global,
+        &paths,
+        &store,
+        pull,
+        &file,
+        record.manifest.clone(),
+    )?;
+    super::job::run_controller(dir, &mut ops)
+}
+
+/// `up --from DIR`: a `generate` output.
+fn run_generated(args: &Args, dir: &Path, global: &Global) -> Result<()> {
+    let paths = global.paths();
+    let store = global.store()?;
+    if let Some(name) = args.network.network.as_deref().filter(|n| *n != "none") {
+        // The bundles carry what `generate` wrote: no pod IP, a namespace
+        // of the infra's own. Attaching them afterwards would leave the
+        // downward API and /etc/hosts without the address.
+        anyhow::bail!(
+            "--network {name}: `up --from` runs generated bundles as they are, loopback-only; run `podshim up MANIFEST` for a pod network"
+        );
+    }
+    let source = Source::Generated(std::path::absolute(dir)?);
+    let opts = start_options(args, global)?;
     let started = match pod::start(&paths, &store, source, &opts) {
         Ok(started) => started,
         Err(pod::PodError::StartFailed {
@@ -149,7 +312,11 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     );
     super::ps::print_pods(&[(started.pod_dir, started.state)], false);
     if args.wait {
-        super::logs::follow_pod_until_interrupted(&paths, &key)?;
+        if let Err(e) = crate::systemd::ready("1 pod running") {
+            eprintln!("warning: $NOTIFY_SOCKET: {e}");
+        }
+        super::logs::follow_pods_until_interrupted(&paths, std::slice::from_ref(&key))?;
+        let _ = crate::systemd::stopping();
         eprintln!("stopping pod {key}");
         let stop = pod::StopOptions::default();
         pod::stop(&paths, &store, &key, &stop)?;

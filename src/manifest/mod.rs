@@ -128,11 +128,11 @@ impl ManifestSet {
     pub fn pods_of<'a>(&'a self, workload: &'a Workload) -> impl Iterator<Item = &'a model::Pod> {
         self.pods
             .iter()
-            .filter(move |p| p.owner_references.iter().any(|o| o.uid == workload.uid))
+            .filter(move |p| p.workload.as_ref().is_some_and(|o| o.uid == workload.uid))
     }
     /// Pods no controller of the input owns.
     pub fn bare_pods(&self) -> impl Iterator<Item = &model::Pod> {
-        self.pods.iter().filter(|p| p.owner_references.is_empty())
+        self.pods.iter().filter(|p| p.workload.is_none())
     }
 }
 
@@ -151,7 +151,10 @@ pub struct Template {
     pod: Pod,
     config_maps: BTreeMap<String, ConfigMap>,
     secrets: BTreeMap<String, Secret>,
+    /// The pods' controller (a Deployment's ReplicaSet).
     owner: model::workload::OwnerReference,
+    /// The workload of the manifest.
+    workload: model::workload::OwnerReference,
     hash: String,
     /// Labels the controller adds (pod-template-hash, job-name, ...).
     labels: BTreeMap<String, String>,
@@ -189,6 +192,7 @@ impl Template {
         match lowered.pod {
             Some(mut p) => {
                 p.owner_references = vec![self.owner.clone()];
+                p.workload = Some(self.workload.clone());
                 p.template_hash = self.hash.clone();
                 Ok(p)
             }
@@ -218,7 +222,8 @@ pub fn load_set(path: &Path, opts: ParseOptions) -> Result<ManifestSet, Manifest
 /// largest object anyone can have written; a file of many is allowed more.
 const MAX_INPUT: u64 = 16 << 20;
 
-fn read_input(path: &Path) -> Result<(String, String), ManifestError> {
+/// The text of `path` (`-` is stdin), bounded, and the name errors give it.
+pub fn read_input(path: &Path) -> Result<(String, String), ManifestError> {
     use std::io::Read;
     let source_name = path.display().to_string();
     let read_err = |err| ManifestError::Read {
@@ -798,7 +803,7 @@ impl Parser {
             pod_doc.insert("spec".into(), spec.clone());
         }
         let pod_doc = Value::Object(pod_doc);
-        let outer = std::mem::replace(&mut self.prefix, String::new());
+        let outer = std::mem::take(&mut self.prefix);
         self.prefix = format!("{outer}spec.template.");
         let (pod, unknown, pod_skip) = self.decode::<Pod>(n, &pod_doc);
         let findings = fields::check_pod(&pod_doc, &unknown);
@@ -990,7 +995,8 @@ impl Parser {
                 pod: c.template.pod.clone(),
                 config_maps: refs.config_maps.clone(),
                 secrets: refs.secrets.clone(),
-                owner: workload.owner_reference(),
+                owner: pod_owner(&workload),
+                workload: workload.owner_reference(),
                 hash: c.hash.clone(),
                 labels: controller_labels(&workload),
             };
@@ -1273,6 +1279,23 @@ fn add_claim_volumes(pod: &mut Pod, c: &PendingController, ordinal: u32) {
             ..Default::default()
         });
     }
+}
+
+/// The controller of a workload's pods: a Deployment's ReplicaSet
+/// (`<deployment>-<pod-template-hash>`, as the deployment controller names it,
+/// with a uid derived from the Deployment's and the hash), else the workload.
+fn pod_owner(w: &Workload) -> model::workload::OwnerReference {
+    let mut owner = w.owner_reference();
+    if w.kind == model::workload::WorkloadKind::Deployment {
+        let name = crate::workload::names::replica_set(w.name.as_str(), &w.template_hash);
+        owner.kind = "ReplicaSet".into();
+        owner.uid = defaults::derived_uid(
+            w.namespace.as_str(),
+            &format!("ReplicaSet/{}/{name}", w.uid),
+        );
+        owner.name = name;
+    }
+    owner
 }
 
 /// The hash a controller's pods carry for its template (or a bare Pod's for its

@@ -2859,12 +2859,16 @@ fn a_deployment_makes_its_replicas_named_and_labelled_as_the_controller_does() {
         assert_eq!(&p.labels["pod-template-hash"], hash);
         assert_eq!(p.owner_references.len(), 1);
         let o = &p.owner_references[0];
+        // Owned by the Deployment's ReplicaSet, wanted by the Deployment.
+        let rs = format!("web-{hash}");
         assert_eq!(
             (o.api_version.as_str(), o.kind.as_str(), o.name.as_str()),
-            ("apps/v1", "Deployment", "web")
+            ("apps/v1", "ReplicaSet", rs.as_str())
         );
-        assert!(o.controller);
-        assert_eq!(&o.uid, &w.uid);
+        assert!(o.controller && o.block_owner_deletion);
+        assert_ne!(&o.uid, &w.uid);
+        assert_eq!(&p.workload.as_ref().unwrap().uid, &w.uid);
+        assert_eq!(p.workload.as_ref().unwrap().kind, "Deployment");
         assert_eq!(&p.template_hash, hash);
     }
     let mut names: Vec<&str> = s.pods.iter().map(|p| p.name()).collect();

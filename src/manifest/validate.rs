@@ -450,6 +450,7 @@ pub(crate) fn pod(pod: &k8s::Pod, refs: &Refs<'_>) -> Lowered {
                 labels: meta.labels.clone().unwrap_or_default(),
                 annotations: meta.annotations.clone().unwrap_or_default(),
                 owner_references: Vec::new(),
+                workload: None,
                 template_hash: String::new(),
                 spec,
             })

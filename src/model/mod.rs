@@ -45,6 +45,10 @@ pub struct Pod {
     pub annotations: BTreeMap<String, String>,
     /// The controller that made it (a pod of a Deployment, StatefulSet, ...).
     pub owner_references: Vec<workload::OwnerReference>,
+    /// The workload of the manifest that wants the pod (a Deployment's pod is
+    /// owned by its ReplicaSet, but wanted by the Deployment): what `up`
+    /// applies, `ps` groups by and `down FILE` removes.
+    pub workload: Option<workload::OwnerReference>,
     /// The hash of what the pod was made from (its controller's template, or
     /// the Pod document): `up` of a changed manifest replaces a pod whose hash
     /// differs.

@@ -4,6 +4,8 @@
 //! with its state lost), [`list`] (what is on disk) and [`users`] (who holds an
 //! image). The CLI parses, calls one of these, prints.
 
+pub mod apply;
+pub mod job;
 pub mod list;
 pub mod network;
 pub mod prepare;

@@ -27,6 +27,9 @@ pub enum Source {
         manifest: Box<Manifest>,
         file: String,
         pull: Box<PullOptions>,
+        /// The manifest's absolute path (none for stdin), kept in the pod's
+        /// state for `down FILE`, apply and `watch`.
+        path: Option<PathBuf>,
     },
     /// A `podshim generate` output directory.
     Generated(PathBuf),
@@ -86,6 +89,16 @@ pub fn start(
             (key, plan.uid.clone(), ids, Some((dir.clone(), plan)))
         }
     };
+    let origin = match &source {
+        Source::Manifest { manifest, path, .. } => state::Origin {
+            labels: manifest.pod.labels.clone(),
+            owner_references: manifest.pod.owner_references.clone(),
+            workload: manifest.pod.workload.clone(),
+            manifest: path.clone(),
+            template_hash: manifest.pod.template_hash.clone(),
+        },
+        Source::Generated(_) => state::Origin::default(),
+    };
     // A user namespace only with a runtime whose exec enters it.
     let userns = match (&source, &generated) {
         (Source::Manifest { manifest, .. }, _) => !manifest.pod.spec.host_users,
@@ -133,6 +146,7 @@ pub fn start(
                 manifest,
                 file,
                 pull,
+                ..
             },
             _,
         ) => {
@@ -238,6 +252,7 @@ pub fn start(
         pod_ips: Vec::new(),
         conditions: Vec::new(),
         events: Vec::new(),
+        origin,
     };
     let mut pod = pod;
     if let Some(net) = &plan.network {
@@ -471,6 +486,9 @@ fn start_supervisor(pod_dir: &Path, timeout: Duration) -> Result<(i32, Handshake
         .map_err(|e| io_err(pod_dir, "pipe")(e.into()))?;
     let mut cmd = Command::new(&exe);
     cmd.arg(list::supervisor_arg(pod_dir))
+        // `up --wait` under systemd (Type=notify) is the one to notify: runc
+        // given NOTIFY_SOCKET would wait for the container to send READY=1.
+        .env_remove(crate::systemd::NOTIFY_SOCKET)
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
         .stderr(Stdio::from(log));

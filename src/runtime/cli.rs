@@ -65,6 +65,10 @@ impl CliRuntime {
         // `cargo test`) they carry a backtrace of `<unknown>` frames that buries
         // the message. This turns anyhow's off and leaves panics' alone.
         cmd.env("RUST_LIB_BACKTRACE", "0");
+        // With NOTIFY_SOCKET set, `runc create`/`run` hand the socket to the
+        // container and wait for its READY=1 (runc's notify_socket.go): a
+        // container is no systemd service.
+        cmd.env_remove(crate::systemd::NOTIFY_SOCKET);
         // The supervisor blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD for its
         // signalfd, and a signal mask survives fork and exec: std's spawn does not
         // clear it, and youki passes it on to the container process (runc's Go

@@ -128,6 +128,7 @@ fn state(plan: &RunPlan, keep: bool) -> PodState {
         pod_ips: Vec::new(),
         conditions: Vec::new(),
         events: Vec::new(),
+        origin: Default::default(),
     }
 }
 

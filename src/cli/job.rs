@@ -1,0 +1,179 @@
+//! Jobs under `up`: their controllers started (`start_jobs`), waited for under
+//! `--wait` (`wait_jobs`), and the controller process itself (`up ...
+//! --job-controller DIR`, `run_controller`).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitCode, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::manifest::ManifestSet;
+use crate::model::PodKey;
+use crate::model::workload::WorkloadKind;
+use crate::outln;
+use crate::paths::Paths;
+use crate::pod::job::{self, CONTROLLER_FLAG, JobRecord};
+
+/// A Job `up` started or found running: its key and directory.
+pub struct StartedJob {
+    pub key: PodKey,
+    pub dir: PathBuf,
+    /// Started now (false: it ran already and is left as it is).
+    pub new: bool,
+}
+
+/// Makes each Job's directory and starts its controller, detached (its own
+/// session, like a supervisor), as this same command line plus
+/// `--job-controller DIR`: it runs the pods with exactly `up`'s options.
+pub fn start_jobs(
+    set: &ManifestSet,
+    text: &str,
+    path: Option<&Path>,
+    paths: &Paths,
+) -> Result<Vec<StartedJob>> {
+    let mut out = Vec::new();
+    for w in set.workloads.iter().filter(|w| w.kind == WorkloadKind::Job) {
+        let key = PodKey {
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+        };
+        let record = JobRecord {
+            namespace: w.namespace.to_string(),
+            name: w.name.to_string(),
+            uid: w.uid.clone(),
+            template_hash: w.template_hash.clone(),
+            completions: w.job.as_ref().and_then(|j| j.completions),
+            manifest: path.map(Path::to_path_buf),
+        };
+        let Some(dir) = job::create(paths, &key, &record, text)? else {
+            out.push(StartedJob {
+                dir: job::job_dir(paths, &key),
+                key,
+                new: false,
+            });
+            continue;
+        };
+        let log_path = dir.join("controller.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("{}: create", log_path.display()))?;
+        let exe = std::env::current_exe().context("the podshim binary")?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(std::env::args_os().skip(1))
+            .arg(CONTROLLER_FLAG)
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            // The controller is no service's main process: systemd's socket is
+            // `up`'s alone.
+            .env_remove(crate::systemd::NOTIFY_SOCKET);
+        // SAFETY: setsid is async-signal-safe; the controller must outlive this
+        // terminal's session and not get its Ctrl-C.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
+        cmd.spawn()
+            .with_context(|| format!("job {key}: start its controller"))?;
+        out.push(StartedJob {
+            key,
+            dir,
+            new: true,
+        });
+    }
+    Ok(out)
+}
+
+/// `up --wait` of Jobs: until each has ended; 0 when all completed.
+pub fn wait_jobs(jobs: &[StartedJob]) -> Result<ExitCode> {
+    let stop = super::logs::interrupted();
+    let mut reported = vec![false; jobs.len()];
+    let mut failed = false;
+    loop {
+        for (i, j) in jobs.iter().enumerate() {
+            if reported[i] {
+                continue;
+            }
+            let status = job::read_status(&j.dir).unwrap_or_default();
+            let counts = &status.counts;
+            if let Some(c) = &status.condition {
+                reported[i] = true;
+                if c.complete() {
+                    outln!("job {}: Complete ({} succeeded)", j.key, counts.succeeded);
+                } else {
+                    failed = true;
+                    outln!(
+                        "job {}: Failed: {}: {} ({} succeeded, {} failed)",
+                        j.key,
+                        c.reason.as_deref().unwrap_or("-"),
+                        c.message.as_deref().unwrap_or("-"),
+                        counts.succeeded,
+                        counts.failed
+                    );
+                }
+            } else if status
+                .controller_pid
+                .is_none_or(|pid| !job::controller_alive(pid, &j.dir))
+                && !j.new_starting(&status)
+            {
+                reported[i] = true;
+                failed = true;
+                let log = std::fs::read_to_string(j.dir.join("controller.log")).unwrap_or_default();
+                outln!(
+                    "job {}: its controller ended before the job:\n{}",
+                    j.key,
+                    log.trim_end()
+                );
+            }
+        }
+        if reported.iter().all(|r| *r) {
+            return Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        if stop.load(Ordering::SeqCst) {
+            eprintln!("stopped waiting; the jobs keep running (podshim ps; podshim down FILE)");
+            return Ok(ExitCode::from(130));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+impl StartedJob {
+    /// A controller just spawned may not have written its status yet.
+    fn new_starting(&self, status: &job::JobStatus) -> bool {
+        status.start_time.is_empty()
+            && std::fs::metadata(self.dir.join("job.json"))
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(10))
+    }
+}
+
+/// The controller process: the Job of `dir`, from the input `up` kept there.
+pub fn run_controller(dir: &Path, ops: &mut crate::pod::apply::Ops<'_>) -> Result<ExitCode> {
+    let text = std::fs::read_to_string(dir.join("manifest"))
+        .with_context(|| format!("{}: read the manifest", dir.display()))?;
+    let set = crate::manifest::parse_set(
+        &text,
+        &dir.join("manifest").display().to_string(),
+        crate::manifest::ParseOptions {
+            skip_unsupported_kinds: true,
+        },
+    )?;
+    let stop = super::logs::interrupted();
+    let outcome = job::run_controller(dir, &set, ops, &stop)?;
+    eprintln!(
+        "job ended: {}{}",
+        outcome.kind,
+        outcome.reason.map(|r| format!(": {r}")).unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}

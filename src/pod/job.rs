@@ -1,0 +1,312 @@
+//! Jobs on one node: a Job's record and status under the state root
+//! (`<root>/jobs/<ns>_<name>/`: `job.json`, `manifest` (the input as `up` read
+//! it), `status.json`, `controller.log`), its controller process (`podshim up
+//! ... --job-controller DIR`, detached like a supervisor, running
+//! [`crate::workload::job::JobCore`] over the pods it starts), and taking a Job
+//! down.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{PodError, io_err, list};
+use crate::manifest::ManifestSet;
+use crate::model::PodKey;
+use crate::paths::Paths;
+use crate::state::{ContainerState, PodPhase};
+use crate::workload::apply::PodOps;
+use crate::workload::job::{Action, Counts, JobCore, Observed, Outcome};
+
+/// The flag the controller process is started with, after `up`'s own arguments.
+pub const CONTROLLER_FLAG: &str = "--job-controller";
+/// The most a job's files may be when read back.
+const MAX_FILE: u64 = 16 << 20;
+
+/// What `job.json` holds: which Job of which input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub template_hash: String,
+    /// `completions` (none: a work queue), for `ps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completions: Option<u32>,
+    /// The manifest's absolute path, as `up` was given it (none for stdin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<PathBuf>,
+}
+
+/// What `status.json` holds: the Job's status, as Kubernetes reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_pid: Option<i32>,
+    pub start_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<String>,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Every pod the Job made, oldest first.
+    pub pods: Vec<String>,
+    /// Complete or Failed, once it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Outcome>,
+}
+
+pub fn jobs_dir(paths: &Paths) -> PathBuf {
+    paths.root.join("jobs")
+}
+
+pub fn job_dir(paths: &Paths, key: &PodKey) -> PathBuf {
+    jobs_dir(paths).join(key.id())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = crate::fsutil::read_regular(path, MAX_FILE).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), PodError> {
+    let text = serde_json::to_vec_pretty(value).map_err(|e| io_err(path, "encode")(e.into()))?;
+    crate::fsutil::write_atomic(path, &text, 0o600).map_err(io_err(path, "write"))
+}
+
+pub fn read_record(dir: &Path) -> Option<JobRecord> {
+    read_json(&dir.join("job.json"))
+}
+
+pub fn read_status(dir: &Path) -> Option<JobStatus> {
+    read_json(&dir.join("status.json"))
+}
+
+/// Every Job under the state root.
+pub fn all_jobs(paths: &Paths) -> Vec<(PathBuf, JobRecord, JobStatus)> {
+    let Ok(entries) = std::fs::read_dir(jobs_dir(paths)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| {
+            let dir = e.path();
+            let record = read_record(&dir)?;
+            let status = read_status(&dir).unwrap_or_default();
+            Some((dir, record, status))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Whether `pid` is the controller of `dir` (its command line says so).
+pub fn controller_alive(pid: i32, dir: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let dir = dir.as_os_str().as_encoded_bytes();
+    args.windows(2)
+        .any(|w| w[0] == CONTROLLER_FLAG.as_bytes() && w[1] == dir)
+}
+
+/// Makes the Job's directory: its record and the input `up` read, before its
+/// controller starts. A Job of the same uid that exists is left alone (its
+/// template is immutable: a changed one is refused).
+pub fn create(
+    paths: &Paths,
+    key: &PodKey,
+    record: &JobRecord,
+    manifest_text: &str,
+) -> Result<Option<PathBuf>, PodError> {
+    let dir = job_dir(paths, key);
+    if let Some(had) = read_record(&dir) {
+        if had.uid == record.uid && had.template_hash == record.template_hash {
+            return Ok(None);
+        }
+        return Err(PodError::Invalid(format!(
+            "job {key}: spec.template: Invalid value: field is immutable (the Job that ran has another template or uid); `podshim down` it first"
+        )));
+    }
+    crate::fsutil::mkdir_mode(&jobs_dir(paths), 0o700).map_err(io_err(&dir, "create directory"))?;
+    std::fs::create_dir(&dir).map_err(io_err(&dir, "create directory"))?;
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io_err(&dir, "chmod"))?;
+    crate::fsutil::write_atomic(&dir.join("manifest"), manifest_text.as_bytes(), 0o600)
+        .map_err(io_err(&dir, "write the manifest into"))?;
+    write_json(&dir.join("job.json"), record)?;
+    Ok(Some(dir))
+}
+
+/// What a pod of the Job is doing.
+fn observe(paths: &Paths, key: &PodKey) -> Observed {
+    let Ok((_, s)) = list::read_pod(paths, key) else {
+        return Observed::Gone;
+    };
+    let restarts = s.containers.iter().map(|c| c.restart_count).sum();
+    match s.phase {
+        PodPhase::Succeeded => Observed::Succeeded,
+        PodPhase::Failed => Observed::Failed {
+            exits: s
+                .containers
+                .iter()
+                .filter_map(|c| match &c.state {
+                    ContainerState::Terminated { exit_code, .. } => {
+                        Some((c.name.clone(), *exit_code))
+                    }
+                    _ => None,
+                })
+                .collect(),
+            conditions: s
+                .conditions
+                .iter()
+                .map(|c| (c.kind.clone(), c.status.clone()))
+                .collect(),
+        },
+        _ => Observed::Active { restarts },
+    }
+}
+
+/// The controller: starts the Job's pods through `ops` and keeps `status.json`
+/// until the Job ends or `stop` is set (SIGTERM: `down` takes the pods down
+/// after it).
+pub fn run_controller(
+    dir: &Path,
+    set: &ManifestSet,
+    ops: &mut super::apply::Ops<'_>,
+    stop: &AtomicBool,
+) -> Result<Outcome, PodError> {
+    let record = read_record(dir)
+        .ok_or_else(|| PodError::Invalid(format!("{}: no job.json", dir.display())))?;
+    let workload = set
+        .workloads
+        .iter()
+        .find(|w| w.uid == record.uid)
+        .ok_or_else(|| {
+            PodError::Invalid(format!(
+                "{}: the manifest holds no Job {}",
+                dir.display(),
+                record.name
+            ))
+        })?;
+    let spec = workload.job.clone().ok_or_else(|| {
+        PodError::Invalid(format!("{}: {} is not a Job", dir.display(), record.name))
+    })?;
+    let template = &set.templates[&workload.uid];
+    let epoch = Instant::now();
+    let now_ms = || epoch.elapsed().as_millis() as u64;
+    let mut core = JobCore::new(spec, now_ms());
+    let mut status = JobStatus {
+        controller_pid: Some(std::process::id() as i32),
+        start_time: crate::state::rfc3339(std::time::SystemTime::now()),
+        ..Default::default()
+    };
+    write_json(&dir.join("status.json"), &status)?;
+    let key_of = |name: &str| PodKey::parse(name, Some(&record.namespace));
+    loop {
+        let actions = core.step(now_ms(), |name| match key_of(name) {
+            Ok(k) => observe(ops.paths, &k),
+            Err(_) => Observed::Gone,
+        });
+        let mut starts = Vec::new();
+        let mut deletes = Vec::new();
+        let mut finished = None;
+        for a in actions {
+            match a {
+                Action::Start(n) => {
+                    let name =
+                        crate::workload::names::pod(workload.name.as_str(), &workload.uid, "", n);
+                    match template.instantiate(&name) {
+                        Ok(pod) => starts.push(pod),
+                        // The template was valid for every name it made so far.
+                        Err(e) => {
+                            return Err(PodError::Invalid(format!("job {}: {e}", record.name)));
+                        }
+                    }
+                }
+                Action::Delete(name) => {
+                    if let Ok(k) = key_of(&name) {
+                        deletes.push(k);
+                    }
+                }
+                Action::Finish(o) => finished = Some(o),
+            }
+        }
+        if !starts.is_empty() {
+            let refs: Vec<&crate::model::Pod> = starts.iter().collect();
+            // A pod that failed to start is gone: the next step counts it.
+            if let Err(e) = ops.start(&refs, false) {
+                tracing::warn!("job {}: {e}", record.name);
+                ops.error = None;
+            }
+            for p in &starts {
+                status.pods.push(p.name().to_string());
+                core.started(p.name().to_string());
+            }
+        }
+        if !deletes.is_empty() {
+            let _ = ops.stop(&deletes);
+            ops.error = None;
+        }
+        status.counts = core.counts();
+        if let Some(outcome) = finished {
+            status.condition = Some(outcome.clone());
+            status.completion_time = Some(crate::state::rfc3339(std::time::SystemTime::now()));
+            status.controller_pid = None;
+            write_json(&dir.join("status.json"), &status)?;
+            return Ok(outcome);
+        }
+        write_json(&dir.join("status.json"), &status)?;
+        if stop.load(Ordering::SeqCst) {
+            return Err(PodError::Invalid(format!(
+                "job {}: controller stopped",
+                record.name
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Takes a Job down: its controller (SIGTERM, then SIGKILL after 10 s), every
+/// pod it owns (by the Job's uid), then its directory.
+pub fn remove(
+    paths: &Paths,
+    store: &crate::image::Store,
+    dir: &Path,
+    opts: &super::StopOptions,
+) -> Result<Vec<PodKey>, PodError> {
+    let record = read_record(dir);
+    if let Some(pid) = read_status(dir).and_then(|s| s.controller_pid)
+        && controller_alive(pid, dir)
+    {
+        let target = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(target, nix::sys::signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while controller_alive(pid, dir) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if controller_alive(pid, dir) {
+            let _ = nix::sys::signal::kill(target, nix::sys::signal::SIGKILL);
+        }
+    }
+    let mut removed = Vec::new();
+    if let Some(record) = &record {
+        for (_, s) in list::all_pods(paths) {
+            if s.origin
+                .workload
+                .as_ref()
+                .is_some_and(|o| o.uid == record.uid)
+                && let Ok(key) = PodKey::parse(&s.name, Some(&s.namespace))
+            {
+                super::stop(paths, store, &key, opts)?;
+                removed.push(key);
+            }
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(io_err(dir, "remove"))?;
+    Ok(removed)
+}
