@@ -34,4 +34,5 @@ pub mod teardown;
 pub mod testing;
 pub mod translate;
 pub mod userns;
+pub mod watch;
 pub mod workload;

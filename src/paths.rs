@@ -9,7 +9,7 @@ pub const DEFAULT_STORE: &str = "/var/lib/podshim";
 pub const DEFAULT_LOGS: &str = "/var/log/podshim";
 
 /// Roots of podshim's state, image store and logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Paths {
     pub root: PathBuf,
     pub store: PathBuf,

@@ -90,23 +90,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         .iter()
         .map(|key| pod::read_pod(&paths, key).ok().map(|(_, s)| s.log_dir))
         .collect();
-    let reports: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = keys
-            .iter()
-            .map(|key| {
-                let (paths, store, opts) = (&paths, &store, &opts);
-                s.spawn(move || pod::stop(paths, store, key, opts))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(pod::PodError::Invalid("a stop thread panicked".into()))
-                })
-            })
-            .collect()
-    });
+    let reports = pod::apply::stop_all(&paths, &store, &keys, &opts);
     let mut first_error = None;
     for ((key, report), log_dir) in keys.into_iter().zip(reports).zip(log_dirs) {
         let report = match report {

@@ -12,15 +12,49 @@ use crate::pod;
 use crate::runtime::{CliRuntime, OciRuntime, ResolveError};
 
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub what: Option<What>,
     /// The pod manifest (YAML or JSON; `-` reads stdin).
-    pub file: PathBuf,
+    #[arg(required = true)]
+    pub file: Option<PathBuf>,
     /// The output directory (created; a previous `generate` output there is replaced).
-    #[arg(short, long)]
-    pub output: PathBuf,
+    #[arg(short, long, required = true)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum What {
+    /// A systemd service that keeps the pods of FILE running from boot
+    /// (Type=notify: `up --wait` sends READY=1 once they run; ExecStop runs
+    /// `down`), or with --template a template unit for a manifest directory.
+    Systemd(SystemdArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SystemdArgs {
+    /// The manifest the unit runs.
+    #[arg(required_unless_present = "template", conflicts_with = "template")]
+    pub file: Option<PathBuf>,
+    /// Write the template `podshim@.service` for the manifests in DIR instead
+    /// (`systemctl enable --now podshim@$(systemd-escape web.yaml).service`).
+    #[arg(long, value_name = "DIR")]
+    pub template: Option<PathBuf>,
+    /// Write the unit into DIR (as `podshim-<file>.service` or
+    /// `podshim@.service`) instead of printing it.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
+    if let Some(What::Systemd(s)) = args.what {
+        return systemd(s, global);
+    }
+    let (Some(file), Some(output)) = (args.file, args.output) else {
+        anyhow::bail!("generate: FILE and -o DIR are required");
+    };
+    let args = Bundles { file, output };
     let manifest = crate::manifest::load(&args.file)?;
     for warning in &manifest.warnings {
         eprintln!("warning: {warning}");
@@ -69,4 +103,80 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+struct Bundles {
+    file: PathBuf,
+    output: PathBuf,
+}
+
+/// `generate systemd`: the unit text, with this command's state, store, log and
+/// runtime options repeated on its command lines (a unit sees none of the
+/// caller's environment).
+fn systemd(args: SystemdArgs, global: &Global) -> Result<()> {
+    let podshim = std::env::current_exe()?;
+    let paths = global.paths();
+    let mut global_args = Vec::new();
+    for (flag, path) in [
+        ("--root", &paths.root),
+        ("--store", &paths.store),
+        ("--logs", &paths.logs),
+    ] {
+        global_args.push(flag.to_string());
+        global_args.push(std::path::absolute(path)?.display().to_string());
+    }
+    if global.runtime != "runc" {
+        global_args.push("--runtime".into());
+        global_args.push(global.runtime.clone());
+    }
+    let (name, text) = match (&args.file, &args.template) {
+        (Some(file), _) => {
+            // The manifest must parse now, not at boot.
+            crate::manifest::load_set(file, Default::default())?;
+            let manifest = std::path::absolute(file)?;
+            let stem = manifest
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| "pods".into());
+            let unit = crate::systemd::unit(&crate::systemd::UnitOptions {
+                podshim,
+                description: format!("podshim pods of {}", manifest.display()),
+                manifest,
+                global_args,
+            })?;
+            (format!("podshim-{}.service", unit_name_part(&stem)), unit)
+        }
+        (None, Some(dir)) => {
+            let unit = crate::systemd::template_unit(&crate::systemd::TemplateOptions {
+                podshim,
+                dir: std::path::absolute(dir)?,
+                global_args,
+            })?;
+            ("podshim@.service".to_string(), unit)
+        }
+        (None, None) => unreachable!("clap requires FILE or --template"),
+    };
+    match args.output {
+        None => crate::cli::out::write(&text),
+        Some(dir) => {
+            let path = dir.join(&name);
+            crate::fsutil::write_atomic(&path, text.as_bytes(), 0o644)
+                .map_err(|e| anyhow::anyhow!("{}: write: {e}", path.display()))?;
+            outln!("{}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// A file stem as a unit name's part: what systemd-escape would keep, the rest
+/// as `\xNN` (systemd.unit(5), "String Escaping for Inclusion in Unit Names").
+fn unit_name_part(stem: &str) -> String {
+    stem.bytes()
+        .enumerate()
+        .map(|(i, b)| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b':' | b'_' => (b as char).to_string(),
+            b'.' if i > 0 => ".".to_string(),
+            _ => format!("\\x{b:02x}"),
+        })
+        .collect()
 }

@@ -15,7 +15,7 @@ use crate::model::PodKey;
 use crate::model::workload::WorkloadKind;
 use crate::outln;
 use crate::paths::Paths;
-use crate::pod::job::{self, CONTROLLER_FLAG, JobRecord};
+use crate::pod::job::{self, CONTROLLER_COMMAND, JobRecord};
 
 /// A Job `up` started or found running: its key and directory.
 pub struct StartedJob {
@@ -26,13 +26,14 @@ pub struct StartedJob {
 }
 
 /// Makes each Job's directory and starts its controller, detached (its own
-/// session, like a supervisor), as this same command line plus
-/// `--job-controller DIR`: it runs the pods with exactly `up`'s options.
+/// session, like a supervisor): `podshim job-controller DIR`, which runs the
+/// pods with the options `up` had (kept in `job.json`).
 pub fn start_jobs(
     set: &ManifestSet,
     text: &str,
     path: Option<&Path>,
     paths: &Paths,
+    options: &job::ControllerOptions,
 ) -> Result<Vec<StartedJob>> {
     let mut out = Vec::new();
     for w in set.workloads.iter().filter(|w| w.kind == WorkloadKind::Job) {
@@ -47,6 +48,7 @@ pub fn start_jobs(
             template_hash: w.template_hash.clone(),
             completions: w.job.as_ref().and_then(|j| j.completions),
             manifest: path.map(Path::to_path_buf),
+            options: options.clone(),
         };
         let Some(dir) = job::create(paths, &key, &record, text)? else {
             out.push(StartedJob {
@@ -61,8 +63,7 @@ pub fn start_jobs(
             .with_context(|| format!("{}: create", log_path.display()))?;
         let exe = std::env::current_exe().context("the podshim binary")?;
         let mut cmd = std::process::Command::new(exe);
-        cmd.args(std::env::args_os().skip(1))
-            .arg(CONTROLLER_FLAG)
+        cmd.arg(CONTROLLER_COMMAND)
             .arg(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
@@ -157,8 +158,39 @@ impl StartedJob {
     }
 }
 
-/// The controller process: the Job of `dir`, from the input `up` kept there.
-pub fn run_controller(dir: &Path, ops: &mut crate::pod::apply::Ops<'_>) -> Result<ExitCode> {
+/// The controller process (`podshim job-controller DIR`): the Job of `dir`,
+/// from the input and the options `up` kept there.
+pub fn run_controller(dir: &Path) -> Result<ExitCode> {
+    let record =
+        job::read_record(dir).with_context(|| format!("{}: no job.json", dir.display()))?;
+    let opts = &record.options;
+    let store = crate::image::Store::open(&opts.paths.store)?;
+    let pull = crate::image::PullOptions::system(opts.registries_conf.as_deref())?;
+    let stop = crate::pod::StopOptions {
+        runtime: Some(opts.start.runtime.clone()),
+        cni_bin_dirs: opts.start.network.bin_dirs.clone(),
+        ..Default::default()
+    };
+    let file = record
+        .manifest
+        .clone()
+        .unwrap_or_else(|| dir.join("manifest"));
+    let mut ops = crate::pod::apply::Ops {
+        paths: &opts.paths,
+        store: &store,
+        start: crate::pod::StartOptions {
+            // Each attempt is a new pod: never another's, never kept.
+            replace: false,
+            ..opts.start.clone()
+        },
+        stop,
+        pull,
+        file: file.display().to_string(),
+        path: record.manifest.clone(),
+        started: Vec::new(),
+        error: None,
+    };
+    let ops = &mut ops;
     let text = std::fs::read_to_string(dir.join("manifest"))
         .with_context(|| format!("{}: read the manifest", dir.display()))?;
     let set = crate::manifest::parse_set(

@@ -17,6 +17,8 @@ pub mod pull;
 mod resize;
 mod rm;
 mod up;
+mod volumes;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -226,6 +228,15 @@ pub enum Command {
     Images(images::ListArgs),
     /// Remove images from the store.
     Rmi(images::RmiArgs),
+    /// List the local volumes of PersistentVolumeClaims, and who uses them.
+    Volumes(volumes::ListArgs),
+    /// Manage the local volumes of PersistentVolumeClaims.
+    #[command(subcommand)]
+    Volume(volumes::VolumeCommand),
+    /// Keep the pods of the manifests in DIR running, as the kubelet's static
+    /// pods (--pod-manifest-path): a new file starts its pods, a changed one is
+    /// applied, a removed one taken down.
+    Watch(watch::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         #[arg(value_enum)]
@@ -234,6 +245,12 @@ pub enum Command {
     /// Write man pages (podshim.1, podshim-<verb>.1) into DIR.
     Man {
         #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Runs the controller of the Job in DIR (how `up` starts one).
+    #[command(hide = true, name = "job-controller")]
+    JobController {
+        /// The Job's directory under the state root.
         dir: PathBuf,
     },
     /// Binds a container's subPath mounts (run.sh calls it before each start).
@@ -353,8 +370,12 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Prune(args) => ok(pull::prune(args, g)),
         Command::Images(args) => ok(images::list(args, g)),
         Command::Rmi(args) => ok(images::rmi(args, g)),
+        Command::Volumes(args) => ok(volumes::list(args, g)),
+        Command::Volume(cmd) => ok(volumes::run(cmd, g)),
+        Command::Watch(args) => ok(watch::run(args, g)),
         Command::Completion { shell } => ok(completion(shell)),
         Command::Man { dir } => ok(man::write_all(&dir)),
+        Command::JobController { dir } => job::run_controller(&dir),
         Command::BindSubpaths { dir, container } => ok(bind_subpaths(&dir, &container)),
         Command::ReadEnvFiles { dir, container } => ok(read_env_files(&dir, &container)),
         Command::SetupStep { dir, index } => ok(setup_step(&dir, index)),

@@ -47,13 +47,13 @@ pub struct Args {
     pub timeout: u64,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// Run as the controller of the Job in DIR (how `up` starts one).
-    #[arg(long = "job-controller", value_name = "DIR", hide = true)]
-    pub job_controller: Option<PathBuf>,
+    /// No pod table after the changes (`watch` applies files this way).
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// The pod network, as containerd's CRI configures it.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct NetworkArgs {
     /// The CNI network to attach pods to: a network name in --cni-conf-dir, or
     /// `none` for a loopback-only pod. Default: the first configuration there, or
@@ -95,9 +95,6 @@ impl NetworkArgs {
 }
 
 pub fn run(args: Args, global: &Global) -> Result<std::process::ExitCode> {
-    if let Some(dir) = &args.job_controller {
-        return run_job_controller(&args, dir, global);
-    }
     match (&args.file, &args.from) {
         (Some(file), _) => run_file(&args, file, global),
         (None, Some(dir)) => {
@@ -110,8 +107,12 @@ pub fn run(args: Args, global: &Global) -> Result<std::process::ExitCode> {
 fn start_options(args: &Args, global: &Global) -> Result<StartOptions> {
     let paths = global.paths();
     let runtime = global.runtime()?;
-    for warning in crate::runtime::advisories::check(&runtime.program, &paths.runtime_checks()) {
-        eprintln!("warning: {warning}");
+    // `watch` applies files again and again: it warns once, not per file.
+    if !args.quiet {
+        for warning in crate::runtime::advisories::check(&runtime.program, &paths.runtime_checks())
+        {
+            eprintln!("warning: {warning}");
+        }
     }
     Ok(StartOptions {
         replace: args.replace,
@@ -127,7 +128,11 @@ fn start_options(args: &Args, global: &Global) -> Result<StartOptions> {
 }
 
 /// `up FILE`: every object of the file, applied.
-fn run_file(args: &Args, file: &Path, global: &Global) -> Result<std::process::ExitCode> {
+pub(crate) fn run_file(
+    args: &Args,
+    file: &Path,
+    global: &Global,
+) -> Result<std::process::ExitCode> {
     let paths = global.paths();
     let store = global.store()?;
     let (text, source_name) = crate::manifest::read_input(file)?;
@@ -174,7 +179,12 @@ fn run_file(args: &Args, file: &Path, global: &Global) -> Result<std::process::E
         ),
         Err(e) => return Err(e.into()),
     };
-    let jobs = super::job::start_jobs(&set, &text, path.as_deref(), &paths)?;
+    let options = pod::job::ControllerOptions {
+        paths: paths.clone(),
+        start: ops.start.clone(),
+        registries_conf: global.registries_conf.clone(),
+    };
+    let jobs = super::job::start_jobs(&set, &text, path.as_deref(), &paths, &options)?;
     let mut shown: Vec<PodKey> = Vec::new();
     for change in &changes {
         let line = match change {
@@ -209,7 +219,7 @@ fn run_file(args: &Args, file: &Path, global: &Global) -> Result<std::process::E
         .iter()
         .filter_map(|k| pod::read_pod(&paths, k).ok())
         .collect();
-    if !records.is_empty() {
+    if !records.is_empty() && !args.quiet {
         super::ps::print_pods(&records, false);
     }
     if args.wait {
@@ -258,26 +268,6 @@ fn ops<'a>(
         started: Vec::new(),
         error: None,
     })
-}
-
-/// The controller of one Job (`--job-controller DIR`), with `up`'s options.
-fn run_job_controller(args: &Args, dir: &Path, global: &Global) -> Result<std::process::ExitCode> {
-    let paths = global.paths();
-    let store = global.store()?;
-    let pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
-    let record = pod::job::read_record(dir)
-        .ok_or_else(|| anyhow::anyhow!("{}: no job.json", dir.display()))?;
-    let file = args.file.clone().unwrap_or_else(|| dir.join("manifest"));
-    let mut ops = ops(
-        args,
-        global,
-        &paths,
-        &store,
-        pull,
-        &file,
-        record.manifest.clone(),
-    )?;
-    super::job::run_controller(dir, &mut ops)
 }
 
 /// `up --from DIR`: a `generate` output.

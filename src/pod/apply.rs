@@ -91,25 +91,33 @@ impl PodOps for Ops<'_> {
     }
 
     fn stop(&mut self, keys: &[PodKey]) -> Result<(), String> {
-        let results: Vec<Result<super::StopReport, PodError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = keys
-                .iter()
-                .map(|key| {
-                    let (paths, store, opts) = (self.paths, self.store, &self.stop);
-                    s.spawn(move || super::stop(paths, store, key, opts))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(PodError::Invalid("a stop thread panicked".into())))
-                })
-                .collect()
-        });
+        let results = stop_all(self.paths, self.store, keys, &self.stop);
         let errors = results.into_iter().filter_map(Result::err).collect();
         self.fail(errors)
     }
+}
+
+/// Stops every pod of `keys` at once (each within its own grace period), one
+/// thread each; the reports in the order of `keys`.
+pub fn stop_all(
+    paths: &Paths,
+    store: &Store,
+    keys: &[PodKey],
+    opts: &StopOptions,
+) -> Vec<Result<super::StopReport, PodError>> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|key| s.spawn(move || super::stop(paths, store, key, opts)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(PodError::Invalid("a stop thread panicked".into())))
+            })
+            .collect()
+    })
 }
 
 /// What `up` did, pod by pod, in order.

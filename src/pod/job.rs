@@ -14,13 +14,13 @@ use serde::{Deserialize, Serialize};
 use super::{PodError, io_err, list};
 use crate::manifest::ManifestSet;
 use crate::model::PodKey;
-use crate::paths::Paths;
+pub use crate::paths::Paths;
 use crate::state::{ContainerState, PodPhase};
 use crate::workload::apply::PodOps;
 use crate::workload::job::{Action, Counts, JobCore, Observed, Outcome};
 
-/// The flag the controller process is started with, after `up`'s own arguments.
-pub const CONTROLLER_FLAG: &str = "--job-controller";
+/// The hidden command a Job's controller process runs: `podshim job-controller DIR`.
+pub const CONTROLLER_COMMAND: &str = "job-controller";
 /// The most a job's files may be when read back.
 const MAX_FILE: u64 = 16 << 20;
 
@@ -38,7 +38,26 @@ pub struct JobRecord {
     /// The manifest's absolute path, as `up` was given it (none for stdin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<PathBuf>,
+    /// How `up` ran pods: the controller runs the Job's the same way.
+    pub options: ControllerOptions,
 }
+
+/// The options of the `up` that started a Job, for its controller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ControllerOptions {
+    pub paths: Paths,
+    pub start: super::StartOptions,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registries_conf: Option<PathBuf>,
+}
+
+impl PartialEq for ControllerOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.paths == other.paths && self.registries_conf == other.registries_conf
+    }
+}
+impl Eq for ControllerOptions {}
 
 /// What `status.json` holds: the Job's status, as Kubernetes reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +130,7 @@ pub fn controller_alive(pid: i32, dir: &Path) -> bool {
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let dir = dir.as_os_str().as_encoded_bytes();
     args.windows(2)
-        .any(|w| w[0] == CONTROLLER_FLAG.as_bytes() && w[1] == dir)
+        .any(|w| w[0] == CONTROLLER_COMMAND.as_bytes() && w[1] == dir)
 }
 
 /// Makes the Job's directory: its record and the input `up` read, before its

@@ -31,7 +31,7 @@ pub fn cni_container_id(infra_id: &str, pod_dir: &Path) -> String {
 
 /// How `up` networks its pods (`--network`, `--cni-conf-dir`, `--cni-bin-dir`,
 /// `--pod-subnet`, `--pod-bridge`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkOptions {
     /// `--network none`: loopback only, as before CNI.
     pub none: bool,

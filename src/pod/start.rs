@@ -35,7 +35,7 @@ pub enum Source {
     Generated(PathBuf),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StartOptions {
     /// Replace a pod of the same name that already exists.
     pub replace: bool,

@@ -138,7 +138,8 @@ pub fn write(
         true => None,
         false => Some(lease_ids(dir)?),
     };
-    let claims = claim_volumes(store, pod)?;
+    // Held until the plan is written: `volume rm` sees this pod as a user.
+    let (claims, _claim_locks) = claim_volumes(store, pod, dir, host_paths)?;
     let planned = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
@@ -222,9 +223,25 @@ fn write_files(plan: &RunPlan, source: &str) -> Result<(), PodError> {
 }
 
 /// The local volume of each claim the pod names, made on first use (`up` made
-/// those of the input's claim documents already, as the documents say).
-pub fn claim_volumes(store: &Store, pod: &Pod) -> Result<BTreeMap<String, PathBuf>, PodError> {
+/// those of the input's claim documents already, as the documents say), each
+/// locked. A ReadWriteOncePod claim another pod of the state root uses is
+/// refused (the one-pod guarantee of KEP-2485 holds node-wide here).
+#[allow(clippy::type_complexity)]
+pub fn claim_volumes(
+    store: &Store,
+    pod: &Pod,
+    dir: &Path,
+    host_paths: HostPaths,
+) -> Result<
+    (
+        BTreeMap<String, PathBuf>,
+        Vec<nix::fcntl::Flock<std::fs::File>>,
+    ),
+    PodError,
+> {
+    use crate::model::workload::AccessMode;
     let mut out = BTreeMap::new();
+    let mut locks = Vec::new();
     for v in &pod.spec.volumes {
         if let crate::model::VolumeSource::PersistentVolumeClaim { claim, .. } = &v.source {
             let c = crate::model::workload::Claim {
@@ -234,8 +251,29 @@ pub fn claim_volumes(store: &Store, pod: &Pod) -> Result<BTreeMap<String, PathBu
                 storage: None,
             };
             let data = crate::workload::claims::ensure(store.root(), &c, false)?;
+            let claim_dir = data.parent().unwrap_or(&data).to_path_buf();
+            locks.push(crate::workload::claims::lock(&claim_dir)?);
+            let volume = crate::workload::claims::find(store.root(), &c.namespace, &c.name)?;
+            // `up` writes under the state root's pods/; a `generate` output is
+            // no pod of the node's.
+            if host_paths == HostPaths::Create
+                && volume
+                    .record
+                    .access_modes
+                    .contains(&AccessMode::ReadWriteOncePod)
+                && let Some(pods_root) = dir.parent()
+            {
+                let others = crate::workload::claims::users(pods_root, &data, Some(dir));
+                if !others.is_empty() {
+                    return Err(PodError::Invalid(format!(
+                        "pod {}: persistentVolumeClaim {claim} is ReadWriteOncePod and in use by {}",
+                        pod.key,
+                        others.join(", ")
+                    )));
+                }
+            }
             out.insert(claim.to_string(), data);
         }
     }
-    Ok(out)
+    Ok((out, locks))
 }

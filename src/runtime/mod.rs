@@ -40,7 +40,7 @@ impl Spawner for DirectSpawner {
 }
 
 /// Where and how to run the runtime CLI.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RuntimeConfig {
     /// `runc` (looked up in PATH) or a path.
     pub program: PathBuf,

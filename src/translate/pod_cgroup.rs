@@ -102,7 +102,7 @@ impl CgroupParent {
 }
 
 /// The node's settings for pod cgroups.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CgroupConfig {
     pub parent: CgroupParent,
     /// The parent is podshim's own (derived from the state root, not given):

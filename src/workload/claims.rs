@@ -243,6 +243,28 @@ pub fn find(
     }
 }
 
+/// The pods under `pods_root` (the state root's `pods/`) whose plans bind
+/// `data`, as `ns/name`; `except` (a pod directory) is not counted.
+pub fn users(pods_root: &Path, data: &Path, except: Option<&Path>) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(pods_root) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|dir| Some(dir.as_path()) != except)
+        .filter_map(|dir| crate::run_plan::read(&dir).ok())
+        .filter(|plan| {
+            plan.setup.iter().any(
+                |s| matches!(s, crate::run_plan::SetupStep::HostPath { path, .. } if path == data),
+            )
+        })
+        .map(|plan| format!("{}/{}", plan.namespace, plan.name))
+        .collect();
+    out.sort();
+    out
+}
+
 /// Removes a volume and its data, after `users` (the pods whose plans mount its
 /// data) came back empty, under the volume's lock so that no `up` makes it use
 /// while it goes.

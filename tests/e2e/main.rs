@@ -19,3 +19,4 @@ mod security;
 mod support;
 mod up;
 mod userns;
+mod workloads;

@@ -55,13 +55,27 @@ fn two_containers_example_serves_the_init_page_to_the_client_over_localhost() {
         table.contains("Running") && table.contains("2/2"),
         "{table}"
     );
-    // A second up of the same pod is refused.
+    // A second up of the same file changes nothing (apply); the same pod
+    // from another file is refused.
     let again = pod.up(&yaml, &[]);
-    assert_eq!(again.status.code(), Some(1));
+    assert!(again.status.success(), "{}", stderr(&again));
     assert!(
-        stderr(&again).contains("already exists"),
+        stdout(&again).contains(&format!("pod {} unchanged", pod.key())),
         "{}",
-        stderr(&again)
+        stdout(&again)
+    );
+    let other = pod.tmp.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        yaml.replace("{ns}", &pod.ns).replace("{name}", &pod.name),
+    )
+    .unwrap();
+    let refused = pod.run(&["up", other.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("already exists"),
+        "{}",
+        stderr(&refused)
     );
     // --replace stops the old pod and starts a new one.
     let old_supervisor = pod.state()["supervisorPid"].clone();

@@ -1,0 +1,612 @@
+//! Beyond one Pod (issue 12): Deployments, ReplicaSets, StatefulSets,
+//! DaemonSets, Jobs and Lists with real runc; apply of a changed file; claims'
+//! local volumes; `down FILE`.
+
+use std::collections::BTreeSet;
+
+use std::time::Duration;
+
+use crate::support::*;
+
+/// Every pod's state record in the test's state root.
+fn pods(h: &Pod) -> Vec<serde_json::Value> {
+    let out = h.run(&["ps", "-o", "json"]);
+    assert!(out.status.success(), "ps: {}", stderr(&out));
+    serde_json::from_str::<Vec<serde_json::Value>>(&stdout(&out)).unwrap()
+}
+
+fn names(h: &Pod) -> BTreeSet<String> {
+    pods(h)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn up_ok(h: &Pod, yaml: &str, extra: &[&str]) -> String {
+    let out = h.up(yaml, extra);
+    assert!(out.status.success(), "up: {}{}", stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+fn down_file(h: &Pod) -> String {
+    let file = h.tmp.path().join("pod.yaml");
+    let out = h.run(&["down", file.to_str().unwrap(), "--grace-period", "1"]);
+    assert!(out.status.success(), "down FILE: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// No container of the test's namespace is left in the runtime, and no pod
+/// state in its root.
+fn assert_nothing_left(h: &Pod) {
+    let prefix = format!("{}_", h.ns);
+    let left: Vec<String> = runc_ids()
+        .into_iter()
+        .filter(|i| i.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "containers left: {left:?}");
+    assert!(names(h).is_empty(), "pods left: {:?}", names(h));
+    assert_eq!(mounts_under(h.tmp.path()), Vec::<std::path::PathBuf>::new());
+}
+
+fn deployment(replicas: u32, message: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: '{{name}}', namespace: '{{ns}}'}}\nspec:\n  replicas: {replicas}\n  strategy:\n    rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - {{name: app, image: localhost/busybox:latest, command: [sh, -c, 'echo {message} $HOSTNAME; exec sleep 600']}}\n      - {{name: side, image: localhost/busybox:latest, command: [sleep, '600']}}\n"
+    )
+}
+
+#[test]
+fn deployment_replicas_are_named_labelled_owned_scaled_and_rolled_by_up() {
+    let h = Pod::new("deploy", "web");
+    let out = up_ok(&h, &deployment(3, "v1"), &[]);
+    let records = pods(&h);
+    assert_eq!(records.len(), 3, "{out}");
+    let hash = records[0]["labels"]["pod-template-hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for p in &records {
+        let name = p["name"].as_str().unwrap();
+        let suffix = name
+            .strip_prefix(&format!("web-{hash}-"))
+            .unwrap_or_else(|| panic!("{name} is not web-{hash}-xxxxx"));
+        assert_eq!(suffix.len(), 5, "{name}");
+        assert_eq!(p["labels"]["app"], "web");
+        assert_eq!(p["phase"], "Running");
+        let owner = &p["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicaSet");
+        assert_eq!(owner["name"], format!("web-{hash}"));
+        assert_eq!(owner["controller"], true);
+        assert_eq!(p["workload"]["kind"], "Deployment");
+        // Each pod's containers are in the runtime, and say their pod's name.
+        assert!(
+            runc_ids()
+                .iter()
+                .any(|id| id == &format!("{}_{name}_app", h.ns))
+        );
+    }
+    // ps groups them under their Deployment.
+    let table = stdout(&h.run(&["ps"]));
+    assert_eq!(table.matches("deployment/web").count(), 3, "{table}");
+    let first = names(&h);
+
+    // The same file again changes nothing.
+    let again = up_ok(&h, &deployment(3, "v1"), &[]);
+    assert_eq!(again.matches("unchanged").count(), 3, "{again}");
+    assert_eq!(names(&h), first);
+
+    // Scaled up: two more pods of the same template, the others left running.
+    let scaled = up_ok(&h, &deployment(5, "v1"), &[]);
+    assert_eq!(scaled.matches("running").count(), 2, "{scaled}");
+    let five = names(&h);
+    assert_eq!(five.len(), 5);
+    assert!(first.is_subset(&five));
+
+    // A changed template replaces every pod, one at a time within maxSurge 1
+    // and maxUnavailable 0: five new names, none of the old.
+    let rolled = up_ok(&h, &deployment(5, "v2"), &[]);
+    let after = names(&h);
+    assert_eq!(after.len(), 5, "{rolled}");
+    assert!(after.is_disjoint(&five), "{after:?} {five:?}");
+    assert_eq!(rolled.matches("stopped and removed").count(), 5, "{rolled}");
+    let any = after.iter().next().unwrap();
+    let log = stdout(&h.run(&["logs", &format!("{}/{any}", h.ns), "-c", "app"]));
+    assert_eq!(log.trim(), format!("v2 {any}"));
+
+    // Scaled down: the surplus goes.
+    up_ok(&h, &deployment(2, "v2"), &[]);
+    assert_eq!(names(&h).len(), 2);
+
+    let down = down_file(&h);
+    assert_eq!(down.matches("stopped and removed").count(), 2, "{down}");
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn daemonset_replicaset_and_list_items_run_as_their_controllers_name_them() {
+    let h = Pod::new("kinds", "k");
+    let yaml = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: DaemonSet\n  metadata: {name: agent, namespace: '{ns}'}\n  spec:\n    selector: {matchLabels: {app: agent}}\n    template:\n      metadata: {labels: {app: agent}}\n      spec:\n        terminationGracePeriodSeconds: 1\n        containers: [{name: a, image: localhost/busybox:latest, command: [sleep, '600']}]\n- apiVersion: apps/v1\n  kind: ReplicaSet\n  metadata: {name: rs, namespace: '{ns}'}\n  spec:\n    replicas: 2\n    selector: {matchLabels: {app: rs}}\n    template:\n      metadata: {labels: {app: rs}}\n      spec:\n        terminationGracePeriodSeconds: 1\n        containers: [{name: a, image: localhost/busybox:latest, command: [sleep, '600']}]\n";
+    up_ok(&h, yaml, &[]);
+    let records = pods(&h);
+    assert_eq!(records.len(), 3);
+    let agent: Vec<_> = records
+        .iter()
+        .filter(|p| p["workload"]["kind"] == "DaemonSet")
+        .collect();
+    assert_eq!(agent.len(), 1, "one pod on this node");
+    assert!(agent[0]["name"].as_str().unwrap().starts_with("agent-"));
+    assert!(agent[0]["labels"]["controller-revision-hash"].is_string());
+    let rs: Vec<_> = records
+        .iter()
+        .filter(|p| p["ownerReferences"][0]["kind"] == "ReplicaSet")
+        .collect();
+    assert_eq!(rs.len(), 2);
+    for p in rs {
+        let name = p["name"].as_str().unwrap();
+        assert_eq!(name.len(), "rs-".len() + 5, "{name}");
+        assert!(p["labels"].get("pod-template-hash").is_none());
+    }
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+fn statefulset(replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db, namespace: '{{ns}}'}}\nspec:\n  replicas: {replicas}\n  serviceName: db\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: db\n        image: localhost/busybox:latest\n        command: [sh, -c, '[ -f /data/first ] || hostname > /data/first; read up rest < /proc/uptime; echo $up > /data/started; exec sleep 600']\n        volumeMounts: [{{name: data, mountPath: /data}}]\n  volumeClaimTemplates:\n  - metadata: {{name: data}}\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources: {{requests: {{storage: 1Gi}}}}\n"
+    )
+}
+
+fn exec(h: &Pod, pod: &str, cmd: &str) -> String {
+    let out = h.run(&[
+        "exec",
+        &format!("{}/{pod}", h.ns),
+        "-c",
+        "db",
+        "--",
+        "sh",
+        "-c",
+        cmd,
+    ]);
+    assert!(out.status.success(), "exec: {}", stderr(&out));
+    stdout(&out).trim().to_string()
+}
+
+#[test]
+fn statefulset_pods_start_in_ordinal_order_and_their_claims_outlive_down() {
+    let h = Pod::new("sts", "db");
+    up_ok(&h, &statefulset(2), &[]);
+    assert_eq!(
+        names(&h),
+        BTreeSet::from(["db-0".to_string(), "db-1".to_string()])
+    );
+    let records = pods(&h);
+    let db1 = records.iter().find(|p| p["name"] == "db-1").unwrap();
+    assert_eq!(db1["labels"]["statefulset.kubernetes.io/pod-name"], "db-1");
+    assert_eq!(db1["labels"]["apps.kubernetes.io/pod-index"], "1");
+    assert_eq!(db1["ownerReferences"][0]["kind"], "StatefulSet");
+    // Stable network identity: the hostname is the pod's name.
+    assert_eq!(exec(&h, "db-1", "hostname"), "db-1");
+    // OrderedReady: db-0 ran before db-1 was started.
+    let t0: f64 = exec(&h, "db-0", "cat /data/started").parse().unwrap();
+    let t1: f64 = exec(&h, "db-1", "cat /data/started").parse().unwrap();
+    assert!(t0 < t1, "db-0 at {t0}, db-1 at {t1}");
+    // One volume per ordinal, listed with its user.
+    let vols = stdout(&h.run(&["volumes"]));
+    for o in [0, 1] {
+        let line = vols
+            .lines()
+            .find(|l| l.starts_with(&format!("{}/data-db-{o} ", h.ns)))
+            .unwrap_or_else(|| panic!("no volume for ordinal {o}: {vols}"));
+        assert!(line.contains("RWO") && line.contains("1Gi"), "{line}");
+        assert!(line.contains(&format!("{}/db-{o}", h.ns)), "{line}");
+    }
+    // A volume in use is not removed.
+    let claim0 = format!("{}/data-db-0", h.ns);
+    let refused = h.run(&["volume", "rm", &claim0]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("in use by"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // down keeps the data; up again finds it.
+    let down = down_file(&h);
+    assert!(down.contains(&format!("volume {claim0} kept")), "{down}");
+    assert_nothing_left(&h);
+    up_ok(&h, &statefulset(2), &[]);
+    assert_eq!(exec(&h, "db-0", "cat /data/first"), "db-0");
+    assert_eq!(exec(&h, "db-1", "cat /data/first"), "db-1");
+    down_file(&h);
+    for o in [0, 1] {
+        let claim = format!("{}/data-db-{o}", h.ns);
+        let out = h.run(&["volume", "rm", &claim]);
+        assert!(out.status.success(), "volume rm: {}", stderr(&out));
+    }
+    let vols = stdout(&h.run(&["volumes"]));
+    assert!(!vols.contains(&h.ns), "{vols}");
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_readwriteoncepod_claim_serves_one_pod_at_a_time() {
+    let h = Pod::new("rwop", "one");
+    let yaml = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: solo, namespace: '{ns}'}\nspec:\n  accessModes: [ReadWriteOncePod]\n  resources: {requests: {storage: 10Mi}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: first, namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes: [{name: v, persistentVolumeClaim: {claimName: solo}}]\n  containers: [{name: c, image: localhost/busybox:latest, command: [sleep, '600'], volumeMounts: [{name: v, mountPath: /v}]}]\n";
+    up_ok(&h, yaml, &[]);
+    let second = yaml.replace("name: first", "name: second");
+    let out = h.up(&second, &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("is ReadWriteOncePod and in use by"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(names(&h), BTreeSet::from(["first".to_string()]));
+    h.run(&["down", &format!("{}/first", h.ns), "--grace-period", "1"]);
+    let out = h.run(&["volume", "rm", &format!("{}/solo", h.ns)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_nothing_left(&h);
+}
+
+fn job(spec: &str, command: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: '{{name}}', namespace: '{{ns}}'}}\nspec:\n{spec}  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: main, image: localhost/busybox:latest, command: [sh, -c, '{command}']}}]\n"
+    )
+}
+
+#[test]
+fn a_job_runs_its_completions_and_up_wait_exits_with_its_outcome() {
+    let h = Pod::new("job", "count");
+    let out = h.up(
+        &job(
+            "  completions: 3\n  parallelism: 2\n",
+            "echo done $HOSTNAME",
+        ),
+        &["--wait"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("job {}/count: Complete (3 succeeded)", h.ns)),
+        "{}",
+        stdout(&out)
+    );
+    let records = pods(&h);
+    assert_eq!(records.len(), 3);
+    for p in &records {
+        assert_eq!(p["phase"], "Succeeded");
+        assert_eq!(p["labels"]["job-name"], "count");
+        assert_eq!(p["ownerReferences"][0]["kind"], "Job");
+    }
+    let table = stdout(&h.run(&["ps"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with(&format!("{}/count", h.ns))
+                && l.contains("3/3")
+                && l.contains("Complete")),
+        "{table}"
+    );
+    let down = down_file(&h);
+    assert!(
+        down.contains(&format!("job {}/count removed", h.ns)),
+        "{down}"
+    );
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_failing_job_fails_by_its_backoff_limit_or_its_pod_failure_policy() {
+    let h = Pod::new("jobfail", "broken");
+    let out = h.up(&job("  backoffLimit: 0\n", "exit 2"), &["--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out)
+            .contains("Failed: BackoffLimitExceeded: Job has reached the specified backoff limit"),
+        "{}",
+        stdout(&out)
+    );
+    down_file(&h);
+    let policy = "  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {containerName: main, operator: In, values: [42]}\n";
+    let out = h.up(&job(policy, "exit 42"), &["--wait"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Failed: PodFailurePolicy: Container main for pod broken-")
+            && text.contains("failed with exit code 42 matching FailJob rule at index 0"),
+        "{text}"
+    );
+    // One attempt only, whatever the backoffLimit.
+    assert_eq!(pods(&h).len(), 1);
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_jobs_active_deadline_ends_it_and_takes_its_pods_down() {
+    let h = Pod::new("jobdeadline", "slow");
+    let spec = "  activeDeadlineSeconds: 2\n";
+    let out = h.up(
+        &job(spec, "sleep 600").replace(
+            "restartPolicy: Never",
+            "restartPolicy: Never\n      terminationGracePeriodSeconds: 1",
+        ),
+        &["--wait"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out)
+            .contains("Failed: DeadlineExceeded: Job was active longer than specified deadline"),
+        "{}",
+        stdout(&out)
+    );
+    let records = pods(&h);
+    assert!(records.is_empty(), "{records:?}");
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn kinds_one_node_cannot_serve_are_refused_by_name_unless_skipped() {
+    let h = Pod::new("kinds", "svc");
+    let yaml = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: '{ns}'}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{name: c, image: localhost/busybox:latest, command: [sleep, '600']}]\n";
+    let out = h.up(yaml, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("document 1: kind Service is not supported (no kube-proxy"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(names(&h).is_empty());
+    let out = h.up(yaml, &["--skip-unsupported-kinds"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: document 1: Service web: skipped"),
+        "{}",
+        stderr(&out)
+    );
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_bare_pod_of_another_file_is_not_replaced_by_up() {
+    let h = Pod::new("other", "p");
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: '{name}', namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{name: c, image: localhost/busybox:latest, command: [sleep, '600']}]\n";
+    up_ok(&h, yaml, &[]);
+    let other = h.tmp.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        yaml.replace("{ns}", &h.ns)
+            .replace("{name}", &h.name)
+            .replace("600", "601"),
+    )
+    .unwrap();
+    let out = h.run(&["up", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    // The same file, changed: replaced.
+    let changed = up_ok(&h, &yaml.replace("600", "602"), &[]);
+    assert!(changed.contains("replaced"), "{changed}");
+    let cmd = &pods(&h)[0]["templateHash"];
+    assert!(cmd.is_string());
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+/// The argv of a unit's `Key=` line (the test's paths hold no space or quote).
+fn unit_command(unit: &str, key: &str) -> Vec<String> {
+    let line = unit
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in\n{unit}"));
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+fn systemd_analyze_verify(unit: &std::path::Path) {
+    let out = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(unit)
+        .output()
+        .expect("systemd-analyze (scripts/setup installs systemd)");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "systemd-analyze verify {}: {}",
+        unit.display(),
+        stderr(&out)
+    );
+}
+
+#[test]
+fn generated_systemd_unit_verifies_runs_notifies_ready_and_stops() {
+    use std::os::unix::net::UnixDatagram;
+    let h = Pod::new("systemd", "web");
+    let manifest = h.tmp.path().join("pod.yaml");
+    std::fs::write(
+        &manifest,
+        deployment(2, "boot")
+            .replace("{ns}", &h.ns)
+            .replace("{name}", &h.name),
+    )
+    .unwrap();
+    let units = h.tmp.path().join("units");
+    std::fs::create_dir(&units).unwrap();
+    let out = h.run(&[
+        "generate",
+        "systemd",
+        manifest.to_str().unwrap(),
+        "-o",
+        units.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unit_path = units.join("podshim-pod.service");
+    let unit = std::fs::read_to_string(&unit_path).unwrap();
+    assert!(unit.contains("\nType=notify\n"), "{unit}");
+    assert!(unit.contains("\nRestart=on-failure\n"), "{unit}");
+    systemd_analyze_verify(&unit_path);
+    let start = unit_command(&unit, "ExecStart");
+    let stop = unit_command(&unit, "ExecStop");
+    assert_eq!(
+        &start[start.len() - 4..],
+        ["up", "--wait", "--replace", manifest.to_str().unwrap()]
+    );
+    assert_eq!(
+        &stop[stop.len() - 2..],
+        ["down", manifest.to_str().unwrap()]
+    );
+
+    // The unit's ExecStart, as systemd would run it: READY=1 arrives on our
+    // socket once the pods run.
+    let socket_path = h.tmp.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(120)))
+        .unwrap();
+    let mut service = std::process::Command::new(&start[0])
+        .args(&start[1..])
+        // The unit carries the state paths; the network stays the tests' own.
+        .env("PODSHIM_NETWORK", "none")
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = socket
+        .recv(&mut buf)
+        .expect("READY=1 within the start timeout");
+    let message = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert_eq!(message, "READY=1\nSTATUS=2 pods running");
+    let records = pods(&h);
+    assert_eq!(records.len(), 2);
+    assert!(
+        records.iter().all(|p| p["phase"] == "Running"),
+        "{records:?}"
+    );
+
+    // ExecStop takes the pods down; `up --wait` sees them go and ends cleanly.
+    let out = std::process::Command::new(&stop[0])
+        .args(&stop[1..])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ExecStop: {}", stderr(&out));
+    let status = service.wait().unwrap();
+    assert!(status.success(), "ExecStart ended with {status}");
+    assert_nothing_left(&h);
+
+    // The template for a manifest directory verifies too, and runs `DIR/%I`.
+    let out = h.run(&[
+        "generate",
+        "systemd",
+        "--template",
+        h.tmp.path().to_str().unwrap(),
+        "-o",
+        units.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let template = units.join("podshim@.service");
+    let text = std::fs::read_to_string(&template).unwrap();
+    let start = unit_command(&text, "ExecStart");
+    assert_eq!(
+        start.last().unwrap(),
+        &format!("{}/%I", h.tmp.path().display())
+    );
+    systemd_analyze_verify(&template);
+}
+
+fn watch_pod(name: &str, sleep: u32) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: '{{ns}}'}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{{name: c, image: localhost/busybox:latest, command: [sleep, '{sleep}']}}]\n"
+    )
+}
+
+#[test]
+fn watch_keeps_a_manifest_directory_running_through_changes_and_a_wiped_state_root() {
+    let h = Pod::new("watch", "static");
+    let dir = h.tmp.path().join("manifests");
+    std::fs::create_dir(&dir).unwrap();
+    let write = |file: &str, text: &str| {
+        let tmp = dir.join(format!(".{file}.tmp"));
+        std::fs::write(&tmp, text.replace("{ns}", &h.ns)).unwrap();
+        std::fs::rename(&tmp, dir.join(file)).unwrap();
+    };
+    let start_watch = || {
+        podshim(h.tmp.path())
+            .args(["watch", dir.to_str().unwrap(), "--period", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let stop_watch = |mut child: std::process::Child| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::SIGTERM,
+        )
+        .unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    let hash_of = |name: &str| {
+        pods(&h)
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["templateHash"].as_str().unwrap().to_string())
+    };
+    write("a.yaml", &watch_pod("a", 600));
+    let watcher = start_watch();
+    h.wait_until("pod a", Duration::from_secs(60), |_| {
+        names(&h).contains("a")
+    });
+    // A new file starts its pods; a dotfile is ignored.
+    write("b.yaml", &deployment(2, "b").replace("{name}", "b"));
+    write(".hidden.yaml", &watch_pod("hidden", 600));
+    h.wait_until("deployment b", Duration::from_secs(60), |_| {
+        names(&h).iter().filter(|n| n.starts_with("b-")).count() == 2
+    });
+    // A changed file replaces its pod.
+    let before = hash_of("a").unwrap();
+    write("a.yaml", &watch_pod("a", 601));
+    h.wait_until("pod a replaced", Duration::from_secs(60), |_| {
+        hash_of("a").is_some_and(|x| x != before)
+    });
+    // A removed file stops its pods.
+    std::fs::remove_file(dir.join("b.yaml")).unwrap();
+    h.wait_until("deployment b gone", Duration::from_secs(60), |_| {
+        !names(&h).iter().any(|n| n.starts_with("b-"))
+    });
+    assert!(!names(&h).contains("hidden"));
+    // Stopping the watcher leaves the pods running, as a kubelet restart does.
+    stop_watch(watcher);
+    assert_eq!(pods(&h)[0]["phase"], "Running");
+
+    // A reboot: every pod and the state root gone. The watcher brings the
+    // directory's pods back.
+    let out = h.run(&["down", &format!("{}/a", h.ns), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::remove_dir_all(h.tmp.path().join("run")).unwrap();
+    let watcher = start_watch();
+    h.wait_until("pod a back", Duration::from_secs(60), |_| {
+        pods(&h)
+            .iter()
+            .any(|p| p["name"] == "a" && p["phase"] == "Running")
+    });
+    stop_watch(watcher);
+    let out = h.run(&[
+        "down",
+        dir.join("a.yaml").to_str().unwrap(),
+        "--grace-period",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_nothing_left(&h);
+}
