@@ -124,6 +124,7 @@ fn start_options(args: &Args, global: &Global) -> Result<StartOptions> {
         wait_ready: args.wait_ready,
         cgroup: global.cgroup(),
         cdi_dirs: global.cdi_spec_dirs.clone(),
+        ids_checked: false,
     })
 }
 

@@ -49,8 +49,35 @@ impl Ops<'_> {
 
 impl PodOps for Ops<'_> {
     fn start(&mut self, pods: &[&Pod], ready: bool) -> Result<(), String> {
+        // One listing of the runtime's containers for the whole batch: a pod
+        // whose ids another holds is refused, the others start.
+        let mut refused = Vec::new();
+        let mut pods: Vec<&Pod> = pods.to_vec();
+        let listed = pods.len() > 1;
+        if listed {
+            let runtime = crate::runtime::CliRuntime::direct(self.start.runtime.clone());
+            let ids: Vec<Vec<String>> = pods.iter().map(|p| super::start::runtime_ids(p)).collect();
+            let all: Vec<&String> = ids.iter().flatten().collect();
+            let taken = match runtime.list_matching(&|id| all.iter().any(|i| *i == id)) {
+                Ok(taken) => taken,
+                Err(e) => return self.fail(vec![e.into()]),
+            };
+            let mut keep = Vec::new();
+            for (pod, ids) in pods.iter().zip(&ids) {
+                match taken.iter().find(|s| ids.contains(&s.id)) {
+                    Some(state) => refused.push(PodError::IdInUse {
+                        pod: pod.key.clone(),
+                        id: state.id.clone(),
+                        holder: super::start::describe(state),
+                    }),
+                    None => keep.push(*pod),
+                }
+            }
+            pods = keep;
+        }
         let opts = StartOptions {
             wait_ready: self.start.wait_ready || ready,
+            ids_checked: self.start.ids_checked || listed,
             ..self.start.clone()
         };
         let results: Vec<Result<super::start::Started, PodError>> = std::thread::scope(|s| {
@@ -80,7 +107,7 @@ impl PodOps for Ops<'_> {
                 })
                 .collect()
         });
-        let mut errors = Vec::new();
+        let mut errors = refused;
         for r in results {
             match r {
                 Ok(started) => self.started.push((started.pod_dir, started.state)),

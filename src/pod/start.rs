@@ -54,6 +54,10 @@ pub struct StartOptions {
     pub cgroup: crate::translate::pod_cgroup::CgroupConfig,
     /// The CDI spec directories (`--cdi-spec-dir`).
     pub cdi_dirs: Vec<PathBuf>,
+    /// The caller listed the runtime's containers for this pod's ids already
+    /// (one listing for a batch of pods, not one per pod).
+    #[serde(default)]
+    pub ids_checked: bool,
 }
 
 /// A pod that runs: its directory and state.
@@ -73,14 +77,7 @@ pub fn start(
     let (key, uid, ids, generated) = match &source {
         Source::Manifest { manifest, .. } => {
             let pod = &manifest.pod;
-            let mut ids = vec![pod.key.id()];
-            ids.extend(
-                pod.spec
-                    .containers
-                    .iter()
-                    .map(|c| pod.key.container_id(&c.name)),
-            );
-            (pod.key.clone(), pod.uid.to_string(), ids, None)
+            (pod.key.clone(), pod.uid.to_string(), runtime_ids(pod), None)
         }
         Source::Generated(dir) => {
             let plan = run_plan::read(dir)?;
@@ -132,7 +129,12 @@ pub fn start(
     }
     clear_leftovers(&pod_dir, &key.id(), &opts.network.bin_dirs, store)?;
     let runtime = CliRuntime::direct(opts.runtime.clone());
-    if let Err(e) = preflight(&runtime, &key, &ids) {
+    let checked = if opts.ids_checked {
+        Ok(())
+    } else {
+        preflight(&runtime, &key, &ids)
+    };
+    if let Err(e) = checked {
         let _ = std::fs::remove_dir_all(&pod_dir);
         return Err(e);
     }
@@ -401,7 +403,22 @@ fn attach(
 /// whose container ids are taken (another podshim root, a container left by hand)
 /// is refused before anything is made, naming who holds the id. One `list` of the
 /// runtime answers for every id.
-fn preflight(runtime: &CliRuntime, key: &PodKey, ids: &[String]) -> Result<(), PodError> {
+/// The runtime ids of a pod's infra and app containers: what must not be
+/// another's when it starts.
+pub fn runtime_ids(pod: &crate::model::Pod) -> Vec<String> {
+    let mut ids = vec![pod.key.id()];
+    ids.extend(
+        pod.spec
+            .containers
+            .iter()
+            .map(|c| pod.key.container_id(&c.name)),
+    );
+    ids
+}
+
+/// Fails when the runtime has a container of one of `ids` (another's: ours
+/// would have state).
+pub fn preflight(runtime: &CliRuntime, key: &PodKey, ids: &[String]) -> Result<(), PodError> {
     let taken = runtime.list_matching(&|id| ids.iter().any(|i| i == id))?;
     match taken.iter().find(|s| ids.contains(&s.id)) {
         Some(state) => Err(PodError::IdInUse {
