@@ -149,10 +149,14 @@ pub(crate) fn run_file(
     }
     if args.network.network.as_deref() == Some("none") {
         for pod in &set.pods {
+            // Which pod, when the file has several.
+            let which = match set.pods.len() {
+                1 => String::new(),
+                _ => format!("pod {}: ", pod.key),
+            };
             for field in pod::network::host_port_fields(pod) {
                 eprintln!(
-                    "warning: pod {}: {field}: not published: the pod runs with --network none",
-                    pod.key
+                    "warning: {which}{field}: not published: the pod runs with --network none"
                 );
             }
         }
