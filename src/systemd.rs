@@ -180,12 +180,19 @@ Documentation=man:podshim(1)
 Wants=network-online.target
 After=network-online.target
 RequiresMountsFor={mounts}
+# A file that fails again and again (a Job that failed, an image that never
+# pulls) stops being restarted after 5 tries in 5 minutes.
+StartLimitIntervalSec=300
+StartLimitBurst=5
 
 [Service]
 Type=notify
 NotifyAccess=main
 ExecStart={exe}{global} up --wait --replace {target}
 ExecStop={exe}{global} down {target}
+# Also after a start that failed (no ExecStop then): nothing of the file is
+# left without its supervisors.
+ExecStopPost={exe}{global} down {target}
 Restart=on-failure
 RestartSec={RESTART_SEC}
 # Up to up's default --timeout for READY=1 (pulls included).
@@ -204,9 +211,11 @@ WantedBy=default.target
 /// Description= is free text on one line with specifiers (systemd.unit(5)):
 /// control characters become spaces, `%` is doubled.
 fn description_text(s: &str) -> String {
+    // A control character would end the line; a backslash at its end would
+    // continue it into the next setting (systemd.syntax(7)).
     let one_line: String = s
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if c.is_control() || c == '\\' { ' ' } else { c })
         .collect();
     escape_specifiers(&one_line)
 }

@@ -48,20 +48,40 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             "-" => None,
             _ => Some(std::path::absolute(file)?),
         };
-        for w in set.workloads.iter().filter(|w| w.job.is_some()) {
-            let key = crate::model::PodKey {
-                namespace: w.namespace.clone(),
-                name: w.name.clone(),
-            };
-            let dir = pod::job::job_dir(&paths, &key);
-            if pod::job::read_record(&dir).is_some_and(|r| r.uid == w.uid) {
-                jobs.push((key, dir));
+        // The file's Jobs, and the Jobs `up` of this path started (one the file
+        // no longer names too), not another file's of the same name.
+        for (dir, record, _) in pod::job::all_jobs(&paths) {
+            let named = set.workloads.iter().any(|w| {
+                w.job.is_some()
+                    && w.uid == record.uid
+                    && w.namespace.as_str() == record.namespace
+                    && w.name.as_str() == record.name
+            });
+            let from_file = path.is_some() && record.manifest == path;
+            let from_other = record.manifest.is_some() && !from_file;
+            if from_file || (named && !from_other) {
+                if let Ok(key) = crate::model::PodKey::parse(&record.name, Some(&record.namespace))
+                {
+                    jobs.push((key, dir));
+                }
+            } else if named {
+                outln!(
+                    "job {}/{} left alone: `up` of another file started it",
+                    record.namespace,
+                    record.name
+                );
             }
         }
-        for key in pod::apply::pods_of_file(&paths, &set, path.as_deref()) {
+        let (mine, others) = pod::apply::pods_of_file(&paths, &set, path.as_deref());
+        for key in mine {
             if !keys.contains(&key) {
                 keys.push(key);
             }
+        }
+        for key in others {
+            outln!(
+                "pod {key} left alone: `up` of another file started it (podshim down {key} removes it)"
+            );
         }
         claims.extend(
             set.claims

@@ -125,11 +125,10 @@ pub fn wait_jobs(jobs: &[StartedJob]) -> Result<ExitCode> {
             {
                 reported[i] = true;
                 failed = true;
-                let log = std::fs::read_to_string(j.dir.join("controller.log")).unwrap_or_default();
                 outln!(
                     "job {}: its controller ended before the job:\n{}",
                     j.key,
-                    log.trim_end()
+                    log_tail(&j.dir.join("controller.log"))
                 );
             }
         }
@@ -191,8 +190,11 @@ pub fn run_controller(dir: &Path) -> Result<ExitCode> {
         error: None,
     };
     let ops = &mut ops;
-    let text = std::fs::read_to_string(dir.join("manifest"))
-        .with_context(|| format!("{}: read the manifest", dir.display()))?;
+    // podshim's own copy, as bounded as `up` read it.
+    let bytes = crate::fsutil::read_regular(&dir.join("manifest"), 16 << 20)
+        .map_err(|e| anyhow::anyhow!("{}: read the manifest: {e}", dir.display()))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow::anyhow!("{}: the manifest is not UTF-8", dir.display()))?;
     let set = crate::manifest::parse_set(
         &text,
         &dir.join("manifest").display().to_string(),
@@ -208,4 +210,17 @@ pub fn run_controller(dir: &Path) -> Result<ExitCode> {
         outcome.reason.map(|r| format!(": {r}")).unwrap_or_default()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The last lines of a log (at most 8 KiB of its end).
+fn log_tail(path: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = crate::fsutil::open_regular(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(8 << 10)));
+    let mut buf = Vec::new();
+    let _ = f.take(8 << 10).read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).trim_end().to_string()
 }

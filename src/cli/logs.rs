@@ -117,8 +117,9 @@ fn signal_flag(sig: libc::c_int, flag: Arc<AtomicBool>) -> std::io::Result<()> {
 }
 
 /// `up --wait`: prints every container's log as `[name] line` (`[pod/name]`
-/// for several pods) until Ctrl-C or every pod's supervisor ends.
-pub fn follow_pods_until_interrupted(paths: &Paths, keys: &[PodKey]) -> Result<()> {
+/// for several pods) until Ctrl-C or every pod's supervisor ends. True when
+/// interrupted (SIGINT, SIGTERM), false when the pods ended by themselves.
+pub fn follow_pods_until_interrupted(paths: &Paths, keys: &[PodKey]) -> Result<bool> {
     let stop = interrupted();
     let mut handles = Vec::new();
     let mut supervisors = Vec::new();
@@ -147,11 +148,14 @@ pub fn follow_pods_until_interrupted(paths: &Paths, keys: &[PodKey]) -> Result<(
             }));
         }
     }
+    let mut ended = false;
     while !stop.load(Ordering::SeqCst) {
+        // A pod with no supervisor (one that had ended already) is gone too.
         let all_gone = supervisors
             .iter()
-            .all(|(pid, dir)| pid.is_some_and(|p| !pod::supervisor_alive(p, dir)));
+            .all(|(pid, dir)| pid.is_none_or(|p| !pod::supervisor_alive(p, dir)));
         if all_gone {
+            ended = true;
             stop.store(true, Ordering::SeqCst);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -159,7 +163,7 @@ pub fn follow_pods_until_interrupted(paths: &Paths, keys: &[PodKey]) -> Result<(
     for h in handles {
         let _ = h.join();
     }
-    Ok(())
+    Ok(!ended)
 }
 
 struct Prefixed {

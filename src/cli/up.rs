@@ -20,8 +20,9 @@ pub struct Args {
     /// Run a bundle set written by `podshim generate` instead of a manifest.
     #[arg(long, value_name = "DIR")]
     pub from: Option<PathBuf>,
-    /// Replace a pod of the same name that already exists (even one another
-    /// manifest started; `up` of the same manifest replaces only what changed).
+    /// Replace the file's bare Pods that already run, changed or not, and take
+    /// over pods another manifest started (without it, `up` of the same
+    /// manifest replaces only what changed and refuses another's pods).
     #[arg(long)]
     pub replace: bool,
     /// Skip kinds a single node cannot serve (Service, Ingress, ...) with a
@@ -47,7 +48,8 @@ pub struct Args {
     pub timeout: u64,
     #[command(flatten)]
     pub network: NetworkArgs,
-    /// No pod table after the changes (`watch` applies files this way).
+    /// No pod table after the changes, no link followed to the file (`watch`
+    /// applies a directory's files this way).
     #[arg(skip)]
     pub quiet: bool,
 }
@@ -136,7 +138,7 @@ pub(crate) fn run_file(
 ) -> Result<std::process::ExitCode> {
     let paths = global.paths();
     let store = global.store()?;
-    let (text, source_name) = crate::manifest::read_input(file)?;
+    let (text, source_name) = crate::manifest::read_input_with(file, !args.quiet)?;
     let set = crate::manifest::parse_set(
         &text,
         &source_name,
@@ -232,16 +234,31 @@ pub(crate) fn run_file(
         if let Err(e) = crate::systemd::ready(&status) {
             eprintln!("warning: $NOTIFY_SOCKET: {e}");
         }
+        let mut code = std::process::ExitCode::SUCCESS;
         if !jobs.is_empty() {
-            return super::job::wait_jobs(&jobs);
+            code = super::job::wait_jobs(&jobs)?;
+            // A file of Jobs alone ends with them; its other pods keep running
+            // (and being followed) whatever the Jobs did.
+            if shown.is_empty() {
+                return Ok(code);
+            }
         }
-        super::logs::follow_pods_until_interrupted(&paths, &shown)?;
+        let interrupted = super::logs::follow_pods_until_interrupted(&paths, &shown)?;
+        // Pods taken down by `down` (the unit's ExecStop) leave no state: a
+        // clean stop. Pods that ended by themselves left theirs.
+        let ended = !interrupted && shown.iter().any(|k| pod::read_pod(&paths, k).is_ok());
         let _ = crate::systemd::stopping();
         eprintln!("stopping the pods of {}", file.display());
         let _ = crate::workload::apply::PodOps::stop(&mut ops, &shown);
         if let Some(e) = ops.error.take() {
             return Err(e.into());
         }
+        if ended {
+            // The pods ended by themselves: a failure for whoever waits (the
+            // unit restarts on it).
+            anyhow::bail!("the pods of {} ended", file.display());
+        }
+        return Ok(code);
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
@@ -310,11 +327,16 @@ fn run_generated(args: &Args, dir: &Path, global: &Global) -> Result<()> {
         if let Err(e) = crate::systemd::ready("1 pod running") {
             eprintln!("warning: $NOTIFY_SOCKET: {e}");
         }
-        super::logs::follow_pods_until_interrupted(&paths, std::slice::from_ref(&key))?;
+        let interrupted =
+            super::logs::follow_pods_until_interrupted(&paths, std::slice::from_ref(&key))?;
+        let ended = !interrupted && pod::read_pod(&paths, &key).is_ok();
         let _ = crate::systemd::stopping();
         eprintln!("stopping pod {key}");
         let stop = pod::StopOptions::default();
         pod::stop(&paths, &store, &key, &stop)?;
+        if ended {
+            anyhow::bail!("pod {key} ended");
+        }
     }
     Ok(())
 }

@@ -57,7 +57,7 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
             Ok(b) => human(b),
             Err(_) => "?".into(),
         };
-        let users = claims::users(&paths.pods(), &v.data(), None);
+        let users = claims::users(&paths.pods(), &v.data(), None, false);
         rows.push(vec![
             v.display(),
             modes.join(","),
@@ -105,7 +105,9 @@ pub fn run(cmd: VolumeCommand, global: &Global) -> Result<()> {
                 .collect::<Result<Vec<_>, _>>()?;
             for key in keys {
                 let volume = claims::find(&paths.store, &key.namespace, &key.name)?;
-                claims::remove(&volume, |data| claims::users(&paths.pods(), data, None))?;
+                claims::remove(&volume, |data| {
+                    claims::users(&paths.pods(), data, None, false)
+                })?;
                 outln!("volume {key} removed");
             }
             Ok(())

@@ -33,6 +33,14 @@ struct Static<'a> {
 }
 
 impl Static<'_> {
+    fn stop_options(&self) -> pod::StopOptions {
+        pod::StopOptions {
+            runtime: self.global.runtime().ok(),
+            cni_bin_dirs: self.args.network.cni_bin_dir.clone(),
+            ..Default::default()
+        }
+    }
+
     fn up_args(&self, file: &Path) -> super::up::Args {
         super::up::Args {
             file: Some(file.to_path_buf()),
@@ -52,18 +60,46 @@ impl Static<'_> {
 impl crate::watch::Applier for Static<'_> {
     fn apply(&mut self, file: &Path) -> Result<(), String> {
         super::up::run_file(&self.up_args(file), file, self.global)
-            .map(|_| ())
-            .map_err(|e| super::out::render_error(&e))
+            .map_err(|e| super::out::render_error(&e))?;
+        // What the file no longer holds goes, as the kubelet's file source
+        // sends the whole set.
+        let set = read_set(file).map_err(|e| e.to_string())?;
+        let paths = self.global.paths();
+        let store = self.global.store().map_err(|e| e.to_string())?;
+        let opts = self.stop_options();
+        let mut errors = Vec::new();
+        for (dir, record, _) in pod::job::all_jobs(&paths) {
+            let kept = set.workloads.iter().any(|w| w.uid == record.uid);
+            if record.manifest.as_deref() == Some(file)
+                && !kept
+                && let Err(e) = pod::job::remove(&paths, &store, &dir, &opts)
+            {
+                errors.push(e.to_string());
+            }
+        }
+        let gone = pod::apply::pruned(&paths, &set, file);
+        for (key, report) in gone
+            .iter()
+            .zip(pod::apply::stop_all(&paths, &store, &gone, &opts))
+        {
+            match report {
+                Ok(_) => crate::outln!(
+                    "pod {key} stopped and removed ({} no longer has it)",
+                    file.display()
+                ),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(errors.join("\n")),
+        }
     }
 
     fn remove(&mut self, file: &Path) -> Result<(), String> {
         let paths = self.global.paths();
         let store = self.global.store().map_err(|e| e.to_string())?;
-        let opts = pod::StopOptions {
-            runtime: self.global.runtime().ok(),
-            cni_bin_dirs: self.args.network.cni_bin_dir.clone(),
-            ..Default::default()
-        };
+        let opts = self.stop_options();
         let mut errors = Vec::new();
         for (dir, record, _) in pod::job::all_jobs(&paths) {
             if record.manifest.as_deref() == Some(file)
@@ -91,7 +127,7 @@ impl crate::watch::Applier for Static<'_> {
     }
 
     fn present(&mut self, file: &Path) -> bool {
-        let Ok(set) = crate::manifest::load_set(file, Default::default()) else {
+        let Ok(set) = read_set(file) else {
             // Unreadable or invalid: applying it again would fail the same way
             // (reported when it was applied).
             return true;
@@ -134,4 +170,11 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         .with_context(|| format!("watch {}", dir.display()))?;
     eprintln!("stopped watching {}; its pods keep running", dir.display());
     Ok(())
+}
+
+/// A file of the directory, read without following a link (its entries are
+/// anyone's to swap).
+fn read_set(file: &Path) -> Result<crate::manifest::ManifestSet, crate::manifest::ManifestError> {
+    let (text, name) = crate::manifest::read_input_with(file, false)?;
+    crate::manifest::parse_set(&text, &name, Default::default())
 }

@@ -149,8 +149,9 @@ pub struct ParseOptions {
 #[derive(Debug, Clone)]
 pub struct Template {
     pod: Pod,
-    config_maps: BTreeMap<String, ConfigMap>,
-    secrets: BTreeMap<String, Secret>,
+    /// The namespace's ConfigMaps and Secrets, shared by its templates.
+    config_maps: std::sync::Arc<BTreeMap<String, ConfigMap>>,
+    secrets: std::sync::Arc<BTreeMap<String, Secret>>,
     /// The pods' controller (a Deployment's ReplicaSet).
     owner: model::workload::OwnerReference,
     /// The workload of the manifest.
@@ -224,6 +225,12 @@ const MAX_INPUT: u64 = 16 << 20;
 
 /// The text of `path` (`-` is stdin), bounded, and the name errors give it.
 pub fn read_input(path: &Path) -> Result<(String, String), ManifestError> {
+    read_input_with(path, true)
+}
+
+/// [`read_input`]; with `follow` false a link at `path` is refused (what
+/// `watch` reads: a directory's entries, which anyone may swap).
+pub fn read_input_with(path: &Path, follow: bool) -> Result<(String, String), ManifestError> {
     use std::io::Read;
     let source_name = path.display().to_string();
     let read_err = |err| ManifestError::Read {
@@ -237,8 +244,22 @@ pub fn read_input(path: &Path) -> Result<(String, String), ManifestError> {
             .read_to_end(&mut bytes)
             .map_err(read_err)?;
     } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut bytes))
+        // Never blocks on a FIFO; only a regular file is read.
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut flags = libc::O_NONBLOCK | libc::O_NOCTTY;
+        if !follow {
+            flags |= libc::O_NOFOLLOW;
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+            .map_err(read_err)?;
+        if !file.metadata().map_err(read_err)?.is_file() {
+            return Err(read_err(std::io::Error::other("not a regular file")));
+        }
+        file.take(MAX_INPUT + 1)
+            .read_to_end(&mut bytes)
             .map_err(read_err)?;
     }
     if bytes.len() as u64 > MAX_INPUT {
@@ -582,6 +603,13 @@ impl Parser {
                 if let Some(data) = &cm.binary_data {
                     validate::data_keys(&mut errs, "binaryData", data.keys());
                 }
+                // ValidateConfigMap: data and binaryData at most 1 MiB together.
+                if config_map_bytes(&cm) > MAX_OBJECT_DATA {
+                    errs.0.push((
+                        String::new(),
+                        format!("Too long: must have at most {MAX_OBJECT_DATA} bytes"),
+                    ));
+                }
                 self.named_document(n, cm, errs, &skip, |p| &mut p.config_maps);
             }
             "Secret" => {
@@ -594,6 +622,13 @@ impl Parser {
                 }
                 if let Some(data) = &secret.string_data {
                     validate::data_keys(&mut errs, "stringData", data.keys());
+                }
+                // ValidateSecret: data at most 1 MiB (MaxSecretSize).
+                if secret_bytes(&secret) > MAX_OBJECT_DATA {
+                    errs.0.push((
+                        "data".into(),
+                        format!("Too long: must have at most {MAX_OBJECT_DATA} bytes"),
+                    ));
                 }
                 self.named_document(n, secret, errs, &skip, |p| &mut p.secrets);
             }
@@ -933,6 +968,117 @@ impl Parser {
         }
         let empty_cm = BTreeMap::new();
         let empty_secrets = BTreeMap::new();
+        let shared_cms: BTreeMap<String, std::sync::Arc<BTreeMap<String, ConfigMap>>> = config_maps
+            .iter()
+            .map(|(ns, m)| (ns.clone(), std::sync::Arc::new(m.clone())))
+            .collect();
+        let shared_secrets: BTreeMap<String, std::sync::Arc<BTreeMap<String, Secret>>> = secrets
+            .iter()
+            .map(|(ns, m)| (ns.clone(), std::sync::Arc::new(m.clone())))
+            .collect();
+        // The bytes each namespace's ConfigMaps and Secrets hold: what every pod
+        // of a controller there may copy into its model.
+        let data_bytes = |ns: &str| -> u64 {
+            let cm: u64 = config_maps
+                .get(ns)
+                .map_or(0, |m| m.values().map(config_map_bytes).sum());
+            let s: u64 = secrets
+                .get(ns)
+                .map_or(0, |m| m.values().map(secret_bytes).sum());
+            cm + s
+        };
+        // Bounds on what one input may ask for, checked before any pod is made:
+        // a replicas count or a ConfigMap multiplied by it must not exhaust the
+        // machine.
+        let mut pods_asked: u64 = self.pods.len() as u64;
+        let mut bytes_asked: u64 = 0;
+        let mut too_big = false;
+        // Controllers that repeat another's uid or name make no pods (their
+        // pods would only repeat the error).
+        let mut repeated: Vec<usize> = Vec::new();
+        let mut seen_uids: BTreeMap<String, usize> = BTreeMap::new();
+        let mut seen_names: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+        let controllers = std::mem::take(&mut self.controllers);
+        for (index, c) in controllers.iter().enumerate() {
+            let kind = c.controller.kind;
+            let want = match kind {
+                model::workload::WorkloadKind::DaemonSet => 1,
+                model::workload::WorkloadKind::Job => c
+                    .controller
+                    .job
+                    .as_ref()
+                    .map_or(1, |j| u64::from(j.parallelism)),
+                _ => u64::from(c.controller.replicas),
+            };
+            pods_asked = pods_asked.saturating_add(want);
+            bytes_asked =
+                bytes_asked.saturating_add(want.saturating_mul(data_bytes(c.namespace.as_str())));
+            let saved = std::mem::replace(&mut self.prefix, c.prefix.clone());
+            if let Some(first) = seen_uids.insert(c.uid.clone(), c.n) {
+                repeated.push(index);
+                self.field_error(
+                    c.n,
+                    "metadata.uid",
+                    format!("Duplicate value: {:?} (also document {first}'s)", c.uid),
+                );
+            }
+            let name = (
+                kind.as_str().to_string(),
+                c.namespace.to_string(),
+                c.name.to_string(),
+            );
+            if let Some(first) = seen_names.insert(name, c.n) {
+                repeated.push(index);
+                self.field_error(
+                    c.n,
+                    "metadata.name",
+                    format!(
+                        "Duplicate value: {:?} (a {} of document {first})",
+                        c.name.as_str(),
+                        kind.as_str()
+                    ),
+                );
+            }
+            let field = match kind {
+                model::workload::WorkloadKind::Job => "spec.parallelism",
+                _ => "spec.replicas",
+            };
+            if want > MAX_PODS {
+                too_big = true;
+                self.field_error(
+                    c.n,
+                    field,
+                    format!("Invalid value: {want}: must be no more than {MAX_PODS} (the pods one input may run on one node)"),
+                );
+            }
+            self.prefix = saved;
+        }
+        self.controllers = controllers;
+        if pods_asked > MAX_PODS {
+            too_big = true;
+            self.errors.push(FieldError {
+                document: None,
+                path: String::new(),
+                message: format!(
+                    "the input asks for {pods_asked} pods; one input runs at most {MAX_PODS}"
+                ),
+            });
+        }
+        if bytes_asked > MAX_POD_DATA {
+            too_big = true;
+            self.errors.push(FieldError {
+                document: None,
+                path: String::new(),
+                message: format!(
+                    "the controllers' pods would hold {} MiB of ConfigMap and Secret data (replicas times the namespace's data); at most {} MiB",
+                    bytes_asked >> 20,
+                    MAX_POD_DATA >> 20
+                ),
+            });
+        }
+        if too_big {
+            return None;
+        }
         let mut set = ManifestSet::default();
         let mut names: BTreeMap<String, usize> = BTreeMap::new();
         let bare = std::mem::take(&mut self.pods);
@@ -955,7 +1101,11 @@ impl Parser {
             }
         }
         let controllers = std::mem::take(&mut self.controllers);
-        for c in &controllers {
+        for (_, c) in controllers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !repeated.contains(i))
+        {
             let ns = c.namespace.to_string();
             let refs = validate::Refs {
                 config_maps: config_maps.get(&ns).unwrap_or(&empty_cm),
@@ -993,8 +1143,8 @@ impl Parser {
             };
             let template = Template {
                 pod: c.template.pod.clone(),
-                config_maps: refs.config_maps.clone(),
-                secrets: refs.secrets.clone(),
+                config_maps: shared_cms.get(&ns).cloned().unwrap_or_default(),
+                secrets: shared_secrets.get(&ns).cloned().unwrap_or_default(),
                 owner: pod_owner(&workload),
                 workload: workload.owner_reference(),
                 hash: c.hash.clone(),
@@ -1296,6 +1446,48 @@ fn pod_owner(w: &Workload) -> model::workload::OwnerReference {
         owner.name = name;
     }
     owner
+}
+
+/// The most pods one input may ask for (its bare Pods, every controller's
+/// replicas, each Job's parallelism).
+pub const MAX_PODS: u64 = 500;
+/// The most ConfigMap and Secret bytes the controllers' pods of one input may
+/// copy (the namespace's data times the replicas).
+const MAX_POD_DATA: u64 = 1 << 30;
+/// A ConfigMap's or Secret's data, at most (apimachinery's MaxSecretSize,
+/// ConfigMap's limit: 1 MiB).
+const MAX_OBJECT_DATA: u64 = 1 << 20;
+
+fn config_map_bytes(cm: &ConfigMap) -> u64 {
+    let text: u64 = cm
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum();
+    let binary: u64 = cm
+        .binary_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.len() + v.0.len()) as u64)
+        .sum();
+    text + binary
+}
+
+fn secret_bytes(s: &Secret) -> u64 {
+    let data: u64 = s
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.len() + v.0.len()) as u64)
+        .sum();
+    let text: u64 = s
+        .string_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum();
+    data + text
 }
 
 /// The hash a controller's pods carry for its template (or a bare Pod's for its

@@ -3048,3 +3048,115 @@ fn a_controller_pod_that_collides_with_a_bare_pod_is_refused() {
         ["document 2: metadata.name: Duplicate value: pod default/web-0 (also made by document 1)"]
     );
 }
+
+#[test]
+fn an_input_asking_for_too_many_pods_is_refused_before_any_is_made() {
+    let huge = DEPLOYMENT.replace("replicas: 3", "replicas: 2147483647");
+    let errs = set_errors(&huge);
+    assert!(
+        errs.contains(&"spec.replicas: Invalid value: 2147483647: must be no more than 500 (the pods one input may run on one node)".to_string()),
+        "{errs:?}"
+    );
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  parallelism: 100000\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n";
+    assert!(
+        set_errors(job)
+            .iter()
+            .any(|e| e.starts_with("spec.parallelism: Invalid value: 100000"))
+    );
+}
+
+#[test]
+fn workloads_with_one_uid_or_one_name_are_refused() {
+    let with_uid = DEPLOYMENT.replace(
+        "  name: web\n",
+        "  name: web\n  uid: 11111111-2222-4333-8444-555555555555\n",
+    );
+    let other = with_uid.replace("  name: web\n  uid:", "  name: other\n  uid:");
+    let text = format!("{with_uid}---\n{other}");
+    assert_eq!(
+        set_errors(&text),
+        [
+            "document 2: metadata.uid: Duplicate value: \"11111111-2222-4333-8444-555555555555\" (also document 1's)"
+        ]
+    );
+    let twice = format!("{DEPLOYMENT}---\n{DEPLOYMENT}");
+    assert_eq!(
+        set_errors(&twice),
+        [
+            "document 2: metadata.uid: Duplicate value: \"".to_string()
+                + &set(DEPLOYMENT).workloads[0].uid
+                + "\" (also document 1's)",
+            "document 2: metadata.name: Duplicate value: \"web\" (a Deployment of document 1)"
+                .to_string(),
+        ]
+    );
+}
+
+#[test]
+fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
+    // maxSurge may pass 100%; maxUnavailable may not.
+    let surge = DEPLOYMENT.replace(
+        "  replicas: 3\n",
+        "  replicas: 3\n  strategy:\n    rollingUpdate: {maxSurge: 200%, maxUnavailable: 101%}\n",
+    );
+    assert_eq!(
+        set_errors(&surge),
+        [
+            "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: \"101%\": must not be greater than 100%"
+        ]
+    );
+    // A DaemonSet's rolling update sets one of the two.
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: d}\nspec:\n  updateStrategy:\n    rollingUpdate: {maxSurge: 1}\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox}]\n";
+    assert_eq!(
+        set_errors(ds),
+        [
+            "spec.updateStrategy.rollingUpdate.maxSurge: Invalid value: non-zero: may not be set when maxUnavailable is non-zero"
+        ]
+    );
+    assert!(
+        set_errors(&ds.replace("{maxSurge: 1}", "{maxSurge: 1, maxUnavailable: 0}")).is_empty()
+    );
+    // minReadySeconds is refused by name, not ignored.
+    let min = DEPLOYMENT.replace("  replicas: 3\n", "  replicas: 3\n  minReadySeconds: 5\n");
+    assert_eq!(
+        set_errors(&min),
+        [
+            "spec.minReadySeconds: not supported: a new pod is available once it is ready; set 0 or leave it out"
+        ]
+    );
+    // A Job with neither completions nor parallelism runs one pod to completion.
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  activeDeadlineSeconds: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n";
+    let s = set(job);
+    let spec = s.workloads[0].job.as_ref().unwrap();
+    assert_eq!(
+        (
+            spec.completions,
+            spec.parallelism,
+            spec.active_deadline_seconds
+        ),
+        (Some(1), 1, Some(0))
+    );
+    // A rule naming no container of the template is refused.
+    let rule = job.replace(
+        "  activeDeadlineSeconds: 0\n",
+        "  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes: {containerName: mm, operator: In, values: [1]}\n",
+    );
+    assert_eq!(
+        set_errors(&rule),
+        [
+            "spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: \"mm\": must be one of the container or initContainer names in the pod template"
+        ]
+    );
+}
+
+#[test]
+fn a_config_map_over_one_mebibyte_is_refused() {
+    let big = "x".repeat((1 << 20) + 1);
+    let text = format!(
+        "{MINIMAL}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata:\n  k: {big}\n"
+    );
+    assert_eq!(
+        set_errors(&text),
+        ["document 2: Too long: must have at most 1048576 bytes"]
+    );
+}

@@ -212,6 +212,8 @@ fn int_or_percent(
     default: IntOrPercent,
 ) -> IntOrPercent {
     let at = path.join(".");
+    // Only maxUnavailable is capped at 100% (a surge of 200% is valid).
+    let capped = path.last() == Some(&"maxUnavailable");
     match get(v, path) {
         None => default,
         Some(Value::Number(n)) => match n.as_i64() {
@@ -222,7 +224,7 @@ fn int_or_percent(
             }
         },
         Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<u32>().ok()) {
-            Some(p) if p <= 100 => IntOrPercent::Percent(p),
+            Some(p) if p <= 100 || !capped => IntOrPercent::Percent(p),
             Some(_) => {
                 errs.invalid_str(&at, s, "must not be greater than 100%");
                 default
@@ -316,7 +318,18 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
             max_unavailable: IntOrPercent::Percent(25),
         },
         ordered: false,
-        min_ready_seconds: non_negative(errs, doc, &["spec", "minReadySeconds"]).unwrap_or(0),
+        min_ready_seconds: match non_negative(errs, doc, &["spec", "minReadySeconds"]) {
+            // A pod counts as available once ready: podshim does not wait the
+            // extra seconds, so it refuses to be asked to.
+            Some(n) if n > 0 => {
+                errs.not_supported(
+                    "spec.minReadySeconds",
+                    "a new pod is available once it is ready; set 0 or leave it out",
+                );
+                n
+            }
+            other => other.unwrap_or(0),
+        },
         job: None,
         service_name: None,
         ordinal_start: 0,
@@ -473,6 +486,14 @@ fn rolling(
             "may not be 0 when `maxSurge` is 0",
         );
     }
+    // ValidateRollingUpdateDaemonSet: one of the two, not both.
+    if field == "updateStrategy" && !is_zero(max_surge) && !is_zero(max_unavailable) {
+        errs.invalid(
+            format!("spec.{field}.rollingUpdate.maxSurge"),
+            "non-zero",
+            "may not be set when maxUnavailable is non-zero",
+        );
+    }
     UpdateStrategy::RollingUpdate {
         max_surge,
         max_unavailable,
@@ -480,14 +501,32 @@ fn rolling(
 }
 
 fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
+    // The template's container and initContainer names, which rules may name.
+    let containers: Vec<String> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| get(doc, &["spec", "template", "spec", k]))
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
     let completions = non_negative(errs, doc, &["spec", "completions"])
         .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    // Neither set: one pod to completion (the API server defaults both to 1);
+    // parallelism alone: a work queue.
+    let completions = match (completions, get(doc, &["spec", "parallelism"])) {
+        (None, None) => Some(1),
+        (c, _) => c,
+    };
     let parallelism = small(errs, doc, &["spec", "parallelism"], 1);
     let backoff_limit = small(errs, doc, &["spec", "backoffLimit"], 6);
     let active_deadline_seconds =
         match get(doc, &["spec", "activeDeadlineSeconds"]).and_then(Value::as_i64) {
-            Some(n) if n <= 0 => {
-                errs.invalid("spec.activeDeadlineSeconds", n, "must be greater than 0");
+            Some(n) if n < 0 => {
+                errs.invalid(
+                    "spec.activeDeadlineSeconds",
+                    n,
+                    "must be greater than or equal to 0",
+                );
                 None
             }
             other => other.map(|n| n as u64),
@@ -537,7 +576,7 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
             let codes = r.get("onExitCodes").filter(|v| !v.is_null());
             let conditions = r.get("onPodConditions").and_then(Value::as_array);
             let on = match (codes, conditions) {
-                (Some(c), None) => exit_codes(errs, &format!("{base}.onExitCodes"), c),
+                (Some(c), None) => exit_codes(errs, &format!("{base}.onExitCodes"), c, &containers),
                 (None, Some(list)) => {
                     let mut pairs = Vec::new();
                     for (j, p) in list.iter().enumerate() {
@@ -581,7 +620,12 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
     }
 }
 
-fn exit_codes(errs: &mut Errs, base: &str, v: &Value) -> Option<PodFailureMatch> {
+fn exit_codes(
+    errs: &mut Errs,
+    base: &str,
+    v: &Value,
+    containers: &[String],
+) -> Option<PodFailureMatch> {
     let operator = match v
         .get("operator")
         .and_then(Value::as_str)
@@ -632,6 +676,15 @@ fn exit_codes(errs: &mut Errs, base: &str, v: &Value) -> Option<PodFailureMatch>
         .get("containerName")
         .and_then(Value::as_str)
         .map(str::to_string);
+    if let Some(name) = &container
+        && !containers.iter().any(|c| c == name)
+    {
+        errs.invalid_str(
+            format!("{base}.containerName"),
+            name,
+            "must be one of the container or initContainer names in the pod template",
+        );
+    }
     Some(PodFailureMatch::ExitCodes {
         container,
         operator: operator?,

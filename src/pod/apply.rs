@@ -162,19 +162,16 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         let existing = records
             .iter()
             .find(|(_, s)| s.namespace == pod.namespace() && s.name == pod.name());
+        let same_file = |s: &PodState| s.origin.manifest.is_some() && s.origin.manifest == ops.path;
         match existing {
             None => fresh.push(pod),
-            Some((_, s)) if replace => {
-                let _ = s;
-                stale.push(pod);
+            // --replace replaces whatever runs (the unit's restart after a
+            // crash finds pods it cannot trust).
+            Some(_) if replace => stale.push(pod),
+            Some((_, s)) if same_file(s) && s.origin.template_hash == pod.template_hash => {
+                changes.push(Change::Unchanged(pod.key.clone()));
             }
-            Some((_, s)) if s.origin.manifest.is_some() && s.origin.manifest == ops.path => {
-                if s.origin.template_hash == pod.template_hash {
-                    changes.push(Change::Unchanged(pod.key.clone()));
-                } else {
-                    stale.push(pod);
-                }
-            }
+            Some((_, s)) if same_file(s) => stale.push(pod),
             Some(_) => return Err(PodError::AlreadyExists(pod.key.clone())),
         }
     }
@@ -198,13 +195,58 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
             break;
         }
         let desired: Vec<&Pod> = set.pods_of(w).collect();
-        let existing: Vec<Existing> = records
+        let mine: Vec<&PodState> = records
             .iter()
-            .filter(|(_, s)| s.origin.workload.as_ref().is_some_and(|o| o.uid == w.uid))
-            .filter_map(|(_, s)| {
+            .map(|(_, s)| s)
+            .filter(|s| is_of_workload(s, w))
+            .collect();
+        // The same workload started from another file (or stdin) is that
+        // file's, as a bare Pod is: taken over only under --replace.
+        if !replace
+            && let Some(other) = mine
+                .iter()
+                .find(|s| s.origin.manifest.is_none() || s.origin.manifest != ops.path)
+        {
+            return Err(PodError::Invalid(format!(
+                "{} {}/{} already runs, started from {}: `podshim down` it first, or `up --replace`",
+                w.kind.resource(),
+                w.namespace,
+                w.name,
+                other
+                    .origin
+                    .manifest
+                    .as_ref()
+                    .map_or("another input".to_string(), |m| m.display().to_string())
+            )));
+        }
+        // A controller's pod that ended (Failed, its supervisor gone) is
+        // replaced, as the ReplicaSet controller counts only active pods and
+        // the StatefulSet controller recreates a failed ordinal.
+        let (dead, mine): (Vec<&PodState>, Vec<&PodState>) = mine.into_iter().partition(|s| {
+            matches!(
+                s.phase,
+                crate::state::PodPhase::Failed | crate::state::PodPhase::Succeeded
+            ) || s
+                .supervisor_pid
+                .is_none_or(|pid| !list::supervisor_alive(pid, &ops.paths.pod_dir(&s.pod_id)))
+        });
+        let dead: Vec<PodKey> = dead
+            .iter()
+            .filter_map(|s| PodKey::parse(&s.name, Some(&s.namespace)).ok())
+            .collect();
+        if !dead.is_empty() {
+            if ops.stop(&dead).is_err() {
+                break;
+            }
+            changes.extend(dead.into_iter().map(Change::Stopped));
+        }
+        let existing: Vec<Existing> = mine
+            .into_iter()
+            .filter_map(|s| {
                 Some(Existing {
                     key: PodKey::parse(&s.name, Some(&s.namespace)).ok()?,
                     hash: s.origin.template_hash.clone(),
+                    ready: super::ready::not_ready(s).is_none(),
                 })
             })
             .collect();
@@ -220,27 +262,52 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
     }
 }
 
-/// The pods `down FILE` removes: the file's bare Pods, and every pod a
-/// controller of the file owns, or that `up` of this file made (by the path kept
-/// in its state), whatever its name now.
-pub fn pods_of_file(paths: &Paths, set: &ManifestSet, file: Option<&Path>) -> Vec<PodKey> {
+/// Whether a pod is one `w` wants: the same namespace, kind, name and uid (a
+/// uid alone can be written into any manifest).
+fn is_of_workload(s: &PodState, w: &crate::model::workload::Workload) -> bool {
+    s.namespace == w.namespace.as_str()
+        && s.origin.workload.as_ref().is_some_and(|o| {
+            o.uid == w.uid && o.kind == w.kind.as_str() && o.name == w.name.as_str()
+        })
+}
+
+/// The pods `down FILE` removes: those `up` of this file made (by the path
+/// kept in their state), whatever their names now, and those the file names
+/// (its bare Pods, its workloads' pods) that no other file made: a bare Pod
+/// whose state is gone, one of `up --from` or stdin. A pod the file names that
+/// `up` of another file made is left alone, and returned second.
+pub fn pods_of_file(
+    paths: &Paths,
+    set: &ManifestSet,
+    file: Option<&Path>,
+) -> (Vec<PodKey>, Vec<PodKey>) {
     let records = list::all_pods(paths);
-    let mut keys: Vec<PodKey> = set.bare_pods().map(|p| p.key.clone()).collect();
+    let mut keys: Vec<PodKey> = Vec::new();
+    let mut others = Vec::new();
     for (_, s) in &records {
-        let owned = s
-            .origin
-            .workload
-            .as_ref()
-            .is_some_and(|o| set.workloads.iter().any(|w| w.uid == o.uid));
+        let Ok(key) = PodKey::parse(&s.name, Some(&s.namespace)) else {
+            continue;
+        };
+        let named = set.bare_pods().any(|p| p.key == key)
+            || set.workloads.iter().any(|w| is_of_workload(s, w));
         let from_file = file.is_some() && s.origin.manifest.as_deref() == file;
-        if (owned || from_file)
-            && let Ok(key) = PodKey::parse(&s.name, Some(&s.namespace))
-            && !keys.contains(&key)
-        {
+        let from_other = s.origin.manifest.is_some() && !from_file;
+        if from_file || (named && !from_other) {
             keys.push(key);
+        } else if named {
+            others.push(key);
         }
     }
-    keys
+    // A bare Pod with no state left: `down` still finds its containers.
+    for pod in set.bare_pods() {
+        let known = records
+            .iter()
+            .any(|(_, s)| s.namespace == pod.namespace() && s.name == pod.name());
+        if !known && !keys.contains(&pod.key) {
+            keys.push(pod.key.clone());
+        }
+    }
+    (keys, others)
 }
 
 /// The pods `up` of `file` made, by the path kept in their state: what `watch`
@@ -249,6 +316,25 @@ pub fn pods_from(paths: &Paths, file: &Path) -> Vec<PodKey> {
     list::all_pods(paths)
         .iter()
         .filter(|(_, s)| s.origin.manifest.as_deref() == Some(file))
+        .filter_map(|(_, s)| PodKey::parse(&s.name, Some(&s.namespace)).ok())
+        .collect()
+}
+
+/// The pods `up` of `file` made that `set` (the file as it is now) no longer
+/// asks for: a document removed from it, a pod or workload renamed. `watch`
+/// takes them down, as the kubelet stops the static pods a file no longer
+/// holds.
+pub fn pruned(paths: &Paths, set: &ManifestSet, file: &Path) -> Vec<PodKey> {
+    list::all_pods(paths)
+        .iter()
+        .filter(|(_, s)| s.origin.manifest.as_deref() == Some(file))
+        .filter(|(_, s)| {
+            let named = set
+                .pods
+                .iter()
+                .any(|p| p.namespace() == s.namespace && p.name() == s.name);
+            !named && !set.workloads.iter().any(|w| is_of_workload(s, w))
+        })
         .filter_map(|(_, s)| PodKey::parse(&s.name, Some(&s.namespace)).ok())
         .collect()
 }

@@ -23,6 +23,37 @@ use crate::workload::job::{Action, Counts, JobCore, Observed, Outcome};
 pub const CONTROLLER_COMMAND: &str = "job-controller";
 /// The most a job's files may be when read back.
 const MAX_FILE: u64 = 16 << 20;
+/// The most pod names `status.json` lists (the latest).
+const MAX_LISTED_PODS: usize = 1000;
+/// The lock the controller holds while it runs: how `down` knows it is alive.
+const CONTROLLER_LOCK: &str = "controller.lock";
+
+/// Takes the controller's lock: held by the controller for its life; `down`
+/// takes it without waiting to see whether one runs.
+fn controller_lock(
+    dir: &Path,
+    wait: bool,
+) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, PodError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(CONTROLLER_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(io_err(&path, "open"))?;
+    let arg = match wait {
+        true => nix::fcntl::FlockArg::LockExclusive,
+        false => nix::fcntl::FlockArg::LockExclusiveNonblock,
+    };
+    match nix::fcntl::Flock::lock(file, arg) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(io_err(&path, "lock")(e.into())),
+    }
+}
 
 /// What `job.json` holds: which Job of which input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,18 +192,36 @@ pub fn create(
     Ok(Some(dir))
 }
 
-/// What a pod of the Job is doing.
-fn observe(paths: &Paths, key: &PodKey) -> Observed {
+/// What a pod of the Job is doing: a pod of that name the Job does not own
+/// (another file's) is no pod of the Job's, so Gone.
+fn observe(paths: &Paths, key: &PodKey, job_uid: &str) -> Observed {
     let Ok((_, s)) = list::read_pod(paths, key) else {
         return Observed::Gone;
     };
-    let restarts = s.containers.iter().map(|c| c.restart_count).sum();
+    if s.origin.workload.as_ref().is_none_or(|w| w.uid != job_uid) {
+        return Observed::Gone;
+    }
+    // The pod's own containers: not the infra's, nor a sidecar's (which
+    // restart whatever the pod's policy).
+    let own = |c: &&crate::state::ContainerStatus| {
+        matches!(
+            c.kind,
+            crate::model::ContainerKind::App | crate::model::ContainerKind::Init
+        )
+    };
+    let restarts = s
+        .containers
+        .iter()
+        .filter(own)
+        .map(|c| c.restart_count)
+        .sum();
     match s.phase {
         PodPhase::Succeeded => Observed::Succeeded,
         PodPhase::Failed => Observed::Failed {
             exits: s
                 .containers
                 .iter()
+                .filter(own)
                 .filter_map(|c| match &c.state {
                     ContainerState::Terminated { exit_code, .. } => {
                         Some((c.name.clone(), *exit_code))
@@ -215,7 +264,15 @@ pub fn run_controller(
     let spec = workload.job.clone().ok_or_else(|| {
         PodError::Invalid(format!("{}: {} is not a Job", dir.display(), record.name))
     })?;
-    let template = &set.templates[&workload.uid];
+    let template = set.templates.get(&workload.uid).ok_or_else(|| {
+        PodError::Invalid(format!(
+            "{}: no template for {}",
+            dir.display(),
+            record.name
+        ))
+    })?;
+    // Held until the controller ends.
+    let _alive = controller_lock(dir, true)?;
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
     let mut core = JobCore::new(spec, now_ms());
@@ -228,7 +285,7 @@ pub fn run_controller(
     let key_of = |name: &str| PodKey::parse(name, Some(&record.namespace));
     loop {
         let actions = core.step(now_ms(), |name| match key_of(name) {
-            Ok(k) => observe(ops.paths, &k),
+            Ok(k) => observe(ops.paths, &k, &record.uid),
             Err(_) => Observed::Gone,
         });
         let mut starts = Vec::new();
@@ -266,7 +323,21 @@ pub fn run_controller(
                 status.pods.push(p.name().to_string());
                 core.started(p.name().to_string());
             }
+            // The status stays small whatever the attempts: the latest names.
+            if status.pods.len() > MAX_LISTED_PODS {
+                let cut = status.pods.len() - MAX_LISTED_PODS;
+                status.pods.drain(..cut);
+            }
         }
+        // Only the Job's own pods are taken down.
+        deletes.retain(|k| {
+            list::read_pod(ops.paths, k).is_ok_and(|(_, s)| {
+                s.origin
+                    .workload
+                    .as_ref()
+                    .is_some_and(|w| w.uid == record.uid)
+            })
+        });
         if !deletes.is_empty() {
             let _ = ops.stop(&deletes);
             ops.error = None;
@@ -299,7 +370,11 @@ pub fn remove(
     opts: &super::StopOptions,
 ) -> Result<Vec<PodKey>, PodError> {
     let record = read_record(dir);
-    if let Some(pid) = read_status(dir).and_then(|s| s.controller_pid)
+    // A controller runs while it holds its lock; only then is its pid (checked
+    // against its command line) signalled.
+    let running = controller_lock(dir, false)?.is_none();
+    if running
+        && let Some(pid) = read_status(dir).and_then(|s| s.controller_pid)
         && controller_alive(pid, dir)
     {
         let target = nix::unistd::Pid::from_raw(pid);
@@ -315,15 +390,18 @@ pub fn remove(
     let mut removed = Vec::new();
     if let Some(record) = &record {
         for (_, s) in list::all_pods(paths) {
-            if s.origin
-                .workload
-                .as_ref()
-                .is_some_and(|o| o.uid == record.uid)
+            if s.namespace == record.namespace
+                && s.origin.workload.as_ref().is_some_and(|o| {
+                    o.uid == record.uid && o.kind == "Job" && o.name == record.name
+                })
                 && let Ok(key) = PodKey::parse(&s.name, Some(&s.namespace))
             {
-                super::stop(paths, store, &key, opts)?;
                 removed.push(key);
             }
+        }
+        // All at once, each within its grace period.
+        for report in super::apply::stop_all(paths, store, &removed, opts) {
+            report?;
         }
     }
     std::fs::remove_dir_all(dir).map_err(io_err(dir, "remove"))?;

@@ -242,8 +242,22 @@ pub fn claim_volumes(
     use crate::model::workload::AccessMode;
     let mut out = BTreeMap::new();
     let mut locks = Vec::new();
-    for v in &pod.spec.volumes {
-        if let crate::model::VolumeSource::PersistentVolumeClaim { claim, .. } = &v.source {
+    // Each claim once, in name order: two volumes of one claim take its lock
+    // once, and two pods starting together take their claims' locks in the
+    // same order (no deadlock).
+    let mut names: Vec<&crate::model::DnsSubdomain> = pod
+        .spec
+        .volumes
+        .iter()
+        .filter_map(|v| match &v.source {
+            crate::model::VolumeSource::PersistentVolumeClaim { claim, .. } => Some(claim),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    for claim in names {
+        {
             let c = crate::model::workload::Claim {
                 namespace: pod.key.namespace.clone(),
                 name: claim.clone(),
@@ -263,7 +277,7 @@ pub fn claim_volumes(
                     .contains(&AccessMode::ReadWriteOncePod)
                 && let Some(pods_root) = dir.parent()
             {
-                let others = crate::workload::claims::users(pods_root, &data, Some(dir));
+                let others = crate::workload::claims::users(pods_root, &data, Some(dir), true);
                 if !others.is_empty() {
                     return Err(PodError::Invalid(format!(
                         "pod {}: persistentVolumeClaim {claim} is ReadWriteOncePod and in use by {}",

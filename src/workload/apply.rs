@@ -15,6 +15,8 @@ use crate::model::{Pod, PodKey};
 pub struct Existing {
     pub key: PodKey,
     pub hash: String,
+    /// Running and ready: it counts as available in a rollout.
+    pub ready: bool,
 }
 
 /// Starting and stopping pods: each call's pods at once, returning when all
@@ -81,11 +83,19 @@ fn replicas(
         ops.stop(&surplus)?;
         changes.extend(surplus.into_iter().map(Change::Stopped));
     }
-    let mut old: Vec<PodKey> = existing
+    // Old pods, the unready first: they go first, as they are not available
+    // anyway (the deployment controller's cleanupUnhealthyReplicas).
+    let mut old_pods: Vec<&Existing> = existing
         .iter()
         .filter(|e| e.hash != w.template_hash)
-        .map(|e| e.key.clone())
         .collect();
+    old_pods.sort_by_key(|e| e.ready);
+    let mut old_unready = old_pods.iter().filter(|e| !e.ready).count();
+    let mut old: Vec<PodKey> = old_pods.into_iter().map(|e| e.key.clone()).collect();
+    let current_unready = existing
+        .iter()
+        .filter(|e| e.hash == w.template_hash && wanted.contains(&e.key) && !e.ready)
+        .count();
     let mut missing: Vec<&Pod> = desired
         .iter()
         .copied()
@@ -133,11 +143,12 @@ fn replicas(
             let n = n as usize;
             let rolling = !old.is_empty();
             while !old.is_empty() || !missing.is_empty() {
-                let available = old.len() + current;
-                // Old pods that may go while `n - unavailable` stay available.
-                let stop = old
-                    .len()
-                    .min(available.saturating_sub(n.saturating_sub(unavailable)));
+                let available = (old.len() - old_unready) + current.saturating_sub(current_unready);
+                // Old pods that may go while `n - unavailable` stay available
+                // (the unready ones always may).
+                let stop = old_unready
+                    + (old.len() - old_unready)
+                        .min(available.saturating_sub(n.saturating_sub(unavailable)));
                 // New pods that fit under `n + surge`.
                 let total = old.len() - stop + current;
                 let start = missing.len().min((n + surge).saturating_sub(total));
@@ -148,6 +159,7 @@ fn replicas(
                     ));
                 }
                 if stop > 0 {
+                    old_unready = 0;
                     let gone: Vec<PodKey> = old.drain(..stop).collect();
                     ops.stop(&gone)?;
                     changes.extend(gone.into_iter().map(Change::Stopped));
@@ -298,6 +310,7 @@ mod tests {
             .map(|p| Existing {
                 key: p.key.clone(),
                 hash: p.template_hash.clone(),
+                ready: true,
             })
             .collect()
     }
@@ -385,6 +398,27 @@ mod tests {
         run(&new, &existing(&old), &mut fake);
         assert!(fake.peak <= 5 && fake.low >= Some(3), "{:?}", fake.log);
         assert_eq!(fake.running.len(), 4);
+    }
+
+    #[test]
+    fn unready_old_pods_go_first_and_do_not_count_as_available() {
+        let strategy = "  strategy:\n    rollingUpdate: {maxSurge: 0, maxUnavailable: 1}\n";
+        let old = set(&deployment(3, "a", strategy));
+        let new = set(&deployment(3, "b", strategy));
+        let mut have = existing(&old);
+        have[2].ready = false;
+        let unready = have[2].key.name.to_string();
+        let mut fake = Fake {
+            running: old.pods.iter().map(|p| p.name().to_string()).collect(),
+            ..Default::default()
+        };
+        run(&new, &have, &mut fake);
+        // The unready pod goes first, alone: two ready ones stay while the
+        // first new pod starts (maxUnavailable 1 of 3 was already spent).
+        assert_eq!(fake.log[0], format!("stop {unready}"), "{:?}", fake.log);
+        assert!(fake.log[1].starts_with("start+ready "), "{:?}", fake.log);
+        assert_eq!(fake.low, Some(2), "{:?}", fake.log);
+        assert_eq!(fake.running.len(), 3);
     }
 
     #[test]

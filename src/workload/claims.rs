@@ -245,22 +245,53 @@ pub fn find(
 
 /// The pods under `pods_root` (the state root's `pods/`) whose plans bind
 /// `data`, as `ns/name`; `except` (a pod directory) is not counted.
-pub fn users(pods_root: &Path, data: &Path, except: Option<&Path>) -> Vec<String> {
+pub fn users(
+    pods_root: &Path,
+    data: &Path,
+    except: Option<&Path>,
+    active_only: bool,
+) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = fs::read_dir(pods_root) else {
         return Vec::new();
     };
-    let mut out: Vec<String> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|dir| Some(dir.as_path()) != except)
-        .filter_map(|dir| crate::run_plan::read(&dir).ok())
-        .filter(|plan| {
-            plan.setup.iter().any(
-                |s| matches!(s, crate::run_plan::SetupStep::HostPath { path, .. } if path == data),
-            )
-        })
-        .map(|plan| format!("{}/{}", plan.namespace, plan.name))
-        .collect();
+    // The data directory by device and inode: a plan may spell the store's
+    // path otherwise (a link, `..`).
+    let id = |p: &Path| fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+    let want = id(data);
+    let binds = |path: &Path| path == data || (want.is_some() && id(path) == want);
+    let mut out = Vec::new();
+    for dir in entries.flatten().map(|e| e.path()) {
+        if Some(dir.as_path()) == except {
+            continue;
+        }
+        let state = crate::state::read(&dir).ok();
+        if active_only
+            && state.as_ref().is_some_and(|s| {
+                matches!(
+                    s.phase,
+                    crate::state::PodPhase::Succeeded | crate::state::PodPhase::Failed
+                )
+            })
+        {
+            continue;
+        }
+        // The plan is in the pod directory, or in the `generate` output that
+        // `up --from` runs.
+        let plan_dir = state.as_ref().map_or(dir.clone(), |s| s.bundle_dir.clone());
+        match crate::run_plan::read(&plan_dir) {
+            Ok(plan) => {
+                if plan.setup.iter().any(
+                    |s| matches!(s, crate::run_plan::SetupStep::HostPath { path, .. } if binds(path)),
+                ) {
+                    out.push(format!("{}/{}", plan.namespace, plan.name));
+                }
+            }
+            // A pod being written (its plan comes last) or whose plan cannot be
+            // read may use it: counted, by its directory.
+            Err(_) => out.push(format!("the pod in {}", dir.display())),
+        }
+    }
     out.sort();
     out
 }
@@ -277,6 +308,21 @@ pub fn remove(volume: &Volume, users: impl FnOnce(&Path) -> Vec<String>) -> Resu
             pods,
         });
     }
+    // A mount left under the data (a Bidirectional propagation's) is not
+    // podshim's to descend into.
+    match crate::bundle::mounts_under(&volume.dir) {
+        Ok(m) if m.is_empty() => {}
+        Ok(m) => {
+            return Err(ClaimError::InUse {
+                claim: volume.display(),
+                pods: m
+                    .iter()
+                    .map(|p| format!("a mount at {}", p.display()))
+                    .collect(),
+            });
+        }
+        Err(e) => return Err(io_err(&volume.dir, "read the mounts under")(e)),
+    }
     // remove_dir_all does not follow links (std's fix for CVE-2022-21658), so
     // whatever a container left in the data stays inside it.
     fs::remove_dir_all(&volume.dir).map_err(io_err(&volume.dir, "remove"))
@@ -286,7 +332,11 @@ pub fn remove(volume: &Volume, users: impl FnOnce(&Path) -> Vec<String>) -> Resu
 /// `volume rm`, and by `up` from its check of the claim's users until the pod's
 /// plan is written.
 pub fn lock(dir: &Path) -> Result<nix::fcntl::Flock<fs::File>, ClaimError> {
-    let path = dir.join("lock");
+    // Beside the claim's directory, not in it: `volume rm` removes the
+    // directory while it holds the lock, and a waiter must not then hold a
+    // lock on a file no one else can open.
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let path = dir.with_file_name(format!(".{name}.lock"));
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)

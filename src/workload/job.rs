@@ -130,6 +130,9 @@ impl JobCore {
         let mut actions = Vec::new();
         let mut restarts = 0u32;
         let mut still = Vec::new();
+        let mut fail_job = None;
+        // Every pod is looked at before anything is decided: a FailJob rule
+        // matched by one must still see the others deleted.
         for name in std::mem::take(&mut self.active) {
             match observe(&name) {
                 Observed::Active { restarts: r } => {
@@ -142,13 +145,11 @@ impl JobCore {
                     Some((PodFailureAction::FailJob, index, why)) => {
                         // The pod still counts as failed in the status.
                         self.failed += 1;
-                        self.active = still;
-                        let why = why.replace("{pod}", &name);
-                        return self.finish(
-                            actions,
-                            "PodFailurePolicy",
-                            format!("{why} matching FailJob rule at index {index}"),
-                        );
+                        if fail_job.is_none() {
+                            let why = why.replace("{pod}", &name);
+                            fail_job =
+                                Some(format!("{why} matching FailJob rule at index {index}"));
+                        }
                     }
                     Some((PodFailureAction::Ignore, _, _)) => self.ignored += 1,
                     _ => self.count_failure(now_ms),
@@ -156,6 +157,9 @@ impl JobCore {
             }
         }
         self.active = still;
+        if let Some(message) = fail_job {
+            return self.finish(actions, "PodFailurePolicy", message);
+        }
         if let Some(deadline) = self.spec.active_deadline_seconds
             && now_ms.saturating_sub(self.started_ms) >= deadline.saturating_mul(1000)
         {
@@ -165,7 +169,14 @@ impl JobCore {
                 "Job was active longer than specified deadline".into(),
             );
         }
-        if self.failed.saturating_add(restarts) > self.spec.backoff_limit {
+        // pastBackoffLimitOnFailure: under OnFailure the active pods' restarts
+        // reach the limit (any restart when it is 0); failed pods pass it.
+        let restarts_past = self.spec.restart_on_failure
+            && match self.spec.backoff_limit {
+                0 => restarts > 0,
+                limit => restarts >= limit,
+            };
+        if restarts_past || self.failed > self.spec.backoff_limit {
             return self.finish(
                 actions,
                 "BackoffLimitExceeded",
@@ -388,13 +399,58 @@ mod tests {
     }
 
     #[test]
-    fn on_failure_restarts_count_toward_the_backoff_limit() {
-        let mut core = JobCore::new(spec(Some(1), 1, 3), 0);
-        let (outcome, _, _) = simulate(&mut core, |_| Observed::Active { restarts: 4 }, 10);
+    fn on_failure_restarts_reaching_the_backoff_limit_fail_the_job() {
+        let on_failure = |limit| JobSpec {
+            restart_on_failure: true,
+            ..spec(Some(1), 1, limit)
+        };
+        let mut core = JobCore::new(on_failure(3), 0);
+        let (outcome, _, _) = simulate(&mut core, |_| Observed::Active { restarts: 3 }, 10);
         assert_eq!(
             outcome.unwrap().reason.as_deref(),
             Some("BackoffLimitExceeded")
         );
+        // One fewer is not past it.
+        let mut core = JobCore::new(on_failure(3), 0);
+        let (outcome, _, _) = simulate(&mut core, |_| Observed::Active { restarts: 2 }, 10);
+        assert_eq!(outcome, None);
+        // Under Never, restarts (a sidecar's) are not failures.
+        let mut core = JobCore::new(spec(Some(1), 1, 0), 0);
+        let (outcome, _, _) = simulate(&mut core, |_| Observed::Active { restarts: 9 }, 10);
+        assert_eq!(outcome, None);
+    }
+
+    #[test]
+    fn a_fail_job_rule_deletes_every_other_active_pod() {
+        let mut s = spec(Some(4), 3, 6);
+        s.pod_failure_policy = vec![PodFailureRule {
+            action: PodFailureAction::FailJob,
+            on: PodFailureMatch::ExitCodes {
+                container: None,
+                operator: ExitCodeOperator::In,
+                values: vec![5],
+            },
+        }];
+        let mut core = JobCore::new(s, 0);
+        assert_eq!(core.step(0, |_| Observed::Succeeded).len(), 3);
+        for n in ["a", "b", "c"] {
+            core.started(n.into());
+        }
+        let actions = core.step(1000, |n| match n {
+            "a" => Observed::Failed {
+                exits: vec![("m".into(), 5)],
+                conditions: vec![],
+            },
+            _ => Observed::Active { restarts: 0 },
+        });
+        assert_eq!(
+            &actions[..2],
+            [Action::Delete("b".into()), Action::Delete("c".into())]
+        );
+        assert!(
+            matches!(&actions[2], Action::Finish(o) if o.reason.as_deref() == Some("PodFailurePolicy"))
+        );
+        assert_eq!(core.counts().active, 0);
     }
 
     #[test]

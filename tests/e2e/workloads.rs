@@ -151,7 +151,7 @@ fn daemonset_replicaset_and_list_items_run_as_their_controllers_name_them() {
 
 fn statefulset(replicas: u32) -> String {
     format!(
-        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db, namespace: '{{ns}}'}}\nspec:\n  replicas: {replicas}\n  serviceName: db\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: db\n        image: localhost/busybox:latest\n        command: [sh, -c, '[ -f /data/first ] || hostname > /data/first; read up rest < /proc/uptime; echo $up > /data/started; exec sleep 600']\n        volumeMounts: [{{name: data, mountPath: /data}}]\n  volumeClaimTemplates:\n  - metadata: {{name: data}}\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources: {{requests: {{storage: 1Gi}}}}\n"
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db, namespace: '{{ns}}'}}\nspec:\n  replicas: {replicas}\n  serviceName: db\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    metadata: {{labels: {{app: db}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: db\n        image: localhost/busybox:latest\n        command: [sh, -c, '[ -f /data/first ] || hostname > /data/first; read up rest < /proc/uptime; echo $up > /data/started; exec sleep 600']\n        readinessProbe: {{exec: {{command: ['true']}}, initialDelaySeconds: 2, periodSeconds: 1}}\n        volumeMounts: [{{name: data, mountPath: /data}}]\n  volumeClaimTemplates:\n  - metadata: {{name: data}}\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources: {{requests: {{storage: 1Gi}}}}\n"
     )
 }
 
@@ -185,10 +185,11 @@ fn statefulset_pods_start_in_ordinal_order_and_their_claims_outlive_down() {
     assert_eq!(db1["ownerReferences"][0]["kind"], "StatefulSet");
     // Stable network identity: the hostname is the pod's name.
     assert_eq!(exec(&h, "db-1", "hostname"), "db-1");
-    // OrderedReady: db-0 ran before db-1 was started.
+    // OrderedReady: db-1 started once db-0 was ready, its readiness probe
+    // passing no sooner than 2 s after it started.
     let t0: f64 = exec(&h, "db-0", "cat /data/started").parse().unwrap();
     let t1: f64 = exec(&h, "db-1", "cat /data/started").parse().unwrap();
-    assert!(t0 < t1, "db-0 at {t0}, db-1 at {t1}");
+    assert!(t1 - t0 >= 2.0, "db-0 at {t0}, db-1 at {t1}");
     // One volume per ordinal, listed with its user.
     let vols = stdout(&h.run(&["volumes"]));
     for o in [0, 1] {
@@ -568,11 +569,22 @@ fn watch_keeps_a_manifest_directory_running_through_changes_and_a_wiped_state_ro
         names(&h).contains("a")
     });
     // A new file starts its pods; a dotfile is ignored.
-    write("b.yaml", &deployment(2, "b").replace("{name}", "b"));
+    let b = deployment(2, "b").replace("{name}", "b");
+    write("b.yaml", &format!("{b}---\n{}", watch_pod("extra", 600)));
     write(".hidden.yaml", &watch_pod("hidden", 600));
     h.wait_until("deployment b", Duration::from_secs(60), |_| {
-        names(&h).iter().filter(|n| n.starts_with("b-")).count() == 2
+        names(&h).iter().filter(|n| n.starts_with("b-")).count() == 2 && names(&h).contains("extra")
     });
+    // A document the file no longer holds: its pod stops, the rest stays.
+    let deployed: BTreeSet<String> = names(&h)
+        .into_iter()
+        .filter(|n| n.starts_with("b-"))
+        .collect();
+    write("b.yaml", &b);
+    h.wait_until("pod extra pruned", Duration::from_secs(60), |_| {
+        !names(&h).contains("extra")
+    });
+    assert!(deployed.is_subset(&names(&h)));
     // A changed file replaces its pod.
     let before = hash_of("a").unwrap();
     write("a.yaml", &watch_pod("a", 601));
@@ -608,5 +620,36 @@ fn watch_keeps_a_manifest_directory_running_through_changes_and_a_wiped_state_ro
         "1",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_workload_of_another_file_is_neither_taken_over_by_up_nor_removed_by_its_down() {
+    let h = Pod::new("takeover", "web");
+    up_ok(&h, &deployment(2, "a"), &[]);
+    let first = names(&h);
+    let other = h.tmp.path().join("other.yaml");
+    std::fs::write(
+        &other,
+        deployment(2, "b")
+            .replace("{ns}", &h.ns)
+            .replace("{name}", &h.name),
+    )
+    .unwrap();
+    let out = h.run(&["up", other.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "deployment {}/web already runs, started from",
+            h.ns
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let out = h.run(&["down", other.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("left alone"), "{}", stdout(&out));
+    assert_eq!(names(&h), first);
+    down_file(&h);
     assert_nothing_left(&h);
 }
