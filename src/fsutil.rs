@@ -104,6 +104,27 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// An exclusive flock(2) on `path` (created 0600, never through a link),
+/// held until the guard drops. `wait` false: None when another holds it.
+pub fn lock_file(path: &Path, wait: bool) -> io::Result<Option<nix::fcntl::Flock<fs::File>>> {
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let arg = match wait {
+        true => nix::fcntl::FlockArg::LockExclusive,
+        false => nix::fcntl::FlockArg::LockExclusiveNonblock,
+    };
+    match nix::fcntl::Flock::lock(file, arg) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

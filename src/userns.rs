@@ -188,16 +188,9 @@ impl Pool {
 fn lock(leases: &Path) -> Result<nix::fcntl::Flock<fs::File>, UsernsError> {
     crate::fsutil::mkdir_mode(leases, 0o700).map_err(io_err(leases))?;
     let path = leases.join("lock");
-    let file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| io_err(&path)(e.into()))
+    crate::fsutil::lock_file(&path, true)
+        .map_err(io_err(&path))?
+        .ok_or_else(|| io_err(&path)(std::io::ErrorKind::WouldBlock.into()))
 }
 
 /// Who holds `range`, under the lock.

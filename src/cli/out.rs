@@ -56,6 +56,29 @@ macro_rules! outln {
     };
 }
 
+/// Rows as columns padded to their widest cell, two spaces apart (the first
+/// row is the header).
+pub fn print_table(rows: &[Vec<String>]) {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let parts: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        write(&format!("{}\n", parts.join("  ").trim_end()));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -238,16 +238,6 @@ fn print_jobs(paths: &crate::paths::Paths) {
             age(&status.start_time),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
     outln!();
-    for row in rows {
-        let parts: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        outln!("{}", parts.join("  ").trim_end());
-    }
+    super::out::print_table(&rows);
 }

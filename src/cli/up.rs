@@ -175,17 +175,7 @@ pub(crate) fn run_file(
     let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
     pull.progress = Some(Arc::new(super::pull::Progress::new()));
     let mut ops = ops(args, global, &paths, &store, pull, file, path.clone())?;
-    let changes = match pod::apply::apply(&set, &mut ops, args.replace) {
-        Ok(changes) => changes,
-        Err(pod::PodError::StartFailed {
-            pod,
-            message,
-            kept: true,
-        }) => anyhow::bail!(
-            "pod {pod} failed to start: {message}\n(kept for debugging: podshim down {pod} removes it)"
-        ),
-        Err(e) => return Err(e.into()),
-    };
+    let changes = pod::apply::apply(&set, &mut ops, args.replace).map_err(start_error)?;
     let options = pod::job::ControllerOptions {
         paths: paths.clone(),
         start: ops.start.clone(),
@@ -263,6 +253,20 @@ pub(crate) fn run_file(
     Ok(std::process::ExitCode::SUCCESS)
 }
 
+/// A start's error; a pod kept for debugging (`--keep`) says how to remove it.
+fn start_error(e: pod::PodError) -> anyhow::Error {
+    match e {
+        pod::PodError::StartFailed {
+            pod,
+            message,
+            kept: true,
+        } => anyhow::anyhow!(
+            "pod {pod} failed to start: {message}\n(kept for debugging: podshim down {pod} removes it)"
+        ),
+        e => e.into(),
+    }
+}
+
 /// Starting and stopping pods with this command line's options.
 fn ops<'a>(
     args: &Args,
@@ -306,17 +310,7 @@ fn run_generated(args: &Args, dir: &Path, global: &Global) -> Result<()> {
     }
     let source = Source::Generated(std::path::absolute(dir)?);
     let opts = start_options(args, global)?;
-    let started = match pod::start(&paths, &store, source, &opts) {
-        Ok(started) => started,
-        Err(pod::PodError::StartFailed {
-            pod,
-            message,
-            kept: true,
-        }) => anyhow::bail!(
-            "pod {pod} failed to start: {message}\n(kept for debugging: podshim down {pod} removes it)"
-        ),
-        Err(e) => return Err(e.into()),
-    };
+    let started = pod::start(&paths, &store, source, &opts).map_err(start_error)?;
     let key = started.key;
     outln!(
         "pod {key} {}",

@@ -71,17 +71,7 @@ pub fn list(args: ListArgs, global: &Global) -> Result<()> {
             v.data().display().to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
-    for row in rows {
-        let parts: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        outln!("{}", parts.join("  ").trim_end());
-    }
+    super::out::print_table(&rows);
     Ok(())
 }
 

@@ -891,8 +891,18 @@ impl Parser {
     /// its pods and controllers share (a ConfigMap written beside a Pod of
     /// namespace `x` is the Pod's), else `default`.
     fn input_namespace(&self) -> String {
-        let mut all: Vec<String> = self
-            .pods
+        let mut all = self.pod_namespaces();
+        all.sort();
+        all.dedup();
+        match all.as_slice() {
+            [one] => one.clone(),
+            _ => defaults::DEFAULT_NAMESPACE.into(),
+        }
+    }
+
+    /// The namespace of every Pod and controller, in document order.
+    fn pod_namespaces(&self) -> Vec<String> {
+        self.pods
             .iter()
             .map(|p| {
                 p.pod
@@ -902,13 +912,7 @@ impl Parser {
                     .unwrap_or_else(|| defaults::DEFAULT_NAMESPACE.into())
             })
             .chain(self.controllers.iter().map(|c| c.namespace.to_string()))
-            .collect();
-        all.sort();
-        all.dedup();
-        match all.as_slice() {
-            [one] => one.clone(),
-            _ => defaults::DEFAULT_NAMESPACE.into(),
-        }
+            .collect()
     }
 
     /// Lowers every pod once every ConfigMap, Secret and claim is known.
@@ -940,18 +944,7 @@ impl Parser {
                 .insert(name.clone(), s);
         }
         // A ConfigMap or Secret of a namespace no pod is in.
-        let pod_namespaces: Vec<String> = self
-            .pods
-            .iter()
-            .map(|p| {
-                p.pod
-                    .metadata
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| defaults::DEFAULT_NAMESPACE.into())
-            })
-            .chain(self.controllers.iter().map(|c| c.namespace.to_string()))
-            .collect();
+        let pod_namespaces = self.pod_namespaces();
         for (doc, prefix, other) in self.namespaces.clone() {
             if !pod_namespaces.is_empty() && !pod_namespaces.contains(&other) {
                 let saved = std::mem::replace(&mut self.prefix, prefix);

@@ -34,25 +34,8 @@ fn controller_lock(
     dir: &Path,
     wait: bool,
 ) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, PodError> {
-    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(CONTROLLER_LOCK);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(io_err(&path, "open"))?;
-    let arg = match wait {
-        true => nix::fcntl::FlockArg::LockExclusive,
-        false => nix::fcntl::FlockArg::LockExclusiveNonblock,
-    };
-    match nix::fcntl::Flock::lock(file, arg) {
-        Ok(lock) => Ok(Some(lock)),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
-        Err((_, e)) => Err(io_err(&path, "lock")(e.into())),
-    }
+    crate::fsutil::lock_file(&path, wait).map_err(io_err(&path, "lock"))
 }
 
 /// What `job.json` holds: which Job of which input.

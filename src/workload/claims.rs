@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -337,16 +337,13 @@ pub fn lock(dir: &Path) -> Result<nix::fcntl::Flock<fs::File>, ClaimError> {
     // lock on a file no one else can open.
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
     let path = dir.with_file_name(format!(".{name}.lock"));
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(io_err(&path, "open"))?;
-    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| io_err(&path, "lock")(e.into()))
+    match crate::fsutil::lock_file(&path, true) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(io_err(&path, "lock")(io::Error::from(
+            io::ErrorKind::WouldBlock,
+        ))),
+        Err(e) => Err(io_err(&path, "lock")(e)),
+    }
 }
 
 #[cfg(test)]
