@@ -23,6 +23,8 @@ pub struct StartedJob {
     pub dir: PathBuf,
     /// Started now (false: it ran already and is left as it is).
     pub new: bool,
+    /// When its controller was started by this `up`.
+    pub spawned: Option<std::time::Instant>,
 }
 
 /// Makes each Job's directory and starts its controller, detached (its own
@@ -50,42 +52,32 @@ pub fn start_jobs(
             manifest: path.map(Path::to_path_buf),
             options: options.clone(),
         };
-        let Some(dir) = job::create(paths, &key, &record, text)? else {
-            out.push(StartedJob {
-                dir: job::job_dir(paths, &key),
-                key,
-                new: false,
-            });
-            continue;
+        let dir = match job::create(paths, &key, &record, text)? {
+            Some(dir) => dir,
+            None => {
+                let dir = job::job_dir(paths, &key);
+                // A Job whose controller died before it ended: started again,
+                // it takes up where the other left.
+                let stalled = job::read_status(&dir).is_some_and(|s| s.condition.is_none())
+                    && !job::controller_running(&dir)?;
+                if !stalled {
+                    out.push(StartedJob {
+                        dir,
+                        key,
+                        new: false,
+                        spawned: None,
+                    });
+                    continue;
+                }
+                dir
+            }
         };
-        let log_path = dir.join("controller.log");
-        let log = std::fs::File::create(&log_path)
-            .with_context(|| format!("{}: create", log_path.display()))?;
-        let exe = std::env::current_exe().context("the podshim binary")?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg(CONTROLLER_COMMAND)
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            // The controller is no service's main process: systemd's socket is
-            // `up`'s alone.
-            .env_remove(crate::systemd::NOTIFY_SOCKET);
-        // SAFETY: setsid is async-signal-safe; the controller must outlive this
-        // terminal's session and not get its Ctrl-C.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::unistd::setsid()
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
-            });
-        }
-        cmd.spawn()
-            .with_context(|| format!("job {key}: start its controller"))?;
+        spawn_controller(&key, &dir)?;
         out.push(StartedJob {
             key,
             dir,
             new: true,
+            spawned: Some(std::time::Instant::now()),
         });
     }
     Ok(out)
@@ -118,11 +110,7 @@ pub fn wait_jobs(jobs: &[StartedJob]) -> Result<ExitCode> {
                         counts.failed
                     );
                 }
-            } else if status
-                .controller_pid
-                .is_none_or(|pid| !job::controller_alive(pid, &j.dir))
-                && !j.new_starting(&status)
-            {
+            } else if !job::controller_running(&j.dir).unwrap_or(false) && !j.new_starting() {
                 reported[i] = true;
                 failed = true;
                 outln!(
@@ -148,12 +136,10 @@ pub fn wait_jobs(jobs: &[StartedJob]) -> Result<ExitCode> {
 }
 
 impl StartedJob {
-    /// A controller just spawned may not have written its status yet.
-    fn new_starting(&self, status: &job::JobStatus) -> bool {
-        status.start_time.is_empty()
-            && std::fs::metadata(self.dir.join("job.json"))
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().unwrap_or_default() < Duration::from_secs(10))
+    /// A controller just spawned may not hold its lock yet.
+    fn new_starting(&self) -> bool {
+        self.spawned
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
     }
 }
 
@@ -223,4 +209,33 @@ fn log_tail(path: &Path) -> String {
     let mut buf = Vec::new();
     let _ = f.take(8 << 10).read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).trim_end().to_string()
+}
+
+/// Starts a Job's controller, detached (its own session, like a supervisor).
+fn spawn_controller(key: &PodKey, dir: &Path) -> Result<()> {
+    let log_path = dir.join("controller.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("{}: create", log_path.display()))?;
+    let exe = std::env::current_exe().context("the podshim binary")?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg(CONTROLLER_COMMAND)
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        // The controller is no service's main process: systemd's socket is
+        // `up`'s alone.
+        .env_remove(crate::systemd::NOTIFY_SOCKET);
+    // SAFETY: setsid is async-signal-safe; the controller must outlive this
+    // terminal's session and not get its Ctrl-C.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
+    cmd.spawn()
+        .with_context(|| format!("job {key}: start its controller"))?;
+    Ok(())
 }

@@ -28,6 +28,11 @@ const MAX_LISTED_PODS: usize = 1000;
 /// The lock the controller holds while it runs: how `down` knows it is alive.
 const CONTROLLER_LOCK: &str = "controller.lock";
 
+/// Whether the Job's controller runs (holds its lock).
+pub fn controller_running(dir: &Path) -> Result<bool, PodError> {
+    Ok(controller_lock(dir, false)?.is_none())
+}
+
 /// Takes the controller's lock: held by the controller for its life; `down`
 /// takes it without waiting to see whether one runs.
 fn controller_lock(
@@ -89,6 +94,12 @@ pub struct JobStatus {
     /// Complete or Failed, once it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub condition: Option<Outcome>,
+    /// The pods active now and the next attempt's number: what a controller
+    /// started again takes up.
+    #[serde(default)]
+    pub active_pods: Vec<String>,
+    #[serde(default)]
+    pub next_attempt: u32,
 }
 
 pub fn jobs_dir(paths: &Paths) -> PathBuf {
@@ -258,11 +269,39 @@ pub fn run_controller(
     let _alive = controller_lock(dir, true)?;
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
-    let mut core = JobCore::new(spec, now_ms());
-    let mut status = JobStatus {
-        controller_pid: Some(std::process::id() as i32),
-        start_time: crate::state::rfc3339(std::time::SystemTime::now()),
-        ..Default::default()
+    // A controller that died left the Job's progress: taken up again, its
+    // deadline from the Job's start.
+    let previous = read_status(dir).filter(|s| s.condition.is_none());
+    let started_at = previous
+        .as_ref()
+        .and_then(|s| crate::state::parse_rfc3339(&s.start_time));
+    let (mut core, mut status) = match (previous, started_at) {
+        (Some(prev), Some(at)) => {
+            let elapsed = std::time::SystemTime::now()
+                .duration_since(at)
+                .map_or(0, |d| d.as_millis() as u64);
+            let core = JobCore::resume(
+                spec,
+                now_ms(),
+                elapsed,
+                &prev.counts,
+                prev.active_pods.clone(),
+                prev.next_attempt,
+            );
+            let status = JobStatus {
+                controller_pid: Some(std::process::id() as i32),
+                ..prev
+            };
+            (core, status)
+        }
+        _ => (
+            JobCore::new(spec, now_ms()),
+            JobStatus {
+                controller_pid: Some(std::process::id() as i32),
+                start_time: crate::state::rfc3339(std::time::SystemTime::now()),
+                ..Default::default()
+            },
+        ),
     };
     write_json(&dir.join("status.json"), &status)?;
     let key_of = |name: &str| PodKey::parse(name, Some(&record.namespace));
@@ -326,6 +365,7 @@ pub fn run_controller(
             ops.error = None;
         }
         status.counts = core.counts();
+        (status.active_pods, status.next_attempt) = core.progress();
         if let Some(outcome) = finished {
             status.condition = Some(outcome.clone());
             status.completion_time = Some(crate::state::rfc3339(std::time::SystemTime::now()));

@@ -77,6 +77,9 @@ pub struct Counts {
 pub struct JobCore {
     spec: JobSpec,
     started_ms: u64,
+    /// How long the Job had been active before `started_ms` (a predecessor's
+    /// time, for a resumed core).
+    carried_ms: u64,
     /// Active pods by name, and the attempt each is.
     active: Vec<String>,
     /// Failures counted against backoffLimit (pods; restarts are added live).
@@ -95,6 +98,7 @@ impl JobCore {
         JobCore {
             spec,
             started_ms: now_ms,
+            carried_ms: 0,
             active: Vec::new(),
             failed: 0,
             ignored: 0,
@@ -103,6 +107,34 @@ impl JobCore {
             last_failure_ms: None,
             done: None,
         }
+    }
+
+    /// A controller's core taken up again from what its predecessor recorded:
+    /// the Job started `elapsed_ms` ago (its deadline runs from then), with
+    /// these counts, these pods active and attempts numbered from `next_attempt`
+    /// (so no new pod takes an old one's name).
+    pub fn resume(
+        spec: JobSpec,
+        now_ms: u64,
+        elapsed_ms: u64,
+        counts: &Counts,
+        active: Vec<String>,
+        next_attempt: u32,
+    ) -> JobCore {
+        JobCore {
+            carried_ms: elapsed_ms,
+            active,
+            failed: counts.failed,
+            succeeded: counts.succeeded,
+            next_attempt,
+            ..JobCore::new(spec, now_ms)
+        }
+    }
+
+    /// The active pods and the next attempt's number, for the status (what
+    /// [`JobCore::resume`] takes up again).
+    pub fn progress(&self) -> (Vec<String>, u32) {
+        (self.active.clone(), self.next_attempt)
     }
 
     pub fn done(&self) -> Option<&Outcome> {
@@ -161,7 +193,10 @@ impl JobCore {
             return self.finish(actions, "PodFailurePolicy", message);
         }
         if let Some(deadline) = self.spec.active_deadline_seconds
-            && now_ms.saturating_sub(self.started_ms) >= deadline.saturating_mul(1000)
+            && now_ms
+                .saturating_sub(self.started_ms)
+                .saturating_add(self.carried_ms)
+                >= deadline.saturating_mul(1000)
         {
             return self.finish(
                 actions,
@@ -536,6 +571,30 @@ mod tests {
         );
         let end = core.step(2000, |_| Observed::Succeeded);
         assert!(matches!(&end[..], [Action::Finish(o)] if o.complete()));
+    }
+
+    #[test]
+    fn a_resumed_core_keeps_its_counts_attempt_numbers_and_deadline() {
+        let mut s = spec(Some(3), 1, 6);
+        s.active_deadline_seconds = Some(100);
+        let counts = Counts {
+            active: 1,
+            succeeded: 1,
+            failed: 2,
+        };
+        // 90 s into the Job, attempt 3 still running.
+        let mut core = JobCore::resume(s, 1_000, 90_000, &counts, vec!["p3".into()], 4);
+        assert_eq!(core.counts(), counts);
+        let next = core.step(2_000, |_| Observed::Succeeded);
+        // p3 succeeded (2 of 3): the next attempt is number 4, not 0.
+        assert_eq!(next, [Action::Start(4)]);
+        core.started("p4".into());
+        // The deadline counts from the Job's start, not the new controller's.
+        let end = core.step(11_000, |_| Observed::Active { restarts: 0 });
+        assert!(
+            matches!(end.last(), Some(Action::Finish(o)) if o.reason.as_deref() == Some("DeadlineExceeded")),
+            "{end:?}"
+        );
     }
 
     #[test]

@@ -653,3 +653,54 @@ fn a_workload_of_another_file_is_neither_taken_over_by_up_nor_removed_by_its_dow
     down_file(&h);
     assert_nothing_left(&h);
 }
+
+#[test]
+fn a_job_whose_controller_died_is_taken_up_again_by_up() {
+    let h = Pod::new("jobresume", "resumed");
+    let yaml = job("  completions: 2\n", "sleep 2");
+    let out = h.up(&yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = h
+        .tmp
+        .path()
+        .join("run/jobs")
+        .join(format!("{}_resumed", h.ns));
+    let status = || -> serde_json::Value {
+        std::fs::read(dir.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    h.wait_until("the first attempt", Duration::from_secs(30), |_| {
+        status()["activePods"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+    });
+    let pid = status()["controllerPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    // Its lock goes with it; `up` starts a controller that takes up the Job.
+    h.wait_until("the controller gone", Duration::from_secs(10), |_| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+    let out = h.up(&yaml, &["--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("job {}/resumed: Complete (2 succeeded)", h.ns)),
+        "{}",
+        stdout(&out)
+    );
+    // The attempt that ran on is counted, not made again: two pods in all.
+    assert_eq!(pods(&h).len(), 2, "{:?}", names(&h));
+    down_file(&h);
+    assert_nothing_left(&h);
+}
