@@ -212,13 +212,6 @@ pub struct Origin {
     pub template_hash: String,
 }
 
-impl Origin {
-    /// The controller's reference, if a controller made the pod.
-    pub fn controller(&self) -> Option<&crate::model::workload::OwnerReference> {
-        self.owner_references.iter().find(|o| o.controller)
-    }
-}
-
 /// One of a pod's addresses, as Kubernetes' `PodIP`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodIp {

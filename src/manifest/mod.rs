@@ -642,10 +642,31 @@ impl Parser {
     }
 
     fn pod_document(&mut self, n: usize, doc: &Value) {
+        let (pod, skip) = self.decode_pod(n, doc);
+        if let Some(pod) = pod {
+            self.pods.push(DecodedPod {
+                n,
+                prefix: self.prefix.clone(),
+                pod,
+                skip,
+            });
+        }
+    }
+
+    /// Decodes a Pod document (a Pod, or a controller's template as one) and
+    /// checks its fields against the Pod's tables.
+    fn decode_pod(&mut self, n: usize, doc: &Value) -> (Option<Pod>, Vec<FieldPath>) {
         let (pod, unknown, skip) = self.decode::<Pod>(n, doc);
         let findings = fields::check_pod(doc, &unknown);
+        self.report_findings(n, findings, &skip);
+        (pod, skip)
+    }
+
+    /// Refuses the unsupported fields the walk found (not under `skip`, which
+    /// had errors already) and keeps its warnings, with this document's paths.
+    fn report_findings(&mut self, n: usize, findings: fields::Findings, skip: &[FieldPath]) {
         for path in findings.unsupported {
-            if !under_any(&path, &skip) {
+            if !under_any(&path, skip) {
                 self.field_error(n, path, NOT_SUPPORTED);
             }
         }
@@ -655,14 +676,6 @@ impl Parser {
                 .into_iter()
                 .map(|w| format!("{}{w}", self.prefix)),
         );
-        if let Some(pod) = pod {
-            self.pods.push(DecodedPod {
-                n,
-                prefix: self.prefix.clone(),
-                pod,
-                skip,
-            });
-        }
     }
 
     /// Decodes a kind's own fields (its template set aside) and checks them
@@ -675,17 +688,7 @@ impl Parser {
     ) -> Option<Vec<FieldPath>> {
         let (value, unknown, skip) = self.decode::<T>(n, doc);
         let findings = workloads::check_fields(kind, doc, &unknown);
-        for path in findings.unsupported {
-            if !under_any(&path, &skip) {
-                self.field_error(n, path, NOT_SUPPORTED);
-            }
-        }
-        self.warnings.extend(
-            findings
-                .warnings
-                .into_iter()
-                .map(|w| format!("{}{w}", self.prefix)),
-        );
+        self.report_findings(n, findings, &skip);
         value.map(|_| skip)
     }
 
@@ -840,19 +843,7 @@ impl Parser {
         let pod_doc = Value::Object(pod_doc);
         let outer = std::mem::take(&mut self.prefix);
         self.prefix = format!("{outer}spec.template.");
-        let (pod, unknown, pod_skip) = self.decode::<Pod>(n, &pod_doc);
-        let findings = fields::check_pod(&pod_doc, &unknown);
-        for path in findings.unsupported {
-            if !under_any(&path, &pod_skip) {
-                self.field_error(n, path, NOT_SUPPORTED);
-            }
-        }
-        self.warnings.extend(
-            findings
-                .warnings
-                .into_iter()
-                .map(|w| format!("{}{w}", self.prefix)),
-        );
+        let (pod, pod_skip) = self.decode_pod(n, &pod_doc);
         let template_prefix = std::mem::replace(&mut self.prefix, outer);
         let (Some(name), Some(namespace), Some(pod)) = (name, namespace, pod) else {
             return;
@@ -1131,7 +1122,6 @@ impl Parser {
                 template_hash: c.hash.clone(),
                 strategy: c.controller.strategy,
                 ordered: c.controller.ordered,
-                min_ready_seconds: c.controller.min_ready_seconds,
                 job: c.controller.job.clone(),
             };
             let template = Template {
@@ -1210,13 +1200,8 @@ impl Parser {
     /// errors with its document's paths.
     fn lower(&mut self, d: &DecodedPod, refs: &validate::Refs<'_>) -> Option<model::Pod> {
         let lowered = validate::pod(&d.pod, refs);
-        let skip: Vec<String> = d.skip.iter().map(|p| p.to_string()).collect();
         let saved = std::mem::replace(&mut self.prefix, d.prefix.clone());
-        for (path, message) in lowered.errors {
-            if !skip.iter().any(|s| path_is_under(&path, s)) {
-                self.field_error(d.n, path, message);
-            }
-        }
+        self.report(d.n, validate::Errs(lowered.errors), &d.skip);
         self.prefix = saved;
         self.warnings.extend(lowered.warnings);
         lowered.pod
@@ -1310,12 +1295,7 @@ impl Parser {
                 format!("Duplicate value: {:?}", name.1),
             ));
         }
-        let skip: Vec<String> = skip.iter().map(|p| p.to_string()).collect();
-        for (path, message) in errs.0 {
-            if !skip.iter().any(|s| path_is_under(&path, s)) {
-                self.field_error(n, path, message);
-            }
-        }
+        self.report(n, errs, skip);
         if !name.1.is_empty() && !duplicate {
             map(self).insert(name, obj);
         }

@@ -1022,17 +1022,12 @@ fn volumes(
             // ValidatePersistentVolumeClaimVolumeSource requires the name; it is a
             // claim's name, so a DNS subdomain, and here it also names a directory.
             let p = format!("{base}.persistentVolumeClaim.claimName");
-            source = if c.claim_name.is_empty() {
-                errs.required(&p);
-                None
-            } else {
-                dns1123_subdomain(errs, &p, &c.claim_name).map(|claim| {
-                    VolumeSource::PersistentVolumeClaim {
-                        claim,
-                        read_only: c.read_only.unwrap_or(false),
-                    }
-                })
-            };
+            source = name_subdomain(errs, &p, &c.claim_name).map(|claim| {
+                VolumeSource::PersistentVolumeClaim {
+                    claim,
+                    read_only: c.read_only.unwrap_or(false),
+                }
+            });
         }
         let ok = errs.0.len() == before;
         out.push(Declared {

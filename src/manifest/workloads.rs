@@ -145,7 +145,6 @@ pub(crate) struct Controller {
     pub(crate) replicas: u32,
     pub(crate) strategy: UpdateStrategy,
     pub(crate) ordered: bool,
-    pub(crate) min_ready_seconds: u64,
     pub(crate) job: Option<JobSpec>,
     /// A StatefulSet's `serviceName` (its pods' subdomain) and first ordinal.
     pub(crate) service_name: Option<DnsLabel>,
@@ -310,6 +309,14 @@ fn selector(errs: &mut Errs, doc: &Value, kind: &str) -> Option<Selector> {
 
 /// The controller fields of `doc` (its template aside).
 pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Controller {
+    // A pod counts as available once ready: podshim does not wait extra
+    // seconds, so it refuses to be asked to.
+    if non_negative(errs, doc, &["spec", "minReadySeconds"]).is_some_and(|n| n > 0) {
+        errs.not_supported(
+            "spec.minReadySeconds",
+            "a new pod is available once it is ready; set 0 or leave it out",
+        );
+    }
     let mut c = Controller {
         kind,
         replicas: 1,
@@ -318,18 +325,6 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
             max_unavailable: IntOrPercent::Percent(25),
         },
         ordered: false,
-        min_ready_seconds: match non_negative(errs, doc, &["spec", "minReadySeconds"]) {
-            // A pod counts as available once ready: podshim does not wait the
-            // extra seconds, so it refuses to be asked to.
-            Some(n) if n > 0 => {
-                errs.not_supported(
-                    "spec.minReadySeconds",
-                    "a new pod is available once it is ready; set 0 or leave it out",
-                );
-                n
-            }
-            other => other.unwrap_or(0),
-        },
         job: None,
         service_name: None,
         ordinal_start: 0,
@@ -382,22 +377,11 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
                     true
                 }
             };
-            c.strategy = match get(doc, &["spec", "updateStrategy", "type"]).and_then(Value::as_str)
-            {
-                None | Some("RollingUpdate") => UpdateStrategy::RollingUpdate {
-                    max_surge: IntOrPercent::Int(0),
-                    max_unavailable: IntOrPercent::Int(1),
-                },
-                Some("OnDelete") => UpdateStrategy::OnDelete,
-                Some(other) => {
-                    errs.unsupported(
-                        "spec.updateStrategy.type",
-                        other,
-                        &["OnDelete", "RollingUpdate"],
-                    );
-                    UpdateStrategy::OnDelete
-                }
-            };
+            // One pod at a time, as the StatefulSet controller replaces them.
+            c.strategy = update_strategy(errs, doc, |_| UpdateStrategy::RollingUpdate {
+                max_surge: IntOrPercent::Int(0),
+                max_unavailable: IntOrPercent::Int(1),
+            });
             if let Some(name) = get(doc, &["spec", "serviceName"]).and_then(Value::as_str)
                 && !name.is_empty()
             {
@@ -407,18 +391,11 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
             if let Some(Value::Array(templates)) = get(doc, &["spec", "volumeClaimTemplates"]) {
                 for (i, t) in templates.iter().enumerate() {
                     let base = format!("spec.volumeClaimTemplates[{i}]");
-                    let name = t
-                        .get("metadata")
-                        .and_then(|m| m.get("name"))
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
-                    let name = match name {
-                        "" => {
-                            errs.required(format!("{base}.metadata.name"));
-                            None
-                        }
-                        n => validate::dns1123_subdomain(errs, &format!("{base}.metadata.name"), n),
-                    };
+                    let name = validate::name_subdomain(
+                        errs,
+                        &format!("{base}.metadata.name"),
+                        metadata_name(t),
+                    );
                     let (modes, storage) = claim_spec(errs, &base, t);
                     if let Some(name) = name {
                         c.claim_templates.push(Claim {
@@ -434,23 +411,33 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
             }
         }
         WorkloadKind::DaemonSet => {
-            c.strategy = match get(doc, &["spec", "updateStrategy", "type"]).and_then(Value::as_str)
-            {
-                None | Some("RollingUpdate") => rolling(errs, doc, "updateStrategy", 0, 1),
-                Some("OnDelete") => UpdateStrategy::OnDelete,
-                Some(other) => {
-                    errs.unsupported(
-                        "spec.updateStrategy.type",
-                        other,
-                        &["OnDelete", "RollingUpdate"],
-                    );
-                    UpdateStrategy::OnDelete
-                }
-            };
+            c.strategy =
+                update_strategy(errs, doc, |errs| rolling(errs, doc, "updateStrategy", 0, 1));
         }
         WorkloadKind::Job => c.job = Some(job(errs, doc)),
     }
     c
+}
+
+/// A StatefulSet's or DaemonSet's `updateStrategy.type`: RollingUpdate (the
+/// default, as `rolling` makes it) or OnDelete.
+fn update_strategy(
+    errs: &mut Errs,
+    doc: &Value,
+    rolling: impl FnOnce(&mut Errs) -> UpdateStrategy,
+) -> UpdateStrategy {
+    match get(doc, &["spec", "updateStrategy", "type"]).and_then(Value::as_str) {
+        None | Some("RollingUpdate") => rolling(errs),
+        Some("OnDelete") => UpdateStrategy::OnDelete,
+        Some(other) => {
+            errs.unsupported(
+                "spec.updateStrategy.type",
+                other,
+                &["OnDelete", "RollingUpdate"],
+            );
+            UpdateStrategy::OnDelete
+        }
+    }
 }
 
 /// A RollingUpdate's maxSurge and maxUnavailable, defaulted, not both 0
@@ -764,18 +751,7 @@ fn claim_spec(errs: &mut Errs, base: &str, doc: &Value) -> (Vec<AccessMode>, Opt
 
 /// A PersistentVolumeClaim document.
 pub(crate) fn claim(errs: &mut Errs, doc: &Value) -> Option<Claim> {
-    let meta = doc.get("metadata");
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let name = match name {
-        "" => {
-            errs.required("metadata.name");
-            None
-        }
-        n => validate::dns1123_subdomain(errs, "metadata.name", n),
-    };
+    let name = validate::name_subdomain(errs, "metadata.name", metadata_name(doc));
     let namespace = namespace_of(errs, doc);
     let (access_modes, storage) = claim_spec(errs, "", doc);
     Some(Claim {
@@ -786,13 +762,16 @@ pub(crate) fn claim(errs: &mut Errs, doc: &Value) -> Option<Claim> {
     })
 }
 
+/// `metadata.name` as written ("" when absent).
+fn metadata_name(doc: &Value) -> &str {
+    get(doc, &["metadata", "name"])
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 /// `metadata.namespace`, defaulted.
 pub(crate) fn namespace_of(errs: &mut Errs, doc: &Value) -> Option<DnsLabel> {
-    match doc
-        .get("metadata")
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-    {
+    match get(doc, &["metadata", "namespace"]).and_then(Value::as_str) {
         None | Some("") => DnsLabel::parse(crate::model::DEFAULT_NAMESPACE).ok(),
         Some(ns) => validate::dns1123_label(errs, "metadata.namespace", ns),
     }
@@ -806,16 +785,8 @@ pub(crate) fn controller_name(
     kind: WorkloadKind,
     doc: &Value,
 ) -> Option<DnsSubdomain> {
-    let name = doc
-        .get("metadata")
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if name.is_empty() {
-        errs.required("metadata.name");
-        return None;
-    }
-    let parsed = validate::dns1123_subdomain(errs, "metadata.name", name)?;
+    let name = metadata_name(doc);
+    let parsed = validate::name_subdomain(errs, "metadata.name", name)?;
     // Pod names with the hash and suffix must stay DNS labels for the hostname:
     // apps/validation's ValidateDeploymentName is a subdomain, but the
     // StatefulSet's pods carry their name as a label value (63).

@@ -135,8 +135,6 @@ pub struct Workload {
     /// A StatefulSet's `OrderedReady`: each pod running and ready before the next
     /// starts (and stops in reverse order).
     pub ordered: bool,
-    /// `minReadySeconds`: how long a new pod must be ready to count as available.
-    pub min_ready_seconds: u64,
     pub job: Option<JobSpec>,
 }
 

@@ -84,8 +84,6 @@ pub struct JobCore {
     active: Vec<String>,
     /// Failures counted against backoffLimit (pods; restarts are added live).
     failed: u32,
-    /// Failures the policy ignored (replaced, not counted).
-    ignored: u32,
     succeeded: u32,
     next_attempt: u32,
     /// When the last counted failure happened, for the back-off.
@@ -101,7 +99,6 @@ impl JobCore {
             carried_ms: 0,
             active: Vec::new(),
             failed: 0,
-            ignored: 0,
             succeeded: 0,
             next_attempt: 0,
             last_failure_ms: None,
@@ -183,7 +180,8 @@ impl JobCore {
                                 Some(format!("{why} matching FailJob rule at index {index}"));
                         }
                     }
-                    Some((PodFailureAction::Ignore, _, _)) => self.ignored += 1,
+                    // Replaced, not counted.
+                    Some((PodFailureAction::Ignore, _, _)) => {}
                     _ => self.count_failure(now_ms),
                 },
             }
