@@ -44,6 +44,8 @@ pub struct UnitOptions {
     /// since the unit sees none of the caller's environment (`PODSHIM_ROOT`).
     /// Paths in them should be absolute, for the same reason as `manifest`.
     pub global_args: Vec<String>,
+    /// Options of `up` alone (`["--network", "none"]`), after the verb.
+    pub up_args: Vec<String>,
     /// The unit's Description= (control characters become spaces); empty: one
     /// naming the manifest.
     pub description: String,
@@ -58,6 +60,8 @@ pub struct TemplateOptions {
     pub dir: PathBuf,
     /// As [`UnitOptions::global_args`].
     pub global_args: Vec<String>,
+    /// As [`UnitOptions::up_args`].
+    pub up_args: Vec<String>,
 }
 
 /// A path or argument a unit file cannot carry exactly.
@@ -91,7 +95,8 @@ pub enum UnitError {
 pub fn unit(opts: &UnitOptions) -> Result<String, UnitError> {
     let exe = executable(&opts.podshim)?;
     let manifest = absolute_text("manifest", &opts.manifest)?;
-    let global = global_words(&opts.global_args)?;
+    let global = words("global argument", &opts.global_args)?;
+    let up = words("up argument", &opts.up_args)?;
     let mounts = state_mount(&opts.global_args)?;
     let description = if opts.description.is_empty() {
         format!("podshim pods of {manifest}")
@@ -105,6 +110,7 @@ pub fn unit(opts: &UnitOptions) -> Result<String, UnitError> {
         mounts: format!("{} {}", path_word(mounts), path_word(manifest)),
         exe: &exe,
         global: &global,
+        up: &up,
         target: &target,
     }))
 }
@@ -114,7 +120,8 @@ pub fn unit(opts: &UnitOptions) -> Result<String, UnitError> {
 pub fn template_unit(opts: &TemplateOptions) -> Result<String, UnitError> {
     let exe = executable(&opts.podshim)?;
     let dir = absolute_text("manifest directory", &opts.dir)?;
-    let global = global_words(&opts.global_args)?;
+    let global = words("global argument", &opts.global_args)?;
+    let up = words("up argument", &opts.up_args)?;
     let mounts = state_mount(&opts.global_args)?;
     // The directory's own `%` and `$` are doubled; the `%I` appended after that
     // is the one specifier systemd expands, after unquoting, so an instance
@@ -134,6 +141,7 @@ pub fn template_unit(opts: &TemplateOptions) -> Result<String, UnitError> {
         mounts: format!("{} {}", path_word(mounts), path_word(dir)),
         exe: &exe,
         global: &global,
+        up: &up,
         target: &target,
     }))
 }
@@ -145,6 +153,7 @@ struct Render<'a> {
     mounts: String,
     exe: &'a str,
     global: &'a str,
+    up: &'a str,
     target: &'a str,
 }
 
@@ -170,6 +179,7 @@ fn render(r: &Render) -> String {
         mounts,
         exe,
         global,
+        up,
         target,
     } = r;
     format!(
@@ -188,7 +198,7 @@ StartLimitBurst=5
 [Service]
 Type=notify
 NotifyAccess=main
-ExecStart={exe}{global} up --wait --replace {target}
+ExecStart={exe}{global} up --wait --replace{up} {target}
 ExecStop={exe}{global} down {target}
 # Also after a start that failed (no ExecStop then): nothing of the file is
 # left without its supervisors.
@@ -243,11 +253,11 @@ fn executable(path: &Path) -> Result<String, UnitError> {
     }
 }
 
-/// The global arguments as command-line words, each after a space.
-fn global_words(args: &[String]) -> Result<String, UnitError> {
+/// Arguments as command-line words, each after a space.
+fn words(what: &'static str, args: &[String]) -> Result<String, UnitError> {
     let mut out = String::new();
     for a in args {
-        text("global argument", Path::new(a))?;
+        text(what, Path::new(a))?;
         out.push(' ');
         out.push_str(&exec_word(a));
     }
@@ -413,6 +423,7 @@ mod tests {
             podshim: PathBuf::from("/usr/local/bin/podshim"),
             manifest: PathBuf::from(manifest),
             global_args: vec![],
+            up_args: vec![],
             description: String::new(),
         }
     }
@@ -592,18 +603,23 @@ mod tests {
             ";",
             "--runtime-arg=--debug \"x\"",
         ];
+        let ups = ["--network", "none", "--cni-conf-dir", "/etc/cni/net 1.d%"];
         for path in paths {
             let o = UnitOptions {
                 podshim: PathBuf::from("/opt/pod shim%/bin/podshim"),
                 manifest: PathBuf::from(path),
                 global_args: argv(&globals),
+                up_args: argv(&ups),
                 description: String::new(),
             };
             let u = unit(&o).unwrap();
             let mut start = argv(&["/opt/pod shim%/bin/podshim"]);
             start.extend(argv(&globals));
             let mut stop = start.clone();
-            start.extend(argv(&["up", "--wait", "--replace", path]));
+            start.extend(argv(&["up", "--wait", "--replace"]));
+            // `up`'s own options go to `up` alone: `down` takes none of them.
+            start.extend(argv(&ups));
+            start.push(path.to_string());
             stop.extend(argv(&["down", path]));
             assert_eq!(systemd_argv(setting(&u, "ExecStart"), None), start);
             assert_eq!(systemd_argv(setting(&u, "ExecStop"), None), stop);
@@ -645,6 +661,7 @@ mod tests {
             podshim: PathBuf::from("/bin/podshim"),
             dir: PathBuf::from("/etc/pods\n"),
             global_args: vec![],
+            up_args: vec![],
         };
         assert!(matches!(
             template_unit(&o),
@@ -756,6 +773,7 @@ mod tests {
             podshim: PathBuf::from("/usr/bin/podshim"),
             dir: PathBuf::from(dir),
             global_args: argv(&["--root", "/run/p"]),
+            up_args: vec![],
         })
         .unwrap()
     }

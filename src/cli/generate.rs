@@ -45,6 +45,10 @@ pub struct SystemdArgs {
     /// `podshim@.service`) instead of printing it.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// The network the unit's pods get (as `up` takes it; `PODSHIM_NETWORK`
+    /// is read now, since the unit sees none of this environment).
+    #[command(flatten)]
+    pub network: super::up::NetworkArgs,
 }
 
 pub fn run(args: Args, global: &Global) -> Result<()> {
@@ -143,6 +147,7 @@ fn systemd(args: SystemdArgs, global: &Global) -> Result<()> {
                 description: format!("podshim pods of {}", manifest.display()),
                 manifest,
                 global_args,
+                up_args: args.network.to_args(),
             })?;
             (format!("podshim-{}.service", unit_name_part(&stem)), unit)
         }
@@ -151,6 +156,7 @@ fn systemd(args: SystemdArgs, global: &Global) -> Result<()> {
                 podshim,
                 dir: std::path::absolute(dir)?,
                 global_args,
+                up_args: args.network.to_args(),
             })?;
             ("podshim@.service".to_string(), unit)
         }

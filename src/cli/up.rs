@@ -77,6 +77,42 @@ pub struct NetworkArgs {
 }
 
 impl NetworkArgs {
+    /// These options as `up` arguments, those that differ from the defaults
+    /// only, paths absolute: what a generated unit's `up` is given, since it
+    /// sees none of the caller's environment (`PODSHIM_NETWORK`).
+    pub fn to_args(&self) -> Vec<String> {
+        let defaults = NetworkArgs {
+            network: None,
+            cni_conf_dir: crate::cni::DEFAULT_CONF_DIR.into(),
+            cni_bin_dir: Vec::new(),
+            pod_subnet: crate::cni::config::DEFAULT_SUBNET.into(),
+            pod_bridge: crate::cni::config::DEFAULT_BRIDGE.into(),
+        };
+        let absolute = |p: &PathBuf| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        };
+        let mut out = Vec::new();
+        if let Some(n) = &self.network {
+            out.extend(["--network".to_string(), n.clone()]);
+        }
+        if self.cni_conf_dir != defaults.cni_conf_dir {
+            out.extend(["--cni-conf-dir".to_string(), absolute(&self.cni_conf_dir)]);
+        }
+        for d in &self.cni_bin_dir {
+            out.extend(["--cni-bin-dir".to_string(), absolute(d)]);
+        }
+        if self.pod_subnet != defaults.pod_subnet {
+            out.extend(["--pod-subnet".to_string(), self.pod_subnet.clone()]);
+        }
+        if self.pod_bridge != defaults.pod_bridge {
+            out.extend(["--pod-bridge".to_string(), self.pod_bridge.clone()]);
+        }
+        out
+    }
+
     pub fn options(&self) -> pod::network::NetworkOptions {
         let defaults = pod::network::NetworkOptions::default();
         pod::network::NetworkOptions {

@@ -233,6 +233,13 @@ fn observe(paths: &Paths, key: &PodKey, job_uid: &str) -> Observed {
     }
 }
 
+/// Whether `key`'s pod directory is there without a state: a start that did
+/// not finish (its `up` or controller died), whose leftovers `stop` clears.
+fn lost_start(paths: &Paths, key: &PodKey) -> bool {
+    let dir = paths.pod_dir(&key.id());
+    dir.is_dir() && crate::state::read(&dir).is_err()
+}
+
 /// The controller: starts the Job's pods through `ops` and keeps `status.json`
 /// until the Job ends or `stop` is set (SIGTERM: `down` takes the pods down
 /// after it).
@@ -306,10 +313,28 @@ pub fn run_controller(
     write_json(&dir.join("status.json"), &status)?;
     let key_of = |name: &str| PodKey::parse(name, Some(&record.namespace));
     loop {
+        let gone = std::cell::RefCell::new(Vec::new());
         let actions = core.step(now_ms(), |name| match key_of(name) {
-            Ok(k) => observe(ops.paths, &k, &record.uid),
+            Ok(k) => {
+                let seen = observe(ops.paths, &k, &record.uid);
+                if seen == Observed::Gone {
+                    gone.borrow_mut().push(k);
+                }
+                seen
+            }
             Err(_) => Observed::Gone,
         });
+        // An active pod gone without a state: a start that a controller died
+        // in (this one's starts are done by now). What it left is cleared.
+        let lost: Vec<PodKey> = gone
+            .into_inner()
+            .into_iter()
+            .filter(|k| lost_start(ops.paths, k))
+            .collect();
+        if !lost.is_empty() {
+            let _ = ops.stop(&lost);
+            ops.error = None;
+        }
         let mut starts = Vec::new();
         let mut deletes = Vec::new();
         let mut finished = None;
@@ -335,12 +360,10 @@ pub fn run_controller(
             }
         }
         if !starts.is_empty() {
-            let refs: Vec<&crate::model::Pod> = starts.iter().collect();
-            // A pod that failed to start is gone: the next step counts it.
-            if let Err(e) = ops.start(&refs, false) {
-                tracing::warn!("job {}: {e}", record.name);
-                ops.error = None;
-            }
+            // Written ahead: a controller that dies while these start leaves
+            // them active in status.json, so the one that takes up observes
+            // them (a pod never made is Gone, a failure, as one that failed to
+            // start) and never makes the same attempt twice.
             for p in &starts {
                 status.pods.push(p.name().to_string());
                 core.started(p.name().to_string());
@@ -349,6 +372,15 @@ pub fn run_controller(
             if status.pods.len() > MAX_LISTED_PODS {
                 let cut = status.pods.len() - MAX_LISTED_PODS;
                 status.pods.drain(..cut);
+            }
+            status.counts = core.counts();
+            (status.active_pods, status.next_attempt) = core.progress();
+            write_json(&dir.join("status.json"), &status)?;
+            let refs: Vec<&crate::model::Pod> = starts.iter().collect();
+            // A pod that failed to start is gone: the next step counts it.
+            if let Err(e) = ops.start(&refs, false) {
+                tracing::warn!("job {}: {e}", record.name);
+                ops.error = None;
             }
         }
         // Only the Job's own pods are taken down.
@@ -420,6 +452,17 @@ pub fn remove(
                 && let Ok(key) = PodKey::parse(&s.name, Some(&s.namespace))
             {
                 removed.push(key);
+            }
+        }
+        // And a pod whose start a controller died in: its leftovers.
+        if let Some(status) = read_status(dir) {
+            for name in &status.active_pods {
+                if let Ok(key) = PodKey::parse(name, Some(&record.namespace))
+                    && !removed.contains(&key)
+                    && lost_start(paths, &key)
+                {
+                    removed.push(key);
+                }
             }
         }
         // All at once, each within its grace period.

@@ -457,9 +457,18 @@ fn generated_systemd_unit_verifies_runs_notifies_ready_and_stops() {
     systemd_analyze_verify(&unit_path);
     let start = unit_command(&unit, "ExecStart");
     let stop = unit_command(&unit, "ExecStop");
+    // The network `generate` was run with (PODSHIM_NETWORK=none here) is
+    // the unit's own: systemd passes on none of the caller's environment.
     assert_eq!(
-        &start[start.len() - 4..],
-        ["up", "--wait", "--replace", manifest.to_str().unwrap()]
+        &start[start.len() - 6..],
+        [
+            "up",
+            "--wait",
+            "--replace",
+            "--network",
+            "none",
+            manifest.to_str().unwrap()
+        ]
     );
     assert_eq!(
         &stop[stop.len() - 2..],
@@ -475,8 +484,11 @@ fn generated_systemd_unit_verifies_runs_notifies_ready_and_stops() {
         .unwrap();
     let mut service = std::process::Command::new(&start[0])
         .args(&start[1..])
-        // The unit carries the state paths; the network stays the tests' own.
-        .env("PODSHIM_NETWORK", "none")
+        // The unit carries the state paths and the network.
+        .env_remove("PODSHIM_NETWORK")
+        .env_remove("PODSHIM_ROOT")
+        .env_remove("PODSHIM_STORE")
+        .env_remove("PODSHIM_LOGS")
         .env("NOTIFY_SOCKET", &socket_path)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
@@ -701,6 +713,128 @@ fn a_job_whose_controller_died_is_taken_up_again_by_up() {
     );
     // The attempt that ran on is counted, not made again: two pods in all.
     assert_eq!(pods(&h).len(), 2, "{:?}", names(&h));
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+/// A registry on 127.0.0.1 that takes connections and never answers: a pull
+/// from it hangs (until the client's read timeout) while the listener lives.
+struct StalledRegistry {
+    port: u16,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StalledRegistry {
+    fn start() -> StalledRegistry {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, s) = (accepted.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        held.push(conn);
+                        a.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        StalledRegistry {
+            port,
+            accepted,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for StalledRegistry {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_job_pod_whose_start_its_controller_died_in_is_counted_and_cleared() {
+    let h = Pod::new("jobinflight", "stalled");
+    let registry = StalledRegistry::start();
+    let yaml = job("  backoffLimit: 0\n", "true").replace(
+        "localhost/busybox:latest",
+        &format!("127.0.0.1:{}/stall:1", registry.port),
+    );
+    let out = h.up(&yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = h
+        .tmp
+        .path()
+        .join("run/jobs")
+        .join(format!("{}_stalled", h.ns));
+    let status = || -> serde_json::Value {
+        std::fs::read(dir.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    // The controller pulls the pod's image, which hangs: the pod is in
+    // flight, and status.json says so before the start returns.
+    h.wait_until("the pull in flight", Duration::from_secs(30), |_| {
+        registry.accepted.load(std::sync::atomic::Ordering::SeqCst) > 0
+    });
+    let active = status()["activePods"].clone();
+    assert_eq!(active.as_array().map(Vec::len), Some(1), "{}", status());
+    let pid = status()["controllerPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    h.wait_until("the controller gone", Duration::from_secs(10), |_| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+    drop(registry);
+    // The controller that takes up sees the attempt gone, a failure: with
+    // backoffLimit 0 the Job fails, and no attempt is made again.
+    let out = h.up(&yaml, &["--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("BackoffLimitExceeded"),
+        "{}",
+        stdout(&out)
+    );
+    let end = status();
+    assert_eq!(end["failed"], 1, "{end}");
+    assert_eq!(end["pods"], serde_json::json!([active[0].clone()]), "{end}");
+    // What the dead start left under the state root is cleared.
+    let pods_dir = h.tmp.path().join("run/pods");
+    let prefix = format!("{}_", h.ns);
+    let left = || -> Vec<String> {
+        std::fs::read_dir(&pods_dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.starts_with(&prefix))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(left(), Vec::<String>::new());
     down_file(&h);
     assert_nothing_left(&h);
 }
