@@ -82,7 +82,7 @@ impl PluginExec for SystemExec {
             // Its own process group, so that a timeout kills what it started too
             // (iptables, the IPAM plugin it delegates to).
             .process_group(0);
-        let mut child = cmd.spawn().map_err(ExecError::Spawn)?;
+        let mut child = spawn_retrying_busy(&mut cmd).map_err(ExecError::Spawn)?;
         let pid = child.id() as i32;
         // Taken before anything can reap it: the pid names this child until then.
         let pidfd = crate::pidfd::open(pid);
@@ -155,6 +155,22 @@ fn read_capped(r: impl Read, max: u64) -> (Vec<u8>, bool) {
     let more = out.len() as u64 > max;
     out.truncate(max as usize);
     (out, more)
+}
+
+/// `cmd.spawn()`, tried again a few times on ETXTBSY: a plugin file that was
+/// just written is "busy" while any process forked meanwhile still holds the
+/// writer's descriptor (until its exec closes it), which passes in moments.
+fn spawn_retrying_busy(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 5 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10 << tries));
+            }
+            r => return r,
+        }
+    }
 }
 
 #[cfg(test)]
