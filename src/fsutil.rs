@@ -107,6 +107,24 @@ pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
 /// An exclusive flock(2) on `path` (created 0600, never through a link),
 /// held until the guard drops. `wait` false: None when another holds it.
 pub fn lock_file(path: &Path, wait: bool) -> io::Result<Option<nix::fcntl::Flock<fs::File>>> {
+    let arg = match wait {
+        true => nix::fcntl::FlockArg::LockExclusive,
+        false => nix::fcntl::FlockArg::LockExclusiveNonblock,
+    };
+    lock_file_as(path, arg)
+}
+
+/// As [`lock_file`], shared and waiting: held by any number of readers, and
+/// keeping out one that takes it exclusive.
+pub fn lock_file_shared(path: &Path) -> io::Result<nix::fcntl::Flock<fs::File>> {
+    lock_file_as(path, nix::fcntl::FlockArg::LockShared)?
+        .ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))
+}
+
+fn lock_file_as(
+    path: &Path,
+    arg: nix::fcntl::FlockArg,
+) -> io::Result<Option<nix::fcntl::Flock<fs::File>>> {
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -114,10 +132,6 @@ pub fn lock_file(path: &Path, wait: bool) -> io::Result<Option<nix::fcntl::Flock
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
-    let arg = match wait {
-        true => nix::fcntl::FlockArg::LockExclusive,
-        false => nix::fcntl::FlockArg::LockExclusiveNonblock,
-    };
     match nix::fcntl::Flock::lock(file, arg) {
         Ok(lock) => Ok(Some(lock)),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),

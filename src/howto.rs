@@ -255,7 +255,9 @@ pub fn setup_script(plan: &RunPlan) -> String {
             }
             // A user namespace to pin, mounts to id-map: system calls the shell
             // has no tool for (util-linux's X-mount.idmap came with 2.39).
-            SetupStep::UserNamespace { .. } | SetupStep::IdmapMount { .. } => {
+            SetupStep::UserNamespace { .. }
+            | SetupStep::IdmapMount { .. }
+            | SetupStep::VolumeOwnership { .. } => {
                 let _ = writeln!(s, "\"$PODSHIM\" setup-step \"$DIR\" {index}");
             }
             SetupStep::Overlay {

@@ -197,6 +197,17 @@ pub enum SetupStep {
         cgroup: crate::translate::pod_cgroup::PodCgroup,
         containers: Vec<String>,
     },
+    /// `fsGroup` on a volume that holds files already (a claim's local
+    /// volume), before a pod starts: [`crate::bundle::ownership`].
+    VolumeOwnership {
+        volume: String,
+        path: PathBuf,
+        group: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        read_only: bool,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        on_root_mismatch: bool,
+    },
     /// A hostPath volume, checked against its type; `DirectoryOrCreate` and
     /// `FileOrCreate` are created (0755 / 0644, as the kubelet does) when missing.
     HostPath {

@@ -10,6 +10,7 @@
 pub mod envfile;
 mod mounts;
 pub mod overlay;
+pub mod ownership;
 pub mod projection;
 pub mod resolve;
 mod setup;
@@ -52,6 +53,10 @@ pub enum BundleError {
         path: PathBuf,
         message: String,
     },
+    /// fsGroup could not be applied to a claim's files: the pod does not
+    /// start (the kubelet's SetUpAt fails the mount).
+    #[error("volume {volume:?}: {message}")]
+    Ownership { volume: String, message: String },
     #[error("container {container:?}: subPath {sub_path:?}: {message}")]
     SubPath {
         container: String,
@@ -152,7 +157,7 @@ pub fn layout(
         options: format!("mode=1777,size={SHM_SIZE}"),
         files: Vec::new(),
     });
-    setup.extend(plan.volumes.iter().map(volume_step));
+    setup.extend(plan.volumes.iter().flat_map(volume_steps));
     // The views after what they show: a tmpfs volume is id-mapped once mounted.
     let mut idmapped: Vec<(PathBuf, PathBuf)> = Vec::new();
     if let Some(u) = &plan.userns {
@@ -298,14 +303,30 @@ pub fn layout(
     })
 }
 
-fn volume_step(volume: &VolumePlan) -> SetupStep {
+fn volume_steps(volume: &VolumePlan) -> Vec<SetupStep> {
     let path = volume.host_path.clone();
-    match &volume.source {
-        VolumeSource::HostPath { host_path_type } => SetupStep::HostPath {
-            volume: volume.name.clone(),
-            path,
-            kind: *host_path_type,
-        },
+    let step = match &volume.source {
+        VolumeSource::HostPath { host_path_type } => {
+            let check = SetupStep::HostPath {
+                volume: volume.name.clone(),
+                path: path.clone(),
+                kind: *host_path_type,
+            };
+            // Only a claim's volume has a group here (a hostPath never does).
+            let Some(group) = volume.group else {
+                return vec![check];
+            };
+            return vec![
+                check,
+                SetupStep::VolumeOwnership {
+                    volume: volume.name.clone(),
+                    path,
+                    group,
+                    read_only: volume.read_only,
+                    on_root_mismatch: volume.group_on_root_mismatch,
+                },
+            ];
+        }
         // emptyDir is world-writable like the kubelet's (0777), whatever the
         // umask; with fsGroup its root has that group and the setgid bit, so what
         // containers create in it has the group too (SetVolumeOwnership).
@@ -336,7 +357,8 @@ fn volume_step(volume: &VolumePlan) -> SetupStep {
                     .collect(),
             }
         }
-    }
+    };
+    vec![step]
 }
 
 /// Writes `plan` as `run` (its [`layout`]) lays it out: the pod's files, the setup

@@ -125,6 +125,29 @@ fn ensure_all(
             SetupStep::HostPath { volume, path, kind } => {
                 host_path(volume, path, *kind, host_paths)?;
             }
+            // Before a start only (the supervisor's, run.sh's): the data is
+            // the claim's, which neither writing a bundle nor `generate`
+            // changes.
+            SetupStep::VolumeOwnership {
+                volume,
+                path,
+                group,
+                read_only,
+                on_root_mismatch,
+            } if when == When::Starting => {
+                let policy = if *on_root_mismatch {
+                    super::ownership::Policy::OnRootMismatch
+                } else {
+                    super::ownership::Policy::Always
+                };
+                super::ownership::set_volume_ownership(path, *group, *read_only, policy).map_err(
+                    |e| BundleError::Ownership {
+                        volume: volume.clone(),
+                        message: format!("fsGroup {group} on {}: {e}", path.display()),
+                    },
+                )?;
+            }
+            SetupStep::VolumeOwnership { .. } => {}
             SetupStep::UserNamespace { pin, range } => {
                 // The runtime opens the rootfs and the mounts' sources as the
                 // pod's root once in the user namespace: the pod's directory

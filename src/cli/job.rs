@@ -25,6 +25,9 @@ pub struct StartedJob {
     pub new: bool,
     /// When its controller was started by this `up`.
     pub spawned: Option<std::time::Instant>,
+    /// Under `--wait`, held until its end is reported: ttlSecondsAfterFinished
+    /// does not remove the Job before.
+    waiting: Option<nix::fcntl::Flock<std::fs::File>>,
 }
 
 /// Makes each Job's directory and starts its controller, detached (its own
@@ -36,6 +39,7 @@ pub fn start_jobs(
     path: Option<&Path>,
     paths: &Paths,
     options: &job::ControllerOptions,
+    wait: bool,
 ) -> Result<Vec<StartedJob>> {
     let mut out = Vec::new();
     for w in set.workloads.iter().filter(|w| w.kind == WorkloadKind::Job) {
@@ -52,51 +56,72 @@ pub fn start_jobs(
             manifest: path.map(Path::to_path_buf),
             options: options.clone(),
         };
-        let dir = match job::create(paths, &key, &record, text)? {
-            Some(dir) => dir,
-            None => {
-                let dir = job::job_dir(paths, &key);
-                // A Job whose controller died before it ended: started again,
-                // it takes up where the other left.
-                let stalled = job::read_status(&dir).is_some_and(|s| s.condition.is_none())
-                    && !job::controller_running(&dir)?;
-                if !stalled {
-                    out.push(StartedJob {
-                        dir,
-                        key,
-                        new: false,
-                        spawned: None,
-                    });
-                    continue;
-                }
-                dir
-            }
+        let ttl = w.job.as_ref().and_then(|j| j.ttl_seconds_after_finished);
+        let (dir, new) = match job::create(paths, &key, &record, text)? {
+            Some(dir) => (dir, true),
+            None => (job::job_dir(paths, &key), false),
         };
+        // Taken before the controller starts, so it cannot remove the Job
+        // before this `up` has seen it end.
+        let waiting = if wait {
+            Some(job::wait_lock(&dir)?)
+        } else {
+            None
+        };
+        if !new {
+            // A Job whose controller died before it ended, or before its
+            // ttlSecondsAfterFinished removed it: started again, it takes up
+            // where the other left.
+            let stalled = job::read_status(&dir)
+                .is_some_and(|s| s.condition.is_none() || ttl.is_some())
+                && !job::controller_running(&dir)?;
+            if !stalled {
+                out.push(StartedJob {
+                    dir,
+                    key,
+                    new: false,
+                    spawned: None,
+                    waiting,
+                });
+                continue;
+            }
+        }
         spawn_controller(&key, &dir)?;
         out.push(StartedJob {
             key,
             dir,
             new: true,
             spawned: Some(std::time::Instant::now()),
+            waiting,
         });
     }
     Ok(out)
 }
 
 /// `up --wait` of Jobs: until each has ended; 0 when all completed.
-pub fn wait_jobs(jobs: &[StartedJob]) -> Result<ExitCode> {
+pub fn wait_jobs(jobs: &mut [StartedJob]) -> Result<ExitCode> {
     let stop = super::logs::interrupted();
     let mut reported = vec![false; jobs.len()];
     let mut failed = false;
     loop {
-        for (i, j) in jobs.iter().enumerate() {
+        for (i, j) in jobs.iter_mut().enumerate() {
             if reported[i] {
+                continue;
+            }
+            if !j.dir.exists() {
+                // `down` took it before its end was seen here
+                // (ttlSecondsAfterFinished waits for this `up`).
+                reported[i] = true;
+                failed = true;
+                outln!("job {}: removed before its end was seen", j.key);
                 continue;
             }
             let status = job::read_status(&j.dir).unwrap_or_default();
             let counts = &status.counts;
             if let Some(c) = &status.condition {
                 reported[i] = true;
+                // Its end is seen: the Job may go now.
+                j.waiting = None;
                 if c.complete() {
                     outln!("job {}: Complete ({} succeeded)", j.key, counts.succeeded);
                 } else {

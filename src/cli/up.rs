@@ -217,7 +217,8 @@ pub(crate) fn run_file(
         start: ops.start.clone(),
         registries_conf: global.registries_conf.clone(),
     };
-    let jobs = super::job::start_jobs(&set, &text, path.as_deref(), &paths, &options)?;
+    let mut jobs =
+        super::job::start_jobs(&set, &text, path.as_deref(), &paths, &options, args.wait)?;
     let mut shown: Vec<PodKey> = Vec::new();
     for change in &changes {
         let line = match change {
@@ -262,7 +263,7 @@ pub(crate) fn run_file(
         }
         let mut code = std::process::ExitCode::SUCCESS;
         if !jobs.is_empty() {
-            code = super::job::wait_jobs(&jobs)?;
+            code = super::job::wait_jobs(&mut jobs)?;
             // A file of Jobs alone ends with them; its other pods keep running
             // (and being followed) whatever the Jobs did.
             if shown.is_empty() {

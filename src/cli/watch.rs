@@ -137,13 +137,23 @@ impl crate::watch::Applier for Static<'_> {
             .pods
             .iter()
             .all(|p| pod::read_pod(&paths, &p.key).is_ok());
-        let jobs = set.workloads.iter().filter(|w| w.job.is_some()).all(|w| {
-            let key = crate::model::PodKey {
-                namespace: w.namespace.clone(),
-                name: w.name.clone(),
-            };
-            pod::job::read_record(&pod::job::job_dir(&paths, &key)).is_some()
-        });
+        // A Job removed by its ttlSecondsAfterFinished is gone by design: it
+        // does not make the file missing (applied again, it would run again).
+        let jobs = set
+            .workloads
+            .iter()
+            .filter(|w| {
+                w.job
+                    .as_ref()
+                    .is_some_and(|j| j.ttl_seconds_after_finished.is_none())
+            })
+            .all(|w| {
+                let key = crate::model::PodKey {
+                    namespace: w.namespace.clone(),
+                    name: w.name.clone(),
+                };
+                pod::job::read_record(&pod::job::job_dir(&paths, &key)).is_some()
+            });
         pods && jobs
     }
 }

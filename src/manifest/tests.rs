@@ -3136,6 +3136,26 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
         ),
         (Some(1), 1, Some(0))
     );
+    // ttlSecondsAfterFinished: unset, 0 (removed at once), or refused below 0.
+    assert_eq!(spec.ttl_seconds_after_finished, None);
+    let ttl = |v: &str| {
+        job.replace(
+            "  activeDeadlineSeconds: 0\n",
+            &format!("  ttlSecondsAfterFinished: {v}\n"),
+        )
+    };
+    assert_eq!(
+        set(&ttl("0")).workloads[0]
+            .job
+            .as_ref()
+            .unwrap()
+            .ttl_seconds_after_finished,
+        Some(0)
+    );
+    assert_eq!(
+        set_errors(&ttl("-1")),
+        ["spec.ttlSecondsAfterFinished: Invalid value: -1: must be greater than or equal to 0"]
+    );
     // A rule naming no container of the template is refused.
     let rule = job.replace(
         "  activeDeadlineSeconds: 0\n",

@@ -74,6 +74,7 @@ fn supported(kind: &str) -> Vec<&'static str> {
             "spec.completions",
             "spec.backoffLimit",
             "spec.activeDeadlineSeconds",
+            "spec.ttlSecondsAfterFinished",
             "spec.completionMode",
             "spec.podReplacementPolicy",
             "spec.podFailurePolicy.rules[*].action",
@@ -597,6 +598,21 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
             }
         }
     }
+    // ValidateJobSpec: a non-negative integer (0: removed once it ended).
+    let ttl_seconds_after_finished = match get(doc, &["spec", "ttlSecondsAfterFinished"]) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(n) if n >= 0 => Some(n as u64),
+            _ => {
+                errs.invalid(
+                    "spec.ttlSecondsAfterFinished",
+                    v,
+                    "must be greater than or equal to 0",
+                );
+                None
+            }
+        },
+    };
     JobSpec {
         completions,
         parallelism,
@@ -604,6 +620,7 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
         active_deadline_seconds,
         pod_failure_policy: rules,
         restart_on_failure: false,
+        ttl_seconds_after_finished,
     }
 }
 

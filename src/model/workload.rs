@@ -169,6 +169,9 @@ pub struct JobSpec {
     /// The template's restartPolicy is OnFailure: failed containers restart in
     /// place, and their restarts count toward backoffLimit.
     pub restart_on_failure: bool,
+    /// `ttlSecondsAfterFinished`: the Job and its pods are removed this long
+    /// after it ended (the TTL-after-finished controller's cascade).
+    pub ttl_seconds_after_finished: Option<u64>,
 }
 
 /// One `podFailurePolicy.rules[*]`.

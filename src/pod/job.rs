@@ -27,6 +27,16 @@ const MAX_FILE: u64 = 16 << 20;
 const MAX_LISTED_PODS: usize = 1000;
 /// The lock the controller holds while it runs: how `down` knows it is alive.
 const CONTROLLER_LOCK: &str = "controller.lock";
+/// The lock `up --wait` holds shared from before the controller starts until it
+/// has reported the Job's end; ttlSecondsAfterFinished takes it exclusive before
+/// it removes the Job, so a waiter never finds the Job gone instead of its end.
+const WAITERS_LOCK: &str = "waiters.lock";
+
+/// Held by `up --wait` while it waits for the Job of `dir` to end.
+pub fn wait_lock(dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, PodError> {
+    let path = dir.join(WAITERS_LOCK);
+    crate::fsutil::lock_file_shared(&path).map_err(io_err(&path, "lock"))
+}
 
 /// Whether the Job's controller runs (holds its lock).
 pub fn controller_running(dir: &Path) -> Result<bool, PodError> {
@@ -265,6 +275,7 @@ pub fn run_controller(
     let spec = workload.job.clone().ok_or_else(|| {
         PodError::Invalid(format!("{}: {} is not a Job", dir.display(), record.name))
     })?;
+    let ttl = spec.ttl_seconds_after_finished;
     let template = set.templates.get(&workload.uid).ok_or_else(|| {
         PodError::Invalid(format!(
             "{}: no template for {}",
@@ -276,6 +287,32 @@ pub fn run_controller(
     let _alive = controller_lock(dir, true)?;
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
+    // A Job that ended while its removal was due: its controller died in the
+    // wait; this one waits out the rest from the Job's end.
+    if let (Some(ttl), Some(ended)) = (ttl, read_status(dir).filter(|s| s.condition.is_some())) {
+        let since = ended
+            .completion_time
+            .as_deref()
+            .and_then(crate::state::parse_rfc3339)
+            .and_then(|at| std::time::SystemTime::now().duration_since(at).ok())
+            .unwrap_or_default();
+        let outcome = ended.condition.clone().expect("filtered on it");
+        write_json(
+            &dir.join("status.json"),
+            &JobStatus {
+                controller_pid: Some(std::process::id() as i32),
+                ..ended
+            },
+        )?;
+        expire(
+            dir,
+            &record,
+            Duration::from_secs(ttl).saturating_sub(since),
+            ops,
+            stop,
+        )?;
+        return Ok(outcome);
+    }
     // A controller that died left the Job's progress: taken up again, its
     // deadline from the Job's start.
     let previous = read_status(dir).filter(|s| s.condition.is_none());
@@ -401,8 +438,15 @@ pub fn run_controller(
         if let Some(outcome) = finished {
             status.condition = Some(outcome.clone());
             status.completion_time = Some(crate::state::rfc3339(std::time::SystemTime::now()));
-            status.controller_pid = None;
+            // Waiting out ttlSecondsAfterFinished, the controller still runs
+            // (and `down` stops it by its pid).
+            if ttl.is_none() {
+                status.controller_pid = None;
+            }
             write_json(&dir.join("status.json"), &status)?;
+            if let Some(ttl) = ttl {
+                expire(dir, &record, Duration::from_secs(ttl), ops, stop)?;
+            }
             return Ok(outcome);
         }
         write_json(&dir.join("status.json"), &status)?;
@@ -414,6 +458,63 @@ pub fn run_controller(
         }
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// ttlSecondsAfterFinished (the TTL-after-finished controller): `after` from
+/// now, the Job's pods and its directory are removed, once no `up --wait` is
+/// still to report its end. SIGTERM ends the wait: `down` removes the Job then.
+fn expire(
+    dir: &Path,
+    record: &JobRecord,
+    after: Duration,
+    ops: &mut super::apply::Ops<'_>,
+    stop: &AtomicBool,
+) -> Result<(), PodError> {
+    let until = Instant::now() + after;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(250)));
+    }
+    let path = dir.join(WAITERS_LOCK);
+    let _waiters = crate::fsutil::lock_file(&path, true).map_err(io_err(&path, "lock"))?;
+    let pods = owned_pods(ops.paths, dir, record);
+    // A pod that does not go keeps the Job, for `down` to finish.
+    ops.stop(&pods).map_err(PodError::Invalid)?;
+    std::fs::remove_dir_all(dir).map_err(io_err(dir, "remove"))
+}
+
+/// The pods of the Job of `dir`: those its uid owns, and those whose start a
+/// controller died in (in `status.json`'s active pods, without a state).
+fn owned_pods(paths: &Paths, dir: &Path, record: &JobRecord) -> Vec<PodKey> {
+    let mut pods = Vec::new();
+    for (_, s) in list::all_pods(paths) {
+        if s.namespace == record.namespace
+            && s.origin
+                .workload
+                .as_ref()
+                .is_some_and(|o| o.uid == record.uid && o.kind == "Job" && o.name == record.name)
+            && let Ok(key) = PodKey::parse(&s.name, Some(&s.namespace))
+        {
+            pods.push(key);
+        }
+    }
+    if let Some(status) = read_status(dir) {
+        for name in &status.active_pods {
+            if let Ok(key) = PodKey::parse(name, Some(&record.namespace))
+                && !pods.contains(&key)
+                && lost_start(paths, &key)
+            {
+                pods.push(key);
+            }
+        }
+    }
+    pods
 }
 
 /// Takes a Job down: its controller (SIGTERM, then SIGKILL after 10 s), every
@@ -444,27 +545,7 @@ pub fn remove(
     }
     let mut removed = Vec::new();
     if let Some(record) = &record {
-        for (_, s) in list::all_pods(paths) {
-            if s.namespace == record.namespace
-                && s.origin.workload.as_ref().is_some_and(|o| {
-                    o.uid == record.uid && o.kind == "Job" && o.name == record.name
-                })
-                && let Ok(key) = PodKey::parse(&s.name, Some(&s.namespace))
-            {
-                removed.push(key);
-            }
-        }
-        // And a pod whose start a controller died in: its leftovers.
-        if let Some(status) = read_status(dir) {
-            for name in &status.active_pods {
-                if let Ok(key) = PodKey::parse(name, Some(&record.namespace))
-                    && !removed.contains(&key)
-                    && lost_start(paths, &key)
-                {
-                    removed.push(key);
-                }
-            }
-        }
+        removed = owned_pods(paths, dir, record);
         // All at once, each within its grace period.
         for report in super::apply::stop_all(paths, store, &removed, opts) {
             report?;

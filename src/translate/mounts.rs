@@ -178,6 +178,7 @@ mod tests {
             group: None,
             disk_limit: None,
             read_only: false,
+            group_on_root_mismatch: false,
         };
         let mut cm = v("cm", "/p/volumes/cm");
         cm.projection = true;

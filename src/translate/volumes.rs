@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::downward::{self, Facts};
 use crate::model::{
-    DownwardItem, DownwardValue, HostPathType, KeyFile, ProjectedItem, StorageMedium, Volume,
-    VolumeSource as Source,
+    DownwardItem, DownwardValue, FsGroupChangePolicy, HostPathType, KeyFile, ProjectedItem,
+    StorageMedium, Volume, VolumeSource as Source,
 };
 use crate::paths::PodPaths;
 
@@ -66,6 +66,10 @@ pub struct VolumePlan {
     /// Every mount of it is read-only (a persistentVolumeClaim's `readOnly`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+    /// `fsGroupChangePolicy: OnRootMismatch`: a volume that holds files (a
+    /// claim's) is walked only when its root lacks the group.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub group_on_root_mismatch: bool,
 }
 
 pub fn plan_volume(
@@ -83,14 +87,21 @@ pub fn plan_volume(
         group: facts.pod.spec.fs_group.map(|g| g.get()),
         disk_limit: None,
         read_only: false,
+        group_on_root_mismatch: false,
     };
     match &volume.source {
         Source::PersistentVolumeClaim { claim, read_only } => {
             // A local volume: its data directory must exist when the pod starts
             // (made by `pod::write`, which resolved it; after a reboot run.sh finds
-            // it or fails). The kubelet applies fsGroup to such a volume; podshim
-            // leaves its ownership to whoever wrote it first.
-            plan.group = None;
+            // it or fails). fsGroup is applied to its files as the kubelet's
+            // local volume plugin does: at each start, not to a read-only mount
+            // (pkg/volume/local SetUpAt), walked whole unless the pod asks for
+            // OnRootMismatch.
+            if *read_only {
+                plan.group = None;
+            }
+            plan.group_on_root_mismatch =
+                facts.pod.spec.fs_group_change_policy == FsGroupChangePolicy::OnRootMismatch;
             plan.read_only = *read_only;
             plan.host_path = claims
                 .get(claim.as_str())

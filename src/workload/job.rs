@@ -343,6 +343,7 @@ mod tests {
             active_deadline_seconds: None,
             pod_failure_policy: Vec::new(),
             restart_on_failure: false,
+            ttl_seconds_after_finished: None,
         }
     }
 

@@ -248,6 +248,54 @@ fn a_readwriteoncepod_claim_serves_one_pod_at_a_time() {
     assert_nothing_left(&h);
 }
 
+#[test]
+fn fs_group_is_given_to_a_claims_files_and_never_through_a_link_out_of_it() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let h = Pod::new("claimfsgroup", "owner");
+    // Host files a container's symlinks name: the walk must leave them alone.
+    let outside = h.tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("secret"), "host").unwrap();
+    std::fs::set_permissions(outside.join("secret"), PermissionsExt::from_mode(0o600)).unwrap();
+    let pod = |security: &str, command: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: '{{name}}', namespace: '{{ns}}'}}\nspec:\n  terminationGracePeriodSeconds: 1\n{security}  volumes: [{{name: v, persistentVolumeClaim: {{claimName: data}}}}]\n  containers: [{{name: c, image: localhost/busybox:latest, command: [sh, -c, '{command}'], volumeMounts: [{{name: v, mountPath: /data}}]}}]\n"
+        )
+    };
+    // A first pod, without fsGroup, writes a private file and links out.
+    let write = format!(
+        "mkdir -p /data/sub && echo x > /data/sub/f && chmod 600 /data/sub/f && chmod 700 /data/sub && ln -s {o}/secret /data/to-file && ln -s {o} /data/to-dir && touch /data/done; exec sleep 600",
+        o = outside.display()
+    );
+    up_ok(&h, &pod("", &write), &[]);
+    let data = store().join("volumes").join(&h.ns).join("data/data");
+    h.wait_until("the files written", Duration::from_secs(30), |_| {
+        data.join("done").exists()
+    });
+    let out = h.run(&["down", &format!("{}/owner", h.ns), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The next pod asks for fsGroup: what the claim holds is given the group.
+    let out = up_ok(
+        &h,
+        &pod("  securityContext: {fsGroup: 2345}\n", "exec sleep 600"),
+        &[],
+    );
+    let meta = |p: &str| std::fs::symlink_metadata(data.join(p)).unwrap();
+    for p in ["", "sub", "sub/f", "to-file", "to-dir"] {
+        assert_eq!(meta(p).gid(), 2345, "{p:?}: {out}");
+    }
+    assert_eq!(meta("sub/f").mode() & 0o7777, 0o660);
+    assert_eq!(meta("sub").mode() & 0o7777, 0o2770);
+    let host = std::fs::metadata(outside.join("secret")).unwrap();
+    assert_eq!((host.gid(), host.mode() & 0o7777), (0, 0o600));
+    assert_eq!(std::fs::metadata(&outside).unwrap().gid(), 0);
+    let out = h.run(&["down", &format!("{}/owner", h.ns), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = h.run(&["volume", "rm", &format!("{}/data", h.ns)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_nothing_left(&h);
+}
+
 fn job(spec: &str, command: &str) -> String {
     format!(
         "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: '{{name}}', namespace: '{{ns}}'}}\nspec:\n{spec}  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: main, image: localhost/busybox:latest, command: [sh, -c, '{command}']}}]\n"
@@ -663,6 +711,67 @@ fn a_workload_of_another_file_is_neither_taken_over_by_up_nor_removed_by_its_dow
     assert!(stdout(&out).contains("left alone"), "{}", stdout(&out));
     assert_eq!(names(&h), first);
     down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_job_with_ttl_seconds_after_finished_goes_with_its_pods_once_up_wait_saw_its_end() {
+    let h = Pod::new("jobttl", "brief");
+    let dir = h
+        .tmp
+        .path()
+        .join("run/jobs")
+        .join(format!("{}_brief", h.ns));
+    for ttl in ["2", "0"] {
+        let yaml = job(&format!("  ttlSecondsAfterFinished: {ttl}\n"), "echo done");
+        let out = h.up(&yaml, &["--wait"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains(&format!("job {}/brief: Complete (1 succeeded)", h.ns)),
+            "{}",
+            stdout(&out)
+        );
+        if ttl == "2" {
+            // Ended, and kept for its two seconds: listed as Complete.
+            let ps = stdout(&h.run(&["ps"]));
+            assert!(ps.contains("Complete"), "{ps}");
+        }
+        // Then the Job and its pod are removed, as the TTL-after-finished
+        // controller's cascade removes them; `up` again runs it anew.
+        h.wait_until("the job removed", Duration::from_secs(20), |h| {
+            !dir.exists() && names(h).is_empty()
+        });
+    }
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn down_ends_a_job_controller_waiting_out_ttl_seconds_after_finished() {
+    let h = Pod::new("jobttldown", "kept");
+    let yaml = job("  ttlSecondsAfterFinished: 3600\n", "echo done");
+    let out = h.up(&yaml, &["--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = h.tmp.path().join("run/jobs").join(format!("{}_kept", h.ns));
+    let status: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
+    let pid = status["controllerPid"]
+        .as_i64()
+        .expect("the controller waits") as i32;
+    assert_eq!(names(&h).len(), 1);
+    down_file(&h);
+    assert!(!dir.exists());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists()
+            || std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| !c.windows(14).any(|w| w == b"job-controller")),
+        "the controller outlived down"
+    );
     assert_nothing_left(&h);
 }
 

@@ -1,0 +1,264 @@
+//! `fsGroup` on a volume that holds files already (a persistentVolumeClaim's
+//! local volume): the kubelet's `SetVolumeOwnership` (pkg/volume/volume_linux.go).
+//! Every file and directory is given the group, group read and write (read only
+//! for a read-only mount) and, for directories, group search and setgid;
+//! symlinks get the group but no chmod, which would go through to their target.
+//!
+//! The volume's files are a container's: any name in it may be swapped for a
+//! symlink while the walk runs. So the walk never resolves a path: each entry is
+//! opened relative to its directory's descriptor with `O_NOFOLLOW` (directories
+//! with `O_DIRECTORY`, the rest with `O_PATH`), and changed through that
+//! descriptor, so what is changed is what was opened, inside the volume.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::dir::Dir;
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat};
+use nix::unistd::Gid;
+
+/// The kubelet's masks: group read and write (`rwMask`), read only (`roMask`),
+/// group search on directories (`execMask`).
+const RW_MASK: u32 = 0o660;
+const RO_MASK: u32 = 0o440;
+const EXEC_MASK: u32 = 0o110;
+/// How deep the walk goes: each level holds two descriptors (the directory
+/// read, and one to open its entries at), well under a process's usual 1024.
+pub const MAX_DEPTH: usize = 128;
+
+/// Whether the whole volume is walked or only when its root shows it was not
+/// done (`fsGroupChangePolicy: OnRootMismatch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    Always,
+    OnRootMismatch,
+}
+
+/// Gives `root` and everything under it the group `gid` as the kubelet does.
+/// Returns whether it walked (OnRootMismatch skips a root that is right).
+pub fn set_volume_ownership(
+    root: &Path,
+    gid: u32,
+    read_only: bool,
+    policy: Policy,
+) -> io::Result<bool> {
+    // The root is podshim's own directory (a claim's `data`): opened without
+    // following a link at its last name.
+    let fd = nix::fcntl::open(
+        root,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let st = fstat(&fd)?;
+    if policy == Policy::OnRootMismatch && !requires_change(&st, gid, read_only) {
+        return Ok(false);
+    }
+    change(fd.as_fd(), &st, gid, read_only)?;
+    walk(fd, gid, read_only, 1)?;
+    Ok(true)
+}
+
+/// The kubelet's `requiresPermissionChange`: the root's group, its group
+/// permissions and its setgid bit.
+fn requires_change(st: &FileStat, gid: u32, read_only: bool) -> bool {
+    if st.st_gid != gid {
+        return true;
+    }
+    let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+    if !is_dir {
+        return true;
+    }
+    let want = (if read_only { RO_MASK } else { RW_MASK }) | EXEC_MASK;
+    let perm = st.st_mode & 0o777;
+    perm & want != want || st.st_mode & libc::S_ISGID == 0
+}
+
+/// The group, then (for all but symlinks) the mode with the masks added, on
+/// the file `fd` refers to.
+fn change(fd: BorrowedFd<'_>, st: &FileStat, gid: u32, read_only: bool) -> io::Result<()> {
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    // AT_EMPTY_PATH: the descriptor's own file, an O_PATH one included (a
+    // symlink opened with O_NOFOLLOW is the link itself: lchown).
+    nix::unistd::fchownat(
+        fd,
+        "",
+        None,
+        Some(Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_EMPTY_PATH,
+    )?;
+    if kind == SFlag::S_IFLNK {
+        return Ok(());
+    }
+    let mut mask = if read_only { RO_MASK } else { RW_MASK };
+    if kind == SFlag::S_IFDIR {
+        mask |= libc::S_ISGID | EXEC_MASK;
+    }
+    let mode = (st.st_mode & 0o7777) | mask;
+    // An O_PATH descriptor takes no fchmod: its /proc/self/fd link names the
+    // same inode (the kernel's magic link, not a path walk).
+    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    std::fs::set_permissions(link, std::os::unix::fs::PermissionsExt::from_mode(mode))
+}
+
+/// The entries of the directory `fd`, depth first.
+fn walk(fd: OwnedFd, gid: u32, read_only: bool, depth: usize) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other(format!(
+            "deeper than {MAX_DEPTH} directories"
+        )));
+    }
+    // Read through a second descriptor: `fd` stays free to open entries at.
+    let entries = Dir::from_fd(fd.as_fd().try_clone_to_owned()?)?;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        if is_dot(name) {
+            continue;
+        }
+        match open_entry(fd.as_fd(), name)? {
+            Entry::Gone => {}
+            Entry::Dir(sub) => {
+                let st = fstat(&sub)?;
+                change(sub.as_fd(), &st, gid, read_only)?;
+                walk(sub, gid, read_only, depth + 1)?;
+            }
+            Entry::Other(other) => {
+                let st = fstat(&other)?;
+                change(other.as_fd(), &st, gid, read_only)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Entry {
+    /// Removed since the directory was read.
+    Gone,
+    Dir(OwnedFd),
+    Other(OwnedFd),
+}
+
+/// `name` in `at`, never through a symlink: a directory as a directory, the
+/// rest (a symlink too) by an O_PATH descriptor.
+fn open_entry(at: BorrowedFd<'_>, name: &CStr) -> io::Result<Entry> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match openat(at, name, flags, Mode::empty()) {
+        Ok(fd) => return Ok(Entry::Dir(fd)),
+        Err(nix::errno::Errno::ENOENT) => return Ok(Entry::Gone),
+        // Not a directory, or a symlink (ELOOP): opened as what it is.
+        Err(nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match openat(
+        at,
+        name,
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Entry::Other(fd)),
+        Err(nix::errno::Errno::ENOENT) => Ok(Entry::Gone),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_dot(name: &CStr) -> bool {
+    matches!(name.to_bytes(), b"." | b"..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+    }
+    fn gid(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().gid()
+    }
+
+    #[test]
+    fn every_file_and_directory_gets_the_group_and_group_access_as_the_kubelet_gives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        std::fs::write(root.join("a/b/f"), "x").unwrap();
+        std::fs::set_permissions(root.join("a/b/f"), PermissionsExt::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(root.join("a"), PermissionsExt::from_mode(0o700)).unwrap();
+        assert!(set_volume_ownership(&root, 4242, false, Policy::Always).unwrap());
+        for p in [
+            &root,
+            &root.join("a"),
+            &root.join("a/b"),
+            &root.join("a/b/f"),
+        ] {
+            assert_eq!(gid(p), 4242, "{}", p.display());
+        }
+        assert_eq!(mode(&root.join("a")), 0o2770);
+        assert_eq!(mode(&root.join("a/b/f")), 0o660);
+        // Read-only: read for the group, no write added.
+        std::fs::set_permissions(root.join("a/b/f"), PermissionsExt::from_mode(0o600)).unwrap();
+        set_volume_ownership(&root, 4243, true, Policy::Always).unwrap();
+        assert_eq!(mode(&root.join("a/b/f")), 0o640);
+        assert_eq!(gid(&root.join("a/b/f")), 4243);
+    }
+
+    #[test]
+    fn a_symlink_in_the_volume_is_given_the_group_itself_and_its_target_is_untouched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("secret"), "s").unwrap();
+        std::fs::set_permissions(outside.join("secret"), PermissionsExt::from_mode(0o600)).unwrap();
+        let root = tmp.path().join("data");
+        std::fs::create_dir(&root).unwrap();
+        // The attack: links out of the volume, to a file and to a directory.
+        symlink(outside.join("secret"), root.join("to-file")).unwrap();
+        symlink(&outside, root.join("to-dir")).unwrap();
+        set_volume_ownership(&root, 4242, false, Policy::Always).unwrap();
+        assert_eq!(gid(&root.join("to-file")), 4242);
+        assert_eq!(gid(&outside.join("secret")), 0);
+        assert_eq!(mode(&outside.join("secret")), 0o600);
+        assert_eq!(gid(&outside), 0);
+    }
+
+    #[test]
+    fn on_root_mismatch_skips_a_volume_whose_root_is_right() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("f"), "x").unwrap();
+        assert!(set_volume_ownership(&root, 4242, false, Policy::OnRootMismatch).unwrap());
+        std::fs::set_permissions(root.join("f"), PermissionsExt::from_mode(0o600)).unwrap();
+        // The root has the group, rw, search and setgid: the files are left.
+        assert!(!set_volume_ownership(&root, 4242, false, Policy::OnRootMismatch).unwrap());
+        assert_eq!(mode(&root.join("f")), 0o600);
+        // Another group: walked again.
+        assert!(set_volume_ownership(&root, 4343, false, Policy::OnRootMismatch).unwrap());
+        assert_eq!(mode(&root.join("f")), 0o660);
+    }
+
+    #[test]
+    fn a_root_that_is_a_symlink_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("real")).unwrap();
+        symlink(tmp.path().join("real"), tmp.path().join("data")).unwrap();
+        assert!(set_volume_ownership(&tmp.path().join("data"), 1, false, Policy::Always).is_err());
+    }
+
+    #[test]
+    fn a_volume_deeper_than_the_bound_is_an_error_not_a_stack_overflow() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        let mut p = root.clone();
+        for _ in 0..MAX_DEPTH + 1 {
+            p.push("d");
+        }
+        std::fs::create_dir_all(&p).unwrap();
+        let err = set_volume_ownership(&root, 4242, false, Policy::Always).unwrap_err();
+        assert!(err.to_string().contains("deeper than"), "{err}");
+    }
+}
