@@ -1122,6 +1122,7 @@ impl Parser {
                 template_hash: c.hash.clone(),
                 strategy: c.controller.strategy,
                 ordered: c.controller.ordered,
+                min_ready_seconds: c.controller.min_ready_seconds,
                 job: c.controller.job.clone(),
             };
             let template = Template {

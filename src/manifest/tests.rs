@@ -3116,13 +3116,17 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
     assert!(
         set_errors(&ds.replace("{maxSurge: 1}", "{maxSurge: 1, maxUnavailable: 0}")).is_empty()
     );
-    // minReadySeconds is refused by name, not ignored.
-    let min = DEPLOYMENT.replace("  replicas: 3\n", "  replicas: 3\n  minReadySeconds: 5\n");
+    // minReadySeconds: kept for the rollout, and never below 0.
+    let min = |n: &str| {
+        DEPLOYMENT.replace(
+            "  replicas: 3\n",
+            &format!("  replicas: 3\n  minReadySeconds: {n}\n"),
+        )
+    };
+    assert_eq!(set(&min("5")).workloads[0].min_ready_seconds, 5);
     assert_eq!(
-        set_errors(&min),
-        [
-            "spec.minReadySeconds: not supported: a new pod is available once it is ready; set 0 or leave it out"
-        ]
+        set_errors(&min("-1")),
+        ["spec.minReadySeconds: Invalid value: -1: must be greater than or equal to 0"]
     );
     // A Job with neither completions nor parallelism runs one pod to completion.
     let job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  activeDeadlineSeconds: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{name: m, image: busybox}]\n";

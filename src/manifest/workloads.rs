@@ -146,6 +146,7 @@ pub(crate) struct Controller {
     pub(crate) replicas: u32,
     pub(crate) strategy: UpdateStrategy,
     pub(crate) ordered: bool,
+    pub(crate) min_ready_seconds: u32,
     pub(crate) job: Option<JobSpec>,
     /// A StatefulSet's `serviceName` (its pods' subdomain) and first ordinal.
     pub(crate) service_name: Option<DnsLabel>,
@@ -310,14 +311,9 @@ fn selector(errs: &mut Errs, doc: &Value, kind: &str) -> Option<Selector> {
 
 /// The controller fields of `doc` (its template aside).
 pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Controller {
-    // A pod counts as available once ready: podshim does not wait extra
-    // seconds, so it refuses to be asked to.
-    if non_negative(errs, doc, &["spec", "minReadySeconds"]).is_some_and(|n| n > 0) {
-        errs.not_supported(
-            "spec.minReadySeconds",
-            "a new pod is available once it is ready; set 0 or leave it out",
-        );
-    }
+    // Validated as an int32 >= 0 (ValidateNonnegativeField).
+    let min_ready_seconds = non_negative(errs, doc, &["spec", "minReadySeconds"])
+        .map_or(0, |n| n.min(i32::MAX as u64) as u32);
     let mut c = Controller {
         kind,
         replicas: 1,
@@ -326,6 +322,7 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
             max_unavailable: IntOrPercent::Percent(25),
         },
         ordered: false,
+        min_ready_seconds,
         job: None,
         service_name: None,
         ordinal_start: 0,

@@ -135,6 +135,9 @@ pub struct Workload {
     /// A StatefulSet's `OrderedReady`: each pod running and ready before the next
     /// starts (and stops in reverse order).
     pub ordered: bool,
+    /// `minReadySeconds`: a new pod counts as available once it has been ready
+    /// this long (a rollout, and OrderedReady, wait for that).
+    pub min_ready_seconds: u32,
     pub job: Option<JobSpec>,
 }
 

@@ -4,6 +4,7 @@
 //! `down FILE` and `watch`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::{PodError, Source, StartOptions, StopOptions, list};
 use crate::image::{PullOptions, Store};
@@ -106,6 +107,51 @@ impl PodOps for Ops<'_> {
         let results = stop_all(self.paths, self.store, keys, &self.stop);
         let errors = results.into_iter().filter_map(Result::err).collect();
         self.fail(errors)
+    }
+
+    fn wait_available(&mut self, keys: &[PodKey], seconds: u32) -> Result<(), String> {
+        // Each pod's ready streak, from its states as the supervisor writes
+        // them: one that stops being ready starts over (podutil.IsPodAvailable
+        // counts from the Ready condition's last transition), within up's
+        // --timeout.
+        let need = Duration::from_secs(u64::from(seconds));
+        let deadline = crate::teardown::far_after(Instant::now(), self.start.timeout);
+        let mut since: Vec<Option<Instant>> = vec![None; keys.len()];
+        loop {
+            let now = Instant::now();
+            let mut waiting = Vec::new();
+            for (key, since) in keys.iter().zip(since.iter_mut()) {
+                let why = match list::read_pod(self.paths, key) {
+                    Ok((_, s)) => super::ready::not_ready(&s),
+                    Err(e) => Some(e.to_string()),
+                };
+                match why {
+                    None => {
+                        let at = *since.get_or_insert(now);
+                        if now.duration_since(at) < need {
+                            waiting.push(format!(
+                                "{key}: ready for {}s",
+                                now.duration_since(at).as_secs()
+                            ));
+                        }
+                    }
+                    Some(why) => {
+                        *since = None;
+                        waiting.push(format!("{key}: {why}"));
+                    }
+                }
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if now >= deadline {
+                return Err(format!(
+                    "not available (ready for minReadySeconds {seconds}) within --timeout: {}",
+                    waiting.join("; ")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 }
 

@@ -24,6 +24,21 @@ pub struct Existing {
 pub trait PodOps {
     fn start(&mut self, pods: &[&Pod], ready: bool) -> Result<(), String>;
     fn stop(&mut self, keys: &[PodKey]) -> Result<(), String>;
+    /// Returns once each of `keys` (started ready) has been ready for
+    /// `seconds` without a break: available, as `minReadySeconds` has it.
+    fn wait_available(&mut self, keys: &[PodKey], seconds: u32) -> Result<(), String>;
+}
+
+/// `ops.start(pods, true)`, then, under `minReadySeconds`, until they are
+/// available (podutil.IsPodAvailable): what a rollout and OrderedReady wait for
+/// before the next step.
+fn start_available(w: &Workload, pods: &[&Pod], ops: &mut dyn PodOps) -> Result<(), String> {
+    ops.start(pods, true)?;
+    if w.min_ready_seconds > 0 {
+        let keys: Vec<PodKey> = pods.iter().map(|p| p.key.clone()).collect();
+        ops.wait_available(&keys, w.min_ready_seconds)?;
+    }
+    Ok(())
 }
 
 /// What `up` did to one pod.
@@ -166,9 +181,13 @@ fn replicas(
                 }
                 if start > 0 {
                     let batch: Vec<&Pod> = missing.drain(..start).collect();
-                    // A rollout waits for each new pod to be ready before an old
-                    // one goes (it counts as available only then).
-                    ops.start(&batch, rolling)?;
+                    // A rollout waits for each new pod to be available before an
+                    // old one goes (ready, for minReadySeconds).
+                    if rolling {
+                        start_available(w, &batch, ops)?;
+                    } else {
+                        ops.start(&batch, false)?;
+                    }
                     current += batch.len();
                     changes.extend(batch.iter().map(|p| Change::Started(p.key.clone())));
                 }
@@ -222,9 +241,10 @@ fn ordinals(
         .collect();
     if !missing.is_empty() {
         if w.ordered {
-            // OrderedReady: each ordinal running and ready before the next.
+            // OrderedReady: each ordinal running and available (ready, for
+            // minReadySeconds) before the next (isRunningAndAvailable).
             for p in &missing {
-                ops.start(&[p], true)?;
+                start_available(w, &[p], ops)?;
             }
         } else {
             ops.start(&missing, false)?;
@@ -247,7 +267,7 @@ fn ordinals(
     if w.strategy != UpdateStrategy::OnDelete {
         for p in stale {
             ops.stop(std::slice::from_ref(&p.key))?;
-            ops.start(&[p], true)?;
+            start_available(w, &[p], ops)?;
             changes.push(Change::Replaced(p.key.clone()));
         }
     }
@@ -290,6 +310,12 @@ mod tests {
                 self.low
                     .map_or(self.running.len(), |l| l.min(self.running.len())),
             );
+            Ok(())
+        }
+        fn wait_available(&mut self, keys: &[PodKey], seconds: u32) -> Result<(), String> {
+            let names: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+            self.log
+                .push(format!("available {} after {seconds}s", names.join(",")));
             Ok(())
         }
     }
@@ -458,6 +484,54 @@ mod tests {
         let mut fake = Fake::default();
         run(&parallel, &[], &mut fake);
         assert_eq!(fake.log, ["start db-0,db-1,db-2"]);
+    }
+
+    #[test]
+    fn min_ready_seconds_holds_each_rollout_step_and_ordinal_until_the_pods_are_available() {
+        let min = "  minReadySeconds: 7\n";
+        // A rollout: each new pod available before the next old one goes.
+        let strategy =
+            format!("{min}  strategy:\n    rollingUpdate: {{maxSurge: 1, maxUnavailable: 0}}\n");
+        let old = set(&deployment(2, "a", &strategy));
+        let new = set(&deployment(2, "b", &strategy));
+        let mut fake = Fake::default();
+        run(&new, &existing(&old), &mut fake);
+        let steps: Vec<&str> = fake
+            .log
+            .iter()
+            .map(|l| l.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "start+ready",
+                "available",
+                "stop",
+                "start+ready",
+                "available",
+                "stop"
+            ],
+            "{:?}",
+            fake.log
+        );
+        assert!(fake.log[1].ends_with(" after 7s"), "{:?}", fake.log);
+        // A first up starts them all at once, waiting for no one.
+        let mut fake = Fake::default();
+        run(&new, &[], &mut fake);
+        assert_eq!(fake.log.len(), 1, "{:?}", fake.log);
+        // OrderedReady: each ordinal available before the next.
+        let s = set(&statefulset(2, "a", min));
+        let mut fake = Fake::default();
+        run(&s, &[], &mut fake);
+        assert_eq!(
+            fake.log,
+            [
+                "start+ready db-0",
+                "available db-0 after 7s",
+                "start+ready db-1",
+                "available db-1 after 7s"
+            ]
+        );
     }
 
     #[test]

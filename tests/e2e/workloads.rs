@@ -229,6 +229,20 @@ fn statefulset_pods_start_in_ordinal_order_and_their_claims_outlive_down() {
 }
 
 #[test]
+fn min_ready_seconds_holds_the_next_ordinal_until_the_last_is_available() {
+    let h = Pod::new("minready", "db");
+    let yaml = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db, namespace: '{ns}'}\nspec:\n  replicas: 2\n  minReadySeconds: 3\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: db\n        image: localhost/busybox:latest\n        command: [sh, -c, 'read up rest < /proc/uptime; echo $up > /tmp/started; exec sleep 600']\n        readinessProbe: {exec: {command: ['true']}, periodSeconds: 1}\n";
+    up_ok(&h, yaml, &[]);
+    // db-1 started no sooner than 3 s after db-0 was ready, which it was no
+    // sooner than it started: the probe alone would let it go at once.
+    let t0: f64 = exec(&h, "db-0", "cat /tmp/started").parse().unwrap();
+    let t1: f64 = exec(&h, "db-1", "cat /tmp/started").parse().unwrap();
+    assert!(t1 - t0 >= 3.0, "db-0 at {t0}, db-1 at {t1}");
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
 fn a_readwriteoncepod_claim_serves_one_pod_at_a_time() {
     let h = Pod::new("rwop", "one");
     let yaml = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: solo, namespace: '{ns}'}\nspec:\n  accessModes: [ReadWriteOncePod]\n  resources: {requests: {storage: 10Mi}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: first, namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes: [{name: v, persistentVolumeClaim: {claimName: solo}}]\n  containers: [{name: c, image: localhost/busybox:latest, command: [sleep, '600'], volumeMounts: [{name: v, mountPath: /v}]}]\n";
