@@ -32,6 +32,8 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let mut keys = Vec::new();
     let mut jobs = Vec::new();
     let mut claims = Vec::new();
+    // StatefulSets whose claims go with them (whenDeleted: Delete).
+    let mut deleting = Vec::new();
     for arg in &args.pods {
         if !super::is_manifest_arg(arg) {
             keys.push(global.pod_key(arg)?);
@@ -76,6 +78,13 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
         for key in mine {
             if !keys.contains(&key) {
                 keys.push(key);
+            }
+        }
+        for w in &set.workloads {
+            // Not a set another file's `up` runs: its pods were left alone.
+            let theirs = set.pods_of(w).any(|p| others.contains(&p.key));
+            if w.claim_retention.delete_when_deleted && !theirs {
+                deleting.push(w.clone());
             }
         }
         for key in others {
@@ -149,7 +158,31 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             pod::list::remove_logs(&paths, &key, log_dir)?;
         }
     }
-    for claim in claims {
+    // After the pods: each set's ordinals' claims, whatever ordinals made them.
+    let mut removed = Vec::new();
+    if first_error.is_none() {
+        for w in &deleting {
+            let names: Vec<String> = crate::workload::claims::list(store.root())
+                .into_iter()
+                .filter(|v| v.record.namespace == w.namespace.as_str())
+                .filter(|v| w.owns_claim(&v.record.name).is_some())
+                .map(|v| v.record.name)
+                .collect();
+            match pod::apply::remove_claims(&paths, &store, &w.namespace, &names) {
+                Ok(gone) => {
+                    for claim in &gone {
+                        outln!(
+                            "volume {claim} removed ({}: persistentVolumeClaimRetentionPolicy.whenDeleted: Delete)",
+                            w.display()
+                        );
+                    }
+                    removed.extend(gone);
+                }
+                Err(e) => first_error = Some(e),
+            }
+        }
+    }
+    for claim in claims.iter().filter(|c| !removed.contains(c)) {
         outln!("volume {claim} kept (podshim volume rm {claim} removes it)");
     }
     match first_error {

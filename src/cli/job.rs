@@ -199,6 +199,7 @@ pub fn run_controller(dir: &Path) -> Result<ExitCode> {
         path: record.manifest.clone(),
         started: Vec::new(),
         error: None,
+        removed_claims: Vec::new(),
     };
     let ops = &mut ops;
     // podshim's own copy, as bounded as `up` read it.

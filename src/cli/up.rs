@@ -243,6 +243,9 @@ pub(crate) fn run_file(
             shown.push(change.key().clone());
         }
     }
+    for claim in &ops.removed_claims {
+        outln!("volume {claim} removed (its ordinal was scaled away; whenScaled: Delete)");
+    }
     for job in &jobs {
         match job.new {
             true => outln!("job {} started", job.key),
@@ -330,6 +333,7 @@ fn ops<'a>(
         path,
         started: Vec::new(),
         error: None,
+        removed_claims: Vec::new(),
     })
 }
 

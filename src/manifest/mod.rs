@@ -336,7 +336,13 @@ pub fn parse_set(
         p.document(i + 1, doc);
     }
     let asked = |k: &String| k == "Pod" || model::workload::WorkloadKind::parse(k).is_some();
-    if p.pods.is_empty() && p.controllers.is_empty() && !p.found_kinds.iter().any(asked) {
+    // A file of claims alone makes their volumes (as `kubectl apply` creates
+    // them); one of ConfigMaps or Secrets alone would do nothing.
+    if p.pods.is_empty()
+        && p.controllers.is_empty()
+        && p.claim_docs.is_empty()
+        && !p.found_kinds.iter().any(asked)
+    {
         let message = if p.found_kinds.is_empty() {
             "no Pod in the input".to_string()
         } else {
@@ -1124,6 +1130,13 @@ impl Parser {
                 ordered: c.controller.ordered,
                 min_ready_seconds: c.controller.min_ready_seconds,
                 job: c.controller.job.clone(),
+                claim_templates: c
+                    .controller
+                    .claim_templates
+                    .iter()
+                    .map(|t| t.name.to_string())
+                    .collect(),
+                claim_retention: c.controller.claim_retention,
             };
             let template = Template {
                 pod: c.template.pod.clone(),

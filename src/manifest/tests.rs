@@ -3140,6 +3140,27 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
         ),
         (Some(1), 1, Some(0))
     );
+    // A StatefulSet's claim retention: Retain unless Delete is asked; its
+    // ordinals' claims are `<template>-<set>-<ordinal>`, no other name.
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  persistentVolumeClaimRetentionPolicy: {whenScaled: Delete}\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: c, image: busybox}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}\n";
+    let w = &set(sts).workloads[0];
+    assert!(w.claim_retention.delete_when_scaled && !w.claim_retention.delete_when_deleted);
+    assert_eq!(w.owns_claim("data-db-12"), Some(12));
+    for other in [
+        "data-db-",
+        "data-db-x",
+        "data-dbb-1",
+        "dat-db-1",
+        "data-db-1-2",
+    ] {
+        assert_eq!(w.owns_claim(other), None, "{other}");
+    }
+    assert_eq!(
+        set_errors(&sts.replace("whenScaled: Delete", "whenDeleted: Keep")),
+        [
+            "spec.persistentVolumeClaimRetentionPolicy.whenDeleted: Unsupported value: \"Keep\": supported values: \"Delete\", \"Retain\""
+        ]
+    );
     // ttlSecondsAfterFinished: unset, 0 (removed at once), or refused below 0.
     assert_eq!(spec.ttl_seconds_after_finished, None);
     let ttl = |v: &str| {

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use super::validate::{self, Errs};
 use crate::model::workload::{
-    AccessMode, Claim, IntOrPercent, JobSpec, PodFailureAction, PodFailureMatch, PodFailureRule,
-    UpdateStrategy, WorkloadKind,
+    AccessMode, Claim, ClaimRetention, IntOrPercent, JobSpec, PodFailureAction, PodFailureMatch,
+    PodFailureRule, UpdateStrategy, WorkloadKind,
 };
 use crate::model::{DnsLabel, DnsSubdomain, ExitCodeOperator, Quantity};
 
@@ -54,6 +54,8 @@ fn supported(kind: &str) -> Vec<&'static str> {
             "spec.podManagementPolicy",
             "spec.updateStrategy.type",
             "spec.ordinals.start",
+            "spec.persistentVolumeClaimRetentionPolicy.whenDeleted",
+            "spec.persistentVolumeClaimRetentionPolicy.whenScaled",
             "spec.volumeClaimTemplates[*].apiVersion",
             "spec.volumeClaimTemplates[*].kind",
             "spec.volumeClaimTemplates[*].metadata.name",
@@ -153,6 +155,7 @@ pub(crate) struct Controller {
     pub(crate) ordinal_start: u32,
     /// A StatefulSet's volumeClaimTemplates, named; the claims are made per ordinal.
     pub(crate) claim_templates: Vec<Claim>,
+    pub(crate) claim_retention: ClaimRetention,
     pub(crate) selector: Option<Selector>,
 }
 
@@ -327,6 +330,7 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
         service_name: None,
         ordinal_start: 0,
         claim_templates: Vec::new(),
+        claim_retention: ClaimRetention::default(),
         selector: None,
     };
     if kind != WorkloadKind::Job {
@@ -386,6 +390,27 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
                 c.service_name = validate::dns1123_label(errs, "spec.serviceName", name);
             }
             c.ordinal_start = small(errs, doc, &["spec", "ordinals", "start"], 0);
+            let policy = |errs: &mut Errs, field: &str| match get(
+                doc,
+                &["spec", "persistentVolumeClaimRetentionPolicy", field],
+            )
+            .and_then(Value::as_str)
+            {
+                None | Some("Retain") => false,
+                Some("Delete") => true,
+                Some(other) => {
+                    errs.unsupported(
+                        format!("spec.persistentVolumeClaimRetentionPolicy.{field}"),
+                        other,
+                        &["Delete", "Retain"],
+                    );
+                    false
+                }
+            };
+            c.claim_retention = ClaimRetention {
+                delete_when_deleted: policy(errs, "whenDeleted"),
+                delete_when_scaled: policy(errs, "whenScaled"),
+            };
             if let Some(Value::Array(templates)) = get(doc, &["spec", "volumeClaimTemplates"]) {
                 for (i, t) in templates.iter().enumerate() {
                     let base = format!("spec.volumeClaimTemplates[{i}]");

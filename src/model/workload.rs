@@ -139,9 +139,38 @@ pub struct Workload {
     /// this long (a rollout, and OrderedReady, wait for that).
     pub min_ready_seconds: u32,
     pub job: Option<JobSpec>,
+    /// A StatefulSet's volumeClaimTemplates' names: its ordinals' claims are
+    /// `<template>-<set>-<ordinal>`.
+    pub claim_templates: Vec<String>,
+    /// A StatefulSet's `persistentVolumeClaimRetentionPolicy`.
+    pub claim_retention: ClaimRetention,
+}
+
+/// `persistentVolumeClaimRetentionPolicy` (KEP-1847): whether the ordinals'
+/// claims go with the set (`whenDeleted: Delete`) and with the ordinals a
+/// scale-down removes (`whenScaled: Delete`); both Retain by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClaimRetention {
+    pub delete_when_deleted: bool,
+    pub delete_when_scaled: bool,
 }
 
 impl Workload {
+    /// Whether `claim` is one of this StatefulSet's ordinals' claims
+    /// (`<template>-<set>-<ordinal>`, the controller's own match by name).
+    pub fn owns_claim(&self, claim: &str) -> Option<u32> {
+        self.claim_templates.iter().find_map(|t| {
+            claim
+                .strip_prefix(t.as_str())?
+                .strip_prefix('-')?
+                .strip_prefix(self.name.as_str())?
+                .strip_prefix('-')
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?
+                .parse()
+                .ok()
+        })
+    }
+
     pub fn owner_reference(&self) -> OwnerReference {
         OwnerReference {
             api_version: self.kind.api_version().to_string(),

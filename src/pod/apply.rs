@@ -29,6 +29,9 @@ pub struct Ops<'a> {
     pub started: Vec<(PathBuf, PodState)>,
     /// The first error, as it was (its exit status is the CLI's).
     pub error: Option<PodError>,
+    /// Claims removed with the ordinals a scale-down removed
+    /// (`persistentVolumeClaimRetentionPolicy.whenScaled: Delete`), `ns/name`.
+    pub removed_claims: Vec<String>,
 }
 
 impl Ops<'_> {
@@ -312,7 +315,32 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
             })
             .collect();
         match crate::workload::apply::apply(w, &desired, &existing, ops) {
-            Ok(c) => changes.extend(c),
+            Ok(c) => {
+                if w.claim_retention.delete_when_scaled {
+                    // The ordinals the scale-down removed: their claims go
+                    // once their pods have (the StatefulSet controller's
+                    // whenScaled: Delete), refused while another pod uses one.
+                    let claims: Vec<String> = c
+                        .iter()
+                        .filter_map(|ch| match ch {
+                            Change::Stopped(k) if !desired.iter().any(|p| &p.key == k) => Some(k),
+                            _ => None,
+                        })
+                        .flat_map(|k| {
+                            w.claim_templates
+                                .iter()
+                                .map(move |t| format!("{t}-{}", k.name))
+                        })
+                        .collect();
+                    match remove_claims(ops.paths, ops.store, &w.namespace, &claims) {
+                        Ok(removed) => ops.removed_claims.extend(removed),
+                        Err(e) => {
+                            ops.error.get_or_insert(e);
+                        }
+                    }
+                }
+                changes.extend(c)
+            }
             Err(message) if ops.error.is_none() => return Err(PodError::Invalid(message)),
             Err(_) => break,
         }
@@ -321,6 +349,34 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         Some(e) => Err(e),
         None => Ok(changes),
     }
+}
+
+/// Removes the claims `names` of `namespace` that exist (`ns/name` of each
+/// removed): a StatefulSet's persistentVolumeClaimRetentionPolicy. One that a
+/// pod still uses is refused, as `volume rm` refuses it.
+pub fn remove_claims(
+    paths: &Paths,
+    store: &Store,
+    namespace: &crate::model::DnsLabel,
+    names: &[String],
+) -> Result<Vec<String>, PodError> {
+    use crate::workload::claims;
+    let mut removed = Vec::new();
+    for name in names {
+        let Ok(name) = crate::model::DnsSubdomain::parse(name) else {
+            continue;
+        };
+        let volume = match claims::find(store.root(), namespace, &name) {
+            Ok(v) => v,
+            Err(claims::ClaimError::NotFound(_)) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        claims::remove(&volume, |data| {
+            claims::users(&paths.pods(), data, None, false)
+        })?;
+        removed.push(volume.display());
+    }
+    Ok(removed)
 }
 
 /// Whether a pod is one `w` wants: the same namespace, kind, name and uid (a

@@ -243,6 +243,53 @@ fn min_ready_seconds_holds_the_next_ordinal_until_the_last_is_available() {
 }
 
 #[test]
+fn claim_retention_delete_removes_scaled_away_ordinals_claims_and_the_rest_with_down() {
+    let h = Pod::new("stsretain", "db");
+    let policy = "  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}\n  podManagementPolicy: Parallel\n";
+    let yaml = |n: u32| {
+        statefulset(n).replace(
+            "  serviceName: db\n",
+            &format!("  serviceName: db\n{policy}"),
+        )
+    };
+    up_ok(&h, &yaml(2), &[]);
+    let claims = |h: &Pod| -> BTreeSet<String> {
+        stdout(&h.run(&["volumes"]))
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|c| c.starts_with(&format!("{}/", h.ns)))
+            .map(str::to_string)
+            .collect()
+    };
+    let c0 = format!("{}/data-db-0", h.ns);
+    let c1 = format!("{}/data-db-1", h.ns);
+    assert_eq!(claims(&h), BTreeSet::from([c0.clone(), c1.clone()]));
+    // A claim of another name in the namespace is no ordinal's.
+    let other = format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data-db-x, namespace: '{}'}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Mi}}}}\n",
+        h.ns
+    );
+    let other_file = h.tmp.path().join("other.yaml");
+    std::fs::write(&other_file, other).unwrap();
+    let out = h.run(&["up", other_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Scaled to one: db-1 goes, and its claim with it.
+    let out = up_ok(&h, &yaml(1), &[]);
+    assert!(out.contains(&format!("volume {c1} removed")), "{out}");
+    assert_eq!(
+        claims(&h),
+        BTreeSet::from([c0.clone(), format!("{}/data-db-x", h.ns)])
+    );
+    // down takes the set and its claims; the other claim stays.
+    let down = down_file(&h);
+    assert!(down.contains(&format!("volume {c0} removed")), "{down}");
+    assert_eq!(claims(&h), BTreeSet::from([format!("{}/data-db-x", h.ns)]));
+    let out = h.run(&["volume", "rm", &format!("{}/data-db-x", h.ns)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_nothing_left(&h);
+}
+
+#[test]
 fn a_readwriteoncepod_claim_serves_one_pod_at_a_time() {
     let h = Pod::new("rwop", "one");
     let yaml = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: solo, namespace: '{ns}'}\nspec:\n  accessModes: [ReadWriteOncePod]\n  resources: {requests: {storage: 10Mi}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: first, namespace: '{ns}'}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes: [{name: v, persistentVolumeClaim: {claimName: solo}}]\n  containers: [{name: c, image: localhost/busybox:latest, command: [sleep, '600'], volumeMounts: [{name: v, mountPath: /v}]}]\n";
