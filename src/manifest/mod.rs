@@ -167,6 +167,45 @@ impl Template {
         self.instantiate_with(name, &BTreeMap::new(), None)
     }
 
+    /// An Indexed Job's pod for `index`, as the job controller makes it: the
+    /// `batch.kubernetes.io/job-completion-index` annotation and label, the
+    /// hostname `<job>-<index>` (cut to 63) unless the template names one, and
+    /// JOB_COMPLETION_INDEX in every container and init container that does
+    /// not set it itself (addCompletionIndexEnvVariables).
+    pub fn instantiate_index(&self, name: &str, index: u32) -> Result<model::Pod, String> {
+        const INDEX: &str = "batch.kubernetes.io/job-completion-index";
+        let mut t = self.clone();
+        let value = index.to_string();
+        t.pod
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(INDEX.to_string(), value.clone());
+        if let Some(spec) = t.pod.spec.as_mut() {
+            if spec.hostname.is_none() {
+                let mut host = format!("{}-{index}", self.workload.name);
+                host.truncate(63);
+                spec.hostname = Some(host.trim_end_matches(['-', '.']).to_string());
+            }
+            let containers = spec
+                .containers
+                .iter_mut()
+                .chain(spec.init_containers.iter_mut().flatten());
+            for c in containers {
+                let env = c.env.get_or_insert_with(Vec::new);
+                if !env.iter().any(|e| e.name == "JOB_COMPLETION_INDEX") {
+                    env.push(k8s_openapi::api::core::v1::EnvVar {
+                        name: "JOB_COMPLETION_INDEX".into(),
+                        value: Some(value.clone()),
+                        value_from: None,
+                    });
+                }
+            }
+        }
+        let labels = BTreeMap::from([(INDEX.to_string(), value)]);
+        t.instantiate_with(name, &labels, None)
+    }
+
     fn instantiate_with(
         &self,
         name: &str,

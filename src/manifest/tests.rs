@@ -3161,6 +3161,25 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
             "spec.persistentVolumeClaimRetentionPolicy.whenDeleted: Unsupported value: \"Keep\": supported values: \"Delete\", \"Retain\""
         ]
     );
+    // Indexed: completions named (defaulted when parallelism is unset too),
+    // at most 100000.
+    let indexed = |extra: &str| {
+        job.replace(
+            "  activeDeadlineSeconds: 0\n",
+            &format!("  completionMode: Indexed\n{extra}"),
+        )
+    };
+    assert!(set(&indexed("")).workloads[0].job.as_ref().unwrap().indexed);
+    assert_eq!(
+        set_errors(&indexed("  parallelism: 2\n")),
+        ["spec.completions: Required value: when completion mode is Indexed"]
+    );
+    assert_eq!(
+        set_errors(&indexed("  completions: 100001\n")),
+        [
+            "spec.completions: Invalid value: 100001: must be less than or equal to 100000 when completion mode is Indexed"
+        ]
+    );
     // ttlSecondsAfterFinished: unset, 0 (removed at once), or refused below 0.
     assert_eq!(spec.ttl_seconds_after_finished, None);
     let ttl = |v: &str| {

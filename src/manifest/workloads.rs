@@ -541,13 +541,34 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
             }
             other => other.map(|n| n as u64),
         };
-    match get(doc, &["spec", "completionMode"]).and_then(Value::as_str) {
-        None | Some("NonIndexed") => {}
-        Some("Indexed") => errs.not_supported(
-            "spec.completionMode",
-            "Indexed jobs (JOB_COMPLETION_INDEX) are not implemented; use NonIndexed",
-        ),
-        Some(other) => errs.unsupported("spec.completionMode", other, &["Indexed", "NonIndexed"]),
+    let indexed = match get(doc, &["spec", "completionMode"]).and_then(Value::as_str) {
+        None | Some("NonIndexed") => false,
+        Some("Indexed") => true,
+        Some(other) => {
+            errs.unsupported("spec.completionMode", other, &["Indexed", "NonIndexed"]);
+            false
+        }
+    };
+    // ValidateJobSpec: an Indexed Job names its completions, at most
+    // maxParallelismForIndexedJob of them and of its parallelism.
+    const MAX_INDEXED: u32 = 100_000;
+    if indexed {
+        match completions {
+            None => errs.required_because("spec.completions", "when completion mode is Indexed"),
+            Some(c) if c > MAX_INDEXED => errs.invalid(
+                "spec.completions",
+                c,
+                "must be less than or equal to 100000 when completion mode is Indexed",
+            ),
+            Some(_) => {}
+        }
+        if parallelism > MAX_INDEXED {
+            errs.invalid(
+                "spec.parallelism",
+                parallelism,
+                "must be less than or equal to 100000 when completion mode is Indexed",
+            );
+        }
     }
     if let Some(p) = get(doc, &["spec", "podReplacementPolicy"]).and_then(Value::as_str)
         && !matches!(p, "TerminatingOrFailed" | "Failed")
@@ -567,7 +588,10 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
                 "Ignore" => Some(PodFailureAction::Ignore),
                 "Count" => Some(PodFailureAction::Count),
                 "FailIndex" => {
-                    errs.not_supported(format!("{base}.action"), "FailIndex needs an Indexed job");
+                    errs.not_supported(
+                        format!("{base}.action"),
+                        "FailIndex needs backoffLimitPerIndex, which podshim does not implement",
+                    );
                     None
                 }
                 "" => {
@@ -643,6 +667,7 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
         pod_failure_policy: rules,
         restart_on_failure: false,
         ttl_seconds_after_finished,
+        indexed,
     }
 }
 

@@ -204,6 +204,9 @@ pub struct JobSpec {
     /// `ttlSecondsAfterFinished`: the Job and its pods are removed this long
     /// after it ended (the TTL-after-finished controller's cascade).
     pub ttl_seconds_after_finished: Option<u64>,
+    /// `completionMode: Indexed`: each index below `completions` (which is
+    /// then set) must have one pod that succeeded.
+    pub indexed: bool,
 }
 
 /// One `podFailurePolicy.rules[*]`.

@@ -110,6 +110,49 @@ pub struct JobStatus {
     pub active_pods: Vec<String>,
     #[serde(default)]
     pub next_attempt: u32,
+    /// Indexed: the indexes that succeeded, as Kubernetes writes them
+    /// (`1,3-5`), and each active pod's index.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub completed_indexes: String,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub active_indexes: std::collections::BTreeMap<String, u32>,
+}
+
+/// Indexes as the Job status's `completedIndexes`: ascending, runs of three
+/// or more as `a-b` (`0,2-4`).
+pub fn format_indexes(set: &std::collections::BTreeSet<u32>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut it = set.iter().copied().peekable();
+    while let Some(first) = it.next() {
+        let mut last = first;
+        while it.peek() == Some(&(last + 1)) {
+            last = it.next().expect("peeked");
+        }
+        match last - first {
+            0 => out.push(first.to_string()),
+            1 => out.extend([first.to_string(), last.to_string()]),
+            _ => out.push(format!("{first}-{last}")),
+        }
+    }
+    out.join(",")
+}
+
+/// `completedIndexes` read back; what does not parse is left out (the file is
+/// podshim's own).
+pub fn parse_indexes(text: &str) -> std::collections::BTreeSet<u32> {
+    let mut out = std::collections::BTreeSet::new();
+    for part in text.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    // Bounded by the most an Indexed Job may have.
+                    out.extend(a..=b.min(a.saturating_add(100_000)));
+                }
+            }
+            None => out.extend(part.parse::<u32>().ok()),
+        }
+    }
+    out
 }
 
 pub fn jobs_dir(paths: &Paths) -> PathBuf {
@@ -243,6 +286,15 @@ fn observe(paths: &Paths, key: &PodKey, job_uid: &str) -> Observed {
     }
 }
 
+/// The core's counts and progress into the status.
+fn record_progress(core: &JobCore, status: &mut JobStatus) {
+    status.counts = core.counts();
+    (status.active_pods, status.next_attempt) = core.progress();
+    let (active, completed) = core.indexes();
+    status.active_indexes = active.clone();
+    status.completed_indexes = format_indexes(completed);
+}
+
 /// Whether `key`'s pod directory is there without a state: a start that did
 /// not finish (its `up` or controller died), whose leftovers `stop` clears.
 fn lost_start(paths: &Paths, key: &PodKey) -> bool {
@@ -331,6 +383,10 @@ pub fn run_controller(
                 &prev.counts,
                 prev.active_pods.clone(),
                 prev.next_attempt,
+            )
+            .with_indexes(
+                prev.active_indexes.clone(),
+                parse_indexes(&prev.completed_indexes),
             );
             let status = JobStatus {
                 controller_pid: Some(std::process::id() as i32),
@@ -381,8 +437,19 @@ pub fn run_controller(
                     let name =
                         crate::workload::names::pod(workload.name.as_str(), &workload.uid, "", n);
                     match template.instantiate(&name) {
-                        Ok(pod) => starts.push(pod),
+                        Ok(pod) => starts.push((pod, None)),
                         // The template was valid for every name it made so far.
+                        Err(e) => {
+                            return Err(PodError::Invalid(format!("job {}: {e}", record.name)));
+                        }
+                    }
+                }
+                // `<job>-<index>-<suffix>`, as generateName `<job>-<index>-` gives.
+                Action::StartIndex { attempt, index } => {
+                    let prefix = format!("{}-{index}", workload.name);
+                    let name = crate::workload::names::pod(&prefix, &workload.uid, "", attempt);
+                    match template.instantiate_index(&name, index) {
+                        Ok(pod) => starts.push((pod, Some(index))),
                         Err(e) => {
                             return Err(PodError::Invalid(format!("job {}: {e}", record.name)));
                         }
@@ -401,19 +468,21 @@ pub fn run_controller(
             // them active in status.json, so the one that takes up observes
             // them (a pod never made is Gone, a failure, as one that failed to
             // start) and never makes the same attempt twice.
-            for p in &starts {
+            for (p, index) in &starts {
                 status.pods.push(p.name().to_string());
-                core.started(p.name().to_string());
+                match index {
+                    Some(i) => core.started_index(p.name().to_string(), *i),
+                    None => core.started(p.name().to_string()),
+                }
             }
             // The status stays small whatever the attempts: the latest names.
             if status.pods.len() > MAX_LISTED_PODS {
                 let cut = status.pods.len() - MAX_LISTED_PODS;
                 status.pods.drain(..cut);
             }
-            status.counts = core.counts();
-            (status.active_pods, status.next_attempt) = core.progress();
+            record_progress(&core, &mut status);
             write_json(&dir.join("status.json"), &status)?;
-            let refs: Vec<&crate::model::Pod> = starts.iter().collect();
+            let refs: Vec<&crate::model::Pod> = starts.iter().map(|(p, _)| p).collect();
             // A pod that failed to start is gone: the next step counts it.
             if let Err(e) = ops.start(&refs, false) {
                 tracing::warn!("job {}: {e}", record.name);
@@ -433,8 +502,7 @@ pub fn run_controller(
             let _ = ops.stop(&deletes);
             ops.error = None;
         }
-        status.counts = core.counts();
-        (status.active_pods, status.next_attempt) = core.progress();
+        record_progress(&core, &mut status);
         if let Some(outcome) = finished {
             status.condition = Some(outcome.clone());
             status.completion_time = Some(crate::state::rfc3339(std::time::SystemTime::now()));
@@ -553,4 +621,22 @@ pub fn remove(
     }
     std::fs::remove_dir_all(dir).map_err(io_err(dir, "remove"))?;
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn completed_indexes_are_written_as_kubernetes_writes_them_and_read_back() {
+        let set = BTreeSet::from([0, 1, 3, 4, 5, 7, 9, 10]);
+        assert_eq!(format_indexes(&set), "0,1,3-5,7,9,10");
+        assert_eq!(parse_indexes("0,1,3-5,7,9,10"), set);
+        assert_eq!(format_indexes(&BTreeSet::new()), "");
+        // Read back with a bound: a range is never more than an Indexed Job's
+        // most completions, and garbage is left out.
+        assert_eq!(parse_indexes("x,2-1,5").len(), 1);
+        assert_eq!(parse_indexes("0-4294967295").len(), 100_001);
+    }
 }

@@ -5,7 +5,12 @@
 //! succeeded, failures counted against `backoffLimit` (a restartPolicy
 //! OnFailure pod's container restarts count too), `podFailurePolicy` rules
 //! first, `activeDeadlineSeconds` from the Job's start, and a failed pod
-//! replaced after the back-off (10 s doubling, at most 6 minutes).
+//! replaced after the back-off (10 s doubling, at most 6 minutes). An Indexed
+//! Job (`completionMode: Indexed`) is complete once each index below
+//! `completions` has a pod that succeeded; a failed pod's index is made again,
+//! the lowest pending indexes first.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +64,11 @@ impl Outcome {
 pub enum Action {
     /// Make the pod of this attempt (attempts are numbered from 0).
     Start(u32),
+    /// An Indexed Job's: make the pod of this attempt for this index.
+    StartIndex {
+        attempt: u32,
+        index: u32,
+    },
     /// Take this active pod down (the Job is done or past its deadline).
     Delete(String),
     Finish(Outcome),
@@ -89,6 +99,9 @@ pub struct JobCore {
     /// When the last counted failure happened, for the back-off.
     last_failure_ms: Option<u64>,
     done: Option<Outcome>,
+    /// Indexed: each active pod's index, and the indexes that succeeded.
+    indexes: BTreeMap<String, u32>,
+    completed: BTreeSet<u32>,
 }
 
 impl JobCore {
@@ -103,7 +116,22 @@ impl JobCore {
             next_attempt: 0,
             last_failure_ms: None,
             done: None,
+            indexes: BTreeMap::new(),
+            completed: BTreeSet::new(),
         }
+    }
+
+    /// An Indexed Job's progress taken up again (after [`JobCore::resume`]):
+    /// the active pods' indexes and the indexes that succeeded.
+    pub fn with_indexes(mut self, active: BTreeMap<String, u32>, completed: BTreeSet<u32>) -> Self {
+        self.indexes = active;
+        self.completed = completed;
+        self
+    }
+
+    /// The active pods' indexes and the completed ones (Indexed).
+    pub fn indexes(&self) -> (&BTreeMap<String, u32>, &BTreeSet<u32>) {
+        (&self.indexes, &self.completed)
     }
 
     /// A controller's core taken up again from what its predecessor recorded:
@@ -151,6 +179,12 @@ impl JobCore {
         self.active.push(name);
     }
 
+    /// The caller made an Indexed Job's pod for `index`, named `name`.
+    pub fn started_index(&mut self, name: String, index: u32) {
+        self.indexes.insert(name.clone(), index);
+        self.active.push(name);
+    }
+
     /// One pass: `observe` says what each active pod does. Returns what to do.
     pub fn step(&mut self, now_ms: u64, observe: impl Fn(&str) -> Observed) -> Vec<Action> {
         if self.done.is_some() {
@@ -168,7 +202,12 @@ impl JobCore {
                     restarts = restarts.saturating_add(r);
                     still.push(name);
                 }
-                Observed::Succeeded => self.succeeded += 1,
+                Observed::Succeeded => {
+                    self.succeeded += 1;
+                    if let Some(i) = self.indexes.remove(&name) {
+                        self.completed.insert(i);
+                    }
+                }
                 Observed::Gone => self.count_failure(now_ms),
                 Observed::Failed { exits, conditions } => match self.policy(&exits, &conditions) {
                     Some((PodFailureAction::FailJob, index, why)) => {
@@ -187,6 +226,8 @@ impl JobCore {
             }
         }
         self.active = still;
+        // Failed pods' indexes are pending again.
+        self.indexes.retain(|name, _| self.active.contains(name));
         if let Some(message) = fail_job {
             return self.finish(actions, "PodFailurePolicy", message);
         }
@@ -217,9 +258,14 @@ impl JobCore {
             );
         }
         let active = self.active.len() as u32;
+        // Indexed: what counts is the indexes done, not the pods.
+        let succeeded = match self.spec.indexed {
+            true => self.completed.len() as u32,
+            false => self.succeeded,
+        };
         let want = match self.spec.completions {
             Some(c) => {
-                if self.succeeded >= c {
+                if succeeded >= c {
                     self.done = Some(Outcome {
                         kind: "Complete".into(),
                         reason: None,
@@ -228,7 +274,7 @@ impl JobCore {
                     actions.push(Action::Finish(self.done.clone().expect("just set")));
                     return actions;
                 }
-                self.spec.parallelism.min(c - self.succeeded)
+                self.spec.parallelism.min(c - succeeded)
             }
             // A work queue: done once one pod succeeded and none is left.
             None if self.succeeded > 0 => {
@@ -247,6 +293,20 @@ impl JobCore {
         if let Some(at) = self.backoff_until()
             && now_ms < at
         {
+            return actions;
+        }
+        if self.spec.indexed {
+            // The lowest indexes neither done nor running.
+            let c = self.spec.completions.unwrap_or(0);
+            let running: BTreeSet<u32> = self.indexes.values().copied().collect();
+            let pending = (0..c).filter(|i| !self.completed.contains(i) && !running.contains(i));
+            for index in pending.take(want.saturating_sub(active) as usize) {
+                actions.push(Action::StartIndex {
+                    attempt: self.next_attempt,
+                    index,
+                });
+                self.next_attempt += 1;
+            }
             return actions;
         }
         for _ in active..want {
@@ -270,6 +330,7 @@ impl JobCore {
     }
 
     fn finish(&mut self, mut actions: Vec<Action>, reason: &str, message: String) -> Vec<Action> {
+        self.indexes.clear();
         for name in self.active.drain(..) {
             actions.push(Action::Delete(name));
         }
@@ -344,6 +405,7 @@ mod tests {
             pod_failure_policy: Vec::new(),
             restart_on_failure: false,
             ttl_seconds_after_finished: None,
+            indexed: false,
         }
     }
 
@@ -367,12 +429,59 @@ mod tests {
                         names.insert(format!("p{n}"), n);
                         core.started(format!("p{n}"));
                     }
+                    Action::StartIndex { attempt, index } => {
+                        attempts.push(attempt);
+                        names.insert(format!("p{attempt}"), attempt);
+                        core.started_index(format!("p{attempt}"), index);
+                    }
                     Action::Delete(_) => {}
                     Action::Finish(o) => return (Some(o), attempts, t),
                 }
             }
         }
         (None, attempts, seconds)
+    }
+
+    #[test]
+    fn an_indexed_job_completes_once_each_index_succeeded_remaking_failed_indexes_lowest_first() {
+        let mut s = spec(Some(3), 2, 6);
+        s.indexed = true;
+        let mut core = JobCore::new(s, 0);
+        let start = |attempt, index| Action::StartIndex { attempt, index };
+        assert_eq!(core.step(0, |_| unreachable!()), [start(0, 0), start(1, 1)]);
+        core.started_index("a".into(), 0);
+        core.started_index("b".into(), 1);
+        let failed = Observed::Failed {
+            exits: vec![("c".into(), 1)],
+            conditions: vec![],
+        };
+        // Index 0 fails and 1 succeeds: nothing starts during the back-off.
+        let step = core.step(1_000, |n| match n {
+            "a" => failed.clone(),
+            _ => Observed::Succeeded,
+        });
+        assert_eq!(step, []);
+        // Then 0 again before 2, the lowest pending first.
+        assert_eq!(
+            core.step(11_000, |_| unreachable!()),
+            [start(2, 0), start(3, 2)]
+        );
+        core.started_index("c".into(), 0);
+        core.started_index("d".into(), 2);
+        // Index 0 done, 2 still running: not complete yet.
+        let step = core.step(12_000, |n| match n {
+            "c" => Observed::Succeeded,
+            _ => Observed::Active { restarts: 0 },
+        });
+        assert_eq!(step, []);
+        let step = core.step(13_000, |_| Observed::Succeeded);
+        assert!(
+            matches!(&step[..], [Action::Finish(o)] if o.complete()),
+            "{step:?}"
+        );
+        assert_eq!(core.counts().succeeded, 3);
+        assert_eq!(core.counts().failed, 1);
+        assert_eq!(core.indexes().1, &BTreeSet::from([0, 1, 2]));
     }
 
     #[test]
@@ -497,6 +606,7 @@ mod tests {
             for a in core.step(t * 1000, |_| Observed::Active { restarts: 0 }) {
                 match a {
                     Action::Start(n) => core.started(format!("p{n}")),
+                    Action::StartIndex { .. } => unreachable!("not an Indexed Job"),
                     Action::Delete(name) => deleted.push(name),
                     Action::Finish(o) => {
                         assert_eq!(o.reason.as_deref(), Some("DeadlineExceeded"));

@@ -837,6 +837,58 @@ fn down_ends_a_job_controller_waiting_out_ttl_seconds_after_finished() {
 }
 
 #[test]
+fn an_indexed_job_runs_one_pod_per_index_with_its_index_and_hostname() {
+    let h = Pod::new("jobindexed", "shard");
+    let yaml = job(
+        "  completionMode: Indexed\n  completions: 3\n  parallelism: 2\n",
+        "echo index=$JOB_COMPLETION_INDEX host=$(hostname)",
+    );
+    let out = h.up(&yaml, &["--wait"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains(&format!("job {}/shard: Complete (3 succeeded)", h.ns)),
+        "{}",
+        stdout(&out)
+    );
+    let mut seen = BTreeSet::new();
+    for p in pods(&h) {
+        let name = p["name"].as_str().unwrap().to_string();
+        let index = p["labels"]["batch.kubernetes.io/job-completion-index"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(name.starts_with(&format!("shard-{index}-")), "{name}");
+        let logs = stdout(&h.run(&["logs", &format!("{}/{name}", h.ns)]));
+        assert_eq!(logs.trim(), format!("index={index} host=shard-{index}"));
+        seen.insert(index);
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(["0".to_string(), "1".to_string(), "2".to_string()])
+    );
+    let status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            h.tmp
+                .path()
+                .join("run/jobs")
+                .join(format!("{}_shard", h.ns))
+                .join("status.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(status["completedIndexes"], "0-2", "{status}");
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
 fn a_job_whose_controller_died_is_taken_up_again_by_up() {
     let h = Pod::new("jobresume", "resumed");
     let yaml = job("  completions: 2\n", "sleep 2");
