@@ -1544,6 +1544,8 @@ fn controller_labels(w: &Workload) -> BTreeMap<String, String> {
                 "controller-revision-hash".to_string(),
                 w.template_hash.clone(),
             );
+            // A first generation: `up` gives the set's pods their generation
+            // from the pods that run (pod::apply's daemonset_generation).
             l.insert("pod-template-generation".to_string(), "1".to_string());
         }
         K::Job => {

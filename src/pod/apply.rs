@@ -258,12 +258,28 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         if ops.error.is_some() {
             break;
         }
-        let desired: Vec<&Pod> = set.pods_of(w).collect();
         let mine: Vec<&PodState> = records
             .iter()
             .map(|(_, s)| s)
             .filter(|s| is_of_workload(s, w))
             .collect();
+        let relabeled: Vec<Pod>;
+        let desired: Vec<&Pod> = match w.kind {
+            crate::model::workload::WorkloadKind::DaemonSet => {
+                let generation = daemonset_generation(w, &mine);
+                relabeled = set
+                    .pods_of(w)
+                    .map(|p| {
+                        let mut p = p.clone();
+                        p.labels
+                            .insert(TEMPLATE_GENERATION.to_string(), generation.to_string());
+                        p
+                    })
+                    .collect();
+                relabeled.iter().collect()
+            }
+            _ => set.pods_of(w).collect(),
+        };
         // The same workload started from another file (or stdin) is that
         // file's, as a bare Pod is: taken over only under --replace.
         if !replace
@@ -349,6 +365,26 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         Some(e) => Err(e),
         None => Ok(changes),
     }
+}
+
+/// A DaemonSet pod's label of its set's generation.
+const TEMPLATE_GENERATION: &str = "pod-template-generation";
+
+/// A DaemonSet's `metadata.generation`, which its pods' pod-template-generation
+/// label carries: podshim keeps no DaemonSet object, so it is its pods'
+/// generation, one more when the template changed since they were made, and
+/// 1 with no pod of it left.
+fn daemonset_generation(w: &crate::model::workload::Workload, pods: &[&PodState]) -> u64 {
+    pods.iter()
+        .filter_map(|s| {
+            let g: u64 = s.origin.labels.get(TEMPLATE_GENERATION)?.parse().ok()?;
+            Some(match s.origin.template_hash == w.template_hash {
+                true => g,
+                false => g.saturating_add(1),
+            })
+        })
+        .max()
+        .unwrap_or(1)
 }
 
 /// Removes the claims `names` of `namespace` that exist (`ns/name` of each

@@ -135,6 +135,7 @@ fn daemonset_replicaset_and_list_items_run_as_their_controllers_name_them() {
     assert_eq!(agent.len(), 1, "one pod on this node");
     assert!(agent[0]["name"].as_str().unwrap().starts_with("agent-"));
     assert!(agent[0]["labels"]["controller-revision-hash"].is_string());
+    assert_eq!(agent[0]["labels"]["pod-template-generation"], "1");
     let rs: Vec<_> = records
         .iter()
         .filter(|p| p["ownerReferences"][0]["kind"] == "ReplicaSet")
@@ -145,6 +146,22 @@ fn daemonset_replicaset_and_list_items_run_as_their_controllers_name_them() {
         assert_eq!(name.len(), "rs-".len() + 5, "{name}");
         assert!(p["labels"].get("pod-template-hash").is_none());
     }
+    // The same set again keeps its generation; a changed template is the
+    // set's next one (its metadata.generation, which the label carries).
+    let generation = |h: &Pod| {
+        pods(h)
+            .iter()
+            .find(|p| p["workload"]["kind"] == "DaemonSet")
+            .map(|p| p["labels"]["pod-template-generation"].clone())
+    };
+    up_ok(&h, yaml, &[]);
+    assert_eq!(generation(&h), Some("1".into()));
+    up_ok(
+        &h,
+        &yaml.replacen("[sleep, '600']", "[sleep, '601']", 1),
+        &[],
+    );
+    assert_eq!(generation(&h), Some("2".into()));
     down_file(&h);
     assert_nothing_left(&h);
 }
