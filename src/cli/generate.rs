@@ -16,7 +16,9 @@ use crate::runtime::{CliRuntime, OciRuntime, ResolveError};
 pub struct Args {
     #[command(subcommand)]
     pub what: Option<What>,
-    /// The pod manifest (YAML or JSON; `-` reads stdin).
+    /// The manifest (YAML or JSON; `-` reads stdin): one Pod's bundles go in
+    /// DIR; several pods' (a Deployment's, a StatefulSet's) each in
+    /// DIR/<ns>_<name>/, listed in DIR/pods.json.
     #[arg(required = true)]
     pub file: Option<PathBuf>,
     /// The output directory (created; a previous `generate` output there is replaced).
@@ -58,60 +60,89 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     let (Some(file), Some(output)) = (args.file, args.output) else {
         anyhow::bail!("generate: FILE and -o DIR are required");
     };
-    let args = Bundles { file, output };
-    let manifest = crate::manifest::load(&args.file)?;
-    for warning in &manifest.warnings {
+    let set = crate::manifest::load_set(&file, Default::default())?;
+    for warning in &set.warnings {
         eprintln!("warning: {warning}");
+    }
+    if let Some(job) = set.workloads.iter().find(|w| w.job.is_some()) {
+        anyhow::bail!(
+            "job {}/{}: a Job's pods are made by its controller as it runs; `podshim up {}` runs it",
+            job.namespace,
+            job.name,
+            file.display()
+        );
+    }
+    if set.pods.is_empty() {
+        anyhow::bail!("{}: no pod to generate bundles for", file.display());
     }
     let store = global.store()?;
     let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
     pull.progress = Some(Arc::new(super::pull::Progress::new()));
-    for field in pod::network::host_port_fields(&manifest.pod) {
-        eprintln!("warning: {field}: not published: generated bundles are loopback-only");
-    }
-    let profiles = pod::seccomp_profiles(&manifest.pod, &global.seccomp_profile_root)?;
-    let images = pod::prepare(&manifest.pod, &store, &pull)?;
-    let dir = std::path::absolute(&args.output)?;
+    let dir = std::path::absolute(&output)?;
     // A runtime that is not installed runs nothing: generating needs none.
     let runtime = match global.runtime_config() {
         Ok(config) => Some(CliRuntime::direct(config)),
         Err(ResolveError::NotInPath { .. } | ResolveError::Missing { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    pod::write::prepare_output(
-        &dir,
-        &store,
-        &global.paths(),
-        runtime.as_ref().map(|r| r as &dyn OciRuntime),
-    )?;
-    let plan = pod::write(
-        &manifest.pod,
-        &images,
-        &profiles,
-        &store,
-        &dir,
-        HostPaths::Defer,
-        &args.file.display().to_string(),
-        // Bundles for any runc tooling: a loopback-only pod, no CNI attachment.
-        None,
-        runtime.as_ref().map(|r| r as &dyn OciRuntime),
-        &global.cgroup(),
-        &global.cdi_spec_dirs,
-    )?;
-    outln!(
-        "pod {}/{}: {} bundles in {}; run them with {}/run.sh",
-        plan.namespace,
-        plan.name,
-        plan.containers.len() + 1,
-        dir.display(),
-        dir.display()
-    );
+    let runtime = runtime.as_ref().map(|r| r as &dyn OciRuntime);
+    let label = file.display().to_string();
+    let one = |pod: &crate::model::Pod, dir: &std::path::Path| -> Result<()> {
+        for field in pod::network::host_port_fields(pod) {
+            eprintln!(
+                "warning: pod {}: {field}: not published: generated bundles are loopback-only",
+                pod.key
+            );
+        }
+        let profiles = pod::seccomp_profiles(pod, &global.seccomp_profile_root)?;
+        let images = pod::prepare(pod, &store, &pull)?;
+        let plan = pod::write(
+            pod,
+            &images,
+            &profiles,
+            &store,
+            dir,
+            HostPaths::Defer,
+            &label,
+            // Bundles for any runc tooling: a loopback-only pod, no CNI attachment.
+            None,
+            runtime,
+            &global.cgroup(),
+            &global.cdi_spec_dirs,
+        )?;
+        outln!(
+            "pod {}/{}: {} bundles in {}; run them with {}/run.sh",
+            plan.namespace,
+            plan.name,
+            plan.containers.len() + 1,
+            dir.display(),
+            dir.display()
+        );
+        Ok(())
+    };
+    // One bare Pod: its output is DIR itself.
+    if set.pods.len() == 1 && set.workloads.is_empty() {
+        pod::write::prepare_output(&dir, &store, &global.paths(), runtime)?;
+        return one(&set.pods[0], &dir);
+    }
+    // Several (a controller's): DIR/<ns>_<name>/ each, listed in DIR/pods.json
+    // before each is written, so that a failure leaves what the next run clears.
+    pod::write::prepare_outputs(&dir, &store, &global.paths(), runtime)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("{}: create directory: {e}", dir.display()))?;
+    let mut listed = Vec::new();
+    for p in &set.pods {
+        let id = p.key.id();
+        listed.push(id.clone());
+        pod::write::write_pod_list(&dir, &listed)?;
+        one(p, &dir.join(&id))?;
+    }
+    if set.workloads.iter().any(|w| w.ordered) {
+        eprintln!(
+            "note: each pod has its own run.sh; run a StatefulSet's in ordinal order, each ready before the next (OrderedReady)"
+        );
+    }
     Ok(())
-}
-
-struct Bundles {
-    file: PathBuf,
-    output: PathBuf,
 }
 
 /// `generate systemd`: the unit text, with this command's state, store, log and

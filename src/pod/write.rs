@@ -74,6 +74,74 @@ pub fn prepare_output(
     Ok(store.release(dir)?)
 }
 
+/// What lists the pods of a `generate` of several: `<DIR>/pods.json`, each
+/// pod's output in `<DIR>/<ns>_<name>/`.
+pub const POD_LIST: &str = "pods.json";
+
+/// The pod outputs `dir/pods.json` lists (each one path component).
+pub fn read_pod_list(dir: &Path) -> Option<Vec<String>> {
+    let bytes = crate::fsutil::read_regular(&dir.join(POD_LIST), 1 << 20).ok()?;
+    let names: Vec<String> = serde_json::from_slice(&bytes).ok()?;
+    names
+        .iter()
+        .all(|n| {
+            let p = Path::new(n);
+            p.components().count() == 1
+                && matches!(p.components().next(), Some(std::path::Component::Normal(_)))
+        })
+        .then_some(names)
+}
+
+/// Writes `dir/pods.json`.
+pub fn write_pod_list(dir: &Path, names: &[String]) -> Result<(), PodError> {
+    let path = dir.join(POD_LIST);
+    let text = serde_json::to_vec_pretty(names).map_err(|e| io_err(&path, "encode")(e.into()))?;
+    crate::fsutil::write_atomic(&path, &text, 0o644).map_err(io_err(&path, "write"))
+}
+
+/// As [`prepare_output`] for a `generate` of several pods: `dir` is empty,
+/// or a previous such output (its `pods.json` lists everything in it), each of
+/// whose pod outputs is cleared as [`prepare_output`] clears one (refused while
+/// its bundles run) and removed.
+pub fn prepare_outputs(
+    dir: &Path,
+    store: &Store,
+    paths: &Paths,
+    runtime: Option<&dyn OciRuntime>,
+) -> Result<(), PodError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let names: Vec<std::ffi::OsString> = entries.flatten().map(|e| e.file_name()).collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let Some(listed) = read_pod_list(dir) else {
+        return Err(PodError::ForeignOutput(dir.to_path_buf()));
+    };
+    if names
+        .iter()
+        .any(|n| n != POD_LIST && !listed.iter().any(|l| std::ffi::OsStr::new(l) == n))
+    {
+        return Err(PodError::ForeignOutput(dir.to_path_buf()));
+    }
+    for name in &listed {
+        let sub = dir.join(name);
+        // A directory of the list's, never through a link.
+        match std::fs::symlink_metadata(&sub) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(PodError::ForeignOutput(sub)),
+            Err(_) => continue,
+        }
+        prepare_output(&sub, store, paths, runtime)?;
+        if sub.exists() {
+            std::fs::remove_dir(&sub).map_err(io_err(&sub, "remove"))?;
+        }
+    }
+    let list = dir.join(POD_LIST);
+    std::fs::remove_file(&list).map_err(io_err(&list, "remove"))
+}
+
 /// The range of host ids `holder` holds, else a free one leased to it.
 pub fn lease_ids(holder: &Path) -> Result<crate::userns::IdRange, PodError> {
     let pool = crate::userns::Pool::from_host()?;

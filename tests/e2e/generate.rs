@@ -224,3 +224,66 @@ fn failed_generate_rolls_back_its_mounts_and_files() {
     assert_eq!(mounts_under(tmp.path()), Vec::<std::path::PathBuf>::new());
     assert!(!out_dir.exists());
 }
+
+#[test]
+fn generate_of_a_deployment_writes_each_replicas_bundles_runnable_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ns = unique_namespace("gendeploy");
+    let manifest = tmp.path().join("deploy.yaml");
+    let deployment = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers: [{{name: c, image: localhost/busybox:latest, command: [sleep, '600']}}]\n"
+    );
+    std::fs::write(&manifest, &deployment).unwrap();
+    let out_dir = tmp.path().join("out");
+    let mut cleanup = Cleanup {
+        ids: Vec::new(),
+        dir: out_dir.clone(),
+    };
+    let out = generate(tmp.path(), &manifest, &out_dir);
+    assert!(out.status.success(), "generate: {}", stderr(&out));
+    let listed: Vec<String> =
+        serde_json::from_slice(&std::fs::read(out_dir.join("pods.json")).unwrap()).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for id in &listed {
+        assert!(id.starts_with(&format!("{ns}_web-")), "{id}");
+        cleanup.ids.extend([id.clone(), format!("{id}_c")]);
+        let plan: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out_dir.join(id).join("plan.json")).unwrap())
+                .unwrap();
+        assert_eq!(plan["infra"]["id"], id.as_str());
+    }
+    // One replica's bundles, run by hand as any generate output.
+    let first = out_dir.join(&listed[0]);
+    let run = Command::new(first.join("run.sh")).output().unwrap();
+    assert!(run.status.success(), "run.sh: {}", stderr(&run));
+    assert!(runc_ids().contains(&format!("{}_c", listed[0])));
+    // A second generate is refused while those bundles run, then replaces
+    // its own output.
+    let again = generate(tmp.path(), &manifest, &out_dir);
+    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    assert!(stderr(&again).contains("is in use"), "{}", stderr(&again));
+    let stop = Command::new(first.join("stop.sh")).output().unwrap();
+    assert!(stop.status.success(), "stop.sh: {}", stderr(&stop));
+    let again = generate(tmp.path(), &manifest, &out_dir);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        mounts_under(&out_dir).len(),
+        2 * 2,
+        "{:?}",
+        mounts_under(&out_dir)
+    );
+    // A Job's pods are its controller's to make: refused, saying so.
+    let job = tmp.path().join("job.yaml");
+    std::fs::write(
+        &job,
+        format!("apiVersion: batch/v1\nkind: Job\nmetadata: {{name: j, namespace: {ns}}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers: [{{name: c, image: localhost/busybox:latest}}]\n"),
+    )
+    .unwrap();
+    let refused = generate(tmp.path(), &job, &tmp.path().join("job-out"));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("a Job's pods are made by its controller"),
+        "{}",
+        stderr(&refused)
+    );
+}
