@@ -3180,6 +3180,39 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
             "spec.completions: Invalid value: 100001: must be less than or equal to 100000 when completion mode is Indexed"
         ]
     );
+    // What `kubectl get -o yaml` writes is accepted (suspend false,
+    // manualSelector false, partition 0, maxUnavailable 1); what podshim
+    // cannot do is refused by name.
+    let exported = job.replace(
+        "  activeDeadlineSeconds: 0\n",
+        "  suspend: false\n  manualSelector: false\n",
+    );
+    assert!(set_errors(&exported).is_empty());
+    assert_eq!(
+        set_errors(&exported.replace("suspend: false", "suspend: true")),
+        [
+            "spec.suspend: not supported: podshim runs a Job's pods once `up` reads it, and keeps no Job to resume later; set false or leave it out"
+        ]
+    );
+    let rolling = |r: &str| {
+        sts.replace(
+            "  persistentVolumeClaimRetentionPolicy: {whenScaled: Delete}\n",
+            &format!("  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{{r}}}}}\n"),
+        )
+    };
+    assert!(set_errors(&rolling("partition: 0, maxUnavailable: 1")).is_empty());
+    assert_eq!(
+        set_errors(&rolling("partition: 2")),
+        [
+            "spec.updateStrategy.rollingUpdate.partition: not supported: ordinals below a partition would be remade from the old revision, which podshim does not keep; use 0, or OnDelete"
+        ]
+    );
+    assert_eq!(
+        set_errors(&rolling("maxUnavailable: 2")),
+        [
+            "spec.updateStrategy.rollingUpdate.maxUnavailable: not supported: ordinals are replaced one at a time (1)"
+        ]
+    );
     // ttlSecondsAfterFinished: unset, 0 (removed at once), or refused below 0.
     assert_eq!(spec.ttl_seconds_after_finished, None);
     let ttl = |v: &str| {

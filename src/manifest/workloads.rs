@@ -53,6 +53,8 @@ fn supported(kind: &str) -> Vec<&'static str> {
             "spec.serviceName",
             "spec.podManagementPolicy",
             "spec.updateStrategy.type",
+            "spec.updateStrategy.rollingUpdate.partition",
+            "spec.updateStrategy.rollingUpdate.maxUnavailable",
             "spec.ordinals.start",
             "spec.persistentVolumeClaimRetentionPolicy.whenDeleted",
             "spec.persistentVolumeClaimRetentionPolicy.whenScaled",
@@ -78,6 +80,8 @@ fn supported(kind: &str) -> Vec<&'static str> {
             "spec.activeDeadlineSeconds",
             "spec.ttlSecondsAfterFinished",
             "spec.completionMode",
+            "spec.suspend",
+            "spec.manualSelector",
             "spec.podReplacementPolicy",
             "spec.podFailurePolicy.rules[*].action",
             "spec.podFailurePolicy.rules[*].onExitCodes.containerName",
@@ -380,9 +384,39 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
                 }
             };
             // One pod at a time, as the StatefulSet controller replaces them.
-            c.strategy = update_strategy(errs, doc, |_| UpdateStrategy::RollingUpdate {
-                max_surge: IntOrPercent::Int(0),
-                max_unavailable: IntOrPercent::Int(1),
+            c.strategy = update_strategy(errs, doc, |errs| {
+                // What `kubectl get -o yaml` writes (partition 0) is what podshim
+                // does: every ordinal updated. A partition above 0 keeps ordinals
+                // below it at the old revision, remade from it when they go,
+                // which needs revisions podshim does not keep.
+                if non_negative(
+                    errs,
+                    doc,
+                    &["spec", "updateStrategy", "rollingUpdate", "partition"],
+                )
+                .is_some_and(|n| n > 0)
+                {
+                    errs.not_supported(
+                        "spec.updateStrategy.rollingUpdate.partition",
+                        "ordinals below a partition would be remade from the old revision, which podshim does not keep; use 0, or OnDelete",
+                    );
+                }
+                // maxUnavailable (MaxUnavailableStatefulSet): podshim replaces
+                // one ordinal at a time, which is 1.
+                if let Some(v) = get(
+                    doc,
+                    &["spec", "updateStrategy", "rollingUpdate", "maxUnavailable"],
+                ) && v.as_i64() != Some(1)
+                {
+                    errs.not_supported(
+                        "spec.updateStrategy.rollingUpdate.maxUnavailable",
+                        "ordinals are replaced one at a time (1)",
+                    );
+                }
+                UpdateStrategy::RollingUpdate {
+                    max_surge: IntOrPercent::Int(0),
+                    max_unavailable: IntOrPercent::Int(1),
+                }
             });
             if let Some(name) = get(doc, &["spec", "serviceName"]).and_then(Value::as_str)
                 && !name.is_empty()
@@ -528,6 +562,19 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
         (c, _) => c,
     };
     let parallelism = small(errs, doc, &["spec", "parallelism"], 1);
+    // `false` is what `kubectl get -o yaml` writes, and what podshim does.
+    if get(doc, &["spec", "suspend"]).and_then(Value::as_bool) == Some(true) {
+        errs.not_supported(
+            "spec.suspend",
+            "podshim runs a Job's pods once `up` reads it, and keeps no Job to resume later; set false or leave it out",
+        );
+    }
+    if get(doc, &["spec", "manualSelector"]).and_then(Value::as_bool) == Some(true) {
+        errs.not_supported(
+            "spec.manualSelector",
+            "a Job's selector is generated from its uid; leave it out",
+        );
+    }
     let backoff_limit = small(errs, doc, &["spec", "backoffLimit"], 6);
     let active_deadline_seconds =
         match get(doc, &["spec", "activeDeadlineSeconds"]).and_then(Value::as_i64) {
