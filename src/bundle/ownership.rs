@@ -9,10 +9,14 @@
 //! opened relative to its directory's descriptor with `O_NOFOLLOW` (directories
 //! with `O_DIRECTORY`, the rest with `O_PATH`), and changed through that
 //! descriptor, so what is changed is what was opened, inside the volume.
+//! A mount inside the volume (another device) is neither changed nor entered.
+//! As the kubelet's `changeFilePermission`, an entry that cannot be changed
+//! is logged and the walk goes on; only the root's failure fails the start.
 
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::dir::Dir;
@@ -57,7 +61,7 @@ pub fn set_volume_ownership(
         return Ok(false);
     }
     change(fd.as_fd(), &st, gid, read_only)?;
-    walk(fd, gid, read_only, 1)?;
+    walk(fd, st.st_dev, gid, read_only, Path::new(""), 1)?;
     Ok(true)
 }
 
@@ -103,11 +107,20 @@ fn change(fd: BorrowedFd<'_>, st: &FileStat, gid: u32, read_only: bool) -> io::R
     std::fs::set_permissions(link, std::os::unix::fs::PermissionsExt::from_mode(mode))
 }
 
-/// The entries of the directory `fd`, depth first.
-fn walk(fd: OwnedFd, gid: u32, read_only: bool, depth: usize) -> io::Result<()> {
+/// The entries of the directory `fd` (at `rel` in the volume), depth first,
+/// on the volume's own device `dev`.
+fn walk(
+    fd: OwnedFd,
+    dev: u64,
+    gid: u32,
+    read_only: bool,
+    rel: &Path,
+    depth: usize,
+) -> io::Result<()> {
     if depth > MAX_DEPTH {
         return Err(io::Error::other(format!(
-            "deeper than {MAX_DEPTH} directories"
+            "{}: deeper than {MAX_DEPTH} directories",
+            rel.display()
         )));
     }
     // Read through a second descriptor: `fd` stays free to open entries at.
@@ -118,17 +131,38 @@ fn walk(fd: OwnedFd, gid: u32, read_only: bool, depth: usize) -> io::Result<()> 
         if is_dot(name) {
             continue;
         }
-        match open_entry(fd.as_fd(), name)? {
-            Entry::Gone => {}
-            Entry::Dir(sub) => {
-                let st = fstat(&sub)?;
-                change(sub.as_fd(), &st, gid, read_only)?;
-                walk(sub, gid, read_only, depth + 1)?;
+        let path = rel.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        let warn = |e: &dyn std::fmt::Display| {
+            tracing::warn!("fsGroup {gid}: {}: {e}", path.display());
+        };
+        let opened = match open_entry(fd.as_fd(), name) {
+            Ok(o) => o,
+            Err(e) => {
+                warn(&e);
+                continue;
             }
-            Entry::Other(other) => {
-                let st = fstat(&other)?;
-                change(other.as_fd(), &st, gid, read_only)?;
+        };
+        let (fd, is_dir) = match opened {
+            Entry::Gone => continue,
+            Entry::Dir(sub) => (sub, true),
+            Entry::Other(other) => (other, false),
+        };
+        let st = match fstat(&fd) {
+            Ok(st) => st,
+            Err(e) => {
+                warn(&e);
+                continue;
             }
+        };
+        // A mount point: another filesystem's, not the volume's.
+        if st.st_dev != dev {
+            continue;
+        }
+        if let Err(e) = change(fd.as_fd(), &st, gid, read_only) {
+            warn(&e);
+        }
+        if is_dir {
+            walk(fd, dev, gid, read_only, &path, depth + 1)?;
         }
     }
     Ok(())
@@ -242,6 +276,30 @@ mod tests {
     }
 
     #[test]
+    fn a_mount_inside_the_volume_is_neither_changed_nor_entered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        let m = root.join("m");
+        std::fs::create_dir_all(&m).unwrap();
+        std::fs::write(root.join("f"), "x").unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            &m,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            Some("mode=0700"),
+        )
+        .unwrap();
+        std::fs::write(m.join("inside"), "y").unwrap();
+        let result = set_volume_ownership(&root, 4242, false, Policy::Always);
+        let (m_gid, inside_gid) = (gid(&m), gid(&m.join("inside")));
+        nix::mount::umount(&m).unwrap();
+        result.unwrap();
+        assert_eq!(gid(&root.join("f")), 4242);
+        assert_eq!((m_gid, inside_gid), (0, 0));
+    }
+
+    #[test]
     fn a_root_that_is_a_symlink_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("real")).unwrap();
@@ -259,6 +317,8 @@ mod tests {
         }
         std::fs::create_dir_all(&p).unwrap();
         let err = set_volume_ownership(&root, 4242, false, Policy::Always).unwrap_err();
+        // Named by where in the volume it went too deep.
+        assert!(err.to_string().contains("d/d/d/"), "{err}");
         assert!(err.to_string().contains("deeper than"), "{err}");
     }
 }

@@ -168,17 +168,17 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                 .filter(|v| w.owns_claim(&v.record.name).is_some())
                 .map(|v| v.record.name)
                 .collect();
-            match pod::apply::remove_claims(&paths, &store, &w.namespace, &names) {
-                Ok(gone) => {
-                    for claim in &gone {
-                        outln!(
-                            "volume {claim} removed ({}: persistentVolumeClaimRetentionPolicy.whenDeleted: Delete)",
-                            w.display()
-                        );
-                    }
-                    removed.extend(gone);
-                }
-                Err(e) => first_error = Some(e),
+            let (gone, error) =
+                pod::apply::remove_claims(&paths, &store, &w.namespace, &names, &w.uid);
+            for claim in &gone {
+                outln!(
+                    "volume {claim} removed ({}: persistentVolumeClaimRetentionPolicy.whenDeleted: Delete)",
+                    w.display()
+                );
+            }
+            removed.extend(gone);
+            if let Some(e) = error {
+                first_error.get_or_insert(e);
             }
         }
     }

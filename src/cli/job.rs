@@ -54,20 +54,30 @@ pub fn start_jobs(
             template_hash: w.template_hash.clone(),
             completions: w.job.as_ref().and_then(|j| j.completions),
             manifest: path.map(Path::to_path_buf),
+            ttl_seconds_after_finished: w.job.as_ref().and_then(|j| j.ttl_seconds_after_finished),
             options: options.clone(),
         };
-        let ttl = w.job.as_ref().and_then(|j| j.ttl_seconds_after_finished);
-        let (dir, new) = match job::create(paths, &key, &record, text)? {
-            Some(dir) => (dir, true),
-            None => (job::job_dir(paths, &key), false),
+        // Taken before the controller starts, so that it cannot remove the
+        // Job before this `up` has seen it end. A Job its TTL removed while
+        // the lock was being taken is made anew, as `kubectl apply` would.
+        let mut tries = 0;
+        let (dir, new, waiting) = loop {
+            let (dir, new) = match job::create(paths, &key, &record, text)? {
+                Some(dir) => (dir, true),
+                None => (job::job_dir(paths, &key), false),
+            };
+            if !wait {
+                break (dir, new, None);
+            }
+            match job::wait_lock(&dir) {
+                Ok(lock) if job::read_record(&dir).is_some() => break (dir, new, Some(lock)),
+                _ if tries < 3 => tries += 1,
+                Ok(_) => anyhow::bail!("job {key}: removed again and again while starting it"),
+                Err(e) => return Err(e.into()),
+            }
         };
-        // Taken before the controller starts, so it cannot remove the Job
-        // before this `up` has seen it end.
-        let waiting = if wait {
-            Some(job::wait_lock(&dir)?)
-        } else {
-            None
-        };
+        // The TTL of the Job as it was made, not as the file says now.
+        let ttl = job::read_record(&dir).and_then(|r| r.ttl_seconds_after_finished);
         if !new {
             // A Job whose controller died before it ended, or before its
             // ttlSecondsAfterFinished removed it: started again, it takes up
@@ -138,6 +148,8 @@ pub fn wait_jobs(jobs: &mut [StartedJob]) -> Result<ExitCode> {
             } else if !job::controller_running(&j.dir).unwrap_or(false) && !j.new_starting() {
                 reported[i] = true;
                 failed = true;
+                // A controller that takes up later may remove it.
+                j.waiting = None;
                 outln!(
                     "job {}: its controller ended before the job:\n{}",
                     j.key,

@@ -1311,6 +1311,7 @@ impl Parser {
                             name: claim_name,
                             access_modes: ct.access_modes.clone(),
                             storage: ct.storage.clone(),
+                            owner: Some(w.uid.clone()),
                         });
                     }
                     let host = c.controller.service_name.as_ref().map(|s| s.as_str());

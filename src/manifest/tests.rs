@@ -3152,6 +3152,7 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
         "data-dbb-1",
         "dat-db-1",
         "data-db-1-2",
+        "data-db-01",
     ] {
         assert_eq!(w.owns_claim(other), None, "{other}");
     }
@@ -3229,6 +3230,8 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
             .ttl_seconds_after_finished,
         Some(0)
     );
+    // An int32, as the API has it: no wait of more than 68 years.
+    assert_eq!(set_errors(&ttl("2147483648")).len(), 1);
     assert_eq!(
         set_errors(&ttl("-1")),
         ["spec.ttlSecondsAfterFinished: Invalid value: -1: must be greater than or equal to 0"]

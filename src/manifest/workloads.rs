@@ -462,6 +462,7 @@ pub(crate) fn controller(errs: &mut Errs, kind: WorkloadKind, doc: &Value) -> Co
                             name,
                             access_modes: modes,
                             storage,
+                            owner: None,
                         });
                     }
                 }
@@ -870,6 +871,7 @@ pub(crate) fn claim(errs: &mut Errs, doc: &Value) -> Option<Claim> {
         name: name?,
         access_modes,
         storage,
+        owner: None,
     })
 }
 

@@ -165,7 +165,12 @@ impl Workload {
                 .strip_prefix('-')?
                 .strip_prefix(self.name.as_str())?
                 .strip_prefix('-')
-                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))?
+                // An ordinal as the controller writes it: no sign, no leading 0.
+                .filter(|n| {
+                    !n.is_empty()
+                        && n.bytes().all(|b| b.is_ascii_digit())
+                        && (n.len() == 1 || !n.starts_with('0'))
+                })?
                 .parse()
                 .ok()
         })
@@ -274,4 +279,7 @@ pub struct Claim {
     pub access_modes: Vec<AccessMode>,
     /// `resources.requests.storage`, as written.
     pub storage: Option<String>,
+    /// The uid of the StatefulSet whose volumeClaimTemplates made it: the one
+    /// whose persistentVolumeClaimRetentionPolicy may remove it.
+    pub owner: Option<String>,
 }

@@ -118,6 +118,14 @@ impl PodOps for Ops<'_> {
         // counts from the Ready condition's last transition), within up's
         // --timeout.
         let need = Duration::from_secs(u64::from(seconds));
+        // Each wait has up's --timeout, as each start has: one it cannot fit
+        // in is refused at once rather than at its end.
+        if need >= self.start.timeout {
+            return Err(format!(
+                "minReadySeconds {seconds} is not less than --timeout ({} s): no pod could be available in time",
+                self.start.timeout.as_secs()
+            ));
+        }
         let deadline = crate::teardown::far_after(Instant::now(), self.start.timeout);
         let mut since: Vec<Option<Instant>> = vec![None; keys.len()];
         loop {
@@ -299,6 +307,11 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
                     .map_or("another input".to_string(), |m| m.display().to_string())
             )));
         }
+        // A Job's pods are its controller's: one that ended is its record
+        // (kept until the Job goes), never "replaced" here.
+        if w.kind == crate::model::workload::WorkloadKind::Job {
+            continue;
+        }
         // A controller's pod that ended (Failed, its supervisor gone) is
         // replaced, as the ReplicaSet controller counts only active pods and
         // the StatefulSet controller recreates a failed ordinal.
@@ -348,11 +361,11 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
                                 .map(move |t| format!("{t}-{}", k.name))
                         })
                         .collect();
-                    match remove_claims(ops.paths, ops.store, &w.namespace, &claims) {
-                        Ok(removed) => ops.removed_claims.extend(removed),
-                        Err(e) => {
-                            ops.error.get_or_insert(e);
-                        }
+                    let (removed, error) =
+                        remove_claims(ops.paths, ops.store, &w.namespace, &claims, &w.uid);
+                    ops.removed_claims.extend(removed);
+                    if let Some(e) = error {
+                        ops.error.get_or_insert(e);
                     }
                 }
                 changes.extend(c)
@@ -387,32 +400,44 @@ fn daemonset_generation(w: &crate::model::workload::Workload, pods: &[&PodState]
         .unwrap_or(1)
 }
 
-/// Removes the claims `names` of `namespace` that exist (`ns/name` of each
-/// removed): a StatefulSet's persistentVolumeClaimRetentionPolicy. One that a
-/// pod still uses is refused, as `volume rm` refuses it.
+/// Removes those of the claims `names` of `namespace` that exist and that the
+/// StatefulSet `owner` (uid) made: its persistentVolumeClaimRetentionPolicy
+/// (a claim of the same name made otherwise, by a PersistentVolumeClaim
+/// document or on first use, is not the set's to remove). One that a pod
+/// still uses is refused, as `volume rm` refuses it, and the others go on.
+/// Returns `ns/name` of each removed, and the first refusal.
 pub fn remove_claims(
     paths: &Paths,
     store: &Store,
     namespace: &crate::model::DnsLabel,
     names: &[String],
-) -> Result<Vec<String>, PodError> {
+    owner: &str,
+) -> (Vec<String>, Option<PodError>) {
     use crate::workload::claims;
     let mut removed = Vec::new();
+    let mut error = None;
     for name in names {
         let Ok(name) = crate::model::DnsSubdomain::parse(name) else {
             continue;
         };
         let volume = match claims::find(store.root(), namespace, &name) {
-            Ok(v) => v,
-            Err(claims::ClaimError::NotFound(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Ok(v) if v.record.owner.as_deref() == Some(owner) => v,
+            Ok(_) | Err(claims::ClaimError::NotFound(_)) => continue,
+            Err(e) => {
+                error.get_or_insert(e.into());
+                continue;
+            }
         };
-        claims::remove(&volume, |data| {
+        match claims::remove(&volume, |data| {
             claims::users(&paths.pods(), data, None, false)
-        })?;
-        removed.push(volume.display());
+        }) {
+            Ok(()) => removed.push(volume.display()),
+            Err(e) => {
+                error.get_or_insert(e.into());
+            }
+        }
     }
-    Ok(removed)
+    (removed, error)
 }
 
 /// Whether a pod is one `w` wants: the same namespace, kind, name and uid (a

@@ -67,6 +67,10 @@ pub struct JobRecord {
     /// The manifest's absolute path, as `up` was given it (none for stdin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<PathBuf>,
+    /// `ttlSecondsAfterFinished` of the Job as it was made (the copy its
+    /// controller runs), not as the file may say now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<u64>,
     /// How `up` ran pods: the controller runs the Job's the same way.
     pub options: ControllerOptions,
 }
@@ -299,7 +303,11 @@ fn record_progress(core: &JobCore, status: &mut JobStatus) {
 /// not finish (its `up` or controller died), whose leftovers `stop` clears.
 fn lost_start(paths: &Paths, key: &PodKey) -> bool {
     let dir = paths.pod_dir(&key.id());
-    dir.is_dir() && crate::state::read(&dir).is_err()
+    // A start in progress (another `up`'s of the same name) holds the pod's
+    // lock: only a directory whose lock is free was left by a dead one.
+    dir.is_dir()
+        && crate::state::read(&dir).is_err()
+        && crate::state::PodLock::try_acquire(&dir).is_ok()
 }
 
 /// The controller: starts the Job's pods through `ops` and keeps `status.json`
@@ -339,9 +347,13 @@ pub fn run_controller(
     let _alive = controller_lock(dir, true)?;
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
-    // A Job that ended while its removal was due: its controller died in the
-    // wait; this one waits out the rest from the Job's end.
-    if let (Some(ttl), Some(ended)) = (ttl, read_status(dir).filter(|s| s.condition.is_some())) {
+    // A Job that ended is never run again: without a TTL its end stands; with
+    // one, its controller died in the wait and this one waits out the rest
+    // from the Job's end.
+    if let Some(ended) = read_status(dir).filter(|s| s.condition.is_some()) {
+        let Some(ttl) = ttl else {
+            return Ok(ended.condition.expect("filtered on it"));
+        };
         let since = ended
             .completion_time
             .as_deref()
@@ -538,7 +550,7 @@ fn expire(
     ops: &mut super::apply::Ops<'_>,
     stop: &AtomicBool,
 ) -> Result<(), PodError> {
-    let until = Instant::now() + after;
+    let until = crate::teardown::far_after(Instant::now(), after);
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(());

@@ -331,6 +331,7 @@ pub fn claim_volumes(
                 name: claim.clone(),
                 access_modes: vec![crate::model::workload::AccessMode::ReadWriteOnce],
                 storage: None,
+                owner: None,
             };
             let data = crate::workload::claims::ensure(store.root(), &c, false)?;
             let claim_dir = data.parent().unwrap_or(&data).to_path_buf();

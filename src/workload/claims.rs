@@ -38,6 +38,9 @@ pub struct ClaimRecord {
     /// No claim document named it: made when a pod first used it.
     #[serde(default)]
     pub made_on_first_use: bool,
+    /// The StatefulSet (uid) whose volumeClaimTemplates made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +155,7 @@ fn write_record(path: &Path, claim: &Claim, first_use: bool) -> Result<(), Claim
         storage: claim.storage.clone(),
         created_at: crate::state::rfc3339(std::time::SystemTime::now()),
         made_on_first_use: first_use,
+        owner: claim.owner.clone(),
     };
     let text = serde_json::to_vec_pretty(&record).map_err(|e| io_err(path, "encode")(e.into()))?;
     crate::fsutil::write_atomic(path, &text, 0o644).map_err(io_err(path, "write"))
@@ -356,6 +360,7 @@ mod tests {
             name: DnsSubdomain::parse(name).unwrap(),
             access_modes: modes.to_vec(),
             storage: Some("1Gi".into()),
+            owner: None,
         }
     }
 

@@ -281,9 +281,10 @@ fn claim_retention_delete_removes_scaled_away_ordinals_claims_and_the_rest_with_
     let c0 = format!("{}/data-db-0", h.ns);
     let c1 = format!("{}/data-db-1", h.ns);
     assert_eq!(claims(&h), BTreeSet::from([c0.clone(), c1.clone()]));
-    // A claim of another name in the namespace is no ordinal's.
+    // A claim the set did not make, though named as its ordinal 5's, is not
+    // the set's to remove.
     let other = format!(
-        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data-db-x, namespace: '{}'}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Mi}}}}\n",
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {{name: data-db-5, namespace: '{}'}}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {{requests: {{storage: 1Mi}}}}\n",
         h.ns
     );
     let other_file = h.tmp.path().join("other.yaml");
@@ -295,13 +296,13 @@ fn claim_retention_delete_removes_scaled_away_ordinals_claims_and_the_rest_with_
     assert!(out.contains(&format!("volume {c1} removed")), "{out}");
     assert_eq!(
         claims(&h),
-        BTreeSet::from([c0.clone(), format!("{}/data-db-x", h.ns)])
+        BTreeSet::from([c0.clone(), format!("{}/data-db-5", h.ns)])
     );
     // down takes the set and its claims; the other claim stays.
     let down = down_file(&h);
     assert!(down.contains(&format!("volume {c0} removed")), "{down}");
-    assert_eq!(claims(&h), BTreeSet::from([format!("{}/data-db-x", h.ns)]));
-    let out = h.run(&["volume", "rm", &format!("{}/data-db-x", h.ns)]);
+    assert_eq!(claims(&h), BTreeSet::from([format!("{}/data-db-5", h.ns)]));
+    let out = h.run(&["volume", "rm", &format!("{}/data-db-5", h.ns)]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_nothing_left(&h);
 }
@@ -826,6 +827,30 @@ fn a_job_with_ttl_seconds_after_finished_goes_with_its_pods_once_up_wait_saw_its
             !dir.exists() && names(h).is_empty()
         });
     }
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_completed_job_is_never_run_again_whatever_the_file_now_says() {
+    let h = Pod::new("jobonce", "once");
+    let out = h.up(&job("", "echo once"), &["--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(names(&h).len(), 1);
+    // The file gains a TTL (not the Job's as made, and no template change):
+    // `up --wait` reports the end that stands; no second pod runs.
+    let out = h.up(
+        &job("  ttlSecondsAfterFinished: 0\n", "echo once"),
+        &["--wait"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("job {}/once: Complete (1 succeeded)", h.ns)),
+        "{}",
+        stdout(&out)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(names(&h).len(), 1, "{:?}", names(&h));
+    down_file(&h);
     assert_nothing_left(&h);
 }
 
