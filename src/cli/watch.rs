@@ -137,23 +137,32 @@ impl crate::watch::Applier for Static<'_> {
             .pods
             .iter()
             .all(|p| pod::read_pod(&paths, &p.key).is_ok());
-        // A Job removed by its ttlSecondsAfterFinished is gone by design: it
-        // does not make the file missing (applied again, it would run again).
-        let jobs = set
-            .workloads
-            .iter()
-            .filter(|w| {
-                w.job
+        // A Job's record gone (a wiped state root) makes the file missing,
+        // unless its ttlSecondsAfterFinished removed it, by design (applied
+        // again, it would run again); so does one whose controller died
+        // before its end (applied again, a controller takes it up).
+        let jobs = set.workloads.iter().filter(|w| w.job.is_some()).all(|w| {
+            let key = crate::model::PodKey {
+                namespace: w.namespace.clone(),
+                name: w.name.clone(),
+            };
+            let dir = pod::job::job_dir(&paths, &key);
+            if pod::job::read_record(&dir).is_none() {
+                return w
+                    .job
                     .as_ref()
-                    .is_some_and(|j| j.ttl_seconds_after_finished.is_none())
-            })
-            .all(|w| {
-                let key = crate::model::PodKey {
-                    namespace: w.namespace.clone(),
-                    name: w.name.clone(),
-                };
-                pod::job::read_record(&pod::job::job_dir(&paths, &key)).is_some()
-            });
+                    .is_some_and(|j| j.ttl_seconds_after_finished.is_some());
+            }
+            let running = || pod::job::controller_running(&dir).unwrap_or(true);
+            let ended = pod::job::read_status(&dir).is_some_and(|s| s.condition.is_some());
+            // An ended Job with a TTL to wait out has its controller.
+            let waits =
+                pod::job::read_record(&dir).is_some_and(|r| r.ttl_seconds_after_finished.is_some());
+            match ended {
+                true => !waits || running(),
+                false => running(),
+            }
+        });
         pods && jobs
     }
 }

@@ -763,6 +763,61 @@ fn watch_keeps_a_manifest_directory_running_through_changes_and_a_wiped_state_ro
 }
 
 #[test]
+fn watch_takes_up_a_job_whose_controller_died() {
+    let h = Pod::new("watchjob", "batch");
+    let dir = h.tmp.path().join("manifests");
+    std::fs::create_dir(&dir).unwrap();
+    let file = dir.join("job.yaml");
+    std::fs::write(
+        &file,
+        job("  completions: 2\n", "sleep 2")
+            .replace("{ns}", &h.ns)
+            .replace("{name}", &h.name),
+    )
+    .unwrap();
+    let mut watcher = podshim(h.tmp.path())
+        .args(["watch", dir.to_str().unwrap(), "--period", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let job_dir = h
+        .tmp
+        .path()
+        .join("run/jobs")
+        .join(format!("{}_batch", h.ns));
+    let status = || -> serde_json::Value {
+        std::fs::read(job_dir.join("status.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    };
+    h.wait_until("the first attempt", Duration::from_secs(30), |_| {
+        status()["activePods"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+    });
+    let pid = status()["controllerPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    // The watcher's periodic check sees the Job without its controller and
+    // applies the file again: a new controller finishes the Job.
+    h.wait_until("the job complete", Duration::from_secs(60), |_| {
+        status()["condition"]["type"] == "Complete"
+    });
+    assert_eq!(status()["succeeded"], 2, "{}", status());
+    assert_ne!(status()["controllerPid"].as_i64(), Some(pid as i64));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(watcher.id() as i32),
+        nix::sys::signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(watcher.wait().unwrap().success());
+    let out = h.run(&["down", file.to_str().unwrap(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_nothing_left(&h);
+}
+
+#[test]
 fn a_workload_of_another_file_is_neither_taken_over_by_up_nor_removed_by_its_down() {
     let h = Pod::new("takeover", "web");
     up_ok(&h, &deployment(2, "a"), &[]);
