@@ -381,16 +381,10 @@ fn job(spec: &str, command: &str) -> String {
     )
 }
 
-#[test]
-fn a_job_runs_its_completions_and_up_wait_exits_with_its_outcome() {
-    let h = Pod::new("job", "count");
-    let out = h.up(
-        &job(
-            "  completions: 3\n  parallelism: 2\n",
-            "echo done $HOSTNAME",
-        ),
-        &["--wait"],
-    );
+/// `up --wait` of `yaml`: exit 0, and the Job `name` Complete with `n`
+/// succeeded.
+fn up_wait_complete(h: &Pod, yaml: &str, name: &str, n: u32) {
+    let out = h.up(yaml, &["--wait"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -398,10 +392,61 @@ fn a_job_runs_its_completions_and_up_wait_exits_with_its_outcome() {
         stdout(&out),
         stderr(&out)
     );
-    assert!(
-        stdout(&out).contains(&format!("job {}/count: Complete (3 succeeded)", h.ns)),
-        "{}",
-        stdout(&out)
+    let want = format!("job {}/{name}: Complete ({n} succeeded)", h.ns);
+    assert!(stdout(&out).contains(&want), "{}", stdout(&out));
+}
+
+/// The directory of the Job `name` in the test's state root.
+fn job_dir(h: &Pod, name: &str) -> std::path::PathBuf {
+    h.tmp
+        .path()
+        .join("run/jobs")
+        .join(format!("{}_{name}", h.ns))
+}
+
+/// The Job's `status.json` (null while there is none).
+fn job_status(dir: &std::path::Path) -> serde_json::Value {
+    std::fs::read(dir.join("status.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// SIGKILLs the Job's controller and waits until it is gone (or a zombie):
+/// its lock goes with it. Returns its pid.
+fn kill_controller(h: &Pod, dir: &std::path::Path) -> i32 {
+    let pid = job_status(dir)["controllerPid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    h.wait_until("the controller gone", Duration::from_secs(10), |_| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+    });
+    pid
+}
+
+/// Waits until the Job has one pod active.
+fn wait_first_attempt(h: &Pod, dir: &std::path::Path) {
+    h.wait_until("the first attempt", Duration::from_secs(30), |_| {
+        job_status(dir)["activePods"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)
+    });
+}
+
+#[test]
+fn a_job_runs_its_completions_and_up_wait_exits_with_its_outcome() {
+    let h = Pod::new("job", "count");
+    up_wait_complete(
+        &h,
+        &job(
+            "  completions: 3\n  parallelism: 2\n",
+            "echo done $HOSTNAME",
+        ),
+        "count",
+        3,
     );
     let records = pods(&h);
     assert_eq!(records.len(), 3);
@@ -781,24 +826,10 @@ fn watch_takes_up_a_job_whose_controller_died() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let job_dir = h
-        .tmp
-        .path()
-        .join("run/jobs")
-        .join(format!("{}_batch", h.ns));
-    let status = || -> serde_json::Value {
-        std::fs::read(job_dir.join("status.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    };
-    h.wait_until("the first attempt", Duration::from_secs(30), |_| {
-        status()["activePods"]
-            .as_array()
-            .is_some_and(|a| a.len() == 1)
-    });
-    let pid = status()["controllerPid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    let dir = job_dir(&h, "batch");
+    let status = || job_status(&dir);
+    wait_first_attempt(&h, &dir);
+    let pid = kill_controller(&h, &dir);
     // The watcher's periodic check sees the Job without its controller and
     // applies the file again: a new controller finishes the Job.
     h.wait_until("the job complete", Duration::from_secs(60), |_| {
@@ -851,26 +882,10 @@ fn a_workload_of_another_file_is_neither_taken_over_by_up_nor_removed_by_its_dow
 #[test]
 fn a_job_with_ttl_seconds_after_finished_goes_with_its_pods_once_up_wait_saw_its_end() {
     let h = Pod::new("jobttl", "brief");
-    let dir = h
-        .tmp
-        .path()
-        .join("run/jobs")
-        .join(format!("{}_brief", h.ns));
+    let dir = job_dir(&h, "brief");
     for ttl in ["2", "0"] {
         let yaml = job(&format!("  ttlSecondsAfterFinished: {ttl}\n"), "echo done");
-        let out = h.up(&yaml, &["--wait"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}{}",
-            stdout(&out),
-            stderr(&out)
-        );
-        assert!(
-            stdout(&out).contains(&format!("job {}/brief: Complete (1 succeeded)", h.ns)),
-            "{}",
-            stdout(&out)
-        );
+        up_wait_complete(&h, &yaml, "brief", 1);
         if ttl == "2" {
             // Ended, and kept for its two seconds: listed as Complete.
             let ps = stdout(&h.run(&["ps"]));
@@ -888,20 +903,15 @@ fn a_job_with_ttl_seconds_after_finished_goes_with_its_pods_once_up_wait_saw_its
 #[test]
 fn a_completed_job_is_never_run_again_whatever_the_file_now_says() {
     let h = Pod::new("jobonce", "once");
-    let out = h.up(&job("", "echo once"), &["--wait"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    up_wait_complete(&h, &job("", "echo once"), "once", 1);
     assert_eq!(names(&h).len(), 1);
     // The file gains a TTL (not the Job's as made, and no template change):
     // `up --wait` reports the end that stands; no second pod runs.
-    let out = h.up(
+    up_wait_complete(
+        &h,
         &job("  ttlSecondsAfterFinished: 0\n", "echo once"),
-        &["--wait"],
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(
-        stdout(&out).contains(&format!("job {}/once: Complete (1 succeeded)", h.ns)),
-        "{}",
-        stdout(&out)
+        "once",
+        1,
     );
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(names(&h).len(), 1, "{:?}", names(&h));
@@ -915,7 +925,7 @@ fn down_ends_a_job_controller_waiting_out_ttl_seconds_after_finished() {
     let yaml = job("  ttlSecondsAfterFinished: 3600\n", "echo done");
     let out = h.up(&yaml, &["--wait"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let dir = h.tmp.path().join("run/jobs").join(format!("{}_kept", h.ns));
+    let dir = job_dir(&h, "kept");
     let status: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("status.json")).unwrap()).unwrap();
     let pid = status["controllerPid"]
@@ -940,19 +950,7 @@ fn an_indexed_job_runs_one_pod_per_index_with_its_index_and_hostname() {
         "  completionMode: Indexed\n  completions: 3\n  parallelism: 2\n",
         "echo index=$JOB_COMPLETION_INDEX host=$(hostname)",
     );
-    let out = h.up(&yaml, &["--wait"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains(&format!("job {}/shard: Complete (3 succeeded)", h.ns)),
-        "{}",
-        stdout(&out)
-    );
+    up_wait_complete(&h, &yaml, "shard", 3);
     let mut seen = BTreeSet::new();
     for p in pods(&h) {
         let name = p["name"].as_str().unwrap().to_string();
@@ -991,45 +989,11 @@ fn a_job_whose_controller_died_is_taken_up_again_by_up() {
     let yaml = job("  completions: 2\n", "sleep 2");
     let out = h.up(&yaml, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let dir = h
-        .tmp
-        .path()
-        .join("run/jobs")
-        .join(format!("{}_resumed", h.ns));
-    let status = || -> serde_json::Value {
-        std::fs::read(dir.join("status.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    };
-    h.wait_until("the first attempt", Duration::from_secs(30), |_| {
-        status()["activePods"]
-            .as_array()
-            .is_some_and(|a| a.len() == 1)
-    });
-    let pid = status()["controllerPid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
+    let dir = job_dir(&h, "resumed");
+    wait_first_attempt(&h, &dir);
     // Its lock goes with it; `up` starts a controller that takes up the Job.
-    h.wait_until("the controller gone", Duration::from_secs(10), |_| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
-    });
-    let out = h.up(&yaml, &["--wait"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    assert!(
-        stdout(&out).contains(&format!("job {}/resumed: Complete (2 succeeded)", h.ns)),
-        "{}",
-        stdout(&out)
-    );
+    kill_controller(&h, &dir);
+    up_wait_complete(&h, &yaml, "resumed", 2);
     // The attempt that ran on is counted, not made again: two pods in all.
     assert_eq!(pods(&h).len(), 2, "{:?}", names(&h));
     down_file(&h);
@@ -1094,17 +1058,8 @@ fn a_job_pod_whose_start_its_controller_died_in_is_counted_and_cleared() {
     );
     let out = h.up(&yaml, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let dir = h
-        .tmp
-        .path()
-        .join("run/jobs")
-        .join(format!("{}_stalled", h.ns));
-    let status = || -> serde_json::Value {
-        std::fs::read(dir.join("status.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    };
+    let dir = job_dir(&h, "stalled");
+    let status = || job_status(&dir);
     // The controller pulls the pod's image, which hangs: the pod is in
     // flight, and status.json says so before the start returns.
     h.wait_until("the pull in flight", Duration::from_secs(30), |_| {
@@ -1112,15 +1067,7 @@ fn a_job_pod_whose_start_its_controller_died_in_is_counted_and_cleared() {
     });
     let active = status()["activePods"].clone();
     assert_eq!(active.as_array().map(Vec::len), Some(1), "{}", status());
-    let pid = status()["controllerPid"].as_i64().unwrap() as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
-    h.wait_until("the controller gone", Duration::from_secs(10), |_| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|r| r.trim_start().starts_with('Z'))
-        })
-    });
+    kill_controller(&h, &dir);
     drop(registry);
     // The controller that takes up sees the attempt gone, a failure: with
     // backoffLimit 0 the Job fails, and no attempt is made again.
