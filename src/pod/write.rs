@@ -207,7 +207,7 @@ pub fn write(
         false => Some(lease_ids(dir)?),
     };
     // Held until the plan is written: `volume rm` sees this pod as a user.
-    let (claims, _claim_locks) = claim_volumes(store, pod, dir, host_paths)?;
+    let (claims, claims_in_use, _claim_locks) = claim_volumes(store, pod, dir, host_paths)?;
     let planned = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
@@ -221,6 +221,7 @@ pub fn write(
         cdi: &cdi,
         userns,
         claims: &claims,
+        claims_in_use: &claims_in_use,
     })
     .map_err(PodError::from)
     .and_then(|plan| {
@@ -303,12 +304,14 @@ pub fn claim_volumes(
 ) -> Result<
     (
         BTreeMap<String, PathBuf>,
+        std::collections::BTreeSet<String>,
         Vec<nix::fcntl::Flock<std::fs::File>>,
     ),
     PodError,
 > {
     use crate::model::workload::AccessMode;
     let mut out = BTreeMap::new();
+    let mut in_use = std::collections::BTreeSet::new();
     let mut locks = Vec::new();
     // Each claim once, in name order: two volumes of one claim take its lock
     // once, and two pods starting together take their claims' locks in the
@@ -339,24 +342,29 @@ pub fn claim_volumes(
             let volume = crate::workload::claims::find(store.root(), &c.namespace, &c.name)?;
             // `up` writes under the state root's pods/; a `generate` output is
             // no pod of the node's.
-            if host_paths == HostPaths::Create
-                && volume
-                    .record
-                    .access_modes
-                    .contains(&AccessMode::ReadWriteOncePod)
-                && let Some(pods_root) = dir.parent()
-            {
-                let others = crate::workload::claims::users(pods_root, &data, Some(dir), true);
-                if !others.is_empty() {
-                    return Err(PodError::Invalid(format!(
-                        "pod {}: persistentVolumeClaim {claim} is ReadWriteOncePod and in use by {}",
-                        pod.key,
-                        others.join(", ")
-                    )));
+            let others = match (host_paths, dir.parent()) {
+                (HostPaths::Create, Some(pods_root)) => {
+                    crate::workload::claims::users(pods_root, &data, Some(dir), true)
                 }
+                _ => Vec::new(),
+            };
+            if !others.is_empty() {
+                in_use.insert(claim.to_string());
+            }
+            if volume
+                .record
+                .access_modes
+                .contains(&AccessMode::ReadWriteOncePod)
+                && !others.is_empty()
+            {
+                return Err(PodError::Invalid(format!(
+                    "pod {}: persistentVolumeClaim {claim} is ReadWriteOncePod and in use by {}",
+                    pod.key,
+                    others.join(", ")
+                )));
             }
             out.insert(claim.to_string(), data);
         }
     }
-    Ok((out, locks))
+    Ok((out, in_use, locks))
 }

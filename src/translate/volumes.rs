@@ -76,6 +76,7 @@ pub fn plan_volume(
     facts: &Facts<'_>,
     paths: &PodPaths,
     claims: &std::collections::BTreeMap<String, PathBuf>,
+    claims_in_use: &std::collections::BTreeSet<String>,
     volume: &Volume,
 ) -> VolumePlan {
     let mut plan = VolumePlan {
@@ -97,7 +98,7 @@ pub fn plan_volume(
             // local volume plugin does: at each start, not to a read-only mount
             // (pkg/volume/local SetUpAt), walked whole unless the pod asks for
             // OnRootMismatch.
-            if *read_only {
+            if *read_only || claims_in_use.contains(claim.as_str()) {
                 plan.group = None;
             }
             plan.group_on_root_mismatch =
@@ -215,7 +216,7 @@ mod tests {
             .spec
             .volumes
             .iter()
-            .map(|v| plan_volume(&facts, &paths, &Default::default(), v))
+            .map(|v| plan_volume(&facts, &paths, &Default::default(), &Default::default(), v))
             .collect();
         type File<'a> = (&'a str, &'a [u8], u32);
         let rows: [(&str, &str, VolumeSource, &[File]); 6] = [

@@ -368,6 +368,20 @@ fn fs_group_is_given_to_a_claims_files_and_never_through_a_link_out_of_it() {
     let host = std::fs::metadata(outside.join("secret")).unwrap();
     assert_eq!((host.gid(), host.mode() & 0o7777), (0, 0o600));
     assert_eq!(std::fs::metadata(&outside).unwrap().gid(), 0);
+    // A second pod with another fsGroup while the first runs: the files are
+    // left as the first was given them (the first mount's, as the kubelet's
+    // local volumes).
+    let second = pod("  securityContext: {fsGroup: 3456}\n", "exec sleep 600")
+        .replace("name: '{name}'", "name: second")
+        .replace("{ns}", &h.ns);
+    let second_file = h.tmp.path().join("second.yaml");
+    std::fs::write(&second_file, second).unwrap();
+    let out = h.run(&["up", second_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(names(&h).len(), 2);
+    assert_eq!(meta("sub/f").gid(), 2345);
+    let out = h.run(&["down", &format!("{}/second", h.ns), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = h.run(&["down", &format!("{}/owner", h.ns), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = h.run(&["volume", "rm", &format!("{}/data", h.ns)]);
