@@ -207,6 +207,12 @@ pub enum SetupStep {
         read_only: bool,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         on_root_mismatch: bool,
+        /// The node's pods directory and this pod (`ns/name`): a started pod
+        /// there that has the volume mounted already keeps its ownership.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node_pods: Option<PathBuf>,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        pod: String,
     },
     /// A hostPath volume, checked against its type; `DirectoryOrCreate` and
     /// `FileOrCreate` are created (0755 / 0644, as the kubelet does) when missing.

@@ -157,7 +157,7 @@ fn render(example: &str) -> BTreeMap<PathBuf, String> {
         cgroup: &Default::default(),
         cdi: &Default::default(),
         claims: &Default::default(),
-        claims_in_use: &Default::default(),
+        node_pods: None,
         // The first range of the default pool, for a pod with `hostUsers: false`.
         userns: (!manifest.pod.spec.host_users).then_some(podshim::userns::IdRange {
             host_id: podshim::userns::DEFAULT_POOL.first,

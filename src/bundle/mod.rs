@@ -157,7 +157,8 @@ pub fn layout(
         options: format!("mode=1777,size={SHM_SIZE}"),
         files: Vec::new(),
     });
-    setup.extend(plan.volumes.iter().flat_map(volume_steps));
+    let pod = format!("{}/{}", plan.namespace, plan.name);
+    setup.extend(plan.volumes.iter().flat_map(|v| volume_steps(v, &pod)));
     // The views after what they show: a tmpfs volume is id-mapped once mounted.
     let mut idmapped: Vec<(PathBuf, PathBuf)> = Vec::new();
     if let Some(u) = &plan.userns {
@@ -303,7 +304,7 @@ pub fn layout(
     })
 }
 
-fn volume_steps(volume: &VolumePlan) -> Vec<SetupStep> {
+fn volume_steps(volume: &VolumePlan, pod: &str) -> Vec<SetupStep> {
     let path = volume.host_path.clone();
     let step = match &volume.source {
         VolumeSource::HostPath { host_path_type } => {
@@ -324,6 +325,8 @@ fn volume_steps(volume: &VolumePlan) -> Vec<SetupStep> {
                     group,
                     read_only: volume.read_only,
                     on_root_mismatch: volume.group_on_root_mismatch,
+                    node_pods: volume.node_pods.clone(),
+                    pod: pod.to_string(),
                 },
             ];
         }

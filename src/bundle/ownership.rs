@@ -61,7 +61,13 @@ pub fn set_volume_ownership(
         return Ok(false);
     }
     change(fd.as_fd(), &st, gid, read_only)?;
-    walk(fd, st.st_dev, gid, read_only, Path::new(""), 1)?;
+    let at = Walk {
+        root,
+        dev: st.st_dev,
+        gid,
+        read_only,
+    };
+    at.walk(fd, Path::new(""), 1)?;
     Ok(true)
 }
 
@@ -107,65 +113,77 @@ fn change(fd: BorrowedFd<'_>, st: &FileStat, gid: u32, read_only: bool) -> io::R
     std::fs::set_permissions(link, std::os::unix::fs::PermissionsExt::from_mode(mode))
 }
 
-/// The entries of the directory `fd` (at `rel` in the volume), depth first,
-/// on the volume's own device `dev`.
-fn walk(
-    fd: OwnedFd,
+/// One volume's walk: its root (named in warnings), its device, the group.
+struct Walk<'a> {
+    root: &'a Path,
     dev: u64,
     gid: u32,
     read_only: bool,
-    rel: &Path,
-    depth: usize,
-) -> io::Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(io::Error::other(format!(
-            "{}: deeper than {MAX_DEPTH} directories",
-            rel.display()
-        )));
-    }
-    // Read through a second descriptor: `fd` stays free to open entries at.
-    let entries = Dir::from_fd(fd.as_fd().try_clone_to_owned()?)?;
-    for entry in entries {
-        let entry = entry?;
-        let name = entry.file_name();
-        if is_dot(name) {
-            continue;
+}
+
+impl Walk<'_> {
+    /// The entries of the directory `fd` (at `rel` in the volume), depth first,
+    /// on the volume's own device.
+    fn walk(&self, fd: OwnedFd, rel: &Path, depth: usize) -> io::Result<()> {
+        let Walk {
+            root,
+            dev,
+            gid,
+            read_only,
+        } = *self;
+        // A container may nest directories without end: what lies deeper is
+        // left as it is, with a warning, and the start goes on.
+        if depth > MAX_DEPTH {
+            tracing::warn!(
+                "fsGroup {gid}: {}: deeper than {MAX_DEPTH} directories: left as it is",
+                root.join(rel).display()
+            );
+            return Ok(());
         }
-        let path = rel.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
-        let warn = |e: &dyn std::fmt::Display| {
-            tracing::warn!("fsGroup {gid}: {}: {e}", path.display());
-        };
-        let opened = match open_entry(fd.as_fd(), name) {
-            Ok(o) => o,
-            Err(e) => {
-                warn(&e);
+        // Read through a second descriptor: `fd` stays free to open entries at.
+        let entries = Dir::from_fd(fd.as_fd().try_clone_to_owned()?)?;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if is_dot(name) {
                 continue;
             }
-        };
-        let (fd, is_dir) = match opened {
-            Entry::Gone => continue,
-            Entry::Dir(sub) => (sub, true),
-            Entry::Other(other) => (other, false),
-        };
-        let st = match fstat(&fd) {
-            Ok(st) => st,
-            Err(e) => {
-                warn(&e);
+            let path = rel.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
+            let warn = |e: &dyn std::fmt::Display| {
+                tracing::warn!("fsGroup {gid}: {}: {e}", root.join(&path).display());
+            };
+            let opened = match open_entry(fd.as_fd(), name) {
+                Ok(o) => o,
+                Err(e) => {
+                    warn(&e);
+                    continue;
+                }
+            };
+            let (fd, is_dir) = match opened {
+                Entry::Gone => continue,
+                Entry::Dir(sub) => (sub, true),
+                Entry::Other(other) => (other, false),
+            };
+            let st = match fstat(&fd) {
+                Ok(st) => st,
+                Err(e) => {
+                    warn(&e);
+                    continue;
+                }
+            };
+            // A mount point: another filesystem's, not the volume's.
+            if st.st_dev != dev {
                 continue;
             }
-        };
-        // A mount point: another filesystem's, not the volume's.
-        if st.st_dev != dev {
-            continue;
+            if let Err(e) = change(fd.as_fd(), &st, gid, read_only) {
+                warn(&e);
+            }
+            if is_dir {
+                self.walk(fd, &path, depth + 1)?;
+            }
         }
-        if let Err(e) = change(fd.as_fd(), &st, gid, read_only) {
-            warn(&e);
-        }
-        if is_dir {
-            walk(fd, dev, gid, read_only, &path, depth + 1)?;
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 enum Entry {
@@ -308,17 +326,23 @@ mod tests {
     }
 
     #[test]
-    fn a_volume_deeper_than_the_bound_is_an_error_not_a_stack_overflow() {
+    fn a_volume_deeper_than_the_bound_is_walked_to_the_bound_and_the_start_goes_on() {
+        use std::os::unix::fs::MetadataExt;
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("data");
         let mut p = root.clone();
-        for _ in 0..MAX_DEPTH + 1 {
+        for _ in 0..MAX_DEPTH + 2 {
             p.push("d");
         }
         std::fs::create_dir_all(&p).unwrap();
-        let err = set_volume_ownership(&root, 4242, false, Policy::Always).unwrap_err();
-        // Named by where in the volume it went too deep.
-        assert!(err.to_string().contains("d/d/d/"), "{err}");
-        assert!(err.to_string().contains("deeper than"), "{err}");
+        // A container's nesting does not fail every later start (nor
+        // overflow the stack): the walk stops at the bound.
+        assert!(set_volume_ownership(&root, 4242, false, Policy::Always).unwrap());
+        let mut at = root.clone();
+        for depth in 0..=MAX_DEPTH + 2 {
+            let gid = std::fs::metadata(&at).unwrap().gid();
+            assert_eq!(gid == 4242, depth <= MAX_DEPTH, "depth {depth}");
+            at.push("d");
+        }
     }
 }

@@ -134,7 +134,28 @@ fn ensure_all(
                 group,
                 read_only,
                 on_root_mismatch,
+                node_pods,
+                pod,
             } if when == When::Starting => {
+                // The local volume plugin gives ownership on the first mount
+                // only (pkg/volume/local SetUpAt): a started pod that has it
+                // mounted keeps it, and a pod asking another group is told,
+                // as its WarnAlreadyMountedVolume event tells.
+                let others = node_pods.as_deref().map_or_else(Vec::new, |pods| {
+                    crate::workload::claims::mounted_by(pods, path, pod)
+                });
+                if !others.is_empty() {
+                    use std::os::unix::fs::MetadataExt;
+                    let had = fs::symlink_metadata(path).map(|m| m.gid()).ok();
+                    if had != Some(*group) {
+                        tracing::warn!(
+                            "volume {volume}: the requested fsGroup is {group}, but the volume has GID {}: it is mounted by {} already and may not be shareable",
+                            had.map_or("?".to_string(), |g| g.to_string()),
+                            others.join(", ")
+                        );
+                    }
+                    continue;
+                }
                 let policy = if *on_root_mismatch {
                     super::ownership::Policy::OnRootMismatch
                 } else {

@@ -84,7 +84,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             // Not a set another file's `up` runs: its pods were left alone.
             let theirs = set.pods_of(w).any(|p| others.contains(&p.key));
             if w.claim_retention.delete_when_deleted && !theirs {
-                deleting.push(w.clone());
+                deleting.push((w.clone(), path.clone()));
             }
         }
         for key in others {
@@ -161,15 +161,21 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
     // After the pods: each set's ordinals' claims, whatever ordinals made them.
     let mut removed = Vec::new();
     if first_error.is_none() {
-        for w in &deleting {
+        for (w, file) in &deleting {
             let names: Vec<String> = crate::workload::claims::list(store.root())
                 .into_iter()
                 .filter(|v| v.record.namespace == w.namespace.as_str())
                 .filter(|v| w.owns_claim(&v.record.name).is_some())
                 .map(|v| v.record.name)
                 .collect();
-            let (gone, error) =
-                pod::apply::remove_claims(&paths, &store, &w.namespace, &names, &w.uid);
+            let (gone, error) = pod::apply::remove_claims(
+                &paths,
+                &store,
+                &w.namespace,
+                &names,
+                &w.uid,
+                file.as_deref(),
+            );
             for claim in &gone {
                 outln!(
                     "volume {claim} removed ({}: persistentVolumeClaimRetentionPolicy.whenDeleted: Delete)",

@@ -109,6 +109,9 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             runtime,
             &global.cgroup(),
             &global.cdi_spec_dirs,
+            // The node's pods, which a start of these bundles (run.sh, up
+            // --from) asks whether a claim is mounted already.
+            Some(&global.paths().pods()),
         )?;
         outln!(
             "pod {}/{}: {} bundles in {}; run them with {}/run.sh",

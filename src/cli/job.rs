@@ -81,9 +81,11 @@ pub fn start_jobs(
         if !new {
             // A Job whose controller died before it ended, or before its
             // ttlSecondsAfterFinished removed it: started again, it takes up
-            // where the other left.
+            // where the other left. So does one whose controller never wrote
+            // its status (an `up` that died before it started it, or a
+            // controller that failed before its first step).
             let stalled = job::read_status(&dir)
-                .is_some_and(|s| s.condition.is_none() || ttl.is_some())
+                .is_none_or(|s| s.condition.is_none() || ttl.is_some())
                 && !job::controller_running(&dir)?;
             if !stalled {
                 out.push(StartedJob {
@@ -212,6 +214,7 @@ pub fn run_controller(dir: &Path) -> Result<ExitCode> {
         started: Vec::new(),
         error: None,
         removed_claims: Vec::new(),
+        warnings: Vec::new(),
     };
     let ops = &mut ops;
     // podshim's own copy, as bounded as `up` read it.

@@ -206,7 +206,7 @@ pub(crate) fn run_file(
     // The claims the file declares, as it declares them (pods make the others
     // on first use).
     for claim in &set.claims {
-        crate::workload::claims::ensure(store.root(), claim, true)?;
+        crate::workload::claims::ensure(store.root(), claim, true, path.as_deref())?;
     }
     let mut pull = crate::image::PullOptions::system(global.registries_conf.as_deref())?;
     pull.progress = Some(Arc::new(super::pull::Progress::new()));
@@ -245,6 +245,9 @@ pub(crate) fn run_file(
     }
     for claim in &ops.removed_claims {
         outln!("volume {claim} removed (its ordinal was scaled away; whenScaled: Delete)");
+    }
+    for warning in &ops.warnings {
+        eprintln!("warning: {warning}");
     }
     for job in &jobs {
         match job.new {
@@ -334,6 +337,7 @@ fn ops<'a>(
         started: Vec::new(),
         error: None,
         removed_claims: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 

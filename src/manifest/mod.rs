@@ -169,7 +169,7 @@ impl Template {
 
     /// An Indexed Job's pod for `index`, as the job controller makes it: the
     /// `batch.kubernetes.io/job-completion-index` annotation and label, the
-    /// hostname `<job>-<index>` (cut to 63) unless the template names one, and
+    /// hostname `<job>-<index>` (the template's replaced), and
     /// JOB_COMPLETION_INDEX in every container and init container that does
     /// not set it itself (addCompletionIndexEnvVariables).
     pub fn instantiate_index(&self, name: &str, index: u32) -> Result<model::Pod, String> {
@@ -182,11 +182,9 @@ impl Template {
             .get_or_insert_with(Default::default)
             .insert(INDEX.to_string(), value.clone());
         if let Some(spec) = t.pod.spec.as_mut() {
-            if spec.hostname.is_none() {
-                let mut host = format!("{}-{index}", self.workload.name);
-                host.truncate(63);
-                spec.hostname = Some(host.trim_end_matches(['-', '.']).to_string());
-            }
+            // Whatever the template says (manageJob sets it for every index);
+            // ValidateJob saw that the last index's is a label.
+            spec.hostname = Some(format!("{}-{index}", self.workload.name));
             let containers = spec
                 .containers
                 .iter_mut()
@@ -1176,6 +1174,7 @@ impl Parser {
                     .map(|t| t.name.to_string())
                     .collect(),
                 claim_retention: c.controller.claim_retention,
+                ordinal_start: c.controller.ordinal_start,
             };
             let template = Template {
                 pod: c.template.pod.clone(),

@@ -3181,6 +3181,28 @@ fn rolling_update_bounds_and_job_defaults_follow_kubernetes() {
             "spec.completions: Invalid value: 100001: must be less than or equal to 100000 when completion mode is Indexed"
         ]
     );
+    // ValidateJob: the last index's hostname must be a label; each index's
+    // pod has `<job>-<index>` as its hostname whatever the template says.
+    let long = "j".repeat(61);
+    assert_eq!(
+        set_errors(&indexed("  completions: 20\n").replace("name: j}", &format!("name: {long}}}"))),
+        [format!(
+            "metadata.name: Invalid value: \"{long}\": will not able to create pod with invalid DNS label: {long}-19"
+        )]
+    );
+    assert!(
+        set_errors(&indexed("  completions: 10\n").replace("name: j}", &format!("name: {long}}}")))
+            .is_empty()
+    );
+    let named = set(&indexed("  completions: 2\n").replace(
+        "      restartPolicy",
+        "      hostname: x\n      restartPolicy",
+    ));
+    let w = &named.workloads[0];
+    let pod = named.templates[&w.uid]
+        .instantiate_index("j-1-abcde", 1)
+        .unwrap();
+    assert_eq!(pod.spec.hostname.as_ref().map(|h| h.as_str()), Some("j-1"));
     // What `kubectl get -o yaml` writes is accepted (suspend false,
     // manualSelector false, partition 0, maxUnavailable 1); what podshim
     // cannot do is refused by name.

@@ -608,6 +608,22 @@ fn job(errs: &mut Errs, doc: &Value) -> JobSpec {
                 c,
                 "must be less than or equal to 100000 when completion mode is Indexed",
             ),
+            // ValidateJob: the controller names the last index's pod host
+            // `<name>-<completions-1>`, which must be a DNS-1123 label, or
+            // that pod could never be made.
+            Some(c) if c > 0 => {
+                let name = get(doc, &["metadata", "name"])
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let host = format!("{name}-{}", c - 1);
+                if !name.is_empty() && DnsLabel::parse(&host).is_err() {
+                    errs.invalid_str(
+                        "metadata.name",
+                        name,
+                        &format!("will not able to create pod with invalid DNS label: {host}"),
+                    );
+                }
+            }
             Some(_) => {}
         }
         if parallelism > MAX_INDEXED {

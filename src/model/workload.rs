@@ -144,6 +144,9 @@ pub struct Workload {
     pub claim_templates: Vec<String>,
     /// A StatefulSet's `persistentVolumeClaimRetentionPolicy`.
     pub claim_retention: ClaimRetention,
+    /// A StatefulSet's first ordinal (`ordinals.start`): its pods are
+    /// `start..start + replicas`.
+    pub ordinal_start: u32,
 }
 
 /// `persistentVolumeClaimRetentionPolicy` (KEP-1847): whether the ordinals'

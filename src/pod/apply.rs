@@ -32,6 +32,8 @@ pub struct Ops<'a> {
     /// Claims removed with the ordinals a scale-down removed
     /// (`persistentVolumeClaimRetentionPolicy.whenScaled: Delete`), `ns/name`.
     pub removed_claims: Vec<String>,
+    /// What did not stop the apply but should be said (a claim kept in use).
+    pub warnings: Vec<String>,
 }
 
 impl Ops<'_> {
@@ -118,14 +120,7 @@ impl PodOps for Ops<'_> {
         // counts from the Ready condition's last transition), within up's
         // --timeout.
         let need = Duration::from_secs(u64::from(seconds));
-        // Each wait has up's --timeout, as each start has: one it cannot fit
-        // in is refused at once rather than at its end.
-        if need >= self.start.timeout {
-            return Err(format!(
-                "minReadySeconds {seconds} is not less than --timeout ({} s): no pod could be available in time",
-                self.start.timeout.as_secs()
-            ));
-        }
+        min_ready_fits(seconds, self.start.timeout)?;
         let deadline = crate::teardown::far_after(Instant::now(), self.start.timeout);
         let mut since: Vec<Option<Instant>> = vec![None; keys.len()];
         loop {
@@ -226,6 +221,13 @@ pub type Changes = Vec<Change>;
 /// another manifest (or from none) is refused unless `replace`; one of this
 /// manifest whose document changed is replaced; controllers apply.
 pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Changes, PodError> {
+    // Before any pod starts: a wait that cannot fit in up's --timeout would
+    // leave the first step's pods running and fail at its end.
+    for w in &set.workloads {
+        min_ready_fits(w.min_ready_seconds, ops.start.timeout).map_err(|e| {
+            PodError::Invalid(format!("{}: spec.minReadySeconds: {e}", w.display()))
+        })?;
+    }
     let records = list::all_pods(ops.paths);
     let mut changes = Vec::new();
     let mut fresh: Vec<&Pod> = Vec::new();
@@ -346,26 +348,37 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         match crate::workload::apply::apply(w, &desired, &existing, ops) {
             Ok(c) => {
                 if w.claim_retention.delete_when_scaled {
-                    // The ordinals the scale-down removed: their claims go
-                    // once their pods have (the StatefulSet controller's
-                    // whenScaled: Delete), refused while another pod uses one.
-                    let claims: Vec<String> = c
-                        .iter()
-                        .filter_map(|ch| match ch {
-                            Change::Stopped(k) if !desired.iter().any(|p| &p.key == k) => Some(k),
-                            _ => None,
+                    // The claims of ordinals outside start..start + replicas,
+                    // the set's own: they go once their pods have (the StatefulSet
+                    // controller's whenScaled: Delete). Found from the claims,
+                    // not from this run's scale-down, so one left by a failed
+                    // `up` goes with the next; one a pod still uses is kept for
+                    // later, with a warning (pvc-protection delays a delete).
+                    let claims: Vec<String> = crate::workload::claims::list(ops.store.root())
+                        .into_iter()
+                        .filter(|v| v.record.namespace == w.namespace.as_str())
+                        .filter(|v| {
+                            w.owns_claim(&v.record.name).is_some_and(|o| {
+                                !(w.ordinal_start..w.ordinal_start.saturating_add(w.replicas))
+                                    .contains(&o)
+                            })
                         })
-                        .flat_map(|k| {
-                            w.claim_templates
-                                .iter()
-                                .map(move |t| format!("{t}-{}", k.name))
-                        })
+                        .map(|v| v.record.name)
                         .collect();
-                    let (removed, error) =
-                        remove_claims(ops.paths, ops.store, &w.namespace, &claims, &w.uid);
+                    let (removed, error) = remove_claims(
+                        ops.paths,
+                        ops.store,
+                        &w.namespace,
+                        &claims,
+                        &w.uid,
+                        ops.path.as_deref(),
+                    );
                     ops.removed_claims.extend(removed);
                     if let Some(e) = error {
-                        ops.error.get_or_insert(e);
+                        ops.warnings.push(format!(
+                            "{}: whenScaled: Delete: {e} (tried again at the next up)",
+                            w.display()
+                        ));
                     }
                 }
                 changes.extend(c)
@@ -378,6 +391,18 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         Some(e) => Err(e),
         None => Ok(changes),
     }
+}
+
+/// Each minReadySeconds wait has up's --timeout, as each start has: one it
+/// cannot fit in is refused at once rather than at its end.
+fn min_ready_fits(seconds: u32, timeout: Duration) -> Result<(), String> {
+    if seconds > 0 && Duration::from_secs(u64::from(seconds)) >= timeout {
+        return Err(format!(
+            "{seconds} is not less than --timeout ({} s): no pod could be available in time",
+            timeout.as_secs()
+        ));
+    }
+    Ok(())
 }
 
 /// A DaemonSet pod's label of its set's generation.
@@ -412,6 +437,7 @@ pub fn remove_claims(
     namespace: &crate::model::DnsLabel,
     names: &[String],
     owner: &str,
+    manifest: Option<&Path>,
 ) -> (Vec<String>, Option<PodError>) {
     use crate::workload::claims;
     let mut removed = Vec::new();
@@ -421,7 +447,14 @@ pub fn remove_claims(
             continue;
         };
         let volume = match claims::find(store.root(), namespace, &name) {
-            Ok(v) if v.record.owner.as_deref() == Some(owner) => v,
+            // The set's own, made by `up` of this file: another file's set of
+            // the same name (the same derived uid) is not this one.
+            Ok(v)
+                if v.record.owner.as_deref() == Some(owner)
+                    && v.record.manifest.as_deref() == manifest =>
+            {
+                v
+            }
             Ok(_) | Err(claims::ClaimError::NotFound(_)) => continue,
             Err(e) => {
                 error.get_or_insert(e.into());

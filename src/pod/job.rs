@@ -129,7 +129,10 @@ pub fn format_indexes(set: &std::collections::BTreeSet<u32>) -> String {
     let mut it = set.iter().copied().peekable();
     while let Some(first) = it.next() {
         let mut last = first;
-        while it.peek() == Some(&(last + 1)) {
+        while last
+            .checked_add(1)
+            .is_some_and(|next| it.peek() == Some(&next))
+        {
             last = it.next().expect("peeked");
         }
         match last - first {
@@ -193,6 +196,8 @@ pub fn all_jobs(paths: &Paths) -> Vec<(PathBuf, JobRecord, JobStatus)> {
     let mut out: Vec<_> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        // A Job's name never starts with a dot; a directory being removed does.
+        .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
         .filter_map(|e| {
             let dir = e.path();
             let record = read_record(&dir)?;
@@ -343,8 +348,16 @@ pub fn run_controller(
             record.name
         ))
     })?;
-    // Held until the controller ends.
+    // Held until the controller ends. Two `up`s may each start one: the
+    // second waits here for the first's end, and takes up nothing if its TTL
+    // removed the Job meanwhile.
     let _alive = controller_lock(dir, true)?;
+    if read_record(dir).is_none_or(|r| r.uid != record.uid) {
+        return Err(PodError::Invalid(format!(
+            "job {}: removed while this controller waited for another",
+            record.name
+        )));
+    }
     let epoch = Instant::now();
     let now_ms = || epoch.elapsed().as_millis() as u64;
     // A Job that ended is never run again: without a TTL its end stands; with
@@ -566,7 +579,22 @@ fn expire(
     let pods = owned_pods(ops.paths, dir, record);
     // A pod that does not go keeps the Job, for `down` to finish.
     ops.stop(&pods).map_err(PodError::Invalid)?;
-    std::fs::remove_dir_all(dir).map_err(io_err(dir, "remove"))
+    remove_dir(dir)
+}
+
+/// Removes a Job's directory, renamed first to a dot-name `all_jobs` skips:
+/// the lock files are made by whoever opens them (`up --wait`, `watch`), and
+/// one made again while `remove_dir_all` ran would leave a directory without
+/// its record that no later `up` could make again (EEXIST) nor `down` see.
+fn remove_dir(dir: &Path) -> Result<(), PodError> {
+    let name = dir.file_name().unwrap_or_default().to_string_lossy();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let tomb = dir.with_file_name(format!(".removing-{name}-{}-{nanos}", std::process::id()));
+    std::fs::rename(dir, &tomb).map_err(io_err(dir, "rename for removal"))?;
+    std::fs::remove_dir_all(&tomb).map_err(io_err(&tomb, "remove"))
 }
 
 /// The pods of the Job of `dir`: those its uid owns, and those whose start a
@@ -631,7 +659,7 @@ pub fn remove(
             report?;
         }
     }
-    std::fs::remove_dir_all(dir).map_err(io_err(dir, "remove"))?;
+    remove_dir(dir)?;
     Ok(removed)
 }
 
@@ -641,11 +669,33 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
+    fn a_removed_jobs_lock_files_are_not_made_again_where_it_was() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("default_j");
+        std::fs::create_dir(&dir).unwrap();
+        let held = wait_lock(&dir).unwrap();
+        remove_dir(&dir).unwrap();
+        drop(held);
+        assert!(!dir.exists());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+        // A waiter or watcher opening a lock now finds no directory, and
+        // makes none (which would leave a Job without its record).
+        assert!(wait_lock(&dir).is_err());
+        assert!(!controller_running(&dir).unwrap_or(false));
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn completed_indexes_are_written_as_kubernetes_writes_them_and_read_back() {
         let set = BTreeSet::from([0, 1, 3, 4, 5, 7, 9, 10]);
         assert_eq!(format_indexes(&set), "0,1,3-5,7,9,10");
         assert_eq!(parse_indexes("0,1,3-5,7,9,10"), set);
         assert_eq!(format_indexes(&BTreeSet::new()), "");
+        // The top of the range ends a run without overflowing.
+        assert_eq!(
+            format_indexes(&BTreeSet::from([u32::MAX - 2, u32::MAX - 1, u32::MAX])),
+            format!("{}-{}", u32::MAX - 2, u32::MAX)
+        );
         // Read back with a bound: a range is never more than an Indexed Job's
         // most completions, and garbage is left out.
         assert_eq!(parse_indexes("x,2-1,5").len(), 1);

@@ -178,6 +178,7 @@ pub fn start(
                         Some(&runtime),
                         &opts.cgroup,
                         &opts.cdi_dirs,
+                        Some(&paths.pods()),
                     );
                     if written.is_err()
                         && let Some((n, _)) = &network

@@ -28,11 +28,24 @@ pub fn prepare_output(
     paths: &Paths,
     runtime: Option<&dyn OciRuntime>,
 ) -> Result<(), PodError> {
+    if check_output(dir, paths, runtime)? {
+        clear_output(dir, store)?;
+    }
+    Ok(())
+}
+
+/// Whether `dir` holds a previous output that may be cleared (false: nothing
+/// there); refused as [`prepare_output`] says.
+fn check_output(
+    dir: &Path,
+    paths: &Paths,
+    runtime: Option<&dyn OciRuntime>,
+) -> Result<bool, PodError> {
     let Ok(mut entries) = std::fs::read_dir(dir) else {
-        return Ok(());
+        return Ok(false);
     };
     if entries.next().is_none() {
-        return Ok(());
+        return Ok(false);
     }
     if !crate::paths::plan_file(dir).exists() {
         return Err(PodError::ForeignOutput(dir.to_path_buf()));
@@ -69,6 +82,11 @@ pub fn prepare_output(
             )));
         }
     }
+    Ok(true)
+}
+
+/// Clears a previous output [`check_output`] let through.
+fn clear_output(dir: &Path, store: &Store) -> Result<(), PodError> {
     bundle::remove(dir, &SystemMounter)?;
     crate::userns::release(dir);
     Ok(store.release(dir)?)
@@ -101,8 +119,9 @@ pub fn write_pod_list(dir: &Path, names: &[String]) -> Result<(), PodError> {
 
 /// As [`prepare_output`] for a `generate` of several pods: `dir` is empty,
 /// or a previous such output (its `pods.json` lists everything in it), each of
-/// whose pod outputs is cleared as [`prepare_output`] clears one (refused while
-/// its bundles run) and removed.
+/// whose pod outputs is cleared as [`prepare_output`] clears one and removed:
+/// all or none, each checked before any is cleared (refused while one's
+/// bundles run).
 pub fn prepare_outputs(
     dir: &Path,
     store: &Store,
@@ -125,6 +144,7 @@ pub fn prepare_outputs(
     {
         return Err(PodError::ForeignOutput(dir.to_path_buf()));
     }
+    let mut subs = Vec::new();
     for name in &listed {
         let sub = dir.join(name);
         // A directory of the list's, never through a link.
@@ -133,7 +153,13 @@ pub fn prepare_outputs(
             Ok(_) => return Err(PodError::ForeignOutput(sub)),
             Err(_) => continue,
         }
-        prepare_output(&sub, store, paths, runtime)?;
+        let full = check_output(&sub, paths, runtime)?;
+        subs.push((sub, full));
+    }
+    for (sub, full) in subs {
+        if full {
+            clear_output(&sub, store)?;
+        }
         if sub.exists() {
             std::fs::remove_dir(&sub).map_err(io_err(&sub, "remove"))?;
         }
@@ -171,6 +197,7 @@ pub fn write(
     runtime: Option<&dyn crate::runtime::OciRuntime>,
     cgroup: &crate::translate::pod_cgroup::CgroupConfig,
     cdi_dirs: &[PathBuf],
+    node_pods: Option<&Path>,
 ) -> Result<RunPlan, PodError> {
     let paths = PodPaths::new(dir);
     let host = host::read();
@@ -207,7 +234,7 @@ pub fn write(
         false => Some(lease_ids(dir)?),
     };
     // Held until the plan is written: `volume rm` sees this pod as a user.
-    let (claims, claims_in_use, _claim_locks) = claim_volumes(store, pod, dir, host_paths)?;
+    let (claims, _claim_locks) = claim_volumes(store, pod, dir, host_paths)?;
     let planned = translate::plan(&PlanInput {
         pod,
         images: &images.infos,
@@ -221,7 +248,7 @@ pub fn write(
         cdi: &cdi,
         userns,
         claims: &claims,
-        claims_in_use: &claims_in_use,
+        node_pods,
     })
     .map_err(PodError::from)
     .and_then(|plan| {
@@ -304,14 +331,12 @@ pub fn claim_volumes(
 ) -> Result<
     (
         BTreeMap<String, PathBuf>,
-        std::collections::BTreeSet<String>,
         Vec<nix::fcntl::Flock<std::fs::File>>,
     ),
     PodError,
 > {
     use crate::model::workload::AccessMode;
     let mut out = BTreeMap::new();
-    let mut in_use = std::collections::BTreeSet::new();
     let mut locks = Vec::new();
     // Each claim once, in name order: two volumes of one claim take its lock
     // once, and two pods starting together take their claims' locks in the
@@ -336,27 +361,24 @@ pub fn claim_volumes(
                 storage: None,
                 owner: None,
             };
-            let data = crate::workload::claims::ensure(store.root(), &c, false)?;
+            let data = crate::workload::claims::ensure(store.root(), &c, false, None)?;
             let claim_dir = data.parent().unwrap_or(&data).to_path_buf();
             locks.push(crate::workload::claims::lock(&claim_dir)?);
             let volume = crate::workload::claims::find(store.root(), &c.namespace, &c.name)?;
             // `up` writes under the state root's pods/; a `generate` output is
-            // no pod of the node's.
+            // no pod of the node's. Every plan is read only for the claims
+            // that serve one pod.
+            let one_pod = volume
+                .record
+                .access_modes
+                .contains(&AccessMode::ReadWriteOncePod);
             let others = match (host_paths, dir.parent()) {
-                (HostPaths::Create, Some(pods_root)) => {
+                (HostPaths::Create, Some(pods_root)) if one_pod => {
                     crate::workload::claims::users(pods_root, &data, Some(dir), true)
                 }
                 _ => Vec::new(),
             };
             if !others.is_empty() {
-                in_use.insert(claim.to_string());
-            }
-            if volume
-                .record
-                .access_modes
-                .contains(&AccessMode::ReadWriteOncePod)
-                && !others.is_empty()
-            {
                 return Err(PodError::Invalid(format!(
                     "pod {}: persistentVolumeClaim {claim} is ReadWriteOncePod and in use by {}",
                     pod.key,
@@ -366,5 +388,44 @@ pub fn claim_volumes(
             out.insert(claim.to_string(), data);
         }
     }
-    Ok((out, in_use, locks))
+    Ok((out, locks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generate_of_several_is_cleared_all_or_none() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("store")).unwrap();
+        let paths = Paths {
+            root: tmp.path().join("run"),
+            store: tmp.path().join("store"),
+            logs: tmp.path().join("logs"),
+        };
+        let out = tmp.path().join("out");
+        // Two pod outputs as `generate` lists them; the second is not one
+        // (something else was put there), which refuses the whole.
+        for (name, plan) in [("default_a", true), ("default_b", false)] {
+            let sub = out.join(name);
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::write(sub.join("kept"), "x").unwrap();
+            if plan {
+                std::fs::write(crate::paths::plan_file(&sub), "{}").unwrap();
+            }
+        }
+        write_pod_list(&out, &["default_a".into(), "default_b".into()]).unwrap();
+        let err = prepare_outputs(&out, &store, &paths, None).unwrap_err();
+        assert!(
+            matches!(&err, PodError::ForeignOutput(p) if p.ends_with("default_b")),
+            "{err}"
+        );
+        assert!(out.join("default_a/kept").exists(), "the first was cleared");
+        assert!(out.join(POD_LIST).exists());
+        // Both outputs: cleared and removed, the list too.
+        std::fs::write(crate::paths::plan_file(&out.join("default_b")), "{}").unwrap();
+        prepare_outputs(&out, &store, &paths, None).unwrap();
+        assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
+    }
 }

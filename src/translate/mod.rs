@@ -149,10 +149,11 @@ pub struct PlanInput<'a> {
     /// The local volume (its data directory) of each persistentVolumeClaim the
     /// pod names, by claim name ([`crate::workload::claims`]).
     pub claims: &'a BTreeMap<String, std::path::PathBuf>,
-    /// The claims another running pod of the node has mounted: fsGroup is not
-    /// applied to them again (the local volume plugin gives ownership on the
-    /// first mount only, not under a pod that runs).
-    pub claims_in_use: &'a std::collections::BTreeSet<String>,
+    /// The node's pods directory (the state root's `pods/`), if the pod is to
+    /// run on this node: at each start, fsGroup is not applied to a claim a
+    /// started pod there has mounted (the local volume plugin gives ownership
+    /// on the first mount only), which only the start can know.
+    pub node_pods: Option<&'a std::path::Path>,
 }
 
 /// One bundle of the pod.
@@ -295,7 +296,7 @@ pub fn plan(input: &PlanInput) -> Result<PodPlan, TranslateError> {
         .spec
         .volumes
         .iter()
-        .map(|v| volumes::plan_volume(&facts, input.paths, input.claims, input.claims_in_use, v))
+        .map(|v| volumes::plan_volume(&facts, input.paths, input.claims, input.node_pods, v))
         .collect();
     let ctx = PodContext::new(input, facts).map_err(|issue| TranslateError {
         pod: pod.key.to_string(),

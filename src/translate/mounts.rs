@@ -179,6 +179,7 @@ mod tests {
             disk_limit: None,
             read_only: false,
             group_on_root_mismatch: false,
+            node_pods: None,
         };
         let mut cm = v("cm", "/p/volumes/cm");
         cm.projection = true;

@@ -116,7 +116,7 @@ fn try_plan_on(
         cgroup: &Default::default(),
         cdi: &Default::default(),
         claims: &Default::default(),
-        claims_in_use: &Default::default(),
+        node_pods: None,
         userns: (!manifest.pod.spec.host_users).then_some(crate::userns::IdRange {
             host_id: 1 << 30,
             size: crate::userns::IDS_PER_POD,
@@ -1275,7 +1275,7 @@ fn recursive_read_only_enabled_is_refused_on_a_runtime_without_rro_and_if_possib
             cgroup: &Default::default(),
             cdi: &Default::default(),
             claims: &Default::default(),
-            claims_in_use: &Default::default(),
+            node_pods: None,
             userns: None,
         })
     };

@@ -70,13 +70,17 @@ pub struct VolumePlan {
     /// claim's) is walked only when its root lacks the group.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub group_on_root_mismatch: bool,
+    /// A claim's volume with a group: the node's pods directory, where the
+    /// start looks for a started pod that has it mounted already.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_pods: Option<PathBuf>,
 }
 
 pub fn plan_volume(
     facts: &Facts<'_>,
     paths: &PodPaths,
     claims: &std::collections::BTreeMap<String, PathBuf>,
-    claims_in_use: &std::collections::BTreeSet<String>,
+    node_pods: Option<&std::path::Path>,
     volume: &Volume,
 ) -> VolumePlan {
     let mut plan = VolumePlan {
@@ -89,6 +93,7 @@ pub fn plan_volume(
         disk_limit: None,
         read_only: false,
         group_on_root_mismatch: false,
+        node_pods: None,
     };
     match &volume.source {
         Source::PersistentVolumeClaim { claim, read_only } => {
@@ -98,9 +103,12 @@ pub fn plan_volume(
             // local volume plugin does: at each start, not to a read-only mount
             // (pkg/volume/local SetUpAt), walked whole unless the pod asks for
             // OnRootMismatch.
-            if *read_only || claims_in_use.contains(claim.as_str()) {
+            if *read_only {
                 plan.group = None;
             }
+            plan.node_pods = node_pods
+                .filter(|_| plan.group.is_some())
+                .map(std::path::Path::to_path_buf);
             plan.group_on_root_mismatch =
                 facts.pod.spec.fs_group_change_policy == FsGroupChangePolicy::OnRootMismatch;
             plan.read_only = *read_only;
@@ -216,7 +224,7 @@ mod tests {
             .spec
             .volumes
             .iter()
-            .map(|v| plan_volume(&facts, &paths, &Default::default(), &Default::default(), v))
+            .map(|v| plan_volume(&facts, &paths, &Default::default(), None, v))
             .collect();
         type File<'a> = (&'a str, &'a [u8], u32);
         let rows: [(&str, &str, VolumeSource, &[File]); 6] = [

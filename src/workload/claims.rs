@@ -41,6 +41,11 @@ pub struct ClaimRecord {
     /// The StatefulSet (uid) whose volumeClaimTemplates made it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// The manifest whose `up` made it (absolute; none for stdin or first
+    /// use): a retention policy removes only claims of its own file, since
+    /// two files may declare sets of one name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +118,13 @@ fn make_dir(path: &Path, mode: u32) -> Result<bool, ClaimError> {
 /// Makes the claim's volume unless it exists, and returns its data directory.
 /// An existing volume must have the access modes the claim asks (a claim's
 /// spec is immutable); a claim made on first use (`document: false`) takes any.
-pub fn ensure(store_root: &Path, claim: &Claim, document: bool) -> Result<PathBuf, ClaimError> {
+/// `manifest` is the file whose `up` declares it.
+pub fn ensure(
+    store_root: &Path,
+    claim: &Claim,
+    document: bool,
+    manifest: Option<&Path>,
+) -> Result<PathBuf, ClaimError> {
     let volumes = store_root.join(VOLUMES_DIR);
     make_dir(&volumes, 0o700)?;
     let ns_dir = volumes.join(claim.namespace.as_str());
@@ -133,11 +144,21 @@ pub fn ensure(store_root: &Path, claim: &Claim, document: bool) -> Result<PathBu
             }
             if document && had.made_on_first_use {
                 // The document arrived after a pod made the volume: it now says
-                // what the claim is.
-                write_record(&record_path, claim, false)?;
+                // what the claim is, but the data is not the set's (nor the
+                // file's) to remove by a retention policy.
+                let adopted = Claim {
+                    owner: had.owner.clone(),
+                    ..claim.clone()
+                };
+                write_record(&record_path, &adopted, false, had.manifest.as_deref())?;
             }
         }
-        Ok(None) => write_record(&record_path, claim, !document)?,
+        Ok(None) => write_record(
+            &record_path,
+            claim,
+            !document,
+            manifest.filter(|_| document),
+        )?,
         Err(e) => return Err(e),
     }
     // World-writable like a local-path provisioner's volume, so that a
@@ -147,7 +168,12 @@ pub fn ensure(store_root: &Path, claim: &Claim, document: bool) -> Result<PathBu
     Ok(data)
 }
 
-fn write_record(path: &Path, claim: &Claim, first_use: bool) -> Result<(), ClaimError> {
+fn write_record(
+    path: &Path,
+    claim: &Claim,
+    first_use: bool,
+    manifest: Option<&Path>,
+) -> Result<(), ClaimError> {
     let record = ClaimRecord {
         namespace: claim.namespace.to_string(),
         name: claim.name.to_string(),
@@ -156,6 +182,7 @@ fn write_record(path: &Path, claim: &Claim, first_use: bool) -> Result<(), Claim
         created_at: crate::state::rfc3339(std::time::SystemTime::now()),
         made_on_first_use: first_use,
         owner: claim.owner.clone(),
+        manifest: manifest.map(Path::to_path_buf),
     };
     let text = serde_json::to_vec_pretty(&record).map_err(|e| io_err(path, "encode")(e.into()))?;
     crate::fsutil::write_atomic(path, &text, 0o644).map_err(io_err(path, "write"))
@@ -255,21 +282,28 @@ pub fn users(
     except: Option<&Path>,
     active_only: bool,
 ) -> Vec<String> {
-    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = fs::read_dir(pods_root) else {
         return Vec::new();
     };
+    let dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|d| Some(d.as_path()) != except)
+        .collect();
+    users_in(&dirs, data, active_only)
+}
+
+/// Of the pod directories `dirs`, those whose plans bind `data`.
+fn users_in(dirs: &[PathBuf], data: &Path, active_only: bool) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
     // The data directory by device and inode: a plan may spell the store's
     // path otherwise (a link, `..`).
     let id = |p: &Path| fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
     let want = id(data);
     let binds = |path: &Path| path == data || (want.is_some() && id(path) == want);
     let mut out = Vec::new();
-    for dir in entries.flatten().map(|e| e.path()) {
-        if Some(dir.as_path()) == except {
-            continue;
-        }
-        let state = crate::state::read(&dir).ok();
+    for dir in dirs {
+        let state = crate::state::read(dir).ok();
         if active_only
             && state.as_ref().is_some_and(|s| {
                 matches!(
@@ -298,6 +332,36 @@ pub fn users(
     }
     out.sort();
     out
+}
+
+/// The pods under `pods_root` other than `pod` (`ns/name`) that have `data`
+/// mounted: started (a container of theirs ran, so their setup did), not
+/// ended, and binding it in their plans. What a pod's start asks before it
+/// gives the volume its fsGroup.
+pub fn mounted_by(pods_root: &Path, data: &Path, pod: &str) -> Vec<String> {
+    use crate::state::{ContainerState, PodPhase};
+    let started = |dir: &Path| {
+        crate::state::read(dir).is_ok_and(|s| {
+            !matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed)
+                && s.containers
+                    .iter()
+                    .any(|c| !matches!(c.state, ContainerState::Waiting { .. }))
+        })
+    };
+    let Ok(entries) = fs::read_dir(pods_root) else {
+        return Vec::new();
+    };
+    let dirs: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|d| started(d))
+        .collect();
+    // A started pod's plan is there to read; one that cannot be read is
+    // counted (the walk is skipped, the safe way for a shared volume).
+    users_in(&dirs, data, true)
+        .into_iter()
+        .filter(|u| u != pod)
+        .collect()
 }
 
 /// Removes a volume and its data, after `users` (the pods whose plans mount its
@@ -368,10 +432,10 @@ mod tests {
     fn a_claim_gets_a_data_directory_that_outlives_a_second_ensure() {
         let store = tempfile::tempdir().unwrap();
         let c = claim("data", &[AccessMode::ReadWriteOnce]);
-        let data = ensure(store.path(), &c, true).unwrap();
+        let data = ensure(store.path(), &c, true, None).unwrap();
         assert_eq!(data, store.path().join("volumes/default/data/data"));
         fs::write(data.join("kept"), "x").unwrap();
-        assert_eq!(ensure(store.path(), &c, true).unwrap(), data);
+        assert_eq!(ensure(store.path(), &c, true, None).unwrap(), data);
         assert_eq!(fs::read_to_string(data.join("kept")).unwrap(), "x");
         let mode = fs::metadata(&data).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o777);
@@ -388,12 +452,14 @@ mod tests {
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOnce]),
             true,
+            None,
         )
         .unwrap();
         let err = ensure(
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOncePod]),
             true,
+            None,
         )
         .unwrap_err();
         assert!(matches!(err, ClaimError::Immutable { .. }), "{err}");
@@ -402,6 +468,7 @@ mod tests {
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOncePod]),
             false,
+            None,
         )
         .unwrap();
     }
@@ -413,6 +480,7 @@ mod tests {
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOnce]),
             false,
+            None,
         )
         .unwrap();
         assert!(list(store.path())[0].record.made_on_first_use);
@@ -420,11 +488,46 @@ mod tests {
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOncePod]),
             true,
+            None,
         )
         .unwrap();
         let v = &list(store.path())[0];
         assert!(!v.record.made_on_first_use);
         assert_eq!(v.record.access_modes, vec![AccessMode::ReadWriteOncePod]);
+    }
+
+    #[test]
+    fn a_set_adopting_a_volume_a_pod_made_does_not_own_it_but_owns_those_it_makes() {
+        let store = tempfile::tempdir().unwrap();
+        let file = Path::new("/srv/web.yaml");
+        ensure(
+            store.path(),
+            &claim("data-web-0", &[AccessMode::ReadWriteOnce]),
+            false,
+            None,
+        )
+        .unwrap();
+        let of_set = |name: &str| Claim {
+            owner: Some("uid-web".into()),
+            ..claim(name, &[AccessMode::ReadWriteOnce])
+        };
+        ensure(store.path(), &of_set("data-web-0"), true, Some(file)).unwrap();
+        ensure(store.path(), &of_set("data-web-1"), true, Some(file)).unwrap();
+        let records: Vec<_> = list(store.path())
+            .into_iter()
+            .map(|v| (v.record.name, v.record.owner, v.record.manifest))
+            .collect();
+        assert_eq!(
+            records,
+            [
+                ("data-web-0".to_string(), None, None),
+                (
+                    "data-web-1".to_string(),
+                    Some("uid-web".to_string()),
+                    Some(file.to_path_buf())
+                ),
+            ]
+        );
     }
 
     #[test]
@@ -438,6 +541,7 @@ mod tests {
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOnce]),
             true,
+            None,
         )
         .unwrap_err();
         assert!(matches!(err, ClaimError::NotOurs(_)), "{err}");
@@ -451,6 +555,7 @@ mod tests {
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOnce]),
             true,
+            None,
         )
         .unwrap();
         fs::write(data.join("f"), "x").unwrap();
@@ -481,6 +586,7 @@ mod tests {
             store.path(),
             &claim("d", &[AccessMode::ReadWriteOnce]),
             true,
+            None,
         )
         .unwrap();
         std::os::unix::fs::symlink(outside.path(), data.join("escape")).unwrap();

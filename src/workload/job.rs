@@ -123,7 +123,16 @@ impl JobCore {
 
     /// An Indexed Job's progress taken up again (after [`JobCore::resume`]):
     /// the active pods' indexes and the indexes that succeeded.
-    pub fn with_indexes(mut self, active: BTreeMap<String, u32>, completed: BTreeSet<u32>) -> Self {
+    pub fn with_indexes(
+        mut self,
+        mut active: BTreeMap<String, u32>,
+        mut completed: BTreeSet<u32>,
+    ) -> Self {
+        // Only indexes below completions are the Job's (the record is
+        // podshim's own, but read back as any file).
+        let c = self.spec.completions.unwrap_or(0);
+        active.retain(|_, i| *i < c);
+        completed.retain(|i| *i < c);
         self.indexes = active;
         self.completed = completed;
         self

@@ -2,7 +2,7 @@
 //! DaemonSets, Jobs and Lists with real runc; apply of a changed file; claims'
 //! local volumes; `down FILE`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use std::time::Duration;
 
@@ -249,6 +249,17 @@ fn statefulset_pods_start_in_ordinal_order_and_their_claims_outlive_down() {
 fn min_ready_seconds_holds_the_next_ordinal_until_the_last_is_available() {
     let h = Pod::new("minready", "db");
     let yaml = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db, namespace: '{ns}'}\nspec:\n  replicas: 2\n  minReadySeconds: 3\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: db\n        image: localhost/busybox:latest\n        command: [sh, -c, 'read up rest < /proc/uptime; echo $up > /tmp/started; exec sleep 600']\n        readinessProbe: {exec: {command: ['true']}, periodSeconds: 1}\n";
+    // A wait longer than up's --timeout is refused before any pod starts.
+    let out = h.up(yaml, &["--timeout", "3"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "spec.minReadySeconds: 3 is not less than --timeout (3 s): no pod could be available in time"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(names(&h).is_empty());
     up_ok(&h, yaml, &[]);
     // db-1 started no sooner than 3 s after db-0 was ready, which it was no
     // sooner than it started: the probe alone would let it go at once.
@@ -291,9 +302,48 @@ fn claim_retention_delete_removes_scaled_away_ordinals_claims_and_the_rest_with_
     std::fs::write(&other_file, other).unwrap();
     let out = h.run(&["up", other_file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // Scaled to one: db-1 goes, and its claim with it.
+    // Another file's pod mounts db-1's claim: scaled to one, db-1 goes but
+    // its claim stays while in use, with a warning, and up succeeds.
+    let user = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: reader, namespace: '{}'}}\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes: [{{name: v, persistentVolumeClaim: {{claimName: data-db-1}}}}]\n  containers: [{{name: c, image: localhost/busybox:latest, command: [sleep, '600'], volumeMounts: [{{name: v, mountPath: /v}}]}}]\n",
+        h.ns
+    );
+    let user_file = h.tmp.path().join("reader.yaml");
+    std::fs::write(&user_file, user).unwrap();
+    let out = h.run(&["up", user_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = h.up(&yaml(1), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("whenScaled: Delete: PersistentVolumeClaim")
+            && stderr(&out).contains("in use by")
+            && !stdout(&out).contains(&format!("volume {c1} removed")),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(claims(&h).contains(&c1));
+    assert!(!names(&h).contains("db-1"));
+    // Once it is free, the next up of the unchanged file removes it.
+    let out = h.run(&["down", &format!("{}/reader", h.ns), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     let out = up_ok(&h, &yaml(1), &[]);
     assert!(out.contains(&format!("volume {c1} removed")), "{out}");
+    assert_eq!(
+        claims(&h),
+        BTreeSet::from([c0.clone(), format!("{}/data-db-5", h.ns)])
+    );
+    // Another file declaring a set of the same name (so the same uid), with
+    // none of its pods running, does not take this file's claims with it
+    // (db-0 stopped first, so that no pod's use keeps them).
+    let out = h.run(&["down", &format!("{}/db-0", h.ns), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let twin = yaml(0).replace("{ns}", &h.ns).replace("{name}", &h.name);
+    let twin_file = h.tmp.path().join("twin.yaml");
+    std::fs::write(&twin_file, twin).unwrap();
+    let out = h.run(&["down", twin_file.to_str().unwrap(), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("removed ("), "{}", stdout(&out));
     assert_eq!(
         claims(&h),
         BTreeSet::from([c0.clone(), format!("{}/data-db-5", h.ns)])
@@ -381,6 +431,22 @@ fn fs_group_is_given_to_a_claims_files_and_never_through_a_link_out_of_it() {
     assert_eq!(names(&h).len(), 2);
     assert_eq!(meta("sub/f").gid(), 2345);
     let out = h.run(&["down", &format!("{}/second", h.ns), "--grace-period", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Nor does a generated pod's start (`up --from`, as run.sh), which is
+    // decided when it starts, not when its bundles were written.
+    let third = pod("  securityContext: {fsGroup: 4567}\n", "exec sleep 600")
+        .replace("name: '{name}'", "name: third")
+        .replace("{ns}", &h.ns);
+    let third_file = h.tmp.path().join("third.yaml");
+    std::fs::write(&third_file, third).unwrap();
+    let out_dir = h.tmp.path().join("out_dir-third");
+    let out = generate(h.tmp.path(), &third_file, &out_dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = h.run(&["up", "--from", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(names(&h).len(), 2);
+    assert_eq!((meta("").gid(), meta("sub/f").gid()), (2345, 2345));
+    let out = h.run(&["down", &format!("{}/third", h.ns), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = h.run(&["down", &format!("{}/owner", h.ns), "--grace-period", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -993,6 +1059,79 @@ fn an_indexed_job_runs_one_pod_per_index_with_its_index_and_hostname() {
     )
     .unwrap();
     assert_eq!(status["completedIndexes"], "0-2", "{status}");
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn an_indexed_jobs_failed_index_is_made_again_and_the_job_completes_once_each_index_succeeded() {
+    let h = Pod::new("jobreindex", "flaky");
+    // Index 1 fails its first attempt (a marker on a host directory the
+    // attempts share tells the second from the first); index 0 succeeds.
+    let marks = h.tmp.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: flaky, namespace: '{{ns}}'}}\nspec:\n  completionMode: Indexed\n  completions: 2\n  parallelism: 2\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      volumes: [{{name: m, hostPath: {{path: '{}'}}}}]\n      containers: [{{name: main, image: localhost/busybox:latest, volumeMounts: [{{name: m, mountPath: /marks}}], command: [sh, -c, 'if [ $JOB_COMPLETION_INDEX = 1 ] && ! [ -e /marks/tried ]; then touch /marks/tried; exit 3; fi; echo index=$JOB_COMPLETION_INDEX']}}]\n",
+        marks.display()
+    );
+    up_wait_complete(&h, &yaml, "flaky", 2);
+    let status = job_status(&job_dir(&h, "flaky"));
+    assert_eq!(status["failed"], 1, "{status}");
+    assert_eq!(status["completedIndexes"], "0,1", "{status}");
+    // Three pods: index 0 once, index 1 failed and then made again.
+    let mut by_index: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in pods(&h) {
+        let index = p["labels"]["batch.kubernetes.io/job-completion-index"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        by_index
+            .entry(index)
+            .or_default()
+            .push(p["phase"].as_str().unwrap().to_string());
+    }
+    for phases in by_index.values_mut() {
+        phases.sort();
+    }
+    assert_eq!(
+        by_index,
+        BTreeMap::from([
+            ("0".to_string(), vec!["Succeeded".to_string()]),
+            (
+                "1".to_string(),
+                vec!["Failed".to_string(), "Succeeded".to_string()]
+            ),
+        ])
+    );
+    down_file(&h);
+    assert_nothing_left(&h);
+}
+
+#[test]
+fn a_job_whose_controller_never_wrote_its_status_is_started_again_by_up() {
+    let h = Pod::new("jobnostatus", "first");
+    // The first attempt hangs; any later one succeeds (a marker on a host
+    // directory the attempts share tells them apart).
+    let marks = h.tmp.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: first, namespace: '{{ns}}'}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      terminationGracePeriodSeconds: 1\n      volumes: [{{name: m, hostPath: {{path: '{}'}}}}]\n      containers: [{{name: main, image: localhost/busybox:latest, volumeMounts: [{{name: m, mountPath: /marks}}], command: [sh, -c, 'if ! [ -e /marks/tried ]; then touch /marks/tried; exec sleep 600; fi']}}]\n",
+        marks.display()
+    );
+    let out = h.up(&yaml, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = job_dir(&h, "first");
+    wait_first_attempt(&h, &dir);
+    // As if `up` had died between making the Job and starting its
+    // controller: a record, no controller, no status, no pod.
+    kill_controller(&h, &dir);
+    for name in names(&h) {
+        let out = h.run(&["down", &format!("{}/{name}", h.ns), "--grace-period", "1"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    std::fs::remove_file(dir.join("status.json")).unwrap();
+    // up of the same file starts a controller for it, which runs it.
+    up_wait_complete(&h, &yaml, "first", 1);
     down_file(&h);
     assert_nothing_left(&h);
 }
