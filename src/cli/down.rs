@@ -158,8 +158,9 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
             pod::list::remove_logs(&paths, &key, log_dir)?;
         }
     }
-    // After the pods: each set's ordinals' claims, whatever ordinals made them.
-    let mut removed = Vec::new();
+    // After the pods: each set's ordinals' claims, whatever ordinals made them
+    // (`reported`: those whose fate is said).
+    let mut reported = Vec::new();
     if first_error.is_none() {
         for (w, file) in &deleting {
             let names: Vec<String> = crate::workload::claims::list(store.root())
@@ -168,7 +169,7 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                 .filter(|v| w.owns_claim(&v.record.name).is_some())
                 .map(|v| v.record.name)
                 .collect();
-            let (gone, error) = pod::apply::remove_claims(
+            let (gone, others, error) = pod::apply::remove_claims(
                 &paths,
                 &store,
                 &w.namespace,
@@ -182,13 +183,17 @@ pub fn run(args: Args, global: &Global) -> Result<()> {
                     w.display()
                 );
             }
-            removed.extend(gone);
+            reported.extend(gone);
+            for (claim, why) in others {
+                outln!("volume {claim} kept: {why} (podshim volume rm {claim} removes it)");
+                reported.push(claim);
+            }
             if let Some(e) = error {
                 first_error.get_or_insert(e);
             }
         }
     }
-    for claim in claims.iter().filter(|c| !removed.contains(c)) {
+    for claim in claims.iter().filter(|c| !reported.contains(c)) {
         outln!("volume {claim} kept (podshim volume rm {claim} removes it)");
     }
     match first_error {

@@ -57,53 +57,52 @@ pub fn start_jobs(
             ttl_seconds_after_finished: w.job.as_ref().and_then(|j| j.ttl_seconds_after_finished),
             options: options.clone(),
         };
-        // Taken before the controller starts, so that it cannot remove the
-        // Job before this `up` has seen it end. A Job its TTL removed while
-        // the lock was being taken is made anew, as `kubectl apply` would.
+        // The waiters lock is taken before the controller starts, so that it
+        // cannot remove the Job before this `up` has seen it end. A Job its TTL
+        // removed meanwhile is made anew, as `kubectl apply` would.
         let mut tries = 0;
-        let (dir, new, waiting) = loop {
+        let (dir, spawned, waiting) = loop {
             let (dir, new) = match job::create(paths, &key, &record, text)? {
                 Some(dir) => (dir, true),
                 None => (job::job_dir(paths, &key), false),
             };
-            if !wait {
-                break (dir, new, None);
+            let waiting = match wait.then(|| job::wait_lock(&dir)) {
+                None => None,
+                Some(Ok(lock)) if job::read_record(&dir).is_some() => Some(lock),
+                Some(_) if tries < 3 => {
+                    tries += 1;
+                    continue;
+                }
+                Some(Ok(_)) => {
+                    anyhow::bail!("job {key}: removed again and again while starting it")
+                }
+                Some(Err(e)) => return Err(e.into()),
+            };
+            // The TTL of the Job as it was made, not as the file says now.
+            let ttl = job::read_record(&dir).and_then(|r| r.ttl_seconds_after_finished);
+            // A new Job gets its controller; so does one whose controller died
+            // before it ended, or before its ttlSecondsAfterFinished removed
+            // it (started again, it takes up where the other left), and one
+            // whose controller never wrote its status (an `up` that died
+            // before it started it). The start takes the controller's lock
+            // first: none while one runs, whoever started it.
+            let unended =
+                job::read_status(&dir).is_none_or(|s| s.condition.is_none() || ttl.is_some());
+            if !new && !unended {
+                break (dir, false, waiting);
             }
-            match job::wait_lock(&dir) {
-                Ok(lock) if job::read_record(&dir).is_some() => break (dir, new, Some(lock)),
-                _ if tries < 3 => tries += 1,
-                Ok(_) => anyhow::bail!("job {key}: removed again and again while starting it"),
-                Err(e) => return Err(e.into()),
+            match spawn_controller(&key, &dir) {
+                Ok(spawned) => break (dir, spawned, waiting),
+                // Removed meanwhile (its TTL, a `down`): made anew.
+                Err(_) if !dir.exists() && tries < 3 => tries += 1,
+                Err(e) => return Err(e),
             }
         };
-        // The TTL of the Job as it was made, not as the file says now.
-        let ttl = job::read_record(&dir).and_then(|r| r.ttl_seconds_after_finished);
-        if !new {
-            // A Job whose controller died before it ended, or before its
-            // ttlSecondsAfterFinished removed it: started again, it takes up
-            // where the other left. So does one whose controller never wrote
-            // its status (an `up` that died before it started it, or a
-            // controller that failed before its first step).
-            let stalled = job::read_status(&dir)
-                .is_none_or(|s| s.condition.is_none() || ttl.is_some())
-                && !job::controller_running(&dir)?;
-            if !stalled {
-                out.push(StartedJob {
-                    dir,
-                    key,
-                    new: false,
-                    spawned: None,
-                    waiting,
-                });
-                continue;
-            }
-        }
-        spawn_controller(&key, &dir)?;
         out.push(StartedJob {
             key,
             dir,
-            new: true,
-            spawned: Some(std::time::Instant::now()),
+            new: spawned,
+            spawned: spawned.then(std::time::Instant::now),
             waiting,
         });
     }
@@ -184,7 +183,24 @@ impl StartedJob {
 
 /// The controller process (`podshim job-controller DIR`): the Job of `dir`,
 /// from the input and the options `up` kept there.
-pub fn run_controller(dir: &Path) -> Result<ExitCode> {
+pub fn run_controller(dir: &Path, lock_fd: Option<i32>) -> Result<ExitCode> {
+    let handed = match lock_fd {
+        Some(fd) => {
+            // SAFETY: F_GETFD only asks whether `fd` is open.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+                anyhow::bail!("--lock-fd {fd}: not an open descriptor");
+            }
+            // SAFETY: the descriptor `up` handed this process (spawn_controller),
+            // owned here from now on; close-on-exec again, so that the pods'
+            // supervisors this controller starts do not hold the lock.
+            let file = unsafe {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+            };
+            Some(job::adopt_controller_lock(dir, file)?)
+        }
+        None => None,
+    };
     let record =
         job::read_record(dir).with_context(|| format!("{}: no job.json", dir.display()))?;
     let opts = &record.options;
@@ -230,7 +246,7 @@ pub fn run_controller(dir: &Path) -> Result<ExitCode> {
         },
     )?;
     let stop = super::logs::interrupted();
-    let outcome = job::run_controller(dir, &set, ops, &stop)?;
+    let outcome = job::run_controller(dir, &set, ops, &stop, handed)?;
     eprintln!(
         "job ended: {}{}",
         outcome.kind,
@@ -252,8 +268,14 @@ fn log_tail(path: &Path) -> String {
     String::from_utf8_lossy(&buf).trim_end().to_string()
 }
 
-/// Starts a Job's controller, detached (its own session, like a supervisor).
-fn spawn_controller(key: &PodKey, dir: &Path) -> Result<()> {
+/// Starts a Job's controller, detached (its own session, like a supervisor),
+/// handing it the controller's lock taken here: false (nothing started) while
+/// a controller runs.
+fn spawn_controller(key: &PodKey, dir: &Path) -> Result<bool> {
+    let Some(lock) = job::lock_for_controller(dir)? else {
+        return Ok(false);
+    };
+    // Made once the lock is held: never a running controller's log truncated.
     let log_path = dir.join("controller.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("{}: create", log_path.display()))?;
@@ -261,22 +283,38 @@ fn spawn_controller(key: &PodKey, dir: &Path) -> Result<()> {
     let mut cmd = std::process::Command::new(exe);
     cmd.arg(CONTROLLER_COMMAND)
         .arg(dir)
+        .arg("--lock-fd")
+        .arg(job::HANDED_LOCK_FD.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         // The controller is no service's main process: systemd's socket is
         // `up`'s alone.
         .env_remove(crate::systemd::NOTIFY_SOCKET);
-    // SAFETY: setsid is async-signal-safe; the controller must outlive this
-    // terminal's session and not get its Ctrl-C.
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&lock);
+    // SAFETY: setsid, dup2 and fcntl are async-signal-safe. The controller
+    // must outlive this terminal's session and not get its Ctrl-C, and it
+    // gets the lock's open file at a known descriptor, without close-on-exec
+    // (dup2's copy has none; the same number needs it cleared).
     unsafe {
-        cmd.pre_exec(|| {
-            nix::unistd::setsid()
-                .map(|_| ())
-                .map_err(std::io::Error::from)
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            let target = job::HANDED_LOCK_FD;
+            let r = if raw == target {
+                libc::fcntl(raw, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, target)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
         });
     }
     cmd.spawn()
         .with_context(|| format!("job {key}: start its controller"))?;
-    Ok(())
+    // This copy closes; the lock stays with the controller's (flock(2) locks
+    // belong to the open file, released when its last descriptor closes).
+    drop(lock);
+    Ok(true)
 }

@@ -252,6 +252,10 @@ pub enum Command {
     JobController {
         /// The Job's directory under the state root.
         dir: PathBuf,
+        /// The descriptor of the Job's controller.lock, locked by the `up`
+        /// that started this controller and handed over to it.
+        #[arg(long)]
+        lock_fd: Option<i32>,
     },
     /// Binds a container's subPath mounts (run.sh calls it before each start).
     #[command(hide = true, name = "bind-subpaths")]
@@ -375,7 +379,7 @@ pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Watch(args) => ok(watch::run(args, g)),
         Command::Completion { shell } => ok(completion(shell)),
         Command::Man { dir } => ok(man::write_all(&dir)),
-        Command::JobController { dir } => job::run_controller(&dir),
+        Command::JobController { dir, lock_fd } => job::run_controller(&dir, lock_fd),
         Command::BindSubpaths { dir, container } => ok(bind_subpaths(&dir, &container)),
         Command::ReadEnvFiles { dir, container } => ok(read_env_files(&dir, &container)),
         Command::SetupStep { dir, index } => ok(setup_step(&dir, index)),

@@ -117,11 +117,12 @@ impl PodOps for Ops<'_> {
     fn wait_available(&mut self, keys: &[PodKey], seconds: u32) -> Result<(), String> {
         // Each pod's ready streak, from its states as the supervisor writes
         // them: one that stops being ready starts over (podutil.IsPodAvailable
-        // counts from the Ready condition's last transition), within up's
-        // --timeout.
+        // counts from the Ready condition's last transition). up's --timeout
+        // bounds how long a pod may take to be ready, as it bounds a start;
+        // the streak comes on top of it (a minReadySeconds of any length
+        // works, as it does under a Deployment's progressDeadlineSeconds).
         let need = Duration::from_secs(u64::from(seconds));
-        min_ready_fits(seconds, self.start.timeout)?;
-        let deadline = crate::teardown::far_after(Instant::now(), self.start.timeout);
+        let deadline = crate::teardown::far_after(Instant::now(), self.start.timeout + need);
         let mut since: Vec<Option<Instant>> = vec![None; keys.len()];
         loop {
             let now = Instant::now();
@@ -221,13 +222,6 @@ pub type Changes = Vec<Change>;
 /// another manifest (or from none) is refused unless `replace`; one of this
 /// manifest whose document changed is replaced; controllers apply.
 pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Changes, PodError> {
-    // Before any pod starts: a wait that cannot fit in up's --timeout would
-    // leave the first step's pods running and fail at its end.
-    for w in &set.workloads {
-        min_ready_fits(w.min_ready_seconds, ops.start.timeout).map_err(|e| {
-            PodError::Invalid(format!("{}: spec.minReadySeconds: {e}", w.display()))
-        })?;
-    }
     let records = list::all_pods(ops.paths);
     let mut changes = Vec::new();
     let mut fresh: Vec<&Pod> = Vec::new();
@@ -314,6 +308,26 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         if w.kind == crate::model::workload::WorkloadKind::Job {
             continue;
         }
+        let in_range =
+            |o: u32| (w.ordinal_start..w.ordinal_start.saturating_add(w.replicas)).contains(&o);
+        if w.claim_retention.delete_when_scaled {
+            // whenScaled: Delete (KEP-1847) acts on the pods a scale-down
+            // condemns: their claims are marked here, before any pod stops,
+            // and go once free, at this `up` or a later one. Claims of
+            // ordinals scaled away under Retain stay as they are.
+            let condemned: Vec<u32> = mine
+                .iter()
+                .filter_map(|s| {
+                    s.name
+                        .strip_prefix(w.name.as_str())?
+                        .strip_prefix('-')?
+                        .parse()
+                        .ok()
+                })
+                .filter(|o| !in_range(*o))
+                .collect();
+            mark_scaled_away(ops, w, &condemned);
+        }
         // A controller's pod that ended (Failed, its supervisor gone) is
         // replaced, as the ReplicaSet controller counts only active pods and
         // the StatefulSet controller recreates a failed ordinal.
@@ -348,24 +362,21 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
         match crate::workload::apply::apply(w, &desired, &existing, ops) {
             Ok(c) => {
                 if w.claim_retention.delete_when_scaled {
-                    // The claims of ordinals outside start..start + replicas,
-                    // the set's own: they go once their pods have (the StatefulSet
-                    // controller's whenScaled: Delete). Found from the claims,
-                    // not from this run's scale-down, so one left by a failed
-                    // `up` goes with the next; one a pod still uses is kept for
-                    // later, with a warning (pvc-protection delays a delete).
+                    // The marked claims of ordinals outside start..start +
+                    // replicas: they go once their pods have. Found from the
+                    // marks, not from this run's scale-down, so one left by a
+                    // failed `up` goes with the next; one a pod still uses is
+                    // kept for later, with a warning (pvc-protection delays a
+                    // delete).
                     let claims: Vec<String> = crate::workload::claims::list(ops.store.root())
                         .into_iter()
-                        .filter(|v| v.record.namespace == w.namespace.as_str())
                         .filter(|v| {
-                            w.owns_claim(&v.record.name).is_some_and(|o| {
-                                !(w.ordinal_start..w.ordinal_start.saturating_add(w.replicas))
-                                    .contains(&o)
-                            })
+                            v.record.namespace == w.namespace.as_str() && v.record.scaled_away
                         })
+                        .filter(|v| w.owns_claim(&v.record.name).is_some_and(|o| !in_range(o)))
                         .map(|v| v.record.name)
                         .collect();
-                    let (removed, error) = remove_claims(
+                    let (removed, _, error) = remove_claims(
                         ops.paths,
                         ops.store,
                         &w.namespace,
@@ -393,16 +404,31 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
     }
 }
 
-/// Each minReadySeconds wait has up's --timeout, as each start has: one it
-/// cannot fit in is refused at once rather than at its end.
-fn min_ready_fits(seconds: u32, timeout: Duration) -> Result<(), String> {
-    if seconds > 0 && Duration::from_secs(u64::from(seconds)) >= timeout {
-        return Err(format!(
-            "{seconds} is not less than --timeout ({} s): no pod could be available in time",
-            timeout.as_secs()
-        ));
+/// Marks the claims of the set's `ordinals` the set made from this file
+/// ([`crate::workload::claims::mark_scaled_away`]); one that cannot be marked
+/// is kept, with a warning.
+fn mark_scaled_away(ops: &mut Ops<'_>, w: &crate::model::workload::Workload, ordinals: &[u32]) {
+    use crate::workload::claims;
+    for o in ordinals {
+        for t in &w.claim_templates {
+            let Ok(name) = crate::model::DnsSubdomain::parse(&format!("{t}-{}-{o}", w.name)) else {
+                continue;
+            };
+            let Ok(volume) = claims::find(ops.store.root(), &w.namespace, &name) else {
+                continue;
+            };
+            let ours = volume.record.owner.as_deref() == Some(w.uid.as_str())
+                && ops.path.is_some()
+                && volume.record.manifest == ops.path;
+            if ours
+                && !volume.record.scaled_away
+                && let Err(e) = claims::mark_scaled_away(&volume)
+            {
+                ops.warnings
+                    .push(format!("{}: whenScaled: Delete: {e}; kept", w.display()));
+            }
+        }
     }
-    Ok(())
 }
 
 /// A DaemonSet pod's label of its set's generation.
@@ -430,7 +456,11 @@ fn daemonset_generation(w: &crate::model::workload::Workload, pods: &[&PodState]
 /// (a claim of the same name made otherwise, by a PersistentVolumeClaim
 /// document or on first use, is not the set's to remove). One that a pod
 /// still uses is refused, as `volume rm` refuses it, and the others go on.
-/// Returns `ns/name` of each removed, and the first refusal.
+/// Only claims `up` of the file `manifest` made go: another file's set of the
+/// same name (the same derived uid) is not this one, and a claim of stdin's
+/// or of no recorded file is no file's. Returns `ns/name` of each removed,
+/// the set's claims kept as another file's (with why), and the first refusal.
+#[allow(clippy::type_complexity)]
 pub fn remove_claims(
     paths: &Paths,
     store: &Store,
@@ -438,21 +468,25 @@ pub fn remove_claims(
     names: &[String],
     owner: &str,
     manifest: Option<&Path>,
-) -> (Vec<String>, Option<PodError>) {
+) -> (Vec<String>, Vec<(String, String)>, Option<PodError>) {
     use crate::workload::claims;
     let mut removed = Vec::new();
+    let mut kept = Vec::new();
     let mut error = None;
     for name in names {
         let Ok(name) = crate::model::DnsSubdomain::parse(name) else {
             continue;
         };
         let volume = match claims::find(store.root(), namespace, &name) {
-            // The set's own, made by `up` of this file: another file's set of
-            // the same name (the same derived uid) is not this one.
-            Ok(v)
-                if v.record.owner.as_deref() == Some(owner)
-                    && v.record.manifest.as_deref() == manifest =>
-            {
+            Ok(v) if v.record.owner.as_deref() == Some(owner) => {
+                if manifest.is_none() || v.record.manifest.as_deref() != manifest {
+                    let by = v.record.manifest.as_ref().map_or_else(
+                        || "no file podshim recorded (stdin)".to_string(),
+                        |m| m.display().to_string(),
+                    );
+                    kept.push((v.display(), format!("made by `up` of {by}")));
+                    continue;
+                }
                 v
             }
             Ok(_) | Err(claims::ClaimError::NotFound(_)) => continue,
@@ -470,7 +504,7 @@ pub fn remove_claims(
             }
         }
     }
-    (removed, error)
+    (removed, kept, error)
 }
 
 /// Whether a pod is one `w` wants: the same namespace, kind, name and uid (a

@@ -43,6 +43,57 @@ pub fn controller_running(dir: &Path) -> Result<bool, PodError> {
     Ok(controller_lock(dir, false)?.is_none())
 }
 
+/// The descriptor a controller is handed its lock at.
+pub const HANDED_LOCK_FD: i32 = 3;
+
+/// The controller's lock taken for a controller about to be started, which
+/// is handed it (`job-controller DIR --lock-fd N`): none while one runs, so
+/// that two `up`s never start two. A plain flock on the open file, not a
+/// guard, which would undo it when this copy closes.
+pub fn lock_for_controller(dir: &Path) -> Result<Option<std::fs::File>, PodError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(CONTROLLER_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(io_err(&path, "open"))?;
+    // SAFETY: flock on a descriptor this function owns.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(Some(file));
+    }
+    match std::io::Error::last_os_error() {
+        e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
+        e => Err(io_err(&path, "lock")(e)),
+    }
+}
+
+/// The lock a controller was handed by the `up` that started it: held
+/// already (taken again on the same open file), and the one of `dir` now,
+/// not of a Job removed meanwhile.
+pub fn adopt_controller_lock(
+    dir: &Path,
+    file: std::fs::File,
+) -> Result<nix::fcntl::Flock<std::fs::File>, PodError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join(CONTROLLER_LOCK);
+    let lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| io_err(&path, "take the handed lock")(e.into()))?;
+    let held = lock.metadata().map_err(io_err(&path, "stat"))?;
+    let now = std::fs::symlink_metadata(&path).map_err(io_err(&path, "stat"))?;
+    if (held.dev(), held.ino()) != (now.dev(), now.ino()) {
+        return Err(PodError::Invalid(format!(
+            "{}: the Job was removed before its controller started",
+            dir.display()
+        )));
+    }
+    Ok(lock)
+}
+
 /// Takes the controller's lock: held by the controller for its life; `down`
 /// takes it without waiting to see whether one runs.
 fn controller_lock(
@@ -323,6 +374,7 @@ pub fn run_controller(
     set: &ManifestSet,
     ops: &mut super::apply::Ops<'_>,
     stop: &AtomicBool,
+    handed: Option<nix::fcntl::Flock<std::fs::File>>,
 ) -> Result<Outcome, PodError> {
     let record = read_record(dir)
         .ok_or_else(|| PodError::Invalid(format!("{}: no job.json", dir.display())))?;
@@ -348,10 +400,14 @@ pub fn run_controller(
             record.name
         ))
     })?;
-    // Held until the controller ends. Two `up`s may each start one: the
-    // second waits here for the first's end, and takes up nothing if its TTL
-    // removed the Job meanwhile.
-    let _alive = controller_lock(dir, true)?;
+    // Held until the controller ends: handed over by the `up` that started
+    // it (which took it first, so no two run), else taken here, waiting for
+    // any other's end (a controller run by hand), which takes up nothing if
+    // its TTL removed the Job meanwhile.
+    let _alive = match handed {
+        Some(lock) => Some(lock),
+        None => controller_lock(dir, true)?,
+    };
     if read_record(dir).is_none_or(|r| r.uid != record.uid) {
         return Err(PodError::Invalid(format!(
             "job {}: removed while this controller waited for another",
@@ -579,22 +635,60 @@ fn expire(
     let pods = owned_pods(ops.paths, dir, record);
     // A pod that does not go keeps the Job, for `down` to finish.
     ops.stop(&pods).map_err(PodError::Invalid)?;
-    remove_dir(dir)
+    purge(&retire(dir)?)
 }
 
-/// Removes a Job's directory, renamed first to a dot-name `all_jobs` skips:
-/// the lock files are made by whoever opens them (`up --wait`, `watch`), and
-/// one made again while `remove_dir_all` ran would leave a directory without
-/// its record that no later `up` could make again (EEXIST) nor `down` see.
-fn remove_dir(dir: &Path) -> Result<(), PodError> {
+/// What a Job's directory is renamed to before it is removed.
+const TOMB_PREFIX: &str = ".removing-";
+
+/// Renames a Job's directory to a dot-name `all_jobs` skips, before anything
+/// of it is removed: the lock files are made by whoever opens them (`up
+/// --wait`, `watch`), and one made again while `remove_dir_all` ran would leave
+/// a directory without its record that no later `up` could make again (EEXIST)
+/// nor `down` see; and no `up` finds a Job being removed to start a
+/// controller for. Returns the new path.
+fn retire(dir: &Path) -> Result<PathBuf, PodError> {
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_nanos();
-    let tomb = dir.with_file_name(format!(".removing-{name}-{}-{nanos}", std::process::id()));
+    let tomb = dir.with_file_name(format!(
+        "{TOMB_PREFIX}{name}-{}-{nanos}",
+        std::process::id()
+    ));
     std::fs::rename(dir, &tomb).map_err(io_err(dir, "rename for removal"))?;
-    std::fs::remove_dir_all(&tomb).map_err(io_err(&tomb, "remove"))
+    Ok(tomb)
+}
+
+/// Removes a retired directory, and those a process that died left.
+fn purge(tomb: &Path) -> Result<(), PodError> {
+    std::fs::remove_dir_all(tomb).map_err(io_err(tomb, "remove"))?;
+    if let Some(jobs) = tomb.parent() {
+        sweep(jobs);
+    }
+    Ok(())
+}
+
+/// Removes the retired directories (`.removing-<id>-<pid>-<nanos>`, never a
+/// link) whose remover is gone: a crash between the rename and the end of the
+/// removal left them.
+fn sweep(jobs: &Path) {
+    let Ok(entries) = std::fs::read_dir(jobs) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TOMB_PREFIX)) else {
+            continue;
+        };
+        let pid = rest.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        let gone = pid
+            .is_some_and(|p| p != std::process::id() && !Path::new(&format!("/proc/{p}")).exists());
+        if gone && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The pods of the Job of `dir`: those its uid owns, and those whose start a
@@ -634,11 +728,14 @@ pub fn remove(
     opts: &super::StopOptions,
 ) -> Result<Vec<PodKey>, PodError> {
     let record = read_record(dir);
+    // Out of every `up`'s sight first: none starts a controller for it while
+    // its pods go (a controller its own would not see).
+    let tomb = retire(dir)?;
     // A controller runs while it holds its lock; only then is its pid (checked
-    // against its command line) signalled.
-    let running = controller_lock(dir, false)?.is_none();
+    // against its command line, which names the Job's path) signalled.
+    let running = controller_lock(&tomb, false)?.is_none();
     if running
-        && let Some(pid) = read_status(dir).and_then(|s| s.controller_pid)
+        && let Some(pid) = read_status(&tomb).and_then(|s| s.controller_pid)
         && controller_alive(pid, dir)
     {
         let target = nix::unistd::Pid::from_raw(pid);
@@ -653,13 +750,20 @@ pub fn remove(
     }
     let mut removed = Vec::new();
     if let Some(record) = &record {
-        removed = owned_pods(paths, dir, record);
+        removed = owned_pods(paths, &tomb, record);
         // All at once, each within its grace period.
         for report in super::apply::stop_all(paths, store, &removed, opts) {
-            report?;
+            if let Err(e) = report {
+                // Back where `down` finds it, to be tried again (unless a
+                // new Job of that name was made meanwhile).
+                if !dir.exists() {
+                    let _ = std::fs::rename(&tomb, dir);
+                }
+                return Err(e);
+            }
         }
     }
-    remove_dir(dir)?;
+    purge(&tomb)?;
     Ok(removed)
 }
 
@@ -669,20 +773,77 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
-    fn a_removed_jobs_lock_files_are_not_made_again_where_it_was() {
+    fn a_job_being_removed_has_no_lock_made_again_where_it_was() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("default_j");
         std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("job.json"), "{}").unwrap();
         let held = wait_lock(&dir).unwrap();
-        remove_dir(&dir).unwrap();
-        drop(held);
-        assert!(!dir.exists());
-        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
-        // A waiter or watcher opening a lock now finds no directory, and
-        // makes none (which would leave a Job without its record).
+        let tomb = retire(&dir).unwrap();
+        // While its files go, a waiter or watcher opening a lock finds no
+        // directory, and makes none (which would leave a Job without its
+        // record where `up` makes it); nor may `up` start a controller there.
         assert!(wait_lock(&dir).is_err());
-        assert!(!controller_running(&dir).unwrap_or(false));
+        assert!(lock_for_controller(&dir).is_err());
+        assert!(!dir.exists());
+        drop(held);
+        purge(&tomb).unwrap();
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_retired_directory_whose_remover_died_is_swept_and_no_other() {
+        let tmp = tempfile::tempdir().unwrap();
+        // pid 0 is no process's; this process's own is in use; a link and a
+        // Job are never taken.
+        let dead = tmp
+            .path()
+            .join(format!("{TOMB_PREFIX}default_a-999999999-1"));
+        let alive = tmp
+            .path()
+            .join(format!("{TOMB_PREFIX}default_b-{}-1", std::process::id()));
+        let job = tmp.path().join("default_c");
+        for d in [&dead, &alive, &job] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("manifest"), "x").unwrap();
+        }
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(
+            &outside,
+            tmp.path()
+                .join(format!("{TOMB_PREFIX}default_d-999999998-1")),
+        )
+        .unwrap();
+        sweep(tmp.path());
+        assert!(!dead.exists());
+        assert!(alive.exists() && job.exists() && outside.exists());
+    }
+
+    #[test]
+    fn a_controller_lock_is_taken_once_and_handed_over_only_for_its_own_job() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("default_j");
+        std::fs::create_dir(&dir).unwrap();
+        let file = lock_for_controller(&dir).unwrap().unwrap();
+        // A second `up` starts no second controller.
+        assert!(lock_for_controller(&dir).unwrap().is_none());
+        assert!(controller_running(&dir).unwrap());
+        let copy = file.try_clone().unwrap();
+        drop(file);
+        // The lock is the open file's: the copy (the controller's) keeps it,
+        // and takes it again as its own.
+        assert!(controller_running(&dir).unwrap());
+        let adopted = adopt_controller_lock(&dir, copy).unwrap();
+        drop(adopted);
+        assert!(!controller_running(&dir).unwrap());
+        // A lock of a Job removed and made again is not this one's.
+        let old = lock_for_controller(&dir).unwrap().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join(CONTROLLER_LOCK), "").unwrap();
+        let err = adopt_controller_lock(&dir, old).unwrap_err();
+        assert!(err.to_string().contains("removed before"), "{err}");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub struct ClaimRecord {
     /// two files may declare sets of one name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest: Option<PathBuf>,
+    /// Its ordinal's pod was condemned by a scale-down under `whenScaled:
+    /// Delete`: it goes once no pod uses it (at that `up` or a later one).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scaled_away: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +187,7 @@ fn write_record(
         made_on_first_use: first_use,
         owner: claim.owner.clone(),
         manifest: manifest.map(Path::to_path_buf),
+        scaled_away: false,
     };
     let text = serde_json::to_vec_pretty(&record).map_err(|e| io_err(path, "encode")(e.into()))?;
     crate::fsutil::write_atomic(path, &text, 0o644).map_err(io_err(path, "write"))
@@ -197,6 +202,17 @@ fn read_record(dir: &Path) -> Result<Option<ClaimRecord>, ClaimError> {
         Err(crate::fsutil::ReadError::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(&path, "read")(io::Error::other(e.to_string()))),
     }
+}
+
+/// Marks a volume whose ordinal a scale-down condemned (`scaled_away`).
+pub fn mark_scaled_away(volume: &Volume) -> Result<(), ClaimError> {
+    let path = volume.dir.join("claim.json");
+    let record = ClaimRecord {
+        scaled_away: true,
+        ..volume.record.clone()
+    };
+    let text = serde_json::to_vec_pretty(&record).map_err(|e| io_err(&path, "encode")(e.into()))?;
+    crate::fsutil::write_atomic(&path, &text, 0o644).map_err(io_err(&path, "write"))
 }
 
 /// A volume on disk.
@@ -336,13 +352,16 @@ fn users_in(dirs: &[PathBuf], data: &Path, active_only: bool) -> Vec<String> {
 
 /// The pods under `pods_root` other than `pod` (`ns/name`) that have `data`
 /// mounted: started (a container of theirs ran, so their setup did), not
-/// ended, and binding it in their plans. What a pod's start asks before it
+/// ended, their supervisor alive, and binding it in their plans. What a pod's start asks before it
 /// gives the volume its fsGroup.
 pub fn mounted_by(pods_root: &Path, data: &Path, pod: &str) -> Vec<String> {
     use crate::state::{ContainerState, PodPhase};
     let started = |dir: &Path| {
         crate::state::read(dir).is_ok_and(|s| {
             !matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed)
+                // A state its supervisor no longer keeps says nothing of now.
+                && s.supervisor_pid
+                    .is_some_and(|pid| crate::pod::list::supervisor_alive(pid, dir))
                 && s.containers
                     .iter()
                     .any(|c| !matches!(c.state, ContainerState::Waiting { .. }))
