@@ -122,7 +122,8 @@ impl PodOps for Ops<'_> {
         // the streak comes on top of it (a minReadySeconds of any length
         // works, as it does under a Deployment's progressDeadlineSeconds).
         let need = Duration::from_secs(u64::from(seconds));
-        let deadline = crate::teardown::far_after(Instant::now(), self.start.timeout + need);
+        let deadline =
+            crate::teardown::far_after(Instant::now(), self.start.timeout.saturating_add(need));
         let mut since: Vec<Option<Instant>> = vec![None; keys.len()];
         loop {
             let now = Instant::now();
@@ -326,7 +327,18 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
                 })
                 .filter(|o| !in_range(*o))
                 .collect();
-            mark_scaled_away(ops, w, &condemned);
+            mark_scaled_away(ops, w, &condemned, true);
+        }
+        // An ordinal back in range keeps its claim, unmarked (whatever the
+        // policy now: a mark is only for the scale-down that made it).
+        let back: Vec<u32> = crate::workload::claims::list(ops.store.root())
+            .into_iter()
+            .filter(|v| v.record.namespace == w.namespace.as_str() && v.record.scaled_away)
+            .filter_map(|v| w.owns_claim(&v.record.name))
+            .filter(|o| in_range(*o))
+            .collect();
+        if !back.is_empty() {
+            mark_scaled_away(ops, w, &back, false);
         }
         // A controller's pod that ended (Failed, its supervisor gone) is
         // replaced, as the ReplicaSet controller counts only active pods and
@@ -404,10 +416,15 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
     }
 }
 
-/// Marks the claims of the set's `ordinals` the set made from this file
-/// ([`crate::workload::claims::mark_scaled_away`]); one that cannot be marked
-/// is kept, with a warning.
-fn mark_scaled_away(ops: &mut Ops<'_>, w: &crate::model::workload::Workload, ordinals: &[u32]) {
+/// Marks (or unmarks) the claims of the set's `ordinals` the set made from
+/// this file ([`crate::workload::claims::set_scaled_away`]); one that cannot
+/// be marked is kept, with a warning.
+fn mark_scaled_away(
+    ops: &mut Ops<'_>,
+    w: &crate::model::workload::Workload,
+    ordinals: &[u32],
+    scaled_away: bool,
+) {
     use crate::workload::claims;
     for o in ordinals {
         for t in &w.claim_templates {
@@ -421,8 +438,8 @@ fn mark_scaled_away(ops: &mut Ops<'_>, w: &crate::model::workload::Workload, ord
                 && ops.path.is_some()
                 && volume.record.manifest == ops.path;
             if ours
-                && !volume.record.scaled_away
-                && let Err(e) = claims::mark_scaled_away(&volume)
+                && volume.record.scaled_away != scaled_away
+                && let Err(e) = claims::set_scaled_away(&volume, scaled_away)
             {
                 ops.warnings
                     .push(format!("{}: whenScaled: Delete: {e}; kept", w.display()));

@@ -62,13 +62,26 @@ pub fn lock_for_controller(dir: &Path) -> Result<Option<std::fs::File>, PodError
         .custom_flags(libc::O_NOFOLLOW)
         .open(&path)
         .map_err(io_err(&path, "open"))?;
-    // SAFETY: flock on a descriptor this function owns.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(Some(file));
-    }
-    match std::io::Error::last_os_error() {
-        e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
-        e => Err(io_err(&path, "lock")(e)),
+    // Others look whether a controller runs by taking the lock for a moment
+    // (`watch`, `up --wait`, `down`): busy for longer than such a look, or
+    // held by the live controller status.json names, it is a controller's.
+    let deadline = Instant::now() + Duration::from_millis(250);
+    loop {
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(file));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(io_err(&path, "lock")(e));
+        }
+        let named = read_status(dir)
+            .and_then(|s| s.controller_pid)
+            .is_some_and(|pid| controller_alive(pid, dir));
+        if named || Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -731,11 +744,41 @@ pub fn remove(
     // Out of every `up`'s sight first: none starts a controller for it while
     // its pods go (a controller its own would not see).
     let tomb = retire(dir)?;
+    match take_down(paths, store, dir, &tomb, record.as_ref(), opts) {
+        Ok(removed) => {
+            purge(&tomb)?;
+            Ok(removed)
+        }
+        Err(e) => {
+            // Back where `down` finds it, to be tried again; never over a
+            // Job of that name made meanwhile, not even an empty directory
+            // another `up` is about to fill.
+            let _ = nix::fcntl::renameat2(
+                nix::fcntl::AT_FDCWD,
+                &tomb,
+                nix::fcntl::AT_FDCWD,
+                dir,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            );
+            Err(e)
+        }
+    }
+}
+
+/// The controller of the retired Job `tomb` (once at `dir`) and its pods.
+fn take_down(
+    paths: &Paths,
+    store: &crate::image::Store,
+    dir: &Path,
+    tomb: &Path,
+    record: Option<&JobRecord>,
+    opts: &super::StopOptions,
+) -> Result<Vec<PodKey>, PodError> {
     // A controller runs while it holds its lock; only then is its pid (checked
     // against its command line, which names the Job's path) signalled.
-    let running = controller_lock(&tomb, false)?.is_none();
+    let running = controller_lock(tomb, false)?.is_none();
     if running
-        && let Some(pid) = read_status(&tomb).and_then(|s| s.controller_pid)
+        && let Some(pid) = read_status(tomb).and_then(|s| s.controller_pid)
         && controller_alive(pid, dir)
     {
         let target = nix::unistd::Pid::from_raw(pid);
@@ -749,21 +792,13 @@ pub fn remove(
         }
     }
     let mut removed = Vec::new();
-    if let Some(record) = &record {
-        removed = owned_pods(paths, &tomb, record);
+    if let Some(record) = record {
+        removed = owned_pods(paths, tomb, record);
         // All at once, each within its grace period.
         for report in super::apply::stop_all(paths, store, &removed, opts) {
-            if let Err(e) = report {
-                // Back where `down` finds it, to be tried again (unless a
-                // new Job of that name was made meanwhile).
-                if !dir.exists() {
-                    let _ = std::fs::rename(&tomb, dir);
-                }
-                return Err(e);
-            }
+            report?;
         }
     }
-    purge(&tomb)?;
     Ok(removed)
 }
 

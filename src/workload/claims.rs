@@ -204,13 +204,19 @@ fn read_record(dir: &Path) -> Result<Option<ClaimRecord>, ClaimError> {
     }
 }
 
-/// Marks a volume whose ordinal a scale-down condemned (`scaled_away`).
-pub fn mark_scaled_away(volume: &Volume) -> Result<(), ClaimError> {
-    let path = volume.dir.join("claim.json");
-    let record = ClaimRecord {
-        scaled_away: true,
-        ..volume.record.clone()
+/// Marks a volume whose ordinal a scale-down condemned (`scaled_away`), or
+/// clears the mark of one whose ordinal came back; under the claim's lock,
+/// from its record as it is then (gone meanwhile: nothing to mark).
+pub fn set_scaled_away(volume: &Volume, scaled_away: bool) -> Result<(), ClaimError> {
+    let _lock = lock(&volume.dir)?;
+    let Some(had) = read_record(&volume.dir)? else {
+        return Ok(());
     };
+    if had.scaled_away == scaled_away {
+        return Ok(());
+    }
+    let path = volume.dir.join("claim.json");
+    let record = ClaimRecord { scaled_away, ..had };
     let text = serde_json::to_vec_pretty(&record).map_err(|e| io_err(&path, "encode")(e.into()))?;
     crate::fsutil::write_atomic(&path, &text, 0o644).map_err(io_err(&path, "write"))
 }
@@ -352,16 +358,16 @@ fn users_in(dirs: &[PathBuf], data: &Path, active_only: bool) -> Vec<String> {
 
 /// The pods under `pods_root` other than `pod` (`ns/name`) that have `data`
 /// mounted: started (a container of theirs ran, so their setup did), not
-/// ended, their supervisor alive, and binding it in their plans. What a pod's start asks before it
+/// ended, and binding it in their plans. What a pod's start asks before it
 /// gives the volume its fsGroup.
 pub fn mounted_by(pods_root: &Path, data: &Path, pod: &str) -> Vec<String> {
     use crate::state::{ContainerState, PodPhase};
     let started = |dir: &Path| {
         crate::state::read(dir).is_ok_and(|s| {
+            // One whose supervisor died is counted too: its containers may
+            // still run (runc's outlive it), and leaving a shared volume's
+            // ownership alone is the safe way.
             !matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed)
-                // A state its supervisor no longer keeps says nothing of now.
-                && s.supervisor_pid
-                    .is_some_and(|pid| crate::pod::list::supervisor_alive(pid, dir))
                 && s.containers
                     .iter()
                     .any(|c| !matches!(c.state, ContainerState::Waiting { .. }))
