@@ -1090,16 +1090,26 @@ fn an_indexed_job_runs_one_pod_per_index_with_its_index_and_hostname() {
     assert_nothing_left(&h);
 }
 
+/// A Job `name` whose container runs `script` with /marks, a host directory
+/// all its attempts share: a marker there tells a first attempt from the rest.
+fn marked_job(h: &Pod, name: &str, spec: &str, script: &str) -> String {
+    let marks = h.tmp.path().join("marks");
+    std::fs::create_dir_all(&marks).unwrap();
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}, namespace: '{{ns}}'}}\nspec:\n{spec}  template:\n    spec:\n      restartPolicy: Never\n      terminationGracePeriodSeconds: 1\n      volumes: [{{name: m, hostPath: {{path: '{}'}}}}]\n      containers: [{{name: main, image: localhost/busybox:latest, volumeMounts: [{{name: m, mountPath: /marks}}], command: [sh, -c, '{script}']}}]\n",
+        marks.display()
+    )
+}
+
 #[test]
 fn an_indexed_jobs_failed_index_is_made_again_and_the_job_completes_once_each_index_succeeded() {
     let h = Pod::new("jobreindex", "flaky");
-    // Index 1 fails its first attempt (a marker on a host directory the
-    // attempts share tells the second from the first); index 0 succeeds.
-    let marks = h.tmp.path().join("marks");
-    std::fs::create_dir(&marks).unwrap();
-    let yaml = format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: flaky, namespace: '{{ns}}'}}\nspec:\n  completionMode: Indexed\n  completions: 2\n  parallelism: 2\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      volumes: [{{name: m, hostPath: {{path: '{}'}}}}]\n      containers: [{{name: main, image: localhost/busybox:latest, volumeMounts: [{{name: m, mountPath: /marks}}], command: [sh, -c, 'if [ $JOB_COMPLETION_INDEX = 1 ] && ! [ -e /marks/tried ]; then touch /marks/tried; exit 3; fi; echo index=$JOB_COMPLETION_INDEX']}}]\n",
-        marks.display()
+    // Index 1 fails its first attempt; index 0 succeeds.
+    let yaml = marked_job(
+        &h,
+        "flaky",
+        "  completionMode: Indexed\n  completions: 2\n  parallelism: 2\n  backoffLimit: 1\n",
+        "if [ $JOB_COMPLETION_INDEX = 1 ] && ! [ -e /marks/tried ]; then touch /marks/tried; exit 3; fi; echo index=$JOB_COMPLETION_INDEX",
     );
     up_wait_complete(&h, &yaml, "flaky", 2);
     let status = job_status(&job_dir(&h, "flaky"));
@@ -1137,13 +1147,12 @@ fn an_indexed_jobs_failed_index_is_made_again_and_the_job_completes_once_each_in
 #[test]
 fn a_job_whose_controller_never_wrote_its_status_is_started_again_by_up() {
     let h = Pod::new("jobnostatus", "first");
-    // The first attempt hangs; any later one succeeds (a marker on a host
-    // directory the attempts share tells them apart).
-    let marks = h.tmp.path().join("marks");
-    std::fs::create_dir(&marks).unwrap();
-    let yaml = format!(
-        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: first, namespace: '{{ns}}'}}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      terminationGracePeriodSeconds: 1\n      volumes: [{{name: m, hostPath: {{path: '{}'}}}}]\n      containers: [{{name: main, image: localhost/busybox:latest, volumeMounts: [{{name: m, mountPath: /marks}}], command: [sh, -c, 'if ! [ -e /marks/tried ]; then touch /marks/tried; exec sleep 600; fi']}}]\n",
-        marks.display()
+    // The first attempt hangs; any later one succeeds.
+    let yaml = marked_job(
+        &h,
+        "first",
+        "",
+        "if ! [ -e /marks/tried ]; then touch /marks/tried; exec sleep 600; fi",
     );
     let out = h.up(&yaml, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
