@@ -121,17 +121,22 @@ pub fn lock_file_shared(path: &Path) -> io::Result<nix::fcntl::Flock<fs::File>> 
         .ok_or_else(|| io::Error::from(io::ErrorKind::WouldBlock))
 }
 
-fn lock_file_as(
-    path: &Path,
-    arg: nix::fcntl::FlockArg,
-) -> io::Result<Option<nix::fcntl::Flock<fs::File>>> {
-    let file = fs::OpenOptions::new()
+/// A lock file opened (made 0600 if missing), never through a link.
+pub fn open_lock_file(path: &Path) -> io::Result<fs::File> {
+    fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
+        .open(path)
+}
+
+fn lock_file_as(
+    path: &Path,
+    arg: nix::fcntl::FlockArg,
+) -> io::Result<Option<nix::fcntl::Flock<fs::File>>> {
+    let file = open_lock_file(path)?;
     match nix::fcntl::Flock::lock(file, arg) {
         Ok(lock) => Ok(Some(lock)),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),

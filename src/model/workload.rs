@@ -162,21 +162,23 @@ impl Workload {
     /// Whether `claim` is one of this StatefulSet's ordinals' claims
     /// (`<template>-<set>-<ordinal>`, the controller's own match by name).
     pub fn owns_claim(&self, claim: &str) -> Option<u32> {
-        self.claim_templates.iter().find_map(|t| {
-            claim
-                .strip_prefix(t.as_str())?
-                .strip_prefix('-')?
-                .strip_prefix(self.name.as_str())?
-                .strip_prefix('-')
-                // An ordinal as the controller writes it: no sign, no leading 0.
-                .filter(|n| {
-                    !n.is_empty()
-                        && n.bytes().all(|b| b.is_ascii_digit())
-                        && (n.len() == 1 || !n.starts_with('0'))
-                })?
-                .parse()
-                .ok()
-        })
+        self.claim_templates
+            .iter()
+            .find_map(|t| self.pod_ordinal(claim.strip_prefix(t.as_str())?.strip_prefix('-')?))
+    }
+
+    /// The ordinal of this StatefulSet's pod `pod` (`<set>-<ordinal>`).
+    pub fn pod_ordinal(&self, pod: &str) -> Option<u32> {
+        pod.strip_prefix(self.name.as_str())?
+            .strip_prefix('-')
+            // An ordinal as the controller writes it: no sign, no leading 0.
+            .filter(|n| {
+                !n.is_empty()
+                    && n.bytes().all(|b| b.is_ascii_digit())
+                    && (n.len() == 1 || !n.starts_with('0'))
+            })?
+            .parse()
+            .ok()
     }
 
     pub fn owner_reference(&self) -> OwnerReference {

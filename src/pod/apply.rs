@@ -318,26 +318,21 @@ pub fn apply(set: &ManifestSet, ops: &mut Ops<'_>, replace: bool) -> Result<Chan
             // ordinals scaled away under Retain stay as they are.
             let condemned: Vec<u32> = mine
                 .iter()
-                .filter_map(|s| {
-                    s.name
-                        .strip_prefix(w.name.as_str())?
-                        .strip_prefix('-')?
-                        .parse()
-                        .ok()
-                })
+                .filter_map(|s| w.pod_ordinal(&s.name))
                 .filter(|o| !in_range(*o))
                 .collect();
             mark_scaled_away(ops, w, &condemned, true);
         }
         // An ordinal back in range keeps its claim, unmarked (whatever the
-        // policy now: a mark is only for the scale-down that made it).
-        let back: Vec<u32> = crate::workload::claims::list(ops.store.root())
-            .into_iter()
-            .filter(|v| v.record.namespace == w.namespace.as_str() && v.record.scaled_away)
-            .filter_map(|v| w.owns_claim(&v.record.name))
-            .filter(|o| in_range(*o))
-            .collect();
-        if !back.is_empty() {
+        // policy now: a mark is only for the scale-down that made it). Only a
+        // set with claim templates has claims to look through.
+        if !w.claim_templates.is_empty() {
+            let back: Vec<u32> = crate::workload::claims::list(ops.store.root())
+                .into_iter()
+                .filter(|v| v.record.namespace == w.namespace.as_str() && v.record.scaled_away)
+                .filter_map(|v| w.owns_claim(&v.record.name))
+                .filter(|o| in_range(*o))
+                .collect();
             mark_scaled_away(ops, w, &back, false);
         }
         // A controller's pod that ended (Failed, its supervisor gone) is
@@ -428,16 +423,14 @@ fn mark_scaled_away(
     use crate::workload::claims;
     for o in ordinals {
         for t in &w.claim_templates {
-            let Ok(name) = crate::model::DnsSubdomain::parse(&format!("{t}-{}-{o}", w.name)) else {
+            let name = crate::workload::names::ordinal_claim(t, w.name.as_str(), *o);
+            let Ok(name) = crate::model::DnsSubdomain::parse(&name) else {
                 continue;
             };
             let Ok(volume) = claims::find(ops.store.root(), &w.namespace, &name) else {
                 continue;
             };
-            let ours = volume.record.owner.as_deref() == Some(w.uid.as_str())
-                && ops.path.is_some()
-                && volume.record.manifest == ops.path;
-            if ours
+            if volume.record.made_by(&w.uid, ops.path.as_deref())
                 && volume.record.scaled_away != scaled_away
                 && let Err(e) = claims::set_scaled_away(&volume, scaled_away)
             {
@@ -496,7 +489,7 @@ pub fn remove_claims(
         };
         let volume = match claims::find(store.root(), namespace, &name) {
             Ok(v) if v.record.owner.as_deref() == Some(owner) => {
-                if manifest.is_none() || v.record.manifest.as_deref() != manifest {
+                if !v.record.made_by(owner, manifest) {
                     let by = v.record.manifest.as_ref().map_or_else(
                         || "no file podshim recorded (stdin)".to_string(),
                         |m| m.display().to_string(),

@@ -52,16 +52,8 @@ pub const HANDED_LOCK_FD: i32 = 3;
 /// guard, which would undo it when this copy closes.
 pub fn lock_for_controller(dir: &Path) -> Result<Option<std::fs::File>, PodError> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join(CONTROLLER_LOCK);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(io_err(&path, "open"))?;
+    let file = crate::fsutil::open_lock_file(&path).map_err(io_err(&path, "open"))?;
     // Others look whether a controller runs by taking the lock for a moment
     // (`watch`, `up --wait`, `down`): busy for longer than such a look, or
     // held by the live controller status.json names, it is a controller's.

@@ -52,6 +52,18 @@ pub struct ClaimRecord {
     pub scaled_away: bool,
 }
 
+impl ClaimRecord {
+    /// Whether the StatefulSet `owner` (uid) made it by `up` of the file
+    /// `manifest`: what a retention policy may act on. Another file's set of
+    /// the same name has the same derived uid, and a claim of stdin's or of
+    /// no recorded file is no file's.
+    pub fn made_by(&self, owner: &str, manifest: Option<&Path>) -> bool {
+        self.owner.as_deref() == Some(owner)
+            && manifest.is_some()
+            && self.manifest.as_deref() == manifest
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
     #[error("{path}: {action}: {err}")]
@@ -189,7 +201,12 @@ fn write_record(
         manifest: manifest.map(Path::to_path_buf),
         scaled_away: false,
     };
-    let text = serde_json::to_vec_pretty(&record).map_err(|e| io_err(path, "encode")(e.into()))?;
+    store_record(path, &record)
+}
+
+/// Writes `claim.json` whole (atomically: a reader sees the old or the new).
+fn store_record(path: &Path, record: &ClaimRecord) -> Result<(), ClaimError> {
+    let text = serde_json::to_vec_pretty(record).map_err(|e| io_err(path, "encode")(e.into()))?;
     crate::fsutil::write_atomic(path, &text, 0o644).map_err(io_err(path, "write"))
 }
 
@@ -215,10 +232,10 @@ pub fn set_scaled_away(volume: &Volume, scaled_away: bool) -> Result<(), ClaimEr
     if had.scaled_away == scaled_away {
         return Ok(());
     }
-    let path = volume.dir.join("claim.json");
-    let record = ClaimRecord { scaled_away, ..had };
-    let text = serde_json::to_vec_pretty(&record).map_err(|e| io_err(&path, "encode")(e.into()))?;
-    crate::fsutil::write_atomic(&path, &text, 0o644).map_err(io_err(&path, "write"))
+    store_record(
+        &volume.dir.join("claim.json"),
+        &ClaimRecord { scaled_away, ..had },
+    )
 }
 
 /// A volume on disk.
@@ -307,16 +324,25 @@ pub fn users(
     let Ok(entries) = fs::read_dir(pods_root) else {
         return Vec::new();
     };
-    let dirs: Vec<PathBuf> = entries
+    let pods: Vec<(PathBuf, Option<crate::state::PodState>)> = entries
         .flatten()
         .map(|e| e.path())
         .filter(|d| Some(d.as_path()) != except)
+        .map(|d| {
+            let state = crate::state::read(&d).ok();
+            (d, state)
+        })
         .collect();
-    users_in(&dirs, data, active_only)
+    users_in(&pods, data, active_only)
 }
 
-/// Of the pod directories `dirs`, those whose plans bind `data`.
-fn users_in(dirs: &[PathBuf], data: &Path, active_only: bool) -> Vec<String> {
+/// Of the pod directories `pods` (each with its state, if it has one), those
+/// whose plans bind `data`.
+fn users_in(
+    pods: &[(PathBuf, Option<crate::state::PodState>)],
+    data: &Path,
+    active_only: bool,
+) -> Vec<String> {
     use std::os::unix::fs::MetadataExt;
     // The data directory by device and inode: a plan may spell the store's
     // path otherwise (a link, `..`).
@@ -324,8 +350,7 @@ fn users_in(dirs: &[PathBuf], data: &Path, active_only: bool) -> Vec<String> {
     let want = id(data);
     let binds = |path: &Path| path == data || (want.is_some() && id(path) == want);
     let mut out = Vec::new();
-    for dir in dirs {
-        let state = crate::state::read(dir).ok();
+    for (dir, state) in pods {
         if active_only
             && state.as_ref().is_some_and(|s| {
                 matches!(
@@ -362,28 +387,29 @@ fn users_in(dirs: &[PathBuf], data: &Path, active_only: bool) -> Vec<String> {
 /// gives the volume its fsGroup.
 pub fn mounted_by(pods_root: &Path, data: &Path, pod: &str) -> Vec<String> {
     use crate::state::{ContainerState, PodPhase};
-    let started = |dir: &Path| {
-        crate::state::read(dir).is_ok_and(|s| {
-            // One whose supervisor died is counted too: its containers may
-            // still run (runc's outlive it), and leaving a shared volume's
-            // ownership alone is the safe way.
-            !matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed)
-                && s.containers
-                    .iter()
-                    .any(|c| !matches!(c.state, ContainerState::Waiting { .. }))
-        })
+    let started = |s: &crate::state::PodState| {
+        // One whose supervisor died is counted too: its containers may still
+        // run (runc's outlive it), and leaving a shared volume's ownership
+        // alone is the safe way.
+        !matches!(s.phase, PodPhase::Succeeded | PodPhase::Failed)
+            && s.containers
+                .iter()
+                .any(|c| !matches!(c.state, ContainerState::Waiting { .. }))
     };
     let Ok(entries) = fs::read_dir(pods_root) else {
         return Vec::new();
     };
-    let dirs: Vec<PathBuf> = entries
+    let pods: Vec<(PathBuf, Option<crate::state::PodState>)> = entries
         .flatten()
         .map(|e| e.path())
-        .filter(|d| started(d))
+        .filter_map(|d| {
+            let state = crate::state::read(&d).ok().filter(started)?;
+            Some((d, Some(state)))
+        })
         .collect();
     // A started pod's plan is there to read; one that cannot be read is
     // counted (the walk is skipped, the safe way for a shared volume).
-    users_in(&dirs, data, true)
+    users_in(&pods, data, true)
         .into_iter()
         .filter(|u| u != pod)
         .collect()
